@@ -1,0 +1,359 @@
+//! Reading one DAG file: YAML → [`DagSpec`] → checks → [`Dag`]. Every problem is reported
+//! as `file:line:col: message`, and all problems of a file are reported together.
+
+use super::locate::{Locations, Position};
+use super::spec::{DagSpec, DurationSpec, RetrySpec};
+use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One problem in a DAG file, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagError {
+    pub file: PathBuf,
+    pub pos: Position,
+    pub message: String,
+}
+
+impl fmt::Display for DagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.pos.line,
+            self.pos.col,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for DagError {}
+
+/// Airflow's defaults where a DAG says nothing.
+const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
+const DEFAULT_MAX_ACTIVE_TASKS: u32 = 16;
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// Reads and validates a DAG file.
+pub fn load_file(path: &Path) -> Result<Dag, Vec<DagError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![DagError {
+            file: path.to_path_buf(),
+            pos: Position::START,
+            message: format!("cannot read file: {e}"),
+        }]
+    })?;
+    parse_dag(&text, path)
+}
+
+/// Parses and validates DAG YAML; `file` is only used in messages and as `fileloc`.
+pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
+    let mut errors = Errors {
+        file: file.to_path_buf(),
+        locations: Locations::scan(text),
+        list: Vec::new(),
+    };
+    if text.trim().is_empty() {
+        errors.at(Position::START, "the file is empty; a DAG needs at least dag_id and tasks");
+        return Err(errors.list);
+    }
+    let spec: DagSpec = match serde_yaml_ng::from_str(text) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let pos = e
+                .location()
+                .map(|l| Position { line: l.line(), col: l.column() })
+                .unwrap_or(Position::START);
+            errors.at(pos, strip_location(&e.to_string()));
+            return Err(errors.list);
+        }
+    };
+    for (path, pos) in errors.locations.duplicates.clone() {
+        errors.at(pos, format!("duplicate key `{path}`"));
+    }
+    let dag = build(spec, &mut errors, file);
+    match dag {
+        Some(dag) if errors.list.is_empty() => Ok(dag),
+        _ => Err(errors.list),
+    }
+}
+
+struct Errors {
+    file: PathBuf,
+    locations: Locations,
+    list: Vec<DagError>,
+}
+
+impl Errors {
+    fn at(&mut self, pos: Position, message: impl Into<String>) {
+        self.list.push(DagError {
+            file: self.file.clone(),
+            pos,
+            message: message.into(),
+        });
+    }
+
+    /// Reports at the value found at `path` (or its nearest existing parent).
+    fn value(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.locations.nearest(path);
+        self.at(pos, message);
+    }
+
+    /// Reports at the key at `path`.
+    fn key(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self
+            .locations
+            .key(path)
+            .unwrap_or_else(|| self.locations.nearest(path));
+        self.at(pos, message);
+    }
+}
+
+/// serde_yaml appends " at line L column C"; we print the location first instead.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 250
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
+    if !valid_id(&spec.dag_id) {
+        errors.value(
+            "dag_id",
+            format!("dag_id `{}` must be letters, digits, `_`, `-` or `.`", spec.dag_id),
+        );
+    }
+    let timezone: Tz = match spec.timezone.as_deref().unwrap_or("UTC").parse() {
+        Ok(tz) => tz,
+        Err(_) => {
+            errors.value(
+                "timezone",
+                format!(
+                    "unknown timezone `{}` (use an IANA name such as UTC or Europe/Amsterdam)",
+                    spec.timezone.as_deref().unwrap_or_default()
+                ),
+            );
+            chrono_tz::UTC
+        }
+    };
+    let schedule = Schedule::parse(spec.schedule.as_deref()).unwrap_or_else(|e| {
+        errors.value("schedule", e);
+        Schedule::Manual
+    });
+    let start_date = date_field(errors, "start_date", spec.start_date.as_deref(), timezone);
+    let end_date = date_field(errors, "end_date", spec.end_date.as_deref(), timezone);
+    if !matches!(schedule, Schedule::Manual) && spec.start_date.is_none() {
+        errors.value("schedule", "a scheduled DAG needs a start_date");
+    }
+    if let (Some(s), Some(e)) = (start_date, end_date)
+        && e < s
+    {
+        errors.value("end_date", "end_date is before start_date");
+    }
+    let max_active_runs = positive(errors, "max_active_runs", spec.max_active_runs)
+        .unwrap_or(DEFAULT_MAX_ACTIVE_RUNS);
+    let max_active_tasks = positive(errors, "max_active_tasks", spec.max_active_tasks)
+        .unwrap_or(DEFAULT_MAX_ACTIVE_TASKS);
+    if spec.tasks.is_empty() {
+        errors.key("tasks", "a DAG needs at least one task");
+    }
+
+    let mut tasks = IndexMap::new();
+    for (task_id, task) in &spec.tasks {
+        let path = format!("tasks.{task_id}");
+        if !valid_id(task_id) {
+            errors.key(&path, format!("task id `{task_id}` must be letters, digits, `_`, `-` or `.`"));
+        }
+        let retry = merge(&spec.default_args, &task.retry);
+        let trigger_rule = match retry.trigger_rule.as_deref().unwrap_or("all_success").parse() {
+            Ok(rule) => rule,
+            Err(e) => {
+                errors.value(&format!("{path}.trigger_rule"), e);
+                TriggerRule::AllSuccess
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, up) in task.depends_on.iter().enumerate() {
+            let at = format!("{path}.depends_on.{i}");
+            if !spec.tasks.contains_key(up) {
+                errors.value(&at, format!("task `{task_id}` depends on `{up}`, which is not a task of this DAG"));
+            } else if up == task_id {
+                errors.value(&at, format!("task `{task_id}` depends on itself"));
+            } else if !seen.insert(up) {
+                errors.value(&at, format!("task `{task_id}` lists `{up}` twice in depends_on"));
+            }
+        }
+        if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config) {
+            let at = if task.task_type.is_empty() || !updraft_tasks::TASK_TYPES.contains(&task.task_type.as_str()) {
+                format!("{path}.type")
+            } else {
+                config_error_path(&path, &e.to_string())
+            };
+            errors.value(&at, format!("task `{task_id}`: {e}"));
+        }
+        let policy = RetryPolicy {
+            retries: retry.retries.unwrap_or(0),
+            delay: duration(errors, &format!("{path}.retry_delay"), retry.retry_delay.as_ref())
+                .unwrap_or(DEFAULT_RETRY_DELAY),
+            exponential_backoff: retry.retry_exponential_backoff.unwrap_or(false),
+            max_delay: duration(errors, &format!("{path}.max_retry_delay"), retry.max_retry_delay.as_ref()),
+        };
+        let execution_timeout =
+            duration(errors, &format!("{path}.execution_timeout"), retry.execution_timeout.as_ref());
+        tasks.insert(
+            task_id.clone(),
+            Task {
+                task_id: task_id.clone(),
+                task_type: task.task_type.clone(),
+                description: task.description.clone(),
+                upstream: task.depends_on.clone(),
+                downstream: Vec::new(),
+                trigger_rule,
+                retry: policy,
+                execution_timeout,
+                config: task.config.clone(),
+            },
+        );
+    }
+    if !errors.list.is_empty() {
+        return None;
+    }
+
+    let upstreams: IndexMap<String, Vec<String>> =
+        tasks.iter().map(|(id, t)| (id.clone(), t.upstream.clone())).collect();
+    let graph = match graph::build(&upstreams) {
+        Ok(g) => g,
+        Err(cycle) => {
+            errors.key(
+                &format!("tasks.{}.depends_on", cycle[0]),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            );
+            return None;
+        }
+    };
+    for (id, ups) in &upstreams {
+        for up in ups {
+            if let Some(t) = tasks.get_mut(up) {
+                t.downstream.push(id.clone());
+            }
+        }
+    }
+    Some(Dag {
+        dag_id: spec.dag_id,
+        description: spec.description,
+        schedule,
+        timezone,
+        start_date,
+        end_date,
+        catchup: spec.catchup,
+        max_active_runs,
+        max_active_tasks,
+        params: spec.params,
+        tags: spec.tags,
+        tasks,
+        graph: graph.graph,
+        topo_order: graph.order,
+        fileloc: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+    })
+}
+
+/// A task's own setting wins over `default_args`.
+fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
+    RetrySpec {
+        retries: own.retries.or(defaults.retries),
+        retry_delay: own.retry_delay.clone().or_else(|| defaults.retry_delay.clone()),
+        retry_exponential_backoff: own
+            .retry_exponential_backoff
+            .or(defaults.retry_exponential_backoff),
+        max_retry_delay: own.max_retry_delay.clone().or_else(|| defaults.max_retry_delay.clone()),
+        execution_timeout: own
+            .execution_timeout
+            .clone()
+            .or_else(|| defaults.execution_timeout.clone()),
+        trigger_rule: own.trigger_rule.clone().or_else(|| defaults.trigger_rule.clone()),
+    }
+}
+
+/// Points a task config error at the field serde names (`unknown field `x``, `missing field`).
+fn config_error_path(task_path: &str, message: &str) -> String {
+    let field = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("unknown field"));
+    match field {
+        Some(f) => format!("{task_path}.with.{f}"),
+        None => format!("{task_path}.with"),
+    }
+}
+
+fn positive(errors: &mut Errors, key: &str, value: Option<u32>) -> Option<u32> {
+    match value {
+        Some(0) => {
+            errors.value(key, format!("{key} must be at least 1"));
+            None
+        }
+        v => v,
+    }
+}
+
+fn duration(errors: &mut Errors, path: &str, spec: Option<&DurationSpec>) -> Option<Duration> {
+    match spec? {
+        DurationSpec::Seconds(s) => Some(Duration::from_secs(*s)),
+        DurationSpec::Text(text) => match updraft_tasks::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                // A key inherited from default_args is reported there.
+                let key = path.rsplit('.').next().unwrap_or(path);
+                let at = if errors.locations.value(path).is_some() {
+                    path.to_string()
+                } else {
+                    format!("default_args.{key}")
+                };
+                errors.value(&at, e);
+                None
+            }
+        },
+    }
+}
+
+/// Parses a date (`2026-01-01`) or an ISO datetime, in the DAG's timezone when it has no offset.
+pub fn parse_datetime(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    let naive = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| format!("bad date `{text}`: use 2026-01-01 or 2026-01-01T02:00:00[+01:00]"))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|dt| dt.with_timezone(&Utc))
+        .ok_or_else(|| format!("`{text}` does not exist in {tz} (a daylight-saving gap)"))
+}
+
+fn date_field(errors: &mut Errors, key: &str, text: Option<&str>, tz: Tz) -> Option<DateTime<Utc>> {
+    match parse_datetime(text?, tz) {
+        Ok(dt) => Some(dt),
+        Err(e) => {
+            errors.value(key, e);
+            None
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The DAG model: what a validated DAG file means (tasks, dependencies, retry policies,
+//! schedule), built from YAML by [`load`] and checked with file:line:col errors.
+
+mod folder;
+mod graph;
+mod load;
+mod locate;
+mod schedule;
+mod spec;
+mod trigger_rule;
+
+pub use folder::DagFolder;
+pub use load::{DagError, load_file, parse_dag};
+pub use locate::Position;
+pub use schedule::Schedule;
+pub use trigger_rule::TriggerRule;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use petgraph::graph::DiGraph;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated DAG.
+#[derive(Debug)]
+pub struct Dag {
+    pub dag_id: String,
+    pub description: Option<String>,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub catchup: bool,
+    pub max_active_runs: u32,
+    pub max_active_tasks: u32,
+    pub params: serde_json::Map<String, Value>,
+    pub tags: Vec<String>,
+    /// Tasks in file order.
+    pub tasks: IndexMap<String, Task>,
+    /// Edges point from upstream to downstream; node weights are task ids.
+    pub graph: DiGraph<String, ()>,
+    /// Task ids in a topological order (every task after all its upstreams).
+    pub topo_order: Vec<String>,
+    /// The file the DAG was read from.
+    pub fileloc: PathBuf,
+}
+
+/// One task of a DAG.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub task_id: String,
+    pub task_type: String,
+    pub description: Option<String>,
+    pub upstream: Vec<String>,
+    pub downstream: Vec<String>,
+    pub trigger_rule: TriggerRule,
+    pub retry: RetryPolicy,
+    pub execution_timeout: Option<Duration>,
+    /// The unrendered `with:` block.
+    pub config: Value,
+}
+
+/// How a failed attempt is retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub delay: Duration,
+    pub exponential_backoff: bool,
+    pub max_delay: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// The wait after attempt `try_number` (1-based) failed: `delay × 2^(try−1)` with
+    /// exponential backoff, capped by `max_delay`.
+    pub fn delay_after(&self, try_number: u32) -> Duration {
+        let delay = if self.exponential_backoff {
+            let factor = 2u32.saturating_pow(try_number.saturating_sub(1));
+            self.delay.saturating_mul(factor)
+        } else {
+            self.delay
+        };
+        match self.max_delay {
+            Some(cap) => delay.min(cap),
+            None => delay,
+        }
+    }
+}
+
+impl Dag {
+    /// The task with this id.
+    pub fn task(&self, task_id: &str) -> Option<&Task> {
+        self.tasks.get(task_id)
+    }
+
+    /// Tasks nothing depends on: the run's outcome is decided by them.
+    pub fn leaves(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values().filter(|t| t.downstream.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            retries: 5,
+            delay: Duration::from_secs(1),
+            exponential_backoff: true,
+            max_delay: Some(Duration::from_secs(5)),
+        };
+        let waits: Vec<u64> = (1..=5).map(|t| p.delay_after(t).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 5, 5]);
+        let flat = RetryPolicy { exponential_backoff: false, ..p };
+        assert_eq!(flat.delay_after(4), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,71 @@
+//! The DAG file as written: serde structs that mirror the YAML and reject unknown keys.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One DAG file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DagSpec {
+    pub dag_id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub catchup: bool,
+    #[serde(default)]
+    pub max_active_runs: Option<u32>,
+    #[serde(default)]
+    pub max_active_tasks: Option<u32>,
+    #[serde(default)]
+    pub params: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub default_args: RetrySpec,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub tasks: IndexMap<String, TaskSpec>,
+}
+
+/// Retry and timeout settings, in `default_args` or on a task.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    pub retries: Option<u32>,
+    pub retry_delay: Option<DurationSpec>,
+    pub retry_exponential_backoff: Option<bool>,
+    pub max_retry_delay: Option<DurationSpec>,
+    pub execution_timeout: Option<DurationSpec>,
+    pub trigger_rule: Option<String>,
+}
+
+/// A duration as written: `30s`, `10m`, `1h`, `1d`, or a number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    Seconds(u64),
+    Text(String),
+}
+
+/// One task.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    #[serde(rename = "type")]
+    pub task_type: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default, rename = "with")]
+    pub config: Value,
+    #[serde(flatten)]
+    pub retry: RetrySpec,
+}

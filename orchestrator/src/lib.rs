@@ -1,0 +1,4 @@
+//! Updraft: an Airflow-style batch orchestrator. YAML DAGs, a run engine with retries and
+//! timeouts, and a history store (SQLite or PostgreSQL) that records every attempt.
+
+pub mod dag;

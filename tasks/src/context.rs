@@ -1,0 +1,46 @@
+//! What a task attempt is told about itself, and what it reports back.
+
+use crate::{Connections, TaskLog};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a running attempt may need besides its configuration.
+#[derive(Clone)]
+pub struct TaskContext {
+    /// The DAG the task belongs to.
+    pub dag_id: String,
+    /// The run this attempt belongs to.
+    pub run_id: String,
+    /// The task's id within its DAG.
+    pub task_id: String,
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub try_number: u32,
+    /// Start of the run's data interval (inclusive).
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the run's data interval (exclusive).
+    pub data_interval_end: DateTime<Utc>,
+    /// Named connections (`UPDRAFT_CONN_*`, `[connections]`).
+    pub connections: Arc<Connections>,
+    /// Where the attempt writes its log.
+    pub log: TaskLog,
+    /// Fires when the attempt must stop (timeout, shutdown).
+    pub cancel: CancellationToken,
+}
+
+/// The result of a successful attempt.
+#[derive(Debug, Default, Clone)]
+pub struct TaskOutcome {
+    /// Figures the task reports (rows, bytes, status...), stored with the attempt.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// The task decided there was nothing to do and should be marked skipped.
+    pub skipped: bool,
+}
+
+impl TaskOutcome {
+    /// Adds one metric.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.metrics.insert(key.to_string(), value.into());
+        self
+    }
+}

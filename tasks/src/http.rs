@@ -1,0 +1,136 @@
+//! `http`: one HTTP request with reqwest. The attempt fails when the status is not the
+//! expected one; 5xx, 408, 429 and network errors can be retried, other statuses cannot.
+
+use crate::{TaskContext, TaskError, TaskOutcome, parse_config, parse_duration};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How much of a response body is copied into the attempt log.
+const LOGGED_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpConfig {
+    url: String,
+    #[serde(default = "default_method")]
+    method: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<Value>,
+    expected_status: Option<ExpectedStatus>,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ExpectedStatus {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_timeout() -> String {
+    "30s".into()
+}
+
+impl HttpConfig {
+    fn accepts(&self, status: u16) -> bool {
+        match &self.expected_status {
+            None => (200..300).contains(&status),
+            Some(ExpectedStatus::One(s)) => *s == status,
+            Some(ExpectedStatus::Many(v)) => v.contains(&status),
+        }
+    }
+
+    fn method(&self) -> Result<reqwest::Method, TaskError> {
+        reqwest::Method::from_bytes(self.method.to_uppercase().as_bytes())
+            .map_err(|_| TaskError::Config(format!("bad HTTP method `{}`", self.method)))
+    }
+
+    fn timeout(&self) -> Result<Duration, TaskError> {
+        parse_duration(&self.timeout).map_err(TaskError::Config)
+    }
+}
+
+pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
+    let cfg: HttpConfig = parse_config(config)?;
+    cfg.method()?;
+    // The URL may still hold templates; it is checked after rendering.
+    if !cfg.url.contains("{{") {
+        reqwest::Url::parse(&cfg.url)
+            .map_err(|e| TaskError::Config(format!("bad url `{}`: {e}", cfg.url)))?;
+    }
+    if !cfg.timeout.contains("{{") {
+        cfg.timeout()?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+    let cfg: HttpConfig = parse_config(config)?;
+    let url = reqwest::Url::parse(&cfg.url)
+        .map_err(|e| TaskError::Config(format!("bad url `{}`: {e}", cfg.url)))?;
+    let client = reqwest::Client::builder()
+        .timeout(cfg.timeout()?)
+        .build()
+        .map_err(|e| TaskError::Retryable(format!("cannot build HTTP client: {e}")))?;
+    let mut request = client.request(cfg.method()?, url.clone());
+    for (name, value) in &cfg.headers {
+        request = request.header(name, value);
+    }
+    request = match &cfg.body {
+        None => request,
+        Some(Value::String(text)) => request.body(text.clone()),
+        Some(json) => request.json(json),
+    };
+    ctx.log.line(format!("{} {}", cfg.method.to_uppercase(), shown_url(&url)));
+    let started = Instant::now();
+    let send = async {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    };
+    let (status, body) = tokio::select! {
+        r = send => r.map_err(|e| TaskError::Retryable(format!("request failed: {}", without_url(e))))?,
+        _ = ctx.cancel.cancelled() => return Err(TaskError::Cancelled("the request was abandoned".into())),
+    };
+    let elapsed = started.elapsed();
+    let shown = &body[..body.len().min(LOGGED_BODY_BYTES)];
+    ctx.log.line(format!(
+        "status {status}, {} bytes in {:.3}s",
+        body.len(),
+        elapsed.as_secs_f64()
+    ));
+    ctx.log.line(String::from_utf8_lossy(shown));
+    if !cfg.accepts(status) {
+        let message = format!("unexpected HTTP status {status}");
+        return Err(if status >= 500 || status == 408 || status == 429 {
+            TaskError::Retryable(message)
+        } else {
+            TaskError::Fatal(message)
+        });
+    }
+    Ok(TaskOutcome::default()
+        .with("status", status)
+        .with("bytes", body.len())
+        .with("seconds", elapsed.as_secs_f64()))
+}
+
+/// The URL without user info, fit for the log.
+fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.to_string()
+}
+
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}

@@ -1,0 +1,75 @@
+//! What Updraft tasks *do*: one module per task type. This crate knows nothing about
+//! scheduling; it gets a rendered configuration and a [`TaskContext`] and returns a
+//! [`TaskOutcome`] or a [`TaskError`] that says whether a retry can help.
+
+mod connections;
+mod context;
+mod error;
+mod http;
+mod log;
+mod noop;
+mod shell;
+mod sql;
+
+pub use connections::{Connection, Connections};
+pub use context::{TaskContext, TaskOutcome};
+pub use error::TaskError;
+pub use log::TaskLog;
+
+use serde_json::Value;
+
+/// Every task type this build knows, as written in a DAG's `type:` key.
+pub const TASK_TYPES: &[&str] = &["noop", "shell", "sql", "http"];
+
+/// Checks a task's (unrendered) `with:` configuration for its type, without running it.
+pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
+    match task_type {
+        "noop" => noop::validate(config),
+        "shell" => shell::validate(config),
+        "sql" => sql::validate(config),
+        "http" => http::validate(config),
+        other => Err(unknown_type(other)),
+    }
+}
+
+/// Runs one attempt of a task with its rendered configuration.
+pub async fn run(
+    task_type: &str,
+    config: &Value,
+    ctx: &TaskContext,
+) -> Result<TaskOutcome, TaskError> {
+    match task_type {
+        "noop" => noop::run(config, ctx).await,
+        "shell" => shell::run(config, ctx).await,
+        "sql" => sql::run(config, ctx).await,
+        "http" => http::run(config, ctx).await,
+        other => Err(unknown_type(other)),
+    }
+}
+
+fn unknown_type(name: &str) -> TaskError {
+    TaskError::Config(format!(
+        "unknown task type `{name}` (known: {})",
+        TASK_TYPES.join(", ")
+    ))
+}
+
+/// Deserializes a task's `with:` block into its typed config, as a fatal config error on failure.
+pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(config: &Value) -> Result<T, TaskError> {
+    let value = if config.is_null() {
+        Value::Object(Default::default())
+    } else {
+        config.clone()
+    };
+    serde_json::from_value(value).map_err(|e| TaskError::Config(e.to_string()))
+}
+
+/// Parses a human duration such as `30s`, `10m`, `1h` or `1d` in a task config.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let trimmed = text.trim();
+    if let Ok(secs) = trimmed.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(trimmed)
+        .map_err(|e| format!("bad duration `{text}`: {e} (use e.g. 30s, 10m, 1h, 1d)"))
+}

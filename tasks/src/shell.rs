@@ -1,0 +1,115 @@
+//! `shell`: runs a command with `sh -c` in its own process group, output into the attempt
+//! log. A non-zero exit fails the attempt; exit code 99 (by default) marks it skipped, as in
+//! Airflow's BashOperator. Cancellation (timeout, shutdown) kills the whole process group.
+
+use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a cancelled command gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShellConfig {
+    command: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+    #[serde(default = "default_skip_code")]
+    skip_on_exit_code: Option<i32>,
+}
+
+fn default_skip_code() -> Option<i32> {
+    Some(99)
+}
+
+pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
+    let cfg: ShellConfig = parse_config(config)?;
+    if cfg.command.trim().is_empty() {
+        return Err(TaskError::Config("`command` is empty".into()));
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+    let cfg: ShellConfig = parse_config(config)?;
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&cfg.command)
+        .envs(&cfg.env)
+        .stdin(std::process::Stdio::null())
+        .process_group(0);
+    let stdout = ctx.log.child_stdio().map_err(log_error)?;
+    let stderr = ctx.log.child_stdio().map_err(log_error)?;
+    command.stdout(stdout).stderr(stderr);
+    if let Some(dir) = &cfg.cwd {
+        command.current_dir(dir);
+    }
+    ctx.log.line(format!("running: {}", cfg.command));
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| TaskError::Retryable(format!("could not start `sh -c`: {e}")))?;
+    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = ctx.cancel.cancelled() => {
+            ctx.log.line("cancelled: stopping the command's process group");
+            stop_group(pgid, &mut child).await;
+            return Err(TaskError::Cancelled("the command was killed".into()));
+        }
+    };
+    // Whatever the command left running in its group would outlive the task: end it.
+    kill_group(pgid, Signal::SIGKILL);
+    let status = status.map_err(|e| TaskError::Retryable(format!("waiting for command: {e}")))?;
+    let secs = started.elapsed().as_secs_f64();
+    let outcome = TaskOutcome::default().with("seconds", secs);
+    match status.code() {
+        Some(0) => {
+            ctx.log.line("command exited with code 0");
+            Ok(outcome.with("exit_code", 0))
+        }
+        Some(code) if Some(code) == cfg.skip_on_exit_code => {
+            ctx.log.line(format!("command exited with code {code}: skipping"));
+            Ok(TaskOutcome {
+                skipped: true,
+                ..outcome.with("exit_code", code)
+            })
+        }
+        Some(code) => Err(TaskError::Retryable(format!(
+            "command exited with code {code}"
+        ))),
+        None => Err(TaskError::Retryable(format!(
+            "command was killed by a signal ({status})"
+        ))),
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after the grace period, then reap the child.
+async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
+    kill_group(pgid, Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+        kill_group(pgid, Signal::SIGKILL);
+        let _ = child.wait().await;
+    }
+    // Children that ignored SIGTERM while `sh` exited still share the group.
+    kill_group(pgid, Signal::SIGKILL);
+}
+
+fn kill_group(pgid: Option<Pid>, signal: Signal) {
+    if let Some(pgid) = pgid {
+        // ESRCH (no such group) just means everything is gone already.
+        let _ = killpg(pgid, signal);
+    }
+}
+
+fn log_error(e: std::io::Error) -> TaskError {
+    TaskError::Retryable(format!("cannot open the attempt log for the command: {e}"))
+}
