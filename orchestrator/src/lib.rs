@@ -2,3 +2,8 @@
 //! timeouts, and a history store (SQLite or PostgreSQL) that records every attempt.
 
 pub mod dag;
+pub mod store;
+pub mod settings;
+pub mod template;
+pub mod engine;
+pub mod cli;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `updraft` binary: see `updraft --help`.
+
+fn main() -> std::process::ExitCode {
+    updraft::cli::main()
+}

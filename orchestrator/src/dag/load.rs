@@ -65,11 +65,11 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     let spec: DagSpec = match serde_yaml_ng::from_str(text) {
         Ok(spec) => spec,
         Err(e) => {
-            let pos = e
-                .location()
-                .map(|l| Position { line: l.line(), col: l.column() })
+            let message = strip_location(&e.to_string());
+            let pos = unknown_key_position(&errors.locations, &message)
+                .or_else(|| e.location().map(|l| Position { line: l.line(), col: l.column() }))
                 .unwrap_or(Position::START);
-            errors.at(pos, strip_location(&e.to_string()));
+            errors.at(pos, message);
             return Err(errors.list);
         }
     };
@@ -79,7 +79,10 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     let dag = build(spec, &mut errors, file);
     match dag {
         Some(dag) if errors.list.is_empty() => Ok(dag),
-        _ => Err(errors.list),
+        _ => {
+            errors.list.sort_by_key(|e| (e.pos.line, e.pos.col));
+            Err(errors.list)
+        }
     }
 }
 
@@ -91,11 +94,15 @@ struct Errors {
 
 impl Errors {
     fn at(&mut self, pos: Position, message: impl Into<String>) {
-        self.list.push(DagError {
+        let error = DagError {
             file: self.file.clone(),
             pos,
             message: message.into(),
-        });
+        };
+        // A bad default_args value is found once per task; report it once.
+        if !self.list.contains(&error) {
+            self.list.push(error);
+        }
     }
 
     /// Reports at the value found at `path` (or its nearest existing parent).
@@ -112,6 +119,13 @@ impl Errors {
             .unwrap_or_else(|| self.locations.nearest(path));
         self.at(pos, message);
     }
+}
+
+/// For "path: unknown field `x`", the position of that key (serde points at its map).
+fn unknown_key_position(locations: &Locations, message: &str) -> Option<Position> {
+    let (path, rest) = message.split_once(": unknown field `")?;
+    let field = rest.split('`').next()?;
+    locations.key(&format!("{path}.{field}"))
 }
 
 /// serde_yaml appends " at line L column C"; we print the location first instead.

@@ -3,13 +3,13 @@
 
 mod folder;
 mod graph;
-mod load;
+pub mod load;
 mod locate;
 mod schedule;
 mod spec;
-mod trigger_rule;
+pub mod trigger_rule;
 
-pub use folder::DagFolder;
+pub use folder::{DagFolder, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
 pub use locate::Position;
 pub use schedule::Schedule;

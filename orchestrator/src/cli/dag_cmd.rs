@@ -1,0 +1,311 @@
+//! `updraft dag ...`: list, validate, show, trigger, runs.
+
+use super::output::{print_object, print_rows};
+use super::{Context, cancel_on_signal, progress, usage};
+use crate::dag::{Dag, DagFolder, load::parse_datetime};
+use crate::engine::Engine;
+use crate::store::{DagRunRow, NewRun, RunState, Store, StoreError};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use clap::Subcommand;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Subcommand, Debug)]
+pub enum DagCommand {
+    /// List the DAGs in the DAGs folder
+    List,
+    /// Check DAG files (default: every file in the DAGs folder); exit 2 on any error
+    Validate {
+        /// DAG files or folders to check
+        paths: Vec<PathBuf>,
+    },
+    /// Show a DAG's tasks, dependencies and rules
+    Show {
+        dag_id: String,
+        /// Print Graphviz DOT instead
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Create a manual run and execute it in the foreground (exit 1 if it fails)
+    Trigger {
+        dag_id: String,
+        /// JSON object for the run's `conf` (overrides `params`)
+        #[arg(long)]
+        conf: Option<String>,
+        /// Run id [default: manual__<logical date>]
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Logical date: 2026-01-01 or an ISO datetime [default: now]
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// Only record the run as queued; a scheduler executes it
+        #[arg(long)]
+        queue_only: bool,
+    },
+    /// List a DAG's runs, newest first
+    Runs {
+        dag_id: String,
+        /// Only runs in this state (queued, running, success, failed)
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many runs
+        #[arg(long, default_value_t = 25)]
+        limit: i64,
+    },
+}
+
+pub async fn run(cmd: DagCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DagCommand::List => list(ctx).await,
+        DagCommand::Validate { paths } => validate(ctx, paths),
+        DagCommand::Show { dag_id, dot } => show(ctx, &dag_id, dot),
+        DagCommand::Trigger { dag_id, conf, run_id, logical_date, queue_only } => {
+            trigger(ctx, &dag_id, conf, run_id, logical_date, queue_only).await
+        }
+        DagCommand::Runs { dag_id, state, limit } => runs(ctx, &dag_id, state, limit).await,
+    }
+}
+
+#[derive(Serialize)]
+struct DagListing {
+    dag_id: String,
+    schedule: Option<String>,
+    timezone: String,
+    tasks: usize,
+    is_paused: bool,
+    fileloc: String,
+}
+
+async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let folder = ctx.folder()?;
+    let store = ctx.store().await?;
+    for dag in &folder.dags {
+        store.sync_dag(dag).await?;
+    }
+    let stored = store.dags().await?;
+    let rows: Vec<DagListing> = folder
+        .dags
+        .iter()
+        .map(|d| DagListing {
+            dag_id: d.dag_id.clone(),
+            schedule: d.schedule.describe(),
+            timezone: d.timezone.name().to_string(),
+            tasks: d.tasks.len(),
+            is_paused: stored.iter().any(|s| s.dag_id == d.dag_id && s.is_paused),
+            fileloc: d.fileloc.display().to_string(),
+        })
+        .collect();
+    print_rows(ctx.format, &rows, &["dag_id", "schedule", "timezone", "tasks", "is_paused", "fileloc"])?;
+    for e in &folder.errors {
+        eprintln!("{e}");
+    }
+    if !folder.errors.is_empty() {
+        eprintln!("warning: some DAG files have errors (see above); `updraft dag validate` checks them");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let paths = if paths.is_empty() { vec![ctx.settings.dags_folder.clone()] } else { paths };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| crate::dag::is_dag_file(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path);
+        }
+    }
+    let folder = DagFolder::load_files(&files);
+    for dag in &folder.dags {
+        println!("ok: {} ({}, {} tasks)", dag.fileloc.display(), dag.dag_id, dag.tasks.len());
+    }
+    for e in &folder.errors {
+        eprintln!("{e}");
+    }
+    if folder.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} error(s)", folder.errors.len());
+        Ok(ExitCode::from(2))
+    }
+}
+
+#[derive(Serialize)]
+struct TaskListing {
+    task_id: String,
+    #[serde(rename = "type")]
+    task_type: String,
+    depends_on: Vec<String>,
+    trigger_rule: &'static str,
+    retries: u32,
+    retry_delay: String,
+    execution_timeout: Option<String>,
+}
+
+fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
+    let dag = ctx.dag(dag_id)?;
+    if dot {
+        print!("{}", to_dot(&dag));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tasks: Vec<TaskListing> = dag
+        .topo_order
+        .iter()
+        .map(|id| {
+            let t = &dag.tasks[id];
+            TaskListing {
+                task_id: t.task_id.clone(),
+                task_type: t.task_type.clone(),
+                depends_on: t.upstream.clone(),
+                trigger_rule: t.trigger_rule.as_str(),
+                retries: t.retry.retries,
+                retry_delay: humantime::format_duration(t.retry.delay).to_string(),
+                execution_timeout: t.execution_timeout.map(|d| humantime::format_duration(d).to_string()),
+            }
+        })
+        .collect();
+    if ctx.format == super::Format::Json {
+        print_object(ctx.format, &serde_json::json!({
+            "dag_id": dag.dag_id,
+            "description": dag.description,
+            "schedule": dag.schedule.describe(),
+            "timezone": dag.timezone.name(),
+            "max_active_tasks": dag.max_active_tasks,
+            "params": dag.params,
+            "tasks": tasks,
+        }))?;
+    } else {
+        println!(
+            "{} — schedule: {}, timezone: {}, max_active_tasks: {}",
+            dag.dag_id,
+            dag.schedule.describe().unwrap_or_else(|| "manual".into()),
+            dag.timezone.name(),
+            dag.max_active_tasks
+        );
+        print_rows(ctx.format, &tasks, &["task_id", "type", "depends_on", "trigger_rule", "retries", "retry_delay", "execution_timeout"])?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_dot(dag: &Dag) -> String {
+    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", dag.dag_id);
+    for t in dag.tasks.values() {
+        out.push_str(&format!("  \"{}\" [label=\"{}\\n({})\"];\n", t.task_id, t.task_id, t.task_type));
+    }
+    for t in dag.tasks.values() {
+        for up in &t.upstream {
+            let style = if t.trigger_rule == crate::dag::TriggerRule::AllSuccess {
+                String::new()
+            } else {
+                format!(" [label=\"{}\"]", t.trigger_rule.as_str())
+            };
+            out.push_str(&format!("  \"{up}\" -> \"{}\"{style};\n", t.task_id));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Parses `--logical-date` in the DAG's timezone (now when absent).
+pub fn logical_date(dag: &Dag, text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    match text {
+        Some(t) => parse_datetime(t, dag.timezone).map_err(|e| usage(format!("--logical-date: {e}"))),
+        // The store keeps microseconds; a finer logical date would not read back equal.
+        None => Ok(Utc::now().trunc_subsecs(6)),
+    }
+}
+
+/// Parses `--conf` (a JSON object).
+pub fn parse_conf(text: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let Some(text) = text else {
+        return Ok(serde_json::json!({}));
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err(usage("--conf must be a JSON object, e.g. '{\"source\": \"...\"}'")),
+        Err(e) => Err(usage(format!("--conf is not valid JSON: {e} (line {}, column {})", e.line(), e.column()))),
+    }
+}
+
+async fn trigger(
+    ctx: &Context,
+    dag_id: &str,
+    conf: Option<String>,
+    run_id: Option<String>,
+    logical_date_text: Option<String>,
+    queue_only: bool,
+) -> anyhow::Result<ExitCode> {
+    let dag = ctx.dag(dag_id)?;
+    let conf = parse_conf(conf.as_deref())?;
+    let logical = logical_date(&dag, logical_date_text.as_deref())?;
+    let run_id = run_id.unwrap_or_else(|| format!("manual__{}", logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)));
+    let store = ctx.store().await?;
+    store.sync_dag(&dag).await?;
+    let tasks = dag
+        .tasks
+        .values()
+        .map(|t| (t.task_id.as_str(), t.task_type.as_str(), i64::from(t.retry.retries) + 1))
+        .collect();
+    let run = store
+        .create_run(&NewRun {
+            dag_id: &dag.dag_id,
+            run_id: &run_id,
+            run_type: "manual",
+            logical_date: logical,
+            data_interval: dag.schedule.manual_interval(logical, dag.timezone),
+            conf: &conf,
+            tasks,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::RunExists { .. } => usage(e.to_string()),
+            other => other.into(),
+        })?;
+    if queue_only {
+        println!("queued {} {}", run.dag_id, run.run_id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    execute_in_foreground(ctx, store, &dag, &run).await
+}
+
+/// Executes a run with live progress, then prints its task states; exit 1 if it failed.
+pub async fn execute_in_foreground(ctx: &Context, store: Store, dag: &Dag, run: &DagRunRow) -> anyhow::Result<ExitCode> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = tokio::spawn(progress::report(rx, format!("{} {}", run.dag_id, run.run_id)));
+    let engine = Engine::new(store.clone(), Arc::new(ctx.settings.clone()), Some(tx));
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let state = engine.execute(dag, run, cancel).await;
+    drop(engine);
+    let _ = reporter.await;
+    let state = state?;
+    let tis = store.task_instances(&run.dag_id, &run.run_id).await?;
+    print_rows(ctx.format, &tis, &["task_id", "state", "try_number", "max_tries", "duration"])?;
+    eprintln!("run {} of {}: {}", run.run_id, run.dag_id, state.as_str());
+    Ok(if state == RunState::Success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn runs(ctx: &Context, dag_id: &str, state: Option<String>, limit: i64) -> anyhow::Result<ExitCode> {
+    if let Some(s) = &state
+        && !["queued", "running", "success", "failed"].contains(&s.as_str())
+    {
+        return Err(usage(format!("--state `{s}`: use queued, running, success or failed")));
+    }
+    let store = ctx.store().await?;
+    let rows = store.runs(dag_id, state.as_deref(), limit).await?;
+    print_rows(
+        ctx.format,
+        &rows,
+        &["run_id", "run_type", "state", "logical_date", "data_interval_start", "data_interval_end", "started_at", "ended_at"],
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

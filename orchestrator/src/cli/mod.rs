@@ -1,0 +1,188 @@
+//! The command line: `updraft dag ...`, `updraft task ...`, `updraft db ...`.
+//! Exit codes: 0 success, 1 a run failed (or a runtime error), 2 usage or validation errors.
+
+mod dag_cmd;
+mod db_cmd;
+mod output;
+mod progress;
+mod task_cmd;
+
+use crate::dag::{Dag, DagFolder};
+use crate::settings::{Overrides, Settings};
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use output::Format;
+
+/// Updraft: Airflow-style DAGs in YAML, one small binary.
+#[derive(Parser, Debug)]
+#[command(name = "updraft", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Updraft's home folder (default database, task logs) [default: .updraft]
+    #[arg(long, global = true, env = "UPDRAFT_HOME")]
+    home: Option<PathBuf>,
+    /// Folder of DAG YAML files [default: dags]
+    #[arg(long, global = true, env = "UPDRAFT_DAGS_FOLDER")]
+    dags_folder: Option<PathBuf>,
+    /// History database: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<home>/updraft.db]
+    #[arg(long, global = true, env = "UPDRAFT_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Config file [default: ./updraft.toml when present]
+    #[arg(long, global = true, env = "UPDRAFT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output format of listings
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List, check, show and trigger DAGs, and list their runs
+    #[command(subcommand)]
+    Dag(dag_cmd::DagCommand),
+    /// Inspect, test, render and clear task instances
+    #[command(subcommand)]
+    Task(task_cmd::TaskCommand),
+    /// Manage the history database
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
+}
+
+/// An error that is the user's input, not the system's: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Shorthand for a usage error.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new(&cli.global)?;
+    match cli.command {
+        Command::Dag(cmd) => dag_cmd::run(cmd, &ctx).await,
+        Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
+        Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
+    }
+}
+
+/// What every command works with: settings and the chosen output format.
+pub struct Context {
+    pub settings: Settings,
+    pub format: Format,
+}
+
+impl Context {
+    fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let settings = Settings::resolve(Overrides {
+            config_file: global.config.clone(),
+            home: global.home.clone(),
+            dags_folder: global.dags_folder.clone(),
+            database_url: global.database_url.clone(),
+        })?;
+        Ok(Self {
+            settings,
+            format: global.output,
+        })
+    }
+
+    /// Opens (and migrates) the history store.
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        Store::open(&self.settings.database_url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the history database {}: {e}",
+                self.settings.database_url_shown()
+            )
+        })
+    }
+
+    /// Loads the DAGs folder.
+    pub fn folder(&self) -> anyhow::Result<DagFolder> {
+        let dir = &self.settings.dags_folder;
+        DagFolder::load(dir).map_err(|e| usage(format!("cannot read the DAGs folder {}: {e}", dir.display())))
+    }
+
+    /// Loads the folder and takes one DAG out of it; a broken or unknown DAG is a usage error.
+    pub fn dag(&self, dag_id: &str) -> anyhow::Result<Dag> {
+        let mut folder = self.folder()?;
+        match folder.dags.iter().position(|d| d.dag_id == dag_id) {
+            Some(i) => Ok(folder.dags.swap_remove(i)),
+            None => {
+                for e in &folder.errors {
+                    eprintln!("{e}");
+                }
+                let known: Vec<&str> = folder.dags.iter().map(|d| d.dag_id.as_str()).collect();
+                Err(usage(format!(
+                    "no valid DAG `{dag_id}` in {} (found: {})",
+                    self.settings.dags_folder.display(),
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )))
+            }
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM, then fires `cancel` so running attempts end cleanly.
+pub fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!("stopping: ending running tasks and recording them as failed ...");
+        cancel.cancel();
+    });
+}

@@ -1,0 +1,63 @@
+//! Printing listings as tables (default) or JSON (`-o json`).
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+
+/// How listings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Prints rows: as a JSON array of objects, or as a table of the given columns.
+pub fn print_rows<T: Serialize>(format: Format, rows: &[T], columns: &[&str]) -> anyhow::Result<()> {
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&values)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_style(UTF8_BORDERS_ONLY).set_header(columns.to_vec());
+            for v in &values {
+                table.add_row(columns.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>());
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints one JSON value or a table of key/value pairs.
+pub fn print_object<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
+    let value = serde_json::to_value(value)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_style(UTF8_BORDERS_ONLY);
+            if let serde_json::Value::Object(map) = &value {
+                for (k, v) in map {
+                    table.add_row(vec![k.clone(), cell(v)]);
+                }
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.3}"),
+            _ => n.to_string(),
+        },
+        serde_json::Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,59 @@
+//! Live progress of a run: a progress bar on a terminal, timestamped lines otherwise.
+
+use crate::engine::RunEvent;
+use crate::store::TaskState;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Consumes engine events until the run ends.
+pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if terminal { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.clone());
+    let say = |line: String| {
+        if terminal {
+            bar.println(line);
+        } else {
+            let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            eprintln!("[{stamp}] {label}: {line}");
+        }
+    };
+    while let Some(event) = events.recv().await {
+        match event {
+            RunEvent::RunStarted { total } => {
+                bar.set_length(total as u64);
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                say(format!("started, {total} tasks"));
+            }
+            RunEvent::TaskStarted { task_id, try_number } => {
+                if !terminal {
+                    say(format!("{task_id} started (try {try_number})"));
+                }
+                bar.set_message(format!("running {task_id}"));
+            }
+            RunEvent::TaskFinished { task_id, try_number, state, seconds, error } => {
+                let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
+                say(format!("{task_id} {state} (try {try_number}, {seconds:.2}s){detail}"));
+                if state != TaskState::UpForRetry {
+                    bar.inc(1);
+                }
+            }
+            RunEvent::TaskDecided { task_id, state } => {
+                say(format!("{task_id} {state}"));
+                bar.inc(1);
+            }
+            RunEvent::RunFinished { state } => {
+                bar.finish_and_clear();
+                say(format!("run {}", state.as_str()));
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+}

@@ -1,0 +1,189 @@
+//! `updraft task ...`: states, logs, test, render, clear.
+
+use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf};
+use super::output::print_rows;
+use super::{Context, cancel_on_signal, usage};
+use crate::engine::run_task;
+use crate::store::TaskState;
+use crate::template::{RunVars, render_config};
+use chrono::SecondsFormat;
+use clap::Subcommand;
+use petgraph::visit::Dfs;
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+use updraft_tasks::TaskLog;
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// The state of every task instance of a run
+    States { dag_id: String, run_id: String },
+    /// Print an attempt's log (default: the latest attempt)
+    Logs {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        /// Which attempt (1 = first)
+        #[arg(long = "try")]
+        try_number: Option<i64>,
+    },
+    /// Run one task now, without dependencies and without recording anything
+    Test {
+        dag_id: String,
+        task_id: String,
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// JSON object for `conf`
+        #[arg(long)]
+        conf: Option<String>,
+    },
+    /// Print a task's config as rendered for a run
+    Render {
+        dag_id: String,
+        task_id: String,
+        #[arg(long)]
+        logical_date: Option<String>,
+        #[arg(long)]
+        conf: Option<String>,
+    },
+    /// Reset tasks (and everything downstream of them), then run the run again
+    Clear {
+        dag_id: String,
+        run_id: String,
+        /// Only tasks whose id matches this regular expression
+        #[arg(long = "task")]
+        task_regex: Option<String>,
+        /// Only tasks that failed (failed or upstream_failed)
+        #[arg(long)]
+        only_failed: bool,
+    },
+}
+
+pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TaskCommand::States { dag_id, run_id } => {
+            let store = ctx.store().await?;
+            if store.run(&dag_id, &run_id).await?.is_none() {
+                return Err(usage(format!("dag `{dag_id}` has no run `{run_id}`")));
+            }
+            let rows = store.task_instances(&dag_id, &run_id).await?;
+            print_rows(
+                ctx.format,
+                &rows,
+                &["task_id", "task_type", "state", "try_number", "max_tries", "started_at", "ended_at", "duration", "hostname"],
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TaskCommand::Logs { dag_id, run_id, task_id, try_number } => logs(ctx, &dag_id, &run_id, &task_id, try_number).await,
+        TaskCommand::Test { dag_id, task_id, logical_date, conf } => test(ctx, &dag_id, &task_id, logical_date, conf).await,
+        TaskCommand::Render { dag_id, task_id, logical_date, conf } => {
+            let (dag, vars) = test_vars(ctx, &dag_id, logical_date, conf)?;
+            let task = dag.task(&task_id).ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
+            let rendered = render_config(&task.config, &vars, &task_id, 1).map_err(usage)?;
+            print!("{}", serde_yaml_ng::to_string(&rendered)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        TaskCommand::Clear { dag_id, run_id, task_regex, only_failed } => clear(ctx, &dag_id, &run_id, task_regex, only_failed).await,
+    }
+}
+
+async fn logs(ctx: &Context, dag_id: &str, run_id: &str, task_id: &str, try_number: Option<i64>) -> anyhow::Result<ExitCode> {
+    let store = ctx.store().await?;
+    let tries = store.tries(dag_id, run_id, Some(task_id)).await?;
+    let chosen = match try_number {
+        Some(n) => tries.iter().find(|t| t.try_number == n),
+        None => tries.last(),
+    };
+    let Some(attempt) = chosen else {
+        return Err(usage(format!(
+            "no attempt{} of task `{task_id}` in run `{run_id}` of `{dag_id}`",
+            try_number.map(|n| format!(" {n}")).unwrap_or_default()
+        )));
+    };
+    let path = attempt
+        .log_path
+        .clone()
+        .unwrap_or_else(|| ctx.settings.log_path(dag_id, run_id, task_id, attempt.try_number).display().to_string());
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Variables of a run that is not recorded (`task test`, `task render`).
+fn test_vars(ctx: &Context, dag_id: &str, logical: Option<String>, conf: Option<String>) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
+    let dag = ctx.dag(dag_id)?;
+    let at = logical_date(&dag, logical.as_deref())?;
+    let conf = parse_conf(conf.as_deref())?;
+    let run_id = format!("test__{}", at.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+    let interval = dag.schedule.manual_interval(at, dag.timezone);
+    let vars = RunVars::new(&dag, &run_id, at, interval, conf);
+    Ok((dag, vars))
+}
+
+async fn test(ctx: &Context, dag_id: &str, task_id: &str, logical: Option<String>, conf: Option<String>) -> anyhow::Result<ExitCode> {
+    let (dag, vars) = test_vars(ctx, dag_id, logical, conf)?;
+    let task = dag.task(task_id).ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
+    let log = TaskLog::stdout();
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    log.line(format!("testing task `{task_id}` of `{dag_id}` (nothing is recorded)"));
+    match run_task(task, &vars, 1, &ctx.settings.connections, &log, &cancel).await {
+        Ok(outcome) => {
+            log.line(format!(
+                "{} {}",
+                if outcome.skipped { "skipped" } else { "success" },
+                serde_json::Value::Object(outcome.metrics)
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            log.line(format!("failed: {e}"));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn clear(ctx: &Context, dag_id: &str, run_id: &str, task_regex: Option<String>, only_failed: bool) -> anyhow::Result<ExitCode> {
+    let dag = ctx.dag(dag_id)?;
+    let regex = task_regex
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| usage(format!("--task: {e}")))?;
+    let store = ctx.store().await?;
+    let run = store
+        .run(dag_id, run_id)
+        .await?
+        .ok_or_else(|| usage(format!("dag `{dag_id}` has no run `{run_id}`")))?;
+    let instances = store.task_instances(dag_id, run_id).await?;
+    let picked: Vec<&str> = instances
+        .iter()
+        .filter(|ti| regex.as_ref().is_none_or(|r| r.is_match(&ti.task_id)))
+        .filter(|ti| {
+            !only_failed
+                || matches!(TaskState::parse(ti.state.as_deref()), TaskState::Failed | TaskState::UpstreamFailed)
+        })
+        .map(|ti| ti.task_id.as_str())
+        .collect();
+    // Everything downstream of a cleared task depends on it, so it is cleared too.
+    let mut cleared = BTreeSet::new();
+    for id in &picked {
+        if let Some(start) = dag.graph.node_indices().find(|n| dag.graph[*n] == *id) {
+            let mut dfs = Dfs::new(&dag.graph, start);
+            while let Some(n) = dfs.next(&dag.graph) {
+                cleared.insert(dag.graph[n].as_str());
+            }
+        }
+    }
+    if cleared.is_empty() {
+        eprintln!("nothing to clear in run {run_id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let resets: Vec<(&str, i64)> = cleared
+        .iter()
+        .map(|id| (*id, dag.tasks.get(*id).map_or(1, |t| i64::from(t.retry.retries) + 1)))
+        .collect();
+    store.clear_tasks(dag_id, run_id, &resets).await?;
+    eprintln!("cleared {} task(s): {}", resets.len(), cleared.iter().copied().collect::<Vec<_>>().join(", "));
+    execute_in_foreground(ctx, store, &dag, &run).await
+}

@@ -1,0 +1,110 @@
+//! Configuration: command-line flag > environment (`UPDRAFT_*`) > `updraft.toml` > built-in
+//! default. Defaults are local: history in `.updraft/updraft.db`, DAGs in `./dags`.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use updraft_tasks::{Connection, Connections};
+
+/// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
+pub const DEFAULT_WAREHOUSE: &str = "warehouse";
+
+/// The resolved configuration of this process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Updraft's home: the default database and the task logs live here.
+    pub home: PathBuf,
+    pub dags_folder: PathBuf,
+    pub database_url: String,
+    pub connections: Arc<Connections>,
+}
+
+/// What flags and environment gave (clap has already applied flag > environment).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub dags_folder: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// `updraft.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    home: Option<PathBuf>,
+    dags_folder: Option<PathBuf>,
+    database_url: Option<String>,
+    #[serde(default)]
+    connections: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Resolves the configuration from flags/environment, the config file and defaults.
+    pub fn resolve(over: Overrides) -> Result<Self> {
+        let (file, file_path) = read_config_file(over.config_file.as_deref())?;
+        let home = over.home.or(file.home).unwrap_or_else(|| PathBuf::from(".updraft"));
+        let dags_folder = over
+            .dags_folder
+            .or(file.dags_folder)
+            .unwrap_or_else(|| PathBuf::from("dags"));
+        let database_url = over
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", home.join("updraft.db").display()));
+        let mut connections = Connections::default();
+        for (name, uri) in &file.connections {
+            let conn = Connection::parse(name, uri)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("in {}", file_path.display()))?;
+            connections.insert(conn);
+        }
+        connections.overlay_env().map_err(anyhow::Error::msg)?;
+        if connections.get(DEFAULT_WAREHOUSE).is_err() {
+            let uri = format!("sqlite://{}", home.join("warehouse.db").display());
+            connections.insert(Connection::parse(DEFAULT_WAREHOUSE, &uri).map_err(anyhow::Error::msg)?);
+        }
+        Ok(Self {
+            home,
+            dags_folder,
+            database_url,
+            connections: Arc::new(connections),
+        })
+    }
+
+    /// The log file of one attempt: `logs/dag_id=X/run_id=Y/task_id=Z/attempt=N.log`.
+    pub fn log_path(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: i64) -> PathBuf {
+        self.home
+            .join("logs")
+            .join(format!("dag_id={dag_id}"))
+            .join(format!("run_id={run_id}"))
+            .join(format!("task_id={task_id}"))
+            .join(format!("attempt={try_number}.log"))
+    }
+
+    /// The database URL with any password masked, for messages.
+    pub fn database_url_shown(&self) -> String {
+        match url::Url::parse(&self.database_url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+/// Reads `updraft.toml` (the named file must exist; the default one may not).
+fn read_config_file(named: Option<&Path>) -> Result<(ConfigFile, PathBuf)> {
+    let path = named.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("updraft.toml"));
+    if named.is_none() && !path.exists() {
+        return Ok((ConfigFile::default(), path));
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((file, path))
+}

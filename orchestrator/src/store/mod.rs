@@ -1,0 +1,420 @@
+//! The history store: every DAG, run, task instance and attempt, in SQLite or PostgreSQL
+//! with the same schema (migrations in `sql/migrations/`). Each method is one committed
+//! statement or transaction, so a state change is durable before the engine acts on it.
+
+mod rows;
+mod state;
+
+pub use rows::{DagRow, DagRunRow, TaskInstanceRow, TaskTryRow};
+pub use state::{RunState, TaskState};
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot create the folder for {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("dag `{dag_id}` already has a run {what}")]
+    RunExists { dag_id: String, what: String },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A connection pool to the history database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Runs `$body` with `$p` bound to whichever pool the store has; the body is written once
+/// and compiled for each database.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Postgres($p) => $body,
+            Pool::Sqlite($p) => $body,
+        }
+    };
+}
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/sqlite");
+
+/// What `updraft db check` reports.
+#[derive(Debug, serde::Serialize)]
+pub struct StoreStatus {
+    pub backend: &'static str,
+    pub applied: Vec<i64>,
+    pub pending: Vec<i64>,
+}
+
+/// A run to create.
+pub struct NewRun<'a> {
+    pub dag_id: &'a str,
+    pub run_id: &'a str,
+    pub run_type: &'a str,
+    pub logical_date: DateTime<Utc>,
+    pub data_interval: (DateTime<Utc>, DateTime<Utc>),
+    pub conf: &'a serde_json::Value,
+    /// (task_id, task_type, max_tries) for every task of the DAG.
+    pub tasks: Vec<(&'a str, &'a str, i64)>,
+}
+
+/// Identifies one task instance.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskKey<'a> {
+    pub dag_id: &'a str,
+    pub run_id: &'a str,
+    pub task_id: &'a str,
+}
+
+/// How an attempt ended, to record.
+pub struct TryEnd<'a> {
+    pub ti_state: TaskState,
+    pub try_state: TaskState,
+    pub ended_at: DateTime<Utc>,
+    pub duration: f64,
+    pub error: Option<&'a str>,
+    pub metrics: &'a serde_json::Value,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file and its folder on first use) and migrates.
+    pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?,
+            )
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            if let Some(dir) = options.get_filename().parent()
+                && !dir.as_os_str().is_empty()
+            {
+                create_dir(dir)?;
+            }
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Self { pool })
+    }
+
+    /// Which database this is (`postgres` or `sqlite`).
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "postgres",
+            Pool::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Postgres(p) => PG_MIGRATIONS.run(p).await?,
+            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Lists applied and pending migrations.
+    pub async fn status(&self) -> Result<StoreStatus> {
+        let migrator = match self.pool {
+            Pool::Postgres(_) => &PG_MIGRATIONS,
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        let exists: bool = with_pool!(self, p => {
+            let sql = match self.pool {
+                Pool::Postgres(_) => "SELECT COUNT(*) > 0 FROM information_schema.tables WHERE table_name = '_sqlx_migrations'",
+                Pool::Sqlite(_) => "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = '_sqlx_migrations'",
+            };
+            sqlx::query_scalar(sql).fetch_one(p).await?
+        });
+        let applied: Vec<i64> = if exists {
+            with_pool!(self, p => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(p).await?)
+        } else {
+            Vec::new()
+        };
+        let pending = migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        Ok(StoreStatus {
+            backend: self.backend(),
+            applied,
+            pending,
+        })
+    }
+
+    /// Records (or refreshes) a DAG read from the DAGs folder; `is_paused` is kept.
+    pub async fn sync_dag(&self, dag: &crate::dag::Dag) -> Result<()> {
+        let sql = "INSERT INTO dag (dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at)
+                   VALUES ($1, FALSE, $2, $3, $4, $5, $6)
+                   ON CONFLICT (dag_id) DO UPDATE SET schedule = excluded.schedule,
+                     timezone = excluded.timezone, fileloc = excluded.fileloc,
+                     description = excluded.description, last_parsed_at = excluded.last_parsed_at";
+        with_pool!(self, p => sqlx::query(sql)
+            .bind(&dag.dag_id)
+            .bind(dag.schedule.describe())
+            .bind(dag.timezone.name())
+            .bind(dag.fileloc.display().to_string())
+            .bind(&dag.description)
+            .bind(Utc::now())
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The stored DAG rows, by id.
+    pub async fn dags(&self) -> Result<Vec<DagRow>> {
+        let sql = "SELECT dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at FROM dag ORDER BY dag_id";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+    }
+
+    /// Creates a run in state `queued` with all its task instances, in one transaction.
+    pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
+        let now = Utc::now();
+        let insert_run = "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
+                            data_interval_end, state, conf, queued_at)
+                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)";
+        let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(insert_run)
+                .bind(run.dag_id)
+                .bind(run.run_id)
+                .bind(run.run_type)
+                .bind(run.logical_date)
+                .bind(run.data_interval.0)
+                .bind(run.data_interval.1)
+                .bind(run.conf.to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            // Multi-row inserts keep a 2,000-task run to a few round trips.
+            for chunk in run.tasks.chunks(500) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries) ",
+                );
+                insert.push_values(chunk, |mut row, (task_id, task_type, max_tries)| {
+                    row.push_bind(run.dag_id)
+                        .push_bind(run.run_id)
+                        .push_bind(*task_id)
+                        .push_bind(*task_type)
+                        .push_bind(0i64)
+                        .push_bind(*max_tries);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }.await);
+        match result {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let what = if e.message().contains("logical_date") || self.run(run.dag_id, run.run_id).await?.is_none() {
+                    format!("with logical_date {}", run.logical_date.to_rfc3339())
+                } else {
+                    format!("with run_id `{}`", run.run_id)
+                };
+                return Err(StoreError::RunExists { dag_id: run.dag_id.to_string(), what });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.run(run.dag_id, run.run_id)
+            .await?
+            .ok_or_else(|| StoreError::Sql(sqlx::Error::RowNotFound))
+    }
+
+    /// One run.
+    pub async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRunRow>> {
+        let sql = format!("{} WHERE dag_id = $1 AND run_id = $2", rows::DAG_RUN_SELECT);
+        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dag_id).bind(run_id).fetch_optional(p).await?))
+    }
+
+    /// Runs of a DAG, newest logical date first.
+    pub async fn runs(&self, dag_id: &str, state: Option<&str>, limit: i64) -> Result<Vec<DagRunRow>> {
+        let sql = format!(
+            "{} WHERE dag_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY logical_date DESC LIMIT $3",
+            rows::DAG_RUN_SELECT
+        );
+        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(dag_id).bind(state).bind(limit).fetch_all(p).await?))
+    }
+
+    /// Moves a run to `state`, stamping start and end times.
+    pub async fn set_run_state(&self, dag_id: &str, run_id: &str, state: RunState) -> Result<()> {
+        let sql = match state {
+            RunState::Queued => "UPDATE dag_run SET state = $3, queued_at = $4, started_at = NULL, ended_at = NULL WHERE dag_id = $1 AND run_id = $2",
+            RunState::Running => "UPDATE dag_run SET state = $3, started_at = $4, ended_at = NULL WHERE dag_id = $1 AND run_id = $2",
+            RunState::Success | RunState::Failed => "UPDATE dag_run SET state = $3, ended_at = $4 WHERE dag_id = $1 AND run_id = $2",
+        };
+        with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id).bind(state.as_str()).bind(Utc::now()).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The task instances of a run, in task-id order.
+    pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
+        let sql = "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
+                          ended_at, duration, hostname
+                   FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
+    }
+
+    /// Sets the state of several task instances that are not running (scheduled, skipped,
+    /// upstream_failed); finished states get an end time.
+    pub async fn set_task_states(&self, dag_id: &str, run_id: &str, task_ids: &[&str], state: TaskState) -> Result<()> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        let ended = state.is_finished().then(Utc::now);
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            for chunk in task_ids.chunks(500) {
+                let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
+                update.push_bind(state.as_str())
+                    .push(", ended_at = ").push_bind(ended)
+                    .push(" WHERE dag_id = ").push_bind(dag_id)
+                    .push(" AND run_id = ").push_bind(run_id)
+                    .push(" AND task_id IN (");
+                let mut ids = update.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                update.push(")");
+                update.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    /// Records the start of an attempt: a `task_try` row and the instance in `running`.
+    pub async fn start_try(&self, key: TaskKey<'_>, try_number: i64, hostname: &str, log_path: &str) -> Result<()> {
+        let now = Utc::now();
+        let insert = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path)
+                      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)";
+        let update = "UPDATE task_instance SET state = 'running', try_number = $4, started_at = $5,
+                        ended_at = NULL, duration = NULL, hostname = $6
+                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(insert).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
+                .bind(now).bind(hostname).bind(log_path).execute(&mut *tx).await?;
+            sqlx::query(update).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
+                .bind(now).bind(hostname).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    /// Records the end of an attempt on its `task_try` row and its task instance.
+    pub async fn finish_try(&self, key: TaskKey<'_>, try_number: i64, end: &TryEnd<'_>) -> Result<()> {
+        let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8, metrics = $9
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
+        let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7
+                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(try_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
+                .bind(end.try_state.as_str()).bind(end.ended_at).bind(end.duration).bind(end.error)
+                .bind(end.metrics.to_string()).execute(&mut *tx).await?;
+            sqlx::query(ti_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
+                .bind(end.ti_state.as_str()).bind(end.ended_at).bind(end.duration).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    /// Attempts of a run (of one task when given), in task then try order.
+    pub async fn tries(&self, dag_id: &str, run_id: &str, task_id: Option<&str>) -> Result<Vec<TaskTryRow>> {
+        let sql = "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
+                          hostname, error, log_path, metrics
+                   FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
+                   ORDER BY task_id, try_number";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).bind(task_id).fetch_all(p).await?))
+    }
+
+    /// Resets task instances so the run executes them again (`task clear`): each gets
+    /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued.
+    pub async fn clear_tasks(&self, dag_id: &str, run_id: &str, tasks: &[(&str, i64)]) -> Result<()> {
+        let ti_sql = "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
+                        ended_at = NULL, duration = NULL
+                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
+        let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL
+                       WHERE dag_id = $1 AND run_id = $2";
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            for (task_id, tries) in tasks {
+                sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries).execute(&mut *tx).await?;
+            }
+            sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    /// Ends everything of a run that is not finished, as Airflow does when a run is failed
+    /// by hand: running attempts fail with `reason`, tasks that never ran are skipped.
+    pub async fn fail_unfinished(&self, dag_id: &str, run_id: &str, reason: &str) -> Result<()> {
+        let now = Utc::now();
+        let tries = "UPDATE task_try SET state = 'failed', ended_at = $3, error = $4
+                     WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
+        let running = "UPDATE task_instance SET state = 'failed', ended_at = $3
+                       WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
+        let waiting = "UPDATE task_instance SET state = 'skipped', ended_at = $3
+                       WHERE dag_id = $1 AND run_id = $2
+                         AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry'))";
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(tries).bind(dag_id).bind(run_id).bind(now).bind(reason).execute(&mut *tx).await?;
+            sqlx::query(running).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(waiting).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}

@@ -1,0 +1,86 @@
+//! Rows of the history tables as read back, serialized with their column names.
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+/// Column list shared by every `dag_run` query.
+pub(super) const DAG_RUN_SELECT: &str = "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
+    data_interval_end, state, conf, queued_at, started_at, ended_at FROM dag_run";
+
+/// A row of `dag`.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DagRow {
+    pub dag_id: String,
+    pub is_paused: bool,
+    pub schedule: Option<String>,
+    pub timezone: String,
+    pub fileloc: String,
+    pub description: Option<String>,
+    pub last_parsed_at: DateTime<Utc>,
+}
+
+/// A row of `dag_run`.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DagRunRow {
+    pub dag_id: String,
+    pub run_id: String,
+    pub run_type: String,
+    pub logical_date: DateTime<Utc>,
+    pub data_interval_start: DateTime<Utc>,
+    pub data_interval_end: DateTime<Utc>,
+    pub state: String,
+    #[serde(serialize_with = "as_json")]
+    pub conf: String,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl DagRunRow {
+    /// The run's `conf` as JSON (an empty object when unreadable).
+    pub fn conf_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.conf).unwrap_or_else(|_| serde_json::json!({}))
+    }
+}
+
+/// A row of `task_instance`.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct TaskInstanceRow {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub task_type: String,
+    pub state: Option<String>,
+    pub try_number: i64,
+    pub max_tries: i64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub hostname: Option<String>,
+}
+
+/// A row of `task_try`: one attempt.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct TaskTryRow {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub try_number: i64,
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub hostname: Option<String>,
+    pub error: Option<String>,
+    pub log_path: Option<String>,
+    #[serde(serialize_with = "as_json")]
+    pub metrics: String,
+}
+
+/// JSON stored as text is shown as JSON, not as a quoted string.
+fn as_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v.serialize(s),
+        Err(_) => s.serialize_str(text),
+    }
+}

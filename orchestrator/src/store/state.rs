@@ -1,0 +1,85 @@
+//! The states of runs and task instances, as stored (Airflow's names).
+
+use std::fmt;
+
+/// A DagRun's state: `queued → running → success | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Queued,
+    Running,
+    Success,
+    Failed,
+}
+
+impl RunState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Success => "success",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+/// A task instance's (or attempt's) state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Not yet decided (stored as NULL).
+    None,
+    Scheduled,
+    Queued,
+    Running,
+    Success,
+    Failed,
+    UpForRetry,
+    UpstreamFailed,
+    Skipped,
+}
+
+impl TaskState {
+    /// The stored name (`none` is stored as NULL).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::None => "none",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Success => "success",
+            TaskState::Failed => "failed",
+            TaskState::UpForRetry => "up_for_retry",
+            TaskState::UpstreamFailed => "upstream_failed",
+            TaskState::Skipped => "skipped",
+        }
+    }
+
+    /// Reads a stored state (NULL is `None`).
+    pub fn parse(stored: Option<&str>) -> Self {
+        match stored {
+            Some("scheduled") => TaskState::Scheduled,
+            Some("queued") => TaskState::Queued,
+            Some("running") => TaskState::Running,
+            Some("success") => TaskState::Success,
+            Some("failed") => TaskState::Failed,
+            Some("up_for_retry") => TaskState::UpForRetry,
+            Some("upstream_failed") => TaskState::UpstreamFailed,
+            Some("skipped") => TaskState::Skipped,
+            _ => TaskState::None,
+        }
+    }
+
+    /// Whether the task will not change state again in this run.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskState::Success | TaskState::Failed | TaskState::UpstreamFailed | TaskState::Skipped
+        )
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,163 @@
+//! Templating of task configs with minijinja, per attempt, with Airflow's names (`ds`,
+//! `ts`, `data_interval_start`, `params`, ...) plus `env`. An undefined name is an error.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::value::{Object, Value as JinjaValue};
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a run knows that its templates may use.
+#[derive(Debug, Clone)]
+pub struct RunVars {
+    pub dag_id: String,
+    pub run_id: String,
+    pub logical_date: DateTime<Utc>,
+    pub data_interval_start: DateTime<Utc>,
+    pub data_interval_end: DateTime<Utc>,
+    /// The DAG's params with the run's conf laid over them.
+    pub params: serde_json::Map<String, Value>,
+    pub conf: Value,
+}
+
+impl RunVars {
+    /// Builds the variables of a run: `params` are the DAG's, overridden by `conf` keys.
+    pub fn new(
+        dag: &crate::dag::Dag,
+        run_id: &str,
+        logical_date: DateTime<Utc>,
+        interval: (DateTime<Utc>, DateTime<Utc>),
+        conf: Value,
+    ) -> Self {
+        let mut params = dag.params.clone();
+        if let Value::Object(overrides) = &conf {
+            for (k, v) in overrides {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+        Self {
+            dag_id: dag.dag_id.clone(),
+            run_id: run_id.to_string(),
+            logical_date,
+            data_interval_start: interval.0,
+            data_interval_end: interval.1,
+            params,
+            conf,
+        }
+    }
+}
+
+/// Environment variables, looked up lazily; a missing one is undefined (an error).
+#[derive(Debug)]
+struct EnvVars;
+
+impl Object for EnvVars {
+    fn get_value(self: &Arc<Self>, key: &JinjaValue) -> Option<JinjaValue> {
+        std::env::var(key.as_str()?).ok().map(JinjaValue::from)
+    }
+}
+
+fn iso(dt: DateTime<Utc>) -> String {
+    dt.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
+    let ld = vars.logical_date;
+    minijinja::context! {
+        ds => ld.format("%Y-%m-%d").to_string(),
+        ds_nodash => ld.format("%Y%m%d").to_string(),
+        ts => iso(ld),
+        ts_nodash => ld.format("%Y%m%dT%H%M%S").to_string(),
+        logical_date => iso(ld),
+        data_interval_start => iso(vars.data_interval_start),
+        data_interval_end => iso(vars.data_interval_end),
+        run_id => vars.run_id.clone(),
+        dag_id => vars.dag_id.clone(),
+        task_id => task_id,
+        try_number => try_number,
+        params => JinjaValue::from_serialize(&vars.params),
+        conf => JinjaValue::from_serialize(&vars.conf),
+        env => JinjaValue::from_object(EnvVars),
+    }
+}
+
+/// Renders every string in a task's `with:` block; errors name the key (`with.command`).
+pub fn render_config(config: &Value, vars: &RunVars, task_id: &str, try_number: u32) -> Result<Value, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    let ctx = context(vars, task_id, try_number);
+    render_value(&env, &ctx, config, "with")
+}
+
+fn render_value(env: &Environment, ctx: &JinjaValue, value: &Value, path: &str) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            let rendered = env
+                .render_str(s, ctx)
+                .map_err(|e| format!("template error in {path}: {}", describe(&e)))?;
+            Value::String(rendered)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| render_value(env, ctx, v, &format!("{path}.{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(env, ctx, v, &format!("{path}.{k}"))?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// minijinja's message plus the offending expression, without its internal template name.
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    if let Some(span) = e.range().and_then(|r| e.template_source().and_then(|s| s.get(r))) {
+        text.push_str(&format!(" (at `{span}`)"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn vars() -> RunVars {
+        let ld = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let mut params = serde_json::Map::new();
+        params.insert("lake".into(), json!("./lake"));
+        RunVars {
+            dag_id: "d".into(),
+            run_id: "manual__x".into(),
+            logical_date: ld,
+            data_interval_start: ld,
+            data_interval_end: ld,
+            params,
+            conf: json!({"k": 1}),
+        }
+    }
+
+    #[test]
+    fn renders_airflow_names() {
+        let cfg = json!({"command": "{{ ds }} {{ ds_nodash }} {{ ts }} {{ params.lake }} {{ conf.k }} {{ task_id }}/{{ try_number }}", "n": 3});
+        let out = render_config(&cfg, &vars(), "t", 2).unwrap();
+        assert_eq!(out["command"], "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2");
+        assert_eq!(out["n"], 3);
+    }
+
+    #[test]
+    fn undefined_names_fail_with_the_key() {
+        let err = render_config(&json!({"sql": ["ok", "{{ nope }}"]}), &vars(), "t", 1).unwrap_err();
+        assert!(err.contains("with.sql.1"), "{err}");
+        assert!(err.contains("undefined"), "{err}");
+        let err = render_config(&json!({"c": "{{ env.UPDRAFT_SURELY_UNSET_VAR }}"}), &vars(), "t", 1).unwrap_err();
+        assert!(err.contains("with.c"), "{err}");
+    }
+}

@@ -1,0 +1,183 @@
+//! Shared helpers for the end-to-end tests: a scratch Updraft home with its own DAGs
+//! folder, run against SQLite or a fresh PostgreSQL database, driving the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use updraft::store::Store;
+
+/// The PostgreSQL server tests create their databases on.
+pub fn pg_admin_url() -> String {
+    std::env::var("UPDRAFT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A history database for one test.
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's Updraft installation: home, DAGs folder and history database.
+pub struct Updraft {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pg_database: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Updraft {
+    /// A fresh installation on the given backend.
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("dags")).expect("dags dir");
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("home/updraft.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let name = format!(
+                    "updraft_t_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst)
+                );
+                admin_sql(&format!("DROP DATABASE IF EXISTS {name}")).await;
+                admin_sql(&format!("CREATE DATABASE {name}")).await;
+                let base = pg_admin_url();
+                let url = match base.rfind('/') {
+                    Some(i) => format!("{}/{name}", &base[..i]),
+                    None => panic!("bad UPDRAFT_TEST_PG_URL {base}"),
+                };
+                (url, Some(name))
+            }
+        };
+        Self { dir, database_url, pg_database, env: Vec::new() }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn dags(&self) -> PathBuf {
+        self.dir.path().join("dags")
+    }
+
+    /// Writes a DAG file into the DAGs folder.
+    pub fn write_dag(&self, file: &str, yaml: &str) -> PathBuf {
+        let path = self.dags().join(file);
+        std::fs::write(&path, yaml).expect("write dag");
+        path
+    }
+
+    /// The binary, set up for this installation.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_updraft"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("UPDRAFT_HOME", self.home())
+            .env("UPDRAFT_DAGS_FOLDER", self.dags())
+            .env("UPDRAFT_DATABASE_URL", &self.database_url)
+            .env_remove("UPDRAFT_CONFIG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs the binary to the end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run updraft")
+    }
+
+    /// A store on this installation's history database.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.database_url).await.expect("connect store")
+    }
+
+    /// Drops the test's PostgreSQL database (left behind only when a test fails).
+    pub async fn cleanup(self) {
+        if let Some(name) = &self.pg_database {
+            admin_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+async fn admin_sql(sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&pg_admin_url())
+        .await
+        .expect("connect to PostgreSQL (set UPDRAFT_TEST_PG_URL)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .expect("admin sql");
+}
+
+/// stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The only run of a DAG.
+pub async fn only_run(store: &Store, dag_id: &str) -> updraft::store::DagRunRow {
+    let runs = store.runs(dag_id, None, 10).await.expect("runs");
+    assert_eq!(runs.len(), 1, "expected one run of {dag_id}: {runs:?}");
+    runs.into_iter().next().expect("one run")
+}
+
+/// Processes whose command line contains `needle` and that are not zombies.
+pub fn live_processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let Ok(cmdline) = std::fs::read(p.join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(p.join("stat"))
+            .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+            .unwrap_or(false);
+        if cmdline.contains(needle) && !zombie && !cmdline.contains("updraft") {
+            found.push(format!("{}: {cmdline}", p.display()));
+        }
+    }
+    found
+}
+
+/// Defines each test twice: on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let u = $crate::common::Updraft::new($crate::common::Backend::Sqlite).await;
+                    super::$name(&u).await;
+                    u.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let u = $crate::common::Updraft::new($crate::common::Backend::Postgres).await;
+                    super::$name(&u).await;
+                    u.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
