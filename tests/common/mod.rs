@@ -25,7 +25,7 @@ pub enum Backend {
 pub struct Updraft {
     pub dir: tempfile::TempDir,
     pub database_url: String,
-    pg_database: Option<String>,
+    pub pg_database: Option<String>,
     pub env: Vec<(String, String)>,
 }
 

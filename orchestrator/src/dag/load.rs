@@ -251,7 +251,13 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         tasks.iter().map(|(id, t)| (id.clone(), t.upstream.clone())).collect();
     let graph = match graph::build(&upstreams) {
         Ok(g) => g,
-        Err(cycle) => {
+        Err(mut cycle) => {
+            // Start the cycle at the task that comes first in the file, for a stable message.
+            cycle.pop();
+            if let Some(first) = (0..cycle.len()).min_by_key(|i| tasks.get_index_of(&cycle[*i])) {
+                cycle.rotate_left(first);
+            }
+            cycle.push(cycle[0].clone());
             errors.key(
                 &format!("tasks.{}.depends_on", cycle[0]),
                 format!("dependency cycle: {}", cycle.join(" -> ")),

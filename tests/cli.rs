@@ -1,0 +1,153 @@
+//! The CLI as a user meets it: validation errors with file:line:col and exit 2, the
+//! shipped examples, listings as JSON, logs, render and test, and secrets kept out of output.
+
+mod common;
+
+use common::{Backend, Updraft, only_run, repo_path, text};
+
+on_both_backends!(
+    shipped_example_runs_and_is_listed,
+    task_logs_render_and_test,
+    passwords_never_reach_output,
+    queue_only_records_a_queued_run,
+);
+
+/// Each broken file must give `file:line:col: message` and exit 2, never a panic.
+#[tokio::test]
+async fn broken_dag_files_point_at_the_problem() {
+    let u = Updraft::new(Backend::Sqlite).await;
+    let cases = [
+        ("cycle.yaml", "dag_id: c\ntasks:\n  a: {type: noop, depends_on: [b]}\n  b: {type: noop, depends_on: [a]}\n", ":3:19:", "dependency cycle: a -> b -> a"),
+        ("unknown_key.yaml", "dag_id: k\ntasks:\n  a:\n    type: noop\n    retrys: 3\n", ":5:5:", "unknown field `retrys`"),
+        ("missing_dep.yaml", "dag_id: m\ntasks:\n  a:\n    type: noop\n    depends_on: [nope]\n", ":5:18:", "depends on `nope`, which is not a task"),
+        ("bad_cron.yaml", "dag_id: b\nschedule: \"0 0 32 * *\"\nstart_date: 2026-01-01\ntasks:\n  a: {type: noop}\n", ":2:11:", "bad cron"),
+        ("bad_yaml.yaml", "dag_id: y\ntasks:\n  a:\n    type: \"noop\n", ":5:1:", "quoted scalar"),
+        ("bad_tz.yaml", "dag_id: z\ntimezone: Moon/Base\ntasks:\n  a: {type: noop}\n", ":2:11:", "unknown timezone"),
+        ("bad_duration.yaml", "dag_id: d\ndefault_args: {retry_delay: soon}\ntasks:\n  a: {type: noop}\n", ":2:29:", "bad duration"),
+        ("bad_type.yaml", "dag_id: t\ntasks:\n  a: {type: spark}\n", ":3:", "unknown task type `spark`"),
+        ("bad_config.yaml", "dag_id: s\ntasks:\n  a:\n    type: shell\n    with: {cmd: ls}\n", ":5:", "unknown field `cmd`"),
+    ];
+    for (file, yaml, at, message) in cases {
+        let path = u.write_dag(file, yaml);
+        let out = u.run(&["dag", "validate", path.to_str().unwrap()]);
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        let expected_prefix = format!("{}{at}", path.display());
+        assert!(err.contains(&expected_prefix), "{file}: expected `{expected_prefix}` in {err}");
+        assert!(err.contains(message), "{file}: expected `{message}` in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+    // Triggering a broken DAG is refused the same way.
+    u.write_dag("cycle.yaml", cases[0].1);
+    let out = u.run(&["dag", "trigger", "c"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("dependency cycle"));
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let u = Updraft::new(Backend::Sqlite).await;
+    u.write_dag("n.yaml", "dag_id: n\ntasks:\n  a: {type: noop}\n");
+    for args in [
+        vec!["dag", "trigger", "n", "--conf", "{not json"],
+        vec!["dag", "trigger", "n", "--conf", "[1]"],
+        vec!["dag", "trigger", "missing_dag"],
+        vec!["dag", "trigger", "n", "--logical-date", "yesterday"],
+        vec!["dag", "frobnicate"],
+    ] {
+        let out = u.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
+    }
+    let out = u.run(&["dag", "trigger", "n", "--run-id", "same"]);
+    assert!(out.status.success());
+    let out = u.run(&["dag", "trigger", "n", "--run-id", "same"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("already has a run"), "{:?}", text(&out));
+}
+
+async fn shipped_example_runs_and_is_listed(u: &Updraft) {
+    let dags = repo_path("dags");
+    let dags = dags.to_str().unwrap();
+    let out = u.run(&["--dags-folder", dags, "dag", "trigger", "example_etl", "--logical-date", "2026-03-01"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = u.run(&["--dags-folder", dags, "dag", "runs", "example_etl", "-o", "json"]);
+    assert!(out.status.success());
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let run = &runs.as_array().expect("array")[0];
+    assert_eq!(run["state"], "success");
+    assert_eq!(run["run_type"], "manual");
+    assert_eq!(run["run_id"], "manual__2026-03-01T00:00:00+00:00");
+    // A manual run of a cron DAG covers the last complete interval (as in Airflow).
+    assert_eq!(run["data_interval_start"], "2026-02-27T02:00:00Z");
+    assert_eq!(run["data_interval_end"], "2026-02-28T02:00:00Z");
+    for column in ["dag_id", "logical_date", "conf", "queued_at", "started_at", "ended_at"] {
+        assert!(run.get(column).is_some(), "missing {column}");
+    }
+    let out = u.run(&["--dags-folder", dags, "dag", "list", "-o", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|d| d["dag_id"].as_str()).collect();
+    assert!(ids.contains(&"example_etl") && ids.contains(&"example_retries"), "{ids:?}");
+    let out = u.run(&["--dags-folder", dags, "dag", "show", "example_etl", "--dot"]);
+    assert!(text(&out).0.contains("\"load_web\" -> \"report\""));
+    // The warehouse row the example loaded is there, and re-running leaves the same data.
+    let out = u.run(&["--dags-folder", dags, "dag", "trigger", "example_etl", "--logical-date", "2026-03-01", "--run-id", "again"]);
+    assert_eq!(out.status.code(), Some(2), "same logical date is refused: {:?}", text(&out));
+}
+
+async fn task_logs_render_and_test(u: &Updraft) {
+    u.write_dag(
+        "hello.yaml",
+        "dag_id: hello\nparams: {who: world}\ntasks:\n  greet:\n    type: shell\n    with: {command: \"echo hello {{ params.who }} on {{ ds }}\"}\n",
+    );
+    let out = u.run(&["dag", "trigger", "hello", "--run-id", "r", "--logical-date", "2026-05-04", "--conf", r#"{"who": "ops"}"#]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = u.run(&["task", "logs", "hello", "r", "greet"]);
+    assert!(text(&out).0.contains("hello ops on 2026-05-04"), "{:?}", text(&out));
+    assert!(u.home().join("logs/dag_id=hello/run_id=r/task_id=greet/attempt=1.log").exists());
+    let out = u.run(&["task", "render", "hello", "greet", "--logical-date", "2026-01-02"]);
+    assert_eq!(text(&out).0.trim(), "command: echo hello world on 2026-01-02");
+    let out = u.run(&["task", "test", "hello", "greet"]);
+    assert!(out.status.success());
+    assert!(text(&out).0.contains("hello world on"));
+    let store = u.store().await;
+    assert_eq!(store.runs("hello", None, 10).await.unwrap().len(), 1, "task test records nothing");
+    let out = u.run(&["task", "states", "hello", "r", "-o", "json"]);
+    let states: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(states[0]["state"], "success");
+    assert_eq!(states[0]["try_number"], 1);
+}
+
+async fn passwords_never_reach_output(u: &Updraft) {
+    let mut u2 = Updraft { dir: tempfile::tempdir().unwrap(), database_url: u.database_url.clone(), pg_database: None, env: Vec::new() };
+    std::fs::create_dir_all(u2.dags()).unwrap();
+    // Nothing listens on port 1: the connection fails and its error must not echo the secret.
+    u2.env.push(("UPDRAFT_CONN_SECRETDB".into(), "postgres://app:Hunter2Secret@127.0.0.1:1/db".into()));
+    u2.write_dag("s.yaml", "dag_id: s\ntasks:\n  q: {type: sql, with: {conn: secretdb, sql: select 1}}\n");
+    let out = u2.run(&["dag", "trigger", "s", "--run-id", "r"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (o, e) = text(&out);
+    let log = std::fs::read_to_string(u2.home().join("logs/dag_id=s/run_id=r/task_id=q/attempt=1.log")).unwrap();
+    assert!(log.contains("app:***@127.0.0.1:1"), "{log}");
+    for shown in [o, e, log] {
+        assert!(!shown.contains("Hunter2Secret"), "{shown}");
+    }
+    let store = u.store().await;
+    for t in store.tries("s", "r", None).await.unwrap() {
+        assert!(!t.error.unwrap_or_default().contains("Hunter2Secret"));
+    }
+}
+
+async fn queue_only_records_a_queued_run(u: &Updraft) {
+    u.write_dag("q.yaml", "dag_id: q\ntasks:\n  a: {type: noop}\n");
+    let out = u.run(&["dag", "trigger", "q", "--queue-only"]);
+    assert!(out.status.success());
+    let store = u.store().await;
+    let run = only_run(&store, "q").await;
+    assert_eq!(run.state, "queued");
+    let out = u.run(&["dag", "runs", "q", "--state", "queued", "-o", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let out = u.run(&["db", "check"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
