@@ -17,15 +17,60 @@ on_both_backends!(
 async fn broken_dag_files_point_at_the_problem() {
     let u = Updraft::new(Backend::Sqlite).await;
     let cases = [
-        ("cycle.yaml", "dag_id: c\ntasks:\n  a: {type: noop, depends_on: [b]}\n  b: {type: noop, depends_on: [a]}\n", ":3:19:", "dependency cycle: a -> b -> a"),
-        ("unknown_key.yaml", "dag_id: k\ntasks:\n  a:\n    type: noop\n    retrys: 3\n", ":5:5:", "unknown field `retrys`"),
-        ("missing_dep.yaml", "dag_id: m\ntasks:\n  a:\n    type: noop\n    depends_on: [nope]\n", ":5:18:", "depends on `nope`, which is not a task"),
-        ("bad_cron.yaml", "dag_id: b\nschedule: \"0 0 32 * *\"\nstart_date: 2026-01-01\ntasks:\n  a: {type: noop}\n", ":2:11:", "bad cron"),
-        ("bad_yaml.yaml", "dag_id: y\ntasks:\n  a:\n    type: \"noop\n", ":5:1:", "quoted scalar"),
-        ("bad_tz.yaml", "dag_id: z\ntimezone: Moon/Base\ntasks:\n  a: {type: noop}\n", ":2:11:", "unknown timezone"),
-        ("bad_duration.yaml", "dag_id: d\ndefault_args: {retry_delay: soon}\ntasks:\n  a: {type: noop}\n", ":2:29:", "bad duration"),
-        ("bad_type.yaml", "dag_id: t\ntasks:\n  a: {type: spark}\n", ":3:", "unknown task type `spark`"),
-        ("bad_config.yaml", "dag_id: s\ntasks:\n  a:\n    type: shell\n    with: {cmd: ls}\n", ":5:", "unknown field `cmd`"),
+        (
+            "cycle.yaml",
+            "dag_id: c\ntasks:\n  a: {type: noop, depends_on: [b]}\n  b: {type: noop, depends_on: [a]}\n",
+            ":3:19:",
+            "dependency cycle: a -> b -> a",
+        ),
+        (
+            "unknown_key.yaml",
+            "dag_id: k\ntasks:\n  a:\n    type: noop\n    retrys: 3\n",
+            ":5:5:",
+            "unknown field `retrys`",
+        ),
+        (
+            "missing_dep.yaml",
+            "dag_id: m\ntasks:\n  a:\n    type: noop\n    depends_on: [nope]\n",
+            ":5:18:",
+            "depends on `nope`, which is not a task",
+        ),
+        (
+            "bad_cron.yaml",
+            "dag_id: b\nschedule: \"0 0 32 * *\"\nstart_date: 2026-01-01\ntasks:\n  a: {type: noop}\n",
+            ":2:11:",
+            "bad cron",
+        ),
+        (
+            "bad_yaml.yaml",
+            "dag_id: y\ntasks:\n  a:\n    type: \"noop\n",
+            ":5:1:",
+            "quoted scalar",
+        ),
+        (
+            "bad_tz.yaml",
+            "dag_id: z\ntimezone: Moon/Base\ntasks:\n  a: {type: noop}\n",
+            ":2:11:",
+            "unknown timezone",
+        ),
+        (
+            "bad_duration.yaml",
+            "dag_id: d\ndefault_args: {retry_delay: soon}\ntasks:\n  a: {type: noop}\n",
+            ":2:29:",
+            "bad duration",
+        ),
+        (
+            "bad_type.yaml",
+            "dag_id: t\ntasks:\n  a: {type: spark}\n",
+            ":3:",
+            "unknown task type `spark`",
+        ),
+        (
+            "bad_config.yaml",
+            "dag_id: s\ntasks:\n  a:\n    type: shell\n    with: {cmd: ls}\n",
+            ":5:",
+            "unknown field `cmd`",
+        ),
     ];
     for (file, yaml, at, message) in cases {
         let path = u.write_dag(file, yaml);
@@ -33,8 +78,14 @@ async fn broken_dag_files_point_at_the_problem() {
         let (_, err) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{file}: {err}");
         let expected_prefix = format!("{}{at}", path.display());
-        assert!(err.contains(&expected_prefix), "{file}: expected `{expected_prefix}` in {err}");
-        assert!(err.contains(message), "{file}: expected `{message}` in {err}");
+        assert!(
+            err.contains(&expected_prefix),
+            "{file}: expected `{expected_prefix}` in {err}"
+        );
+        assert!(
+            err.contains(message),
+            "{file}: expected `{message}` in {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         std::fs::remove_file(path).unwrap();
     }
@@ -63,15 +114,35 @@ async fn usage_errors_exit_2() {
     assert!(out.status.success());
     let out = u.run(&["dag", "trigger", "n", "--run-id", "same"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("already has a run"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("already has a run"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 async fn shipped_example_runs_and_is_listed(u: &Updraft) {
     let dags = repo_path("dags");
     let dags = dags.to_str().unwrap();
-    let out = u.run(&["--dags-folder", dags, "dag", "trigger", "example_etl", "--logical-date", "2026-03-01"]);
+    let out = u.run(&[
+        "--dags-folder",
+        dags,
+        "dag",
+        "trigger",
+        "example_etl",
+        "--logical-date",
+        "2026-03-01",
+    ]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let out = u.run(&["--dags-folder", dags, "dag", "runs", "example_etl", "-o", "json"]);
+    let out = u.run(&[
+        "--dags-folder",
+        dags,
+        "dag",
+        "runs",
+        "example_etl",
+        "-o",
+        "json",
+    ]);
     assert!(out.status.success());
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let run = &runs.as_array().expect("array")[0];
@@ -81,18 +152,48 @@ async fn shipped_example_runs_and_is_listed(u: &Updraft) {
     // A manual run of a cron DAG covers the last complete interval (as in Airflow).
     assert_eq!(run["data_interval_start"], "2026-02-27T02:00:00Z");
     assert_eq!(run["data_interval_end"], "2026-02-28T02:00:00Z");
-    for column in ["dag_id", "logical_date", "conf", "queued_at", "started_at", "ended_at"] {
+    for column in [
+        "dag_id",
+        "logical_date",
+        "conf",
+        "queued_at",
+        "started_at",
+        "ended_at",
+    ] {
         assert!(run.get(column).is_some(), "missing {column}");
     }
     let out = u.run(&["--dags-folder", dags, "dag", "list", "-o", "json"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let ids: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|d| d["dag_id"].as_str()).collect();
-    assert!(ids.contains(&"example_etl") && ids.contains(&"example_retries"), "{ids:?}");
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["dag_id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"example_etl") && ids.contains(&"example_retries"),
+        "{ids:?}"
+    );
     let out = u.run(&["--dags-folder", dags, "dag", "show", "example_etl", "--dot"]);
     assert!(text(&out).0.contains("\"load_web\" -> \"report\""));
     // The warehouse row the example loaded is there, and re-running leaves the same data.
-    let out = u.run(&["--dags-folder", dags, "dag", "trigger", "example_etl", "--logical-date", "2026-03-01", "--run-id", "again"]);
-    assert_eq!(out.status.code(), Some(2), "same logical date is refused: {:?}", text(&out));
+    let out = u.run(&[
+        "--dags-folder",
+        dags,
+        "dag",
+        "trigger",
+        "example_etl",
+        "--logical-date",
+        "2026-03-01",
+        "--run-id",
+        "again",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "same logical date is refused: {:?}",
+        text(&out)
+    );
 }
 
 async fn task_logs_render_and_test(u: &Updraft) {
@@ -100,18 +201,50 @@ async fn task_logs_render_and_test(u: &Updraft) {
         "hello.yaml",
         "dag_id: hello\nparams: {who: world}\ntasks:\n  greet:\n    type: shell\n    with: {command: \"echo hello {{ params.who }} on {{ ds }}\"}\n",
     );
-    let out = u.run(&["dag", "trigger", "hello", "--run-id", "r", "--logical-date", "2026-05-04", "--conf", r#"{"who": "ops"}"#]);
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "hello",
+        "--run-id",
+        "r",
+        "--logical-date",
+        "2026-05-04",
+        "--conf",
+        r#"{"who": "ops"}"#,
+    ]);
     assert!(out.status.success(), "{:?}", text(&out));
     let out = u.run(&["task", "logs", "hello", "r", "greet"]);
-    assert!(text(&out).0.contains("hello ops on 2026-05-04"), "{:?}", text(&out));
-    assert!(u.home().join("logs/dag_id=hello/run_id=r/task_id=greet/attempt=1.log").exists());
-    let out = u.run(&["task", "render", "hello", "greet", "--logical-date", "2026-01-02"]);
-    assert_eq!(text(&out).0.trim(), "command: echo hello world on 2026-01-02");
+    assert!(
+        text(&out).0.contains("hello ops on 2026-05-04"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        u.home()
+            .join("logs/dag_id=hello/run_id=r/task_id=greet/attempt=1.log")
+            .exists()
+    );
+    let out = u.run(&[
+        "task",
+        "render",
+        "hello",
+        "greet",
+        "--logical-date",
+        "2026-01-02",
+    ]);
+    assert_eq!(
+        text(&out).0.trim(),
+        "command: echo hello world on 2026-01-02"
+    );
     let out = u.run(&["task", "test", "hello", "greet"]);
     assert!(out.status.success());
     assert!(text(&out).0.contains("hello world on"));
     let store = u.store().await;
-    assert_eq!(store.runs("hello", None, 10).await.unwrap().len(), 1, "task test records nothing");
+    assert_eq!(
+        store.runs("hello", None, 10).await.unwrap().len(),
+        1,
+        "task test records nothing"
+    );
     let out = u.run(&["task", "states", "hello", "r", "-o", "json"]);
     let states: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(states[0]["state"], "success");
@@ -119,15 +252,30 @@ async fn task_logs_render_and_test(u: &Updraft) {
 }
 
 async fn passwords_never_reach_output(u: &Updraft) {
-    let mut u2 = Updraft { dir: tempfile::tempdir().unwrap(), database_url: u.database_url.clone(), pg_database: None, env: Vec::new() };
+    let mut u2 = Updraft {
+        dir: tempfile::tempdir().unwrap(),
+        database_url: u.database_url.clone(),
+        pg_database: None,
+        env: Vec::new(),
+    };
     std::fs::create_dir_all(u2.dags()).unwrap();
     // Nothing listens on port 1: the connection fails and its error must not echo the secret.
-    u2.env.push(("UPDRAFT_CONN_SECRETDB".into(), "postgres://app:Hunter2Secret@127.0.0.1:1/db".into()));
-    u2.write_dag("s.yaml", "dag_id: s\ntasks:\n  q: {type: sql, with: {conn: secretdb, sql: select 1}}\n");
+    u2.env.push((
+        "UPDRAFT_CONN_SECRETDB".into(),
+        "postgres://app:Hunter2Secret@127.0.0.1:1/db".into(),
+    ));
+    u2.write_dag(
+        "s.yaml",
+        "dag_id: s\ntasks:\n  q: {type: sql, with: {conn: secretdb, sql: select 1}}\n",
+    );
     let out = u2.run(&["dag", "trigger", "s", "--run-id", "r"]);
     assert_eq!(out.status.code(), Some(1));
     let (o, e) = text(&out);
-    let log = std::fs::read_to_string(u2.home().join("logs/dag_id=s/run_id=r/task_id=q/attempt=1.log")).unwrap();
+    let log = std::fs::read_to_string(
+        u2.home()
+            .join("logs/dag_id=s/run_id=r/task_id=q/attempt=1.log"),
+    )
+    .unwrap();
     assert!(log.contains("app:***@127.0.0.1:1"), "{log}");
     for shown in [o, e, log] {
         assert!(!shown.contains("Hunter2Secret"), "{shown}");
@@ -150,4 +298,79 @@ async fn queue_only_records_a_queued_run(u: &Updraft) {
     assert_eq!(runs.as_array().unwrap().len(), 1);
     let out = u.run(&["db", "check"]);
     assert!(out.status.success(), "{:?}", text(&out));
+}
+
+/// flag > environment > updraft.toml > default, for the database and connections.
+#[tokio::test]
+async fn configuration_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("toml_dags")).unwrap();
+    std::fs::write(
+        root.join("toml_dags/c.yaml"),
+        "dag_id: c\ntasks:\n  q: {type: sql, with: {conn: mydb, sql: \"create table seen (x int)\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("updraft.toml"),
+        "dags_folder = \"toml_dags\"\ndatabase_url = \"sqlite://from_toml.db\"\n[connections]\nmydb = \"sqlite://toml_conn.db\"\n",
+    )
+    .unwrap();
+    let updraft = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"));
+        cmd.args(args).current_dir(root);
+        for key in [
+            "UPDRAFT_HOME",
+            "UPDRAFT_DAGS_FOLDER",
+            "UPDRAFT_DATABASE_URL",
+            "UPDRAFT_CONFIG",
+            "UPDRAFT_CONN_MYDB",
+        ] {
+            cmd.env_remove(key);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = updraft(&["dag", "trigger", "c"], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(root.join("from_toml.db").exists() && root.join("toml_conn.db").exists());
+    assert!(!root.join(".updraft/updraft.db").exists());
+    let out = updraft(
+        &["dag", "trigger", "c"],
+        &[
+            ("UPDRAFT_DATABASE_URL", "sqlite://from_env.db"),
+            ("UPDRAFT_CONN_MYDB", "sqlite://env_conn.db"),
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(root.join("from_env.db").exists() && root.join("env_conn.db").exists());
+    let out = updraft(
+        &[
+            "--database-url",
+            "sqlite://from_flag.db",
+            "dag",
+            "runs",
+            "c",
+            "-o",
+            "json",
+        ],
+        &[("UPDRAFT_DATABASE_URL", "sqlite://from_env.db")],
+    );
+    assert!(out.status.success());
+    assert!(root.join("from_flag.db").exists());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "the flag's database is a new, empty one"
+    );
+    std::fs::write(root.join("updraft.toml"), "databse_url = \"x\"\n").unwrap();
+    let out = updraft(&["dag", "list"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("unknown field `databse_url`"),
+        "{:?}",
+        text(&out)
+    );
 }

@@ -38,17 +38,32 @@ tasks:
     let store = u.store().await;
     let run = only_run(&store, "flaky").await;
     assert_eq!(run.state, "success");
-    let tries = store.tries("flaky", &run.run_id, Some("flaky")).await.unwrap();
+    let tries = store
+        .tries("flaky", &run.run_id, Some("flaky"))
+        .await
+        .unwrap();
     let states: Vec<&str> = tries.iter().map(|t| t.state.as_str()).collect();
     assert_eq!(states, ["failed", "failed", "success"]);
-    assert_eq!(tries.iter().map(|t| t.try_number).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        tries.iter().map(|t| t.try_number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     // retry_delay × 2^(try−1): 1s after the first failure, 2s after the second.
     let (g1, g2) = (gap(&tries[0], &tries[1]), gap(&tries[1], &tries[2]));
     assert!((1.0..1.8).contains(&g1), "first gap {g1}s");
     assert!((2.0..2.8).contains(&g2), "second gap {g2}s");
     let ti = &store.task_instances("flaky", &run.run_id).await.unwrap()[0];
-    assert_eq!((ti.try_number, ti.max_tries, ti.state.as_deref()), (3, 5, Some("success")));
-    assert!(tries[0].error.as_deref().unwrap_or_default().contains("exited with code 1"));
+    assert_eq!(
+        (ti.try_number, ti.max_tries, ti.state.as_deref()),
+        (3, 5, Some("success"))
+    );
+    assert!(
+        tries[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("exited with code 1")
+    );
 }
 
 async fn timeout_kills_the_whole_process_group(u: &Updraft) {
@@ -79,17 +94,29 @@ tasks:
     assert_eq!(tries.len(), 1);
     let t = &tries[0];
     assert_eq!(t.state, "failed");
-    assert!(t.error.as_deref().unwrap_or_default().contains("execution_timeout of 2s exceeded"), "{t:?}");
+    assert!(
+        t.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("execution_timeout of 2s exceeded"),
+        "{t:?}"
+    );
     let d = t.duration.unwrap();
     assert!((1.9..3.5).contains(&d), "attempt lasted {d}s");
-    assert_eq!(live_processes_with(&format!("sleep {marker}")), Vec::<String>::new());
+    assert_eq!(
+        live_processes_with(&format!("sleep {marker}")),
+        Vec::<String>::new()
+    );
 }
 
 async fn independent_tasks_run_in_parallel(u: &Updraft) {
     let tasks: String = (1..=4)
         .map(|i| format!("  t{i}:\n    type: shell\n    with: {{ command: \"sleep 1\" }}\n"))
         .collect();
-    u.write_dag("par.yaml", &format!("dag_id: par\nmax_active_tasks: 4\ntasks:\n{tasks}"));
+    u.write_dag(
+        "par.yaml",
+        &format!("dag_id: par\nmax_active_tasks: 4\ntasks:\n{tasks}"),
+    );
     let out = u.run(&["dag", "trigger", "par"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let store = u.store().await;
@@ -146,7 +173,10 @@ tasks:
     for (task, state) in expect {
         assert_eq!(states[task].as_deref(), Some(state), "{task}: {states:?}");
     }
-    let tries = store.tries("rules", &run.run_id, Some("strict")).await.unwrap();
+    let tries = store
+        .tries("rules", &run.run_id, Some("strict"))
+        .await
+        .unwrap();
     assert!(tries.is_empty(), "an upstream_failed task never runs");
 }
 
@@ -161,13 +191,24 @@ tasks:
   c: { type: noop, depends_on: [a, b] }
 "#,
     );
-    let mut child = u.command(&["dag", "trigger", "long"]).stderr(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = u
+        .command(&["dag", "trigger", "long"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let store = u.store().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let runs = store.runs("long", None, 1).await.unwrap_or_default();
         if let Some(r) = runs.first() {
-            let running = store.tries("long", &r.run_id, None).await.unwrap().iter().filter(|t| t.state == "running").count();
+            let running = store
+                .tries("long", &r.run_id, None)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|t| t.state == "running")
+                .count();
             if running == 2 {
                 break;
             }
@@ -175,17 +216,34 @@ tasks:
         assert!(std::time::Instant::now() < deadline, "tasks never started");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     let run = only_run(&store, "long").await;
     assert_eq!(run.state, "failed");
     let tis = store.task_instances("long", &run.run_id).await.unwrap();
-    let states: Vec<(&str, Option<&str>)> = tis.iter().map(|t| (t.task_id.as_str(), t.state.as_deref())).collect();
-    assert_eq!(states, [("a", Some("failed")), ("b", Some("failed")), ("c", Some("skipped"))]);
+    let states: Vec<(&str, Option<&str>)> = tis
+        .iter()
+        .map(|t| (t.task_id.as_str(), t.state.as_deref()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("a", Some("failed")),
+            ("b", Some("failed")),
+            ("c", Some("skipped"))
+        ]
+    );
     for t in store.tries("long", &run.run_id, None).await.unwrap() {
         assert_eq!(t.state, "failed");
-        assert!(t.error.as_deref().unwrap_or_default().contains("stopped"), "{t:?}");
+        assert!(
+            t.error.as_deref().unwrap_or_default().contains("stopped"),
+            "{t:?}"
+        );
         assert!(t.ended_at.is_some());
     }
 }
@@ -207,7 +265,10 @@ tasks:
     let tries = store.tries("tmpl", &run.run_id, None).await.unwrap();
     assert_eq!(tries.len(), 1, "no retry for a template error");
     let error = tries[0].error.clone().unwrap_or_default();
-    assert!(error.contains("undefined") && error.contains("with.command"), "{error}");
+    assert!(
+        error.contains("undefined") && error.contains("with.command"),
+        "{error}"
+    );
 }
 
 async fn clear_reruns_failed_tasks_and_downstream(u: &Updraft) {
@@ -234,8 +295,21 @@ tasks:
     let run = store.run("fix", "r1").await.unwrap().unwrap();
     assert_eq!(run.state, "success");
     let first = store.tries("fix", "r1", Some("first")).await.unwrap();
-    assert_eq!(first.len(), 1, "a successful task outside the clear is not re-run");
+    assert_eq!(
+        first.len(),
+        1,
+        "a successful task outside the clear is not re-run"
+    );
     let fixed = store.tries("fix", "r1", Some("needs_fix")).await.unwrap();
-    assert_eq!(fixed.iter().map(|t| (t.try_number, t.state.as_str())).collect::<Vec<_>>(), [(1, "failed"), (2, "success")]);
-    assert_eq!(store.tries("fix", "r1", Some("after")).await.unwrap().len(), 1);
+    assert_eq!(
+        fixed
+            .iter()
+            .map(|t| (t.try_number, t.state.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "failed"), (2, "success")]
+    );
+    assert_eq!(
+        store.tries("fix", "r1", Some("after")).await.unwrap().len(),
+        1
+    );
 }

@@ -31,7 +31,12 @@ async fn rows(url: &str, sql: &str) -> Vec<(String, i64)> {
 }
 
 async fn sql_task_binds_parameters_in_one_transaction(u: &Updraft) {
-    let mut u2 = Updraft { dir: tempfile::tempdir().unwrap(), database_url: u.database_url.clone(), pg_database: u.pg_database.clone(), env: Vec::new() };
+    let mut u2 = Updraft {
+        dir: tempfile::tempdir().unwrap(),
+        database_url: u.database_url.clone(),
+        pg_database: u.pg_database.clone(),
+        env: Vec::new(),
+    };
     std::fs::create_dir_all(u2.dags()).unwrap();
     let wh = warehouse_url(&u2);
     u2.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), wh.clone()));
@@ -59,22 +64,50 @@ tasks:
 "#,
     );
     // A quote in a bound value is data, not SQL.
-    let out = u2.run(&["dag", "trigger", "load", "--conf", r#"{"name": "O'Brien; DROP TABLE people"}"#]);
+    let out = u2.run(&[
+        "dag",
+        "trigger",
+        "load",
+        "--conf",
+        r#"{"name": "O'Brien; DROP TABLE people"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let got = rows(&wh, "SELECT name, n FROM people ORDER BY name").await;
-    assert_eq!(got, vec![("O'Brien; DROP TABLE people".to_string(), 42)], "the failed task's transaction left nothing");
+    assert_eq!(
+        got,
+        vec![("O'Brien; DROP TABLE people".to_string(), 42)],
+        "the failed task's transaction left nothing"
+    );
     let store = u2.store().await;
     let run = only_run(&store, "load").await;
-    let insert = store.tries("load", &run.run_id, Some("insert")).await.unwrap();
+    let insert = store
+        .tries("load", &run.run_id, Some("insert"))
+        .await
+        .unwrap();
     assert_eq!(insert[0].state, "success");
     let metrics: serde_json::Value = serde_json::from_str(&insert[0].metrics).unwrap();
     assert_eq!(metrics["rows_affected"], 1);
-    let failed = store.tries("load", &run.run_id, Some("half_done")).await.unwrap();
-    assert!(failed[0].error.as_deref().unwrap_or_default().contains("no_such_table"), "{failed:?}");
+    let failed = store
+        .tries("load", &run.run_id, Some("half_done"))
+        .await
+        .unwrap();
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no_such_table"),
+        "{failed:?}"
+    );
     // Re-running leaves the same data.
     let out = u2.run(&["task", "clear", "load", &run.run_id, "--task", "^insert$"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(rows(&wh, "SELECT name, n FROM people ORDER BY name").await.len(), 1);
+    assert_eq!(
+        rows(&wh, "SELECT name, n FROM people ORDER BY name")
+            .await
+            .len(),
+        1
+    );
 }
 
 /// A tiny HTTP/1.1 server on loopback that answers with the given statuses in turn and
@@ -86,7 +119,9 @@ async fn http_server(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
     let log = seen.clone();
     tokio::spawn(async move {
         for status in statuses {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             loop {
@@ -99,17 +134,26 @@ async fn http_server(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
                 if let Some(head_end) = text.find("\r\n\r\n") {
                     let len = text[..head_end]
                         .lines()
-                        .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if buf.len() >= head_end + 4 + len {
                         let first = text.lines().next().unwrap_or_default().to_string();
-                        log.lock().unwrap().push(format!("{first} {}", &text[head_end + 4..]));
+                        log.lock()
+                            .unwrap()
+                            .push(format!("{first} {}", &text[head_end + 4..]));
                         break;
                     }
                 }
             }
             let body = format!("{{\"status\": {status}}}");
-            let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = sock.write_all(reply.as_bytes()).await;
         }
     });
@@ -142,17 +186,38 @@ tasks:
 "#
         ),
     );
-    let out = u.run(&["dag", "trigger", "api", "--logical-date", "2026-04-05", "--run-id", "r"]);
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "api",
+        "--logical-date",
+        "2026-04-05",
+        "--run-id",
+        "r",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let store = u.store().await;
     let post = store.tries("api", "r", Some("post")).await.unwrap();
-    assert_eq!(post.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(), ["failed", "success"], "503 is retried");
+    assert_eq!(
+        post.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(),
+        ["failed", "success"],
+        "503 is retried"
+    );
     let metrics: serde_json::Value = serde_json::from_str(&post[1].metrics).unwrap();
     assert_eq!(metrics["status"], 201);
     let missing = store.tries("api", "r", Some("missing")).await.unwrap();
     assert_eq!(missing.len(), 1, "a 404 is not retried");
-    assert!(missing[0].error.as_deref().unwrap_or_default().contains("404"));
+    assert!(
+        missing[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("404")
+    );
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen[0], r#"POST /events/2026-04-05 HTTP/1.1 {"day":"2026-04-05"}"#);
+    assert_eq!(
+        seen[0],
+        r#"POST /events/2026-04-05 HTTP/1.1 {"day":"2026-04-05"}"#
+    );
     assert_eq!(seen.len(), 3);
 }

@@ -1,9 +1,9 @@
 //! Updraft: an Airflow-style batch orchestrator. YAML DAGs, a run engine with retries and
 //! timeouts, and a history store (SQLite or PostgreSQL) that records every attempt.
 
-pub mod dag;
-pub mod store;
-pub mod settings;
-pub mod template;
-pub mod engine;
 pub mod cli;
+pub mod dag;
+pub mod engine;
+pub mod settings;
+pub mod store;
+pub mod template;

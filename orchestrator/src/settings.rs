@@ -45,7 +45,10 @@ impl Settings {
     /// Resolves the configuration from flags/environment, the config file and defaults.
     pub fn resolve(over: Overrides) -> Result<Self> {
         let (file, file_path) = read_config_file(over.config_file.as_deref())?;
-        let home = over.home.or(file.home).unwrap_or_else(|| PathBuf::from(".updraft"));
+        let home = over
+            .home
+            .or(file.home)
+            .unwrap_or_else(|| PathBuf::from(".updraft"));
         let dags_folder = over
             .dags_folder
             .or(file.dags_folder)
@@ -64,7 +67,8 @@ impl Settings {
         connections.overlay_env().map_err(anyhow::Error::msg)?;
         if connections.get(DEFAULT_WAREHOUSE).is_err() {
             let uri = format!("sqlite://{}", home.join("warehouse.db").display());
-            connections.insert(Connection::parse(DEFAULT_WAREHOUSE, &uri).map_err(anyhow::Error::msg)?);
+            connections
+                .insert(Connection::parse(DEFAULT_WAREHOUSE, &uri).map_err(anyhow::Error::msg)?);
         }
         Ok(Self {
             home,
@@ -98,13 +102,15 @@ impl Settings {
 
 /// Reads `updraft.toml` (the named file must exist; the default one may not).
 fn read_config_file(named: Option<&Path>) -> Result<(ConfigFile, PathBuf)> {
-    let path = named.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("updraft.toml"));
+    let path = named
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("updraft.toml"));
     if named.is_none() && !path.exists() {
         return Ok((ConfigFile::default(), path));
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let file: ConfigFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file: ConfigFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((file, path))
 }

@@ -82,7 +82,12 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
 }
 
 /// Renders every string in a task's `with:` block; errors name the key (`with.command`).
-pub fn render_config(config: &Value, vars: &RunVars, task_id: &str, try_number: u32) -> Result<Value, String> {
+pub fn render_config(
+    config: &Value,
+    vars: &RunVars,
+    task_id: &str,
+    try_number: u32,
+) -> Result<Value, String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -90,7 +95,12 @@ pub fn render_config(config: &Value, vars: &RunVars, task_id: &str, try_number: 
     render_value(&env, &ctx, config, "with")
 }
 
-fn render_value(env: &Environment, ctx: &JinjaValue, value: &Value, path: &str) -> Result<Value, String> {
+fn render_value(
+    env: &Environment,
+    ctx: &JinjaValue,
+    value: &Value,
+    path: &str,
+) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) if s.contains("{{") || s.contains("{%") => {
             let rendered = env
@@ -107,7 +117,12 @@ fn render_value(env: &Environment, ctx: &JinjaValue, value: &Value, path: &str) 
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(env, ctx, v, &format!("{path}.{k}"))?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        render_value(env, ctx, v, &format!("{path}.{k}"))?,
+                    ))
+                })
                 .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
@@ -116,8 +131,13 @@ fn render_value(env: &Environment, ctx: &JinjaValue, value: &Value, path: &str) 
 
 /// minijinja's message plus the offending expression, without its internal template name.
 fn describe(e: &minijinja::Error) -> String {
-    let mut text = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
-    if let Some(span) = e.range().and_then(|r| e.template_source().and_then(|s| s.get(r))) {
+    let mut text = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    if let Some(span) = e
+        .range()
+        .and_then(|r| e.template_source().and_then(|s| s.get(r)))
+    {
         text.push_str(&format!(" (at `{span}`)"));
     }
     text
@@ -148,16 +168,26 @@ mod tests {
     fn renders_airflow_names() {
         let cfg = json!({"command": "{{ ds }} {{ ds_nodash }} {{ ts }} {{ params.lake }} {{ conf.k }} {{ task_id }}/{{ try_number }}", "n": 3});
         let out = render_config(&cfg, &vars(), "t", 2).unwrap();
-        assert_eq!(out["command"], "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2");
+        assert_eq!(
+            out["command"],
+            "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2"
+        );
         assert_eq!(out["n"], 3);
     }
 
     #[test]
     fn undefined_names_fail_with_the_key() {
-        let err = render_config(&json!({"sql": ["ok", "{{ nope }}"]}), &vars(), "t", 1).unwrap_err();
+        let err =
+            render_config(&json!({"sql": ["ok", "{{ nope }}"]}), &vars(), "t", 1).unwrap_err();
         assert!(err.contains("with.sql.1"), "{err}");
         assert!(err.contains("undefined"), "{err}");
-        let err = render_config(&json!({"c": "{{ env.UPDRAFT_SURELY_UNSET_VAR }}"}), &vars(), "t", 1).unwrap_err();
+        let err = render_config(
+            &json!({"c": "{{ env.UPDRAFT_SURELY_UNSET_VAR }}"}),
+            &vars(),
+            "t",
+            1,
+        )
+        .unwrap_err();
         assert!(err.contains("with.c"), "{err}");
     }
 }

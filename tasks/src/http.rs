@@ -89,7 +89,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         Some(Value::String(text)) => request.body(text.clone()),
         Some(json) => request.json(json),
     };
-    ctx.log.line(format!("{} {}", cfg.method.to_uppercase(), shown_url(&url)));
+    ctx.log
+        .line(format!("{} {}", cfg.method.to_uppercase(), shown_url(&url)));
     let started = Instant::now();
     let send = async {
         let response = request.send().await?;

@@ -77,7 +77,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             Ok(outcome.with("exit_code", 0))
         }
         Some(code) if Some(code) == cfg.skip_on_exit_code => {
-            ctx.log.line(format!("command exited with code {code}: skipping"));
+            ctx.log
+                .line(format!("command exited with code {code}: skipping"));
             Ok(TaskOutcome {
                 skipped: true,
                 ..outcome.with("exit_code", code)
@@ -95,7 +96,10 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
 /// SIGTERM to the group, SIGKILL after the grace period, then reap the child.
 async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
     kill_group(pgid, Signal::SIGTERM);
-    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
         kill_group(pgid, Signal::SIGKILL);
         let _ = child.wait().await;
     }

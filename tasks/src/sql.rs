@@ -54,7 +54,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     validate(config)?;
     let cfg: SqlConfig = parse_config(config)?;
     let conn = ctx.connections.get(&cfg.conn)?;
-    ctx.log.line(format!("connecting to `{}` ({conn})", cfg.conn));
+    ctx.log
+        .line(format!("connecting to `{}` ({conn})", cfg.conn));
     let statements = cfg.sql.list();
     let work = async {
         match conn.scheme() {

@@ -55,7 +55,12 @@ impl Updraft {
                 (url, Some(name))
             }
         };
-        Self { dir, database_url, pg_database, env: Vec::new() }
+        Self {
+            dir,
+            database_url,
+            pg_database,
+            env: Vec::new(),
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -95,7 +100,9 @@ impl Updraft {
 
     /// A store on this installation's history database.
     pub async fn store(&self) -> Store {
-        Store::connect(&self.database_url).await.expect("connect store")
+        Store::connect(&self.database_url)
+            .await
+            .expect("connect store")
     }
 
     /// Drops the test's PostgreSQL database (left behind only when a test fails).
@@ -135,13 +142,21 @@ pub async fn only_run(store: &Store, dag_id: &str) -> updraft::store::DagRunRow 
 /// Processes whose command line contains `needle` and that are not zombies.
 pub fn live_processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in entries.flatten() {
         let p = entry.path();
-        let Ok(cmdline) = std::fs::read(p.join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(p.join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         let zombie = std::fs::read_to_string(p.join("stat"))
-            .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            })
             .unwrap_or(false);
         if cmdline.contains(needle) && !zombie && !cmdline.contains("updraft") {
             found.push(format!("{}: {cmdline}", p.display()));

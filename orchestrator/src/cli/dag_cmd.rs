@@ -62,10 +62,18 @@ pub async fn run(cmd: DagCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         DagCommand::List => list(ctx).await,
         DagCommand::Validate { paths } => validate(ctx, paths),
         DagCommand::Show { dag_id, dot } => show(ctx, &dag_id, dot),
-        DagCommand::Trigger { dag_id, conf, run_id, logical_date, queue_only } => {
-            trigger(ctx, &dag_id, conf, run_id, logical_date, queue_only).await
-        }
-        DagCommand::Runs { dag_id, state, limit } => runs(ctx, &dag_id, state, limit).await,
+        DagCommand::Trigger {
+            dag_id,
+            conf,
+            run_id,
+            logical_date,
+            queue_only,
+        } => trigger(ctx, &dag_id, conf, run_id, logical_date, queue_only).await,
+        DagCommand::Runs {
+            dag_id,
+            state,
+            limit,
+        } => runs(ctx, &dag_id, state, limit).await,
     }
 }
 
@@ -98,18 +106,35 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
             fileloc: d.fileloc.display().to_string(),
         })
         .collect();
-    print_rows(ctx.format, &rows, &["dag_id", "schedule", "timezone", "tasks", "is_paused", "fileloc"])?;
+    print_rows(
+        ctx.format,
+        &rows,
+        &[
+            "dag_id",
+            "schedule",
+            "timezone",
+            "tasks",
+            "is_paused",
+            "fileloc",
+        ],
+    )?;
     for e in &folder.errors {
         eprintln!("{e}");
     }
     if !folder.errors.is_empty() {
-        eprintln!("warning: some DAG files have errors (see above); `updraft dag validate` checks them");
+        eprintln!(
+            "warning: some DAG files have errors (see above); `updraft dag validate` checks them"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
-    let paths = if paths.is_empty() { vec![ctx.settings.dags_folder.clone()] } else { paths };
+    let paths = if paths.is_empty() {
+        vec![ctx.settings.dags_folder.clone()]
+    } else {
+        paths
+    };
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -126,7 +151,12 @@ fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     let folder = DagFolder::load_files(&files);
     for dag in &folder.dags {
-        println!("ok: {} ({}, {} tasks)", dag.fileloc.display(), dag.dag_id, dag.tasks.len());
+        println!(
+            "ok: {} ({}, {} tasks)",
+            dag.fileloc.display(),
+            dag.dag_id,
+            dag.tasks.len()
+        );
     }
     for e in &folder.errors {
         eprintln!("{e}");
@@ -169,20 +199,25 @@ fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
                 trigger_rule: t.trigger_rule.as_str(),
                 retries: t.retry.retries,
                 retry_delay: humantime::format_duration(t.retry.delay).to_string(),
-                execution_timeout: t.execution_timeout.map(|d| humantime::format_duration(d).to_string()),
+                execution_timeout: t
+                    .execution_timeout
+                    .map(|d| humantime::format_duration(d).to_string()),
             }
         })
         .collect();
     if ctx.format == super::Format::Json {
-        print_object(ctx.format, &serde_json::json!({
-            "dag_id": dag.dag_id,
-            "description": dag.description,
-            "schedule": dag.schedule.describe(),
-            "timezone": dag.timezone.name(),
-            "max_active_tasks": dag.max_active_tasks,
-            "params": dag.params,
-            "tasks": tasks,
-        }))?;
+        print_object(
+            ctx.format,
+            &serde_json::json!({
+                "dag_id": dag.dag_id,
+                "description": dag.description,
+                "schedule": dag.schedule.describe(),
+                "timezone": dag.timezone.name(),
+                "max_active_tasks": dag.max_active_tasks,
+                "params": dag.params,
+                "tasks": tasks,
+            }),
+        )?;
     } else {
         println!(
             "{} — schedule: {}, timezone: {}, max_active_tasks: {}",
@@ -191,7 +226,19 @@ fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
             dag.timezone.name(),
             dag.max_active_tasks
         );
-        print_rows(ctx.format, &tasks, &["task_id", "type", "depends_on", "trigger_rule", "retries", "retry_delay", "execution_timeout"])?;
+        print_rows(
+            ctx.format,
+            &tasks,
+            &[
+                "task_id",
+                "type",
+                "depends_on",
+                "trigger_rule",
+                "retries",
+                "retry_delay",
+                "execution_timeout",
+            ],
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -199,7 +246,10 @@ fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
 fn to_dot(dag: &Dag) -> String {
     let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", dag.dag_id);
     for t in dag.tasks.values() {
-        out.push_str(&format!("  \"{}\" [label=\"{}\\n({})\"];\n", t.task_id, t.task_id, t.task_type));
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\\n({})\"];\n",
+            t.task_id, t.task_id, t.task_type
+        ));
     }
     for t in dag.tasks.values() {
         for up in &t.upstream {
@@ -218,7 +268,9 @@ fn to_dot(dag: &Dag) -> String {
 /// Parses `--logical-date` in the DAG's timezone (now when absent).
 pub fn logical_date(dag: &Dag, text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
     match text {
-        Some(t) => parse_datetime(t, dag.timezone).map_err(|e| usage(format!("--logical-date: {e}"))),
+        Some(t) => {
+            parse_datetime(t, dag.timezone).map_err(|e| usage(format!("--logical-date: {e}")))
+        }
         // The store keeps microseconds; a finer logical date would not read back equal.
         None => Ok(Utc::now().trunc_subsecs(6)),
     }
@@ -231,8 +283,14 @@ pub fn parse_conf(text: Option<&str>) -> anyhow::Result<serde_json::Value> {
     };
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
-        Ok(_) => Err(usage("--conf must be a JSON object, e.g. '{\"source\": \"...\"}'")),
-        Err(e) => Err(usage(format!("--conf is not valid JSON: {e} (line {}, column {})", e.line(), e.column()))),
+        Ok(_) => Err(usage(
+            "--conf must be a JSON object, e.g. '{\"source\": \"...\"}'",
+        )),
+        Err(e) => Err(usage(format!(
+            "--conf is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))),
     }
 }
 
@@ -247,13 +305,24 @@ async fn trigger(
     let dag = ctx.dag(dag_id)?;
     let conf = parse_conf(conf.as_deref())?;
     let logical = logical_date(&dag, logical_date_text.as_deref())?;
-    let run_id = run_id.unwrap_or_else(|| format!("manual__{}", logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)));
+    let run_id = run_id.unwrap_or_else(|| {
+        format!(
+            "manual__{}",
+            logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        )
+    });
     let store = ctx.store().await?;
     store.sync_dag(&dag).await?;
     let tasks = dag
         .tasks
         .values()
-        .map(|t| (t.task_id.as_str(), t.task_type.as_str(), i64::from(t.retry.retries) + 1))
+        .map(|t| {
+            (
+                t.task_id.as_str(),
+                t.task_type.as_str(),
+                i64::from(t.retry.retries) + 1,
+            )
+        })
         .collect();
     let run = store
         .create_run(&NewRun {
@@ -278,9 +347,17 @@ async fn trigger(
 }
 
 /// Executes a run with live progress, then prints its task states; exit 1 if it failed.
-pub async fn execute_in_foreground(ctx: &Context, store: Store, dag: &Dag, run: &DagRunRow) -> anyhow::Result<ExitCode> {
+pub async fn execute_in_foreground(
+    ctx: &Context,
+    store: Store,
+    dag: &Dag,
+    run: &DagRunRow,
+) -> anyhow::Result<ExitCode> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let reporter = tokio::spawn(progress::report(rx, format!("{} {}", run.dag_id, run.run_id)));
+    let reporter = tokio::spawn(progress::report(
+        rx,
+        format!("{} {}", run.dag_id, run.run_id),
+    ));
     let engine = Engine::new(store.clone(), Arc::new(ctx.settings.clone()), Some(tx));
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
@@ -289,23 +366,47 @@ pub async fn execute_in_foreground(ctx: &Context, store: Store, dag: &Dag, run: 
     let _ = reporter.await;
     let state = state?;
     let tis = store.task_instances(&run.dag_id, &run.run_id).await?;
-    print_rows(ctx.format, &tis, &["task_id", "state", "try_number", "max_tries", "duration"])?;
+    print_rows(
+        ctx.format,
+        &tis,
+        &["task_id", "state", "try_number", "max_tries", "duration"],
+    )?;
     eprintln!("run {} of {}: {}", run.run_id, run.dag_id, state.as_str());
-    Ok(if state == RunState::Success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if state == RunState::Success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-async fn runs(ctx: &Context, dag_id: &str, state: Option<String>, limit: i64) -> anyhow::Result<ExitCode> {
+async fn runs(
+    ctx: &Context,
+    dag_id: &str,
+    state: Option<String>,
+    limit: i64,
+) -> anyhow::Result<ExitCode> {
     if let Some(s) = &state
         && !["queued", "running", "success", "failed"].contains(&s.as_str())
     {
-        return Err(usage(format!("--state `{s}`: use queued, running, success or failed")));
+        return Err(usage(format!(
+            "--state `{s}`: use queued, running, success or failed"
+        )));
     }
     let store = ctx.store().await?;
     let rows = store.runs(dag_id, state.as_deref(), limit).await?;
     print_rows(
         ctx.format,
         &rows,
-        &["run_id", "run_type", "state", "logical_date", "data_interval_start", "data_interval_end", "started_at", "ended_at"],
+        &[
+            "run_id",
+            "run_type",
+            "state",
+            "logical_date",
+            "data_interval_start",
+            "data_interval_end",
+            "started_at",
+            "ended_at",
+        ],
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -23,16 +23,22 @@ pub async fn run(cmd: DbCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         store.migrate().await?;
     }
     let status = store.status().await?;
-    print_object(ctx.format, &serde_json::json!({
-        "database": shown,
-        "backend": status.backend,
-        "applied": status.applied,
-        "pending": status.pending,
-    }))?;
+    print_object(
+        ctx.format,
+        &serde_json::json!({
+            "database": shown,
+            "backend": status.backend,
+            "applied": status.applied,
+            "pending": status.pending,
+        }),
+    )?;
     if status.pending.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{} migration(s) pending: run `updraft db migrate`", status.pending.len());
+        eprintln!(
+            "{} migration(s) pending: run `updraft db migrate`",
+            status.pending.len()
+        );
         Ok(ExitCode::from(1))
     }
 }

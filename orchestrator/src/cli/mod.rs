@@ -36,7 +36,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "UPDRAFT_DAGS_FOLDER")]
     dags_folder: Option<PathBuf>,
     /// History database: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<home>/updraft.db]
-    #[arg(long, global = true, env = "UPDRAFT_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "UPDRAFT_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Config file [default: ./updraft.toml when present]
     #[arg(long, global = true, env = "UPDRAFT_CONFIG")]
@@ -73,7 +78,10 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -103,7 +111,8 @@ fn init_tracing() {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ctx = Context::new(&cli.global)?;
+    // A bad config file or connection URI is the user's input: exit 2.
+    let ctx = Context::new(&cli.global).map_err(|e| usage(format!("{e:#}")))?;
     match cli.command {
         Command::Dag(cmd) => dag_cmd::run(cmd, &ctx).await,
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
@@ -144,7 +153,12 @@ impl Context {
     /// Loads the DAGs folder.
     pub fn folder(&self) -> anyhow::Result<DagFolder> {
         let dir = &self.settings.dags_folder;
-        DagFolder::load(dir).map_err(|e| usage(format!("cannot read the DAGs folder {}: {e}", dir.display())))
+        DagFolder::load(dir).map_err(|e| {
+            usage(format!(
+                "cannot read the DAGs folder {}: {e}",
+                dir.display()
+            ))
+        })
     }
 
     /// Loads the folder and takes one DAG out of it; a broken or unknown DAG is a usage error.
@@ -160,7 +174,11 @@ impl Context {
                 Err(usage(format!(
                     "no valid DAG `{dag_id}` in {} (found: {})",
                     self.settings.dags_folder.display(),
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )))
             }
         }

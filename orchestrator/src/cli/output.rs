@@ -11,7 +11,11 @@ pub enum Format {
 }
 
 /// Prints rows: as a JSON array of objects, or as a table of the given columns.
-pub fn print_rows<T: Serialize>(format: Format, rows: &[T], columns: &[&str]) -> anyhow::Result<()> {
+pub fn print_rows<T: Serialize>(
+    format: Format,
+    rows: &[T],
+    columns: &[&str],
+) -> anyhow::Result<()> {
     let values: Vec<serde_json::Value> = rows
         .iter()
         .map(serde_json::to_value)
@@ -20,7 +24,9 @@ pub fn print_rows<T: Serialize>(format: Format, rows: &[T], columns: &[&str]) ->
         Format::Json => println!("{}", serde_json::to_string_pretty(&values)?),
         Format::Table => {
             let mut table = Table::new();
-            table.load_style(UTF8_BORDERS_ONLY).set_header(columns.to_vec());
+            table
+                .load_style(UTF8_BORDERS_ONLY)
+                .set_header(columns.to_vec());
             for v in &values {
                 table.add_row(columns.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>());
             }

@@ -9,11 +9,17 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// Consumes engine events until the run ends.
 pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
     let terminal = std::io::stderr().is_terminal();
-    let bar = if terminal { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    let bar = if terminal {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(label.clone());
     let say = |line: String| {
@@ -31,15 +37,26 @@ pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 say(format!("started, {total} tasks"));
             }
-            RunEvent::TaskStarted { task_id, try_number } => {
+            RunEvent::TaskStarted {
+                task_id,
+                try_number,
+            } => {
                 if !terminal {
                     say(format!("{task_id} started (try {try_number})"));
                 }
                 bar.set_message(format!("running {task_id}"));
             }
-            RunEvent::TaskFinished { task_id, try_number, state, seconds, error } => {
+            RunEvent::TaskFinished {
+                task_id,
+                try_number,
+                state,
+                seconds,
+                error,
+            } => {
                 let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
-                say(format!("{task_id} {state} (try {try_number}, {seconds:.2}s){detail}"));
+                say(format!(
+                    "{task_id} {state} (try {try_number}, {seconds:.2}s){detail}"
+                ));
                 if state != TaskState::UpForRetry {
                     bar.inc(1);
                 }

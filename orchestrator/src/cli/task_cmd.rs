@@ -70,24 +70,62 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             print_rows(
                 ctx.format,
                 &rows,
-                &["task_id", "task_type", "state", "try_number", "max_tries", "started_at", "ended_at", "duration", "hostname"],
+                &[
+                    "task_id",
+                    "task_type",
+                    "state",
+                    "try_number",
+                    "max_tries",
+                    "started_at",
+                    "ended_at",
+                    "duration",
+                    "hostname",
+                ],
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        TaskCommand::Logs { dag_id, run_id, task_id, try_number } => logs(ctx, &dag_id, &run_id, &task_id, try_number).await,
-        TaskCommand::Test { dag_id, task_id, logical_date, conf } => test(ctx, &dag_id, &task_id, logical_date, conf).await,
-        TaskCommand::Render { dag_id, task_id, logical_date, conf } => {
+        TaskCommand::Logs {
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+        } => logs(ctx, &dag_id, &run_id, &task_id, try_number).await,
+        TaskCommand::Test {
+            dag_id,
+            task_id,
+            logical_date,
+            conf,
+        } => test(ctx, &dag_id, &task_id, logical_date, conf).await,
+        TaskCommand::Render {
+            dag_id,
+            task_id,
+            logical_date,
+            conf,
+        } => {
             let (dag, vars) = test_vars(ctx, &dag_id, logical_date, conf)?;
-            let task = dag.task(&task_id).ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
+            let task = dag
+                .task(&task_id)
+                .ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
             let rendered = render_config(&task.config, &vars, &task_id, 1).map_err(usage)?;
             print!("{}", serde_yaml_ng::to_string(&rendered)?);
             Ok(ExitCode::SUCCESS)
         }
-        TaskCommand::Clear { dag_id, run_id, task_regex, only_failed } => clear(ctx, &dag_id, &run_id, task_regex, only_failed).await,
+        TaskCommand::Clear {
+            dag_id,
+            run_id,
+            task_regex,
+            only_failed,
+        } => clear(ctx, &dag_id, &run_id, task_regex, only_failed).await,
     }
 }
 
-async fn logs(ctx: &Context, dag_id: &str, run_id: &str, task_id: &str, try_number: Option<i64>) -> anyhow::Result<ExitCode> {
+async fn logs(
+    ctx: &Context,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    try_number: Option<i64>,
+) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
     let tries = store.tries(dag_id, run_id, Some(task_id)).await?;
     let chosen = match try_number {
@@ -100,17 +138,25 @@ async fn logs(ctx: &Context, dag_id: &str, run_id: &str, task_id: &str, try_numb
             try_number.map(|n| format!(" {n}")).unwrap_or_default()
         )));
     };
-    let path = attempt
-        .log_path
-        .clone()
-        .unwrap_or_else(|| ctx.settings.log_path(dag_id, run_id, task_id, attempt.try_number).display().to_string());
-    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
+    let path = attempt.log_path.clone().unwrap_or_else(|| {
+        ctx.settings
+            .log_path(dag_id, run_id, task_id, attempt.try_number)
+            .display()
+            .to_string()
+    });
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Variables of a run that is not recorded (`task test`, `task render`).
-fn test_vars(ctx: &Context, dag_id: &str, logical: Option<String>, conf: Option<String>) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
+fn test_vars(
+    ctx: &Context,
+    dag_id: &str,
+    logical: Option<String>,
+    conf: Option<String>,
+) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
     let dag = ctx.dag(dag_id)?;
     let at = logical_date(&dag, logical.as_deref())?;
     let conf = parse_conf(conf.as_deref())?;
@@ -120,18 +166,32 @@ fn test_vars(ctx: &Context, dag_id: &str, logical: Option<String>, conf: Option<
     Ok((dag, vars))
 }
 
-async fn test(ctx: &Context, dag_id: &str, task_id: &str, logical: Option<String>, conf: Option<String>) -> anyhow::Result<ExitCode> {
+async fn test(
+    ctx: &Context,
+    dag_id: &str,
+    task_id: &str,
+    logical: Option<String>,
+    conf: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let (dag, vars) = test_vars(ctx, dag_id, logical, conf)?;
-    let task = dag.task(task_id).ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
+    let task = dag
+        .task(task_id)
+        .ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
     let log = TaskLog::stdout();
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    log.line(format!("testing task `{task_id}` of `{dag_id}` (nothing is recorded)"));
+    log.line(format!(
+        "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
+    ));
     match run_task(task, &vars, 1, &ctx.settings.connections, &log, &cancel).await {
         Ok(outcome) => {
             log.line(format!(
                 "{} {}",
-                if outcome.skipped { "skipped" } else { "success" },
+                if outcome.skipped {
+                    "skipped"
+                } else {
+                    "success"
+                },
                 serde_json::Value::Object(outcome.metrics)
             ));
             Ok(ExitCode::SUCCESS)
@@ -143,7 +203,13 @@ async fn test(ctx: &Context, dag_id: &str, task_id: &str, logical: Option<String
     }
 }
 
-async fn clear(ctx: &Context, dag_id: &str, run_id: &str, task_regex: Option<String>, only_failed: bool) -> anyhow::Result<ExitCode> {
+async fn clear(
+    ctx: &Context,
+    dag_id: &str,
+    run_id: &str,
+    task_regex: Option<String>,
+    only_failed: bool,
+) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
     let regex = task_regex
         .as_deref()
@@ -161,7 +227,10 @@ async fn clear(ctx: &Context, dag_id: &str, run_id: &str, task_regex: Option<Str
         .filter(|ti| regex.as_ref().is_none_or(|r| r.is_match(&ti.task_id)))
         .filter(|ti| {
             !only_failed
-                || matches!(TaskState::parse(ti.state.as_deref()), TaskState::Failed | TaskState::UpstreamFailed)
+                || matches!(
+                    TaskState::parse(ti.state.as_deref()),
+                    TaskState::Failed | TaskState::UpstreamFailed
+                )
         })
         .map(|ti| ti.task_id.as_str())
         .collect();
@@ -181,9 +250,20 @@ async fn clear(ctx: &Context, dag_id: &str, run_id: &str, task_regex: Option<Str
     }
     let resets: Vec<(&str, i64)> = cleared
         .iter()
-        .map(|id| (*id, dag.tasks.get(*id).map_or(1, |t| i64::from(t.retry.retries) + 1)))
+        .map(|id| {
+            (
+                *id,
+                dag.tasks
+                    .get(*id)
+                    .map_or(1, |t| i64::from(t.retry.retries) + 1),
+            )
+        })
         .collect();
     store.clear_tasks(dag_id, run_id, &resets).await?;
-    eprintln!("cleared {} task(s): {}", resets.len(), cleared.iter().copied().collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "cleared {} task(s): {}",
+        resets.len(),
+        cleared.iter().copied().collect::<Vec<_>>().join(", ")
+    );
     execute_in_foreground(ctx, store, &dag, &run).await
 }

@@ -74,7 +74,13 @@ mod tests {
     fn orders_and_names_cycles() {
         let g = build(&ups(&[("c", &["b"]), ("a", &[]), ("b", &["a"])])).unwrap();
         assert_eq!(g.order, vec!["a", "b", "c"]);
-        let cycle = build(&ups(&[("a", &["c"]), ("b", &["a"]), ("c", &["b"]), ("d", &[])])).unwrap_err();
+        let cycle = build(&ups(&[
+            ("a", &["c"]),
+            ("b", &["a"]),
+            ("c", &["b"]),
+            ("d", &[]),
+        ]))
+        .unwrap_err();
         assert_eq!(cycle.len(), 4);
         assert_eq!(cycle.first(), cycle.last());
     }

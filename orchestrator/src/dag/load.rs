@@ -59,7 +59,10 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
         list: Vec::new(),
     };
     if text.trim().is_empty() {
-        errors.at(Position::START, "the file is empty; a DAG needs at least dag_id and tasks");
+        errors.at(
+            Position::START,
+            "the file is empty; a DAG needs at least dag_id and tasks",
+        );
         return Err(errors.list);
     }
     let spec: DagSpec = match serde_yaml_ng::from_str(text) {
@@ -67,7 +70,12 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
         Err(e) => {
             let message = strip_location(&e.to_string());
             let pos = unknown_key_position(&errors.locations, &message)
-                .or_else(|| e.location().map(|l| Position { line: l.line(), col: l.column() }))
+                .or_else(|| {
+                    e.location().map(|l| Position {
+                        line: l.line(),
+                        col: l.column(),
+                    })
+                })
                 .unwrap_or(Position::START);
             errors.at(pos, message);
             return Err(errors.list);
@@ -148,7 +156,10 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
     if !valid_id(&spec.dag_id) {
         errors.value(
             "dag_id",
-            format!("dag_id `{}` must be letters, digits, `_`, `-` or `.`", spec.dag_id),
+            format!(
+                "dag_id `{}` must be letters, digits, `_`, `-` or `.`",
+                spec.dag_id
+            ),
         );
     }
     let timezone: Tz = match spec.timezone.as_deref().unwrap_or("UTC").parse() {
@@ -190,10 +201,18 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
     for (task_id, task) in &spec.tasks {
         let path = format!("tasks.{task_id}");
         if !valid_id(task_id) {
-            errors.key(&path, format!("task id `{task_id}` must be letters, digits, `_`, `-` or `.`"));
+            errors.key(
+                &path,
+                format!("task id `{task_id}` must be letters, digits, `_`, `-` or `.`"),
+            );
         }
         let retry = merge(&spec.default_args, &task.retry);
-        let trigger_rule = match retry.trigger_rule.as_deref().unwrap_or("all_success").parse() {
+        let trigger_rule = match retry
+            .trigger_rule
+            .as_deref()
+            .unwrap_or("all_success")
+            .parse()
+        {
             Ok(rule) => rule,
             Err(e) => {
                 errors.value(&format!("{path}.trigger_rule"), e);
@@ -204,15 +223,23 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         for (i, up) in task.depends_on.iter().enumerate() {
             let at = format!("{path}.depends_on.{i}");
             if !spec.tasks.contains_key(up) {
-                errors.value(&at, format!("task `{task_id}` depends on `{up}`, which is not a task of this DAG"));
+                errors.value(
+                    &at,
+                    format!("task `{task_id}` depends on `{up}`, which is not a task of this DAG"),
+                );
             } else if up == task_id {
                 errors.value(&at, format!("task `{task_id}` depends on itself"));
             } else if !seen.insert(up) {
-                errors.value(&at, format!("task `{task_id}` lists `{up}` twice in depends_on"));
+                errors.value(
+                    &at,
+                    format!("task `{task_id}` lists `{up}` twice in depends_on"),
+                );
             }
         }
         if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config) {
-            let at = if task.task_type.is_empty() || !updraft_tasks::TASK_TYPES.contains(&task.task_type.as_str()) {
+            let at = if task.task_type.is_empty()
+                || !updraft_tasks::TASK_TYPES.contains(&task.task_type.as_str())
+            {
                 format!("{path}.type")
             } else {
                 config_error_path(&path, &e.to_string())
@@ -221,13 +248,24 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         }
         let policy = RetryPolicy {
             retries: retry.retries.unwrap_or(0),
-            delay: duration(errors, &format!("{path}.retry_delay"), retry.retry_delay.as_ref())
-                .unwrap_or(DEFAULT_RETRY_DELAY),
+            delay: duration(
+                errors,
+                &format!("{path}.retry_delay"),
+                retry.retry_delay.as_ref(),
+            )
+            .unwrap_or(DEFAULT_RETRY_DELAY),
             exponential_backoff: retry.retry_exponential_backoff.unwrap_or(false),
-            max_delay: duration(errors, &format!("{path}.max_retry_delay"), retry.max_retry_delay.as_ref()),
+            max_delay: duration(
+                errors,
+                &format!("{path}.max_retry_delay"),
+                retry.max_retry_delay.as_ref(),
+            ),
         };
-        let execution_timeout =
-            duration(errors, &format!("{path}.execution_timeout"), retry.execution_timeout.as_ref());
+        let execution_timeout = duration(
+            errors,
+            &format!("{path}.execution_timeout"),
+            retry.execution_timeout.as_ref(),
+        );
         tasks.insert(
             task_id.clone(),
             Task {
@@ -247,8 +285,10 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         return None;
     }
 
-    let upstreams: IndexMap<String, Vec<String>> =
-        tasks.iter().map(|(id, t)| (id.clone(), t.upstream.clone())).collect();
+    let upstreams: IndexMap<String, Vec<String>> = tasks
+        .iter()
+        .map(|(id, t)| (id.clone(), t.upstream.clone()))
+        .collect();
     let graph = match graph::build(&upstreams) {
         Ok(g) => g,
         Err(mut cycle) => {
@@ -295,16 +335,25 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
 fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
     RetrySpec {
         retries: own.retries.or(defaults.retries),
-        retry_delay: own.retry_delay.clone().or_else(|| defaults.retry_delay.clone()),
+        retry_delay: own
+            .retry_delay
+            .clone()
+            .or_else(|| defaults.retry_delay.clone()),
         retry_exponential_backoff: own
             .retry_exponential_backoff
             .or(defaults.retry_exponential_backoff),
-        max_retry_delay: own.max_retry_delay.clone().or_else(|| defaults.max_retry_delay.clone()),
+        max_retry_delay: own
+            .max_retry_delay
+            .clone()
+            .or_else(|| defaults.max_retry_delay.clone()),
         execution_timeout: own
             .execution_timeout
             .clone()
             .or_else(|| defaults.execution_timeout.clone()),
-        trigger_rule: own.trigger_rule.clone().or_else(|| defaults.trigger_rule.clone()),
+        trigger_rule: own
+            .trigger_rule
+            .clone()
+            .or_else(|| defaults.trigger_rule.clone()),
     }
 }
 

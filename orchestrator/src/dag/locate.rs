@@ -38,12 +38,18 @@ impl Locations {
 
     /// Position of the key at `path` (e.g. `tasks.load`), or of its value when it has no key.
     pub fn key(&self, path: &str) -> Option<Position> {
-        self.keys.get(path).or_else(|| self.values.get(path)).copied()
+        self.keys
+            .get(path)
+            .or_else(|| self.values.get(path))
+            .copied()
     }
 
     /// Position of the value at `path` (e.g. `tasks.load.depends_on.0`).
     pub fn value(&self, path: &str) -> Option<Position> {
-        self.values.get(path).or_else(|| self.keys.get(path)).copied()
+        self.values
+            .get(path)
+            .or_else(|| self.keys.get(path))
+            .copied()
     }
 
     /// The position of the deepest existing prefix of `path`, or the file start.
@@ -169,7 +175,13 @@ mod tests {
         let text = "dag_id: x\ntasks:\n  a:\n    type: shell\n  b:\n    depends_on: [a, c]\n  a:\n    type: noop\n";
         let loc = Locations::scan(text);
         assert_eq!(loc.key("tasks.b"), Some(Position { line: 5, col: 3 }));
-        assert_eq!(loc.value("tasks.b.depends_on.1"), Some(Position { line: 6, col: 21 }));
-        assert_eq!(loc.duplicates, vec![("tasks.a".to_string(), Position { line: 7, col: 3 })]);
+        assert_eq!(
+            loc.value("tasks.b.depends_on.1"),
+            Some(Position { line: 6, col: 21 })
+        );
+        assert_eq!(
+            loc.duplicates,
+            vec![("tasks.a".to_string(), Position { line: 7, col: 3 })]
+        );
     }
 }

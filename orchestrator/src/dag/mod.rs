@@ -114,7 +114,10 @@ mod tests {
         };
         let waits: Vec<u64> = (1..=5).map(|t| p.delay_after(t).as_secs()).collect();
         assert_eq!(waits, vec![1, 2, 4, 5, 5]);
-        let flat = RetryPolicy { exponential_backoff: false, ..p };
+        let flat = RetryPolicy {
+            exponential_backoff: false,
+            ..p
+        };
         assert_eq!(flat.delay_after(4), Duration::from_secs(1));
     }
 }

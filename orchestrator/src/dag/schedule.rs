@@ -104,11 +104,22 @@ mod tests {
         assert!(matches!(Schedule::parse(None), Ok(Schedule::Manual)));
         assert!(matches!(Schedule::parse(Some("@once")), Ok(Schedule::Once)));
         assert_eq!(
-            Schedule::parse(Some("@daily")).unwrap().describe().as_deref(),
+            Schedule::parse(Some("@daily"))
+                .unwrap()
+                .describe()
+                .as_deref(),
             Some("0 0 * * *")
         );
-        assert!(Schedule::parse(Some("61 * * * *")).unwrap_err().contains("bad cron"));
-        assert!(Schedule::parse(Some("* * * *")).unwrap_err().contains("5 fields"));
+        assert!(
+            Schedule::parse(Some("61 * * * *"))
+                .unwrap_err()
+                .contains("bad cron")
+        );
+        assert!(
+            Schedule::parse(Some("* * * *"))
+                .unwrap_err()
+                .contains("5 fields")
+        );
         assert!(Schedule::parse(Some("@fortnightly")).is_err());
     }
 

@@ -121,14 +121,23 @@ mod tests {
     use super::*;
 
     fn counts(success: usize, skipped: usize, failed: usize, total: usize) -> UpstreamCounts {
-        UpstreamCounts { total, success, skipped, failed, upstream_failed: 0 }
+        UpstreamCounts {
+            total,
+            success,
+            skipped,
+            failed,
+            upstream_failed: 0,
+        }
     }
 
     #[test]
     fn rules_follow_airflow() {
         use Decision::*;
         let one_failed_of_two_done = counts(1, 0, 1, 2);
-        assert_eq!(TriggerRule::AllSuccess.decide(one_failed_of_two_done), UpstreamFailed);
+        assert_eq!(
+            TriggerRule::AllSuccess.decide(one_failed_of_two_done),
+            UpstreamFailed
+        );
         assert_eq!(TriggerRule::AllDone.decide(one_failed_of_two_done), Run);
         assert_eq!(TriggerRule::OneFailed.decide(counts(0, 0, 1, 3)), Run);
         assert_eq!(TriggerRule::OneFailed.decide(counts(3, 0, 0, 3)), Skip);

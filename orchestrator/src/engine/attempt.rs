@@ -13,7 +13,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
 
-
 /// Everything one attempt needs, owned so it can run on its own tokio task.
 pub(super) struct Attempt {
     pub store: Store,
@@ -46,7 +45,12 @@ impl Attempt {
             .settings
             .log_path(key.dag_id, key.run_id, key.task_id, try_number);
         self.store
-            .start_try(key, try_number, &self.hostname, &log_path.display().to_string())
+            .start_try(
+                key,
+                try_number,
+                &self.hostname,
+                &log_path.display().to_string(),
+            )
             .await?;
         self.emit(RunEvent::TaskStarted {
             task_id: self.task.task_id.clone(),
@@ -73,7 +77,11 @@ impl Attempt {
                 (state, Some(e.to_string()), Default::default())
             }
         };
-        let try_state = if state == TaskState::UpForRetry { TaskState::Failed } else { state };
+        let try_state = if state == TaskState::UpForRetry {
+            TaskState::Failed
+        } else {
+            state
+        };
         let metrics = serde_json::Value::Object(metrics);
         self.store
             .finish_try(
@@ -107,7 +115,12 @@ impl Attempt {
         let task = &self.task;
         log.line(format!(
             "attempt {} of {} of task `{}` ({}) in run `{}` on {}",
-            self.try_number, self.max_tries, task.task_id, task.task_type, self.vars.run_id, self.hostname
+            self.try_number,
+            self.max_tries,
+            task.task_id,
+            task.task_type,
+            self.vars.run_id,
+            self.hostname
         ));
         let result = self.render_and_run(&log).await;
         match &result {
@@ -135,7 +148,10 @@ impl Attempt {
     }
 
     /// A task stopped by shutdown is not retried, whatever error it returned.
-    fn unless_shutdown(&self, result: Result<TaskOutcome, TaskError>) -> Result<TaskOutcome, TaskError> {
+    fn unless_shutdown(
+        &self,
+        result: Result<TaskOutcome, TaskError>,
+    ) -> Result<TaskOutcome, TaskError> {
         match result {
             Err(_) if self.shutdown.is_cancelled() => Err(TaskError::Cancelled(
                 "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran".into(),
@@ -161,7 +177,8 @@ pub async fn run_task(
     log: &TaskLog,
     cancel: &CancellationToken,
 ) -> Result<TaskOutcome, TaskError> {
-    let config = render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
+    let config =
+        render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
     let ctx = TaskContext {
         dag_id: vars.dag_id.clone(),
         run_id: vars.run_id.clone(),

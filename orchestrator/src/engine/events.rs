@@ -5,8 +5,13 @@ use crate::store::{RunState, TaskState};
 /// One step of a run.
 #[derive(Debug, Clone)]
 pub enum RunEvent {
-    RunStarted { total: usize },
-    TaskStarted { task_id: String, try_number: u32 },
+    RunStarted {
+        total: usize,
+    },
+    TaskStarted {
+        task_id: String,
+        try_number: u32,
+    },
     /// A task finished an attempt (success, failed, up_for_retry, skipped).
     TaskFinished {
         task_id: String,
@@ -16,6 +21,11 @@ pub enum RunEvent {
         error: Option<String>,
     },
     /// A task was settled without running (skipped or upstream_failed by its trigger rule).
-    TaskDecided { task_id: String, state: TaskState },
-    RunFinished { state: RunState },
+    TaskDecided {
+        task_id: String,
+        state: TaskState,
+    },
+    RunFinished {
+        state: RunState,
+    },
 }

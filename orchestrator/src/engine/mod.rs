@@ -41,7 +41,11 @@ struct TaskProgress {
 
 impl Engine {
     /// An engine writing to `store`; progress events go to `events` when given.
-    pub fn new(store: Store, settings: Arc<Settings>, events: Option<UnboundedSender<RunEvent>>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        events: Option<UnboundedSender<RunEvent>>,
+    ) -> Self {
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
         Self {
             store,
@@ -58,11 +62,20 @@ impl Engine {
     }
 
     /// Executes a run until every task is finished (or `cancel` fires) and returns its final state.
-    pub async fn execute(&self, dag: &Dag, run: &DagRunRow, cancel: CancellationToken) -> Result<RunState> {
+    pub async fn execute(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+        cancel: CancellationToken,
+    ) -> Result<RunState> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
         let mut tasks = self.load_progress(dag, run).await?;
-        self.store.set_run_state(dag_id, run_id, RunState::Running).await?;
-        self.emit(RunEvent::RunStarted { total: dag.tasks.len() });
+        self.store
+            .set_run_state(dag_id, run_id, RunState::Running)
+            .await?;
+        self.emit(RunEvent::RunStarted {
+            total: dag.tasks.len(),
+        });
         let vars = Arc::new(RunVars::new(
             dag,
             run_id,
@@ -124,7 +137,11 @@ impl Engine {
         }
         let state = if cancel.is_cancelled() {
             self.store
-                .fail_unfinished(dag_id, run_id, "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran")
+                .fail_unfinished(
+                    dag_id,
+                    run_id,
+                    "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran",
+                )
                 .await?;
             RunState::Failed
         } else {
@@ -135,13 +152,20 @@ impl Engine {
         Ok(state)
     }
 
-    async fn load_progress(&self, dag: &Dag, run: &DagRunRow) -> Result<HashMap<String, TaskProgress>> {
+    async fn load_progress(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+    ) -> Result<HashMap<String, TaskProgress>> {
         let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
         let mut tasks = HashMap::new();
         for row in rows {
             let mut state = TaskState::parse(row.state.as_deref());
             // A run picked up again: whatever was mid-flight starts over as scheduled.
-            if matches!(state, TaskState::Running | TaskState::Queued | TaskState::UpForRetry) {
+            if matches!(
+                state,
+                TaskState::Running | TaskState::Queued | TaskState::UpForRetry
+            ) {
                 state = TaskState::Scheduled;
             }
             tasks.insert(
@@ -164,7 +188,12 @@ impl Engine {
     }
 
     /// Applies trigger rules to undecided tasks whose upstreams allow a decision.
-    async fn decide_ready(&self, dag: &Dag, run: &DagRunRow, tasks: &mut HashMap<String, TaskProgress>) -> Result<()> {
+    async fn decide_ready(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+        tasks: &mut HashMap<String, TaskProgress>,
+    ) -> Result<()> {
         let mut decided: HashMap<TaskState, Vec<&str>> = HashMap::new();
         // Topological order lets a skip or upstream failure flow down in one pass.
         for task_id in &dag.topo_order {
@@ -183,10 +212,15 @@ impl Engine {
             decided.entry(new_state).or_default().push(task_id);
         }
         for (state, ids) in decided {
-            self.store.set_task_states(&run.dag_id, &run.run_id, &ids, state).await?;
+            self.store
+                .set_task_states(&run.dag_id, &run.run_id, &ids, state)
+                .await?;
             if state != TaskState::Scheduled {
                 for id in ids {
-                    self.emit(RunEvent::TaskDecided { task_id: id.to_string(), state });
+                    self.emit(RunEvent::TaskDecided {
+                        task_id: id.to_string(),
+                        state,
+                    });
                 }
             }
         }
@@ -194,7 +228,11 @@ impl Engine {
     }
 
     /// Moves tasks whose retry delay has passed from `up_for_retry` to `scheduled`.
-    async fn promote_due_retries(&self, run: &DagRunRow, tasks: &mut HashMap<String, TaskProgress>) -> Result<()> {
+    async fn promote_due_retries(
+        &self,
+        run: &DagRunRow,
+        tasks: &mut HashMap<String, TaskProgress>,
+    ) -> Result<()> {
         let now = Instant::now();
         let due: Vec<&str> = tasks
             .iter()
@@ -231,10 +269,17 @@ fn upstream_counts(states: impl Iterator<Item = TaskState>) -> UpstreamCounts {
 
 /// A run succeeds only if every leaf task succeeded or was skipped.
 fn run_outcome(dag: &Dag, tasks: &HashMap<String, TaskProgress>) -> RunState {
-    let leaves_ok = dag
-        .leaves()
-        .all(|t| matches!(tasks[&t.task_id].state, TaskState::Success | TaskState::Skipped));
-    if leaves_ok { RunState::Success } else { RunState::Failed }
+    let leaves_ok = dag.leaves().all(|t| {
+        matches!(
+            tasks[&t.task_id].state,
+            TaskState::Success | TaskState::Skipped
+        )
+    });
+    if leaves_ok {
+        RunState::Success
+    } else {
+        RunState::Failed
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -243,4 +288,3 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
-

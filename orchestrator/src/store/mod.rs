@@ -10,7 +10,9 @@ pub use state::{RunState, TaskState};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,7 +23,10 @@ pub enum StoreError {
     #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("cannot create the folder for {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -212,7 +217,8 @@ impl Store {
     /// Creates a run in state `queued` with all its task instances, in one transaction.
     pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
         let now = Utc::now();
-        let insert_run = "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
+        let insert_run =
+            "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
                             data_interval_end, state, conf, queued_at)
                           VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)";
         let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
@@ -248,12 +254,17 @@ impl Store {
         match result {
             Ok(()) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let what = if e.message().contains("logical_date") || self.run(run.dag_id, run.run_id).await?.is_none() {
+                let what = if e.message().contains("logical_date")
+                    || self.run(run.dag_id, run.run_id).await?.is_none()
+                {
                     format!("with logical_date {}", run.logical_date.to_rfc3339())
                 } else {
                     format!("with run_id `{}`", run.run_id)
                 };
-                return Err(StoreError::RunExists { dag_id: run.dag_id.to_string(), what });
+                return Err(StoreError::RunExists {
+                    dag_id: run.dag_id.to_string(),
+                    what,
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -265,25 +276,40 @@ impl Store {
     /// One run.
     pub async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRunRow>> {
         let sql = format!("{} WHERE dag_id = $1 AND run_id = $2", rows::DAG_RUN_SELECT);
-        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dag_id).bind(run_id).fetch_optional(p).await?))
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dag_id).bind(run_id).fetch_optional(p).await?),
+        )
     }
 
     /// Runs of a DAG, newest logical date first.
-    pub async fn runs(&self, dag_id: &str, state: Option<&str>, limit: i64) -> Result<Vec<DagRunRow>> {
+    pub async fn runs(
+        &self,
+        dag_id: &str,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DagRunRow>> {
         let sql = format!(
             "{} WHERE dag_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY logical_date DESC LIMIT $3",
             rows::DAG_RUN_SELECT
         );
-        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(dag_id).bind(state).bind(limit).fetch_all(p).await?))
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(dag_id).bind(state).bind(limit).fetch_all(p).await?),
+        )
     }
 
     /// Moves a run to `state`, stamping start and end times.
     pub async fn set_run_state(&self, dag_id: &str, run_id: &str, state: RunState) -> Result<()> {
         let sql = match state {
-            RunState::Queued => "UPDATE dag_run SET state = $3, queued_at = $4, started_at = NULL, ended_at = NULL WHERE dag_id = $1 AND run_id = $2",
-            RunState::Running => "UPDATE dag_run SET state = $3, started_at = $4, ended_at = NULL WHERE dag_id = $1 AND run_id = $2",
-            RunState::Success | RunState::Failed => "UPDATE dag_run SET state = $3, ended_at = $4 WHERE dag_id = $1 AND run_id = $2",
+            RunState::Queued => {
+                "UPDATE dag_run SET state = $3, queued_at = $4, started_at = NULL, ended_at = NULL WHERE dag_id = $1 AND run_id = $2"
+            }
+            RunState::Running => {
+                "UPDATE dag_run SET state = $3, started_at = $4, ended_at = NULL WHERE dag_id = $1 AND run_id = $2"
+            }
+            RunState::Success | RunState::Failed => {
+                "UPDATE dag_run SET state = $3, ended_at = $4 WHERE dag_id = $1 AND run_id = $2"
+            }
         };
         with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id).bind(state.as_str()).bind(Utc::now()).execute(p).await.map(|_| ()))?;
         Ok(())
@@ -291,7 +317,8 @@ impl Store {
 
     /// The task instances of a run, in task-id order.
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
-        let sql = "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
+        let sql =
+            "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
                           ended_at, duration, hostname
                    FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id";
         Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
@@ -299,7 +326,13 @@ impl Store {
 
     /// Sets the state of several task instances that are not running (scheduled, skipped,
     /// upstream_failed); finished states get an end time.
-    pub async fn set_task_states(&self, dag_id: &str, run_id: &str, task_ids: &[&str], state: TaskState) -> Result<()> {
+    pub async fn set_task_states(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_ids: &[&str],
+        state: TaskState,
+    ) -> Result<()> {
         if task_ids.is_empty() {
             return Ok(());
         }
@@ -326,7 +359,13 @@ impl Store {
     }
 
     /// Records the start of an attempt: a `task_try` row and the instance in `running`.
-    pub async fn start_try(&self, key: TaskKey<'_>, try_number: i64, hostname: &str, log_path: &str) -> Result<()> {
+    pub async fn start_try(
+        &self,
+        key: TaskKey<'_>,
+        try_number: i64,
+        hostname: &str,
+        log_path: &str,
+    ) -> Result<()> {
         let now = Utc::now();
         let insert = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path)
                       VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)";
@@ -345,8 +384,14 @@ impl Store {
     }
 
     /// Records the end of an attempt on its `task_try` row and its task instance.
-    pub async fn finish_try(&self, key: TaskKey<'_>, try_number: i64, end: &TryEnd<'_>) -> Result<()> {
-        let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8, metrics = $9
+    pub async fn finish_try(
+        &self,
+        key: TaskKey<'_>,
+        try_number: i64,
+        end: &TryEnd<'_>,
+    ) -> Result<()> {
+        let try_sql =
+            "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8, metrics = $9
                        WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
         let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
@@ -363,18 +408,32 @@ impl Store {
     }
 
     /// Attempts of a run (of one task when given), in task then try order.
-    pub async fn tries(&self, dag_id: &str, run_id: &str, task_id: Option<&str>) -> Result<Vec<TaskTryRow>> {
-        let sql = "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
+    pub async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TaskTryRow>> {
+        let sql =
+            "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
                           hostname, error, log_path, metrics
                    FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
                    ORDER BY task_id, try_number";
-        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).bind(task_id).fetch_all(p).await?))
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).bind(task_id).fetch_all(p).await?),
+        )
     }
 
     /// Resets task instances so the run executes them again (`task clear`): each gets
     /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued.
-    pub async fn clear_tasks(&self, dag_id: &str, run_id: &str, tasks: &[(&str, i64)]) -> Result<()> {
-        let ti_sql = "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
+    pub async fn clear_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[(&str, i64)],
+    ) -> Result<()> {
+        let ti_sql =
+            "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
                         ended_at = NULL, duration = NULL
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
         let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 /// Column list shared by every `dag_run` query.
-pub(super) const DAG_RUN_SELECT: &str = "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
+pub(super) const DAG_RUN_SELECT: &str =
+    "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
     data_interval_end, state, conf, queued_at, started_at, ended_at FROM dag_run";
 
 /// A row of `dag`.
