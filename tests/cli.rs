@@ -252,13 +252,7 @@ async fn task_logs_render_and_test(u: &Updraft) {
 }
 
 async fn passwords_never_reach_output(u: &Updraft) {
-    let mut u2 = Updraft {
-        dir: tempfile::tempdir().unwrap(),
-        database_url: u.database_url.clone(),
-        pg_database: None,
-        env: Vec::new(),
-    };
-    std::fs::create_dir_all(u2.dags()).unwrap();
+    let mut u2 = u.sibling();
     // Nothing listens on port 1: the connection fails and its error must not echo the secret.
     u2.env.push((
         "UPDRAFT_CONN_SECRETDB".into(),

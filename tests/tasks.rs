@@ -12,7 +12,7 @@ on_both_backends!(sql_task_binds_parameters_in_one_transaction);
 
 /// The warehouse is the test's own database: PostgreSQL or a SQLite file.
 fn warehouse_url(u: &Updraft) -> String {
-    if u.pg_database.is_some() {
+    if u.on_postgres() {
         u.database_url.clone()
     } else {
         format!("sqlite://{}", u.dir.path().join("wh.db").display())
@@ -31,13 +31,7 @@ async fn rows(url: &str, sql: &str) -> Vec<(String, i64)> {
 }
 
 async fn sql_task_binds_parameters_in_one_transaction(u: &Updraft) {
-    let mut u2 = Updraft {
-        dir: tempfile::tempdir().unwrap(),
-        database_url: u.database_url.clone(),
-        pg_database: u.pg_database.clone(),
-        env: Vec::new(),
-    };
-    std::fs::create_dir_all(u2.dags()).unwrap();
+    let mut u2 = u.sibling();
     let wh = warehouse_url(&u2);
     u2.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), wh.clone()));
     u2.write_dag(

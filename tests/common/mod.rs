@@ -25,7 +25,7 @@ pub enum Backend {
 pub struct Updraft {
     pub dir: tempfile::TempDir,
     pub database_url: String,
-    pub pg_database: Option<String>,
+    pg_database: Option<String>,
     pub env: Vec<(String, String)>,
 }
 
@@ -61,6 +61,24 @@ impl Updraft {
             pg_database,
             env: Vec::new(),
         }
+    }
+
+    /// Another installation (own home and DAGs folder) on the same history database;
+    /// it leaves the database to this one to drop.
+    pub fn sibling(&self) -> Updraft {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("dags")).expect("dags dir");
+        Updraft {
+            dir,
+            database_url: self.database_url.clone(),
+            pg_database: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Whether the history database is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
     }
 
     pub fn home(&self) -> PathBuf {

@@ -28,24 +28,9 @@ pub enum TaskCommand {
         try_number: Option<i64>,
     },
     /// Run one task now, without dependencies and without recording anything
-    Test {
-        dag_id: String,
-        task_id: String,
-        #[arg(long)]
-        logical_date: Option<String>,
-        /// JSON object for `conf`
-        #[arg(long)]
-        conf: Option<String>,
-    },
+    Test(UnrecordedRun),
     /// Print a task's config as rendered for a run
-    Render {
-        dag_id: String,
-        task_id: String,
-        #[arg(long)]
-        logical_date: Option<String>,
-        #[arg(long)]
-        conf: Option<String>,
-    },
+    Render(UnrecordedRun),
     /// Reset tasks (and everything downstream of them), then run the run again
     Clear {
         dag_id: String,
@@ -57,6 +42,19 @@ pub enum TaskCommand {
         #[arg(long)]
         only_failed: bool,
     },
+}
+
+/// A task of a run that is not recorded (`task test`, `task render`).
+#[derive(clap::Args, Debug)]
+pub struct UnrecordedRun {
+    dag_id: String,
+    task_id: String,
+    /// Logical date: 2026-01-01 or an ISO datetime [default: now]
+    #[arg(long)]
+    logical_date: Option<String>,
+    /// JSON object for the run's `conf`
+    #[arg(long)]
+    conf: Option<String>,
 }
 
 pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -90,23 +88,11 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             task_id,
             try_number,
         } => logs(ctx, &dag_id, &run_id, &task_id, try_number).await,
-        TaskCommand::Test {
-            dag_id,
-            task_id,
-            logical_date,
-            conf,
-        } => test(ctx, &dag_id, &task_id, logical_date, conf).await,
-        TaskCommand::Render {
-            dag_id,
-            task_id,
-            logical_date,
-            conf,
-        } => {
-            let (dag, vars) = test_vars(ctx, &dag_id, logical_date, conf)?;
-            let task = dag
-                .task(&task_id)
-                .ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
-            let rendered = render_config(&task.config, &vars, &task_id, 1).map_err(usage)?;
+        TaskCommand::Test(args) => test(ctx, &args).await,
+        TaskCommand::Render(args) => {
+            let (dag, vars) = args.resolve(ctx)?;
+            let task = &dag.tasks[&args.task_id];
+            let rendered = render_config(&task.config, &vars, &task.task_id, 1).map_err(usage)?;
             print!("{}", serde_yaml_ng::to_string(&rendered)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -150,33 +136,29 @@ async fn logs(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Variables of a run that is not recorded (`task test`, `task render`).
-fn test_vars(
-    ctx: &Context,
-    dag_id: &str,
-    logical: Option<String>,
-    conf: Option<String>,
-) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
-    let dag = ctx.dag(dag_id)?;
-    let at = logical_date(&dag, logical.as_deref())?;
-    let conf = parse_conf(conf.as_deref())?;
-    let run_id = format!("test__{}", at.to_rfc3339_opts(SecondsFormat::AutoSi, false));
-    let interval = dag.schedule.manual_interval(at, dag.timezone);
-    let vars = RunVars::new(&dag, &run_id, at, interval, conf);
-    Ok((dag, vars))
+impl UnrecordedRun {
+    /// The DAG (known to hold the task) and the variables of this unrecorded run.
+    fn resolve(&self, ctx: &Context) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
+        let dag = ctx.dag(&self.dag_id)?;
+        if dag.task(&self.task_id).is_none() {
+            return Err(usage(format!(
+                "dag `{}` has no task `{}`",
+                self.dag_id, self.task_id
+            )));
+        }
+        let at = logical_date(&dag, self.logical_date.as_deref())?;
+        let conf = parse_conf(self.conf.as_deref())?;
+        let run_id = format!("test__{}", at.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+        let interval = dag.schedule.manual_interval(at, dag.timezone);
+        let vars = RunVars::new(&dag, &run_id, at, interval, conf);
+        Ok((dag, vars))
+    }
 }
 
-async fn test(
-    ctx: &Context,
-    dag_id: &str,
-    task_id: &str,
-    logical: Option<String>,
-    conf: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let (dag, vars) = test_vars(ctx, dag_id, logical, conf)?;
-    let task = dag
-        .task(task_id)
-        .ok_or_else(|| usage(format!("dag `{dag_id}` has no task `{task_id}`")))?;
+async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
+    let (dag, vars) = args.resolve(ctx)?;
+    let task = &dag.tasks[&args.task_id];
+    let (dag_id, task_id) = (&args.dag_id, &args.task_id);
     let log = TaskLog::stdout();
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
