@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dag;
 pub mod engine;
+pub mod generate;
 pub mod settings;
 pub mod store;
 pub mod template;

@@ -3,6 +3,7 @@
 
 mod dag_cmd;
 mod db_cmd;
+mod generate_cmd;
 mod output;
 mod progress;
 mod task_cmd;
@@ -62,6 +63,9 @@ enum Command {
     /// Manage the history database
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// Generate sample events into a landing folder or a Kafka topic
+    #[command(subcommand)]
+    Generate(generate_cmd::GenerateCommand),
 }
 
 /// An error that is the user's input, not the system's: exit code 2.
@@ -117,6 +121,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dag(cmd) => dag_cmd::run(cmd, &ctx).await,
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
+        Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
     }
 }
 
