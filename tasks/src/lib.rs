@@ -6,20 +6,23 @@ mod connections;
 mod context;
 mod error;
 mod http;
+mod land;
 mod log;
 mod noop;
 mod shell;
 mod sql;
+mod stream_uri;
 
 pub use connections::{Connection, Connections};
 pub use context::{TaskContext, TaskOutcome};
 pub use error::TaskError;
 pub use log::TaskLog;
+pub use stream_uri::StreamUri;
 
 use serde_json::Value;
 
 /// Every task type this build knows, as written in a DAG's `type:` key.
-pub const TASK_TYPES: &[&str] = &["noop", "shell", "sql", "http"];
+pub const TASK_TYPES: &[&str] = &["noop", "shell", "sql", "http", "land"];
 
 /// Checks a task's (unrendered) `with:` configuration for its type, without running it.
 pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
@@ -28,6 +31,7 @@ pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
         "shell" => shell::validate(config),
         "sql" => sql::validate(config),
         "http" => http::validate(config),
+        "land" => land::validate(config),
         other => Err(unknown_type(other)),
     }
 }
@@ -43,6 +47,7 @@ pub async fn run(
         "shell" => shell::run(config, ctx).await,
         "sql" => sql::run(config, ctx).await,
         "http" => http::run(config, ctx).await,
+        "land" => land::run(config, ctx).await,
         other => Err(unknown_type(other)),
     }
 }

@@ -44,7 +44,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .arg(&cfg.command)
         .envs(&cfg.env)
         .stdin(std::process::Stdio::null())
-        .process_group(0);
+        .process_group(0)
+        // If the attempt is dropped without being cancelled, the shell must not outlive it.
+        .kill_on_drop(true);
     let stdout = ctx.log.child_stdio().map_err(log_error)?;
     let stderr = ctx.log.child_stdio().map_err(log_error)?;
     command.stdout(stdout).stderr(stderr);

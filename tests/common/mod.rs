@@ -214,3 +214,101 @@ macro_rules! on_both_backends {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
+
+/// Runs one SQL query over Delta tables (name → location) and returns the rows as JSON.
+pub async fn query_delta(tables: &[(&str, &Path)], sql: &str) -> Vec<serde_json::Value> {
+    use deltalake::datafusion::prelude::SessionContext;
+    let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    for (name, location) in tables {
+        let url =
+            deltalake::ensure_table_uri(location.to_str().expect("utf-8 path")).expect("table url");
+        let table = deltalake::open_table(url).await.expect("open delta table");
+        table
+            .update_datafusion_session(&ctx.state())
+            .expect("register object store");
+        ctx.register_table(*name, table.table_provider().await.expect("provider"))
+            .expect("register table");
+    }
+    let batches = ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    let mut buf = Vec::new();
+    {
+        let mut writer = deltalake::arrow::json::ArrayWriter::new(&mut buf);
+        for b in &batches {
+            writer.write(b).expect("json");
+        }
+        writer.finish().expect("json");
+    }
+    if buf.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_slice(&buf).expect("json rows")
+}
+
+/// A Kafka-protocol broker (tansu, in memory) on a free loopback port, stopped on drop.
+pub struct Broker {
+    child: std::process::Child,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    /// Starts tansu (`TANSU_BIN`, or `tansu` on the PATH / in ~/.cargo/bin).
+    pub fn start() -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            let cargo_bin = std::env::var("HOME")
+                .map(|h| format!("{h}/.cargo/bin/tansu"))
+                .unwrap_or_default();
+            if Path::new(&cargo_bin).exists() {
+                cargo_bin
+            } else {
+                "tansu".to_string()
+            }
+        });
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start the tansu broker `{bin}` ({e}); scripts/test-all installs it")
+            });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Broker {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
