@@ -8,3 +8,4 @@ pub mod generate;
 pub mod settings;
 pub mod store;
 pub mod template;
+pub mod terminal;

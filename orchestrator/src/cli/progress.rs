@@ -2,24 +2,14 @@
 
 use crate::engine::RunEvent;
 use crate::store::TaskState;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Consumes engine events until the run ends.
 pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
-    let terminal = std::io::stderr().is_terminal();
-    let bar = if terminal {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+    let terminal = crate::terminal::is_terminal();
+    let bar = crate::terminal::progress_bar(
+        0,
+        "{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}",
     );
     bar.set_prefix(label.clone());
     let say = |line: String| {
