@@ -1,5 +1,6 @@
 //! Configuration: command-line flag > environment (`UPDRAFT_*`) > `updraft.toml` > built-in
-//! default. Defaults are local: history in `.updraft/updraft.db`, DAGs in `./dags`.
+//! default. Defaults are local: history in `.updraft/updraft.db`, DAGs in `./dags`, the
+//! lakehouse tables in `./lake`.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -18,6 +19,8 @@ pub struct Settings {
     pub home: PathBuf,
     pub dags_folder: PathBuf,
     pub database_url: String,
+    /// Root of the lakehouse tables (`<lake>/bronze/tweets`, ...), a path or URL.
+    pub lake: String,
     pub connections: Arc<Connections>,
 }
 
@@ -28,6 +31,7 @@ pub struct Overrides {
     pub home: Option<PathBuf>,
     pub dags_folder: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub lake: Option<String>,
 }
 
 /// `updraft.toml`.
@@ -37,6 +41,7 @@ struct ConfigFile {
     home: Option<PathBuf>,
     dags_folder: Option<PathBuf>,
     database_url: Option<String>,
+    lake: Option<String>,
     #[serde(default)]
     connections: BTreeMap<String, String>,
 }
@@ -57,6 +62,10 @@ impl Settings {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", home.join("updraft.db").display()));
+        let lake = over
+            .lake
+            .or(file.lake)
+            .unwrap_or_else(|| "lake".to_string());
         let mut connections = Connections::default();
         for (name, uri) in &file.connections {
             let conn = Connection::parse(name, uri)
@@ -74,6 +83,7 @@ impl Settings {
             home,
             dags_folder,
             database_url,
+            lake,
             connections: Arc::new(connections),
         })
     }

@@ -18,6 +18,10 @@ pub struct RunVars {
     /// The DAG's params with the run's conf laid over them.
     pub params: serde_json::Map<String, Value>,
     pub conf: Value,
+    /// The lake root (`--lake`), for `{{ lake }}`.
+    pub lake: String,
+    /// The folder of the DAG file, for `{{ dag_folder }}` and relative paths in configs.
+    pub dag_folder: std::path::PathBuf,
 }
 
 impl RunVars {
@@ -28,6 +32,7 @@ impl RunVars {
         logical_date: DateTime<Utc>,
         interval: (DateTime<Utc>, DateTime<Utc>),
         conf: Value,
+        lake: &str,
     ) -> Self {
         let mut params = dag.params.clone();
         if let Value::Object(overrides) = &conf {
@@ -43,6 +48,12 @@ impl RunVars {
             data_interval_end: interval.1,
             params,
             conf,
+            lake: lake.trim_end_matches('/').to_string(),
+            dag_folder: dag
+                .fileloc
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
         }
     }
 }
@@ -78,6 +89,8 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
         params => JinjaValue::from_serialize(&vars.params),
         conf => JinjaValue::from_serialize(&vars.conf),
         env => JinjaValue::from_object(EnvVars),
+        lake => vars.lake.clone(),
+        dag_folder => vars.dag_folder.display().to_string(),
     }
 }
 
@@ -161,7 +174,20 @@ mod tests {
             data_interval_end: ld,
             params,
             conf: json!({"k": 1}),
+            lake: "/data/lake".into(),
+            dag_folder: "dags".into(),
         }
+    }
+
+    #[test]
+    fn renders_lake_and_env_fallbacks() {
+        let cfg = json!({
+            "table": "{{ lake }}/bronze/tweets",
+            "source": "{{ params.source | default(env.UPDRAFT_TEST_NOT_SET_ANYWHERE | default('file://' ~ lake ~ '/landing')) }}",
+        });
+        let out = render_config(&cfg, &vars(), "t", 1).unwrap();
+        assert_eq!(out["table"], "/data/lake/bronze/tweets");
+        assert_eq!(out["source"], "file:///data/lake/landing");
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct TaskContext {
     pub run_id: String,
     /// The task's id within its DAG.
     pub task_id: String,
+    /// The folder of the DAG file; relative file paths in a task's config start here.
+    pub dag_folder: std::path::PathBuf,
     /// 1 for the first attempt, 2 for the first retry, ...
     pub try_number: u32,
     /// Start of the run's data interval (inclusive).

@@ -4,11 +4,16 @@
 
 mod connections;
 mod context;
+mod delta_maintenance;
+mod delta_sql;
 mod error;
 mod http;
+mod lake;
 mod land;
+mod load_warehouse;
 mod log;
 mod noop;
+mod parse_json;
 mod shell;
 mod sql;
 mod stream_uri;
@@ -16,13 +21,24 @@ mod stream_uri;
 pub use connections::{Connection, Connections};
 pub use context::{TaskContext, TaskOutcome};
 pub use error::TaskError;
+pub use lake::{LakeTable, QueryResult, lake_tables, query_lake};
 pub use log::TaskLog;
 pub use stream_uri::StreamUri;
 
 use serde_json::Value;
 
 /// Every task type this build knows, as written in a DAG's `type:` key.
-pub const TASK_TYPES: &[&str] = &["noop", "shell", "sql", "http", "land"];
+pub const TASK_TYPES: &[&str] = &[
+    "noop",
+    "shell",
+    "sql",
+    "http",
+    "land",
+    "parse_json",
+    "delta_sql",
+    "load_warehouse",
+    "delta_maintenance",
+];
 
 /// Checks a task's (unrendered) `with:` configuration for its type, without running it.
 pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
@@ -32,6 +48,10 @@ pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
         "sql" => sql::validate(config),
         "http" => http::validate(config),
         "land" => land::validate(config),
+        "parse_json" => parse_json::validate(config),
+        "delta_sql" => delta_sql::validate(config),
+        "load_warehouse" => load_warehouse::validate(config),
+        "delta_maintenance" => delta_maintenance::validate(config),
         other => Err(unknown_type(other)),
     }
 }
@@ -48,6 +68,10 @@ pub async fn run(
         "sql" => sql::run(config, ctx).await,
         "http" => http::run(config, ctx).await,
         "land" => land::run(config, ctx).await,
+        "parse_json" => parse_json::run(config, ctx).await,
+        "delta_sql" => delta_sql::run(config, ctx).await,
+        "load_warehouse" => load_warehouse::run(config, ctx).await,
+        "delta_maintenance" => delta_maintenance::run(config, ctx).await,
         other => Err(unknown_type(other)),
     }
 }

@@ -115,10 +115,25 @@ async fn run_postgres(
     statements: &[&str],
     parameters: &[Value],
 ) -> Result<u64, TaskError> {
-    let mut db = sqlx::PgConnection::connect(conn.secret_uri())
-        .await
-        .map_err(db_error)?;
+    let mut db = connect_postgres(conn).await?;
     run_in_transaction!(db, statements, parameters)
+}
+
+/// Opens a PostgreSQL connection.
+pub(crate) async fn connect_postgres(conn: &Connection) -> Result<sqlx::PgConnection, TaskError> {
+    sqlx::PgConnection::connect(conn.secret_uri())
+        .await
+        .map_err(db_error)
+}
+
+/// Opens a SQLite database, creating the file when missing.
+pub(crate) async fn connect_sqlite(conn: &Connection) -> Result<sqlx::SqliteConnection, TaskError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(conn.secret_uri())
+        .map_err(|e| TaskError::Config(format!("bad sqlite URI: {e}")))?
+        .create_if_missing(true);
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(db_error)
 }
 
 async fn run_sqlite(
@@ -126,21 +141,16 @@ async fn run_sqlite(
     statements: &[&str],
     parameters: &[Value],
 ) -> Result<u64, TaskError> {
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(conn.secret_uri())
-        .map_err(|e| TaskError::Config(format!("bad sqlite URI: {e}")))?
-        .create_if_missing(true);
-    let mut db = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .map_err(db_error)?;
+    let mut db = connect_sqlite(conn).await?;
     run_in_transaction!(db, statements, parameters)
 }
 
 /// Any database error may be transient (lock, restart, network); retries decide.
-fn db_error(e: sqlx::Error) -> TaskError {
+pub(crate) fn db_error(e: sqlx::Error) -> TaskError {
     TaskError::Retryable(format!("database error: {e}"))
 }
 
-fn redact(conn: &Connection, e: TaskError) -> TaskError {
+pub(crate) fn redact(conn: &Connection, e: TaskError) -> TaskError {
     match e {
         TaskError::Retryable(m) => TaskError::Retryable(conn.redact(&m)),
         TaskError::Fatal(m) => TaskError::Fatal(conn.redact(&m)),

@@ -4,6 +4,7 @@
 mod dag_cmd;
 mod db_cmd;
 mod generate_cmd;
+mod lake_cmd;
 mod output;
 mod progress;
 mod task_cmd;
@@ -44,6 +45,9 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// Root of the lakehouse's Delta tables, a path or s3://bucket/prefix [default: ./lake]
+    #[arg(long, global = true, env = "UPDRAFT_LAKE")]
+    lake: Option<String>,
     /// Config file [default: ./updraft.toml when present]
     #[arg(long, global = true, env = "UPDRAFT_CONFIG")]
     config: Option<PathBuf>,
@@ -66,6 +70,9 @@ enum Command {
     /// Generate sample events into a landing folder or a Kafka topic
     #[command(subcommand)]
     Generate(generate_cmd::GenerateCommand),
+    /// List the lake's Delta tables and query them with SQL
+    #[command(subcommand)]
+    Lake(lake_cmd::LakeCommand),
 }
 
 /// An error that is the user's input, not the system's: exit code 2.
@@ -107,7 +114,11 @@ pub fn main() -> ExitCode {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // delta-kernel logs an ERROR whenever a table that does not exist yet is opened,
+        // which every first run does; real failures reach the user as task errors.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,buoyant_kernel::snapshot::builder=off")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -122,6 +133,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
+        Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
     }
 }
 
@@ -138,6 +150,7 @@ impl Context {
             home: global.home.clone(),
             dags_folder: global.dags_folder.clone(),
             database_url: global.database_url.clone(),
+            lake: global.lake.clone(),
         })?;
         Ok(Self {
             settings,

@@ -150,7 +150,7 @@ impl UnrecordedRun {
         let conf = parse_conf(self.conf.as_deref())?;
         let run_id = format!("test__{}", at.to_rfc3339_opts(SecondsFormat::AutoSi, false));
         let interval = dag.schedule.manual_interval(at, dag.timezone);
-        let vars = RunVars::new(&dag, &run_id, at, interval, conf);
+        let vars = RunVars::new(&dag, &run_id, at, interval, conf, &ctx.settings.lake);
         Ok((dag, vars))
     }
 }

@@ -82,6 +82,7 @@ impl Engine {
             run.logical_date,
             (run.data_interval_start, run.data_interval_end),
             run.conf_json(),
+            &self.settings.lake,
         ));
         let mut running: JoinSet<Result<AttemptEnd>> = JoinSet::new();
         loop {

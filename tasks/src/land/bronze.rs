@@ -1,17 +1,15 @@
 //! The bronze table: raw records with their source coordinates, partitioned by ingestion
 //! date, and the exactly-once commit that carries the source position as `txn` actions.
 
+use crate::lake;
 use crate::{StreamUri, TaskError};
 use chrono::{DateTime, Utc};
+use deltalake::DeltaTable;
 use deltalake::arrow::array::{
     ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -139,26 +137,14 @@ pub struct Bronze {
     pub commits: u64,
 }
 
-/// Turns a path or URL into a table URL (creating a local folder).
-pub fn table_url(location: &str) -> Result<url::Url, TaskError> {
-    deltalake::ensure_table_uri(location)
-        .map_err(|e| TaskError::Config(format!("bad table location `{location}`: {e}")))
-}
-
 impl Bronze {
     /// Opens the table at `location`, or prepares to create it on the first commit.
     pub async fn open(
         location: &str,
         storage: &BTreeMap<String, String>,
-        _source: &StreamUri,
     ) -> Result<Self, TaskError> {
-        let url = table_url(location)?;
-        let options: HashMap<String, String> = storage.clone().into_iter().collect();
-        let table = DeltaTable::try_from_url_with_storage_options(url, options)
-            .await
-            .map_err(|e| delta_error("opening the bronze table", e))?;
         Ok(Self {
-            table,
+            table: lake::open(location, storage).await?,
             expected: HashMap::new(),
             commits: 0,
         })
@@ -166,24 +152,14 @@ impl Bronze {
 
     /// The table version, or -1 before the first commit.
     pub fn version(&self) -> i64 {
-        self.table.version().map_or(-1, |v| v as i64)
+        lake::version(&self.table)
     }
 
     /// The position committed for `app_id`, remembered as what the next commit expects.
     pub async fn position(&mut self, app_id: &str) -> Result<Option<i64>, TaskError> {
-        let position = self.read_position(app_id).await?;
+        let position = lake::position(&self.table, app_id).await?;
         self.expected.insert(app_id.to_string(), position);
         Ok(position)
-    }
-
-    async fn read_position(&self, app_id: &str) -> Result<Option<i64>, TaskError> {
-        let Ok(snapshot) = self.table.snapshot() else {
-            return Ok(None); // no table yet
-        };
-        snapshot
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await
-            .map_err(|e| delta_error("reading the landed position", e))
     }
 
     /// Appends `batch` and moves each app id to its new position, in one Delta commit.
@@ -193,53 +169,17 @@ impl Bronze {
         batch: RecordBatch,
         positions: &BTreeMap<String, i64>,
     ) -> Result<(), TaskError> {
-        if self.table.version().is_some() {
-            self.table
-                .update_incremental(None)
-                .await
-                .map_err(|e| delta_error("refreshing the bronze table", e))?;
-        }
-        // delta-rs does not reject a stale txn itself: compare on the snapshot we commit on.
-        for app_id in positions.keys() {
-            let now = self.read_position(app_id).await?;
+        let mut moves = lake::Positions::default();
+        for (app_id, next) in positions {
             let expected = self.expected.get(app_id).copied().flatten();
-            if now != expected {
-                return Err(TaskError::Retryable(format!(
-                    "another writer landed `{app_id}` concurrently (position {now:?}, expected {expected:?}); nothing was committed"
-                )));
-            }
+            moves.advance(app_id, expected, *next);
         }
-        let txns = positions
-            .iter()
-            .map(|(app, v)| Transaction::new(app, *v))
-            .collect();
-        // No retries: a commit racing another lands on the next version or not at all,
-        // so the check above holds for the version this commit becomes.
-        let properties = CommitProperties::default()
-            .with_application_transactions(txns)
-            .with_max_retries(0);
-        let table = self.table.clone();
-        self.table = table
-            .write(vec![batch])
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns(["ingestion_date"])
-            .with_commit_properties(properties)
-            .await
-            .map_err(|e| delta_error("committing to the bronze table", e))?;
+        let spec = lake::WriteSpec::append(&["ingestion_date".to_string()]);
+        lake::write_checked(&mut self.table, vec![batch], &spec, &moves).await?;
         for (app, v) in positions {
             self.expected.insert(app.clone(), Some(*v));
         }
         self.commits += 1;
         Ok(())
-    }
-}
-
-/// Storage and commit-conflict errors can pass; a schema mismatch cannot.
-pub fn delta_error(doing: &str, e: DeltaTableError) -> TaskError {
-    match e {
-        DeltaTableError::SchemaMismatch { .. } | DeltaTableError::InvalidTableLocation(_) => {
-            TaskError::Fatal(format!("{doing}: {e}"))
-        }
-        other => TaskError::Retryable(format!("{doing}: {other}")),
     }
 }

@@ -64,7 +64,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     validate(config)?;
     let cfg: LandConfig = parse_config(config)?;
     let source = cfg.source()?;
-    let mut bronze = bronze::Bronze::open(&cfg.table, &cfg.storage_options, &source).await?;
+    let mut bronze = bronze::Bronze::open(&cfg.table, &cfg.storage_options).await?;
     let started = std::time::Instant::now();
     ctx.log.line(format!("landing {source} into {}", cfg.table));
     let landed = match &source {

@@ -1,0 +1,121 @@
+//! The lake as a catalog: every Delta table under a lake root, named `layer.table` after
+//! its folders (`<lake>/gold/active_users_by_day` is `gold.active_users_by_day`), for
+//! SQL from the command line.
+
+use super::{datafusion_error, open, register, version};
+use crate::TaskError;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion::catalog::MemorySchemaProvider;
+use deltalake::datafusion::prelude::SessionContext;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One Delta table found under the lake root.
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    /// `layer.table`.
+    pub name: String,
+    pub location: String,
+    pub version: i64,
+}
+
+/// The Delta tables two folder levels below a local lake root, sorted by name.
+pub async fn lake_tables(root: &str) -> Result<Vec<LakeTable>, TaskError> {
+    let root_path = Path::new(root.strip_prefix("file://").unwrap_or(root));
+    if root.contains("://") && !root.starts_with("file://") {
+        return Err(TaskError::Config(format!(
+            "listing tables is supported for local lakes only, not `{root}`"
+        )));
+    }
+    let mut found = Vec::new();
+    let Ok(layers) = std::fs::read_dir(root_path) else {
+        return Ok(found);
+    };
+    for layer in layers.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(tables) = std::fs::read_dir(layer.path()) else {
+            continue;
+        };
+        for table in tables.flatten() {
+            if !table.path().join("_delta_log").is_dir() {
+                continue;
+            }
+            let location = table.path().display().to_string();
+            let opened = open(&location, &BTreeMap::new()).await?;
+            found.push(LakeTable {
+                name: format!(
+                    "{}.{}",
+                    layer.file_name().to_string_lossy(),
+                    table.file_name().to_string_lossy()
+                ),
+                location,
+                version: version(&opened),
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// A query's result: column names and rows as JSON objects.
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// Runs `sql` over every table of the lake at `root`.
+pub async fn query_lake(root: &str, sql: &str) -> Result<QueryResult, TaskError> {
+    let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| TaskError::Fatal("DataFusion has no default catalog".into()))?;
+    for table in lake_tables(root).await? {
+        if table.version < 0 {
+            continue;
+        }
+        let (layer, name) = table
+            .name
+            .split_once('.')
+            .unwrap_or(("public", &table.name));
+        if catalog.schema(layer).is_none() {
+            catalog
+                .register_schema(layer, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| datafusion_error("registering a layer", e))?;
+        }
+        let opened = open(&table.location, &BTreeMap::new()).await?;
+        register(&ctx, &format!("{layer}.{name}"), &opened).await?;
+    }
+    let frame = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| TaskError::Config(format!("{e}")))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame
+        .collect()
+        .await
+        .map_err(|e| datafusion_error("running the query", e))?;
+    Ok(QueryResult {
+        columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        rows: json_rows(&batches)?,
+    })
+}
+
+fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, TaskError> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = deltalake::arrow::json::ArrayWriter::new(&mut buf);
+        for batch in batches {
+            writer
+                .write(batch)
+                .map_err(|e| TaskError::Fatal(format!("formatting rows: {e}")))?;
+        }
+        writer
+            .finish()
+            .map_err(|e| TaskError::Fatal(format!("formatting rows: {e}")))?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&buf).map_err(|e| TaskError::Fatal(format!("formatting rows: {e}")))
+}

@@ -1,0 +1,96 @@
+//! The one way tasks write Delta tables: data and the task's source positions (`txn`
+//! actions) in one commit, made only if no other writer moved those positions since
+//! the task read them. delta-rs does not reject a stale `txn` by itself, so the check
+//! runs on the very snapshot the commit is made on, and the commit is not retried on a
+//! newer version (where the check would no longer hold).
+
+use super::{delta_error, position};
+use crate::TaskError;
+use deltalake::DeltaTable;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use std::collections::BTreeMap;
+
+/// Source positions by txn app id: what the task read (`expected`) and what it commits.
+#[derive(Debug, Default, Clone)]
+pub struct Positions {
+    pub expected: BTreeMap<String, Option<i64>>,
+    pub next: BTreeMap<String, i64>,
+}
+
+impl Positions {
+    /// Moves `app_id` from `expected` to `next` in the coming commit.
+    pub fn advance(&mut self, app_id: &str, expected: Option<i64>, next: i64) {
+        self.expected.insert(app_id.to_string(), expected);
+        self.next.insert(app_id.to_string(), next);
+    }
+}
+
+/// How the data is written.
+#[derive(Debug, Clone)]
+pub struct WriteSpec {
+    pub mode: SaveMode,
+    pub partition_by: Vec<String>,
+    /// With `SaveMode::Overwrite`: replace only the rows matching this SQL predicate.
+    pub replace_where: Option<String>,
+}
+
+impl WriteSpec {
+    /// Appends rows.
+    pub fn append(partition_by: &[String]) -> Self {
+        Self {
+            mode: SaveMode::Append,
+            partition_by: partition_by.to_vec(),
+            replace_where: None,
+        }
+    }
+}
+
+/// Writes `batches` to `table` and records `positions.next`, in one commit; fails,
+/// committing nothing, when another writer moved any position since it was read.
+pub async fn write_checked(
+    table: &mut DeltaTable,
+    batches: Vec<RecordBatch>,
+    spec: &WriteSpec,
+    positions: &Positions,
+) -> Result<(), TaskError> {
+    if table.version().is_some() {
+        table
+            .update_incremental(None)
+            .await
+            .map_err(|e| delta_error("refreshing the table", e))?;
+    }
+    for (app_id, expected) in &positions.expected {
+        let now = position(table, app_id).await?;
+        if now != *expected {
+            return Err(TaskError::Retryable(format!(
+                "another writer moved `{app_id}` concurrently (at {now:?}, expected {expected:?}); nothing was committed"
+            )));
+        }
+    }
+    let txns = positions
+        .next
+        .iter()
+        .map(|(app, v)| Transaction::new(app, *v))
+        .collect();
+    let properties = CommitProperties::default()
+        .with_application_transactions(txns)
+        .with_max_retries(0);
+    let mut builder = table
+        .clone()
+        .write(batches)
+        .with_save_mode(spec.mode)
+        .with_commit_properties(properties);
+    if !spec.partition_by.is_empty() {
+        builder = builder.with_partition_columns(spec.partition_by.clone());
+    }
+    if let Some(predicate) = &spec.replace_where {
+        builder = builder.with_replace_where(predicate.clone());
+    }
+    *table = builder
+        .await
+        .map_err(|e| delta_error("committing to the Delta table", e))?;
+    Ok(())
+}

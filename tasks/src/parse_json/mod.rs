@@ -1,0 +1,526 @@
+//! `parse_json`: turns raw JSON records in a Delta table (a bronze table) into a typed,
+//! clean Delta table (silver). Records are checked against an explicit schema; those
+//! that do not fit go to a quarantine table with the raw text and the reason. Valid
+//! rows are flattened (dotted paths), typed, timestamps normalised to UTC, deduplicated
+//! on keys (against the target too), and extended with SQL expressions (DataFusion).
+//!
+//! It is incremental and idempotent: each output table records, as a `txn` action in
+//! the same commit as its rows, the source version it has processed; a run reads only
+//! the data files added to the source after that version.
+
+mod columns;
+mod dedupe;
+
+use crate::lake::{self, Positions, WriteSpec, datafusion_error, delta_error};
+use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use columns::{Column, ColumnConfig, RowParser};
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use deltalake::arrow::compute::{cast, filter, filter_record_batch, not};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::datafile::DataFileReader;
+use deltalake::datafile::reader::ParquetFileReader;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::kernel::Add;
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParseJsonConfig {
+    /// The Delta table holding the raw records.
+    source: String,
+    /// The source column with the JSON text.
+    #[serde(default = "default_column")]
+    column: String,
+    /// The clean Delta table.
+    table: String,
+    /// The Delta table for records that do not fit the schema.
+    quarantine: String,
+    /// The explicit schema.
+    columns: Vec<ColumnConfig>,
+    /// Source columns copied unchanged into both tables (lineage: topic, offset, file...).
+    #[serde(default)]
+    carry: Vec<String>,
+    /// Keys on which only the first row is kept (also against rows already in `table`).
+    #[serde(default)]
+    dedupe_on: Vec<String>,
+    /// Extra columns as SQL select expressions, e.g. `character_length(text) AS text_length`.
+    #[serde(default)]
+    derive: Vec<String>,
+    #[serde(default)]
+    partition_by: Vec<String>,
+    /// About how many source rows one commit covers; bounds memory.
+    #[serde(default = "default_batch_rows")]
+    batch_rows: usize,
+    #[serde(default)]
+    storage_options: BTreeMap<String, String>,
+}
+
+fn default_column() -> String {
+    "value".into()
+}
+
+fn default_batch_rows() -> usize {
+    1_000_000
+}
+
+pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
+    let cfg: ParseJsonConfig = parse_config(config)?;
+    checked_columns(&cfg)?;
+    if cfg.batch_rows == 0 {
+        return Err(TaskError::Config("`batch_rows` must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn checked_columns(cfg: &ParseJsonConfig) -> Result<Vec<Column>, TaskError> {
+    if cfg.columns.is_empty() {
+        return Err(TaskError::Config(
+            "`columns` is empty: list the schema's columns".into(),
+        ));
+    }
+    let columns = cfg
+        .columns
+        .iter()
+        .map(Column::new)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(TaskError::Config)?;
+    let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    names.extend(cfg.carry.iter().map(String::as_str));
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(TaskError::Config(format!(
+                "column `{name}` is listed twice"
+            )));
+        }
+    }
+    if let Some(k) = cfg.dedupe_on.iter().find(|k| !names.contains(&k.as_str())) {
+        return Err(TaskError::Config(format!(
+            "`dedupe_on` names `{k}`, which is not in `columns`"
+        )));
+    }
+    Ok(columns)
+}
+
+/// The txn app id under which an output table records how far it has read `source`.
+fn app_id(source: &DeltaTable) -> String {
+    format!("updraft-parse-json:{}", source.log_store().root_url())
+}
+
+#[derive(Default)]
+struct Counts {
+    records: usize,
+    valid: usize,
+    quarantined: usize,
+    duplicates: usize,
+    written: usize,
+    commits: usize,
+}
+
+pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+    let cfg: ParseJsonConfig = parse_config(config)?;
+    let columns = Arc::new(checked_columns(&cfg)?);
+    if cfg.batch_rows == 0 {
+        return Err(TaskError::Config("`batch_rows` must be at least 1".into()));
+    }
+    let started = std::time::Instant::now();
+    let source = lake::open(&cfg.source, &cfg.storage_options).await?;
+    let mut target = lake::open(&cfg.table, &cfg.storage_options).await?;
+    let mut quarantine = lake::open(&cfg.quarantine, &cfg.storage_options).await?;
+    let app = app_id(&source);
+    let target_done = lake::position(&target, &app).await?;
+    let quarantine_done = lake::position(&quarantine, &app).await?;
+    let from = target_done.unwrap_or(-1).min(quarantine_done.unwrap_or(-1));
+    let until = lake::version(&source);
+    ctx.log.line(format!(
+        "parsing {} versions {}..={until} into {} (quarantine {})",
+        cfg.source,
+        from + 1,
+        cfg.table,
+        cfg.quarantine
+    ));
+    let changes = lake::changes_since(&source, from).await?;
+    if changes.incomplete {
+        return Err(TaskError::Fatal(format!(
+            "the commit log of {} no longer holds every version after {from} (log retention); \
+             rebuild {} and {} from scratch",
+            cfg.source, cfg.table, cfg.quarantine
+        )));
+    }
+    let mut counts = Counts::default();
+    for chunk in chunks(&changes.added, until, cfg.batch_rows) {
+        if ctx.cancel.is_cancelled() {
+            return Err(TaskError::Cancelled("stopped between commits".into()));
+        }
+        let raw = read_files(&source, &chunk.files, &cfg).await?;
+        let parsed = parse_all(raw, columns.clone()).await?;
+        let mut valid = Vec::new();
+        let mut bad = Vec::new();
+        for (version, batch) in parsed {
+            counts.records += batch.valid.num_rows() + batch.quarantined.num_rows();
+            if version > quarantine_done.unwrap_or(-1) {
+                counts.quarantined += batch.quarantined.num_rows();
+                bad.push(batch.quarantined);
+            }
+            if version > target_done.unwrap_or(-1) {
+                counts.valid += batch.valid.num_rows();
+                valid.push(batch.valid);
+            }
+        }
+        if chunk.end > quarantine_done.unwrap_or(-1) {
+            let mut positions = Positions::default();
+            positions.advance(&app, lake::position(&quarantine, &app).await?, chunk.end);
+            let bad = with_time(bad, &quarantine_schema(&cfg, &source)?)?;
+            lake::write_checked(&mut quarantine, bad, &WriteSpec::append(&[]), &positions).await?;
+            counts.commits += 1;
+        }
+        if chunk.end > target_done.unwrap_or(-1) {
+            let (rows, dropped) = clean(valid, &cfg, &columns, &target, &source).await?;
+            counts.duplicates += dropped;
+            counts.written += rows.iter().map(RecordBatch::num_rows).sum::<usize>();
+            let mut positions = Positions::default();
+            positions.advance(&app, lake::position(&target, &app).await?, chunk.end);
+            let spec = WriteSpec::append(&cfg.partition_by);
+            lake::write_checked(&mut target, rows, &spec, &positions).await?;
+            counts.commits += 1;
+        }
+        ctx.log.line(format!(
+            "source version {}: {} records so far ({} valid, {} quarantined, {} duplicates dropped)",
+            chunk.end, counts.records, counts.valid, counts.quarantined, counts.duplicates
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    ctx.log.line(format!(
+        "parsed {} records in {seconds:.2}s: {} written, {} quarantined, {} duplicates dropped",
+        counts.records, counts.written, counts.quarantined, counts.duplicates
+    ));
+    Ok(TaskOutcome::default()
+        .with("records", counts.records)
+        .with("valid", counts.valid)
+        .with("quarantined", counts.quarantined)
+        .with("duplicates", counts.duplicates)
+        .with("written", counts.written)
+        .with("commits", counts.commits)
+        .with("source_version", until)
+        .with("seconds", seconds))
+}
+
+/// Data files of consecutive source versions processed in one commit.
+struct Chunk<'a> {
+    files: Vec<&'a (i64, Add)>,
+    /// The last source version the chunk covers.
+    end: i64,
+}
+
+/// Splits the added files into chunks of about `rows` rows, cut only between versions.
+/// The last chunk ends at `until`, so versions without data still advance the position.
+fn chunks(added: &[(i64, Add)], until: i64, rows: usize) -> Vec<Chunk<'_>> {
+    let mut out = Vec::new();
+    let mut current = Chunk {
+        files: Vec::new(),
+        end: until,
+    };
+    let mut current_rows = 0usize;
+    for (i, file) in added.iter().enumerate() {
+        current.files.push(file);
+        current_rows += records_in(&file.1).unwrap_or(rows);
+        let version_ends = added.get(i + 1).is_none_or(|next| next.0 != file.0);
+        if current_rows >= rows && version_ends && file.0 < until {
+            current.end = file.0;
+            out.push(std::mem::replace(
+                &mut current,
+                Chunk {
+                    files: Vec::new(),
+                    end: until,
+                },
+            ));
+            current_rows = 0;
+        }
+    }
+    if !current.files.is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn records_in(add: &Add) -> Option<usize> {
+    let stats: Value = serde_json::from_str(add.stats.as_deref()?).ok()?;
+    stats.get("numRecords")?.as_u64().map(|n| n as usize)
+}
+
+/// Reads the JSON column and the carried columns of `files`, in order, tagged with the
+/// source version that added each file.
+async fn read_files(
+    source: &DeltaTable,
+    files: &[&(i64, Add)],
+    cfg: &ParseJsonConfig,
+) -> Result<Vec<(i64, RecordBatch)>, TaskError> {
+    let reader = ParquetFileReader::new(source.log_store().object_store(None));
+    let mut wanted = vec![cfg.column.clone()];
+    wanted.extend(cfg.carry.iter().cloned());
+    let mut out = Vec::new();
+    for (version, add) in files {
+        let path = deltalake::Path::from_url_path(&add.path)
+            .map_err(|e| TaskError::Fatal(format!("bad data file path `{}`: {e}", add.path)))?;
+        let batches: Vec<RecordBatch> = reader
+            .read_file(path)
+            .await
+            .map_err(|e| read_error(&add.path, e))?
+            .try_collect()
+            .await
+            .map_err(|e| read_error(&add.path, e))?;
+        for batch in batches {
+            out.push((*version, in_order(batch, &wanted)?));
+        }
+    }
+    Ok(out)
+}
+
+fn read_error(path: &str, e: impl std::fmt::Display) -> TaskError {
+    TaskError::Retryable(format!("reading source data file {path}: {e}"))
+}
+
+/// The batch's columns in the order `names` asks, strings as plain UTF-8 arrays.
+fn in_order(batch: RecordBatch, names: &[String]) -> Result<RecordBatch, TaskError> {
+    let mut fields = Vec::with_capacity(names.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(names.len());
+    for name in names {
+        let (i, field) = batch
+            .schema()
+            .column_with_name(name)
+            .map(|(i, f)| (i, f.clone()))
+            .ok_or_else(|| TaskError::Config(format!("the source table has no column `{name}`")))?;
+        let mut column = batch.column(i).clone();
+        let mut data_type = field.data_type().clone();
+        if matches!(data_type, DataType::Utf8View | DataType::LargeUtf8) {
+            data_type = DataType::Utf8;
+            column = cast(&column, &data_type).map_err(|e| TaskError::Fatal(e.to_string()))?;
+        }
+        fields.push(Field::new(name, data_type, true));
+        columns.push(column);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| TaskError::Fatal(format!("reading the source: {e}")))
+}
+
+/// One source batch split into typed valid rows and quarantined rows.
+struct Parsed {
+    valid: RecordBatch,
+    quarantined: RecordBatch,
+}
+
+/// Parses batches on the blocking pool, two at a time, keeping their order.
+async fn parse_all(
+    raw: Vec<(i64, RecordBatch)>,
+    columns: Arc<Vec<Column>>,
+) -> Result<Vec<(i64, Parsed)>, TaskError> {
+    futures::stream::iter(raw)
+        .map(|(version, batch)| {
+            let columns = columns.clone();
+            async move {
+                let parsed =
+                    tokio::task::spawn_blocking(move || parse_batch(&batch, &columns, version))
+                        .await
+                        .map_err(|e| TaskError::Fatal(format!("parser stopped: {e}")))??;
+                Ok((version, parsed))
+            }
+        })
+        .buffered(2)
+        .try_collect()
+        .await
+}
+
+/// Splits one source batch (JSON column first, then carried columns).
+fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<Parsed, TaskError> {
+    let values = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| TaskError::Config("the JSON column must hold text".into()))?;
+    let mut parser = RowParser::new(columns, values.len());
+    let mut ok = Vec::with_capacity(values.len());
+    let mut reasons: Vec<String> = Vec::new();
+    for raw in values.iter() {
+        let result = match raw {
+            Some(text) => parser.push(text),
+            None => Err("the record is null".to_string()),
+        };
+        match result {
+            Ok(()) => ok.push(true),
+            Err(reason) => {
+                ok.push(false);
+                reasons.push(reason);
+            }
+        }
+    }
+    let ok = BooleanArray::from(ok);
+    let bad = not(&ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let carried = batch
+        .project(&(1..batch.num_columns()).collect::<Vec<_>>())
+        .map_err(|e| TaskError::Fatal(e.to_string()))?;
+
+    let mut fields: Vec<Field> = columns.iter().map(Column::field).collect();
+    let mut arrays = parser.finish();
+    let kept = filter_record_batch(&carried, &ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    fields.extend(kept.schema().fields().iter().map(|f| f.as_ref().clone()));
+    arrays.extend(kept.columns().iter().cloned());
+    let valid = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| TaskError::Fatal(format!("building parsed rows: {e}")))?;
+
+    let raw_bad = filter(batch.column(0), &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let n = raw_bad.len();
+    let mut q_fields = vec![
+        Field::new("raw", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("source_version", DataType::Int64, false),
+    ];
+    let mut q_arrays: Vec<ArrayRef> = vec![
+        raw_bad,
+        Arc::new(StringArray::from(reasons)),
+        Arc::new(Int64Array::from(vec![version; n])),
+    ];
+    let moved = filter_record_batch(&carried, &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    q_fields.extend(moved.schema().fields().iter().map(|f| f.as_ref().clone()));
+    q_arrays.extend(moved.columns().iter().cloned());
+    let quarantined = RecordBatch::try_new(Arc::new(Schema::new(q_fields)), q_arrays)
+        .map_err(|e| TaskError::Fatal(format!("building quarantined rows: {e}")))?;
+    Ok(Parsed { valid, quarantined })
+}
+
+/// The quarantine table's schema: raw text, reason, source version, carried columns and
+/// the time the record was quarantined.
+fn quarantine_schema(cfg: &ParseJsonConfig, source: &DeltaTable) -> Result<SchemaRef, TaskError> {
+    let mut fields = vec![
+        Field::new("raw", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("source_version", DataType::Int64, false),
+    ];
+    fields.extend(carried_fields(&cfg.carry, source)?);
+    fields.push(quarantined_at_field());
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+fn quarantined_at_field() -> Field {
+    Field::new(
+        "quarantined_at",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )
+}
+
+/// Adds `quarantined_at` (now) to each batch; an empty list becomes one empty batch, so
+/// the table exists and its position moves even when nothing was quarantined.
+fn with_time(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>, TaskError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut out = Vec::with_capacity(batches.len().max(1));
+    for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::from(vec![now; batch.num_rows()]).with_timezone("UTC"),
+        ));
+        let columns = columns
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(c, f)| cast(&c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TaskError::Fatal(format!("building quarantined rows: {e}")))?;
+        out.push(
+            RecordBatch::try_new(schema.clone(), columns)
+                .map_err(|e| TaskError::Fatal(format!("building quarantined rows: {e}")))?,
+        );
+    }
+    if out.is_empty() {
+        out.push(RecordBatch::new_empty(schema.clone()));
+    }
+    Ok(out)
+}
+
+/// Deduplicates the valid rows (within the chunk and against `target`) and adds the
+/// derived columns. Returns the rows to append (at least one, possibly empty, batch so
+/// the table is created with its full schema) and how many duplicates were dropped.
+async fn clean(
+    valid: Vec<RecordBatch>,
+    cfg: &ParseJsonConfig,
+    columns: &[Column],
+    target: &DeltaTable,
+    source: &DeltaTable,
+) -> Result<(Vec<RecordBatch>, usize), TaskError> {
+    let ctx = lake::sql_session(&[]).await?;
+    let has_rows = target.version().is_some();
+    if has_rows {
+        lake::register(&ctx, "__updraft_target", target).await?;
+    }
+    let parsed_schema = match valid.first() {
+        Some(b) => b.schema(),
+        None => parsed_schema(columns, &cfg.carry, source)?,
+    };
+    let (kept, dropped) = dedupe::first_of_each_key(
+        valid,
+        &cfg.dedupe_on,
+        &ctx,
+        has_rows.then_some("__updraft_target"),
+    )
+    .await?;
+    let table = MemTable::try_new(parsed_schema, vec![kept])
+        .map_err(|e| datafusion_error("preparing parsed rows", e))?;
+    ctx.register_table("parsed", Arc::new(table))
+        .map_err(|e| datafusion_error("preparing parsed rows", e))?;
+    let mut select = vec!["*".to_string()];
+    select.extend(cfg.derive.iter().cloned());
+    let sql = format!("SELECT {} FROM parsed", select.join(", "));
+    let frame = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| TaskError::Config(format!("`derive`: {e}")))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut rows = frame
+        .collect()
+        .await
+        .map_err(|e| datafusion_error("computing derived columns", e))?;
+    rows.retain(|b| b.num_rows() > 0);
+    if rows.is_empty() {
+        rows.push(RecordBatch::new_empty(schema));
+    }
+    Ok((rows, dropped))
+}
+
+/// The schema of parsed rows when a chunk has none.
+fn parsed_schema(
+    columns: &[Column],
+    carry: &[String],
+    source: &DeltaTable,
+) -> Result<SchemaRef, TaskError> {
+    let mut fields: Vec<Field> = columns.iter().map(Column::field).collect();
+    fields.extend(carried_fields(carry, source)?);
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The carried columns as they appear in both output tables (nullable, plain strings).
+fn carried_fields(carry: &[String], source: &DeltaTable) -> Result<Vec<Field>, TaskError> {
+    let source_schema = source
+        .snapshot()
+        .map_err(|e| delta_error("reading the source schema", e))?
+        .snapshot()
+        .arrow_schema();
+    carry
+        .iter()
+        .map(|name| {
+            let field = source_schema.field_with_name(name).map_err(|_| {
+                TaskError::Config(format!(
+                    "`carry` names `{name}`, which the source table lacks"
+                ))
+            })?;
+            let data_type = match field.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                other => other.clone(),
+            };
+            Ok(Field::new(name, data_type, true))
+        })
+        .collect()
+}

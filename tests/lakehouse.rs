@@ -1,0 +1,463 @@
+//! The flagship DAG `lakehouse_bronze_to_gold`, as shipped in `dags/` with its SQL in
+//! `sql/`: files or a real Kafka-protocol broker → bronze → silver (+ quarantine) →
+//! gold → the warehouse (SQLite by default, real PostgreSQL), checked against an
+//! independent computation, and re-run to show nothing changes without new data.
+
+mod common;
+
+use common::{Backend, Broker, Updraft, query_delta, repo_path, text};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+const GOLD: [&str; 4] = [
+    "popular_hashtags_by_hour",
+    "active_users_by_day",
+    "tweet_volume_by_region",
+    "tweet_metrics_by_language",
+];
+
+/// Points the installation at the shipped DAGs and a lake in its scratch folder.
+fn lakehouse(u: &mut Updraft) -> PathBuf {
+    let lake = u.dir.path().join("lake");
+    u.env.push((
+        "UPDRAFT_DAGS_FOLDER".into(),
+        repo_path("dags").display().to_string(),
+    ));
+    u.env
+        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
+    lake
+}
+
+fn generate(u: &Updraft, to: &str, count: u64, seed: u64, start: &str) {
+    let out = u.run(&[
+        "generate",
+        "tweets",
+        "--count",
+        &count.to_string(),
+        "--to",
+        to,
+        "--seed",
+        &seed.to_string(),
+        "--bad-ratio",
+        "0.05",
+        "--duplicate-ratio",
+        "0.02",
+        "--late-ratio",
+        "0.05",
+        "--start",
+        start,
+        "--days",
+        "2",
+        "--users",
+        "500",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+fn trigger(u: &Updraft, run_id: &str, extra: &[&str]) {
+    let mut args = vec![
+        "dag",
+        "trigger",
+        "lakehouse_bronze_to_gold",
+        "--run-id",
+        run_id,
+    ];
+    args.extend_from_slice(extra);
+    let out = u.run(&args);
+    assert!(
+        out.status.success(),
+        "run {run_id} failed: {:?}",
+        text(&out)
+    );
+}
+
+/// What silver and quarantine must hold for these raw records, decided without Updraft:
+/// the generator's malformed records are cut-off JSON, a missing `tweet_id`, a text
+/// `followers_count` or an unparseable `created_at`.
+fn tally<'a>(lines: impl Iterator<Item = &'a str>) -> (usize, BTreeSet<String>) {
+    let mut bad = 0;
+    let mut ids = BTreeSet::new();
+    for line in lines {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) => {
+                bad += 1;
+                continue;
+            }
+        };
+        let ok = v["tweet_id"].is_string()
+            && v["user"]["followers_count"].is_i64()
+            && v["created_at"]
+                .as_str()
+                .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok());
+        if ok {
+            ids.insert(v["tweet_id"].as_str().unwrap_or_default().to_string());
+        } else {
+            bad += 1;
+        }
+    }
+    (bad, ids)
+}
+
+fn landing_lines(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("landing dir").flatten() {
+        if entry.path().extension().is_some_and(|x| x == "jsonl") {
+            let text = std::fs::read_to_string(entry.path()).expect("read landing file");
+            out.extend(text.lines().map(str::to_string));
+        }
+    }
+    out
+}
+
+async fn rows(lake: &Path, table: &str, sql: &str) -> Vec<Value> {
+    query_delta(&[("t", &lake.join(table))], sql).await
+}
+
+async fn count(lake: &Path, table: &str) -> usize {
+    rows(lake, table, "SELECT COUNT(*) AS n FROM t").await[0]["n"]
+        .as_u64()
+        .expect("count") as usize
+}
+
+/// The gold tables computed in plain Rust from silver's rows.
+fn expected_gold(silver: &[Value]) -> BTreeMap<&'static str, Vec<Value>> {
+    #[derive(Default)]
+    struct Acc {
+        n: f64,
+        users: HashSet<String>,
+        verified: HashSet<String>,
+        sentiment: f64,
+        engagement: f64,
+        length: f64,
+        pos: f64,
+        neu: f64,
+        neg: f64,
+    }
+    fn add(acc: &mut Acc, r: &Value) {
+        let user = r["user_id"].as_str().unwrap_or_default().to_string();
+        acc.n += 1.0;
+        if r["verified"].as_bool() == Some(true) {
+            acc.verified.insert(user.clone());
+        }
+        acc.users.insert(user);
+        acc.sentiment += r["sentiment_score"].as_f64().unwrap_or(f64::NAN);
+        acc.engagement += r["engagement_score"].as_f64().unwrap_or(f64::NAN);
+        acc.length += r["text_length"].as_f64().unwrap_or(f64::NAN);
+        match r["sentiment_category"].as_str() {
+            Some("positive") => acc.pos += 1.0,
+            Some("neutral") => acc.neu += 1.0,
+            _ => acc.neg += 1.0,
+        }
+    }
+    let mut tags: BTreeMap<(String, i64, String), Acc> = BTreeMap::new();
+    let mut days: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut regions: BTreeMap<(String, i64, String), Acc> = BTreeMap::new();
+    let mut languages: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    for r in silver {
+        let date = r["event_date"].as_str().unwrap_or_default().to_string();
+        let hour = r["event_hour"].as_i64().unwrap_or(-1);
+        for tag in r["hashtags"].as_array().into_iter().flatten() {
+            let key = (
+                date.clone(),
+                hour,
+                tag.as_str().unwrap_or_default().to_string(),
+            );
+            add(tags.entry(key).or_default(), r);
+        }
+        add(days.entry(date.clone()).or_default(), r);
+        let region = r["region"].as_str().unwrap_or_default().to_string();
+        add(regions.entry((date.clone(), hour, region)).or_default(), r);
+        let language = r["language"].as_str().unwrap_or_default().to_string();
+        add(languages.entry((date, language)).or_default(), r);
+    }
+    let mut out = BTreeMap::new();
+    out.insert(
+        "popular_hashtags_by_hour",
+        tags.iter()
+            .map(|((d, h, t), a)| json!({"event_date": d, "event_hour": h, "hashtag": t, "tweet_count": a.n,
+                "unique_users": a.users.len(), "avg_sentiment": a.sentiment / a.n, "total_engagement": a.engagement}))
+            .collect(),
+    );
+    out.insert(
+        "active_users_by_day",
+        days.iter()
+            .map(|(d, a)| json!({"event_date": d, "active_users": a.users.len(), "verified_active_users": a.verified.len(),
+                "tweet_count": a.n, "tweets_per_user": a.n / a.users.len() as f64, "total_engagement": a.engagement}))
+            .collect(),
+    );
+    out.insert(
+        "tweet_volume_by_region",
+        regions
+            .iter()
+            .map(|((d, h, r), a)| json!({"event_date": d, "event_hour": h, "region": r, "tweet_count": a.n,
+                "unique_users": a.users.len(), "avg_sentiment": a.sentiment / a.n, "avg_engagement": a.engagement / a.n}))
+            .collect(),
+    );
+    out.insert(
+        "tweet_metrics_by_language",
+        languages
+            .iter()
+            .map(|((d, l), a)| json!({"event_date": d, "language": l, "tweet_count": a.n, "avg_text_length": a.length / a.n,
+                "avg_sentiment": a.sentiment / a.n, "positive_tweets": a.pos, "neutral_tweets": a.neu,
+                "negative_tweets": a.neg, "avg_engagement": a.engagement / a.n, "total_engagement": a.engagement}))
+            .collect(),
+    );
+    out
+}
+
+/// The columns that identify a row of each gold table.
+fn keys(table: &str) -> &'static [&'static str] {
+    match table {
+        "popular_hashtags_by_hour" => &["event_date", "event_hour", "hashtag"],
+        "tweet_volume_by_region" => &["event_date", "event_hour", "region"],
+        "tweet_metrics_by_language" => &["event_date", "language"],
+        _ => &["event_date"],
+    }
+}
+
+/// Asserts two row sets are equal, numbers within floating-point rounding.
+fn assert_same_rows(what: &str, table: &str, actual: &[Value], expected: &[Value]) {
+    let index = |rows: &[Value]| -> BTreeMap<String, Value> {
+        rows.iter()
+            .map(|r| {
+                (
+                    keys(table)
+                        .iter()
+                        .map(|k| r[*k].to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                    r.clone(),
+                )
+            })
+            .collect()
+    };
+    let (a, e) = (index(actual), index(expected));
+    assert_eq!(actual.len(), a.len(), "{what} {table}: duplicate keys");
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        e.keys().collect::<Vec<_>>(),
+        "{what} {table}: different row keys"
+    );
+    for (key, expected_row) in &e {
+        let actual_row = &a[key];
+        for (column, want) in expected_row.as_object().expect("object row") {
+            let got = &actual_row[column];
+            let same = match (got.as_f64(), want.as_f64()) {
+                (Some(g), Some(w)) => (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                _ => got == want,
+            };
+            assert!(
+                same,
+                "{what} {table} row {key} column {column}: got {got}, want {want}"
+            );
+        }
+    }
+}
+
+async fn silver_rows(lake: &Path) -> Vec<Value> {
+    rows(
+        lake,
+        "silver/tweets",
+        "SELECT tweet_id, user_id, verified, hashtags, region, language, sentiment_score, engagement_score, \
+         text_length, sentiment_category, CAST(event_date AS VARCHAR) AS event_date, event_hour FROM t",
+    )
+    .await
+}
+
+async fn gold_rows(lake: &Path, table: &str) -> Vec<Value> {
+    rows(
+        lake,
+        &format!("gold/{table}"),
+        "SELECT * EXCLUDE (event_date), CAST(event_date AS VARCHAR) AS event_date FROM t",
+    )
+    .await
+}
+
+/// Checks silver against the raw records, and gold against silver.
+async fn check_layers(lake: &Path, raw: &[String]) {
+    assert_eq!(
+        count(lake, "bronze/tweets").await,
+        raw.len(),
+        "bronze holds every raw record once"
+    );
+    let (bad, ids) = tally(raw.iter().map(String::as_str));
+    assert_eq!(
+        count(lake, "silver/tweets_quarantine").await,
+        bad,
+        "quarantine holds the bad records"
+    );
+    let silver = silver_rows(lake).await;
+    let silver_ids: BTreeSet<String> = silver
+        .iter()
+        .map(|r| r["tweet_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        silver.len(),
+        silver_ids.len(),
+        "silver has one row per tweet_id"
+    );
+    assert_eq!(silver_ids, ids, "silver holds exactly the valid tweets");
+    let expected = expected_gold(&silver);
+    for table in GOLD {
+        assert_same_rows(
+            "gold",
+            table,
+            &gold_rows(lake, table).await,
+            &expected[table],
+        );
+    }
+}
+
+/// Table versions, to show a re-run without new data commits nothing.
+async fn versions(lake: &Path) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    let mut tables = vec![
+        "bronze/tweets".to_string(),
+        "silver/tweets_quarantine".to_string(),
+    ];
+    tables.extend(GOLD.iter().map(|g| format!("gold/{g}")));
+    for t in tables {
+        let url = deltalake::ensure_table_uri(lake.join(&t).to_str().expect("utf-8")).expect("url");
+        let table = deltalake::open_table(url).await.expect("open table");
+        out.push((t, table.version().map_or(-1, |v| v as i64)));
+    }
+    out
+}
+
+async fn sqlite_table(u: &Updraft, table: &str) -> Vec<Value> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", u.home().join("warehouse.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("warehouse");
+    let name = format!("gold_{table}");
+    let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT name FROM pragma_table_info('{name}')"
+    )))
+    .fetch_all(&mut db)
+    .await
+    .expect("columns");
+    let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', \"{c}\"")).collect();
+    let sql = format!("SELECT json_object({}) FROM \"{name}\"", pairs.join(", "));
+    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut db)
+        .await
+        .expect("rows");
+    rows.iter()
+        .map(|r| serde_json::from_str(r).expect("json"))
+        .collect()
+}
+
+async fn postgres_table(url: &str, table: &str) -> Vec<Value> {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(url).await.expect("warehouse");
+    let sql = format!("SELECT row_to_json(t)::text FROM gold.{table} t");
+    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut db)
+        .await
+        .expect("rows");
+    rows.iter()
+        .map(|r| serde_json::from_str(r).expect("json"))
+        .collect()
+}
+
+/// Where the warehouse copy of the gold tables is.
+enum Warehouse<'a> {
+    Sqlite(&'a Updraft),
+    Postgres(&'a str),
+}
+
+async fn assert_warehouse_equals_gold(warehouse: &Warehouse<'_>, lake: &Path) {
+    for table in GOLD {
+        let loaded = match warehouse {
+            Warehouse::Sqlite(u) => sqlite_table(u, table).await,
+            Warehouse::Postgres(url) => postgres_table(url, table).await,
+        };
+        assert_same_rows("warehouse", table, &loaded, &gold_rows(lake, table).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let lake = lakehouse(&mut u);
+    let landing = lake.join("landing");
+    generate(
+        &u,
+        &format!("file://{}", landing.display()),
+        20_000,
+        7,
+        "2026-01-01T00:00:00Z",
+    );
+    trigger(&u, "first", &[]);
+    let raw = landing_lines(&landing);
+    check_layers(&lake, &raw).await;
+    assert_warehouse_equals_gold(&Warehouse::Sqlite(&u), &lake).await;
+
+    // Nothing new: every table keeps its version, the warehouse its rows.
+    let before = versions(&lake).await;
+    trigger(&u, "again", &[]);
+    assert_eq!(
+        versions(&lake).await,
+        before,
+        "a re-run without new data commits nothing"
+    );
+
+    // New records, some for dates gold already has (late events), plus a replay of an
+    // already-landed valid tweet in a new file: silver must not take it twice.
+    generate(
+        &u,
+        &format!("file://{}", landing.display()),
+        6_000,
+        8,
+        "2025-12-31T12:00:00Z",
+    );
+    let replay = raw
+        .iter()
+        .find(|l| tally(std::iter::once(l.as_str())).1.len() == 1)
+        .expect("a valid record")
+        .clone();
+    std::fs::write(landing.join("replay.jsonl"), format!("{replay}\n")).expect("replay file");
+    trigger(&u, "more", &[]);
+    check_layers(&lake, &landing_lines(&landing)).await;
+    assert_warehouse_equals_gold(&Warehouse::Sqlite(&u), &lake).await;
+    u.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_source_by_conf_into_postgres_warehouse() {
+    let broker = Broker::start();
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let lake = lakehouse(&mut u);
+    let warehouse = u.database_url.clone();
+    u.env
+        .push(("UPDRAFT_CONN_WAREHOUSE".into(), warehouse.clone()));
+    let topic = format!("kafka://{}/tweets", broker.bootstrap);
+    let files = u.dir.path().join("sent");
+    // The same records go to Kafka and to a folder, to know what was sent.
+    let send = |count, seed, start| {
+        generate(&u, &topic, count, seed, start);
+        generate(
+            &u,
+            &format!("file://{}", files.display()),
+            count,
+            seed,
+            start,
+        );
+    };
+    send(8_000, 11, "2026-02-01T00:00:00Z");
+    let conf = json!({ "source": topic }).to_string();
+    trigger(&u, "from-kafka", &["--conf", &conf]);
+    let raw = landing_lines(&files);
+    check_layers(&lake, &raw).await;
+    assert_warehouse_equals_gold(&Warehouse::Postgres(&warehouse), &lake).await;
+
+    // More events on the topic, then a re-run: the warehouse follows gold again.
+    send(3_000, 12, "2026-02-02T00:00:00Z");
+    trigger(&u, "more-kafka", &["--conf", &conf]);
+    check_layers(&lake, &landing_lines(&files)).await;
+    assert_warehouse_equals_gold(&Warehouse::Postgres(&warehouse), &lake).await;
+    u.cleanup().await;
+}
