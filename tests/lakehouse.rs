@@ -363,6 +363,41 @@ async fn postgres_table(url: &str, table: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Every quarantined record is a bronze record, kept with a reason naming what is wrong.
+async fn assert_quarantine_explains(lake: &Path) {
+    let tables = [
+        ("q", lake.join("silver/tweets_quarantine")),
+        ("b", lake.join("bronze/tweets")),
+    ];
+    let tables: Vec<(&str, &Path)> = tables.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let joined = query_delta(
+        &tables,
+        "SELECT COUNT(*) AS n FROM q JOIN b ON q.raw = b.value AND q.line = b.line AND q.file = b.file",
+    )
+    .await;
+    let all = query_delta(&tables[..1], "SELECT COUNT(*) AS n FROM q").await;
+    assert_eq!(
+        joined[0]["n"], all[0]["n"],
+        "quarantined rows keep the raw record and its file and line"
+    );
+    let reasons: Vec<String> = query_delta(&tables[..1], "SELECT DISTINCT reason FROM q")
+        .await
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for expected in [
+        "invalid JSON at line 1 column",
+        "missing required field `tweet_id`",
+        "`user.followers_count`: expected an integer, got string \"lots\"",
+        "`created_at`: expected an ISO 8601 timestamp, got string \"yesterday-ish\"",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.starts_with(expected)),
+            "no reason starting with {expected:?} in {reasons:?}"
+        );
+    }
+}
+
 /// Where the warehouse copy of the gold tables is.
 enum Warehouse<'a> {
     Sqlite(&'a Updraft),
@@ -395,6 +430,7 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     let raw = landing_lines(&landing);
     check_layers(&lake, &raw).await;
     assert_warehouse_equals_gold(&Warehouse::Sqlite(&u), &lake).await;
+    assert_quarantine_explains(&lake).await;
 
     // Nothing new: every table keeps its version, the warehouse its rows.
     let before = versions(&lake).await;

@@ -32,6 +32,7 @@ enum Mode {
 #[serde(deny_unknown_fields)]
 struct DeltaSqlConfig {
     /// Delta tables the query can use, by name.
+    #[serde(default)]
     tables: BTreeMap<String, String>,
     /// The query itself...
     #[serde(default)]
@@ -64,11 +65,6 @@ pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     if cfg.query.is_some() == cfg.sql_file.is_some() {
         return Err(TaskError::Config(
             "give exactly one of `query` and `sql_file`".into(),
-        ));
-    }
-    if cfg.tables.is_empty() {
-        return Err(TaskError::Config(
-            "`tables` is empty: name the Delta tables the query reads".into(),
         ));
     }
     match cfg.mode {

@@ -217,12 +217,30 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// Runs one SQL query over Delta tables (name → location) and returns the rows as JSON.
 pub async fn query_delta(tables: &[(&str, &Path)], sql: &str) -> Vec<serde_json::Value> {
+    let tables: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|(n, p)| (*n, p.to_str().expect("utf-8 path")))
+        .collect();
+    query_delta_at(&tables, sql, &[]).await
+}
+
+/// Like `query_delta`, for table URLs (`s3://...`) opened with these storage options.
+pub async fn query_delta_at(
+    tables: &[(&str, &str)],
+    sql: &str,
+    options: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
     use deltalake::datafusion::prelude::SessionContext;
     let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    let options: std::collections::HashMap<String, String> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     for (name, location) in tables {
-        let url =
-            deltalake::ensure_table_uri(location.to_str().expect("utf-8 path")).expect("table url");
-        let table = deltalake::open_table(url).await.expect("open delta table");
+        let url = deltalake::ensure_table_uri(location).expect("table url");
+        let table = deltalake::open_table_with_storage_options(url, options.clone())
+            .await
+            .expect("open delta table");
         table
             .update_datafusion_session(&ctx.state())
             .expect("register object store");
@@ -307,6 +325,71 @@ impl Broker {
 }
 
 impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto's S3-compatible server on a free loopback port with one bucket, stopped on drop.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// Starts `MOTO_SERVER` (scripts/ensure-moto.sh installs it) and creates `bucket`.
+    pub fn start(bucket: &str) -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server `{bin}` ({e}); scripts/test-all installs it")
+            });
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let made = Command::new("curl")
+            .args(["-sf", "-X", "PUT", &format!("{}/{bucket}", server.endpoint)])
+            .status()
+            .expect("run curl");
+        assert!(made.success(), "creating bucket {bucket}");
+        server
+    }
+
+    /// The environment that points Updraft (object_store) at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
