@@ -497,3 +497,29 @@ async fn kafka_source_by_conf_into_postgres_warehouse() {
     assert_warehouse_equals_gold(&Warehouse::Postgres(&warehouse), &lake).await;
     u.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_before_any_data_skips_the_rest() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let lake = lakehouse(&mut u);
+    std::fs::create_dir_all(lake.join("landing")).expect("landing dir");
+    trigger(&u, "empty", &[]);
+    let out = u.run(&[
+        "-o",
+        "json",
+        "task",
+        "states",
+        "lakehouse_bronze_to_gold",
+        "empty",
+    ]);
+    let states: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json states");
+    for task in &states {
+        let want = if task["task_id"] == "land" {
+            "success"
+        } else {
+            "skipped"
+        };
+        assert_eq!(task["state"], want, "{task}");
+    }
+    assert_eq!(states.len(), 11);
+}

@@ -40,6 +40,14 @@ pub struct TaskOutcome {
 }
 
 impl TaskOutcome {
+    /// An outcome that marks the task skipped: there was nothing to do.
+    pub fn nothing_to_do() -> Self {
+        Self {
+            skipped: true,
+            ..Self::default()
+        }
+    }
+
     /// Adds one metric.
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.metrics.insert(key.to_string(), value.into());

@@ -132,10 +132,11 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let mut partitions = 0usize;
     for (name, table) in &sources {
         if table.version().is_none() {
-            return Err(TaskError::Retryable(format!(
-                "source table `{name}` ({}) has no data yet",
+            ctx.log.line(format!(
+                "source table `{name}` ({}) has no commits yet; nothing to do",
                 cfg.tables[name]
-            )));
+            ));
+            return Ok(TaskOutcome::nothing_to_do());
         }
         if cfg.partitions_from.as_deref() != Some(name.as_str()) {
             lake::register(&session, name, table).await?;

@@ -229,10 +229,11 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let started = std::time::Instant::now();
     let table = lake::open(&cfg.source, &cfg.storage_options).await?;
     if table.version().is_none() {
-        return Err(TaskError::Retryable(format!(
-            "{} has no data yet",
+        ctx.log.line(format!(
+            "{} has no commits yet; nothing to load",
             cfg.source
-        )));
+        ));
+        return Ok(TaskOutcome::nothing_to_do());
     }
     let schema = table
         .snapshot()

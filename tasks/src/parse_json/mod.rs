@@ -131,6 +131,13 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     }
     let started = std::time::Instant::now();
     let source = lake::open(&cfg.source, &cfg.storage_options).await?;
+    if source.version().is_none() {
+        ctx.log.line(format!(
+            "{} has no commits yet; nothing to parse",
+            cfg.source
+        ));
+        return Ok(TaskOutcome::nothing_to_do());
+    }
     let mut target = lake::open(&cfg.table, &cfg.storage_options).await?;
     let mut quarantine = lake::open(&cfg.quarantine, &cfg.storage_options).await?;
     let app = app_id(&source);
