@@ -19,7 +19,7 @@ trap 'kill $broker 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 mkdir -p "$work/dags"
 
-eps() { python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"events_per_second\"]:,.0f}")'; }
+eps() { python3 -c 'import json,sys; print(format(json.load(sys.stdin)["events_per_second"], ",.0f"))'; }
 echo "events: $N"
 echo "generate -> kafka: $("$BIN" -o json generate tweets --count "$N" --to "kafka://127.0.0.1:$port/tweets" | eps) events/s"
 echo "generate -> files: $("$BIN" -o json generate tweets --count "$N" --to "file://$work/landing" | eps) events/s"

@@ -151,7 +151,7 @@ fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     let folder = DagFolder::load_files(&files);
     for dag in &folder.dags {
-        println!(
+        say!(
             "ok: {} ({}, {} tasks)",
             dag.fileloc.display(),
             dag.dag_id,
@@ -184,7 +184,7 @@ struct TaskListing {
 fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
     if dot {
-        print!("{}", to_dot(&dag));
+        say_raw!("{}", to_dot(&dag));
         return Ok(ExitCode::SUCCESS);
     }
     let tasks: Vec<TaskListing> = dag
@@ -219,7 +219,7 @@ fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
             }),
         )?;
     } else {
-        println!(
+        say!(
             "{} — schedule: {}, timezone: {}, max_active_tasks: {}",
             dag.dag_id,
             dag.schedule.describe().unwrap_or_else(|| "manual".into()),
@@ -340,7 +340,7 @@ async fn trigger(
             other => other.into(),
         })?;
     if queue_only {
-        println!("queued {} {}", run.dag_id, run.run_id);
+        say!("queued {} {}", run.dag_id, run.run_id);
         return Ok(ExitCode::SUCCESS);
     }
     execute_in_foreground(ctx, store, &dag, &run).await

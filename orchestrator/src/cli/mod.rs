@@ -1,11 +1,14 @@
 //! The command line: `updraft dag ...`, `updraft task ...`, `updraft db ...`.
 //! Exit codes: 0 success, 1 a run failed (or a runtime error), 2 usage or validation errors.
 
+// First, so its output macros are visible in the command modules.
+#[macro_use]
+mod output;
+
 mod dag_cmd;
 mod db_cmd;
 mod generate_cmd;
 mod lake_cmd;
-mod output;
 mod progress;
 mod task_cmd;
 

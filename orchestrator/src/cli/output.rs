@@ -1,5 +1,22 @@
 //! Printing listings as tables (default) or JSON (`-o json`).
 
+/// `println!` for command output: a reader that went away (`updraft ... | head`) is not
+/// an error worth a panic, so write failures on stdout are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` for command output, likewise.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 
@@ -21,7 +38,7 @@ pub fn print_rows<T: Serialize>(
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&values)?),
+        Format::Json => say!("{}", serde_json::to_string_pretty(&values)?),
         Format::Table => {
             let mut table = Table::new();
             table
@@ -30,7 +47,7 @@ pub fn print_rows<T: Serialize>(
             for v in &values {
                 table.add_row(columns.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>());
             }
-            println!("{table}");
+            say!("{table}");
         }
     }
     Ok(())
@@ -40,7 +57,7 @@ pub fn print_rows<T: Serialize>(
 pub fn print_object<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
     let value = serde_json::to_value(value)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Json => say!("{}", serde_json::to_string_pretty(&value)?),
         Format::Table => {
             let mut table = Table::new();
             table.load_style(UTF8_BORDERS_ONLY);
@@ -49,7 +66,7 @@ pub fn print_object<T: Serialize>(format: Format, value: &T) -> anyhow::Result<(
                     table.add_row(vec![k.clone(), cell(v)]);
                 }
             }
-            println!("{table}");
+            say!("{table}");
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             let (dag, vars) = args.resolve(ctx)?;
             let task = &dag.tasks[&args.task_id];
             let rendered = render_config(&task.config, &vars, &task.task_id, 1).map_err(usage)?;
-            print!("{}", serde_yaml_ng::to_string(&rendered)?);
+            say_raw!("{}", serde_yaml_ng::to_string(&rendered)?);
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Clear {
@@ -132,7 +132,7 @@ async fn logs(
     });
     let text = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
-    print!("{text}");
+    say_raw!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
