@@ -179,14 +179,13 @@ impl TweetGenerator {
         let v: u128 = self.rng.random();
         let v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64); // version 4
         let v = (v & !(0xC000u128 << 48)) | (0x8000u128 << 48); // RFC 4122 variant
-        let h = format!("{v:032x}");
         format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            v >> 96,
+            (v >> 80) & 0xffff,
+            (v >> 64) & 0xffff,
+            (v >> 48) & 0xffff,
+            v & 0xffff_ffff_ffff
         )
     }
 
@@ -216,16 +215,27 @@ impl TweetGenerator {
         let mentions: Vec<String> = (0..self.rng.random_range(0..3u32).saturating_sub(1))
             .map(|_| format!("user{}", self.user_zipf.sample(&mut self.rng) as u64))
             .collect();
-        let mut text: Vec<String> = (0..self.rng.random_range(4..18))
-            .map(|_| WORDS[self.rng.random_range(0..WORDS.len())].to_string())
-            .collect();
-        text.extend(tags.iter().map(|t| format!("#{t}")));
-        text.extend(mentions.iter().map(|m| format!("@{m}")));
+        // Built in one buffer: the generator's own speed bounds `generate` into Kafka.
+        let mut text = String::with_capacity(160);
+        for i in 0..self.rng.random_range(4..18) {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(WORDS[self.rng.random_range(0..WORDS.len())]);
+        }
+        for tag in &tags {
+            text.push_str(" #");
+            text.push_str(tag);
+        }
+        for mention in &mentions {
+            text.push_str(" @");
+            text.push_str(mention);
+        }
         let followers =
             (10f64.powf(self.rng.random_range(0.0..6.5)) / (user_rank as f64).sqrt()) as i64;
         Tweet {
             tweet_id: self.uuid(),
-            text: text.join(" "),
+            text,
             user: User {
                 user_id: format!("u{user_rank:07}"),
                 username: format!("user{user_rank}"),

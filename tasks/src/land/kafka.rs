@@ -101,6 +101,10 @@ fn consumer(options: &Options) -> Result<BaseConsumer<LandContext>, TaskError> {
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "error")
         .set("fetch.max.bytes", "52428800")
+        // A backlog is drained as fast as fetches return; a broker that holds each fetch
+        // for the full wait (tansu does, 500 ms by default) would otherwise set the pace.
+        .set("fetch.wait.max.ms", "10")
+        .set("max.partition.fetch.bytes", "16777216")
         .set("queued.max.messages.kbytes", "262144");
     for (k, v) in &options.properties {
         config.set(k, v);
