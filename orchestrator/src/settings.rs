@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use updraft_tasks::{Connection, Connections};
 
 /// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
@@ -22,7 +23,17 @@ pub struct Settings {
     /// Root of the lakehouse tables (`<lake>/bronze/tweets`, ...), a path or URL.
     pub lake: String,
     pub connections: Arc<Connections>,
+    /// A job whose heartbeat is older than this is dead and its attempts are failed.
+    pub heartbeat_timeout: Duration,
+    /// At most this many attempts run in one process at once.
+    pub parallelism: usize,
 }
+
+/// Airflow's default `parallelism`.
+const DEFAULT_PARALLELISM: usize = 32;
+
+/// Airflow's scheduler declares a job dead after 30 s without a heartbeat by default too.
+const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What flags and environment gave (clap has already applied flag > environment).
 #[derive(Debug, Default, Clone)]
@@ -32,6 +43,8 @@ pub struct Overrides {
     pub dags_folder: Option<PathBuf>,
     pub database_url: Option<String>,
     pub lake: Option<String>,
+    pub heartbeat_timeout: Option<Duration>,
+    pub parallelism: Option<usize>,
 }
 
 /// `updraft.toml`.
@@ -42,6 +55,8 @@ struct ConfigFile {
     dags_folder: Option<PathBuf>,
     database_url: Option<String>,
     lake: Option<String>,
+    heartbeat_timeout: Option<String>,
+    parallelism: Option<usize>,
     #[serde(default)]
     connections: BTreeMap<String, String>,
 }
@@ -66,6 +81,12 @@ impl Settings {
             .lake
             .or(file.lake)
             .unwrap_or_else(|| "lake".to_string());
+        let heartbeat_timeout = match (over.heartbeat_timeout, &file.heartbeat_timeout) {
+            (Some(t), _) => t,
+            (None, Some(text)) => humantime::parse_duration(text)
+                .with_context(|| format!("{}: heartbeat_timeout `{text}`", file_path.display()))?,
+            (None, None) => DEFAULT_HEARTBEAT_TIMEOUT,
+        };
         let mut connections = Connections::default();
         for (name, uri) in &file.connections {
             let conn = Connection::parse(name, uri)
@@ -85,7 +106,18 @@ impl Settings {
             database_url,
             lake,
             connections: Arc::new(connections),
+            heartbeat_timeout,
+            parallelism: over
+                .parallelism
+                .or(file.parallelism)
+                .unwrap_or(DEFAULT_PARALLELISM)
+                .max(1),
         })
+    }
+
+    /// How often jobs heartbeat: often enough that a live job is never taken for dead.
+    pub fn heartbeat_every(&self) -> Duration {
+        (self.heartbeat_timeout / 5).max(Duration::from_millis(100))
     }
 
     /// The log file of one attempt: `logs/dag_id=X/run_id=Y/task_id=Z/attempt=N.log`.

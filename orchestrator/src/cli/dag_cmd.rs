@@ -1,9 +1,10 @@
-//! `updraft dag ...`: list, validate, show, trigger, runs.
+//! `updraft dag ...`: list, validate, show, trigger, runs (and, in their own modules,
+//! next, pause, unpause, backfill).
 
 use super::output::{print_object, print_rows};
-use super::{Context, cancel_on_signal, progress, usage};
+use super::{Context, backfill_cmd, cancel_on_signal, progress, timetable_cmd, usage};
 use crate::dag::{Dag, DagFolder, load::parse_datetime};
-use crate::engine::Engine;
+use crate::engine::{Engine, Job, JobType, RunMode};
 use crate::store::{DagRunRow, NewRun, RunState, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use clap::Subcommand;
@@ -45,6 +46,14 @@ pub enum DagCommand {
         #[arg(long)]
         queue_only: bool,
     },
+    /// Print a DAG's next scheduled runs and their data intervals
+    Next(timetable_cmd::NextArgs),
+    /// Stop creating scheduled runs of a DAG (and hold its manual runs queued)
+    Pause { dag_id: String },
+    /// Resume a paused DAG
+    Unpause { dag_id: String },
+    /// Create and run the scheduled intervals of a date range
+    Backfill(backfill_cmd::BackfillArgs),
     /// List a DAG's runs, newest first
     Runs {
         dag_id: String,
@@ -74,6 +83,10 @@ pub async fn run(cmd: DagCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             state,
             limit,
         } => runs(ctx, &dag_id, state, limit).await,
+        DagCommand::Next(args) => timetable_cmd::next(ctx, args).await,
+        DagCommand::Pause { dag_id } => timetable_cmd::set_paused(ctx, &dag_id, true).await,
+        DagCommand::Unpause { dag_id } => timetable_cmd::set_paused(ctx, &dag_id, false).await,
+        DagCommand::Backfill(args) => backfill_cmd::run(ctx, args).await,
     }
 }
 
@@ -313,17 +326,13 @@ async fn trigger(
     });
     let store = ctx.store().await?;
     store.sync_dag(&dag).await?;
-    let tasks = dag
-        .tasks
-        .values()
-        .map(|t| {
-            (
-                t.task_id.as_str(),
-                t.task_type.as_str(),
-                i64::from(t.retry.retries) + 1,
-            )
-        })
-        .collect();
+    let paused = store.is_paused(&dag.dag_id).await?;
+    // A run executed here is this job's from the start, so no scheduler takes it first.
+    let job = if queue_only || paused {
+        None
+    } else {
+        Some(start_job(ctx, &store, JobType::Trigger).await?)
+    };
     let run = store
         .create_run(&NewRun {
             dag_id: &dag.dag_id,
@@ -332,37 +341,79 @@ async fn trigger(
             logical_date: logical,
             data_interval: dag.schedule.manual_interval(logical, dag.timezone),
             conf: &conf,
-            tasks,
+            job_id: job.as_ref().map(|j| j.id.as_str()),
+            tasks: dag.task_rows(),
         })
-        .await
-        .map_err(|e| match e {
-            StoreError::RunExists { .. } => usage(e.to_string()),
-            other => other.into(),
-        })?;
-    if queue_only {
+        .await;
+    let run = match (run, &job) {
+        (Ok(run), _) => run,
+        (Err(e), Some(job)) => {
+            job.stop().await;
+            return Err(trigger_error(e));
+        }
+        (Err(e), None) => return Err(trigger_error(e)),
+    };
+    let Some(job) = job else {
         say!("queued {} {}", run.dag_id, run.run_id);
+        if paused && !queue_only {
+            eprintln!(
+                "DAG {} is paused: the run stays queued until `updraft dag unpause {}`, then a scheduler runs it",
+                dag.dag_id, dag.dag_id
+            );
+        }
         return Ok(ExitCode::SUCCESS);
-    }
-    execute_in_foreground(ctx, store, &dag, &run).await
+    };
+    execute_in_foreground(ctx, store, &dag, &run, job).await
 }
 
-/// Executes a run with live progress, then prints its task states; exit 1 if it failed.
+fn trigger_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::RunExists { .. } => usage(e.to_string()),
+        other => other.into(),
+    }
+}
+
+/// Registers this process as a job of the given type.
+pub async fn start_job(
+    ctx: &Context,
+    store: &Store,
+    job_type: JobType,
+) -> anyhow::Result<Arc<Job>> {
+    Job::start(
+        store.clone(),
+        job_type,
+        ctx.settings.heartbeat_every(),
+        ctx.settings.parallelism,
+    )
+    .await
+}
+
+/// Executes a run as `job` alone, with live progress, then prints its task states;
+/// exit 1 if it failed.
 pub async fn execute_in_foreground(
     ctx: &Context,
     store: Store,
     dag: &Dag,
     run: &DagRunRow,
+    job: Arc<Job>,
 ) -> anyhow::Result<ExitCode> {
+    store.adopt_run(&run.dag_id, &run.run_id, &job.id).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = tokio::spawn(progress::report(
         rx,
         format!("{} {}", run.dag_id, run.run_id),
     ));
-    let engine = Engine::new(store.clone(), Arc::new(ctx.settings.clone()), Some(tx));
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(ctx.settings.clone()),
+        job.clone(),
+        Some(tx),
+    );
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let state = engine.execute(dag, run, cancel).await;
+    let state = engine.execute(dag, run, RunMode::Exclusive, cancel).await;
     drop(engine);
+    job.stop().await;
     let _ = reporter.await;
     let state = state?;
     let tis = store.task_instances(&run.dag_id, &run.run_id).await?;

@@ -5,12 +5,15 @@
 #[macro_use]
 mod output;
 
+mod backfill_cmd;
 mod dag_cmd;
 mod db_cmd;
 mod generate_cmd;
 mod lake_cmd;
 mod progress;
+mod scheduler_cmd;
 mod task_cmd;
+mod timetable_cmd;
 
 use crate::dag::{Dag, DagFolder};
 use crate::settings::{Overrides, Settings};
@@ -51,6 +54,12 @@ pub struct GlobalArgs {
     /// Root of the lakehouse's Delta tables, a path or s3://bucket/prefix [default: ./lake]
     #[arg(long, global = true, env = "UPDRAFT_LAKE")]
     lake: Option<String>,
+    /// A job silent for this long is dead; its attempts fail and retry [default: 30s]
+    #[arg(long, global = true, env = "UPDRAFT_HEARTBEAT_TIMEOUT", value_parser = humantime::parse_duration)]
+    heartbeat_timeout: Option<std::time::Duration>,
+    /// At most this many task attempts run in this process at once [default: 32]
+    #[arg(long, global = true, env = "UPDRAFT_PARALLELISM")]
+    parallelism: Option<usize>,
     /// Config file [default: ./updraft.toml when present]
     #[arg(long, global = true, env = "UPDRAFT_CONFIG")]
     config: Option<PathBuf>,
@@ -76,6 +85,10 @@ enum Command {
     /// List the lake's Delta tables and query them with SQL
     #[command(subcommand)]
     Lake(lake_cmd::LakeCommand),
+    /// Run the scheduler: create due runs, run queued ones, recover from crashes (until SIGTERM)
+    Scheduler,
+    /// Run the scheduler on the embedded defaults (SQLite, ./dags, ./lake) for a laptop
+    Standalone,
 }
 
 /// An error that is the user's input, not the system's: exit code 2.
@@ -91,7 +104,11 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A daemon reports what it does; one-shot commands only warn.
+    init_tracing(matches!(
+        cli.command,
+        Command::Scheduler | Command::Standalone
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,12 +132,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(daemon: bool) {
+    let level = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
         // delta-kernel logs an ERROR whenever a table that does not exist yet is opened,
         // which every first run does; real failures reach the user as task errors.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,buoyant_kernel::snapshot::builder=off")
+            tracing_subscriber::EnvFilter::new(format!(
+                "{level},buoyant_kernel::snapshot::builder=off"
+            ))
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -137,6 +157,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
+        Command::Scheduler => scheduler_cmd::scheduler(&ctx).await,
+        Command::Standalone => scheduler_cmd::standalone(&ctx).await,
     }
 }
 
@@ -154,6 +176,8 @@ impl Context {
             dags_folder: global.dags_folder.clone(),
             database_url: global.database_url.clone(),
             lake: global.lake.clone(),
+            heartbeat_timeout: global.heartbeat_timeout,
+            parallelism: global.parallelism,
         })?;
         Ok(Self {
             settings,

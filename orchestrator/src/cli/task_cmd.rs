@@ -1,9 +1,9 @@
 //! `updraft task ...`: states, logs, test, render, clear.
 
-use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf};
+use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf, start_job};
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, usage};
-use crate::engine::run_task;
+use crate::engine::{JobType, run_task};
 use crate::store::TaskState;
 use crate::template::{RunVars, render_config};
 use chrono::SecondsFormat;
@@ -241,11 +241,14 @@ async fn clear(
             )
         })
         .collect();
-    store.clear_tasks(dag_id, run_id, &resets).await?;
+    let job = start_job(ctx, &store, JobType::Trigger).await?;
+    store
+        .clear_tasks(dag_id, run_id, &resets, Some(&job.id))
+        .await?;
     eprintln!(
         "cleared {} task(s): {}",
         resets.len(),
         cleared.iter().copied().collect::<Vec<_>>().join(", ")
     );
-    execute_in_foreground(ctx, store, &dag, &run).await
+    execute_in_foreground(ctx, store, &dag, &run, job).await
 }

@@ -7,12 +7,14 @@ pub mod load;
 mod locate;
 mod schedule;
 mod spec;
+pub mod timetable;
 pub mod trigger_rule;
 
 pub use folder::{DagFolder, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
 pub use locate::Position;
 pub use schedule::Schedule;
+pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
 
 use chrono::{DateTime, Utc};
@@ -92,6 +94,29 @@ impl Dag {
     /// The task with this id.
     pub fn task(&self, task_id: &str) -> Option<&Task> {
         self.tasks.get(task_id)
+    }
+
+    /// What bounds the DAG's scheduled runs: start and end dates, catchup.
+    pub fn restriction(&self) -> Restriction {
+        Restriction {
+            earliest: self.start_date,
+            latest: self.end_date,
+            catchup: self.catchup,
+        }
+    }
+
+    /// (task_id, task_type, max_tries) of every task, for a new run.
+    pub fn task_rows(&self) -> Vec<(&str, &str, i64)> {
+        self.tasks
+            .values()
+            .map(|t| {
+                (
+                    t.task_id.as_str(),
+                    t.task_type.as_str(),
+                    i64::from(t.retry.retries) + 1,
+                )
+            })
+            .collect()
     }
 
     /// Tasks nothing depends on: the run's outcome is decided by them.

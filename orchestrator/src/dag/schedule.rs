@@ -1,8 +1,6 @@
-//! Schedules: cron (5 fields or a preset) evaluated in the DAG's time zone, `@once`, or
-//! none (manual only), and the data interval a manual run covers.
+//! Schedules as written: cron (5 fields or a preset), `@once`, or none (manual only).
+//! What they mean in time is in [`super::timetable`].
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -74,30 +72,11 @@ impl Schedule {
             Schedule::Cron { expr, .. } => Some(expr.clone()),
         }
     }
-
-    /// The data interval of a manual run at `at`: for cron, the latest complete interval
-    /// ending at or before `at` (as Airflow infers it); otherwise the instant `[at, at]`.
-    pub fn manual_interval(&self, at: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-        let Schedule::Cron { cron, .. } = self else {
-            return (at, at);
-        };
-        let local = at.with_timezone(&tz);
-        let end = cron.find_previous_occurrence(&local, true);
-        let start = end
-            .as_ref()
-            .ok()
-            .and_then(|end| cron.find_previous_occurrence(end, false).ok());
-        match (start, end) {
-            (Some(start), Ok(end)) => (start.with_timezone(&Utc), end.with_timezone(&Utc)),
-            _ => (at, at),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
     fn presets_and_errors() {
@@ -121,14 +100,5 @@ mod tests {
                 .contains("5 fields")
         );
         assert!(Schedule::parse(Some("@fortnightly")).is_err());
-    }
-
-    #[test]
-    fn manual_interval_is_the_last_complete_one() {
-        let s = Schedule::parse(Some("0 2 * * *")).unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
-        let (start, end) = s.manual_interval(at, chrono_tz::UTC);
-        assert_eq!(start, Utc.with_ymd_and_hms(2026, 3, 9, 2, 0, 0).unwrap());
-        assert_eq!(end, Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap());
     }
 }

@@ -1,10 +1,10 @@
-//! One attempt of one task: record its start, render its config, run it under its
-//! execution timeout, write its log, and record how it ended.
+//! One attempt of one task (already claimed in the store): render its config, run it
+//! under its execution timeout, write its log, and record how it ended.
 
-use super::RunEvent;
+use super::{Job, RunEvent};
 use crate::dag::Task;
 use crate::settings::Settings;
-use crate::store::{Store, TaskKey, TaskState, TryEnd};
+use crate::store::{OwnedAttempt, Store, TaskKey, TaskState, TryEnd};
 use crate::template::{RunVars, render_config};
 use anyhow::Result;
 use std::sync::Arc;
@@ -17,20 +17,27 @@ use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
 pub(super) struct Attempt {
     pub store: Store,
     pub settings: Arc<Settings>,
-    pub hostname: Arc<str>,
+    pub job: Arc<Job>,
     pub events: Option<UnboundedSender<RunEvent>>,
     pub task: Task,
     pub vars: Arc<RunVars>,
     pub try_number: u32,
     pub max_tries: u32,
-    /// Fires on shutdown; the attempt stops its task from a child of it.
+    /// Stops the task: on shutdown, or when the store gave the attempt to another job.
+    pub cancel: CancellationToken,
+    /// Fires on shutdown (and cancels `cancel`).
     pub shutdown: CancellationToken,
+    /// Whether an attempt stopped by shutdown may be retried (a scheduler stopping)
+    /// or not (a user stopping a foreground run).
+    pub retry_on_shutdown: bool,
 }
 
 /// How an attempt left its task instance.
 pub(super) struct AttemptEnd {
     pub task_id: String,
-    pub state: TaskState,
+    /// None when another job took the attempt over and this one recorded nothing.
+    pub state: Option<TaskState>,
+    pub next_try_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Attempt {
@@ -44,14 +51,6 @@ impl Attempt {
         let log_path = self
             .settings
             .log_path(key.dag_id, key.run_id, key.task_id, try_number);
-        self.store
-            .start_try(
-                key,
-                try_number,
-                &self.hostname,
-                &log_path.display().to_string(),
-            )
-            .await?;
         self.emit(RunEvent::TaskStarted {
             task_id: self.task.task_id.clone(),
             try_number: self.try_number,
@@ -83,20 +82,46 @@ impl Attempt {
             state
         };
         let metrics = serde_json::Value::Object(metrics);
-        self.store
+        let ended_at = chrono::Utc::now();
+        let next_try_at = (state == TaskState::UpForRetry).then(|| {
+            let delay = self.task.retry.delay_after(self.try_number);
+            ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
+        });
+        let owned = self
+            .store
             .finish_try(
                 key,
                 try_number,
+                &self.job.id,
                 &TryEnd {
                     ti_state: state,
                     try_state,
-                    ended_at: chrono::Utc::now(),
+                    ended_at,
                     duration: seconds,
                     error: error.as_deref(),
                     metrics: &metrics,
+                    next_try_at,
                 },
             )
             .await?;
+        self.job.untrack(&OwnedAttempt {
+            dag_id: key.dag_id.to_string(),
+            run_id: key.run_id.to_string(),
+            task_id: key.task_id.to_string(),
+        });
+        if !owned {
+            tracing::warn!(
+                "attempt {try_number} of {}.{} in run {} ended here after another job had declared it dead; its result was not recorded",
+                key.dag_id,
+                key.task_id,
+                key.run_id
+            );
+            return Ok(AttemptEnd {
+                task_id: self.task.task_id.clone(),
+                state: None,
+                next_try_at: None,
+            });
+        }
         self.emit(RunEvent::TaskFinished {
             task_id: self.task.task_id.clone(),
             try_number: self.try_number,
@@ -106,7 +131,8 @@ impl Attempt {
         });
         Ok(AttemptEnd {
             task_id: self.task.task_id.clone(),
-            state,
+            state: Some(state),
+            next_try_at,
         })
     }
 
@@ -120,7 +146,7 @@ impl Attempt {
             task.task_id,
             task.task_type,
             self.vars.run_id,
-            self.hostname
+            self.job.hostname
         ));
         let result = self.render_and_run(&log).await;
         match &result {
@@ -141,20 +167,29 @@ impl Attempt {
             self.try_number,
             &self.settings.connections,
             log,
-            &self.shutdown.child_token(),
+            // A child, so an execution timeout stopping the task is not taken for `cancel`.
+            &self.cancel.child_token(),
         )
         .await;
-        self.unless_shutdown(result)
+        self.unless_stopped(result)
     }
 
-    /// A task stopped by shutdown is not retried, whatever error it returned.
-    fn unless_shutdown(
+    /// A task stopped from outside failed because of that, whatever error it returned.
+    fn unless_stopped(
         &self,
         result: Result<TaskOutcome, TaskError>,
     ) -> Result<TaskOutcome, TaskError> {
         match result {
+            Err(_) if self.shutdown.is_cancelled() && self.retry_on_shutdown => {
+                Err(TaskError::Retryable(
+                    "the scheduler was stopped (SIGTERM) while the task ran".into(),
+                ))
+            }
             Err(_) if self.shutdown.is_cancelled() => Err(TaskError::Cancelled(
                 "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran".into(),
+            )),
+            Err(_) if self.cancel.is_cancelled() => Err(TaskError::Retryable(
+                "stopped: another job declared this attempt dead".into(),
             )),
             other => other,
         }

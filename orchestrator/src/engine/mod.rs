@@ -1,56 +1,79 @@
-//! The run engine: executes one DagRun to the end. It decides ready tasks by their
-//! trigger rules, runs up to `max_active_tasks` attempts at once, retries with backoff,
+//! The run engine: works a DagRun to its end. It decides ready tasks by their trigger
+//! rules, claims them in the store (several jobs may work on one run; each attempt is
+//! claimed by exactly one), runs up to `max_active_tasks` at once, retries with backoff,
 //! and records every state change in the store before acting on it.
 
 mod attempt;
 mod events;
+pub mod job;
+pub mod recovery;
 
 pub use attempt::run_task;
 pub use events::RunEvent;
+pub use job::{Job, JobType};
 
 use crate::dag::Dag;
 use crate::dag::trigger_rule::{Decision, UpstreamCounts};
 use crate::settings::Settings;
-use crate::store::{DagRunRow, RunState, Store, TaskState};
+use crate::store::{Claimant, DagRunRow, OwnedAttempt, RunState, Store, TaskState};
 use crate::template::RunVars;
 use anyhow::Result;
 use attempt::{Attempt, AttemptEnd};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Runs DagRuns against a store.
+/// How often a run that other jobs may share is re-read from the store.
+const SHARED_POLL: Duration = Duration::from_millis(200);
+/// How often a run this job executes alone is re-read (only retries are waited for).
+const EXCLUSIVE_POLL: Duration = Duration::from_secs(1);
+
+/// Works DagRuns against a store, as one job.
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
     settings: Arc<Settings>,
-    hostname: Arc<str>,
+    job: Arc<Job>,
     events: Option<UnboundedSender<RunEvent>>,
 }
 
-/// What the engine knows of each task while a run executes.
-struct TaskProgress {
+/// Whether this job executes a run alone (a foreground trigger or backfill) or shares it
+/// with other schedulers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Stopping fails the run: the user asked for it to stop.
+    Exclusive,
+    /// Stopping leaves the run to other (or later) schedulers; interrupted attempts are
+    /// retried by their policy.
+    Shared,
+}
+
+/// What the engine knows of each task of the run.
+struct TaskView {
     state: TaskState,
-    try_number: u32,
     max_tries: u32,
-    retry_at: Option<Instant>,
+    next_try_at: Option<DateTime<Utc>>,
+    /// An attempt of it runs in this process.
+    local: bool,
 }
 
 impl Engine {
-    /// An engine writing to `store`; progress events go to `events` when given.
+    /// An engine working as `job`; progress events go to `events` when given.
     pub fn new(
         store: Store,
         settings: Arc<Settings>,
+        job: Arc<Job>,
         events: Option<UnboundedSender<RunEvent>>,
     ) -> Self {
-        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
         Self {
             store,
             settings,
-            hostname: hostname.into(),
+            job,
             events,
         }
     }
@@ -61,18 +84,18 @@ impl Engine {
         }
     }
 
-    /// Executes a run until every task is finished (or `cancel` fires) and returns its final state.
+    /// Works a running run until every task is finished (or `cancel` fires) and returns
+    /// its state then.
     pub async fn execute(
         &self,
         dag: &Dag,
         run: &DagRunRow,
+        mode: RunMode,
         cancel: CancellationToken,
     ) -> Result<RunState> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
-        let mut tasks = self.load_progress(dag, run).await?;
-        self.store
-            .set_run_state(dag_id, run_id, RunState::Running)
-            .await?;
+        let mut tasks = HashMap::new();
+        self.refresh(dag, run, &mut tasks).await?;
         self.emit(RunEvent::RunStarted {
             total: dag.tasks.len(),
         });
@@ -84,51 +107,37 @@ impl Engine {
             run.conf_json(),
             &self.settings.lake,
         ));
+        let poll = match mode {
+            RunMode::Exclusive => EXCLUSIVE_POLL,
+            RunMode::Shared => SHARED_POLL,
+        };
         let mut running: JoinSet<Result<AttemptEnd>> = JoinSet::new();
+        let mut refreshed = Instant::now();
         loop {
             if cancel.is_cancelled() {
                 break;
             }
+            if refreshed.elapsed() >= poll {
+                self.refresh(dag, run, &mut tasks).await?;
+                refreshed = Instant::now();
+            }
             self.decide_ready(dag, run, &mut tasks).await?;
             self.promote_due_retries(run, &mut tasks).await?;
-            for task_id in &dag.topo_order {
-                if running.len() >= dag.max_active_tasks as usize {
-                    break;
-                }
-                let progress = tasks.get_mut(task_id).expect("every task has progress");
-                if progress.state != TaskState::Scheduled {
-                    continue;
-                }
-                progress.state = TaskState::Running;
-                progress.try_number += 1;
-                let attempt = Attempt {
-                    store: self.store.clone(),
-                    settings: self.settings.clone(),
-                    hostname: self.hostname.clone(),
-                    events: self.events.clone(),
-                    task: dag.tasks[task_id].clone(),
-                    vars: vars.clone(),
-                    try_number: progress.try_number,
-                    max_tries: progress.max_tries,
-                    shutdown: cancel.clone(),
-                };
-                running.spawn(attempt.run());
-            }
-            if running.is_empty() && !tasks.values().any(|t| t.retry_at.is_some()) {
+            self.claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
+                .await?;
+            if running.is_empty() && tasks.values().all(|t| t.state.is_finished()) {
                 break;
             }
-            let next_retry = tasks.values().filter_map(|t| t.retry_at).min();
+            let wake = next_wake(&tasks, refreshed + poll);
             tokio::select! {
                 Some(joined) = running.join_next() => {
-                    let end = joined??;
-                    let progress = tasks.get_mut(&end.task_id).expect("attempts are of known tasks");
-                    progress.state = end.state;
-                    if end.state == TaskState::UpForRetry {
-                        let task = &dag.tasks[&end.task_id];
-                        progress.retry_at = Some(Instant::now() + task.retry.delay_after(progress.try_number));
+                    self.settle(joined??, &mut tasks, &mut refreshed, poll);
+                    // Under load many attempts end together; settle them all before deciding.
+                    while let Some(joined) = running.try_join_next() {
+                        self.settle(joined??, &mut tasks, &mut refreshed, poll);
                     }
                 }
-                _ = sleep_until(next_retry) => {}
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = cancel.cancelled() => {}
             }
         }
@@ -136,7 +145,10 @@ impl Engine {
         while let Some(joined) = running.join_next().await {
             joined??;
         }
-        let state = if cancel.is_cancelled() {
+        if cancel.is_cancelled() {
+            if mode == RunMode::Shared {
+                return Ok(RunState::Running);
+            }
             self.store
                 .fail_unfinished(
                     dag_id,
@@ -144,40 +156,71 @@ impl Engine {
                     "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran",
                 )
                 .await?;
-            RunState::Failed
-        } else {
-            run_outcome(dag, &tasks)
-        };
-        self.store.set_run_state(dag_id, run_id, state).await?;
+            self.store
+                .finish_run(dag_id, run_id, RunState::Failed)
+                .await?;
+            self.emit(RunEvent::RunFinished {
+                state: RunState::Failed,
+            });
+            return Ok(RunState::Failed);
+        }
+        let state = run_outcome(dag, &tasks);
+        self.store.finish_run(dag_id, run_id, state).await?;
         self.emit(RunEvent::RunFinished { state });
         Ok(state)
     }
 
-    async fn load_progress(
+    /// Records what a local attempt left; an attempt taken over by another job makes the
+    /// next loop re-read the store.
+    fn settle(
+        &self,
+        end: AttemptEnd,
+        tasks: &mut HashMap<String, TaskView>,
+        refreshed: &mut Instant,
+        poll: Duration,
+    ) {
+        let view = tasks
+            .get_mut(&end.task_id)
+            .expect("attempts are of known tasks");
+        view.local = false;
+        match end.state {
+            Some(state) => {
+                view.state = state;
+                view.next_try_at = end.next_try_at;
+            }
+            None => *refreshed = refreshed.checked_sub(poll).unwrap_or(*refreshed),
+        }
+    }
+
+    /// Re-reads the run's task instances; tasks running here keep what this job knows.
+    async fn refresh(
         &self,
         dag: &Dag,
         run: &DagRunRow,
-    ) -> Result<HashMap<String, TaskProgress>> {
+        tasks: &mut HashMap<String, TaskView>,
+    ) -> Result<()> {
         let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
-        let mut tasks = HashMap::new();
         for row in rows {
-            let mut state = TaskState::parse(row.state.as_deref());
-            // A run picked up again: whatever was mid-flight starts over as scheduled.
-            if matches!(
-                state,
-                TaskState::Running | TaskState::Queued | TaskState::UpForRetry
-            ) {
-                state = TaskState::Scheduled;
+            let state = TaskState::parse(row.state.as_deref());
+            match tasks.get_mut(&row.task_id) {
+                Some(view) if view.local => {}
+                Some(view) => {
+                    view.state = state;
+                    view.max_tries = row.max_tries.max(1) as u32;
+                    view.next_try_at = row.next_try_at;
+                }
+                None => {
+                    tasks.insert(
+                        row.task_id,
+                        TaskView {
+                            state,
+                            max_tries: row.max_tries.max(1) as u32,
+                            next_try_at: row.next_try_at,
+                            local: false,
+                        },
+                    );
+                }
             }
-            tasks.insert(
-                row.task_id,
-                TaskProgress {
-                    state,
-                    try_number: row.try_number.max(0) as u32,
-                    max_tries: row.max_tries.max(1) as u32,
-                    retry_at: None,
-                },
-            );
         }
         if let Some(missing) = dag.tasks.keys().find(|id| !tasks.contains_key(*id)) {
             anyhow::bail!(
@@ -185,7 +228,7 @@ impl Engine {
                 run.run_id
             );
         }
-        Ok(tasks)
+        Ok(())
     }
 
     /// Applies trigger rules to undecided tasks whose upstreams allow a decision.
@@ -193,7 +236,7 @@ impl Engine {
         &self,
         dag: &Dag,
         run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskProgress>,
+        tasks: &mut HashMap<String, TaskView>,
     ) -> Result<()> {
         let mut decided: HashMap<TaskState, Vec<&str>> = HashMap::new();
         // Topological order lets a skip or upstream failure flow down in one pass.
@@ -214,7 +257,7 @@ impl Engine {
         }
         for (state, ids) in decided {
             self.store
-                .set_task_states(&run.dag_id, &run.run_id, &ids, state)
+                .move_tasks(&run.dag_id, &run.run_id, &ids, TaskState::None, state)
                 .await?;
             if state != TaskState::Scheduled {
                 for id in ids {
@@ -228,28 +271,138 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves tasks whose retry delay has passed from `up_for_retry` to `scheduled`.
+    /// Moves tasks whose retry is due from `up_for_retry` to `scheduled`.
     async fn promote_due_retries(
         &self,
         run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskProgress>,
+        tasks: &mut HashMap<String, TaskView>,
     ) -> Result<()> {
-        let now = Instant::now();
+        let now = Utc::now();
         let due: Vec<&str> = tasks
             .iter()
-            .filter(|(_, t)| t.retry_at.is_some_and(|at| at <= now))
+            .filter(|(_, t)| {
+                t.state == TaskState::UpForRetry && t.next_try_at.is_none_or(|at| at <= now)
+            })
             .map(|(id, _)| id.as_str())
             .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
         self.store
-            .set_task_states(&run.dag_id, &run.run_id, &due, TaskState::Scheduled)
+            .move_tasks(
+                &run.dag_id,
+                &run.run_id,
+                &due,
+                TaskState::UpForRetry,
+                TaskState::Scheduled,
+            )
             .await?;
         for t in tasks.values_mut() {
-            if t.retry_at.is_some_and(|at| at <= now) {
-                t.retry_at = None;
+            if t.state == TaskState::UpForRetry && t.next_try_at.is_none_or(|at| at <= now) {
                 t.state = TaskState::Scheduled;
+                t.next_try_at = None;
             }
         }
         Ok(())
+    }
+
+    /// Claims scheduled tasks up to `max_active_tasks` and starts the attempts this job won.
+    async fn claim_and_start(
+        &self,
+        dag: &Dag,
+        vars: &Arc<RunVars>,
+        mode: RunMode,
+        cancel: &CancellationToken,
+        tasks: &mut HashMap<String, TaskView>,
+        running: &mut JoinSet<Result<AttemptEnd>>,
+    ) -> Result<()> {
+        let active = tasks
+            .values()
+            .filter(|t| t.state == TaskState::Running)
+            .count();
+        let room = (dag.max_active_tasks as usize)
+            .saturating_sub(active)
+            .min(self.job.free_slots());
+        let wanted: Vec<&str> = dag
+            .topo_order
+            .iter()
+            .filter(|id| tasks[*id].state == TaskState::Scheduled)
+            .take(room)
+            .map(String::as_str)
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let claimed = self
+            .store
+            .claim_tasks(
+                &vars.dag_id,
+                &vars.run_id,
+                &wanted,
+                Claimant {
+                    job_id: &self.job.id,
+                    hostname: &self.job.hostname,
+                },
+                |task_id, try_number| {
+                    let path =
+                        self.settings
+                            .log_path(&vars.dag_id, &vars.run_id, task_id, try_number);
+                    path.display().to_string()
+                },
+            )
+            .await?;
+        // Whatever was not won is running elsewhere (or finished); the next refresh tells.
+        for id in &wanted {
+            tasks.get_mut(*id).expect("known task").state = TaskState::Running;
+        }
+        for c in claimed {
+            let view = tasks
+                .get_mut(&c.task_id)
+                .expect("claims are of known tasks");
+            view.local = true;
+            let attempt_cancel = cancel.child_token();
+            self.job.track(
+                OwnedAttempt {
+                    dag_id: vars.dag_id.clone(),
+                    run_id: vars.run_id.clone(),
+                    task_id: c.task_id.clone(),
+                },
+                attempt_cancel.clone(),
+            );
+            let attempt = Attempt {
+                store: self.store.clone(),
+                settings: self.settings.clone(),
+                job: self.job.clone(),
+                events: self.events.clone(),
+                task: dag.tasks[&c.task_id].clone(),
+                vars: vars.clone(),
+                try_number: u32::try_from(c.try_number).unwrap_or(u32::MAX),
+                max_tries: view.max_tries,
+                cancel: attempt_cancel,
+                shutdown: cancel.clone(),
+                retry_on_shutdown: mode == RunMode::Shared,
+            };
+            running.spawn(attempt.run());
+        }
+        Ok(())
+    }
+}
+
+/// When the loop must look again: at the next poll or the earliest retry.
+fn next_wake(tasks: &HashMap<String, TaskView>, poll_at: Instant) -> Instant {
+    let now = Utc::now();
+    let retry = tasks
+        .values()
+        .filter(|t| t.state == TaskState::UpForRetry)
+        .filter_map(|t| t.next_try_at)
+        .min()
+        .map(|at| {
+            let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+            Instant::now() + wait
+        });
+    match retry {
+        Some(at) => at.min(poll_at),
+        None => poll_at,
     }
 }
 
@@ -269,7 +422,7 @@ fn upstream_counts(states: impl Iterator<Item = TaskState>) -> UpstreamCounts {
 }
 
 /// A run succeeds only if every leaf task succeeded or was skipped.
-fn run_outcome(dag: &Dag, tasks: &HashMap<String, TaskProgress>) -> RunState {
+fn run_outcome(dag: &Dag, tasks: &HashMap<String, TaskView>) -> RunState {
     let leaves_ok = dag.leaves().all(|t| {
         matches!(
             tasks[&t.task_id].state,
@@ -280,12 +433,5 @@ fn run_outcome(dag: &Dag, tasks: &HashMap<String, TaskProgress>) -> RunState {
         RunState::Success
     } else {
         RunState::Failed
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -5,7 +5,9 @@
 mod rows;
 mod state;
 
-pub use rows::{DagRow, DagRunRow, TaskInstanceRow, TaskTryRow};
+pub use claims::{Claimant, ClaimedTry, TryEnd};
+pub use jobs::{OwnedAttempt, StaleAttempt};
+pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, TaskState};
 
 use chrono::{DateTime, Utc};
@@ -54,11 +56,15 @@ pub struct Store {
 macro_rules! with_pool {
     ($store:expr, $p:ident => $body:expr) => {
         match &$store.pool {
-            Pool::Postgres($p) => $body,
-            Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+            $crate::store::Pool::Sqlite($p) => $body,
         }
     };
 }
+
+mod claims;
+mod jobs;
+mod scheduling;
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/sqlite");
@@ -79,6 +85,8 @@ pub struct NewRun<'a> {
     pub logical_date: DateTime<Utc>,
     pub data_interval: (DateTime<Utc>, DateTime<Utc>),
     pub conf: &'a serde_json::Value,
+    /// The job that will execute the run by itself; None: any scheduler.
+    pub job_id: Option<&'a str>,
     /// (task_id, task_type, max_tries) for every task of the DAG.
     pub tasks: Vec<(&'a str, &'a str, i64)>,
 }
@@ -89,16 +97,6 @@ pub struct TaskKey<'a> {
     pub dag_id: &'a str,
     pub run_id: &'a str,
     pub task_id: &'a str,
-}
-
-/// How an attempt ended, to record.
-pub struct TryEnd<'a> {
-    pub ti_state: TaskState,
-    pub try_state: TaskState,
-    pub ended_at: DateTime<Utc>,
-    pub duration: f64,
-    pub error: Option<&'a str>,
-    pub metrics: &'a serde_json::Value,
 }
 
 impl Store {
@@ -219,8 +217,8 @@ impl Store {
         let now = Utc::now();
         let insert_run =
             "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
-                            data_interval_end, state, conf, queued_at)
-                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)";
+                            data_interval_end, state, conf, queued_at, job_id)
+                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9)";
         let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(insert_run)
@@ -232,6 +230,7 @@ impl Store {
                 .bind(run.data_interval.1)
                 .bind(run.conf.to_string())
                 .bind(now)
+                .bind(run.job_id)
                 .execute(&mut *tx)
                 .await?;
             // Multi-row inserts keep a 2,000-task run to a few round trips.
@@ -319,92 +318,9 @@ impl Store {
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
         let sql =
             "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-                          ended_at, duration, hostname
+                          ended_at, duration, hostname, next_try_at
                    FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id";
         Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
-    }
-
-    /// Sets the state of several task instances that are not running (scheduled, skipped,
-    /// upstream_failed); finished states get an end time.
-    pub async fn set_task_states(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_ids: &[&str],
-        state: TaskState,
-    ) -> Result<()> {
-        if task_ids.is_empty() {
-            return Ok(());
-        }
-        let ended = state.is_finished().then(Utc::now);
-        with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            for chunk in task_ids.chunks(500) {
-                let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
-                update.push_bind(state.as_str())
-                    .push(", ended_at = ").push_bind(ended)
-                    .push(" WHERE dag_id = ").push_bind(dag_id)
-                    .push(" AND run_id = ").push_bind(run_id)
-                    .push(" AND task_id IN (");
-                let mut ids = update.separated(", ");
-                for id in chunk {
-                    ids.push_bind(*id);
-                }
-                update.push(")");
-                update.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        }.await)?;
-        Ok(())
-    }
-
-    /// Records the start of an attempt: a `task_try` row and the instance in `running`.
-    pub async fn start_try(
-        &self,
-        key: TaskKey<'_>,
-        try_number: i64,
-        hostname: &str,
-        log_path: &str,
-    ) -> Result<()> {
-        let now = Utc::now();
-        let insert = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path)
-                      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)";
-        let update = "UPDATE task_instance SET state = 'running', try_number = $4, started_at = $5,
-                        ended_at = NULL, duration = NULL, hostname = $6
-                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
-        with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query(insert).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
-                .bind(now).bind(hostname).bind(log_path).execute(&mut *tx).await?;
-            sqlx::query(update).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
-                .bind(now).bind(hostname).execute(&mut *tx).await?;
-            tx.commit().await
-        }.await)?;
-        Ok(())
-    }
-
-    /// Records the end of an attempt on its `task_try` row and its task instance.
-    pub async fn finish_try(
-        &self,
-        key: TaskKey<'_>,
-        try_number: i64,
-        end: &TryEnd<'_>,
-    ) -> Result<()> {
-        let try_sql =
-            "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8, metrics = $9
-                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
-        let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7
-                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
-        with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query(try_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
-                .bind(end.try_state.as_str()).bind(end.ended_at).bind(end.duration).bind(end.error)
-                .bind(end.metrics.to_string()).execute(&mut *tx).await?;
-            sqlx::query(ti_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
-                .bind(end.ti_state.as_str()).bind(end.ended_at).bind(end.duration).execute(&mut *tx).await?;
-            tx.commit().await
-        }.await)?;
-        Ok(())
     }
 
     /// Attempts of a run (of one task when given), in task then try order.
@@ -425,25 +341,29 @@ impl Store {
     }
 
     /// Resets task instances so the run executes them again (`task clear`): each gets
-    /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued.
+    /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued,
+    /// owned by `owner` when given (so no scheduler picks it up first).
     pub async fn clear_tasks(
         &self,
         dag_id: &str,
         run_id: &str,
         tasks: &[(&str, i64)],
+        owner: Option<&str>,
     ) -> Result<()> {
         let ti_sql =
             "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
+                        next_try_at = NULL, job_id = NULL,
                         ended_at = NULL, duration = NULL
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
-        let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL
+        let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
+                         job_id = $4
                        WHERE dag_id = $1 AND run_id = $2";
         with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             for (task_id, tries) in tasks {
                 sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries).execute(&mut *tx).await?;
             }
-            sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).execute(&mut *tx).await?;
+            sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).bind(owner).execute(&mut *tx).await?;
             tx.commit().await
         }.await)?;
         Ok(())

@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 /// Column list shared by every `dag_run` query.
 pub(super) const DAG_RUN_SELECT: &str =
     "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
-    data_interval_end, state, conf, queued_at, started_at, ended_at FROM dag_run";
+    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id FROM dag_run";
 
 /// A row of `dag`.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -35,6 +35,9 @@ pub struct DagRunRow {
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The job executing the run by itself; None: any scheduler.
+    #[serde(skip)]
+    pub job_id: Option<String>,
 }
 
 impl DagRunRow {
@@ -58,6 +61,8 @@ pub struct TaskInstanceRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub duration: Option<f64>,
     pub hostname: Option<String>,
+    /// When an `up_for_retry` instance may run again.
+    pub next_try_at: Option<DateTime<Utc>>,
 }
 
 /// A row of `task_try`: one attempt.
@@ -84,4 +89,17 @@ fn as_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
         Ok(v) => v.serialize(s),
         Err(_) => s.serialize_str(text),
     }
+}
+
+/// A row of `job`: a process that executes runs.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct JobRow {
+    pub job_id: String,
+    pub job_type: String,
+    pub hostname: String,
+    pub pid: i64,
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
 }

@@ -1,0 +1,297 @@
+//! `updraft dag backfill`: create and run a DAG's scheduled intervals in a date range
+//! (run_type `backfill`), up to `--max-active-runs` at once, re-running existing runs
+//! only as `--reprocess` says; `--dry-run` prints the plan.
+
+use super::dag_cmd::start_job;
+use super::output::{iso, print_rows};
+use super::{Context, cancel_on_signal, usage};
+use crate::dag::{Dag, RunInfo, load::parse_datetime};
+use crate::engine::{Engine, JobType, RunMode};
+use crate::store::{DagRunRow, NewRun, Store};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A backfill may not plan more runs than this (a typo in a date should not create millions).
+const MAX_RUNS: usize = 100_000;
+
+/// Which existing runs a backfill runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reprocess {
+    /// Leave every existing run alone
+    None,
+    /// Run failed runs again
+    Failed,
+    /// Run failed and successful runs again
+    Completed,
+}
+
+/// `updraft dag backfill`.
+#[derive(clap::Args, Debug)]
+pub struct BackfillArgs {
+    dag_id: String,
+    /// First logical date: 2026-01-01 or an ISO datetime, in the DAG's time zone
+    #[arg(long)]
+    from: String,
+    /// Last logical date (inclusive)
+    #[arg(long)]
+    to: String,
+    /// Which existing runs in the range to run again
+    #[arg(long, value_enum, default_value_t = Reprocess::None)]
+    reprocess: Reprocess,
+    /// Runs at once [default: the DAG's max_active_runs]
+    #[arg(long)]
+    max_active_runs: Option<u32>,
+    /// Print what would be created, re-run and skipped, and change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// What the backfill does with one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Create,
+    Rerun,
+    Skip,
+}
+
+struct Planned {
+    info: RunInfo,
+    existing: Option<DagRunRow>,
+    action: Action,
+}
+
+#[derive(Serialize)]
+struct PlanRow {
+    logical_date: String,
+    data_interval_start: String,
+    data_interval_end: String,
+    existing_state: Option<String>,
+    action: Action,
+}
+
+#[derive(Serialize)]
+struct ResultRow {
+    logical_date: String,
+    run_id: String,
+    action: Action,
+    state: String,
+}
+
+pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let dag = Arc::new(ctx.dag(&args.dag_id)?);
+    if dag.schedule.describe().is_none() {
+        return Err(usage(format!(
+            "{} has no schedule (schedule: null): there are no intervals to backfill",
+            dag.dag_id
+        )));
+    }
+    let from =
+        parse_datetime(&args.from, dag.timezone).map_err(|e| usage(format!("--from: {e}")))?;
+    let to = parse_datetime(&args.to, dag.timezone).map_err(|e| usage(format!("--to: {e}")))?;
+    if to < from {
+        return Err(usage("--to is before --from"));
+    }
+    let max_active = args.max_active_runs.unwrap_or(dag.max_active_runs).max(1);
+    let store = ctx.store().await?;
+    store.sync_dag(&dag).await?;
+    let plan = plan(&store, &dag, from, to, args.reprocess).await?;
+    if args.dry_run {
+        let rows: Vec<PlanRow> = plan
+            .iter()
+            .map(|p| PlanRow {
+                logical_date: iso(p.info.logical_date),
+                data_interval_start: iso(p.info.data_interval_start),
+                data_interval_end: iso(p.info.data_interval_end),
+                existing_state: p.existing.as_ref().map(|r| r.state.clone()),
+                action: p.action,
+            })
+            .collect();
+        print_rows(
+            ctx.format,
+            &rows,
+            &[
+                "logical_date",
+                "data_interval_start",
+                "data_interval_end",
+                "existing_state",
+                "action",
+            ],
+        )?;
+        eprintln!("{} (dry run: nothing changed)", summary_of_plan(&plan));
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{}", summary_of_plan(&plan));
+    let job = start_job(ctx, &store, JobType::Backfill).await?;
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(ctx.settings.clone()),
+        job.clone(),
+        None,
+    );
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let todo: Vec<&Planned> = plan.iter().filter(|p| p.action != Action::Skip).collect();
+    let bar = crate::terminal::progress_bar(
+        todo.len() as u64,
+        "{spinner} backfill [{bar:30}] {pos}/{len} runs {elapsed} {wide_msg}",
+    );
+    let results: Vec<anyhow::Result<ResultRow>> = futures::stream::iter(todo)
+        .map(|p| {
+            let (store, engine, dag, job, cancel, bar) =
+                (&store, &engine, &dag, &job, cancel.clone(), &bar);
+            async move {
+                let row = execute_one(store, engine, dag, &job.id, p, cancel).await?;
+                let line = format!("{} {} {}", row.logical_date, row.run_id, row.state);
+                if crate::terminal::is_terminal() {
+                    bar.println(line);
+                } else {
+                    eprintln!(
+                        "[{}] backfill {}: {line}",
+                        Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                        dag.dag_id
+                    );
+                }
+                bar.inc(1);
+                Ok(row)
+            }
+        })
+        .buffer_unordered(max_active as usize)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    job.stop().await;
+    let mut rows = Vec::new();
+    for r in results {
+        rows.push(r?);
+    }
+    rows.sort_by(|a, b| a.logical_date.cmp(&b.logical_date));
+    print_rows(
+        ctx.format,
+        &rows,
+        &["logical_date", "run_id", "action", "state"],
+    )?;
+    let failed = rows.iter().filter(|r| r.state != "success").count();
+    let skipped = plan.iter().filter(|p| p.action == Action::Skip).count();
+    eprintln!(
+        "backfill of {}: {} succeeded, {failed} failed, {skipped} skipped",
+        dag.dag_id,
+        rows.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Every interval in the range and what to do with it.
+async fn plan(
+    store: &Store,
+    dag: &Dag,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    reprocess: Reprocess,
+) -> anyhow::Result<Vec<Planned>> {
+    let infos = dag
+        .schedule
+        .runs_between(dag.timezone, from, to, MAX_RUNS + 1);
+    if infos.len() > MAX_RUNS {
+        return Err(usage(format!(
+            "the range holds more than {MAX_RUNS} runs; backfill it in parts"
+        )));
+    }
+    let existing = store.runs_between(&dag.dag_id, from, to).await?;
+    Ok(infos
+        .into_iter()
+        .map(|info| {
+            let existing = existing
+                .iter()
+                .find(|r| r.logical_date == info.logical_date)
+                .cloned();
+            let action = match existing.as_ref().map(|r| r.state.as_str()) {
+                None => Action::Create,
+                Some("failed") if reprocess != Reprocess::None => Action::Rerun,
+                Some("success") if reprocess == Reprocess::Completed => Action::Rerun,
+                Some(_) => Action::Skip,
+            };
+            Planned {
+                info,
+                existing,
+                action,
+            }
+        })
+        .collect())
+}
+
+fn summary_of_plan(plan: &[Planned]) -> String {
+    let count = |a| plan.iter().filter(|p| p.action == a).count();
+    format!(
+        "{} intervals: {} to create, {} to re-run, {} to skip",
+        plan.len(),
+        count(Action::Create),
+        count(Action::Rerun),
+        count(Action::Skip)
+    )
+}
+
+/// Creates (or clears) one run, then executes it as this backfill's own.
+async fn execute_one(
+    store: &Store,
+    engine: &Engine,
+    dag: &Dag,
+    job_id: &str,
+    planned: &Planned,
+    cancel: CancellationToken,
+) -> anyhow::Result<ResultRow> {
+    if cancel.is_cancelled() {
+        return Ok(ResultRow {
+            logical_date: iso(planned.info.logical_date),
+            run_id: String::new(),
+            action: planned.action,
+            state: "not_started".into(),
+        });
+    }
+    let run = match &planned.existing {
+        Some(existing) => {
+            let resets: Vec<(&str, i64)> = dag
+                .task_rows()
+                .into_iter()
+                .map(|(id, _, tries)| (id, tries))
+                .collect();
+            store
+                .clear_tasks(&existing.dag_id, &existing.run_id, &resets, Some(job_id))
+                .await?;
+            existing.clone()
+        }
+        None => {
+            let run_id = format!("backfill__{}", iso(planned.info.logical_date));
+            store
+                .create_run(&NewRun {
+                    dag_id: &dag.dag_id,
+                    run_id: &run_id,
+                    run_type: "backfill",
+                    logical_date: planned.info.logical_date,
+                    data_interval: planned.info.data_interval(),
+                    conf: &serde_json::json!({}),
+                    job_id: Some(job_id),
+                    tasks: dag.task_rows(),
+                })
+                .await?
+        }
+    };
+    store.adopt_run(&run.dag_id, &run.run_id, job_id).await?;
+    let state = engine
+        .execute(dag, &run, RunMode::Exclusive, cancel)
+        .await?;
+    Ok(ResultRow {
+        logical_date: iso(planned.info.logical_date),
+        run_id: run.run_id,
+        action: planned.action,
+        state: state.as_str().to_string(),
+    })
+}

@@ -1,0 +1,140 @@
+//! This process as a job in the store: registered when it starts, heartbeating its row
+//! and its running attempts, and stopping any attempt the store has taken away from it
+//! (another job declared it dead), so no attempt keeps running twice.
+
+use crate::store::{OwnedAttempt, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What a job is, as stored in `job.job_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobType {
+    Scheduler,
+    Trigger,
+    Backfill,
+}
+
+impl JobType {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobType::Scheduler => "scheduler",
+            JobType::Trigger => "trigger",
+            JobType::Backfill => "backfill",
+        }
+    }
+}
+
+/// A registered job with its local running attempts.
+pub struct Job {
+    pub id: String,
+    pub hostname: String,
+    pub pid: u32,
+    pub job_type: JobType,
+    /// At most this many attempts run in this job at once (Airflow's `parallelism`).
+    pub parallelism: usize,
+    store: Store,
+    attempts: Mutex<HashMap<OwnedAttempt, CancellationToken>>,
+    stopped: CancellationToken,
+}
+
+impl Job {
+    /// Registers the job and starts heartbeating every `every`.
+    pub async fn start(
+        store: Store,
+        job_type: JobType,
+        every: Duration,
+        parallelism: usize,
+    ) -> anyhow::Result<Arc<Job>> {
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let pid = std::process::id();
+        let id = format!(
+            "{}-{hostname}-{pid}-{:04x}",
+            job_type.as_str(),
+            rand::random::<u16>()
+        );
+        store
+            .register_job(&id, job_type.as_str(), &hostname, pid)
+            .await?;
+        let job = Arc::new(Job {
+            id,
+            hostname,
+            pid,
+            job_type,
+            parallelism,
+            store,
+            attempts: Mutex::new(HashMap::new()),
+            stopped: CancellationToken::new(),
+        });
+        tokio::spawn(heartbeat_loop(
+            Arc::downgrade(&job),
+            job.stopped.clone(),
+            every,
+        ));
+        Ok(job)
+    }
+
+    /// Starts watching a local attempt; `cancel` fires if the store takes it away.
+    pub fn track(&self, attempt: OwnedAttempt, cancel: CancellationToken) {
+        self.lock().insert(attempt, cancel);
+    }
+
+    /// How many more attempts this job may start now.
+    pub fn free_slots(&self) -> usize {
+        self.parallelism.saturating_sub(self.lock().len())
+    }
+
+    /// Stops watching a local attempt.
+    pub fn untrack(&self, attempt: &OwnedAttempt) {
+        self.lock().remove(attempt);
+    }
+
+    /// Stops heartbeating and records a clean exit.
+    pub async fn stop(&self) {
+        self.stopped.cancel();
+        if let Err(e) = self.store.stop_job(&self.id).await {
+            tracing::warn!("cannot record that job {} stopped: {e}", self.id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedAttempt, CancellationToken>> {
+        // A panic while holding this lock cannot leave the map half-updated.
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn beat(&self) {
+        // Only attempts claimed before the heartbeat was sent can be judged by its answer.
+        let before: Vec<OwnedAttempt> = self.lock().keys().cloned().collect();
+        match self.store.heartbeat(&self.id).await {
+            Ok(owned) => {
+                let attempts = self.lock();
+                for key in before.iter().filter(|k| !owned.contains(k)) {
+                    if let Some(cancel) = attempts.get(key) {
+                        tracing::error!(
+                            "attempt of {}.{} in run {} was declared dead by another job (this job's heartbeat was late); stopping it here",
+                            key.dag_id,
+                            key.task_id,
+                            key.run_id
+                        );
+                        cancel.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("heartbeat of job {} failed: {e}", self.id),
+        }
+    }
+}
+
+async fn heartbeat_loop(job: std::sync::Weak<Job>, stopped: CancellationToken, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.cancelled() => return,
+        }
+        let Some(job) = job.upgrade() else { return };
+        job.beat().await;
+    }
+}

@@ -1,0 +1,87 @@
+//! Crash recovery: jobs that stopped heartbeating (or whose process is gone from this
+//! host) are declared dead, and their running attempts are failed with the reason, so
+//! the retry policy decides what happens next. Nothing stays `running` forever.
+
+use super::job::Job;
+use crate::dag::Dag;
+use crate::store::{StaleAttempt, Store};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Declares dead jobs and fails their attempts; returns how many attempts it failed.
+/// `dag` looks up a DAG for retry delays (an unknown DAG retries at once).
+pub async fn recover<'a>(
+    store: &Store,
+    job: &Job,
+    timeout: Duration,
+    dag: impl Fn(&str) -> Option<&'a Dag>,
+) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let cutoff = now - timeout;
+    for other in store.running_jobs(None).await? {
+        if other.job_id == job.id {
+            continue;
+        }
+        let gone = other.hostname == job.hostname && !process_alive(other.pid);
+        if (other.heartbeat_at < cutoff || gone) && store.mark_job_dead(&other.job_id).await? {
+            tracing::warn!(
+                "job {} stopped heartbeating (last at {}); its running attempts will be failed",
+                other.job_id,
+                other.heartbeat_at.to_rfc3339()
+            );
+        }
+    }
+    let mut failed = 0;
+    for stale in store.stale_attempts(cutoff, None).await? {
+        if stale.job_id.as_deref() == Some(job.id.as_str()) {
+            continue;
+        }
+        let retry_at = (stale.try_number < stale.max_tries).then(|| {
+            let delay = dag(&stale.dag_id)
+                .and_then(|d| d.task(&stale.task_id))
+                .map_or(Duration::ZERO, |t| {
+                    t.retry
+                        .delay_after(u32::try_from(stale.try_number).unwrap_or(u32::MAX))
+                });
+            now + delay
+        });
+        if store
+            .fail_stale_attempt(&stale, &reason(&stale, timeout), retry_at)
+            .await?
+        {
+            tracing::warn!(
+                "failed attempt {} of {}.{} in run {}: its job is dead",
+                stale.try_number,
+                stale.dag_id,
+                stale.task_id,
+                stale.run_id
+            );
+            failed += 1;
+        }
+    }
+    Ok(failed)
+}
+
+fn reason(stale: &StaleAttempt, timeout: Duration) -> String {
+    let last = stale
+        .heartbeat_at
+        .map_or("never".to_string(), |t: DateTime<Utc>| t.to_rfc3339());
+    format!(
+        "the job running this attempt ({}) died: no heartbeat since {last} (timeout {}); \
+         it was killed, crashed or lost its database connection",
+        stale.job_id.as_deref().unwrap_or("unknown"),
+        humantime::format_duration(timeout)
+    )
+}
+
+/// Whether a process of this host still exists (a permission error means it does).
+pub fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(_) => true,
+    }
+}

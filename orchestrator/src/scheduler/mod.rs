@@ -1,0 +1,187 @@
+//! The scheduler daemon. Every tick it re-reads changed DAG files, fails the attempts of
+//! dead jobs, creates due scheduled runs, starts queued runs within `max_active_runs`,
+//! and works every running run that no single job owns. Any number of schedulers may
+//! share one PostgreSQL: every step is a conditional write, so each happens once.
+
+mod dag_files;
+mod due_runs;
+
+pub use dag_files::DagFiles;
+pub use due_runs::create_due_runs;
+
+use crate::dag::Dag;
+use crate::engine::{Engine, Job, JobType, RunMode, recovery};
+use crate::settings::Settings;
+use crate::store::{DagRunRow, RunState, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often the scheduler looks for due, queued and orphaned runs.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// A scheduler job and the runs it is working on.
+pub struct Scheduler {
+    store: Store,
+    settings: Arc<Settings>,
+    job: Arc<Job>,
+    dags: DagFiles,
+    /// Runs worked on here, by (dag_id, run_id).
+    drivers: HashMap<(String, String), JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Scheduler {
+    /// Registers a scheduler job. On SQLite, refuses when another live scheduler uses
+    /// the same database file.
+    pub async fn start(store: Store, settings: Arc<Settings>) -> anyhow::Result<Self> {
+        if !store.allows_several_schedulers() {
+            refuse_second_sqlite_scheduler(&store, &settings).await?;
+        }
+        let job = Job::start(
+            store.clone(),
+            JobType::Scheduler,
+            settings.heartbeat_every(),
+            settings.parallelism,
+        )
+        .await?;
+        tracing::info!(
+            "scheduler {} started: DAGs in {}, history in {}",
+            job.id,
+            settings.dags_folder.display(),
+            settings.database_url_shown()
+        );
+        Ok(Self {
+            dags: DagFiles::new(&settings.dags_folder),
+            store,
+            settings,
+            job,
+            drivers: HashMap::new(),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// Runs ticks until `shutdown` fires, then stops the attempts running here (they are
+    /// recorded as failed and retried by their policy) and leaves the runs to others.
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!("scheduler tick failed: {e:#}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tracing::info!("scheduler {} stopping", self.job.id);
+        self.stop.cancel();
+        for (_, driver) in self.drivers.drain() {
+            let _ = driver.await;
+        }
+        self.job.stop().await;
+        Ok(())
+    }
+
+    /// One pass over everything the scheduler is responsible for.
+    pub async fn tick(&mut self) -> anyhow::Result<()> {
+        for dag in self.dags.refresh() {
+            self.store.sync_dag(&dag).await?;
+        }
+        let dags = &self.dags;
+        recovery::recover(
+            &self.store,
+            &self.job,
+            self.settings.heartbeat_timeout,
+            |id| dags.get(id).map(Arc::as_ref),
+        )
+        .await?;
+        let now = chrono::Utc::now();
+        let paused: Vec<String> = self
+            .store
+            .dags()
+            .await?
+            .into_iter()
+            .filter(|d| d.is_paused)
+            .map(|d| d.dag_id)
+            .collect();
+        let active: Vec<Arc<Dag>> = self
+            .dags
+            .all()
+            .filter(|d| !paused.contains(&d.dag_id))
+            .cloned()
+            .collect();
+        for dag in &active {
+            create_due_runs(&self.store, dag, now).await?;
+        }
+        for run in self.store.runs_in_state(RunState::Queued, true).await? {
+            if let Some(dag) = active.iter().find(|d| d.dag_id == run.dag_id)
+                && self
+                    .store
+                    .start_queued_run(&run.dag_id, &run.run_id, dag.max_active_runs)
+                    .await?
+            {
+                tracing::info!("started {} {}", run.dag_id, run.run_id);
+            }
+        }
+        self.drivers.retain(|_, driver| !driver.is_finished());
+        for run in self.store.runs_in_state(RunState::Running, true).await? {
+            let key = (run.dag_id.clone(), run.run_id.clone());
+            if self.drivers.contains_key(&key) {
+                continue;
+            }
+            let Some(dag) = self.dags.get(&run.dag_id).cloned() else {
+                continue;
+            };
+            self.drivers.insert(key, self.drive(dag, run));
+        }
+        Ok(())
+    }
+
+    /// Works a run on its own tokio task until it ends or the scheduler stops.
+    fn drive(&self, dag: Arc<Dag>, run: DagRunRow) -> JoinHandle<()> {
+        let engine = Engine::new(
+            self.store.clone(),
+            self.settings.clone(),
+            self.job.clone(),
+            None,
+        );
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            match engine.execute(&dag, &run, RunMode::Shared, stop).await {
+                Ok(RunState::Running) => {}
+                Ok(state) => tracing::info!("{} {}: {}", run.dag_id, run.run_id, state.as_str()),
+                Err(e) => tracing::error!("{} {}: {e:#}", run.dag_id, run.run_id),
+            }
+        })
+    }
+
+    /// This scheduler's job id.
+    pub fn job_id(&self) -> &str {
+        &self.job.id
+    }
+}
+
+/// SQLite has no row locks for schedulers to share work with: one scheduler per file.
+async fn refuse_second_sqlite_scheduler(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+    let cutoff = chrono::Utc::now() - settings.heartbeat_timeout;
+    for other in store.running_jobs(Some("scheduler")).await? {
+        let gone = other.hostname == hostname && !recovery::process_alive(other.pid);
+        if gone || other.heartbeat_at < cutoff {
+            store.mark_job_dead(&other.job_id).await?;
+            continue;
+        }
+        anyhow::bail!(
+            "another scheduler ({}, pid {} on {}) is running on this SQLite database ({}); \
+             SQLite supports one scheduler at a time: stop it, or use PostgreSQL \
+             (UPDRAFT_DATABASE_URL=postgres://...) to run several",
+            other.job_id,
+            other.pid,
+            other.hostname,
+            settings.database_url_shown()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Jobs: the processes that execute runs (schedulers, foreground triggers, backfills).
+//! Each heartbeats its row and the attempts it runs; a job whose heartbeat goes stale
+//! is dead, and its attempts are failed so the retry policy takes over.
+
+use super::{Pool, Result, Store, rows::JobRow};
+use chrono::{DateTime, Utc};
+
+/// A running attempt whose job stopped heartbeating.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaleAttempt {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub try_number: i64,
+    pub max_tries: i64,
+    pub job_id: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// Identifies an attempt this job still owns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::FromRow)]
+pub struct OwnedAttempt {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+}
+
+impl Store {
+    /// Records a new job in state `running`.
+    pub async fn register_job(
+        &self,
+        job_id: &str,
+        job_type: &str,
+        hostname: &str,
+        pid: u32,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let sql =
+            "INSERT INTO job (job_id, job_type, hostname, pid, state, started_at, heartbeat_at)
+                   VALUES ($1, $2, $3, $4, 'running', $5, $5)";
+        with_pool!(self, p => sqlx::query(sql).bind(job_id).bind(job_type).bind(hostname)
+            .bind(i64::from(pid)).bind(now).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Stamps the job's heartbeat and that of its running attempts; returns the attempts
+    /// the store still says it runs (another job may have declared them dead). A job that
+    /// was itself declared dead while alive is brought back to `running`.
+    pub async fn heartbeat(&self, job_id: &str) -> Result<Vec<OwnedAttempt>> {
+        let now = Utc::now();
+        let job = "UPDATE job SET heartbeat_at = $2, state = 'running', ended_at = NULL WHERE job_id = $1";
+        let attempts = "UPDATE task_instance SET heartbeat_at = $2
+                        WHERE job_id = $1 AND state = 'running'
+                        RETURNING dag_id, run_id, task_id";
+        let owned = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(job).bind(job_id).bind(now).execute(&mut *tx).await?;
+            let owned: Vec<OwnedAttempt> = sqlx::query_as(attempts).bind(job_id).bind(now)
+                .fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(owned)
+        }.await)?;
+        Ok(owned)
+    }
+
+    /// Marks the job stopped (a clean exit).
+    pub async fn stop_job(&self, job_id: &str) -> Result<()> {
+        let sql = "UPDATE job SET state = 'stopped', ended_at = $2 WHERE job_id = $1";
+        with_pool!(self, p => sqlx::query(sql).bind(job_id).bind(Utc::now()).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Jobs the store believes are running, oldest first.
+    pub async fn running_jobs(&self, job_type: Option<&str>) -> Result<Vec<JobRow>> {
+        let sql =
+            "SELECT job_id, job_type, hostname, pid, state, started_at, heartbeat_at, ended_at
+                   FROM job WHERE state = 'running' AND ($1 IS NULL OR job_type = $1)
+                   ORDER BY started_at";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(job_type).fetch_all(p).await?))
+    }
+
+    /// Declares a job dead; false when it was not running any more (someone else did).
+    pub async fn mark_job_dead(&self, job_id: &str) -> Result<bool> {
+        let sql =
+            "UPDATE job SET state = 'dead', ended_at = $2 WHERE job_id = $1 AND state = 'running'";
+        let done = with_pool!(self, p => sqlx::query(sql).bind(job_id).bind(Utc::now()).execute(p).await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Running attempts whose heartbeat is older than `cutoff` or whose job is not
+    /// running (of one run when given).
+    pub async fn stale_attempts(
+        &self,
+        cutoff: DateTime<Utc>,
+        run: Option<(&str, &str)>,
+    ) -> Result<Vec<StaleAttempt>> {
+        let sql = "SELECT dag_id, run_id, task_id, try_number, max_tries, job_id, heartbeat_at
+                   FROM task_instance ti
+                   WHERE state = 'running'
+                     AND ($2 IS NULL OR (dag_id = $2 AND run_id = $3))
+                     AND (heartbeat_at IS NULL OR heartbeat_at < $1 OR job_id IS NULL
+                          OR NOT EXISTS (SELECT 1 FROM job j WHERE j.job_id = ti.job_id AND j.state = 'running'))";
+        let (dag_id, run_id) = run.unzip();
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sql).bind(cutoff).bind(dag_id).bind(run_id).fetch_all(p).await?),
+        )
+    }
+
+    /// Fails a stale attempt with `reason`; the instance goes to `up_for_retry` (due at
+    /// `retry_at`) while tries remain, else `failed`. False when the attempt had already
+    /// ended or been taken over.
+    pub async fn fail_stale_attempt(
+        &self,
+        stale: &StaleAttempt,
+        reason: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let state = if retry_at.is_some() {
+            "up_for_retry"
+        } else {
+            "failed"
+        };
+        let ti = "UPDATE task_instance SET state = $5, ended_at = $6, next_try_at = $7, job_id = NULL
+                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+        let attempt = "UPDATE task_try SET state = 'failed', ended_at = $5, error = $6
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+        let done = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
+                .bind(stale.try_number).bind(state).bind(now).bind(retry_at)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                sqlx::query(attempt).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
+                    .bind(stale.try_number).bind(now).bind(reason).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        }.await)?;
+        Ok(done)
+    }
+
+    /// Whether several jobs may share this database (PostgreSQL) or only one (SQLite).
+    pub fn allows_several_schedulers(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+}

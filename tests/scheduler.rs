@@ -1,0 +1,552 @@
+//! The scheduler end to end: catchup within max_active_runs, backfill and reprocess,
+//! pause and unpause, recovery after kill -9, one scheduler per SQLite file, and three
+//! schedulers sharing a 500-task run on PostgreSQL with every attempt run exactly once.
+
+mod common;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use common::{Backend, Updraft, text};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use updraft::store::{DagRunRow, Store};
+
+on_both_backends!(
+    catchup_creates_each_missed_interval_in_order,
+    backfill_creates_each_interval_once,
+    a_killed_scheduler_is_recovered_by_the_next,
+    pause_holds_runs_and_unpause_resumes_without_a_flood,
+);
+
+/// An `updraft scheduler` process; SIGKILLed if the test ends without stopping it.
+struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(u: &Updraft, name: &str, env: &[(&str, &str)]) -> Daemon {
+        let log = u.dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = u.command(&["scheduler"]);
+        cmd.stdout(Stdio::null()).stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: Some(cmd.spawn().expect("start scheduler")),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+            .expect("signal");
+        // Reaped here, so the pid is gone for the next scheduler's liveness check.
+        child.wait().expect("wait")
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill9(mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing with `what` (and the daemon logs) after `limit`.
+async fn wait_for<F, Fut>(what: &str, limit: Duration, logs: &[&Daemon], mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = logs.iter().map(|d| d.log()).collect();
+            panic!(
+                "timed out waiting for {what}; scheduler logs:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn runs(store: &Store, dag_id: &str) -> Vec<DagRunRow> {
+    let mut runs = store.runs(dag_id, None, 1000).await.expect("runs");
+    runs.sort_by_key(|r| r.logical_date);
+    runs
+}
+
+async fn all_in(store: &Store, dag_id: &str, count: usize, state: &str) -> bool {
+    let runs = runs(store, dag_id).await;
+    runs.len() == count && runs.iter().all(|r| r.state == state)
+}
+
+/// The most runs that were running at the same moment.
+fn max_overlap(runs: &[DagRunRow]) -> usize {
+    let spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = runs
+        .iter()
+        .filter_map(|r| Some((r.started_at?, r.ended_at?)))
+        .collect();
+    spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn this_hour() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("truncate")
+}
+
+async fn catchup_creates_each_missed_interval_in_order(u: &Updraft) {
+    let hour = this_hour();
+    let iso = |t: DateTime<Utc>| t.to_rfc3339();
+    // end_date keeps an hour boundary during the test from adding a sixth run.
+    u.write_dag(
+        "hourly.yaml",
+        &format!(
+            r#"
+dag_id: hourly
+schedule: "0 * * * *"
+start_date: "{}"
+end_date: "{}"
+catchup: true
+max_active_runs: 2
+tasks:
+  work: {{ type: shell, with: {{ command: "sleep 1" }} }}
+"#,
+            iso(hour - TimeDelta::hours(5)),
+            iso(hour - TimeDelta::hours(1))
+        ),
+    );
+    let out = u.run(&["dag", "next", "hourly", "-n", "2", "-o", "json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let next: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first_start =
+        DateTime::parse_from_rfc3339(next[0]["data_interval_start"].as_str().unwrap()).unwrap();
+    let first_end = DateTime::parse_from_rfc3339(next[0]["run_after"].as_str().unwrap()).unwrap();
+    assert_eq!(first_start, hour - TimeDelta::hours(5));
+    assert_eq!(first_end, hour - TimeDelta::hours(4));
+
+    let daemon = Daemon::start(u, "scheduler", &[]);
+    let store = u.store().await;
+    wait_for(
+        "five successful runs",
+        Duration::from_secs(60),
+        &[&daemon],
+        || all_in(&store, "hourly", 5, "success"),
+    )
+    .await;
+    let runs = runs(&store, "hourly").await;
+    let starts: Vec<DateTime<Utc>> = runs.iter().map(|r| r.data_interval_start).collect();
+    let expected: Vec<DateTime<Utc>> = (1..=5).rev().map(|h| hour - TimeDelta::hours(h)).collect();
+    assert_eq!(starts, expected);
+    for r in &runs {
+        assert_eq!(r.run_type, "scheduled");
+        assert_eq!(r.logical_date, r.data_interval_start);
+        assert_eq!(
+            r.data_interval_end - r.data_interval_start,
+            TimeDelta::hours(1)
+        );
+    }
+    // Oldest first, and never more than max_active_runs at once.
+    let mut by_start = runs.clone();
+    by_start.sort_by_key(|r| r.started_at);
+    assert_eq!(
+        by_start.iter().map(|r| r.logical_date).collect::<Vec<_>>(),
+        expected
+    );
+    let overlap = max_overlap(&runs);
+    assert!((1..=2).contains(&overlap), "{overlap} runs ran at once");
+    let status = daemon.stop();
+    assert!(status.success(), "scheduler exit {status:?}");
+    // A clean stop is recorded, so no one will take this scheduler for dead.
+    let jobs = store.running_jobs(None).await.unwrap();
+    assert!(jobs.is_empty(), "{jobs:?}");
+}
+
+async fn backfill_creates_each_interval_once(u: &Updraft) {
+    let flag = u.dir.path().join("fail-the-15th");
+    u.write_dag(
+        "daily.yaml",
+        &format!(
+            r#"
+dag_id: daily
+schedule: "@daily"
+start_date: "2025-12-01"
+tasks:
+  work:
+    type: shell
+    with:
+      command: 'if [ "{{{{ ds }}}}" = 2026-01-15 ] && [ -e {} ]; then exit 1; fi'
+"#,
+            flag.display()
+        ),
+    );
+    let range = ["--from", "2026-01-01", "--to", "2026-01-30"];
+    let backfill = |extra: &[&str]| {
+        let mut args = vec!["dag", "backfill", "daily"];
+        args.extend(range);
+        args.extend(extra);
+        u.run(&args)
+    };
+    let out = backfill(&["--dry-run", "-o", "json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan.len(), 30);
+    assert!(plan.iter().all(|p| p["action"] == "create"));
+    assert_eq!(plan[0]["logical_date"], "2026-01-01T00:00:00+00:00");
+    assert_eq!(plan[29]["data_interval_end"], "2026-01-31T00:00:00+00:00");
+    let store = u.store().await;
+    assert!(
+        runs(&store, "daily").await.is_empty(),
+        "a dry run created runs"
+    );
+
+    std::fs::write(&flag, "").unwrap();
+    let out = backfill(&["--max-active-runs", "4"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one run fails: {:?}",
+        text(&out)
+    );
+    let (_, err) = text(&out);
+    assert!(err.contains("29 succeeded, 1 failed, 0 skipped"), "{err}");
+    let all = runs(&store, "daily").await;
+    assert_eq!(all.len(), 30);
+    assert!(all.iter().all(|r| r.run_type == "backfill"));
+    let failed: Vec<&DagRunRow> = all.iter().filter(|r| r.state == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].logical_date.to_rfc3339(),
+        "2026-01-15T00:00:00+00:00"
+    );
+    let overlap = max_overlap(&all);
+    assert!((1..=4).contains(&overlap), "{overlap} runs at once");
+
+    let out = backfill(&[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (_, err) = text(&out);
+    assert!(
+        err.contains("0 to create, 0 to re-run, 30 to skip"),
+        "{err}"
+    );
+    assert_eq!(runs(&store, "daily").await.len(), 30);
+
+    std::fs::remove_file(&flag).unwrap();
+    let out = backfill(&["--reprocess", "failed"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (_, err) = text(&out);
+    assert!(
+        err.contains("0 to create, 1 to re-run, 29 to skip"),
+        "{err}"
+    );
+    assert!(all_in(&store, "daily", 30, "success").await);
+    let tis = store
+        .task_instances("daily", &failed[0].run_id)
+        .await
+        .unwrap();
+    assert_eq!(tis[0].try_number, 2, "the re-run is the task's second try");
+
+    let out = backfill(&["--reprocess", "completed", "--dry-run", "-o", "json"]);
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan.iter().all(|p| p["action"] == "rerun"), "{plan:?}");
+}
+
+async fn a_killed_scheduler_is_recovered_by_the_next(u: &Updraft) {
+    let hour = this_hour();
+    let side = u.dir.path().join("side-effects.txt");
+    u.write_dag(
+        "slow.yaml",
+        &format!(
+            r#"
+dag_id: slow
+schedule: "0 * * * *"
+start_date: "{}"
+end_date: "{}"
+catchup: true
+tasks:
+  work:
+    type: shell
+    retries: 1
+    retry_delay: 0s
+    with:
+      command: 'if [ {{{{ try_number }}}} = 1 ]; then sleep 300; fi; echo {{{{ ts }}}} >> {}'
+"#,
+            (hour - TimeDelta::hours(2)).to_rfc3339(),
+            (hour - TimeDelta::hours(1)).to_rfc3339(),
+            side.display()
+        ),
+    );
+    let env = [("UPDRAFT_HEARTBEAT_TIMEOUT", "3s")];
+    // Migrated before the scheduler starts, so this test can read the tables at once.
+    assert!(u.run(&["db", "migrate"]).status.success());
+    let first = Daemon::start(u, "first", &env);
+    let store = u.store().await;
+    let s = &store;
+    wait_for(
+        "both first attempts running",
+        Duration::from_secs(30),
+        &[&first],
+        move || async move {
+            let mut running = 0;
+            for r in runs(s, "slow").await {
+                let store = s;
+                let tis = store.task_instances("slow", &r.run_id).await.unwrap();
+                running += tis
+                    .iter()
+                    .filter(|t| t.state.as_deref() == Some("running"))
+                    .count();
+            }
+            running == 2
+        },
+    )
+    .await;
+    first.kill9();
+    let killed_at = Instant::now();
+    let second = Daemon::start(u, "second", &env);
+    wait_for(
+        "both runs to succeed",
+        Duration::from_secs(60),
+        &[&second],
+        || all_in(&store, "slow", 2, "success"),
+    )
+    .await;
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(30),
+        "recovery took {:?}",
+        killed_at.elapsed()
+    );
+    for r in runs(&store, "slow").await {
+        let tries = store.tries("slow", &r.run_id, Some("work")).await.unwrap();
+        let states: Vec<(i64, &str)> = tries
+            .iter()
+            .map(|t| (t.try_number, t.state.as_str()))
+            .collect();
+        assert_eq!(states, [(1, "failed"), (2, "success")], "{tries:?}");
+        let reason = tries[0].error.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("died") && reason.contains("heartbeat"),
+            "{reason}"
+        );
+        let ti = &store.task_instances("slow", &r.run_id).await.unwrap()[0];
+        assert_eq!((ti.try_number, ti.max_tries), (2, 2));
+    }
+    let lines = std::fs::read_to_string(&side).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(second.stop().success());
+    // The killed scheduler's task processes were orphaned, not stopped; tidy them up.
+    for p in common::live_processes_with("sleep 300") {
+        if let Some(pid) = p.strip_prefix("/proc/").and_then(|p| p.split(':').next()) {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .arg(pid)
+                .status();
+        }
+    }
+}
+
+async fn pause_holds_runs_and_unpause_resumes_without_a_flood(u: &Updraft) {
+    let start = (Utc::now() - TimeDelta::days(10)).to_rfc3339();
+    u.write_dag(
+        "minutely.yaml",
+        &format!(
+            r#"
+dag_id: minutely
+schedule: "* * * * *"
+start_date: "{start}"
+catchup: false
+tasks:
+  work: {{ type: noop }}
+"#
+        ),
+    );
+    let out = u.run(&["dag", "pause", "minutely"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = u.run(&["dag", "trigger", "minutely"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).1.contains("paused"), "{:?}", text(&out));
+    let daemon = Daemon::start(u, "scheduler", &[]);
+    let store = u.store().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = runs(&store, "minutely").await;
+    assert_eq!(held.len(), 1, "a paused DAG got scheduled runs: {held:?}");
+    assert_eq!(
+        (held[0].run_type.as_str(), held[0].state.as_str()),
+        ("manual", "queued")
+    );
+
+    let unpaused_at = Utc::now();
+    let out = u.run(&["dag", "unpause", "minutely"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let s = &store;
+    wait_for(
+        "the held run and one scheduled run",
+        Duration::from_secs(30),
+        &[&daemon],
+        move || async move {
+            let runs = runs(s, "minutely").await;
+            runs.iter()
+                .any(|r| r.run_type == "manual" && r.state == "success")
+                && runs
+                    .iter()
+                    .any(|r| r.run_type == "scheduled" && r.state == "success")
+        },
+    )
+    .await;
+    let scheduled: Vec<DagRunRow> = runs(&store, "minutely")
+        .await
+        .into_iter()
+        .filter(|r| r.run_type == "scheduled")
+        .collect();
+    // catchup: false means the latest interval only, not ten days of minutes (a minute
+    // boundary during the test may add one more).
+    assert!((1..=2).contains(&scheduled.len()), "{scheduled:?}");
+    assert!(scheduled[0].data_interval_end > unpaused_at - TimeDelta::minutes(2));
+    assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scheduler_on_sqlite_is_refused() {
+    let u = Updraft::new(Backend::Sqlite).await;
+    let first = Daemon::start(&u, "first", &[]);
+    let store = u.store().await;
+    let s = &store;
+    wait_for(
+        "the first scheduler's job",
+        Duration::from_secs(20),
+        &[&first],
+        move || async move {
+            s.running_jobs(Some("scheduler"))
+                .await
+                .map(|j| j.len() == 1)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let mut second = u
+        .command(&["scheduler"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second scheduler kept running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("SQLite supports one scheduler"), "{err}");
+    assert!(first.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_schedulers_run_each_of_500_tasks_exactly_once() {
+    let u = Updraft::new(Backend::Postgres).await;
+    let out_file = u.dir.path().join("ran.txt");
+    let mut yaml = String::from("dag_id: wide\nmax_active_tasks: 500\ntasks:\n");
+    for i in 0..500 {
+        yaml.push_str(&format!(
+            "  t{i:03}: {{ type: shell, with: {{ command: 'sleep 0.02; echo {{{{ task_id }}}} >> {}' }} }}\n",
+            out_file.display()
+        ));
+    }
+    u.write_dag("wide.yaml", &yaml);
+    let daemons: Vec<Daemon> = (0..3)
+        .map(|i| {
+            Daemon::start(
+                &u,
+                &format!("scheduler{i}"),
+                &[("UPDRAFT_PARALLELISM", "16")],
+            )
+        })
+        .collect();
+    let store = u.store().await;
+    let s = &store;
+    wait_for(
+        "three schedulers",
+        Duration::from_secs(20),
+        &daemons.iter().collect::<Vec<_>>(),
+        move || async move {
+            s.running_jobs(Some("scheduler"))
+                .await
+                .map(|j| j.len() == 3)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let out = u.run(&["dag", "trigger", "wide", "--queue-only"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    wait_for(
+        "the 500-task run",
+        Duration::from_secs(120),
+        &daemons.iter().collect::<Vec<_>>(),
+        || all_in(&store, "wide", 1, "success"),
+    )
+    .await;
+    // Side effects, not only rows: each task wrote its line exactly once.
+    let ran = std::fs::read_to_string(&out_file).unwrap();
+    let mut lines: Vec<&str> = ran.lines().collect();
+    assert_eq!(
+        lines.len(),
+        500,
+        "{} side effects for 500 tasks",
+        lines.len()
+    );
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), 500, "some task ran twice");
+    let pool = sqlx::PgPool::connect(&u.database_url).await.unwrap();
+    let (tries, first_tries, jobs): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE try_number = 1 AND state = 'success'),
+                COUNT(DISTINCT job_id) FROM task_try WHERE dag_id = 'wide'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((tries, first_tries), (500, 500));
+    assert!(
+        jobs >= 2,
+        "the work was not shared: {jobs} scheduler(s) ran attempts"
+    );
+    pool.close().await;
+    for d in daemons {
+        assert!(d.stop().success());
+    }
+    u.cleanup().await;
+}
