@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use updraft::store::{DagRunRow, Store};
 
 on_both_backends!(
+    dag_files_are_reloaded_without_a_restart,
     catchup_creates_each_missed_interval_in_order,
     backfill_creates_each_interval_once,
     a_killed_scheduler_is_recovered_by_the_next,
@@ -549,4 +550,202 @@ async fn three_schedulers_run_each_of_500_tasks_exactly_once() {
         assert!(d.stop().success());
     }
     u.cleanup().await;
+}
+
+/// Queues a manual run and waits for it to succeed; returns it.
+async fn queue_and_wait(
+    u: &Updraft,
+    store: &Store,
+    dag_id: &str,
+    run_id: &str,
+    d: &Daemon,
+) -> DagRunRow {
+    let out = u.run(&["dag", "trigger", dag_id, "--queue-only", "--run-id", run_id]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    wait_for(
+        &format!("{dag_id} {run_id}"),
+        Duration::from_secs(30),
+        &[d],
+        move || async move {
+            matches!(store.run(dag_id, run_id).await, Ok(Some(r)) if r.state == "success")
+        },
+    )
+    .await;
+    store.run(dag_id, run_id).await.unwrap().unwrap()
+}
+
+async fn dag_files_are_reloaded_without_a_restart(u: &Updraft) {
+    assert!(u.run(&["db", "migrate"]).status.success());
+    u.write_dag("a.yaml", "dag_id: a\ntasks:\n  one: { type: noop }\n");
+    let daemon = Daemon::start(u, "scheduler", &[]);
+    let store = u.store().await;
+    queue_and_wait(u, &store, "a", "first", &daemon).await;
+
+    // A broken file is reported with its position; the other DAGs keep running.
+    u.write_dag(
+        "broken.yaml",
+        "dag_id: broken\ntasks:\n  x: { type: nope }\n",
+    );
+    u.write_dag(
+        "a.yaml",
+        "dag_id: a\ntasks:\n  one: { type: noop }\n  two: { type: noop, depends_on: [one] }\n",
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let run = queue_and_wait(u, &store, "a", "second", &daemon).await;
+    let tasks: Vec<String> = store
+        .task_instances("a", &run.run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(tasks, ["one", "two"], "the changed file was not picked up");
+    let log = daemon.log();
+    assert!(log.contains("broken.yaml:3:"), "{log}");
+
+    // A DAG added while the scheduler runs gets its runs too.
+    u.write_dag("b.yaml", "dag_id: b\ntasks:\n  one: { type: noop }\n");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    queue_and_wait(u, &store, "b", "first", &daemon).await;
+
+    // A removed DAG is dropped (it gets no more runs), and the scheduler says so.
+    std::fs::remove_file(u.dags().join("b.yaml")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = daemon.log();
+    assert!(log.contains("DAG b is no longer in"), "{log}");
+    assert!(daemon.stop().success());
+}
+
+/// A scheduler that stops heartbeating while alive (here: frozen with SIGSTOP) loses its
+/// attempts to another scheduler; when it wakes up it stops them and records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_scheduler_loses_its_attempt_and_does_not_record_it() {
+    let u = Updraft::new(Backend::Postgres).await;
+    assert!(u.run(&["db", "migrate"]).status.success());
+    let side = u.dir.path().join("side-effects.txt");
+    u.write_dag(
+        "slow.yaml",
+        &format!(
+            r#"
+dag_id: slow
+tasks:
+  work:
+    type: shell
+    retries: 1
+    retry_delay: 0s
+    with:
+      command: 'if [ {{{{ try_number }}}} = 1 ]; then sleep 15; fi; echo {{{{ try_number }}}} >> {}'
+"#,
+            side.display()
+        ),
+    );
+    let env = [("UPDRAFT_HEARTBEAT_TIMEOUT", "2s")];
+    let mut frozen = Daemon::start(&u, "frozen", &env);
+    let store = u.store().await;
+    let out = u.run(&["dag", "trigger", "slow", "--queue-only", "--run-id", "r"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let s = &store;
+    wait_for(
+        "the first attempt",
+        Duration::from_secs(30),
+        &[&frozen],
+        move || async move {
+            let tis = s.task_instances("slow", "r").await.unwrap_or_default();
+            tis.first()
+                .is_some_and(|t| t.state.as_deref() == Some("running"))
+        },
+    )
+    .await;
+    let attempt_started = Instant::now();
+    let pid = nix::unistd::Pid::from_raw(frozen.child.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let other = Daemon::start(&u, "other", &env);
+    wait_for(
+        "the run to succeed elsewhere",
+        Duration::from_secs(30),
+        &[&other],
+        || all_in(&store, "slow", 1, "success"),
+    )
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    // Past the end of the frozen attempt's `sleep 15`, had it not been stopped.
+    let end = attempt_started + Duration::from_secs(16);
+    tokio::time::sleep(end.saturating_duration_since(Instant::now())).await;
+    let tries = store.tries("slow", "r", Some("work")).await.unwrap();
+    let states: Vec<(i64, &str)> = tries
+        .iter()
+        .map(|t| (t.try_number, t.state.as_str()))
+        .collect();
+    assert_eq!(states, [(1, "failed"), (2, "success")]);
+    assert_eq!(
+        std::fs::read_to_string(&side).unwrap(),
+        "2\n",
+        "the taken-over attempt ran on"
+    );
+    let log = frozen.log();
+    assert!(log.contains("declared dead by another job"), "{log}");
+    assert!(frozen.signal(nix::sys::signal::Signal::SIGTERM).success());
+    assert!(other.stop().success());
+    u.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_runs_on_the_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+    std::fs::write(
+        dir.path().join("dags/hello.yaml"),
+        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n",
+    )
+    .unwrap();
+    let updraft = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"));
+        cmd.args(args).current_dir(dir.path());
+        for var in [
+            "UPDRAFT_HOME",
+            "UPDRAFT_DAGS_FOLDER",
+            "UPDRAFT_DATABASE_URL",
+            "UPDRAFT_CONFIG",
+            "UPDRAFT_LAKE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    };
+    assert!(updraft(&["db", "migrate"]).status().unwrap().success());
+    let log = dir.path().join("standalone.log");
+    let mut child = updraft(&["standalone"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let out = updraft(&["dag", "trigger", "hello", "--queue-only", "--run-id", "r"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join(".updraft/updraft.db").display()
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(store.run("hello", "r").await, Ok(Some(r)) if r.state == "success") {
+        let banner = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "the queued run never ran: {banner}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let banner = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        banner.contains("sqlite://.updraft/updraft.db") && banner.contains("dags"),
+        "{banner}"
+    );
 }

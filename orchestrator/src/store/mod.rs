@@ -103,7 +103,13 @@ impl Store {
     /// Connects (creating a SQLite file and its folder on first use) and migrates.
     pub async fn open(url: &str) -> Result<Self> {
         let store = Self::connect(url).await?;
-        store.migrate().await?;
+        if store.migrate().await.is_err() {
+            // Two processes starting together on a fresh SQLite file (which has no
+            // migration lock) both apply the first migration; the loser finds it done
+            // when it looks again.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            store.migrate().await?;
+        }
         Ok(store)
     }
 
