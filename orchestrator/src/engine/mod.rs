@@ -238,6 +238,10 @@ impl Engine {
         run: &DagRunRow,
         tasks: &mut HashMap<String, TaskView>,
     ) -> Result<()> {
+        // A plain scan first: in a wide run most passes have nothing left to decide.
+        if !tasks.values().any(|t| t.state == TaskState::None) {
+            return Ok(());
+        }
         let mut decided: HashMap<TaskState, Vec<&str>> = HashMap::new();
         // Topological order lets a skip or upstream failure flow down in one pass.
         for task_id in &dag.topo_order {
@@ -316,6 +320,9 @@ impl Engine {
         tasks: &mut HashMap<String, TaskView>,
         running: &mut JoinSet<Result<AttemptEnd>>,
     ) -> Result<()> {
+        if !tasks.values().any(|t| t.state == TaskState::Scheduled) {
+            return Ok(());
+        }
         let active = tasks
             .values()
             .filter(|t| t.state == TaskState::Running)

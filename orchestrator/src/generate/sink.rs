@@ -112,6 +112,39 @@ fn to_files(
     Ok(())
 }
 
+/// Generates `count` records on a second thread, in batches, while `send` takes them one
+/// by one (numbered from 1) on this thread: generating and producing overlap on two cores.
+/// A failing `send` stops the generator.
+fn generated_ahead(
+    generator: &mut TweetGenerator,
+    count: u64,
+    mut send: impl FnMut(u64, (String, String)) -> Result<()>,
+) -> Result<()> {
+    const BATCH: u64 = 1024;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(16);
+        scope.spawn(move || {
+            let mut made = 0;
+            while made < count {
+                let n = BATCH.min(count - made);
+                let batch = (0..n).map(|_| generator.next_record()).collect();
+                if tx.send(batch).is_err() {
+                    return;
+                }
+                made += n;
+            }
+        });
+        let mut sent = 0;
+        for batch in rx {
+            for record in batch {
+                sent += 1;
+                send(sent, record)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Creates the topic with `partitions` partitions unless it exists.
 async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -177,8 +210,7 @@ fn to_kafka(
         .create_with_context(DeliveryCheck::default())
         .with_context(|| format!("cannot create a Kafka producer for {bootstrap}"))?;
     let started = Instant::now();
-    for sent in 1..=count {
-        let (key, json) = generator.next_record();
+    generated_ahead(generator, count, |sent, (key, json)| {
         let mut record = BaseRecord::to(topic).key(&key).payload(&json);
         loop {
             match producer.send(record) {
@@ -194,7 +226,8 @@ fn to_kafka(
             bar.set_position(sent);
             pace(rate, sent, started);
         }
-    }
+        Ok(())
+    })?;
     producer
         .flush(Duration::from_secs(120))
         .context("Kafka did not acknowledge every event within 120 s")?;
