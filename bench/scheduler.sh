@@ -7,6 +7,7 @@
 #    start to the last one's end.
 #
 #   bench/scheduler.sh [N]     # uses target/release/updraft (built if missing)
+#   BENCH_HOME=/dev/shm/updraft-bench bench/scheduler.sh   # task logs on tmpfs instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-6000}
@@ -19,10 +20,12 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" "${BENCH_HOME:-}"
 }
 trap cleanup EXIT
 mkdir -p "$work/dags"
+# Updraft's home holds a log file per attempt (in a folder per task).
+home=${BENCH_HOME:-$work/home}
 python3 - "$work/dags" "$N" <<'PY'
 import sys
 out, n = sys.argv[1], int(sys.argv[2])
@@ -41,12 +44,14 @@ db=updraft_bench_scheduler
 url="$base/$db"
 fresh_db() {
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -qc "CREATE DATABASE $db" >/dev/null
-  UPDRAFT_DATABASE_URL=$url "$BIN" --home "$work/home" --dags-folder "$work/dags" db migrate >/dev/null
+  UPDRAFT_DATABASE_URL=$url "$BIN" --home "$home" --dags-folder "$work/dags" db migrate >/dev/null
 }
-updraft() { UPDRAFT_DATABASE_URL=$url "$BIN" --home "$work/home" --dags-folder "$work/dags" "$@"; }
+updraft() { UPDRAFT_DATABASE_URL=$url "$BIN" --home "$home" --dags-folder "$work/dags" "$@"; }
 start_schedulers() { # count
   for i in $(seq "$1"); do
-    UPDRAFT_PARALLELISM=${PARALLELISM:-256} updraft scheduler 2>"$work/scheduler$i.log" &
+    # The binary itself in the background (not the shell function), so $! is its pid.
+    UPDRAFT_DATABASE_URL=$url UPDRAFT_PARALLELISM=${PARALLELISM:-256} \
+      "$BIN" --home "$home" --dags-folder "$work/dags" scheduler 2>"$work/scheduler$i.log" &
     pids+=($!)
   done
 }

@@ -4,7 +4,7 @@
 use super::{Job, RunEvent};
 use crate::dag::Task;
 use crate::settings::Settings;
-use crate::store::{OwnedAttempt, Store, TaskKey, TaskState, TryEnd};
+use crate::store::{OwnedAttempt, TaskKey, TaskState, TryEnd};
 use crate::template::{RunVars, render_config};
 use anyhow::Result;
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
 
 /// Everything one attempt needs, owned so it can run on its own tokio task.
 pub(super) struct Attempt {
-    pub store: Store,
     pub settings: Arc<Settings>,
     pub job: Arc<Job>,
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -88,21 +87,20 @@ impl Attempt {
             ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
         });
         let owned = self
-            .store
-            .finish_try(
-                key,
+            .job
+            .finish(TryEnd {
+                dag_id: key.dag_id.to_string(),
+                run_id: key.run_id.to_string(),
+                task_id: key.task_id.to_string(),
                 try_number,
-                &self.job.id,
-                &TryEnd {
-                    ti_state: state,
-                    try_state,
-                    ended_at,
-                    duration: seconds,
-                    error: error.as_deref(),
-                    metrics: &metrics,
-                    next_try_at,
-                },
-            )
+                ti_state: state,
+                try_state,
+                ended_at,
+                duration: seconds,
+                error: error.clone(),
+                metrics,
+                next_try_at,
+            })
             .await?;
         self.job.untrack(&OwnedAttempt {
             dag_id: key.dag_id.to_string(),

@@ -1,12 +1,23 @@
 //! This process as a job in the store: registered when it starts, heartbeating its row
-//! and its running attempts, and stopping any attempt the store has taken away from it
-//! (another job declared it dead), so no attempt keeps running twice.
+//! and its running attempts, stopping any attempt the store has taken away from it
+//! (another job declared it dead) so no attempt keeps running twice, and recording the
+//! ends of its attempts.
 
-use crate::store::{OwnedAttempt, Store};
+use crate::store::{OwnedAttempt, Store, TryEnd};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+/// The most attempt ends recorded in one transaction.
+const MAX_FINISH_BATCH: usize = 500;
+
+/// An attempt end waiting to be recorded, and who waits for it.
+struct FinishRequest {
+    end: TryEnd,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
 
 /// What a job is, as stored in `job.job_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +48,7 @@ pub struct Job {
     store: Store,
     attempts: Mutex<HashMap<OwnedAttempt, CancellationToken>>,
     stopped: CancellationToken,
+    finishes: mpsc::UnboundedSender<FinishRequest>,
 }
 
 impl Job {
@@ -57,6 +69,8 @@ impl Job {
         store
             .register_job(&id, job_type.as_str(), &hostname, pid)
             .await?;
+        let (finishes, requests) = mpsc::unbounded_channel();
+        tokio::spawn(record_finishes(store.clone(), id.clone(), requests));
         let job = Arc::new(Job {
             id,
             hostname,
@@ -66,6 +80,7 @@ impl Job {
             store,
             attempts: Mutex::new(HashMap::new()),
             stopped: CancellationToken::new(),
+            finishes,
         });
         tokio::spawn(heartbeat_loop(
             Arc::downgrade(&job),
@@ -83,6 +98,20 @@ impl Job {
     /// How many more attempts this job may start now.
     pub fn free_slots(&self) -> usize {
         self.parallelism.saturating_sub(self.lock().len())
+    }
+
+    /// Records an attempt's end and waits until it is committed; false when the store gave
+    /// the attempt to another job (nothing is recorded then). Ends that arrive while a
+    /// commit is under way share the next one, so a wide run pays one commit per batch.
+    pub async fn finish(&self, end: TryEnd) -> anyhow::Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.finishes
+            .send(FinishRequest { end, reply })
+            .map_err(|_| anyhow::anyhow!("job {}: the history writer has stopped", self.id))?;
+        let owned = answer
+            .await
+            .map_err(|_| anyhow::anyhow!("job {}: the history writer has stopped", self.id))?;
+        owned.map_err(|e| anyhow::anyhow!("cannot record an attempt's end: {e}"))
     }
 
     /// Stops watching a local attempt.
@@ -122,6 +151,37 @@ impl Job {
                 }
             }
             Err(e) => tracing::warn!("heartbeat of job {} failed: {e}", self.id),
+        }
+    }
+}
+
+/// Records attempt ends in batches until every sender is gone.
+async fn record_finishes(
+    store: Store,
+    job_id: String,
+    mut requests: mpsc::UnboundedReceiver<FinishRequest>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_FINISH_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let ends: Vec<&TryEnd> = batch.iter().map(|r| &r.end).collect();
+        match store.finish_tries(&job_id, &ends).await {
+            Ok(owned) => {
+                for (request, owned) in batch.into_iter().zip(owned) {
+                    let _ = request.reply.send(Ok(owned));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for request in batch {
+                    let _ = request.reply.send(Err(message.clone()));
+                }
+            }
         }
     }
 }

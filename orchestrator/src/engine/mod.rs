@@ -95,7 +95,7 @@ impl Engine {
     ) -> Result<RunState> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
         let mut tasks = HashMap::new();
-        self.refresh(dag, run, &mut tasks).await?;
+        self.load(dag, run, &mut tasks).await?;
         self.emit(RunEvent::RunStarted {
             total: dag.tasks.len(),
         });
@@ -118,7 +118,7 @@ impl Engine {
                 break;
             }
             if refreshed.elapsed() >= poll {
-                self.refresh(dag, run, &mut tasks).await?;
+                self.refresh(run, &mut tasks).await?;
                 refreshed = Instant::now();
             }
             self.decide_ready(dag, run, &mut tasks).await?;
@@ -192,8 +192,8 @@ impl Engine {
         }
     }
 
-    /// Re-reads the run's task instances; tasks running here keep what this job knows.
-    async fn refresh(
+    /// Reads the run's task instances; tasks running here keep what this job knows.
+    async fn load(
         &self,
         dag: &Dag,
         run: &DagRunRow,
@@ -201,32 +201,59 @@ impl Engine {
     ) -> Result<()> {
         let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
         for row in rows {
-            let state = TaskState::parse(row.state.as_deref());
-            match tasks.get_mut(&row.task_id) {
-                Some(view) if view.local => {}
-                Some(view) => {
-                    view.state = state;
-                    view.max_tries = row.max_tries.max(1) as u32;
-                    view.next_try_at = row.next_try_at;
-                }
-                None => {
-                    tasks.insert(
-                        row.task_id,
-                        TaskView {
-                            state,
-                            max_tries: row.max_tries.max(1) as u32,
-                            next_try_at: row.next_try_at,
-                            local: false,
-                        },
-                    );
-                }
-            }
+            tasks.insert(
+                row.task_id,
+                TaskView {
+                    state: TaskState::parse(row.state.as_deref()),
+                    max_tries: row.max_tries.max(1) as u32,
+                    next_try_at: row.next_try_at,
+                    local: false,
+                },
+            );
         }
         if let Some(missing) = dag.tasks.keys().find(|id| !tasks.contains_key(*id)) {
             anyhow::bail!(
                 "run {} has no task instance for `{missing}`: the DAG changed after the run was created",
                 run.run_id
             );
+        }
+        Ok(())
+    }
+
+    /// Re-reads what other jobs may have changed: the instances not finished yet (a
+    /// finished state is final within a run). Tasks running here keep what this job knows.
+    async fn refresh(&self, run: &DagRunRow, tasks: &mut HashMap<String, TaskView>) -> Result<()> {
+        let rows = self
+            .store
+            .unfinished_tasks(&run.dag_id, &run.run_id)
+            .await?;
+        let mut unfinished = std::collections::HashSet::with_capacity(rows.len());
+        for (task_id, state, max_tries, next_try_at) in rows {
+            if let Some(view) = tasks.get_mut(&task_id)
+                && !view.local
+            {
+                view.state = TaskState::parse(state.as_deref());
+                view.max_tries = max_tries.max(1) as u32;
+                view.next_try_at = next_try_at;
+            }
+            unfinished.insert(task_id);
+        }
+        // What this job still thought unfinished, and the store no longer does, has ended
+        // elsewhere: read those few rows in full.
+        let ended: Vec<&String> = tasks
+            .iter()
+            .filter(|(id, t)| !t.local && !t.state.is_finished() && !unfinished.contains(*id))
+            .map(|(id, _)| id)
+            .collect();
+        if !ended.is_empty() {
+            let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
+            for row in rows {
+                if let Some(view) = tasks.get_mut(&row.task_id)
+                    && !view.local
+                {
+                    view.state = TaskState::parse(row.state.as_deref());
+                }
+            }
         }
         Ok(())
     }
@@ -377,7 +404,6 @@ impl Engine {
                 attempt_cancel.clone(),
             );
             let attempt = Attempt {
-                store: self.store.clone(),
                 settings: self.settings.clone(),
                 job: self.job.clone(),
                 events: self.events.clone(),

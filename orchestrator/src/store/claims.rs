@@ -1,10 +1,12 @@
 //! Task instance state changes that several jobs may race for. Each is a conditional
 //! update on the state the caller saw, so whichever job commits first wins and the
 //! others change nothing: an attempt is claimed, and recorded, by exactly one job.
-//! On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED`: a row another job is
-//! changing is left to it, so jobs never wait on (or deadlock with) each other.
+//! On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED` (a row another job is
+//! changing is left to it, so jobs never wait on or deadlock with each other) and the ids
+//! travel as one array, joined (a hash join; `= ANY(array)` compares every row with every
+//! id); SQLite has one writer at a time and takes plain `IN` lists.
 
-use super::{Pool, Result, Store, TaskKey, TaskState};
+use super::{Pool, Result, Store, TaskState};
 use chrono::{DateTime, Utc};
 
 /// An attempt this job won the right to run.
@@ -22,51 +24,23 @@ pub struct Claimant<'a> {
 }
 
 /// How an attempt ended, to record.
-pub struct TryEnd<'a> {
+#[derive(Debug, Clone)]
+pub struct TryEnd {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub try_number: i64,
     pub ti_state: TaskState,
     pub try_state: TaskState,
     pub ended_at: DateTime<Utc>,
     pub duration: f64,
-    pub error: Option<&'a str>,
-    pub metrics: &'a serde_json::Value,
+    pub error: Option<String>,
+    pub metrics: serde_json::Value,
     /// When an `up_for_retry` instance may run again.
     pub next_try_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
-    /// Appends the ids of the given instances that are in state `condition`: the ids
-    /// themselves on SQLite (one writer at a time), a `SELECT … FOR UPDATE SKIP LOCKED` of
-    /// them on PostgreSQL.
-    fn pick_rows<DB: sqlx::Database>(
-        &self,
-        query: &mut sqlx::QueryBuilder<DB>,
-        dag_id: &str,
-        run_id: &str,
-        condition: &str,
-        task_ids: &[&str],
-    ) where
-        for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    {
-        let skip_locked = matches!(self.pool, Pool::Postgres(_));
-        if skip_locked {
-            query
-                .push("SELECT task_id FROM task_instance WHERE dag_id = ")
-                .push_bind(dag_id)
-                .push(" AND run_id = ")
-                .push_bind(run_id)
-                .push(" AND ")
-                .push(condition)
-                .push(" AND task_id IN (");
-        }
-        let mut ids = query.separated(", ");
-        for id in task_ids {
-            ids.push_bind(*id);
-        }
-        if skip_locked {
-            query.push(") FOR UPDATE SKIP LOCKED");
-        }
-    }
-
     /// Moves instances from state `from` to `to` (scheduled, skipped, upstream_failed);
     /// finished states get an end time. Instances no longer in `from` are left alone.
     pub async fn move_tasks(
@@ -85,22 +59,50 @@ impl Store {
             TaskState::None => "state IS NULL".to_string(),
             other => format!("state = '{}'", other.as_str()),
         };
-        with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            for chunk in task_ids.chunks(500) {
-                let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
-                update.push_bind(to.as_str())
-                    .push(", ended_at = ").push_bind(ended)
-                    .push(", next_try_at = NULL WHERE dag_id = ").push_bind(dag_id)
-                    .push(" AND run_id = ").push_bind(run_id)
-                    .push(" AND ").push(&from_sql)
-                    .push(" AND task_id IN (");
-                self.pick_rows(&mut update, dag_id, run_id, &from_sql, chunk);
-                update.push(")");
-                update.build().execute(&mut *tx).await?;
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let sql = format!(
+                    "WITH picked AS (
+                       SELECT task_id FROM task_instance JOIN UNNEST($3::text[]) AS ids(task_id) USING (task_id)
+                       WHERE dag_id = $1 AND run_id = $2 AND {from_sql}
+                       FOR UPDATE OF task_instance SKIP LOCKED)
+                     UPDATE task_instance t SET state = $4, ended_at = $5, next_try_at = NULL
+                     FROM picked WHERE t.dag_id = $1 AND t.run_id = $2 AND t.task_id = picked.task_id"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(dag_id)
+                    .bind(run_id)
+                    .bind(task_ids)
+                    .bind(to.as_str())
+                    .bind(ended)
+                    .execute(p)
+                    .await?;
             }
-            tx.commit().await
-        }.await)?;
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for chunk in task_ids.chunks(500) {
+                    let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
+                    update
+                        .push_bind(to.as_str())
+                        .push(", ended_at = ")
+                        .push_bind(ended)
+                        .push(", next_try_at = NULL WHERE dag_id = ")
+                        .push_bind(dag_id)
+                        .push(" AND run_id = ")
+                        .push_bind(run_id)
+                        .push(" AND ")
+                        .push(&from_sql)
+                        .push(" AND task_id IN (");
+                    let mut ids = update.separated(", ");
+                    for id in chunk {
+                        ids.push_bind(*id);
+                    }
+                    update.push(")");
+                    update.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
@@ -119,76 +121,198 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = Utc::now();
-        let claimed = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            let mut update = sqlx::QueryBuilder::new(
-                "UPDATE task_instance SET state = 'running', try_number = try_number + 1, job_id = ",
-            );
-            update.push_bind(by.job_id)
-                .push(", heartbeat_at = ").push_bind(now)
-                .push(", started_at = ").push_bind(now)
-                .push(", hostname = ").push_bind(by.hostname)
-                .push(", ended_at = NULL, duration = NULL, next_try_at = NULL WHERE dag_id = ")
-                .push_bind(dag_id)
-                .push(" AND run_id = ").push_bind(run_id)
-                .push(" AND state = 'scheduled' AND task_id IN (");
-            self.pick_rows(&mut update, dag_id, run_id, "state = 'scheduled'", task_ids);
-            update.push(") RETURNING task_id, try_number");
-            let claimed: Vec<ClaimedTry> = update.build_query_as().fetch_all(&mut *tx).await?;
-            for chunk in claimed.chunks(500) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path, job_id) ",
-                );
-                insert.push_values(chunk, |mut row, c| {
-                    row.push_bind(dag_id)
-                        .push_bind(run_id)
-                        .push_bind(&c.task_id)
-                        .push_bind(c.try_number)
-                        .push_bind("running")
-                        .push_bind(now)
-                        .push_bind(by.hostname)
-                        .push_bind(log_path(&c.task_id, c.try_number))
-                        .push_bind(by.job_id);
-                });
-                insert.build().execute(&mut *tx).await?;
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let claim = "WITH picked AS (
+                               SELECT task_id FROM task_instance
+                                 JOIN UNNEST($3::text[]) AS ids(task_id) USING (task_id)
+                               WHERE dag_id = $1 AND run_id = $2 AND state = 'scheduled'
+                               FOR UPDATE OF task_instance SKIP LOCKED)
+                             UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1,
+                               job_id = $4, heartbeat_at = $5, started_at = $5, hostname = $6,
+                               ended_at = NULL, duration = NULL, next_try_at = NULL
+                             FROM picked WHERE t.dag_id = $1 AND t.run_id = $2 AND t.task_id = picked.task_id
+                             RETURNING t.task_id, t.try_number";
+                let record = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
+                                                    hostname, log_path, job_id)
+                              SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
+                              FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)";
+                let mut tx = p.begin().await?;
+                let claimed: Vec<ClaimedTry> = sqlx::query_as(claim)
+                    .bind(dag_id)
+                    .bind(run_id)
+                    .bind(task_ids)
+                    .bind(by.job_id)
+                    .bind(now)
+                    .bind(by.hostname)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let ids: Vec<&str> = claimed.iter().map(|c| c.task_id.as_str()).collect();
+                let tries: Vec<i64> = claimed.iter().map(|c| c.try_number).collect();
+                let logs: Vec<String> = claimed
+                    .iter()
+                    .map(|c| log_path(&c.task_id, c.try_number))
+                    .collect();
+                sqlx::query(record)
+                    .bind(dag_id)
+                    .bind(run_id)
+                    .bind(&ids)
+                    .bind(&tries)
+                    .bind(now)
+                    .bind(by.hostname)
+                    .bind(by.job_id)
+                    .bind(&logs)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(claimed)
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(claimed)
-        }.await)?;
-        Ok(claimed)
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let mut claimed: Vec<ClaimedTry> = Vec::new();
+                for chunk in task_ids.chunks(500) {
+                    let mut update = sqlx::QueryBuilder::new(
+                        "UPDATE task_instance SET state = 'running', try_number = try_number + 1, job_id = ",
+                    );
+                    update
+                        .push_bind(by.job_id)
+                        .push(", heartbeat_at = ")
+                        .push_bind(now)
+                        .push(", started_at = ")
+                        .push_bind(now)
+                        .push(", hostname = ")
+                        .push_bind(by.hostname)
+                        .push(", ended_at = NULL, duration = NULL, next_try_at = NULL WHERE dag_id = ")
+                        .push_bind(dag_id)
+                        .push(" AND run_id = ")
+                        .push_bind(run_id)
+                        .push(" AND state = 'scheduled' AND task_id IN (");
+                    let mut ids = update.separated(", ");
+                    for id in chunk {
+                        ids.push_bind(*id);
+                    }
+                    update.push(") RETURNING task_id, try_number");
+                    let won: Vec<ClaimedTry> = update.build_query_as().fetch_all(&mut *tx).await?;
+                    if won.is_empty() {
+                        continue;
+                    }
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path, job_id) ",
+                    );
+                    insert.push_values(&won, |mut row, c| {
+                        row.push_bind(dag_id)
+                            .push_bind(run_id)
+                            .push_bind(&c.task_id)
+                            .push_bind(c.try_number)
+                            .push_bind("running")
+                            .push_bind(now)
+                            .push_bind(by.hostname)
+                            .push_bind(log_path(&c.task_id, c.try_number))
+                            .push_bind(by.job_id);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                    claimed.extend(won);
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+        }
     }
 
-    /// Records the end of an attempt this job runs, on its `task_try` row and its task
-    /// instance. False when the job no longer owns the attempt (it was declared dead and
-    /// the attempt failed by another job): then nothing is written.
-    pub async fn finish_try(
-        &self,
-        key: TaskKey<'_>,
-        try_number: i64,
-        job_id: &str,
-        end: &TryEnd<'_>,
-    ) -> Result<bool> {
-        let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7,
-                        next_try_at = $8, job_id = NULL
-                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
-                        AND state = 'running' AND job_id = $9";
-        let try_sql =
-            "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8, metrics = $9
-                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
-        let owned = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            let owned = sqlx::query(ti_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id)
-                .bind(try_number).bind(end.ti_state.as_str()).bind(end.ended_at).bind(end.duration)
-                .bind(end.next_try_at).bind(job_id)
-                .execute(&mut *tx).await?.rows_affected() == 1;
-            if owned {
-                sqlx::query(try_sql).bind(key.dag_id).bind(key.run_id).bind(key.task_id).bind(try_number)
-                    .bind(end.try_state.as_str()).bind(end.ended_at).bind(end.duration).bind(end.error)
-                    .bind(end.metrics.to_string()).execute(&mut *tx).await?;
+    /// Records the ends of attempts this job runs, on their `task_try` rows and task
+    /// instances, in one transaction. For each end: false when the job no longer owns the
+    /// attempt (another job declared it dead and failed it); then nothing of it is written.
+    pub async fn finish_tries(&self, job_id: &str, ends: &[&TryEnd]) -> Result<Vec<bool>> {
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owned: Vec<(String, String, String)> = match &self.pool {
+            Pool::Postgres(p) => {
+                let sql = "WITH e AS (
+                             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
+                               $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
+                               $10::text[], $11::timestamptz[])
+                             AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
+                                  duration, error, metrics, next_try_at)),
+                           owned AS (
+                             UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
+                               duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
+                             FROM e
+                             WHERE t.dag_id = e.dag_id AND t.run_id = e.run_id AND t.task_id = e.task_id
+                               AND t.try_number = e.try_number AND t.state = 'running' AND t.job_id = $12
+                             RETURNING t.dag_id, t.run_id, t.task_id)
+                           UPDATE task_try tt SET state = e.try_state, ended_at = e.ended_at,
+                             duration = e.duration, error = e.error, metrics = e.metrics
+                           FROM e JOIN owned o USING (dag_id, run_id, task_id)
+                           WHERE tt.dag_id = e.dag_id AND tt.run_id = e.run_id AND tt.task_id = e.task_id
+                             AND tt.try_number = e.try_number
+                           RETURNING tt.dag_id, tt.run_id, tt.task_id";
+                let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
+                sqlx::query_as(sql)
+                    .bind(col(|e| e.dag_id.clone()))
+                    .bind(col(|e| e.run_id.clone()))
+                    .bind(col(|e| e.task_id.clone()))
+                    .bind(ends.iter().map(|e| e.try_number).collect::<Vec<_>>())
+                    .bind(col(|e| e.ti_state.as_str().to_string()))
+                    .bind(col(|e| e.try_state.as_str().to_string()))
+                    .bind(ends.iter().map(|e| e.ended_at).collect::<Vec<_>>())
+                    .bind(ends.iter().map(|e| e.duration).collect::<Vec<_>>())
+                    .bind(ends.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
+                    .bind(col(|e| e.metrics.to_string()))
+                    .bind(ends.iter().map(|e| e.next_try_at).collect::<Vec<_>>())
+                    .bind(job_id)
+                    .fetch_all(p)
+                    .await?
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(owned)
-        }.await)?;
-        Ok(owned)
+            Pool::Sqlite(p) => {
+                let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7,
+                                next_try_at = $8, job_id = NULL
+                              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+                                AND state = 'running' AND job_id = $9";
+                let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
+                                 metrics = $9
+                               WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
+                let mut tx = p.begin().await?;
+                let mut owned = Vec::new();
+                for e in ends {
+                    let done = sqlx::query(ti_sql)
+                        .bind(&e.dag_id)
+                        .bind(&e.run_id)
+                        .bind(&e.task_id)
+                        .bind(e.try_number)
+                        .bind(e.ti_state.as_str())
+                        .bind(e.ended_at)
+                        .bind(e.duration)
+                        .bind(e.next_try_at)
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if done == 1 {
+                        sqlx::query(try_sql)
+                            .bind(&e.dag_id)
+                            .bind(&e.run_id)
+                            .bind(&e.task_id)
+                            .bind(e.try_number)
+                            .bind(e.try_state.as_str())
+                            .bind(e.ended_at)
+                            .bind(e.duration)
+                            .bind(&e.error)
+                            .bind(e.metrics.to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                        owned.push((e.dag_id.clone(), e.run_id.clone(), e.task_id.clone()));
+                    }
+                }
+                tx.commit().await?;
+                owned
+            }
+        };
+        let owned: std::collections::HashSet<(String, String, String)> =
+            owned.into_iter().collect();
+        Ok(ends
+            .iter()
+            .map(|e| owned.contains(&(e.dag_id.clone(), e.run_id.clone(), e.task_id.clone())))
+            .collect())
     }
 }

@@ -131,4 +131,18 @@ impl Store {
             .bind(dag_id).bind(from).bind(to).fetch_all(p).await?),
         )
     }
+
+    /// The run's task instances that may still change state: (task_id, state, max_tries,
+    /// next_try_at). Finished instances are left out, so re-reading a wide run gets
+    /// cheaper as it progresses.
+    pub async fn unfinished_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, Option<String>, i64, Option<DateTime<Utc>>)>> {
+        let sql = "SELECT task_id, state, max_tries, next_try_at FROM task_instance
+                   WHERE dag_id = $1 AND run_id = $2
+                     AND (state IS NULL OR state IN ('scheduled', 'queued', 'running', 'up_for_retry'))";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
+    }
 }
