@@ -94,6 +94,15 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
     }
 }
 
+/// One template environment for every attempt: building one is not free, and a wide run
+/// starts thousands of attempts a second.
+static ENVIRONMENT: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env
+});
+
 /// Renders every string in a task's `with:` block; errors name the key (`with.command`).
 pub fn render_config(
     config: &Value,
@@ -101,11 +110,8 @@ pub fn render_config(
     task_id: &str,
     try_number: u32,
 ) -> Result<Value, String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
     let ctx = context(vars, task_id, try_number);
-    render_value(&env, &ctx, config, "with")
+    render_value(&ENVIRONMENT, &ctx, config, "with")
 }
 
 fn render_value(

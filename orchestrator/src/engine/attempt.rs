@@ -55,7 +55,16 @@ impl Attempt {
             try_number: self.try_number,
         });
         let started = Instant::now();
-        let result = match TaskLog::open(&log_path) {
+        // Creating a folder and a file blocks; off the async workers it does not hold up
+        // the run loop and the other attempts' database work.
+        let opened = {
+            let path = log_path.clone();
+            tokio::task::spawn_blocking(move || TaskLog::open(&path))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|opened| opened)
+        };
+        let result = match opened {
             Ok(log) => self.execute(log).await,
             Err(e) => Err(TaskError::Retryable(format!(
                 "cannot open log file {}: {e}",
