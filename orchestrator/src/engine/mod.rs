@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 const SHARED_POLL: Duration = Duration::from_millis(200);
 /// How often a run this job executes alone is re-read (only retries are waited for).
 const EXCLUSIVE_POLL: Duration = Duration::from_secs(1);
+/// The longest wait between re-reads when they keep finding nothing new.
+const MAX_POLL: Duration = Duration::from_secs(2);
 
 /// Works DagRuns against a store, as one job.
 #[derive(Clone)]
@@ -107,10 +109,12 @@ impl Engine {
             run.conf_json(),
             &self.settings.lake,
         ));
-        let poll = match mode {
+        let base_poll = match mode {
             RunMode::Exclusive => EXCLUSIVE_POLL,
             RunMode::Shared => SHARED_POLL,
         };
+        // Re-reading a wide run costs; while nothing changes elsewhere, look less often.
+        let mut poll = base_poll;
         let mut running: JoinSet<Result<AttemptEnd>> = JoinSet::new();
         let mut refreshed = Instant::now();
         loop {
@@ -118,8 +122,13 @@ impl Engine {
                 break;
             }
             if refreshed.elapsed() >= poll {
-                self.refresh(run, &mut tasks).await?;
+                let changed = self.refresh(run, &mut tasks).await?;
                 refreshed = Instant::now();
+                poll = if changed {
+                    base_poll
+                } else {
+                    (poll * 2).min(MAX_POLL)
+                };
             }
             self.decide_ready(dag, run, &mut tasks).await?;
             self.promote_due_retries(run, &mut tasks).await?;
@@ -222,17 +231,25 @@ impl Engine {
 
     /// Re-reads what other jobs may have changed: the instances not finished yet (a
     /// finished state is final within a run). Tasks running here keep what this job knows.
-    async fn refresh(&self, run: &DagRunRow, tasks: &mut HashMap<String, TaskView>) -> Result<()> {
+    /// Returns whether anything changed.
+    async fn refresh(
+        &self,
+        run: &DagRunRow,
+        tasks: &mut HashMap<String, TaskView>,
+    ) -> Result<bool> {
         let rows = self
             .store
             .unfinished_tasks(&run.dag_id, &run.run_id)
             .await?;
         let mut unfinished = std::collections::HashSet::with_capacity(rows.len());
+        let mut changed = false;
         for (task_id, state, max_tries, next_try_at) in rows {
             if let Some(view) = tasks.get_mut(&task_id)
                 && !view.local
             {
-                view.state = TaskState::parse(state.as_deref());
+                let state = TaskState::parse(state.as_deref());
+                changed |= view.state != state || view.next_try_at != next_try_at;
+                view.state = state;
                 view.max_tries = max_tries.max(1) as u32;
                 view.next_try_at = next_try_at;
             }
@@ -246,6 +263,7 @@ impl Engine {
             .map(|(id, _)| id)
             .collect();
         if !ended.is_empty() {
+            changed = true;
             let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
             for row in rows {
                 if let Some(view) = tasks.get_mut(&row.task_id)
@@ -255,7 +273,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Applies trigger rules to undecided tasks whose upstreams allow a decision.
