@@ -91,6 +91,22 @@ where
     }
 }
 
+/// Waits until `count` schedulers have registered their jobs.
+async fn wait_for_schedulers(store: &Store, count: usize, daemons: &[&Daemon]) {
+    wait_for(
+        &format!("{count} scheduler job(s)"),
+        Duration::from_secs(20),
+        daemons,
+        move || async move {
+            store
+                .running_jobs(Some("scheduler"))
+                .await
+                .is_ok_and(|jobs| jobs.len() == count)
+        },
+    )
+    .await;
+}
+
 async fn runs(store: &Store, dag_id: &str) -> Vec<DagRunRow> {
     let mut runs = store.runs(dag_id, None, 1000).await.expect("runs");
     runs.sort_by_key(|r| r.logical_date);
@@ -440,19 +456,7 @@ async fn a_second_scheduler_on_sqlite_is_refused() {
     let u = Updraft::new(Backend::Sqlite).await;
     let first = Daemon::start(&u, "first", &[]);
     let store = u.store().await;
-    let s = &store;
-    wait_for(
-        "the first scheduler's job",
-        Duration::from_secs(20),
-        &[&first],
-        move || async move {
-            s.running_jobs(Some("scheduler"))
-                .await
-                .map(|j| j.len() == 1)
-                .unwrap_or(false)
-        },
-    )
-    .await;
+    wait_for_schedulers(&store, 1, &[&first]).await;
     let mut second = u
         .command(&["scheduler"])
         .stderr(Stdio::piped())
@@ -498,19 +502,7 @@ async fn three_schedulers_run_each_of_500_tasks_exactly_once() {
         })
         .collect();
     let store = u.store().await;
-    let s = &store;
-    wait_for(
-        "three schedulers",
-        Duration::from_secs(20),
-        &daemons.iter().collect::<Vec<_>>(),
-        move || async move {
-            s.running_jobs(Some("scheduler"))
-                .await
-                .map(|j| j.len() == 3)
-                .unwrap_or(false)
-        },
-    )
-    .await;
+    wait_for_schedulers(&store, 3, &daemons.iter().collect::<Vec<_>>()).await;
     let out = u.run(&["dag", "trigger", "wide", "--queue-only"]);
     assert!(out.status.success(), "{:?}", text(&out));
     wait_for(

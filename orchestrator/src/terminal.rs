@@ -23,3 +23,14 @@ pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
     );
     bar
 }
+
+/// Reports a line of progress: above the bar on a terminal, otherwise as a timestamped
+/// log line `[time] label: line` on stderr.
+pub fn progress_line(bar: &ProgressBar, label: &str, line: &str) {
+    if is_terminal() {
+        bar.println(line);
+    } else {
+        let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        eprintln!("[{stamp}] {label}: {line}");
+    }
+}

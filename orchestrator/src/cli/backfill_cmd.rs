@@ -147,15 +147,7 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
             async move {
                 let row = execute_one(store, engine, dag, &job.id, p, cancel).await?;
                 let line = format!("{} {} {}", row.logical_date, row.run_id, row.state);
-                if crate::terminal::is_terminal() {
-                    bar.println(line);
-                } else {
-                    eprintln!(
-                        "[{}] backfill {}: {line}",
-                        Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                        dag.dag_id
-                    );
-                }
+                crate::terminal::progress_line(bar, &format!("backfill {}", dag.dag_id), &line);
                 bar.inc(1);
                 Ok(row)
             }

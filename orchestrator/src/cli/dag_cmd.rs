@@ -151,12 +151,8 @@ fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| crate::dag::is_dag_file(p))
-                .collect();
-            found.sort();
+            let found = crate::dag::dag_files(&path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
             files.extend(found);
         } else {
             files.push(path);

@@ -12,14 +12,7 @@ pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
         "{spinner} {prefix} [{bar:30}] {pos}/{len} tasks {elapsed} {wide_msg}",
     );
     bar.set_prefix(label.clone());
-    let say = |line: String| {
-        if terminal {
-            bar.println(line);
-        } else {
-            let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-            eprintln!("[{stamp}] {label}: {line}");
-        }
-    };
+    let say = |line: String| crate::terminal::progress_line(&bar, &label, &line);
     while let Some(event) = events.recv().await {
         match event {
             RunEvent::RunStarted { total } => {

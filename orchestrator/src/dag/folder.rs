@@ -12,12 +12,7 @@ pub struct DagFolder {
 impl DagFolder {
     /// Loads every DAG file in `dir` (not recursive), sorted by file name.
     pub fn load(dir: &Path) -> std::io::Result<Self> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_dag_file(p))
-            .collect();
-        files.sort();
-        Ok(Self::load_files(&files))
+        Ok(Self::load_files(&dag_files(dir)?))
     }
 
     /// Loads the given files, reporting a dag_id defined twice.
@@ -51,6 +46,16 @@ impl DagFolder {
     pub fn get(&self, dag_id: &str) -> Option<&Dag> {
         self.dags.iter().find(|d| d.dag_id == dag_id)
     }
+}
+
+/// The DAG files in `dir` (not recursive), sorted by name.
+pub fn dag_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_dag_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Whether a path names a DAG file.

@@ -10,7 +10,7 @@ mod spec;
 pub mod timetable;
 pub mod trigger_rule;
 
-pub use folder::{DagFolder, is_dag_file};
+pub use folder::{DagFolder, dag_files, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
 pub use locate::Position;
 pub use schedule::Schedule;

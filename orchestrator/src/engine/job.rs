@@ -41,8 +41,6 @@ impl JobType {
 pub struct Job {
     pub id: String,
     pub hostname: String,
-    pub pid: u32,
-    pub job_type: JobType,
     /// At most this many attempts run in this job at once (Airflow's `parallelism`).
     pub parallelism: usize,
     store: Store,
@@ -74,8 +72,6 @@ impl Job {
         let job = Arc::new(Job {
             id,
             hostname,
-            pid,
-            job_type,
             parallelism,
             store,
             attempts: Mutex::new(HashMap::new()),

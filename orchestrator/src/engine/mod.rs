@@ -96,8 +96,7 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<RunState> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
-        let mut tasks = HashMap::new();
-        self.load(dag, run, &mut tasks).await?;
+        let mut tasks = self.load(dag, run).await?;
         self.emit(RunEvent::RunStarted {
             total: dag.tasks.len(),
         });
@@ -201,14 +200,10 @@ impl Engine {
         }
     }
 
-    /// Reads the run's task instances; tasks running here keep what this job knows.
-    async fn load(
-        &self,
-        dag: &Dag,
-        run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskView>,
-    ) -> Result<()> {
+    /// What the store knows of the run's task instances when this job starts on it.
+    async fn load(&self, dag: &Dag, run: &DagRunRow) -> Result<HashMap<String, TaskView>> {
         let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
+        let mut tasks = HashMap::with_capacity(rows.len());
         for row in rows {
             tasks.insert(
                 row.task_id,
@@ -226,7 +221,7 @@ impl Engine {
                 run.run_id
             );
         }
-        Ok(())
+        Ok(tasks)
     }
 
     /// Re-reads what other jobs may have changed: the instances not finished yet (a
@@ -327,30 +322,30 @@ impl Engine {
         tasks: &mut HashMap<String, TaskView>,
     ) -> Result<()> {
         let now = Utc::now();
-        let due: Vec<&str> = tasks
+        let due: Vec<String> = tasks
             .iter()
             .filter(|(_, t)| {
                 t.state == TaskState::UpForRetry && t.next_try_at.is_none_or(|at| at <= now)
             })
-            .map(|(id, _)| id.as_str())
+            .map(|(id, _)| id.clone())
             .collect();
         if due.is_empty() {
             return Ok(());
         }
+        let ids: Vec<&str> = due.iter().map(String::as_str).collect();
         self.store
             .move_tasks(
                 &run.dag_id,
                 &run.run_id,
-                &due,
+                &ids,
                 TaskState::UpForRetry,
                 TaskState::Scheduled,
             )
             .await?;
-        for t in tasks.values_mut() {
-            if t.state == TaskState::UpForRetry && t.next_try_at.is_none_or(|at| at <= now) {
-                t.state = TaskState::Scheduled;
-                t.next_try_at = None;
-            }
+        for id in &due {
+            let view = tasks.get_mut(id).expect("due tasks are known");
+            view.state = TaskState::Scheduled;
+            view.next_try_at = None;
         }
         Ok(())
     }

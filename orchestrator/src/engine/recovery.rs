@@ -4,7 +4,7 @@
 
 use super::job::Job;
 use crate::dag::Dag;
-use crate::store::{StaleAttempt, Store};
+use crate::store::{JobRow, StaleAttempt, Store};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -22,8 +22,7 @@ pub async fn recover<'a>(
         if other.job_id == job.id {
             continue;
         }
-        let gone = other.hostname == job.hostname && !process_alive(other.pid);
-        if (other.heartbeat_at < cutoff || gone) && store.mark_job_dead(&other.job_id).await? {
+        if seems_dead(&other, &job.hostname, cutoff) && store.mark_job_dead(&other.job_id).await? {
             tracing::warn!(
                 "job {} stopped heartbeating (last at {}); its running attempts will be failed",
                 other.job_id,
@@ -74,8 +73,14 @@ fn reason(stale: &StaleAttempt, timeout: Duration) -> String {
     )
 }
 
+/// Whether a job the store says is running is dead: its heartbeat is older than `cutoff`,
+/// or it ran on this host (`hostname`) and its process is gone.
+pub fn seems_dead(job: &JobRow, hostname: &str, cutoff: DateTime<Utc>) -> bool {
+    job.heartbeat_at < cutoff || (job.hostname == hostname && !process_alive(job.pid))
+}
+
 /// Whether a process of this host still exists (a permission error means it does).
-pub fn process_alive(pid: i64) -> bool {
+fn process_alive(pid: i64) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };

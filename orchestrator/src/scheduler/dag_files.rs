@@ -2,7 +2,7 @@
 //! removed, so DAGs change without a restart; a broken file is reported once per change
 //! and the other DAGs keep running.
 
-use crate::dag::{Dag, DagFolder, is_dag_file};
+use crate::dag::{Dag, DagFolder, dag_files};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,11 +95,7 @@ impl DagFiles {
 
 fn scan(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, Stamp>> {
     let mut stamps = BTreeMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if !is_dag_file(&path) {
-            continue;
-        }
+    for path in dag_files(dir)? {
         let meta = std::fs::metadata(&path)?;
         stamps.insert(path, (meta.modified().ok(), meta.len()));
     }

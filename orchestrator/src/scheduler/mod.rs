@@ -156,11 +156,6 @@ impl Scheduler {
             }
         })
     }
-
-    /// This scheduler's job id.
-    pub fn job_id(&self) -> &str {
-        &self.job.id
-    }
 }
 
 /// SQLite has no row locks for schedulers to share work with: one scheduler per file.
@@ -168,8 +163,7 @@ async fn refuse_second_sqlite_scheduler(store: &Store, settings: &Settings) -> a
     let hostname = gethostname::gethostname().to_string_lossy().into_owned();
     let cutoff = chrono::Utc::now() - settings.heartbeat_timeout;
     for other in store.running_jobs(Some("scheduler")).await? {
-        let gone = other.hostname == hostname && !recovery::process_alive(other.pid);
-        if gone || other.heartbeat_at < cutoff {
+        if recovery::seems_dead(&other, &hostname, cutoff) {
             store.mark_job_dead(&other.job_id).await?;
             continue;
         }
