@@ -96,7 +96,11 @@ impl DagFiles {
 fn scan(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, Stamp>> {
     let mut stamps = BTreeMap::new();
     for path in dag_files(dir)? {
-        let meta = std::fs::metadata(&path)?;
+        // A file removed between the listing and here is simply gone; it must not make
+        // the whole folder look unreadable (which would drop every DAG for a tick).
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
         stamps.insert(path, (meta.modified().ok(), meta.len()));
     }
     Ok(stamps)
