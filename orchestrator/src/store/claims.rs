@@ -2,9 +2,12 @@
 //! update on the state the caller saw, so whichever job commits first wins and the
 //! others change nothing: an attempt is claimed, and recorded, by exactly one job.
 //! On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED` (a row another job is
-//! changing is left to it, so jobs never wait on or deadlock with each other) and the ids
-//! travel as one array, joined (a hash join; `= ANY(array)` compares every row with every
-//! id); SQLite has one writer at a time and takes plain `IN` lists.
+//! changing is left to it, so jobs never wait on or deadlock with each other) and, being
+//! locked, updated by their `ctid`. The ids travel as one array (`task_id = ANY(...)`).
+//! No statement joins a run's rows with the ids: the planner's statistics lag behind a
+//! new wide run (and always take running attempts for rare), and a join planned for "one
+//! row" compared every row of the run with every id.
+//! SQLite has one writer at a time and takes plain `IN` lists.
 
 use super::{Pool, Result, Store, TaskState};
 use chrono::{DateTime, Utc};
@@ -63,11 +66,11 @@ impl Store {
             Pool::Postgres(p) => {
                 let sql = format!(
                     "WITH picked AS (
-                       SELECT task_id FROM task_instance JOIN UNNEST($3::text[]) AS ids(task_id) USING (task_id)
-                       WHERE dag_id = $1 AND run_id = $2 AND {from_sql}
-                       FOR UPDATE OF task_instance SKIP LOCKED)
-                     UPDATE task_instance t SET state = $4, ended_at = $5, next_try_at = NULL
-                     FROM picked WHERE t.dag_id = $1 AND t.run_id = $2 AND t.task_id = picked.task_id"
+                       SELECT ctid FROM task_instance
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[]) AND {from_sql}
+                       FOR UPDATE SKIP LOCKED)
+                     UPDATE task_instance SET state = $4, ended_at = $5, next_try_at = NULL
+                     WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(dag_id)
@@ -124,15 +127,15 @@ impl Store {
         match &self.pool {
             Pool::Postgres(p) => {
                 let claim = "WITH picked AS (
-                               SELECT task_id FROM task_instance
-                                 JOIN UNNEST($3::text[]) AS ids(task_id) USING (task_id)
-                               WHERE dag_id = $1 AND run_id = $2 AND state = 'scheduled'
-                               FOR UPDATE OF task_instance SKIP LOCKED)
-                             UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1,
+                               SELECT ctid FROM task_instance
+                               WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[])
+                                 AND state = 'scheduled'
+                               FOR UPDATE SKIP LOCKED)
+                             UPDATE task_instance SET state = 'running', try_number = try_number + 1,
                                job_id = $4, heartbeat_at = $5, started_at = $5, hostname = $6,
                                ended_at = NULL, duration = NULL, next_try_at = NULL
-                             FROM picked WHERE t.dag_id = $1 AND t.run_id = $2 AND t.task_id = picked.task_id
-                             RETURNING t.task_id, t.try_number";
+                             WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))
+                             RETURNING task_id, try_number";
                 let record = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
                                                     hostname, log_path, job_id)
                               SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
@@ -228,8 +231,15 @@ impl Store {
         }
         let owned: Vec<(String, String, String)> = match &self.pool {
             Pool::Postgres(p) => {
-                let sql = "WITH e AS (
-                             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
+                // Each end is matched to its row by primary key. `e` is materialized and
+                // carries the expected state and job, so that every condition on
+                // `task_instance` is a join condition: given a condition of its own, the
+                // planner took this job's running attempts for one row and compared each of
+                // them with each end. Matching by key (not ctid) keeps an end whose row a
+                // heartbeat updates meanwhile.
+                let sql = "WITH e AS MATERIALIZED (
+                             SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
+                             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
                                $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
                                $10::text[], $11::timestamptz[])
                              AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
@@ -239,13 +249,15 @@ impl Store {
                                duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
                              FROM e
                              WHERE t.dag_id = e.dag_id AND t.run_id = e.run_id AND t.task_id = e.task_id
-                               AND t.try_number = e.try_number AND t.state = 'running' AND t.job_id = $12
-                             RETURNING t.dag_id, t.run_id, t.task_id)
-                           UPDATE task_try tt SET state = e.try_state, ended_at = e.ended_at,
-                             duration = e.duration, error = e.error, metrics = e.metrics
-                           FROM e JOIN owned o USING (dag_id, run_id, task_id)
-                           WHERE tt.dag_id = e.dag_id AND tt.run_id = e.run_id AND tt.task_id = e.task_id
-                             AND tt.try_number = e.try_number
+                               AND t.try_number = e.try_number AND t.state = e.expected_state
+                               AND t.job_id = e.expected_job
+                             RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
+                               e.ended_at, e.duration, e.error, e.metrics)
+                           UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
+                             duration = o.duration, error = o.error, metrics = o.metrics
+                           FROM owned o
+                           WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
+                             AND tt.try_number = o.try_number
                            RETURNING tt.dag_id, tt.run_id, tt.task_id";
                 let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
                 sqlx::query_as(sql)

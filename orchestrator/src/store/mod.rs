@@ -11,7 +11,7 @@ pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, TaskState};
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -116,11 +116,16 @@ impl Store {
     /// Connects without migrating.
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Plans are made for each execution's values: a plan cached for "any ids"
+            // compares each row of a run with each id, where one made for the given ids
+            // looks them up in a hash table.
+            let options = PgConnectOptions::from_str(url)?
+                .options([("plan_cache_mode", "force_custom_plan")]);
             Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
+                    .connect_with(options)
                     .await?,
             )
         } else if url.starts_with("sqlite:") {
