@@ -17,6 +17,7 @@ on_both_backends!(
     backfill_creates_each_interval_once,
     a_killed_scheduler_is_recovered_by_the_next,
     pause_holds_runs_and_unpause_resumes_without_a_flood,
+    a_foreground_trigger_waits_for_max_active_runs,
 );
 
 /// An `updraft scheduler` process; SIGKILLed if the test ends without stopping it.
@@ -449,6 +450,49 @@ tasks:
     assert!((1..=2).contains(&scheduled.len()), "{scheduled:?}");
     assert!(scheduled[0].data_interval_end > unpaused_at - TimeDelta::minutes(2));
     assert!(daemon.stop().success());
+}
+
+async fn a_foreground_trigger_waits_for_max_active_runs(u: &Updraft) {
+    u.write_dag(
+        "single.yaml",
+        "dag_id: single\nmax_active_runs: 1\ntasks:\n  work: {type: shell, with: {command: sleep 2}}\n",
+    );
+    let trigger = |run_id: &str, day: &str| {
+        u.command(&[
+            "dag",
+            "trigger",
+            "single",
+            "--run-id",
+            run_id,
+            "--logical-date",
+            day,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start trigger")
+    };
+    let first = trigger("first", "2026-01-01T00:00:00Z");
+    let store = u.store().await;
+    let s = &store;
+    wait_for(
+        "the first run to start",
+        Duration::from_secs(20),
+        &[],
+        move || async move {
+            matches!(s.run("single", "first").await, Ok(Some(r)) if r.state == "running")
+        },
+    )
+    .await;
+    let second = trigger("second", "2026-01-02T00:00:00Z");
+    let second = second.wait_with_output().expect("second trigger");
+    let first = first.wait_with_output().expect("first trigger");
+    assert!(first.status.success(), "{:?}", text(&first));
+    assert!(second.status.success(), "{:?}", text(&second));
+    assert!(text(&second).1.contains("waiting"), "{:?}", text(&second));
+    let runs = runs(&store, "single").await;
+    assert!(runs.iter().all(|r| r.state == "success"), "{runs:?}");
+    assert_eq!(max_overlap(&runs), 1, "both runs ran at once: {runs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

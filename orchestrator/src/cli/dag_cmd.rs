@@ -393,6 +393,33 @@ pub async fn execute_in_foreground(
     run: &DagRunRow,
     job: Arc<Job>,
 ) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let started = match wait_for_a_run_slot(&store, dag, run, &cancel).await {
+        Ok(started) => started,
+        Err(e) => {
+            job.stop().await;
+            return Err(e);
+        }
+    };
+    if !started {
+        store
+            .fail_unfinished(
+                &run.dag_id,
+                &run.run_id,
+                "Updraft was stopped (SIGTERM or Ctrl-C) before the run started",
+            )
+            .await?;
+        store
+            .set_run_state(&run.dag_id, &run.run_id, RunState::Failed)
+            .await?;
+        job.stop().await;
+        eprintln!(
+            "run {} of {}: failed (stopped before it started)",
+            run.run_id, run.dag_id
+        );
+        return Ok(ExitCode::from(1));
+    }
     store.adopt_run(&run.dag_id, &run.run_id, &job.id).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = tokio::spawn(progress::report(
@@ -405,8 +432,6 @@ pub async fn execute_in_foreground(
         job.clone(),
         Some(tx),
     );
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
     let state = engine.execute(dag, run, RunMode::Exclusive, cancel).await;
     drop(engine);
     job.stop().await;
@@ -424,6 +449,46 @@ pub async fn execute_in_foreground(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Starts the queued run once fewer than the DAG's `max_active_runs` are running (as a
+/// scheduler would), saying once that it waits. False when the user stopped the wait.
+async fn wait_for_a_run_slot(
+    store: &Store,
+    dag: &Dag,
+    run: &DagRunRow,
+    cancel: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let mut told = false;
+    while !store
+        .start_queued_run(&run.dag_id, &run.run_id, dag.max_active_runs)
+        .await?
+    {
+        let state = store
+            .run(&run.dag_id, &run.run_id)
+            .await?
+            .map(|r| r.state)
+            .unwrap_or_else(|| "deleted".into());
+        if state != "queued" {
+            anyhow::bail!(
+                "run {} of {} is {state}, not queued: another process took it",
+                run.run_id,
+                run.dag_id
+            );
+        }
+        if !told {
+            eprintln!(
+                "waiting: {} already has {} running run(s), its max_active_runs; run {} starts when one ends",
+                dag.dag_id, dag.max_active_runs, run.run_id
+            );
+            told = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = cancel.cancelled() => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 async fn runs(
