@@ -34,6 +34,9 @@ const SHARED_POLL: Duration = Duration::from_millis(200);
 const EXCLUSIVE_POLL: Duration = Duration::from_secs(1);
 /// The longest wait between re-reads when they keep finding nothing new.
 const MAX_POLL: Duration = Duration::from_secs(2);
+/// The most attempts claimed in one transaction. A wide run is claimed in turns, so the
+/// first attempts run while the store records the next claim instead of after it.
+const MAX_CLAIM: usize = 64;
 
 /// Works DagRuns against a store, as one job.
 #[derive(Clone)]
@@ -131,12 +134,17 @@ impl Engine {
             }
             self.decide_ready(dag, run, &mut tasks).await?;
             self.promote_due_retries(run, &mut tasks).await?;
-            self.claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
+            let more = self
+                .claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
                 .await?;
             if running.is_empty() && tasks.values().all(|t| t.state.is_finished()) {
                 break;
             }
-            let wake = next_wake(&tasks, refreshed + poll);
+            let wake = if more {
+                Instant::now()
+            } else {
+                next_wake(&tasks, refreshed + poll)
+            };
             tokio::select! {
                 Some(joined) = running.join_next() => {
                     self.settle(joined??, &mut tasks, &mut refreshed, poll);
@@ -350,7 +358,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Claims scheduled tasks up to `max_active_tasks` and starts the attempts this job won.
+    /// Claims scheduled tasks up to `max_active_tasks` (at most `MAX_CLAIM` at a time) and
+    /// starts the attempts this job won; true when there may be more to claim at once.
     async fn claim_and_start(
         &self,
         dag: &Dag,
@@ -359,9 +368,9 @@ impl Engine {
         cancel: &CancellationToken,
         tasks: &mut HashMap<String, TaskView>,
         running: &mut JoinSet<Result<AttemptEnd>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if !tasks.values().any(|t| t.state == TaskState::Scheduled) {
-            return Ok(());
+            return Ok(false);
         }
         let active = tasks
             .values()
@@ -374,12 +383,13 @@ impl Engine {
             .topo_order
             .iter()
             .filter(|id| tasks[*id].state == TaskState::Scheduled)
-            .take(room)
+            .take(room.min(MAX_CLAIM))
             .map(String::as_str)
             .collect();
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
+        let more = wanted.len() == MAX_CLAIM && room > MAX_CLAIM;
         let claimed = self
             .store
             .claim_tasks(
@@ -430,7 +440,7 @@ impl Engine {
             };
             running.spawn(attempt.run());
         }
-        Ok(())
+        Ok(more)
     }
 }
 
