@@ -18,6 +18,7 @@ on_both_backends!(
     a_killed_scheduler_is_recovered_by_the_next,
     pause_holds_runs_and_unpause_resumes_without_a_flood,
     a_foreground_trigger_waits_for_max_active_runs,
+    pause_holds_a_running_run_until_unpause,
 );
 
 /// An `updraft scheduler` process; SIGKILLed if the test ends without stopping it.
@@ -449,6 +450,74 @@ tasks:
     // boundary during the test may add one more).
     assert!((1..=2).contains(&scheduled.len()), "{scheduled:?}");
     assert!(scheduled[0].data_interval_end > unpaused_at - TimeDelta::minutes(2));
+    assert!(daemon.stop().success());
+}
+
+async fn pause_holds_a_running_run_until_unpause(u: &Updraft) {
+    u.write_dag(
+        "held.yaml",
+        "dag_id: held\ntasks:\n  first: {type: shell, with: {command: sleep 2}}\n  second: {type: noop, depends_on: [first]}\n",
+    );
+    let daemon = Daemon::start(u, "scheduler", &[]);
+    let store = u.store().await;
+    let s = &store;
+    let state_of = |task: &'static str| async move {
+        s.task_instances("held", "manual")
+            .await
+            .expect("task instances")
+            .into_iter()
+            .find(|t| t.task_id == task)
+            .and_then(|t| t.state)
+    };
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "held",
+        "--queue-only",
+        "--run-id",
+        "manual",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    wait_for(
+        "`first` to run",
+        Duration::from_secs(20),
+        &[&daemon],
+        || async { state_of("first").await.as_deref() == Some("running") },
+    )
+    .await;
+    let out = u.run(&["dag", "pause", "held"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // The running attempt finishes; its downstream task does not start while paused.
+    wait_for(
+        "`first` to succeed",
+        Duration::from_secs(20),
+        &[&daemon],
+        || async { state_of("first").await.as_deref() == Some("success") },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let second = state_of("second").await;
+    assert!(
+        second.as_deref() != Some("success") && second.as_deref() != Some("running"),
+        "`second` ran while the DAG was paused: {second:?}\n{}",
+        daemon.log()
+    );
+    let run = store
+        .run("held", "manual")
+        .await
+        .expect("run")
+        .expect("run");
+    assert_eq!(run.state, "running");
+
+    let out = u.run(&["dag", "unpause", "held"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    wait_for(
+        "the run to succeed",
+        Duration::from_secs(20),
+        &[&daemon],
+        || async { matches!(s.run("held", "manual").await, Ok(Some(r)) if r.state == "success") },
+    )
+    .await;
     assert!(daemon.stop().success());
 }
 

@@ -45,6 +45,8 @@ pub struct Engine {
     settings: Arc<Settings>,
     job: Arc<Job>,
     events: Option<UnboundedSender<RunEvent>>,
+    /// Fires when the run's DAG is paused: no new attempt starts here after it.
+    hold: Option<CancellationToken>,
 }
 
 /// Whether this job executes a run alone (a foreground trigger or backfill) or shares it
@@ -80,7 +82,22 @@ impl Engine {
             settings,
             job,
             events,
+            hold: None,
         }
+    }
+
+    /// The same engine, holding its runs once `hold` fires (the DAG was paused, as in
+    /// Airflow): running attempts finish, no new one starts, and `execute` returns
+    /// `Running` once none runs here, leaving the run for when the DAG is unpaused.
+    pub fn held_by(mut self, hold: CancellationToken) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+
+    fn held(&self) -> bool {
+        self.hold
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     fn emit(&self, event: RunEvent) {
@@ -134,11 +151,19 @@ impl Engine {
             }
             self.decide_ready(dag, run, &mut tasks).await?;
             self.promote_due_retries(run, &mut tasks).await?;
-            let more = self
-                .claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
-                .await?;
+            let held = self.held();
+            let more = !held
+                && self
+                    .claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
+                    .await?;
             if running.is_empty() && tasks.values().all(|t| t.state.is_finished()) {
                 break;
+            }
+            if held && running.is_empty() {
+                tracing::info!(
+                    "{dag_id} {run_id}: the DAG is paused; its next tasks start when it is unpaused"
+                );
+                return Ok(RunState::Running);
             }
             let wake = if more {
                 Instant::now()

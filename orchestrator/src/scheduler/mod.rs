@@ -1,6 +1,6 @@
 //! The scheduler daemon. Every tick it re-reads changed DAG files, fails the attempts of
 //! dead jobs, creates due scheduled runs, starts queued runs within `max_active_runs`,
-//! and works every running run that no single job owns. Any number of schedulers may
+//! and works every running run that no single job owns (holding those of paused DAGs). Any number of schedulers may
 //! share one PostgreSQL: every step is a conditional write, so each happens once.
 
 mod dag_files;
@@ -22,6 +22,12 @@ use tokio_util::sync::CancellationToken;
 /// How often the scheduler looks for due, queued and orphaned runs.
 pub const TICK: Duration = Duration::from_secs(1);
 
+/// A run worked on here: its task, and the token that holds it when its DAG is paused.
+struct Driver {
+    task: JoinHandle<()>,
+    hold: CancellationToken,
+}
+
 /// A scheduler job and the runs it is working on.
 pub struct Scheduler {
     store: Store,
@@ -29,7 +35,7 @@ pub struct Scheduler {
     job: Arc<Job>,
     dags: DagFiles,
     /// Runs worked on here, by (dag_id, run_id).
-    drivers: HashMap<(String, String), JoinHandle<()>>,
+    drivers: HashMap<(String, String), Driver>,
     stop: CancellationToken,
 }
 
@@ -78,7 +84,7 @@ impl Scheduler {
         tracing::info!("scheduler {} stopping", self.job.id);
         self.stop.cancel();
         for (_, driver) in self.drivers.drain() {
-            let _ = driver.await;
+            let _ = driver.task.await;
         }
         self.job.stop().await;
         Ok(())
@@ -125,10 +131,17 @@ impl Scheduler {
                 tracing::info!("started {} {}", run.dag_id, run.run_id);
             }
         }
-        self.drivers.retain(|_, driver| !driver.is_finished());
+        self.drivers.retain(|_, driver| !driver.task.is_finished());
+        // A paused DAG's running runs are held (as in Airflow): their running attempts
+        // finish, and their next tasks wait for the unpause.
+        for ((dag_id, _), driver) in &self.drivers {
+            if paused.contains(dag_id) {
+                driver.hold.cancel();
+            }
+        }
         for run in self.store.runs_in_state(RunState::Running, true).await? {
             let key = (run.dag_id.clone(), run.run_id.clone());
-            if self.drivers.contains_key(&key) {
+            if self.drivers.contains_key(&key) || paused.contains(&run.dag_id) {
                 continue;
             }
             let Some(dag) = self.dags.get(&run.dag_id).cloned() else {
@@ -139,22 +152,26 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Works a run on its own tokio task until it ends or the scheduler stops.
-    fn drive(&self, dag: Arc<Dag>, run: DagRunRow) -> JoinHandle<()> {
+    /// Works a run on its own tokio task until it ends, the scheduler stops, or its DAG is
+    /// paused.
+    fn drive(&self, dag: Arc<Dag>, run: DagRunRow) -> Driver {
+        let hold = CancellationToken::new();
         let engine = Engine::new(
             self.store.clone(),
             self.settings.clone(),
             self.job.clone(),
             None,
-        );
+        )
+        .held_by(hold.clone());
         let stop = self.stop.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             match engine.execute(&dag, &run, RunMode::Shared, stop).await {
                 Ok(RunState::Running) => {}
                 Ok(state) => tracing::info!("{} {}: {}", run.dag_id, run.run_id, state.as_str()),
                 Err(e) => tracing::error!("{} {}: {e:#}", run.dag_id, run.run_id),
             }
-        })
+        });
+        Driver { task, hold }
     }
 }
 
