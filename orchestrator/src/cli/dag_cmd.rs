@@ -464,17 +464,19 @@ async fn wait_for_a_run_slot(
         .start_queued_run(&run.dag_id, &run.run_id, dag.max_active_runs)
         .await?
     {
-        let state = store
-            .run(&run.dag_id, &run.run_id)
-            .await?
-            .map(|r| r.state)
-            .unwrap_or_else(|| "deleted".into());
-        if state != "queued" {
-            anyhow::bail!(
-                "run {} of {} is {state}, not queued: another process took it",
+        match store.run(&run.dag_id, &run.run_id).await? {
+            Some(now) if now.state == "queued" => {}
+            Some(now) => anyhow::bail!(
+                "run {} of {} is {}, not queued: another process took it",
+                run.run_id,
+                run.dag_id,
+                now.state
+            ),
+            None => anyhow::bail!(
+                "run {} of {} was deleted while it waited",
                 run.run_id,
                 run.dag_id
-            );
+            ),
         }
         if !told {
             eprintln!(

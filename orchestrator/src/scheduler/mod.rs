@@ -1,7 +1,8 @@
 //! The scheduler daemon. Every tick it re-reads changed DAG files, fails the attempts of
 //! dead jobs, creates due scheduled runs, starts queued runs within `max_active_runs`,
-//! and works every running run that no single job owns (holding those of paused DAGs). Any number of schedulers may
-//! share one PostgreSQL: every step is a conditional write, so each happens once.
+//! and works every running run that no single job owns (holding those of paused DAGs).
+//! Any number of schedulers may share one PostgreSQL: every step is a conditional write,
+//! so each happens once.
 
 mod dag_files;
 mod due_runs;
