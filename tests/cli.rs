@@ -1,9 +1,7 @@
 //! The CLI as a user meets it: validation errors with file:line:col and exit 2, the
 //! shipped examples, listings as JSON, logs, render and test, and secrets kept out of output.
 
-mod common;
-
-use common::{Backend, Updraft, only_run, repo_path, text};
+use crate::support::{Backend, Updraft, only_run, repo_path, text};
 
 on_both_backends!(
     shipped_example_runs_and_is_listed,

@@ -1,9 +1,7 @@
 //! The `delta_sql` task's write modes on real Delta tables, run with `updraft task test`:
 //! overwrite and append, merge on keys, and overwriting one interval's partition.
 
-mod common;
-
-use common::{Backend, Updraft, query_delta, text};
+use crate::support::{Backend, Updraft, query_delta, text};
 
 fn dag(u: &Updraft) {
     let lake = u.dir.path().join("lake");

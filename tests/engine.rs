@@ -1,9 +1,7 @@
 //! The run engine end to end: retries and backoff, timeouts, parallelism, trigger rules,
 //! shutdown, clear — each checked in the history tables, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{Updraft, live_processes_with, only_run, text};
+use crate::support::{Updraft, live_processes_with, only_run, text};
 use updraft::store::TaskTryRow;
 
 on_both_backends!(

@@ -3,9 +3,7 @@
 //! gold → the warehouse (SQLite by default, real PostgreSQL), checked against an
 //! independent computation, and re-run to show nothing changes without new data.
 
-mod common;
-
-use common::{Backend, Broker, Updraft, query_delta, repo_path, text};
+use crate::support::{Backend, Broker, Updraft, query_delta, repo_path, text};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -312,18 +310,21 @@ async fn check_layers(lake: &Path, raw: &[String]) {
 
 /// Table versions, to show a re-run without new data commits nothing.
 async fn versions(lake: &Path) -> Vec<(String, i64)> {
-    let mut out = Vec::new();
-    let mut tables = vec![
-        "bronze/tweets".to_string(),
-        "silver/tweets_quarantine".to_string(),
+    let mut wanted = vec![
+        "bronze.tweets".to_string(),
+        "silver.tweets_quarantine".to_string(),
     ];
-    tables.extend(GOLD.iter().map(|g| format!("gold/{g}")));
-    for t in tables {
-        let url = deltalake::ensure_table_uri(lake.join(&t).to_str().expect("utf-8")).expect("url");
-        let table = deltalake::open_table(url).await.expect("open table");
-        out.push((t, table.version().map_or(-1, |v| v as i64)));
-    }
-    out
+    wanted.extend(GOLD.iter().map(|g| format!("gold.{g}")));
+    let found = updraft_tasks::lake_tables(lake.to_str().expect("utf-8"))
+        .await
+        .expect("lake tables");
+    wanted
+        .into_iter()
+        .map(|name| {
+            let version = found.iter().find(|t| t.name == name).map(|t| t.version);
+            (name, version.expect("table in the lake"))
+        })
+        .collect()
 }
 
 async fn sqlite_table(u: &Updraft, table: &str) -> Vec<Value> {

@@ -2,9 +2,7 @@
 //! bronze Delta table, exactly once — re-runs add nothing, new data is picked up, and a
 //! `kill -9` at any moment loses nothing and duplicates nothing.
 
-mod common;
-
-use common::{Backend, Broker, Updraft, query_delta, text};
+use crate::support::{Backend, Broker, Updraft, query_delta, text};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,7 @@
 //! S3-compatible server), and two landers racing on one S3 table — conditional put makes
 //! one commit lose, and the records still land exactly once.
 
-mod common;
-
-use common::{Backend, S3Server, Updraft, query_delta_at, repo_path, text};
+use crate::support::{Backend, S3Server, Updraft, query_delta_at, repo_path, text};
 
 const LAKE: &str = "s3://lake/updraft";
 

@@ -2,10 +2,8 @@
 //! pause and unpause, recovery after kill -9, one scheduler per SQLite file, and three
 //! schedulers sharing a 500-task run on PostgreSQL with every attempt run exactly once.
 
-mod common;
-
+use crate::support::{Backend, Updraft, text};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::{Backend, Updraft, text};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -383,7 +381,7 @@ tasks:
     assert_eq!(lines.lines().count(), 2, "{lines}");
     assert!(second.stop().success());
     // The killed scheduler's task processes were orphaned, not stopped; tidy them up.
-    for p in common::live_processes_with("sleep 300") {
+    for p in crate::support::live_processes_with("sleep 300") {
         if let Some(pid) = p.strip_prefix("/proc/").and_then(|p| p.split(':').next()) {
             let _ = std::process::Command::new("kill")
                 .arg("-9")

@@ -1,9 +1,7 @@
 //! The built-in task types against real services: `sql` on PostgreSQL and SQLite with
 //! bound parameters, `http` against a local HTTP server (statuses, retries, bodies).
 
-mod common;
-
-use common::{Backend, Updraft, only_run, text};
+use crate::support::{Backend, Updraft, only_run, text};
 use sqlx::Connection;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

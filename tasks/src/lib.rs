@@ -21,7 +21,7 @@ mod stream_uri;
 pub use connections::{Connection, Connections};
 pub use context::{TaskContext, TaskOutcome};
 pub use error::TaskError;
-pub use lake::{LakeTable, QueryResult, lake_tables, query_lake};
+pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use log::TaskLog;
 pub use stream_uri::StreamUri;
 

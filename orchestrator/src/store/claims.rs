@@ -12,11 +12,13 @@
 use super::{Pool, Result, Store, TaskState};
 use chrono::{DateTime, Utc};
 
-/// An attempt this job won the right to run.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ClaimedTry {
-    pub task_id: String,
-    pub try_number: i64,
+row_struct! {
+    /// An attempt this job won the right to run.
+    #[derive(Debug, Clone)]
+    pub struct ClaimedTry {
+        pub task_id: String,
+        pub try_number: i64,
+    }
 }
 
 /// Who claims attempts.

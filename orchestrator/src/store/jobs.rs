@@ -5,24 +5,28 @@
 use super::{Pool, Result, Store, rows::JobRow};
 use chrono::{DateTime, Utc};
 
-/// A running attempt whose job stopped heartbeating.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StaleAttempt {
-    pub dag_id: String,
-    pub run_id: String,
-    pub task_id: String,
-    pub try_number: i64,
-    pub max_tries: i64,
-    pub job_id: Option<String>,
-    pub heartbeat_at: Option<DateTime<Utc>>,
+row_struct! {
+    /// A running attempt whose job stopped heartbeating.
+    #[derive(Debug, Clone)]
+    pub struct StaleAttempt {
+        pub dag_id: String,
+        pub run_id: String,
+        pub task_id: String,
+        pub try_number: i64,
+        pub max_tries: i64,
+        pub job_id: Option<String>,
+        pub heartbeat_at: Option<DateTime<Utc>>,
+    }
 }
 
-/// Identifies an attempt this job still owns.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::FromRow)]
-pub struct OwnedAttempt {
-    pub dag_id: String,
-    pub run_id: String,
-    pub task_id: String,
+row_struct! {
+    /// Identifies an attempt this job still owns.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct OwnedAttempt {
+        pub dag_id: String,
+        pub run_id: String,
+        pub task_id: String,
+    }
 }
 
 impl Store {

@@ -2,6 +2,34 @@
 //! with the same schema (migrations in `sql/migrations/`). Each method is one committed
 //! statement or transaction, so a state change is durable before the engine acts on it.
 
+/// Defines a struct read from a query row by column name, on either database: what
+/// `#[derive(sqlx::FromRow)]` does, without sqlx's macro crate (see `migrations`).
+macro_rules! row_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty),*
+        }
+
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $name
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>),*
+        {
+            fn from_row(row: &'r R) -> std::result::Result<Self, sqlx::Error> {
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+
 mod rows;
 mod state;
 
@@ -66,8 +94,9 @@ mod claims;
 mod jobs;
 mod scheduling;
 
-static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/postgres");
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../sql/migrations/sqlite");
+mod migrations;
+
+use migrations::{PG_MIGRATIONS, SQLITE_MIGRATIONS};
 
 /// What `updraft db check` reports.
 #[derive(Debug, serde::Serialize)]
@@ -171,7 +200,7 @@ impl Store {
 
     /// Lists applied and pending migrations.
     pub async fn status(&self) -> Result<StoreStatus> {
-        let migrator = match self.pool {
+        let migrator: &sqlx::migrate::Migrator = match self.pool {
             Pool::Postgres(_) => &PG_MIGRATIONS,
             Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
         };

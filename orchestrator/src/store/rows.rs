@@ -8,36 +8,40 @@ pub(super) const DAG_RUN_SELECT: &str =
     "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
     data_interval_end, state, conf, queued_at, started_at, ended_at, job_id FROM dag_run";
 
-/// A row of `dag`.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct DagRow {
-    pub dag_id: String,
-    pub is_paused: bool,
-    pub schedule: Option<String>,
-    pub timezone: String,
-    pub fileloc: String,
-    pub description: Option<String>,
-    pub last_parsed_at: DateTime<Utc>,
+row_struct! {
+    /// A row of `dag`.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct DagRow {
+        pub dag_id: String,
+        pub is_paused: bool,
+        pub schedule: Option<String>,
+        pub timezone: String,
+        pub fileloc: String,
+        pub description: Option<String>,
+        pub last_parsed_at: DateTime<Utc>,
+    }
 }
 
-/// A row of `dag_run`.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct DagRunRow {
-    pub dag_id: String,
-    pub run_id: String,
-    pub run_type: String,
-    pub logical_date: DateTime<Utc>,
-    pub data_interval_start: DateTime<Utc>,
-    pub data_interval_end: DateTime<Utc>,
-    pub state: String,
-    #[serde(serialize_with = "as_json")]
-    pub conf: String,
-    pub queued_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    /// The job executing the run by itself; None: any scheduler.
-    #[serde(skip)]
-    pub job_id: Option<String>,
+row_struct! {
+    /// A row of `dag_run`.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct DagRunRow {
+        pub dag_id: String,
+        pub run_id: String,
+        pub run_type: String,
+        pub logical_date: DateTime<Utc>,
+        pub data_interval_start: DateTime<Utc>,
+        pub data_interval_end: DateTime<Utc>,
+        pub state: String,
+        #[serde(serialize_with = "as_json")]
+        pub conf: String,
+        pub queued_at: DateTime<Utc>,
+        pub started_at: Option<DateTime<Utc>>,
+        pub ended_at: Option<DateTime<Utc>>,
+        /// The job executing the run by itself; None: any scheduler.
+        #[serde(skip)]
+        pub job_id: Option<String>,
+    }
 }
 
 impl DagRunRow {
@@ -47,40 +51,44 @@ impl DagRunRow {
     }
 }
 
-/// A row of `task_instance`.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct TaskInstanceRow {
-    pub dag_id: String,
-    pub run_id: String,
-    pub task_id: String,
-    pub task_type: String,
-    pub state: Option<String>,
-    pub try_number: i64,
-    pub max_tries: i64,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub duration: Option<f64>,
-    pub hostname: Option<String>,
-    /// When an `up_for_retry` instance may run again.
-    pub next_try_at: Option<DateTime<Utc>>,
+row_struct! {
+    /// A row of `task_instance`.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct TaskInstanceRow {
+        pub dag_id: String,
+        pub run_id: String,
+        pub task_id: String,
+        pub task_type: String,
+        pub state: Option<String>,
+        pub try_number: i64,
+        pub max_tries: i64,
+        pub started_at: Option<DateTime<Utc>>,
+        pub ended_at: Option<DateTime<Utc>>,
+        pub duration: Option<f64>,
+        pub hostname: Option<String>,
+        /// When an `up_for_retry` instance may run again.
+        pub next_try_at: Option<DateTime<Utc>>,
+    }
 }
 
-/// A row of `task_try`: one attempt.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct TaskTryRow {
-    pub dag_id: String,
-    pub run_id: String,
-    pub task_id: String,
-    pub try_number: i64,
-    pub state: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub duration: Option<f64>,
-    pub hostname: Option<String>,
-    pub error: Option<String>,
-    pub log_path: Option<String>,
-    #[serde(serialize_with = "as_json")]
-    pub metrics: String,
+row_struct! {
+    /// A row of `task_try`: one attempt.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct TaskTryRow {
+        pub dag_id: String,
+        pub run_id: String,
+        pub task_id: String,
+        pub try_number: i64,
+        pub state: String,
+        pub started_at: DateTime<Utc>,
+        pub ended_at: Option<DateTime<Utc>>,
+        pub duration: Option<f64>,
+        pub hostname: Option<String>,
+        pub error: Option<String>,
+        pub log_path: Option<String>,
+        #[serde(serialize_with = "as_json")]
+        pub metrics: String,
+    }
 }
 
 /// JSON stored as text is shown as JSON, not as a quoted string.
@@ -91,15 +99,17 @@ fn as_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-/// A row of `job`: a process that executes runs.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct JobRow {
-    pub job_id: String,
-    pub job_type: String,
-    pub hostname: String,
-    pub pid: i64,
-    pub state: String,
-    pub started_at: DateTime<Utc>,
-    pub heartbeat_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
+row_struct! {
+    /// A row of `job`: a process that executes runs.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct JobRow {
+        pub job_id: String,
+        pub job_type: String,
+        pub hostname: String,
+        pub pid: i64,
+        pub state: String,
+        pub started_at: DateTime<Utc>,
+        pub heartbeat_at: DateTime<Utc>,
+        pub ended_at: Option<DateTime<Utc>>,
+    }
 }

@@ -66,25 +66,36 @@ pub struct QueryResult {
 
 /// Runs `sql` over every table of the lake at `root`.
 pub async fn query_lake(root: &str, sql: &str) -> Result<QueryResult, TaskError> {
+    let tables: Vec<(String, String)> = lake_tables(root)
+        .await?
+        .into_iter()
+        .filter(|t| t.version >= 0)
+        .map(|t| (t.name, t.location))
+        .collect();
+    query_tables(&tables, &BTreeMap::new(), sql).await
+}
+
+/// Runs `sql` over the Delta tables given as `(name, location)`, opened with `storage`
+/// options; a name `layer.table` is table `table` of schema `layer`.
+pub async fn query_tables(
+    tables: &[(String, String)],
+    storage: &BTreeMap<String, String>,
+    sql: &str,
+) -> Result<QueryResult, TaskError> {
     let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| TaskError::Fatal("DataFusion has no default catalog".into()))?;
-    for table in lake_tables(root).await? {
-        if table.version < 0 {
-            continue;
-        }
-        let (layer, name) = table
-            .name
-            .split_once('.')
-            .unwrap_or(("public", &table.name));
-        if catalog.schema(layer).is_none() {
+    for (name, location) in tables {
+        if let Some((layer, _)) = name.split_once('.')
+            && catalog.schema(layer).is_none()
+        {
             catalog
                 .register_schema(layer, Arc::new(MemorySchemaProvider::new()))
                 .map_err(|e| datafusion_error("registering a layer", e))?;
         }
-        let opened = open(&table.location, &BTreeMap::new()).await?;
-        register(&ctx, &format!("{layer}.{name}"), &opened).await?;
+        let opened = open(location, storage).await?;
+        register(&ctx, name, &opened).await?;
     }
     let frame = ctx
         .sql(sql)

@@ -5,9 +5,10 @@
 mod catalog;
 mod changes;
 mod commit;
+mod s3;
 mod session;
 
-pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake};
+pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use changes::{PartitionValues, changes_since};
 pub use commit::{Positions, WriteSpec, write_checked};
 pub use session::{partition_filter, quote_ident, register, sql_session};
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Turns a path or URL into a table URL (creating a local folder).
 pub fn table_url(location: &str) -> Result<url::Url, TaskError> {
+    s3::register();
     deltalake::ensure_table_uri(location)
         .map_err(|e| TaskError::Config(format!("bad table location `{location}`: {e}")))
 }

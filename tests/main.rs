@@ -1,0 +1,16 @@
+//! Updraft's end-to-end tests, in one binary so that DataFusion and delta-rs are linked
+//! once: each module drives the real `updraft` binary against real services (SQLite,
+//! PostgreSQL, a Kafka-protocol broker, an S3-compatible server) and checks what a user
+//! would — the history tables, the Delta tables, the warehouse, the output.
+
+#[macro_use]
+mod support;
+
+mod cli;
+mod delta_sql;
+mod engine;
+mod lakehouse;
+mod land;
+mod s3;
+mod scheduler;
+mod tasks;

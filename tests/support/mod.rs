@@ -1,0 +1,170 @@
+//! What the end-to-end tests share: a scratch Updraft installation (home, DAGs folder,
+//! SQLite or a fresh PostgreSQL database) driving the real binary, and, one module each,
+//! the services a test starts: PostgreSQL, a Kafka-protocol broker, an S3 server.
+
+mod broker;
+mod lake;
+mod postgres;
+mod process;
+mod s3;
+mod service;
+
+pub use broker::Broker;
+pub use lake::{query_delta, query_delta_at};
+pub use process::live_processes_with;
+pub use s3::S3Server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use updraft::store::Store;
+
+/// A history database for one test.
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's Updraft installation: home, DAGs folder and history database.
+pub struct Updraft {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pg_database: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Updraft {
+    /// A fresh installation on the given backend.
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("dags")).expect("dags dir");
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("home/updraft.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let (url, name) = postgres::create_database().await;
+                (url, Some(name))
+            }
+        };
+        Self {
+            dir,
+            database_url,
+            pg_database,
+            env: Vec::new(),
+        }
+    }
+
+    /// Another installation (own home and DAGs folder) on the same history database;
+    /// it leaves the database to this one to drop.
+    pub fn sibling(&self) -> Updraft {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("dags")).expect("dags dir");
+        Updraft {
+            dir,
+            database_url: self.database_url.clone(),
+            pg_database: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Whether the history database is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn dags(&self) -> PathBuf {
+        self.dir.path().join("dags")
+    }
+
+    /// Writes a DAG file into the DAGs folder.
+    pub fn write_dag(&self, file: &str, yaml: &str) -> PathBuf {
+        let path = self.dags().join(file);
+        std::fs::write(&path, yaml).expect("write dag");
+        path
+    }
+
+    /// The binary, set up for this installation.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_updraft"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("UPDRAFT_HOME", self.home())
+            .env("UPDRAFT_DAGS_FOLDER", self.dags())
+            .env("UPDRAFT_DATABASE_URL", &self.database_url)
+            .env_remove("UPDRAFT_CONFIG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs the binary to the end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run updraft")
+    }
+
+    /// A store on this installation's history database.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.database_url)
+            .await
+            .expect("connect store")
+    }
+
+    /// Drops the test's PostgreSQL database (left behind only when a test fails).
+    pub async fn cleanup(self) {
+        if let Some(name) = &self.pg_database {
+            postgres::drop_database(name).await;
+        }
+    }
+}
+
+/// stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The only run of a DAG.
+pub async fn only_run(store: &Store, dag_id: &str) -> updraft::store::DagRunRow {
+    let runs = store.runs(dag_id, None, 10).await.expect("runs");
+    assert_eq!(runs.len(), 1, "expected one run of {dag_id}: {runs:?}");
+    runs.into_iter().next().expect("one run")
+}
+
+/// Defines each test twice: on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let u = $crate::support::Updraft::new($crate::support::Backend::Sqlite).await;
+                    super::$name(&u).await;
+                    u.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let u = $crate::support::Updraft::new($crate::support::Backend::Postgres).await;
+                    super::$name(&u).await;
+                    u.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
