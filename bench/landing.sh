@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 BIN=${UPDRAFT_BIN:-$PWD/target/release/updraft}
 [ -x "$BIN" ] || cargo build --release -j2 -p updraft
+export TANSU_PROFILE=${TANSU_PROFILE:-release}  # throughput through the broker is measured
 source scripts/ensure-tansu.sh
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
