@@ -5,8 +5,8 @@
 #
 # Installs tansu from crates.io when missing, cached under ~/.cache/updraft, in one of two
 # builds (TANSU_PROFILE):
-#   debug   (default) for the tests, which send a few thousand records: builds in about a
-#           third of the time of an optimised build (see bench/README.md)
+#   debug   (default) for the tests, which send a few thousand records: no optimisation to
+#           wait for (scripts/test-all builds it in the background; bench/README.md)
 #   release for the benchmarks, which measure throughput through the broker
 # A `tansu` already on the PATH, or TANSU_BIN, is used as it is.
 set -euo pipefail
