@@ -69,6 +69,36 @@ async fn broken_dag_files_point_at_the_problem() {
             ":5:",
             "unknown field `cmd`",
         ),
+        (
+            "template_syntax.yaml",
+            "dag_id: ts\ntasks:\n  a:\n    type: shell\n    with:\n      command: \"echo {{ ds \"\n",
+            ":6:16:",
+            "template error: syntax error",
+        ),
+        (
+            "template_filter.yaml",
+            "dag_id: tf\ntasks:\n  a:\n    type: shell\n    with:\n      command: \"echo {{ ds | shout }}\"\n",
+            ":6:16:",
+            "unknown filter",
+        ),
+        (
+            "bad_number.yaml",
+            "dag_id: n\nmax_active_runs: many\ntasks:\n  a: {type: noop}\n",
+            ":2:18:",
+            "expected a whole number",
+        ),
+        (
+            "negative.yaml",
+            "dag_id: n\ntasks:\n  a: {type: noop, retries: -1}\n",
+            ":3:",
+            "expected a whole number of at least 0",
+        ),
+        (
+            "a_list.yaml",
+            "- dag_id: l\n",
+            ":1:1:",
+            "expected a mapping of keys to values",
+        ),
     ];
     for (file, yaml, at, message) in cases {
         let path = u.write_dag(file, yaml);
@@ -85,8 +115,29 @@ async fn broken_dag_files_point_at_the_problem() {
             "{file}: expected `{message}` in {err}"
         );
         assert!(!err.contains("panicked"), "{err}");
+        for rust in [
+            "u32", "u64", "i64", "struct ", "DagSpec", "u128", "Error {", "Some(",
+        ] {
+            assert!(!err.contains(rust), "{file}: a Rust type in {err}");
+        }
         std::fs::remove_file(path).unwrap();
     }
+    // A byte-order mark is not part of the YAML, and merge keys are applied.
+    let bom = u.write_dag(
+        "bom.yaml",
+        "\u{feff}dag_id: bom\ntasks:\n  a: {type: noop}\n",
+    );
+    let out = u.run(&["dag", "validate", bom.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    u.write_dag(
+        "merged.yaml",
+        "dag_id: merged\ntasks:\n  a: &base\n    type: noop\n    retries: 2\n  b:\n    <<: *base\n    depends_on: [a]\n",
+    );
+    let out = u.run(&["dag", "show", "merged", "-o", "json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["tasks"][1]["task_id"], "b");
+    assert_eq!(shown["tasks"][1]["retries"], 2, "{shown}");
     // Triggering a broken DAG is refused the same way.
     u.write_dag("cycle.yaml", cases[0].1);
     let out = u.run(&["dag", "trigger", "c"]);
@@ -108,6 +159,18 @@ async fn usage_errors_exit_2() {
         let out = u.run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
     }
+    // A run id names a folder of the log tree: one that climbs out is refused, and
+    // nothing is written anywhere.
+    for bad in ["../../../../../../escaped", "..", "a/b", &"r".repeat(251)] {
+        let out = u.run(&["dag", "trigger", "n", "--run-id", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {:?}", text(&out));
+        assert!(text(&out).1.contains("--run-id"), "{:?}", text(&out));
+    }
+    assert!(!u.dir.path().join("escaped").exists());
+    assert!(
+        !u.home().join("logs").exists(),
+        "a refused run wrote no log"
+    );
     let out = u.run(&["dag", "trigger", "n", "--run-id", "same"]);
     assert!(out.status.success());
     let out = u.run(&["dag", "trigger", "n", "--run-id", "same"]);
@@ -250,31 +313,79 @@ async fn task_logs_render_and_test(u: &Updraft) {
 }
 
 async fn passwords_never_reach_output(u: &Updraft) {
+    const PLANTED: [&str; 4] = [
+        "Hunter2Secret",
+        "QueryParamSecret",
+        "EnvTokenSecret99",
+        "UriInEnvSecret",
+    ];
     let mut u2 = u.sibling();
-    // Nothing listens on port 1: the connection fails and its error must not echo the secret.
+    // Nothing listens on port 1: the connections fail and their errors must not echo the
+    // secrets, whether in the URI's user info or in a query parameter.
     u2.env.push((
         "UPDRAFT_CONN_SECRETDB".into(),
         "postgres://app:Hunter2Secret@127.0.0.1:1/db".into(),
     ));
+    u2.env.push((
+        "UPDRAFT_CONN_PARAMDB".into(),
+        "postgres://app@127.0.0.1:1/db?password=QueryParamSecret".into(),
+    ));
+    u2.env
+        .push(("MY_API_TOKEN".into(), "EnvTokenSecret99".into()));
+    u2.env.push((
+        "WAREHOUSE_URI".into(),
+        "postgres://etl:UriInEnvSecret@127.0.0.1:1/wh".into(),
+    ));
     u2.write_dag(
         "s.yaml",
-        "dag_id: s\ntasks:\n  q: {type: sql, with: {conn: secretdb, sql: select 1}}\n",
+        r#"dag_id: s
+tasks:
+  q: {type: sql, with: {conn: secretdb, sql: select 1}}
+  p: {type: sql, with: {conn: paramdb, sql: select 1}}
+  echo:
+    type: shell
+    with:
+      command: "echo token $MY_API_TOKEN uri {{ env.WAREHOUSE_URI }}; echo {{ env.MY_API_TOKEN }} >&2; exit 3"
+"#,
     );
+    let mut shown = Vec::new();
     let out = u2.run(&["dag", "trigger", "s", "--run-id", "r"]);
     assert_eq!(out.status.code(), Some(1));
     let (o, e) = text(&out);
-    let log = std::fs::read_to_string(
-        u2.home()
-            .join("logs/dag_id=s/run_id=r/task_id=q/attempt=1.log"),
-    )
-    .unwrap();
-    assert!(log.contains("app:***@127.0.0.1:1"), "{log}");
-    for shown in [o, e, log] {
-        assert!(!shown.contains("Hunter2Secret"), "{shown}");
+    shown.extend([o, e]);
+    let log = |task: &str| {
+        std::fs::read_to_string(u2.home().join(format!(
+            "logs/dag_id=s/run_id=r/task_id={task}/attempt=1.log"
+        )))
+        .unwrap()
+    };
+    assert!(log("q").contains("app:***@127.0.0.1:1"), "{}", log("q"));
+    assert!(log("p").contains("password=***"), "{}", log("p"));
+    let echoed = log("echo");
+    assert!(
+        echoed.contains("token *** uri postgres://etl:***@127.0.0.1:1/wh"),
+        "{echoed}"
+    );
+    shown.extend(["q", "p", "echo"].map(log));
+    for args in [
+        vec!["task", "render", "s", "echo"],
+        vec!["task", "test", "s", "echo"],
+        vec!["task", "test", "s", "p"],
+        vec!["task", "logs", "s", "r", "echo"],
+        vec!["task", "states", "s", "r"],
+    ] {
+        let (o, e) = text(&u2.run(&args));
+        assert!(!o.is_empty() || !e.is_empty(), "{args:?} printed nothing");
+        shown.extend([o, e]);
     }
     let store = u.store().await;
     for t in store.tries("s", "r", None).await.unwrap() {
-        assert!(!t.error.unwrap_or_default().contains("Hunter2Secret"));
+        shown.push(t.error.unwrap_or_default());
+    }
+    for text in &shown {
+        for secret in PLANTED {
+            assert!(!text.contains(secret), "{secret} shown in: {text}");
+        }
     }
 }
 

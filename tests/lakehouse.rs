@@ -397,6 +397,31 @@ async fn assert_quarantine_explains(lake: &Path) {
             "no reason starting with {expected:?} in {reasons:?}"
         );
     }
+    // The detail varies per record; the code groups them by kind, one group per kind.
+    let codes: Vec<(String, i64)> = query_delta(
+        &tables[..1],
+        "SELECT reason_code, COUNT(*) AS n FROM q GROUP BY reason_code ORDER BY reason_code",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r["reason_code"].as_str().unwrap_or("NULL").to_string(),
+            r["n"].as_i64().unwrap_or(0),
+        )
+    })
+    .collect();
+    let kinds: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["invalid_json", "missing_field", "wrong_type"],
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().map(|(_, n)| n).sum::<i64>(),
+        all[0]["n"].as_i64().unwrap(),
+        "every quarantined row has a code"
+    );
 }
 
 /// Where the warehouse copy of the gold tables is.
@@ -440,6 +465,20 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
         versions(&lake).await,
         before,
         "a re-run without new data commits nothing"
+    );
+
+    // A copied lake knows how far each table has read: running it reprocesses nothing.
+    let copy = u.dir.path().join("lake2");
+    let cp = std::process::Command::new("cp")
+        .args(["-r", lake.to_str().unwrap(), copy.to_str().unwrap()])
+        .status()
+        .expect("cp");
+    assert!(cp.success());
+    trigger(&u, "copied", &["--lake", copy.to_str().unwrap()]);
+    assert_eq!(
+        versions(&copy).await,
+        before,
+        "a run of a copied lake commits nothing"
     );
 
     // New records, some for dates gold already has (late events), plus a replay of an

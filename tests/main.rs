@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod delta_sql;
 mod engine;
+mod errors;
 mod lakehouse;
 mod land;
 mod s3;

@@ -17,6 +17,7 @@ on_both_backends!(
     pause_holds_runs_and_unpause_resumes_without_a_flood,
     a_foreground_trigger_waits_for_max_active_runs,
     pause_holds_a_running_run_until_unpause,
+    no_trigger_waits_for_a_run_nobody_works,
 );
 
 /// An `updraft scheduler` process; SIGKILLed if the test ends without stopping it.
@@ -556,10 +557,149 @@ async fn a_foreground_trigger_waits_for_max_active_runs(u: &Updraft) {
     let first = first.wait_with_output().expect("first trigger");
     assert!(first.status.success(), "{:?}", text(&first));
     assert!(second.status.success(), "{:?}", text(&second));
-    assert!(text(&second).1.contains("waiting"), "{:?}", text(&second));
+    // The wait says what it waits for, who works on it, and how to end it.
+    let err = text(&second).1;
+    assert!(err.contains("waiting"), "{err}");
+    assert!(err.contains("first (worked by trigger trigger-"), "{err}");
+    assert!(err.contains("Ctrl-C stops waiting"), "{err}");
     let runs = runs(&store, "single").await;
     assert!(runs.iter().all(|r| r.state == "success"), "{runs:?}");
     assert_eq!(max_overlap(&runs), 1, "both runs ran at once: {runs:?}");
+}
+
+/// A run left `running` by a killed foreground trigger, or by a scheduler stopped with
+/// SIGTERM, does not make the next foreground trigger wait forever: with no scheduler
+/// alive, it finishes the left run (its killed attempt failed, as the retry policy says)
+/// and then its own, and says what it waited for.
+async fn no_trigger_waits_for_a_run_nobody_works(u: &Updraft) {
+    u.write_dag(
+        "single.yaml",
+        "dag_id: single\nmax_active_runs: 1\ntasks:\n  work: {type: shell, with: {command: sleep 60}}\n  after: {type: noop, depends_on: [work]}\n",
+    );
+    let store = u.store().await;
+    let s = &store;
+    let work_running = |run: &'static str| async move {
+        s.task_instances("single", run).await.is_ok_and(|tis| {
+            tis.iter()
+                .any(|t| t.task_id == "work" && t.state.as_deref() == Some("running"))
+        })
+    };
+    // kill -9 of a foreground trigger in the middle of its run.
+    let mut killed = u
+        .command(&[
+            "dag",
+            "trigger",
+            "single",
+            "--run-id",
+            "killed",
+            "--logical-date",
+            "2026-01-01",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start trigger");
+    wait_for(
+        "the killed trigger's task to run",
+        Duration::from_secs(30),
+        &[],
+        || work_running("killed"),
+    )
+    .await;
+    killed.kill().expect("kill -9");
+    killed.wait().expect("reap");
+    let quick = "dag_id: single\nmax_active_runs: 1\ntasks:\n  work: {type: shell, with: {command: 'true'}}\n  after: {type: noop, depends_on: [work]}\n";
+    u.write_dag("single.yaml", quick);
+    let next = u
+        .command(&[
+            "dag",
+            "trigger",
+            "single",
+            "--run-id",
+            "next",
+            "--logical-date",
+            "2026-01-02",
+        ])
+        .output()
+        .expect("next trigger");
+    assert!(next.status.success(), "{:?}", text(&next));
+    let err = text(&next).1;
+    assert!(
+        err.contains("run killed of single was left running"),
+        "{err}"
+    );
+    let states: Vec<(String, String)> = runs(&store, "single")
+        .await
+        .into_iter()
+        .map(|r| (r.run_id, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("killed".into(), "failed".into()),
+            ("next".into(), "success".into())
+        ]
+    );
+    let tries = store.tries("single", "killed", Some("work")).await.unwrap();
+    assert!(
+        tries[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("died"),
+        "{tries:?}"
+    );
+
+    // SIGTERM of a scheduler in the middle of a run.
+    u.write_dag(
+        "single.yaml",
+        "dag_id: single\nmax_active_runs: 1\ntasks:\n  work: {type: shell, with: {command: sleep 60}}\n  after: {type: noop, depends_on: [work]}\n",
+    );
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "single",
+        "--run-id",
+        "scheduled",
+        "--logical-date",
+        "2026-01-03",
+        "--queue-only",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let daemon = Daemon::start(u, "scheduler", &[]);
+    wait_for(
+        "the scheduler's task to run",
+        Duration::from_secs(30),
+        &[&daemon],
+        || work_running("scheduled"),
+    )
+    .await;
+    assert!(daemon.stop().success());
+    u.write_dag("single.yaml", quick);
+    let after = u
+        .command(&[
+            "dag",
+            "trigger",
+            "single",
+            "--run-id",
+            "after",
+            "--logical-date",
+            "2026-01-04",
+        ])
+        .output()
+        .expect("trigger after the scheduler");
+    assert!(after.status.success(), "{:?}", text(&after));
+    let err = text(&after).1;
+    assert!(
+        err.contains("run scheduled of single was left running"),
+        "{err}"
+    );
+    let run = store.run("single", "scheduled").await.unwrap().unwrap();
+    assert_eq!(run.state, "failed", "the interrupted run was finished");
+    assert_eq!(
+        store.run("single", "after").await.unwrap().unwrap().state,
+        "success"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -798,7 +938,7 @@ async fn standalone_runs_on_the_embedded_defaults() {
     std::fs::create_dir_all(dir.path().join("dags")).unwrap();
     std::fs::write(
         dir.path().join("dags/hello.yaml"),
-        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n",
+        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n  one:\n    type: delta_sql\n    depends_on: [hi]\n    with: { tables: {}, query: 'SELECT 1 AS x', table: '{{ lake }}/gold/one', mode: overwrite }\n",
     )
     .unwrap();
     let updraft = |args: &[&str]| {
@@ -851,4 +991,12 @@ async fn standalone_runs_on_the_embedded_defaults() {
         banner.contains("sqlite://.updraft/updraft.db") && banner.contains("dags"),
         "{banner}"
     );
+    // A file gets Updraft's own lines: no colour codes, no libraries' INFO chatter, and
+    // no claim of ending tasks when none was running.
+    assert!(!banner.contains('\x1b'), "colour codes in a file: {banner}");
+    for line in banner.lines().filter(|l| l.contains(" INFO ")) {
+        assert!(line.contains(" updraft"), "a library's INFO line: {line}");
+    }
+    assert!(banner.contains("hello r: success"), "{banner}");
+    assert!(!banner.contains("ending"), "{banner}");
 }

@@ -120,25 +120,39 @@ impl Settings {
         (self.heartbeat_timeout / 5).max(Duration::from_millis(100))
     }
 
-    /// The log file of one attempt: `logs/dag_id=X/run_id=Y/task_id=Z/attempt=N.log`.
-    pub fn log_path(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: i64) -> PathBuf {
-        self.home
-            .join("logs")
+    /// The log file of one attempt: `logs/dag_id=X/run_id=Y/task_id=Z/attempt=N.log`;
+    /// an error when the ids would place it outside the logs folder.
+    pub fn log_path(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: i64,
+    ) -> Result<PathBuf, String> {
+        let root = self.home.join("logs");
+        let path = root
             .join(format!("dag_id={dag_id}"))
             .join(format!("run_id={run_id}"))
             .join(format!("task_id={task_id}"))
-            .join(format!("attempt={try_number}.log"))
+            .join(format!("attempt={try_number}.log"));
+        // Four components below the root: an id holding a separator would add more.
+        let depth = path
+            .strip_prefix(&root)
+            .map_or(0, |p| p.components().count());
+        if depth == 4 && crate::dag::ids::stays_inside(&root, &path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "the ids of {dag_id}.{task_id} in run {} would place its log outside {}",
+                run_id.escape_debug(),
+                root.display()
+            ))
+        }
     }
 
     /// The database URL with any password masked, for messages.
     pub fn database_url_shown(&self) -> String {
-        match url::Url::parse(&self.database_url) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
-                u.to_string()
-            }
-            _ => self.database_url.clone(),
-        }
+        updraft_tasks::secrets::mask(&self.database_url).into_owned()
     }
 }
 

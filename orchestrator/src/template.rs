@@ -103,6 +103,62 @@ static ENVIRONMENT: std::sync::LazyLock<Environment<'static>> = std::sync::LazyL
     env
 });
 
+/// Names that a template may leave undefined when checked without a run (`conf.x`,
+/// `env.X`): only what can never work is reported then.
+static CHECKING: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env
+});
+
+/// Finds the templates in a task's `with:` block that can never render: syntax errors,
+/// unknown filters, tests and functions. Each problem comes with its key (`with.sql`).
+pub fn check_config(config: &Value, dag: &crate::dag::Dag, task_id: &str) -> Vec<(String, String)> {
+    let at = chrono::DateTime::<Utc>::UNIX_EPOCH;
+    let vars = RunVars::new(
+        dag,
+        "check",
+        at,
+        (at, at),
+        Value::Object(Default::default()),
+        "lake",
+    );
+    let ctx = context(&vars, task_id, 1);
+    let mut problems = Vec::new();
+    check_value(config, "with", &ctx, &mut problems);
+    problems
+}
+
+fn check_value(value: &Value, path: &str, ctx: &JinjaValue, problems: &mut Vec<(String, String)>) {
+    use minijinja::ErrorKind as K;
+    match value {
+        Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            if let Err(e) = CHECKING.render_str(s, ctx)
+                && matches!(
+                    e.kind(),
+                    K::SyntaxError | K::UnknownFilter | K::UnknownTest | K::UnknownFunction
+                )
+            {
+                problems.push((
+                    path.to_string(),
+                    format!("template error: {}", describe(&e)),
+                ));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_value(v, &format!("{path}.{i}"), ctx, problems);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                check_value(v, &format!("{path}.{k}"), ctx, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Renders every string in a task's `with:` block; errors name the key (`with.command`).
 pub fn render_config(
     config: &Value,
@@ -205,6 +261,25 @@ mod tests {
             "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2"
         );
         assert_eq!(out["n"], 3);
+    }
+
+    #[test]
+    fn checks_find_what_can_never_render_and_allow_run_time_names() {
+        let dag = crate::dag::parse_dag(
+            "dag_id: d\ntasks:\n  t: {type: noop}\n",
+            std::path::Path::new("d.yaml"),
+        )
+        .unwrap();
+        let cfg = json!({
+            "a": "{{ ds ",
+            "b": ["ok", "{{ ds | no_such_filter }}"],
+            "c": "{{ conf.table | default('x') }} {{ env.UNSET_HERE }} {{ params.p.q }}",
+            "d": "{% if ds %}{{ ds | upper }}{% endif %}",
+        });
+        let problems = check_config(&cfg, &dag, "t");
+        let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["with.a", "with.b.1"], "{problems:?}");
+        assert!(problems[1].1.contains("unknown filter"), "{problems:?}");
     }
 
     #[test]

@@ -27,10 +27,27 @@ pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
 /// Reports a line of progress: above the bar on a terminal, otherwise as a timestamped
 /// log line `[time] label: line` on stderr.
 pub fn progress_line(bar: &ProgressBar, label: &str, line: &str) {
+    let line = updraft_tasks::secrets::mask(line);
     if is_terminal() {
-        bar.println(line);
+        bar.println(line.as_ref());
     } else {
         let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         eprintln!("[{stamp}] {label}: {line}");
+    }
+}
+
+/// A writer for the process's log lines that masks secrets in each line it is given
+/// (tracing writes one formatted event per call).
+pub struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(updraft_tasks::secrets::mask(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

@@ -73,8 +73,11 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Adds or replaces a connection.
+    /// Adds or replaces a connection; its password is masked in every output from now on.
     pub fn insert(&mut self, connection: Connection) {
+        if let Some(password) = connection.password() {
+            crate::secrets::register(password);
+        }
         self.by_name.insert(connection.name.clone(), connection);
     }
 

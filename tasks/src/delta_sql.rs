@@ -108,9 +108,8 @@ pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     Ok(())
 }
 
-fn app_id(source: &DeltaTable) -> String {
-    format!("updraft-delta-sql:{}", source.log_store().root_url())
-}
+/// This task's name in its txn app ids.
+const TASK: &str = "delta-sql";
 
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
     validate(config)?;
@@ -142,9 +141,13 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             lake::register(&session, name, table).await?;
             continue;
         }
-        let app = app_id(table);
-        let last = lake::position(&target, &app).await?;
-        positions.advance(&app, last, lake::version(table));
+        let app = lake::source_app_id(TASK, table)?;
+        let last = lake::source_position(&target, &app, TASK, table).await?;
+        positions.advance(
+            &app,
+            lake::position(&target, &app).await?,
+            lake::version(table),
+        );
         let changes = match last {
             Some(v) => Some(lake::changes_since(table, v).await?).filter(|c| !c.incomplete),
             None => None,
@@ -219,6 +222,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             } else {
                 replace_where
             },
+            merge_schema: false,
         };
         lake::write_checked(&mut target, batches, &spec, &positions).await?;
         rows

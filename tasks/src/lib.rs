@@ -2,8 +2,10 @@
 //! scheduling; it gets a rendered configuration and a [`TaskContext`] and returns a
 //! [`TaskOutcome`] or a [`TaskError`] that says whether a retry can help.
 
+pub mod config_message;
 mod connections;
 mod context;
+pub mod db_error;
 mod delta_maintenance;
 mod delta_sql;
 mod error;
@@ -14,6 +16,7 @@ mod load_warehouse;
 mod log;
 mod noop;
 mod parse_json;
+pub mod secrets;
 mod shell;
 mod sql;
 mod stream_uri;
@@ -90,7 +93,8 @@ pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(config: &Value) -> Re
     } else {
         config.clone()
     };
-    serde_json::from_value(value).map_err(|e| TaskError::Config(e.to_string()))
+    serde_json::from_value(value)
+        .map_err(|e| TaskError::Config(config_message::for_people(&e.to_string())))
 }
 
 /// Parses a human duration such as `30s`, `10m`, `1h` or `1d` in a task config.

@@ -1,10 +1,9 @@
 //! The attempt log: a file per attempt (or stdout for `task test`), written line by line
-//! with timestamps, and handed to child processes as their stdout/stderr.
+//! with timestamps and secrets masked (a child process's output included, line by line).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 /// Where an attempt's log lines go.
@@ -48,10 +47,11 @@ impl TaskLog {
         }
     }
 
-    /// Writes one timestamped line. A log that cannot be written must not fail the task.
+    /// Writes one timestamped line, secrets masked. A log that cannot be written must not
+    /// fail the task.
     pub fn line(&self, message: impl AsRef<str>) {
         let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        let text = format!("[{stamp}] {}\n", message.as_ref());
+        let text = format!("[{stamp}] {}\n", crate::secrets::mask(message.as_ref()));
         match &*self.target {
             Target::File { file, .. } => {
                 if let Ok(mut f) = file.lock() {
@@ -61,19 +61,6 @@ impl TaskLog {
             Target::Stdout => {
                 let _ = std::io::stdout().write_all(text.as_bytes());
             }
-        }
-    }
-
-    /// A handle a child process can write its output to, appending to the same log.
-    pub fn child_stdio(&self) -> std::io::Result<Stdio> {
-        match &*self.target {
-            Target::File { file, .. } => {
-                let guard = file
-                    .lock()
-                    .map_err(|_| std::io::Error::other("log file lock poisoned"))?;
-                Ok(Stdio::from(guard.try_clone()?))
-            }
-            Target::Stdout => Ok(Stdio::inherit()),
         }
     }
 }

@@ -1,14 +1,15 @@
-//! `shell`: runs a command with `sh -c` in its own process group, output into the attempt
-//! log. A non-zero exit fails the attempt; exit code 99 (by default) marks it skipped, as in
+//! `shell`: runs a command with `sh -c` in its own process group, its output read line by
+//! line into the attempt log (so secrets it prints are masked). A non-zero exit fails the attempt; exit code 99 (by default) marks it skipped, as in
 //! Airflow's BashOperator. Cancellation (timeout, shutdown) kills the whole process group.
 
-use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use crate::{TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -47,9 +48,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .process_group(0)
         // If the attempt is dropped without being cancelled, the shell must not outlive it.
         .kill_on_drop(true);
-    let stdout = ctx.log.child_stdio().map_err(log_error)?;
-    let stderr = ctx.log.child_stdio().map_err(log_error)?;
-    command.stdout(stdout).stderr(stderr);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     if let Some(dir) = &cfg.cwd {
         command.current_dir(dir);
     }
@@ -59,17 +60,23 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .spawn()
         .map_err(|e| TaskError::Retryable(format!("could not start `sh -c`: {e}")))?;
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    let output = [
+        child.stdout.take().map(|o| copy_lines(o, ctx.log.clone())),
+        child.stderr.take().map(|e| copy_lines(e, ctx.log.clone())),
+    ];
 
     let status = tokio::select! {
         status = child.wait() => status,
         _ = ctx.cancel.cancelled() => {
             ctx.log.line("cancelled: stopping the command's process group");
             stop_group(pgid, &mut child).await;
+            drain(output).await;
             return Err(TaskError::Cancelled("the command was killed".into()));
         }
     };
     // Whatever the command left running in its group would outlive the task: end it.
     kill_group(pgid, Signal::SIGKILL);
+    drain(output).await;
     let status = status.map_err(|e| TaskError::Retryable(format!("waiting for command: {e}")))?;
     let secs = started.elapsed().as_secs_f64();
     let outcome = TaskOutcome::default().with("seconds", secs);
@@ -116,6 +123,32 @@ fn kill_group(pgid: Option<Pid>, signal: Signal) {
     }
 }
 
-fn log_error(e: std::io::Error) -> TaskError {
-    TaskError::Retryable(format!("cannot open the attempt log for the command: {e}"))
+/// Copies a pipe of the command into the log, one line at a time (bytes that are not
+/// UTF-8 are shown as U+FFFD).
+fn copy_lines(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    log: TaskLog,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    log.line(text.trim_end_matches(['\n', '\r']));
+                }
+            }
+        }
+    })
+}
+
+/// Waits until the command's output is in the log. The group is dead by now, so the
+/// pipes close; the bound only guards against a grandchild that left the group.
+async fn drain(output: [Option<tokio::task::JoinHandle<()>>; 2]) {
+    for copy in output.into_iter().flatten() {
+        let _ = tokio::time::timeout(KILL_GRACE, copy).await;
+    }
 }

@@ -119,11 +119,13 @@ async fn run_postgres(
     run_in_transaction!(db, statements, parameters)
 }
 
-/// Opens a PostgreSQL connection.
+/// Opens a PostgreSQL connection (unreachable after a few seconds, not a minute).
 pub(crate) async fn connect_postgres(conn: &Connection) -> Result<sqlx::PgConnection, TaskError> {
-    sqlx::PgConnection::connect(conn.secret_uri())
-        .await
-        .map_err(db_error)
+    crate::db_error::within_connect_timeout(
+        &format!("connection `{}`", conn.name),
+        sqlx::PgConnection::connect(conn.secret_uri()),
+    )
+    .await
 }
 
 /// Opens a SQLite database, creating the file when missing.
@@ -145,9 +147,9 @@ async fn run_sqlite(
     run_in_transaction!(db, statements, parameters)
 }
 
-/// Any database error may be transient (lock, restart, network); retries decide.
+/// A database error: retried unless the server rejected the SQL itself.
 pub(crate) fn db_error(e: sqlx::Error) -> TaskError {
-    TaskError::Retryable(format!("database error: {e}"))
+    crate::db_error::task_error(e)
 }
 
 pub(crate) fn redact(conn: &Connection, e: TaskError) -> TaskError {

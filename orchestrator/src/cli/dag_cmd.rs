@@ -3,9 +3,10 @@
 
 use super::output::{print_object, print_rows};
 use super::{Context, backfill_cmd, cancel_on_signal, progress, timetable_cmd, usage};
+use crate::dag::ids::{IdKind, check_id};
 use crate::dag::{Dag, DagFolder, load::parse_datetime};
-use crate::engine::{Engine, Job, JobType, RunMode};
-use crate::store::{DagRunRow, NewRun, RunState, Store, StoreError};
+use crate::engine::{Engine, Job, JobType, RunMode, left_runs};
+use crate::store::{DagRow, DagRunRow, NewRun, RunState, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use clap::Subcommand;
 use serde::Serialize;
@@ -102,11 +103,14 @@ struct DagListing {
 
 async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
     let folder = ctx.folder()?;
-    let store = ctx.store().await?;
-    for dag in &folder.dags {
-        store.sync_dag(dag).await?;
-    }
-    let stored = store.dags().await?;
+    // The listing comes from the files; only `is_paused` needs the history database.
+    let stored = match paused_flags(ctx, &folder).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            eprintln!("warning: {e:#}; is_paused is shown as false");
+            Vec::new()
+        }
+    };
     let rows: Vec<DagListing> = folder
         .dags
         .iter()
@@ -140,6 +144,15 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stored DAG rows (with their pause flags), after recording the folder's DAGs.
+async fn paused_flags(ctx: &Context, folder: &DagFolder) -> anyhow::Result<Vec<DagRow>> {
+    let store = ctx.store().await?;
+    for dag in &folder.dags {
+        store.sync_dag(dag).await?;
+    }
+    Ok(store.dags().await?)
 }
 
 fn validate(ctx: &Context, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -320,6 +333,7 @@ async fn trigger(
             logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
         )
     });
+    check_id(IdKind::Run, &run_id).map_err(|e| usage(format!("--run-id: {e}")))?;
     let store = ctx.store().await?;
     store.sync_dag(&dag).await?;
     let paused = store.is_paused(&dag.dag_id).await?;
@@ -395,7 +409,7 @@ pub async fn execute_in_foreground(
 ) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let started = match wait_for_a_run_slot(&store, dag, run, &cancel).await {
+    let started = match wait_for_a_run_slot(ctx, &store, dag, run, &job, &cancel).await {
         Ok(started) => started,
         Err(e) => {
             job.stop().await;
@@ -421,21 +435,8 @@ pub async fn execute_in_foreground(
         return Ok(ExitCode::from(1));
     }
     store.adopt_run(&run.dag_id, &run.run_id, &job.id).await?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let reporter = tokio::spawn(progress::report(
-        rx,
-        format!("{} {}", run.dag_id, run.run_id),
-    ));
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(ctx.settings.clone()),
-        job.clone(),
-        Some(tx),
-    );
-    let state = engine.execute(dag, run, RunMode::Exclusive, cancel).await;
-    drop(engine);
+    let state = work_run(ctx, &store, dag, run, &job, cancel).await;
     job.stop().await;
-    let _ = reporter.await;
     let state = state?;
     let tis = store.task_instances(&run.dag_id, &run.run_id).await?;
     print_rows(
@@ -451,15 +452,45 @@ pub async fn execute_in_foreground(
     })
 }
 
-/// Starts the queued run once fewer than the DAG's `max_active_runs` are running (as a
-/// scheduler would), saying once that it waits. False when the user stopped the wait.
-async fn wait_for_a_run_slot(
+/// Works a run this job owns to its end, showing progress.
+async fn work_run(
+    ctx: &Context,
     store: &Store,
     dag: &Dag,
     run: &DagRunRow,
+    job: &Arc<Job>,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunState> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = tokio::spawn(progress::report(
+        rx,
+        format!("{} {}", run.dag_id, run.run_id),
+    ));
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(ctx.settings.clone()),
+        job.clone(),
+        Some(tx),
+    );
+    let state = engine.execute(dag, run, RunMode::Exclusive, cancel).await;
+    drop(engine);
+    let _ = reporter.await;
+    state
+}
+
+/// Starts the queued run once fewer than the DAG's `max_active_runs` are running (as a
+/// scheduler would), saying what it waits for. Runs left running by a process that is
+/// gone are finished here first when no scheduler would. False when the user stopped the
+/// wait.
+async fn wait_for_a_run_slot(
+    ctx: &Context,
+    store: &Store,
+    dag: &Dag,
+    run: &DagRunRow,
+    job: &Arc<Job>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let mut told = false;
+    let mut told: Vec<String> = Vec::new();
     while !store
         .start_queued_run(&run.dag_id, &run.run_id, dag.max_active_runs)
         .await?
@@ -478,12 +509,35 @@ async fn wait_for_a_run_slot(
                 run.dag_id
             ),
         }
-        if !told {
+        let timeout = ctx.settings.heartbeat_timeout;
+        for left in left_runs::take_over_left_runs(store, job, timeout, dag).await? {
             eprintln!(
-                "waiting: {} already has {} running run(s), its max_active_runs; run {} starts when one ends",
-                dag.dag_id, dag.max_active_runs, run.run_id
+                "run {} of {} was left running by a process that is gone and no scheduler is running: finishing it here first",
+                left.run_id, left.dag_id
             );
-            told = true;
+            let state = work_run(ctx, store, dag, &left, job, cancel.clone()).await?;
+            eprintln!("run {} of {}: {}", left.run_id, left.dag_id, state.as_str());
+            if cancel.is_cancelled() {
+                return Ok(false);
+            }
+        }
+        let blockers = left_runs::blockers(store, &dag.dag_id).await?;
+        let ids: Vec<String> = blockers.iter().map(|b| b.run.run_id.clone()).collect();
+        // Said again only when the runs it waits for change.
+        if !blockers.is_empty() && ids != told {
+            let now: Vec<String> = blockers.iter().map(left_runs::Blocker::describe).collect();
+            eprintln!(
+                "waiting: {} may run {} run(s) at once (max_active_runs) and these are running: {}. \
+                 Run {} starts when one ends; a dead process's run is taken over after {} without a heartbeat. \
+                 Ctrl-C stops waiting (run {} is then marked failed).",
+                dag.dag_id,
+                dag.max_active_runs,
+                now.join("; "),
+                run.run_id,
+                humantime::format_duration(timeout),
+                run.run_id
+            );
+            told = ids;
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
@@ -508,6 +562,16 @@ async fn runs(
     }
     let store = ctx.store().await?;
     let rows = store.runs(dag_id, state.as_deref(), limit).await?;
+    // A DAG whose file is gone still has its history; a name nobody knows is a typo.
+    if rows.is_empty()
+        && !ctx.folder()?.dags.iter().any(|d| d.dag_id == dag_id)
+        && !store.dags().await?.iter().any(|d| d.dag_id == dag_id)
+    {
+        return Err(usage(format!(
+            "no DAG `{dag_id}`: it is not in {} and the history has never seen it",
+            ctx.settings.dags_folder.display()
+        )));
+    }
     print_rows(
         ctx.format,
         &rows,

@@ -22,9 +22,10 @@ pub enum GenerateCommand {
         /// At most this many events a second [default: as fast as possible]
         #[arg(long)]
         rate: Option<u64>,
-        /// Random seed: the same seed gives the same events
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        /// Random seed: the same seed gives the same events [default: a new one each time,
+        /// printed]
+        #[arg(long)]
+        seed: Option<u64>,
         /// Share of malformed records (bad JSON, missing fields, wrong types)
         #[arg(long, default_value_t = 0.0)]
         bad_ratio: f64,
@@ -79,6 +80,12 @@ pub async fn run(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitCode
     if days < 1 || partitions < 1 {
         return Err(usage("--days and --partitions must be at least 1"));
     }
+    // A second run adds new tweets unless asked to repeat the first.
+    let seed = seed.unwrap_or_else(|| {
+        let seed = rand::random::<u32>().into();
+        eprintln!("seed {seed} (pass --seed {seed} to generate the same events again)");
+        seed
+    });
     let generator = TweetGenerator::new(GeneratorOptions {
         seed,
         count,

@@ -23,8 +23,9 @@ pub enum LakeCommand {
 struct TableRow {
     table: String,
     version: i64,
-    rows: i64,
+    rows: Option<i64>,
     location: String,
+    error: Option<String>,
 }
 
 pub async fn run(cmd: LakeCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -33,28 +34,36 @@ pub async fn run(cmd: LakeCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         LakeCommand::Tables => {
             let mut rows = Vec::new();
             for table in lake_tables(root).await.map_err(to_anyhow)? {
-                let count = if table.version < 0 {
-                    0
+                let count = if table.error.is_some() {
+                    None
+                } else if table.version < 0 {
+                    Some(0)
                 } else {
                     let sql = format!("SELECT COUNT(*) AS n FROM {}", table.name);
                     let result = query_lake(root, &sql).await.map_err(to_anyhow)?;
-                    result
-                        .rows
-                        .first()
-                        .and_then(|r| r["n"].as_i64())
-                        .unwrap_or(0)
+                    result.rows.first().and_then(|r| r["n"].as_i64())
                 };
                 rows.push(TableRow {
                     table: table.name,
                     version: table.version,
                     rows: count,
                     location: table.location,
+                    error: table.error,
                 });
             }
             if rows.is_empty() {
                 eprintln!("no Delta tables under {root}");
             }
-            print_rows(ctx.format, &rows, &["table", "version", "rows", "location"])?;
+            print_rows(
+                ctx.format,
+                &rows,
+                &["table", "version", "rows", "location", "error"],
+            )?;
+            let broken = rows.iter().filter(|r| r.error.is_some()).count();
+            if broken > 0 {
+                eprintln!("{broken} table(s) cannot be read (see `error`)");
+                return Ok(ExitCode::from(1));
+            }
         }
         LakeCommand::Query { sql } => {
             let result = query_lake(root, &sql).await.map_err(to_anyhow)?;

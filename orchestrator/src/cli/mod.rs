@@ -119,32 +119,37 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    updraft_tasks::secrets::register_environment();
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", updraft_tasks::secrets::mask(&e.to_string()));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", updraft_tasks::secrets::mask(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
 }
 
 fn init_tracing(daemon: bool) {
-    let level = if daemon { "info" } else { "warn" };
+    // A daemon reports what Updraft does; the libraries under it (deltalake, DataFusion,
+    // sqlx) speak only to warn.
+    let ours = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
         // delta-kernel logs an ERROR whenever a table that does not exist yet is opened,
         // which every first run does; real failures reach the user as task errors.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!(
-                "{level},buoyant_kernel::snapshot::builder=off"
+                "warn,updraft={ours},updraft_tasks={ours},buoyant_kernel::snapshot::builder=off"
             ))
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them, not in files or pipes.
+        .with_ansi(crate::terminal::is_terminal())
+        .with_writer(|| crate::terminal::MaskedStderr)
         .try_init();
 }
 
@@ -245,7 +250,9 @@ pub fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
             _ = tokio::signal::ctrl_c() => {}
             _ = term => {}
         }
-        eprintln!("stopping: ending running tasks and recording them as failed ...");
+        // What stopping means (attempts ended, runs failed or left to a scheduler) is said
+        // by whoever has something running.
+        eprintln!("stopping (Ctrl-C or SIGTERM) ...");
         cancel.cancel();
     });
 }

@@ -1,11 +1,13 @@
 //! Printing listings as tables (default) or JSON (`-o json`).
 
-/// `println!` for command output: a reader that went away (`updraft ... | head`) is not
-/// an error worth a panic, so write failures on stdout are ignored.
+/// `println!` for command output, secrets masked: a reader that went away
+/// (`updraft ... | head`) is not an error worth a panic, so write failures on stdout are
+/// ignored.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        let text = format!($($arg)*);
+        let _ = writeln!(std::io::stdout().lock(), "{}", updraft_tasks::secrets::mask(&text));
     }};
 }
 
@@ -13,7 +15,8 @@ macro_rules! say {
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
+        let text = format!($($arg)*);
+        let _ = write!(std::io::stdout().lock(), "{}", updraft_tasks::secrets::mask(&text));
     }};
 }
 

@@ -44,6 +44,15 @@ pub enum TaskCommand {
     },
 }
 
+/// A task instance as `task states` shows it.
+#[derive(serde::Serialize)]
+struct InstanceState {
+    #[serde(flatten)]
+    instance: crate::store::TaskInstanceRow,
+    metrics: Option<serde_json::Value>,
+    error: Option<String>,
+}
+
 /// A task of a run that is not recorded (`task test`, `task render`).
 #[derive(clap::Args, Debug)]
 pub struct UnrecordedRun {
@@ -64,7 +73,26 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             if store.run(&dag_id, &run_id).await?.is_none() {
                 return Err(usage(format!("dag `{dag_id}` has no run `{run_id}`")));
             }
-            let rows = store.task_instances(&dag_id, &run_id).await?;
+            let instances = store.task_instances(&dag_id, &run_id).await?;
+            let tries = store.tries(&dag_id, &run_id, None).await?;
+            // Each instance with the metrics (and error) of its latest attempt.
+            let rows: Vec<InstanceState> = instances
+                .into_iter()
+                .map(|instance| {
+                    let latest = tries.iter().find(|t| {
+                        t.task_id == instance.task_id && t.try_number == instance.try_number
+                    });
+                    InstanceState {
+                        metrics: latest
+                            .and_then(|t| serde_json::from_str(&t.metrics).ok())
+                            .filter(|m: &serde_json::Value| {
+                                m.as_object().is_some_and(|o| !o.is_empty())
+                            }),
+                        error: latest.and_then(|t| t.error.clone()),
+                        instance,
+                    }
+                })
+                .collect();
             print_rows(
                 ctx.format,
                 &rows,
@@ -74,10 +102,9 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     "state",
                     "try_number",
                     "max_tries",
-                    "started_at",
-                    "ended_at",
                     "duration",
-                    "hostname",
+                    "metrics",
+                    "error",
                 ],
             )?;
             Ok(ExitCode::SUCCESS)
@@ -124,12 +151,15 @@ async fn logs(
             try_number.map(|n| format!(" {n}")).unwrap_or_default()
         )));
     };
-    let path = attempt.log_path.clone().unwrap_or_else(|| {
-        ctx.settings
+    let path = match attempt.log_path.clone() {
+        Some(path) => path,
+        None => ctx
+            .settings
             .log_path(dag_id, run_id, task_id, attempt.try_number)
+            .map_err(usage)?
             .display()
-            .to_string()
-    });
+            .to_string(),
+    };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
     say_raw!("{text}");

@@ -1,6 +1,7 @@
 //! Reading one DAG file: YAML → [`DagSpec`] → checks → [`Dag`]. Every problem is reported
 //! as `file:line:col: message`, and all problems of a file are reported together.
 
+use super::ids::{IdKind, check_id};
 use super::locate::{Locations, Position};
 use super::spec::{DagSpec, DurationSpec, RetrySpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
@@ -53,6 +54,8 @@ pub fn load_file(path: &Path) -> Result<Dag, Vec<DagError>> {
 
 /// Parses and validates DAG YAML; `file` is only used in messages and as `fileloc`.
 pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
+    // Editors on Windows save UTF-8 with a byte-order mark; it is not part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut errors = Errors {
         file: file.to_path_buf(),
         locations: Locations::scan(text),
@@ -65,10 +68,11 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
         );
         return Err(errors.list);
     }
-    let spec: DagSpec = match serde_yaml_ng::from_str(text) {
+    let spec: DagSpec = match read_spec(text) {
         Ok(spec) => spec,
         Err(e) => {
-            let message = strip_location(&e.to_string());
+            let message =
+                updraft_tasks::config_message::for_people(&strip_location(&e.to_string()));
             let pos = unknown_key_position(&errors.locations, &message)
                 .or_else(|| {
                     e.location().map(|l| Position {
@@ -85,6 +89,16 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
         errors.at(pos, format!("duplicate key `{path}`"));
     }
     let dag = build(spec, &mut errors, file);
+    if let Some(dag) = &dag {
+        for (task_id, task) in &dag.tasks {
+            for (path, message) in crate::template::check_config(&task.config, dag, task_id) {
+                errors.value(
+                    &format!("tasks.{task_id}.{path}"),
+                    format!("task `{task_id}`: {message}"),
+                );
+            }
+        }
+    }
     match dag {
         Some(dag) if errors.list.is_empty() => Ok(dag),
         _ => {
@@ -92,6 +106,17 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
             Err(errors.list)
         }
     }
+}
+
+/// The YAML as a [`DagSpec`]; merge keys (`<<: *defaults`) are applied first when the
+/// file has any (serde's position tracking is lost then, so only then).
+fn read_spec(text: &str) -> Result<DagSpec, serde_yaml_ng::Error> {
+    if !text.contains("<<") {
+        return serde_yaml_ng::from_str(text);
+    }
+    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)?;
+    value.apply_merge()?;
+    serde_yaml_ng::from_value(value)
 }
 
 struct Errors {
@@ -144,23 +169,9 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 250
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
-    if !valid_id(&spec.dag_id) {
-        errors.value(
-            "dag_id",
-            format!(
-                "dag_id `{}` must be letters, digits, `_`, `-` or `.`",
-                spec.dag_id
-            ),
-        );
+    if let Err(e) = check_id(IdKind::Dag, &spec.dag_id) {
+        errors.value("dag_id", e);
     }
     let timezone: Tz = match spec.timezone.as_deref().unwrap_or("UTC").parse() {
         Ok(tz) => tz,
@@ -200,11 +211,8 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
     let mut tasks = IndexMap::new();
     for (task_id, task) in &spec.tasks {
         let path = format!("tasks.{task_id}");
-        if !valid_id(task_id) {
-            errors.key(
-                &path,
-                format!("task id `{task_id}` must be letters, digits, `_`, `-` or `.`"),
-            );
+        if let Err(e) = check_id(IdKind::Task, task_id) {
+            errors.key(&path, e);
         }
         let retry = merge(&spec.default_args, &task.retry);
         let trigger_rule = match retry

@@ -3,6 +3,7 @@
 
 mod folder;
 mod graph;
+pub mod ids;
 pub mod load;
 mod locate;
 mod schedule;

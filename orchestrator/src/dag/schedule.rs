@@ -52,12 +52,10 @@ impl Schedule {
                 "bad cron `{text}`: expected 5 fields (minute hour day-of-month month day-of-week)"
             ));
         }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .year(Year::Disallowed)
-            .build()
-            .parse(expr)
-            .map_err(|e| format!("bad cron `{text}`: {e}"))?;
+        let cron = parse_cron(expr).map_err(|e| match wrong_field(expr) {
+            Some(field) => format!("bad cron `{text}`: {field}"),
+            None => format!("bad cron `{text}`: {e}"),
+        })?;
         Ok(Schedule::Cron {
             expr: expr.to_string(),
             cron: Box::new(cron),
@@ -72,6 +70,39 @@ impl Schedule {
             Schedule::Cron { expr, .. } => Some(expr.clone()),
         }
     }
+}
+
+/// The five fields, named and with the values each allows, in order.
+const FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+];
+
+fn parse_cron(expr: &str) -> Result<Cron, croner::errors::CronError> {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+}
+
+/// Which field of a 5-field expression is wrong: each is tried alone, the others `*`.
+fn wrong_field(expr: &str) -> Option<String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    fields.iter().enumerate().find_map(|(i, field)| {
+        let mut alone = ["*"; 5];
+        alone[i] = field;
+        parse_cron(&alone.join(" ")).err().map(|_| {
+            let (name, allowed) = FIELDS[i];
+            format!(
+                "field {} ({name}) `{field}` is not valid; it takes {allowed}, `*`, lists (`1,5`), ranges (`1-5`) and steps (`*/15`)",
+                i + 1
+            )
+        })
+    })
 }
 
 #[cfg(test)]
@@ -89,11 +120,13 @@ mod tests {
                 .as_deref(),
             Some("0 0 * * *")
         );
+        let err = Schedule::parse(Some("61 * * * *")).unwrap_err();
         assert!(
-            Schedule::parse(Some("61 * * * *"))
-                .unwrap_err()
-                .contains("bad cron")
+            err.contains("bad cron") && err.contains("(minute) `61`"),
+            "{err}"
         );
+        let err = Schedule::parse(Some("0 0 32 * *")).unwrap_err();
+        assert!(err.contains("field 3 (day-of-month) `32`"), "{err}");
         assert!(
             Schedule::parse(Some("* * * *"))
                 .unwrap_err()

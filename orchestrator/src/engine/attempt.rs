@@ -57,19 +57,24 @@ impl Attempt {
         let started = Instant::now();
         // Creating a folder and a file blocks; off the async workers it does not hold up
         // the run loop and the other attempts' database work.
-        let opened = {
-            let path = log_path.clone();
-            tokio::task::spawn_blocking(move || TaskLog::open(&path))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|opened| opened)
-        };
-        let result = match opened {
-            Ok(log) => self.execute(log).await,
-            Err(e) => Err(TaskError::Retryable(format!(
-                "cannot open log file {}: {e}",
-                log_path.display()
-            ))),
+        let result = match log_path {
+            Ok(log_path) => {
+                let opened = {
+                    let path = log_path.clone();
+                    tokio::task::spawn_blocking(move || TaskLog::open(&path))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|opened| opened)
+                };
+                match opened {
+                    Ok(log) => self.execute(log).await,
+                    Err(e) => Err(TaskError::Retryable(format!(
+                        "cannot open log file {}: {e}",
+                        log_path.display()
+                    ))),
+                }
+            }
+            Err(e) => Err(TaskError::Config(e)),
         };
         let seconds = started.elapsed().as_secs_f64();
         let (state, error, metrics) = match &result {
@@ -81,7 +86,9 @@ impl Attempt {
                 } else {
                     TaskState::Failed
                 };
-                (state, Some(e.to_string()), Default::default())
+                // The history tables are read by anyone with Grafana: no secret goes in.
+                let error = updraft_tasks::secrets::mask(&e.to_string()).into_owned();
+                (state, Some(error), Default::default())
             }
         };
         let try_state = if state == TaskState::UpForRetry {

@@ -91,6 +91,11 @@ impl Job {
         self.lock().insert(attempt, cancel);
     }
 
+    /// How many attempts run in this job now.
+    pub fn running(&self) -> usize {
+        self.lock().len()
+    }
+
     /// How many more attempts this job may start now.
     pub fn free_slots(&self) -> usize {
         self.parallelism.saturating_sub(self.lock().len())

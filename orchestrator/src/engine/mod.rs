@@ -6,6 +6,7 @@
 mod attempt;
 mod events;
 pub mod job;
+pub mod left_runs;
 pub mod recovery;
 
 pub use attempt::run_task;
@@ -426,10 +427,11 @@ impl Engine {
                     hostname: &self.job.hostname,
                 },
                 |task_id, try_number| {
-                    let path =
-                        self.settings
-                            .log_path(&vars.dag_id, &vars.run_id, task_id, try_number);
-                    path.display().to_string()
+                    // A refused path fails the attempt when it opens its log.
+                    self.settings
+                        .log_path(&vars.dag_id, &vars.run_id, task_id, try_number)
+                        .map(|path| path.display().to_string())
+                        .unwrap_or_default()
                 },
             )
             .await?;

@@ -83,6 +83,17 @@ impl Scheduler {
             }
         }
         tracing::info!("scheduler {} stopping", self.job.id);
+        let (attempts, runs) = (self.job.running(), self.drivers.len());
+        if attempts > 0 {
+            tracing::info!(
+                "ending {attempts} running attempt(s): recorded as failed, retried by their policy"
+            );
+        }
+        if runs > 0 {
+            tracing::info!(
+                "{runs} run(s) stay running for the next scheduler (or the next `updraft dag trigger` of their DAG)"
+            );
+        }
         self.stop.cancel();
         for (_, driver) in self.drivers.drain() {
             let _ = driver.task.await;

@@ -57,8 +57,10 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-    #[error("database error: {0}")]
+    #[error("database error: {}", updraft_tasks::db_error::describe(.0))]
     Sql(#[from] sqlx::Error),
+    #[error("cannot reach the database: no answer within {}s", updraft_tasks::db_error::CONNECT_TIMEOUT.as_secs())]
+    Unreachable,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("dag `{dag_id}` already has a run {what}")]
@@ -150,6 +152,15 @@ impl Store {
             // looks them up in a hash table.
             let options = PgConnectOptions::from_str(url)?
                 .options([("plan_cache_mode", "force_custom_plan")]);
+            // One connection first, bounded: a refused or unreachable server is reported
+            // as such within seconds, not as the pool's timeout after thirty.
+            let first = tokio::time::timeout(
+                updraft_tasks::db_error::CONNECT_TIMEOUT,
+                <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+            )
+            .await
+            .map_err(|_| StoreError::Unreachable)??;
+            let _ = sqlx::Connection::close(first).await;
             Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(8)

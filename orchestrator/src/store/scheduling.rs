@@ -105,6 +105,18 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `job_id` the owner of a running run that no live job works on; false when
+    /// a live job (a scheduler, another waiting process) has it.
+    pub async fn adopt_left_run(&self, dag_id: &str, run_id: &str, job_id: &str) -> Result<bool> {
+        let sql = "UPDATE dag_run SET job_id = $3
+                   WHERE dag_id = $1 AND run_id = $2 AND state = 'running'
+                     AND (job_id IS NULL OR NOT EXISTS
+                          (SELECT 1 FROM job j WHERE j.job_id = dag_run.job_id AND j.state = 'running'))";
+        let done = with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id).bind(job_id)
+            .execute(p).await?.rows_affected());
+        Ok(done == 1)
+    }
+
     /// Ends a running run in `state` (success or failed); false when it was not running
     /// (another job ended it first).
     pub async fn finish_run(&self, dag_id: &str, run_id: &str, state: RunState) -> Result<bool> {

@@ -7,7 +7,11 @@ use crate::TaskError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::catalog::MemorySchemaProvider;
+use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use deltalake::datafusion::sql::sqlparser::parser::ParserError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +23,8 @@ pub struct LakeTable {
     pub name: String,
     pub location: String,
     pub version: i64,
+    /// Why the table cannot be read (a corrupt log, say); the others still can.
+    pub error: Option<String>,
 }
 
 /// The Delta tables two folder levels below a local lake root, sorted by name.
@@ -42,7 +48,10 @@ pub async fn lake_tables(root: &str) -> Result<Vec<LakeTable>, TaskError> {
                 continue;
             }
             let location = table.path().display().to_string();
-            let opened = open(&location, &BTreeMap::new()).await?;
+            let (version, error) = match open(&location, &BTreeMap::new()).await {
+                Ok(opened) => (version(&opened), None),
+                Err(e) => (-1, Some(e.to_string())),
+            };
             found.push(LakeTable {
                 name: format!(
                     "{}.{}",
@@ -50,7 +59,8 @@ pub async fn lake_tables(root: &str) -> Result<Vec<LakeTable>, TaskError> {
                     table.file_name().to_string_lossy()
                 ),
                 location,
-                version: version(&opened),
+                version,
+                error,
             });
         }
     }
@@ -69,7 +79,7 @@ pub async fn query_lake(root: &str, sql: &str) -> Result<QueryResult, TaskError>
     let tables: Vec<(String, String)> = lake_tables(root)
         .await?
         .into_iter()
-        .filter(|t| t.version >= 0)
+        .filter(|t| t.version >= 0 && t.error.is_none())
         .map(|t| (t.name, t.location))
         .collect();
     query_tables(&tables, &BTreeMap::new(), sql).await
@@ -82,6 +92,14 @@ pub async fn query_tables(
     storage: &BTreeMap<String, String>,
     sql: &str,
 ) -> Result<QueryResult, TaskError> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| TaskError::Config(query_error(e)))?;
+    if !statements.iter().all(only_reads) {
+        return Err(TaskError::Config(
+            "only queries that read are run here (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE); \
+             change tables with a delta_sql task"
+                .into(),
+        ));
+    }
     let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
     let catalog = ctx
         .catalog("datafusion")
@@ -100,7 +118,7 @@ pub async fn query_tables(
     let frame = ctx
         .sql(sql)
         .await
-        .map_err(|e| TaskError::Config(format!("{e}")))?;
+        .map_err(|e| TaskError::Config(query_error(e)))?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame
         .collect()
@@ -110,6 +128,42 @@ pub async fn query_tables(
         columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
         rows: json_rows(&batches)?,
     })
+}
+
+/// Whether a statement only reads: `lake query` never changes the lake.
+fn only_reads(statement: &DFStatement) -> bool {
+    match statement {
+        DFStatement::Statement(s) => sql_only_reads(s),
+        DFStatement::Explain(e) => only_reads(&e.statement),
+        _ => false,
+    }
+}
+
+fn sql_only_reads(statement: &SqlStatement) -> bool {
+    match statement {
+        SqlStatement::Query(_)
+        | SqlStatement::ShowTables { .. }
+        | SqlStatement::ShowColumns { .. }
+        | SqlStatement::ExplainTable { .. } => true,
+        // EXPLAIN ANALYZE runs what it explains.
+        SqlStatement::Explain { statement, .. } => sql_only_reads(statement),
+        _ => false,
+    }
+}
+
+/// A query's error without DataFusion's debug formatting of parser errors.
+fn query_error(e: DataFusionError) -> String {
+    match e {
+        DataFusionError::SQL(parse, _) => match *parse {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                format!("SQL syntax error: {m}")
+            }
+            ParserError::RecursionLimitExceeded => {
+                "SQL syntax error: the query nests too deeply".into()
+            }
+        },
+        other => other.to_string(),
+    }
 }
 
 fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, TaskError> {

@@ -10,6 +10,7 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use std::collections::BTreeMap;
 
@@ -35,6 +36,8 @@ pub struct WriteSpec {
     pub partition_by: Vec<String>,
     /// With `SaveMode::Overwrite`: replace only the rows matching this SQL predicate.
     pub replace_where: Option<String>,
+    /// Add the batches' new (nullable) columns to the table's schema.
+    pub merge_schema: bool,
 }
 
 impl WriteSpec {
@@ -44,6 +47,7 @@ impl WriteSpec {
             mode: SaveMode::Append,
             partition_by: partition_by.to_vec(),
             replace_where: None,
+            merge_schema: false,
         }
     }
 }
@@ -85,6 +89,9 @@ pub async fn write_checked(
         .with_commit_properties(properties);
     if !spec.partition_by.is_empty() {
         builder = builder.with_partition_columns(spec.partition_by.clone());
+    }
+    if spec.merge_schema {
+        builder = builder.with_schema_mode(SchemaMode::Merge);
     }
     if let Some(predicate) = &spec.replace_where {
         builder = builder.with_replace_where(predicate.clone());

@@ -60,13 +60,58 @@ pub fn partition_columns(table: &DeltaTable) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Storage and commit-conflict errors can pass; a schema mismatch cannot.
+/// The txn app id under which a task (`parse-json`, `delta-sql`) keeps how far it has
+/// read `source`: the source table's id from its metadata, which moving or copying the
+/// lake keeps (a path would change with it).
+pub fn source_app_id(task: &str, source: &DeltaTable) -> Result<String, TaskError> {
+    let snapshot = source
+        .snapshot()
+        .map_err(|e| delta_error("reading the source table's metadata", e))?;
+    Ok(format!(
+        "updraft-{task}:table-id:{}",
+        snapshot.metadata().id()
+    ))
+}
+
+/// How far `target` has read `source` (under `app`, from [`source_app_id`]). A table
+/// written before ids were used keeps it under the source's URL: read once, it moves to
+/// the id with the next commit.
+pub async fn source_position(
+    target: &DeltaTable,
+    app: &str,
+    task: &str,
+    source: &DeltaTable,
+) -> Result<Option<i64>, TaskError> {
+    if let Some(done) = position(target, app).await? {
+        return Ok(Some(done));
+    }
+    let legacy = format!("updraft-{task}:{}", source.log_store().root_url());
+    position(target, &legacy).await
+}
+
+/// A delta-rs error as a task error: only storage that did not answer can work on a
+/// retry; a corrupt log, bad data or a schema conflict fails the same way every time.
 pub fn delta_error(doing: &str, e: DeltaTableError) -> TaskError {
-    match e {
-        DeltaTableError::SchemaMismatch { .. }
-        | DeltaTableError::InvalidTableLocation(_)
-        | DeltaTableError::Generic(_) => TaskError::Fatal(format!("{doing}: {e}")),
-        other => TaskError::Retryable(format!("{doing}: {other}")),
+    let retryable = match &e {
+        DeltaTableError::ObjectStore { .. }
+        | DeltaTableError::Io { .. }
+        | DeltaTableError::VersionAlreadyExists(_)
+        | DeltaTableError::Transaction { .. } => true,
+        // The kernel's error type is not re-exported; its variant names tell storage
+        // failures from everything else.
+        DeltaTableError::KernelError(k) => {
+            let kind = format!("{k:?}");
+            ["IOError(", "ObjectStore(", "Reqwest("]
+                .iter()
+                .any(|v| kind.contains(v))
+        }
+        _ => false,
+    };
+    let text = format!("{doing}: {e}");
+    if retryable {
+        TaskError::Retryable(text)
+    } else {
+        TaskError::Fatal(text)
     }
 }
 
@@ -76,4 +121,86 @@ pub fn datafusion_error(
     e: deltalake::datafusion::error::DataFusionError,
 ) -> TaskError {
     TaskError::Fatal(format!("{doing}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn ints(values: &[i64]) -> RecordBatch {
+        let schema = Schema::new(vec![Field::new("a", DataType::Int64, false)]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    async fn append(table: &mut DeltaTable, batch: RecordBatch, app: &str, at: i64, merge: bool) {
+        let mut positions = Positions::default();
+        positions.advance(app, position(table, app).await.unwrap(), at);
+        let spec = WriteSpec {
+            merge_schema: merge,
+            ..WriteSpec::append(&[])
+        };
+        write_checked(table, vec![batch], &spec, &positions)
+            .await
+            .unwrap();
+    }
+
+    /// A target written by an earlier version (position under the source's URL) is read
+    /// once, then keeps its position under the source's id, which a copied lake shares;
+    /// a column added on append (the quarantine's `reason_code`) joins the schema.
+    #[tokio::test]
+    async fn positions_survive_copying_and_old_tables_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let none = BTreeMap::new();
+        let mut source = open(&at("lake/source"), &none).await.unwrap();
+        append(&mut source, ints(&[1, 2]), "writer", 0, false).await;
+        let mut target = open(&at("lake/target"), &none).await.unwrap();
+        let legacy = format!("updraft-parse-json:{}", source.log_store().root_url());
+        append(&mut target, ints(&[1]), &legacy, 0, false).await;
+
+        let app = source_app_id("parse-json", &source).unwrap();
+        assert!(app.starts_with("updraft-parse-json:table-id:"), "{app}");
+        let done = source_position(&target, &app, "parse-json", &source).await;
+        assert_eq!(done.unwrap(), Some(0), "the old key is read");
+
+        let wider = RecordBatch::try_new(
+            // The new column comes before the old one, as `reason_code` does.
+            Arc::new(Schema::new(vec![
+                Field::new("code", DataType::Utf8, true),
+                Field::new("a", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["wrong_type"])),
+                Arc::new(Int64Array::from(vec![2])),
+            ],
+        )
+        .unwrap();
+        append(&mut target, wider, &app, 1, true).await;
+        let columns: Vec<String> = target
+            .snapshot()
+            .unwrap()
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        assert_eq!(columns, ["a", "code"]);
+
+        let copied = std::process::Command::new("cp")
+            .args(["-r", &at("lake"), &at("copy")])
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let source = open(&at("copy/source"), &none).await.unwrap();
+        let target = open(&at("copy/target"), &none).await.unwrap();
+        let app = source_app_id("parse-json", &source).unwrap();
+        let done = source_position(&target, &app, "parse-json", &source).await;
+        assert_eq!(done.unwrap(), Some(1), "the copy knows how far it read");
+    }
 }

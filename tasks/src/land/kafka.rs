@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the first answer of the broker may take before it is reported unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the consumer may see nothing while offsets below the watermark remain.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -126,10 +128,18 @@ pub async fn land(
     };
     let consumer = consumer(&options)?;
     let topic = options.topic.clone();
+    let bootstrap = options.bootstrap.clone();
     let (consumer, partitions) = tokio::task::spawn_blocking(move || {
+        // The first answer is awaited briefly: a broker that refuses or does not answer
+        // is reported in seconds, not after the client's long retries.
         let metadata = consumer
-            .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
-            .map_err(|e| kafka_error("reading topic metadata", e))?;
+            .fetch_metadata(Some(&topic), CONNECT_TIMEOUT)
+            .map_err(|e| {
+                TaskError::Retryable(format!(
+                    "cannot reach the Kafka broker at {bootstrap} within {}s (is it running, and is the address right?): {e}",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?;
         let partitions: Vec<(i32, i64, i64)> = match metadata.topics().first() {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => t
                 .partitions()

@@ -186,17 +186,21 @@ impl<'c> RowParser<'c> {
         }
     }
 
-    /// Appends the record if it fits; otherwise returns every reason it does not.
-    pub fn push(&mut self, raw: &str) -> Result<(), String> {
-        let record: Value = serde_json::from_str(raw).map_err(|e| {
-            format!(
+    /// Appends the record if it fits; otherwise says every reason it does not.
+    pub fn push(&mut self, raw: &str) -> Result<(), Rejection> {
+        let record: Value = serde_json::from_str(raw).map_err(|e| Rejection {
+            code: ReasonCode::InvalidJson,
+            reason: format!(
                 "invalid JSON at line {} column {}: {e}",
                 e.line(),
                 e.column()
-            )
+            ),
         })?;
         if !record.is_object() {
-            return Err(format!("not a JSON object: {}", kind_of(&record)));
+            return Err(Rejection {
+                code: ReasonCode::NotAnObject,
+                reason: format!("not a JSON object: {}", kind_of(&record)),
+            });
         }
         let mut cells = Vec::with_capacity(self.columns.len());
         let mut reasons = Vec::new();
@@ -206,8 +210,15 @@ impl<'c> RowParser<'c> {
                 Err(reason) => reasons.push(reason),
             }
         }
-        if !reasons.is_empty() {
-            return Err(reasons.join("; "));
+        if let Some(first) = reasons.first() {
+            return Err(Rejection {
+                code: first.code,
+                reason: reasons
+                    .iter()
+                    .map(|r| r.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
         }
         for (builder, cell) in self.builders.iter_mut().zip(cells) {
             append(builder.as_mut(), cell);
@@ -221,21 +232,56 @@ impl<'c> RowParser<'c> {
     }
 }
 
-fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, String> {
+/// Why a record went to the quarantine, as a stable code to group by; the `reason`
+/// text keeps the detail (positions, values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonCode {
+    InvalidJson,
+    NotAnObject,
+    NullRecord,
+    MissingField,
+    WrongType,
+}
+
+impl ReasonCode {
+    /// The code as stored in the quarantine's `reason_code` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::InvalidJson => "invalid_json",
+            ReasonCode::NotAnObject => "not_an_object",
+            ReasonCode::NullRecord => "null_record",
+            ReasonCode::MissingField => "missing_field",
+            ReasonCode::WrongType => "wrong_type",
+        }
+    }
+}
+
+/// A record that does not fit: the code of its first problem and the text of all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ReasonCode,
+    pub reason: String,
+}
+
+fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> {
     let Some(value) = column.lookup(record) else {
         return if column.nullable {
             Ok(Cell::Null)
         } else {
-            Err(format!("missing required field `{}`", column.shown_path))
+            Err(Rejection {
+                code: ReasonCode::MissingField,
+                reason: format!("missing required field `{}`", column.shown_path),
+            })
         };
     };
-    let wrong = |expected: &str| {
-        format!(
+    let wrong = |expected: &str| Rejection {
+        code: ReasonCode::WrongType,
+        reason: format!(
             "`{}`: expected {expected}, got {} {}",
             column.shown_path,
             kind_of(value),
             shorten(value)
-        )
+        ),
     };
     Ok(match column.kind {
         ColumnType::String => Cell::Str(value.as_str().ok_or_else(|| wrong("a string"))?),
@@ -408,9 +454,11 @@ mod tests {
         parser
             .push(r#"{"id":"b","user":{"followers_count":7},"at":"2026-01-01 00:00:00"}"#)
             .unwrap();
-        let err = parser
+        let rejected = parser
             .push(r#"{"user":{"followers_count":"lots"},"at":"yesterday"}"#)
             .unwrap_err();
+        assert_eq!(rejected.code, ReasonCode::MissingField);
+        let err = rejected.reason;
         assert!(err.contains("missing required field `id`"), "{err}");
         assert!(
             err.contains("`user.followers_count`: expected an integer, got string \"lots\""),
@@ -421,13 +469,18 @@ mod tests {
             "{err}"
         );
         let err = parser.push(r#"{"id": "c", "#).unwrap_err();
-        assert!(err.starts_with("invalid JSON at line 1 column"), "{err}");
+        assert_eq!(err.code, ReasonCode::InvalidJson);
         assert!(
-            parser
-                .push("[1]")
-                .unwrap_err()
-                .contains("not a JSON object")
+            err.reason.starts_with("invalid JSON at line 1 column"),
+            "{err:?}"
         );
+        let err = parser
+            .push(r#"{"id": "d", "user": {"followers_count": 1.5}}"#)
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "wrong_type");
+        let err = parser.push("[1]").unwrap_err();
+        assert_eq!(err.code, ReasonCode::NotAnObject);
+        assert!(err.reason.contains("not a JSON object"));
         let arrays = parser.finish();
         assert_eq!(arrays[0].len(), 2);
         assert_eq!(arrays[1].as_primitive::<Int64Type>().values(), &[5, 7]);

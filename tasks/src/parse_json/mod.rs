@@ -13,7 +13,7 @@ mod dedupe;
 
 use crate::lake::{self, Positions, WriteSpec, datafusion_error, delta_error};
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
-use columns::{Column, ColumnConfig, RowParser};
+use columns::{Column, ColumnConfig, ReasonCode, Rejection, RowParser};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -108,10 +108,8 @@ fn checked_columns(cfg: &ParseJsonConfig) -> Result<Vec<Column>, TaskError> {
     Ok(columns)
 }
 
-/// The txn app id under which an output table records how far it has read `source`.
-fn app_id(source: &DeltaTable) -> String {
-    format!("updraft-parse-json:{}", source.log_store().root_url())
-}
+/// This task's name in its txn app ids.
+const TASK: &str = "parse-json";
 
 #[derive(Default)]
 struct Counts {
@@ -140,9 +138,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     }
     let mut target = lake::open(&cfg.table, &cfg.storage_options).await?;
     let mut quarantine = lake::open(&cfg.quarantine, &cfg.storage_options).await?;
-    let app = app_id(&source);
-    let target_done = lake::position(&target, &app).await?;
-    let quarantine_done = lake::position(&quarantine, &app).await?;
+    let app = lake::source_app_id(TASK, &source)?;
+    let target_done = lake::source_position(&target, &app, TASK, &source).await?;
+    let quarantine_done = lake::source_position(&quarantine, &app, TASK, &source).await?;
     let from = target_done.unwrap_or(-1).min(quarantine_done.unwrap_or(-1));
     let until = lake::version(&source);
     ctx.log.line(format!(
@@ -184,7 +182,11 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             let mut positions = Positions::default();
             positions.advance(&app, lake::position(&quarantine, &app).await?, chunk.end);
             let bad = with_time(bad, &quarantine_schema(&cfg, &source)?)?;
-            lake::write_checked(&mut quarantine, bad, &WriteSpec::append(&[]), &positions).await?;
+            let spec = WriteSpec {
+                merge_schema: true,
+                ..WriteSpec::append(&[])
+            };
+            lake::write_checked(&mut quarantine, bad, &spec, &positions).await?;
             counts.commits += 1;
         }
         if chunk.end > target_done.unwrap_or(-1) {
@@ -353,16 +355,21 @@ fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<
     let mut parser = RowParser::new(columns, values.len());
     let mut ok = Vec::with_capacity(values.len());
     let mut reasons: Vec<String> = Vec::new();
+    let mut codes: Vec<&'static str> = Vec::new();
     for raw in values.iter() {
         let result = match raw {
             Some(text) => parser.push(text),
-            None => Err("the record is null".to_string()),
+            None => Err(Rejection {
+                code: ReasonCode::NullRecord,
+                reason: "the record is null".to_string(),
+            }),
         };
         match result {
             Ok(()) => ok.push(true),
-            Err(reason) => {
+            Err(rejection) => {
                 ok.push(false);
-                reasons.push(reason);
+                reasons.push(rejection.reason);
+                codes.push(rejection.code.as_str());
             }
         }
     }
@@ -385,11 +392,13 @@ fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<
     let mut q_fields = vec![
         Field::new("raw", DataType::Utf8, true),
         Field::new("reason", DataType::Utf8, false),
+        reason_code_field(),
         Field::new("source_version", DataType::Int64, false),
     ];
     let mut q_arrays: Vec<ArrayRef> = vec![
         raw_bad,
         Arc::new(StringArray::from(reasons)),
+        Arc::new(StringArray::from(codes)),
         Arc::new(Int64Array::from(vec![version; n])),
     ];
     let moved = filter_record_batch(&carried, &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
@@ -406,11 +415,18 @@ fn quarantine_schema(cfg: &ParseJsonConfig, source: &DeltaTable) -> Result<Schem
     let mut fields = vec![
         Field::new("raw", DataType::Utf8, true),
         Field::new("reason", DataType::Utf8, false),
+        reason_code_field(),
         Field::new("source_version", DataType::Int64, false),
     ];
     fields.extend(carried_fields(&cfg.carry, source)?);
     fields.push(quarantined_at_field());
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Nullable: quarantine tables written before codes existed gain the column on their
+/// next append (their old rows read NULL).
+fn reason_code_field() -> Field {
+    Field::new("reason_code", DataType::Utf8, true)
 }
 
 fn quarantined_at_field() -> Field {
