@@ -94,6 +94,18 @@ async fn broken_dag_files_point_at_the_problem() {
             "expected a whole number of at least 0",
         ),
         (
+            "duration_list.yaml",
+            "dag_id: dl\ntasks:\n  a: {type: noop, retry_delay: [1]}\n",
+            ":3:",
+            "expected a duration such as 30s",
+        ),
+        (
+            "sql_number.yaml",
+            "dag_id: sn\ntasks:\n  a: {type: sql, with: {conn: w, sql: 5}}\n",
+            ":3:",
+            "expected a SQL statement or a list of them",
+        ),
+        (
             "a_list.yaml",
             "- dag_id: l\n",
             ":1:1:",

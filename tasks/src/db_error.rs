@@ -47,7 +47,8 @@ fn io_reason(io: &std::io::Error) -> String {
 }
 
 /// Whether a retry can fix it: SQL that the server rejects as written (syntax, unknown
-/// names, bad data, constraint violations) fails the same way every time.
+/// names, bad data) fails the same way every time. Constraint violations are retried:
+/// writers racing for one key (or one catalog entry) produce them too.
 pub fn is_retryable(e: &sqlx::Error) -> bool {
     let Some(db) = e.as_database_error() else {
         return !matches!(
@@ -57,15 +58,14 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
     };
     let code = db.code().unwrap_or_default();
     if db.try_downcast_ref::<PgDatabaseError>().is_some() {
-        // 42: syntax error or access rule violation; 22: data exception; 23: integrity
-        // constraint violation; 0A: feature not supported.
-        return !["42", "22", "23", "0A"].iter().any(|c| code.starts_with(c));
+        // 42: syntax error or access rule violation; 22: data exception; 0A: feature
+        // not supported.
+        return !["42", "22", "0A"].iter().any(|c| code.starts_with(c));
     }
-    // SQLite: extended result codes, whose low byte is the primary code. Only a busy or
-    // locked database and I/O trouble pass; SQLITE_ERROR (syntax, missing table) and
-    // SQLITE_CONSTRAINT do not.
+    // SQLite: extended result codes, whose low byte is the primary code. SQLITE_ERROR
+    // (syntax, a missing table), SQLITE_MISMATCH and SQLITE_RANGE are the statement's own.
     let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
-    matches!(primary, 5 | 6 | 10 | 13 | 14 | 15)
+    !matches!(primary, 1 | 20 | 25)
 }
 
 /// A task error for a database error: fatal when no retry can help.

@@ -25,7 +25,7 @@ struct HttpConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected an HTTP status code or a list of them")]
 enum ExpectedStatus {
     One(u16),
     Many(Vec<u16>),

@@ -18,7 +18,7 @@ struct SqlConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a SQL statement or a list of them")]
 enum Statements {
     One(String),
     Many(Vec<String>),

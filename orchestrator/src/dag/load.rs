@@ -28,7 +28,8 @@ impl fmt::Display for DagError {
             self.file.display(),
             self.pos.line,
             self.pos.col,
-            self.message
+            // A DAG file may hold a literal password that a message quotes.
+            updraft_tasks::secrets::mask(&self.message)
         )
     }
 }

@@ -48,7 +48,10 @@ pub struct RetrySpec {
 
 /// A duration as written: `30s`, `10m`, `1h`, `1d`, or a number of seconds.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a duration such as 30s, 10m, 1h, 1d, or a number of seconds"
+)]
 pub enum DurationSpec {
     Seconds(u64),
     Text(String),

@@ -23,18 +23,27 @@ pub(super) async fn load(
     source: &Source,
 ) -> Result<Loaded, TaskError> {
     let mut db = connect_postgres(conn).await?;
-    let mut tx = db.begin().await.map_err(db_error)?;
+    // Concurrent `CREATE ... IF NOT EXISTS` of one name can both pass the check and
+    // collide in the catalog; loads running side by side create the shared objects one
+    // at a time, in a short transaction of their own.
+    let mut setup = db.begin().await.map_err(db_error)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('updraft_loads'))")
+        .execute(&mut *setup)
+        .await
+        .map_err(db_error)?;
     sqlx::raw_sql(LOADS_DDL)
-        .execute(&mut *tx)
+        .execute(&mut *setup)
         .await
         .map_err(db_error)?;
     if let Some(schema) = &name.schema {
         let ddl = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
         sqlx::raw_sql(AssertSqlSafe(ddl))
-            .execute(&mut *tx)
+            .execute(&mut *setup)
             .await
             .map_err(db_error)?;
     }
+    setup.commit().await.map_err(db_error)?;
+    let mut tx = db.begin().await.map_err(db_error)?;
     let key = name.key();
     sqlx::query("INSERT INTO updraft_loads (target, source, version) VALUES ($1, $2, -1) ON CONFLICT (target) DO NOTHING")
         .bind(&key)
