@@ -7,6 +7,7 @@
 mod support;
 
 mod cli;
+mod data_test;
 mod delta_sql;
 mod engine;
 mod errors;

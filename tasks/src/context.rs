@@ -28,6 +28,8 @@ pub struct TaskContext {
     pub log: TaskLog,
     /// Fires when the attempt must stop (timeout, shutdown).
     pub cancel: CancellationToken,
+    /// Where a `data_test` attempt reports its tests, for the caller to record.
+    pub test_results: crate::data_test::TestResults,
 }
 
 /// The result of a successful attempt.

@@ -5,6 +5,7 @@
 pub mod config_message;
 mod connections;
 mod context;
+pub mod data_test;
 pub mod db_error;
 mod delta_maintenance;
 mod delta_sql;
@@ -20,6 +21,7 @@ pub mod secrets;
 mod shell;
 mod sql;
 mod stream_uri;
+pub mod yaml_locations;
 
 pub use connections::{Connection, Connections};
 pub use context::{TaskContext, TaskOutcome};
@@ -41,10 +43,16 @@ pub const TASK_TYPES: &[&str] = &[
     "delta_sql",
     "load_warehouse",
     "delta_maintenance",
+    "data_test",
 ];
 
-/// Checks a task's (unrendered) `with:` configuration for its type, without running it.
-pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
+/// Checks a task's (unrendered) `with:` configuration for its type, without running it;
+/// files it names are relative to `dag_folder`.
+pub fn validate(
+    task_type: &str,
+    config: &Value,
+    dag_folder: &std::path::Path,
+) -> Result<(), TaskError> {
     match task_type {
         "noop" => noop::validate(config),
         "shell" => shell::validate(config),
@@ -55,6 +63,7 @@ pub fn validate(task_type: &str, config: &Value) -> Result<(), TaskError> {
         "delta_sql" => delta_sql::validate(config),
         "load_warehouse" => load_warehouse::validate(config),
         "delta_maintenance" => delta_maintenance::validate(config),
+        "data_test" => data_test::validate(config, dag_folder),
         other => Err(unknown_type(other)),
     }
 }
@@ -75,6 +84,7 @@ pub async fn run(
         "delta_sql" => delta_sql::run(config, ctx).await,
         "load_warehouse" => load_warehouse::run(config, ctx).await,
         "delta_maintenance" => delta_maintenance::run(config, ctx).await,
+        "data_test" => data_test::run(config, ctx).await,
         other => Err(unknown_type(other)),
     }
 }

@@ -13,6 +13,7 @@ mod lake_cmd;
 mod progress;
 mod scheduler_cmd;
 mod task_cmd;
+mod test_cmd;
 mod timetable_cmd;
 
 use crate::dag::{Dag, DagFolder};
@@ -76,6 +77,9 @@ enum Command {
     /// Inspect, test, render and clear task instances
     #[command(subcommand)]
     Task(task_cmd::TaskCommand),
+    /// Data-quality test results of runs, and `data_test` tasks run now
+    #[command(subcommand)]
+    Test(test_cmd::TestCommand),
     /// Manage the history database
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
@@ -159,6 +163,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dag(cmd) => dag_cmd::run(cmd, &ctx).await,
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
+        Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,

@@ -53,11 +53,11 @@ struct InstanceState {
     error: Option<String>,
 }
 
-/// A task of a run that is not recorded (`task test`, `task render`).
+/// A task of a run that is not recorded (`task test`, `task render`, `test run`).
 #[derive(clap::Args, Debug)]
 pub struct UnrecordedRun {
-    dag_id: String,
-    task_id: String,
+    pub(super) dag_id: String,
+    pub(super) task_id: String,
     /// Logical date: 2026-01-01 or an ISO datetime [default: now]
     #[arg(long)]
     logical_date: Option<String>,
@@ -168,7 +168,7 @@ async fn logs(
 
 impl UnrecordedRun {
     /// The DAG (known to hold the task) and the variables of this unrecorded run.
-    fn resolve(&self, ctx: &Context) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
+    pub(super) fn resolve(&self, ctx: &Context) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
         let dag = ctx.dag(&self.dag_id)?;
         if dag.task(&self.task_id).is_none() {
             return Err(usage(format!(
@@ -195,7 +195,18 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
     log.line(format!(
         "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
     ));
-    match run_task(task, &vars, 1, &ctx.settings.connections, &log, &cancel).await {
+    let tests = updraft_tasks::data_test::TestResults::default();
+    match run_task(
+        task,
+        &vars,
+        1,
+        &ctx.settings.connections,
+        &log,
+        &cancel,
+        &tests,
+    )
+    .await
+    {
         Ok(outcome) => {
             log.line(format!(
                 "{} {}",

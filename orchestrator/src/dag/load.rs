@@ -2,7 +2,6 @@
 //! as `file:line:col: message`, and all problems of a file are reported together.
 
 use super::ids::{IdKind, check_id};
-use super::locate::{Locations, Position};
 use super::spec::{DagSpec, DurationSpec, RetrySpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -11,6 +10,7 @@ use indexmap::IndexMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use updraft_tasks::yaml_locations::{Locations, Position};
 
 /// One problem in a DAG file, with where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,11 +245,17 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
                 );
             }
         }
-        if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config) {
+        let dag_folder = file.parent().unwrap_or(Path::new("."));
+        if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config, dag_folder) {
             let at = if task.task_type.is_empty()
                 || !updraft_tasks::TASK_TYPES.contains(&task.task_type.as_str())
             {
                 format!("{path}.type")
+            } else if task.config.get("schema_file").is_some()
+                && !e.to_string().contains("unknown field")
+            {
+                // The message says where in the schema file; this points at its name.
+                format!("{path}.with.schema_file")
             } else {
                 config_error_path(&path, &e.to_string())
             };

@@ -5,7 +5,6 @@ mod folder;
 mod graph;
 pub mod ids;
 pub mod load;
-mod locate;
 mod schedule;
 mod spec;
 pub mod timetable;
@@ -13,10 +12,10 @@ pub mod trigger_rule;
 
 pub use folder::{DagFolder, dag_files, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
-pub use locate::Position;
 pub use schedule::Schedule;
 pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
+pub use updraft_tasks::yaml_locations::Position;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

@@ -4,17 +4,19 @@
 use super::{Job, RunEvent};
 use crate::dag::Task;
 use crate::settings::Settings;
-use crate::store::{OwnedAttempt, TaskKey, TaskState, TryEnd};
+use crate::store::{OwnedAttempt, Store, TaskKey, TaskState, TryEnd};
 use crate::template::{RunVars, render_config};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
+use updraft_tasks::data_test::TestResults;
 use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
 
 /// Everything one attempt needs, owned so it can run on its own tokio task.
 pub(super) struct Attempt {
+    pub store: Store,
     pub settings: Arc<Settings>,
     pub job: Arc<Job>,
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -175,6 +177,7 @@ impl Attempt {
     }
 
     async fn render_and_run(&self, log: &TaskLog) -> Result<TaskOutcome, TaskError> {
+        let tests = TestResults::default();
         let result = run_task(
             &self.task,
             &self.vars,
@@ -183,8 +186,28 @@ impl Attempt {
             log,
             // A child, so an execution timeout stopping the task is not taken for `cancel`.
             &self.cancel.child_token(),
+            &tests,
         )
         .await;
+        let tests = tests.take();
+        if !tests.is_empty() {
+            let key = (
+                self.vars.dag_id.as_str(),
+                self.vars.run_id.as_str(),
+                self.task.task_id.as_str(),
+            );
+            // The data tests ran: losing their record would hide what they found.
+            if let Err(e) = self
+                .store
+                .record_test_results(key, i64::from(self.try_number), &tests)
+                .await
+            {
+                log.line(format!("cannot record the test results: {e}"));
+                return Err(TaskError::Retryable(format!(
+                    "cannot record the test results: {e}"
+                )));
+            }
+        }
         self.unless_stopped(result)
     }
 
@@ -218,6 +241,7 @@ impl Attempt {
 
 /// Renders a task's config and runs it once under its execution timeout. Shared by the
 /// engine and `updraft task test`, which records nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_task(
     task: &Task,
     vars: &RunVars,
@@ -225,6 +249,7 @@ pub async fn run_task(
     connections: &Arc<updraft_tasks::Connections>,
     log: &TaskLog,
     cancel: &CancellationToken,
+    test_results: &TestResults,
 ) -> Result<TaskOutcome, TaskError> {
     let config =
         render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
@@ -239,6 +264,7 @@ pub async fn run_task(
         connections: connections.clone(),
         log: log.clone(),
         cancel: cancel.clone(),
+        test_results: test_results.clone(),
     };
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);
     tokio::pin!(work);

@@ -454,6 +454,7 @@ impl Engine {
                 attempt_cancel.clone(),
             );
             let attempt = Attempt {
+                store: self.store.clone(),
                 settings: self.settings.clone(),
                 job: self.job.clone(),
                 events: self.events.clone(),

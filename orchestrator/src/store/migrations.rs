@@ -23,6 +23,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0003_running_index",
         include_str!("../../../sql/migrations/postgres/0003_running_index.sql"),
     ),
+    (
+        "0004_test_result",
+        include_str!("../../../sql/migrations/postgres/0004_test_result.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -38,6 +42,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0003_running_index",
         include_str!("../../../sql/migrations/sqlite/0003_running_index.sql"),
+    ),
+    (
+        "0004_test_result",
+        include_str!("../../../sql/migrations/sqlite/0004_test_result.sql"),
     ),
 ];
 

@@ -37,6 +37,7 @@ pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, TaskState};
+pub use test_results::TestResultRow;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -95,6 +96,7 @@ macro_rules! with_pool {
 mod claims;
 mod jobs;
 mod scheduling;
+mod test_results;
 
 mod migrations;
 

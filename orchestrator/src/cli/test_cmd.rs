@@ -1,0 +1,161 @@
+//! `updraft test ...`: the data tests' results of a run (from `test_result`), and one
+//! `data_test` task run now without recording anything.
+
+use super::output::print_rows;
+use super::task_cmd::UnrecordedRun;
+use super::{Context, cancel_on_signal, usage};
+use crate::engine::run_task;
+use crate::store::TestResultRow;
+use clap::Subcommand;
+use serde::Serialize;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+use updraft_tasks::TaskLog;
+use updraft_tasks::data_test::{TestResult, TestResults};
+
+#[derive(Subcommand, Debug)]
+pub enum TestCommand {
+    /// Every data test of a run (default: the DAG's latest run) with its status and
+    /// failures; exit 1 if any failed or errored
+    Results {
+        dag_id: String,
+        run_id: Option<String>,
+        /// Only tests with this status (pass, warn, fail, error, skipped)
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Run one `data_test` task now and print its results, recording nothing
+    Run(UnrecordedRun),
+}
+
+/// Columns of a results listing.
+const COLUMNS: &[&str] = &[
+    "task_id",
+    "test_name",
+    "status",
+    "failures",
+    "model",
+    "column_name",
+    "execution_time",
+    "message",
+];
+
+pub async fn run(cmd: TestCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TestCommand::Results {
+            dag_id,
+            run_id,
+            status,
+        } => results(ctx, &dag_id, run_id, status).await,
+        TestCommand::Run(args) => run_now(ctx, &args).await,
+    }
+}
+
+async fn results(
+    ctx: &Context,
+    dag_id: &str,
+    run_id: Option<String>,
+    status: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let statuses = ["pass", "warn", "fail", "error", "skipped"];
+    if let Some(s) = &status
+        && !statuses.contains(&s.as_str())
+    {
+        return Err(usage(format!(
+            "--status `{s}`: use one of {}",
+            statuses.join(", ")
+        )));
+    }
+    let store = ctx.store().await?;
+    let run_id = match run_id {
+        Some(id) => id,
+        None => store
+            .runs(dag_id, None, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.run_id)
+            .ok_or_else(|| usage(format!("dag `{dag_id}` has no runs")))?,
+    };
+    if store.run(dag_id, &run_id).await?.is_none() {
+        return Err(usage(format!("dag `{dag_id}` has no run `{run_id}`")));
+    }
+    let rows: Vec<TestResultRow> = store
+        .test_results(dag_id, &run_id)
+        .await?
+        .into_iter()
+        .filter(|r| status.as_ref().is_none_or(|s| &r.status == s))
+        .collect();
+    if rows.is_empty() {
+        eprintln!("no data test results in run {run_id} of {dag_id}");
+    }
+    print_rows(ctx.format, &rows, COLUMNS)?;
+    let failed = rows
+        .iter()
+        .any(|r| matches!(r.status.as_str(), "fail" | "error"));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A result as `test run` lists it.
+#[derive(Serialize)]
+struct Shown<'a> {
+    task_id: &'a str,
+    test_name: &'a str,
+    status: &'static str,
+    failures: Option<i64>,
+    model: &'a str,
+    column_name: Option<&'a str>,
+    execution_time: f64,
+    message: Option<&'a str>,
+}
+
+async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
+    let (dag, vars) = args.resolve(ctx)?;
+    let task = &dag.tasks[&args.task_id];
+    if task.task_type != "data_test" {
+        return Err(usage(format!(
+            "task `{}` is a `{}` task, not `data_test`; `updraft task test` runs any task",
+            task.task_id, task.task_type
+        )));
+    }
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let tests = TestResults::default();
+    let log = TaskLog::stdout();
+    let outcome = run_task(
+        task,
+        &vars,
+        1,
+        &ctx.settings.connections,
+        &log,
+        &cancel,
+        &tests,
+    )
+    .await;
+    let results: Vec<TestResult> = tests.take();
+    let rows: Vec<Shown> = results
+        .iter()
+        .map(|r| Shown {
+            task_id: &task.task_id,
+            test_name: &r.test_name,
+            status: r.status.as_str(),
+            failures: r.failures,
+            model: &r.model,
+            column_name: r.column_name.as_deref(),
+            execution_time: r.execution_time,
+            message: r.message.as_deref(),
+        })
+        .collect();
+    print_rows(ctx.format, &rows, COLUMNS)?;
+    match outcome {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

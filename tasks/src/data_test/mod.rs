@@ -1,0 +1,324 @@
+//! `data_test`: dbt's data tests, with dbt's semantics, against Delta tables (DataFusion)
+//! or the tables of a PostgreSQL/SQLite connection. The tests come from a dbt
+//! `schema.yml` (a file or inline `models:`/`sources:`); each test's query returns its
+//! failing rows, counted by `fail_calc`, and `warn_if`/`error_if`/`severity` decide its
+//! status. Every attempt reports its results (stored by the orchestrator in `test_result`)
+//! and writes a dbt `run_results.json` next to its log. The task fails when a test of
+//! severity `error` fails or errors: no retry can fix data.
+
+mod kinds;
+mod run_results;
+mod schema;
+mod target;
+mod verdict;
+
+pub use verdict::TestStatus;
+
+use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use chrono::{DateTime, Utc};
+use schema::{Relation, SchemaFile, TestCase};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use target::Target;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataTestConfig {
+    /// A dbt schema file, relative to the DAG file's folder.
+    schema_file: Option<String>,
+    /// ...or the same YAML inline.
+    models: Option<Value>,
+    sources: Option<Value>,
+    /// Model name -> Delta table.
+    #[serde(default)]
+    tables: BTreeMap<String, String>,
+    /// ...or: models are tables of this connection.
+    conn: Option<String>,
+    #[serde(default)]
+    storage_options: BTreeMap<String, String>,
+}
+
+/// One test's outcome, as `test_result` stores it.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// `test.<dag_id>.<test_name>`.
+    pub test_id: String,
+    pub test_name: String,
+    pub model: String,
+    pub column_name: Option<String>,
+    pub test_type: String,
+    pub severity: String,
+    pub status: TestStatus,
+    pub failures: Option<i64>,
+    pub message: Option<String>,
+    pub compiled_sql: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub execution_time: f64,
+}
+
+/// Where an attempt's test results go, for whoever runs the attempt to record.
+#[derive(Clone, Debug, Default)]
+pub struct TestResults(Arc<Mutex<Vec<TestResult>>>);
+
+impl TestResults {
+    /// Takes the results reported so far.
+    pub fn take(&self) -> Vec<TestResult> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, result: TestResult) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(result);
+    }
+}
+
+/// Checks the config and, when its path holds no template, the schema file's tests.
+pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {
+    let cfg: DataTestConfig = parse_config(config)?;
+    check_target(&cfg)?;
+    if cfg
+        .schema_file
+        .as_deref()
+        .is_some_and(|f| f.contains("{{") || f.contains("{%"))
+    {
+        return Ok(());
+    }
+    let schema = read_tests(&cfg, dag_folder)?;
+    check_relations(&cfg, &schema.tests)
+}
+
+fn check_target(cfg: &DataTestConfig) -> Result<(), TaskError> {
+    if cfg.schema_file.is_some() == (cfg.models.is_some() || cfg.sources.is_some()) {
+        return Err(TaskError::Config(
+            "give exactly one of `schema_file` and inline `models:`/`sources:`".into(),
+        ));
+    }
+    if cfg.tables.is_empty() == cfg.conn.is_none() {
+        return Err(TaskError::Config(
+            "give exactly one of `tables` (model name -> Delta table) and `conn`".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn read_tests(cfg: &DataTestConfig, dag_folder: &Path) -> Result<SchemaFile, TaskError> {
+    let read = match &cfg.schema_file {
+        Some(file) => {
+            let path = dag_folder.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                TaskError::Config(format!("cannot read schema_file {}: {e}", path.display()))
+            })?;
+            schema::read(&text, &path)
+        }
+        None => {
+            let mut doc = serde_json::Map::new();
+            doc.insert("version".into(), Value::from(2));
+            for (key, value) in [("models", &cfg.models), ("sources", &cfg.sources)] {
+                if let Some(v) = value {
+                    doc.insert(key.into(), v.clone());
+                }
+            }
+            schema::from_value(&Value::Object(doc), Path::new("with"))
+        }
+    };
+    read.map_err(|errors| TaskError::Config(errors.join("\n")))
+}
+
+/// With Delta tables, every model a test reads must be one of them.
+fn check_relations(cfg: &DataTestConfig, tests: &[TestCase]) -> Result<(), TaskError> {
+    if cfg.conn.is_some() {
+        return Ok(());
+    }
+    for test in tests {
+        let mut relations = vec![test.relation.clone()];
+        relations.extend(test.kind.other_relations(&test.args));
+        for relation in relations {
+            if table_key(&cfg.tables, &relation).is_none() {
+                return Err(TaskError::Config(format!(
+                    "test `{}` reads `{}`, which is not in `tables` (known: {})",
+                    test.name,
+                    relation.shown(),
+                    cfg.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `tables` key of a relation: the model's name; a source table by `source.table`
+/// or its table name.
+fn table_key<'a>(tables: &'a BTreeMap<String, String>, relation: &Relation) -> Option<&'a str> {
+    let candidates = match relation {
+        Relation::Model(m) => vec![m.clone()],
+        Relation::Source { source, table } => vec![format!("{source}.{table}"), table.clone()],
+    };
+    candidates
+        .into_iter()
+        .find_map(|c| tables.get_key_value(&c).map(|(k, _)| k.as_str()))
+}
+
+pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+    let cfg: DataTestConfig = parse_config(config)?;
+    check_target(&cfg)?;
+    let schema = read_tests(&cfg, &ctx.dag_folder)?;
+    check_relations(&cfg, &schema.tests)?;
+    let started = Utc::now();
+    let target = match &cfg.conn {
+        Some(name) => Target::connect(ctx.connections.get(name)?, &schema.source_schemas).await?,
+        None => Target::delta(&cfg.tables, &cfg.storage_options).await?,
+    };
+    let enabled: Vec<&TestCase> = schema.tests.iter().filter(|t| t.config.enabled).collect();
+    ctx.log
+        .line(format!("running {} data tests", enabled.len()));
+    let mut results = Vec::new();
+    for (i, test) in enabled.iter().enumerate() {
+        if ctx.cancel.is_cancelled() {
+            return Err(TaskError::Cancelled("stopped between tests".into()));
+        }
+        let result = run_one(&target, test, &ctx.dag_id, &cfg.tables).await;
+        ctx.log.line(log_line(i + 1, enabled.len(), &result));
+        ctx.test_results.push(result.clone());
+        results.push(result);
+    }
+    if let Some(path) = ctx.log.path() {
+        let file = run_results_path(path);
+        run_results::write(&file, &results, started)
+            .map_err(|e| TaskError::Retryable(format!("cannot write {}: {e}", file.display())))?;
+        ctx.log.line(format!("wrote {}", file.display()));
+    }
+    let count = |s: TestStatus| results.iter().filter(|r| r.status == s).count();
+    let (passed, warned, failed, errored) = (
+        count(TestStatus::Pass),
+        count(TestStatus::Warn),
+        count(TestStatus::Fail),
+        count(TestStatus::Error),
+    );
+    ctx.log.line(format!(
+        "Done. PASS={passed} WARN={warned} ERROR={} SKIP=0 TOTAL={}",
+        failed + errored,
+        results.len()
+    ));
+    let blocking = results
+        .iter()
+        .filter(|r| {
+            r.severity == "ERROR" && matches!(r.status, TestStatus::Fail | TestStatus::Error)
+        })
+        .map(|r| r.test_name.as_str())
+        .collect::<Vec<_>>();
+    if !blocking.is_empty() {
+        return Err(TaskError::Fatal(format!(
+            "{} data test(s) failed: {}",
+            blocking.len(),
+            blocking.join(", ")
+        )));
+    }
+    Ok(TaskOutcome::default()
+        .with("tests", results.len())
+        .with("passed", passed)
+        .with("warned", warned)
+        .with("failed", failed)
+        .with("errored", errored))
+}
+
+/// `.../attempt=N.log` → `.../attempt=N.run_results.json`.
+pub fn run_results_path(log: &Path) -> PathBuf {
+    let stem = log
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    log.with_file_name(format!("{stem}.run_results.json"))
+}
+
+async fn run_one(
+    target: &Target,
+    test: &TestCase,
+    dag_id: &str,
+    tables: &BTreeMap<String, String>,
+) -> TestResult {
+    let started_at = Utc::now();
+    let clock = std::time::Instant::now();
+    let sql = compile(target, test, tables);
+    let (status, failures, message) = match target.count_failures(&sql).await {
+        Ok(n) => {
+            let (status, failures, message) = verdict::decide(
+                n,
+                test.config.severity,
+                &test.config.warn_if,
+                &test.config.error_if,
+            );
+            (status, Some(failures), message)
+        }
+        Err(e) => (TestStatus::Error, None, Some(e)),
+    };
+    TestResult {
+        test_id: format!("test.{dag_id}.{}", test.name),
+        test_name: test.name.clone(),
+        model: test.relation.shown(),
+        column_name: test.column.clone(),
+        test_type: test.written.clone(),
+        severity: test.config.severity.as_str().to_string(),
+        status,
+        failures,
+        message,
+        compiled_sql: sql,
+        started_at,
+        ended_at: Utc::now(),
+        execution_time: clock.elapsed().as_secs_f64(),
+    }
+}
+
+/// The whole query of a test: its failing rows (from the model filtered by `where`,
+/// cut at `limit`) counted by `fail_calc`, as dbt's `get_test_sql` wraps them.
+fn compile(target: &Target, test: &TestCase, tables: &BTreeMap<String, String>) -> String {
+    let relation = |r: &Relation| target.relation(r, table_key(tables, r));
+    let base = relation(&test.relation);
+    let model = match &test.config.where_ {
+        Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
+        None => base,
+    };
+    let rows = test.kind.failing_rows(
+        &model,
+        test.column.as_deref(),
+        &test.args,
+        target.dialect(),
+        &relation,
+    );
+    let limit = test
+        .config
+        .limit
+        .map(|n| format!(" limit {n}"))
+        .unwrap_or_default();
+    let fail_calc = if test.config.fail_calc == "count(*)" {
+        test.kind.default_fail_calc()
+    } else {
+        test.config.fail_calc.as_str()
+    };
+    format!("select cast({fail_calc} as bigint) as failures from ({rows}{limit}) dbt_internal_test")
+}
+
+/// One line of the attempt log, as dbt prints a test.
+fn log_line(i: usize, total: usize, r: &TestResult) -> String {
+    let status = match r.status {
+        TestStatus::Pass => "PASS".to_string(),
+        TestStatus::Warn => format!("WARN {}", r.failures.unwrap_or(0)),
+        TestStatus::Fail => format!("FAIL {}", r.failures.unwrap_or(0)),
+        TestStatus::Error => "ERROR".to_string(),
+        TestStatus::Skipped => "SKIP".to_string(),
+    };
+    let detail = r
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    format!(
+        "{i} of {total} {status} {} [{:.2}s]{detail}",
+        r.test_name, r.execution_time
+    )
+}
