@@ -248,7 +248,7 @@ async fn shipped_example_runs_and_is_listed(u: &Updraft) {
         "{ids:?}"
     );
     let out = u.run(&["--dags-folder", dags, "dag", "show", "example_etl", "--dot"]);
-    assert!(text(&out).0.contains("\"load_web\" -> \"report\""));
+    assert!(text(&out).0.contains("\"test_daily_events\" -> \"report\""));
     // The warehouse row the example loaded is there, and re-running leaves the same data.
     let out = u.run(&[
         "--dags-folder",

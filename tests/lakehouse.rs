@@ -499,6 +499,81 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     trigger(&u, "more", &[]);
     check_layers(&lake, &landing_lines(&landing)).await;
     assert_warehouse_equals_gold(&Warehouse::Sqlite(&u), &lake).await;
+    let out = u.run(&[
+        "test",
+        "results",
+        "lakehouse_bronze_to_gold",
+        "more",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "every data test passes: {:?}",
+        text(&out)
+    );
+    let results: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(results.as_array().expect("array").len() >= 20, "{results}");
+
+    // A duplicate tweet put into silver by hand: the next run's silver test finds it, and
+    // no gold table is built from silver.
+    let dags = u.dir.path().join("dags");
+    std::fs::write(
+        dags.join("dup.yaml"),
+        format!(
+            "dag_id: dup\ntasks:\n  dup:\n    type: delta_sql\n    with: {{tables: {{silver: '{0}/silver/tweets'}}, query: 'SELECT * FROM silver LIMIT 1', table: '{0}/silver/tweets', mode: append, partition_by: [event_date]}}\n",
+            lake.display()
+        ),
+    )
+    .expect("dup dag");
+    let out = u.run(&[
+        "--dags-folder",
+        dags.to_str().unwrap(),
+        "dag",
+        "trigger",
+        "dup",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    generate(
+        &u,
+        &format!("file://{}", landing.display()),
+        1_000,
+        9,
+        "2026-01-02T00:00:00Z",
+    );
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "lakehouse_bronze_to_gold",
+        "--run-id",
+        "dup",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = u.run(&[
+        "test",
+        "results",
+        "lakehouse_bronze_to_gold",
+        "dup",
+        "--status",
+        "fail",
+        "-o",
+        "json",
+    ]);
+    let failed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failed = failed.as_array().expect("array");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["test_name"], "unique_tweets_tweet_id");
+    assert_eq!(failed[0]["failures"], 1);
+    let store = u.store().await;
+    for ti in store
+        .task_instances("lakehouse_bronze_to_gold", "dup")
+        .await
+        .expect("tis")
+    {
+        if ti.task_id.starts_with("gold_") {
+            assert_eq!(ti.state.as_deref(), Some("upstream_failed"), "{ti:?}");
+        }
+    }
     u.cleanup().await;
 }
 
@@ -561,5 +636,5 @@ async fn a_run_before_any_data_skips_the_rest() {
         };
         assert_eq!(task["state"], want, "{task}");
     }
-    assert_eq!(states.len(), 11);
+    assert_eq!(states.len(), 17);
 }

@@ -90,6 +90,8 @@ impl Target {
         };
         match (self, relation) {
             (Target::Delta(_), _) => quote_ident(&alias(key.unwrap_or_default())),
+            // As load_warehouse names them: on SQLite `gold.x` is the table `gold_x`.
+            (Target::Sqlite(_), Relation::Model(m)) => quote_ident(&m.replace('.', "_")),
             (_, Relation::Model(m)) => dotted(m),
             (Target::Postgres { source_schemas, .. }, Relation::Source { source, table }) => {
                 let schema = source_schemas.get(source).unwrap_or(source);
