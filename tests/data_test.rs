@@ -21,6 +21,18 @@ const TWEETS: &[&str] = &[
 ];
 const USERS: &[&str] = &["('u1', 'x')", "('u2', 'y')"];
 
+/// dbt's singular tests: a query returning failing rows, one config call.
+const SINGULAR: &[(&str, &str)] = &[
+    (
+        "positive_with_negative_score.sql",
+        "select * from {{ source('raw', 'tweets') }}\nwhere sentiment_category = 'positive' and sentiment_score < 0\n",
+    ),
+    (
+        "scores_above_one.sql",
+        "{{ config(severity='warn') }}\nselect tweet_id, sentiment_score from {{ source('raw', 'tweets') }} where sentiment_score > 1\n",
+    ),
+];
+
 /// dbt's syntax, both the `arguments:` form (dbt ≥ 1.10) and the inline one.
 const SCHEMA: &str = r#"version: 2
 sources:
@@ -115,6 +127,10 @@ fn dbt_verdicts(dir: &Path, url: &str) -> BTreeMap<String, (String, i64)> {
     )
     .unwrap();
     std::fs::write(project.join("models/schema.yml"), SCHEMA).unwrap();
+    std::fs::create_dir_all(project.join("tests")).unwrap();
+    for (file, sql) in SINGULAR {
+        std::fs::write(project.join("tests").join(file), sql).unwrap();
+    }
     let out = Command::new(dbt())
         .args(["test", "--profiles-dir", ".", "--project-dir", "."])
         .current_dir(&project)
@@ -145,7 +161,14 @@ async fn verdicts_equal_dbts_on_postgres_and_on_delta() {
         .await
         .unwrap();
     let dbt = dbt_verdicts(u.dir.path(), &u.database_url);
-    assert_eq!(dbt.len(), 8, "{dbt:?}");
+    assert_eq!(dbt.len(), 10, "{dbt:?}");
+    let statuses: std::collections::BTreeSet<&str> =
+        dbt.values().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["fail", "pass", "warn"].into(),
+        "the data covers every verdict"
+    );
 
     let lake = u.dir.path().join("lake");
     u.env
@@ -153,6 +176,10 @@ async fn verdicts_equal_dbts_on_postgres_and_on_delta() {
     u.env
         .push(("UPDRAFT_CONN_WH".into(), u.database_url.clone()));
     std::fs::write(u.dags().join("schema.yml"), SCHEMA).unwrap();
+    std::fs::create_dir_all(u.dags().join("singular")).unwrap();
+    for (file, sql) in SINGULAR {
+        std::fs::write(u.dags().join("singular").join(file), sql).unwrap();
+    }
     let values = |rows: &[&str], columns: &str| {
         format!("SELECT * FROM (VALUES {}) AS t({columns})", rows.join(", "))
     };
@@ -169,12 +196,14 @@ tasks:
     with: {{tables: {{}}, query: "{}", table: "{{{{ lake }}}}/raw/users", mode: overwrite}}
   test_warehouse:
     type: data_test
-    with: {{schema_file: schema.yml, conn: wh}}
+    with: {{schema_file: schema.yml, singular: singular, conn: wh, store_failures: true}}
   test_delta:
     type: data_test
     depends_on: [tweets_delta, users_delta]
     with:
       schema_file: schema.yml
+      singular: singular
+      store_failures: true
       tables: {{raw.tweets: "{{{{ lake }}}}/raw/tweets", raw.users: "{{{{ lake }}}}/raw/users"}}
 "#,
             values(
@@ -214,7 +243,7 @@ tasks:
             .output()
             .unwrap();
         assert!(parsed.status.success(), "{:?}", text(&parsed));
-        assert_eq!(text(&parsed).0.trim(), "8");
+        assert_eq!(text(&parsed).0.trim(), "10");
     }
 
     // The history holds every test, and `updraft test results` lists them.
@@ -227,7 +256,7 @@ tasks:
     );
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = listed.as_array().unwrap();
-    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.len(), 20);
     let unique = rows
         .iter()
         .find(|r| {
@@ -252,6 +281,40 @@ tasks:
             .unwrap()
             .iter()
             .all(|r| r["status"] == "warn")
+    );
+    // The failing rows were kept, in the lake and in the warehouse.
+    for task in ["test_delta", "test_warehouse"] {
+        let out = u.run(&[
+            "test",
+            "failures",
+            "parity",
+            "r",
+            "source_not_null_raw_tweets_tweet_id",
+            "--task",
+            task,
+            "-o",
+            "json",
+        ]);
+        assert!(out.status.success(), "{task}: {:?}", text(&out));
+        let kept: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(kept.as_array().unwrap().len(), 1, "{task}: {kept}");
+        let out = u.run(&[
+            "test",
+            "failures",
+            "parity",
+            "r",
+            "scores_above_one",
+            "--task",
+            task,
+            "-o",
+            "json",
+        ]);
+        let kept: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(kept[0]["tweet_id"], "b", "{task}: {kept}");
+    }
+    assert!(
+        lake.join("audit/source_not_null_raw_tweets_tweet_id/_delta_log")
+            .is_dir()
     );
     let store = u.store().await;
     let tis = store.task_instances("parity", "r").await.unwrap();

@@ -14,6 +14,8 @@ pub struct TaskContext {
     pub run_id: String,
     /// The task's id within its DAG.
     pub task_id: String,
+    /// The lake root (`--lake`), where tasks keep tables of their own (`<lake>/audit`).
+    pub lake: String,
     /// The folder of the DAG file; relative file paths in a task's config start here.
     pub dag_folder: std::path::PathBuf,
     /// 1 for the first attempt, 2 for the first retry, ...

@@ -26,6 +26,16 @@ pub enum TestCommand {
     },
     /// Run one `data_test` task now and print its results, recording nothing
     Run(UnrecordedRun),
+    /// The failing rows a test kept (`store_failures`) in a run
+    Failures {
+        dag_id: String,
+        run_id: String,
+        /// The test's name (as `test results` lists it)
+        test: String,
+        /// The `data_test` task, when several ran a test of this name
+        #[arg(long)]
+        task: Option<String>,
+    },
 }
 
 /// Columns of a results listing.
@@ -48,7 +58,48 @@ pub async fn run(cmd: TestCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             status,
         } => results(ctx, &dag_id, run_id, status).await,
         TestCommand::Run(args) => run_now(ctx, &args).await,
+        TestCommand::Failures {
+            dag_id,
+            run_id,
+            test,
+            task,
+        } => failures(ctx, &dag_id, &run_id, &test, task.as_deref()).await,
     }
+}
+
+async fn failures(
+    ctx: &Context,
+    dag_id: &str,
+    run_id: &str,
+    test: &str,
+    task: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let store = ctx.store().await?;
+    let results = store.test_results(dag_id, run_id).await?;
+    let Some(result) = results.iter().find(|r| {
+        (r.test_name == test || r.test_id == test) && task.is_none_or(|t| r.task_id == t)
+    }) else {
+        return Err(usage(format!(
+            "run `{run_id}` of `{dag_id}` has no test `{test}`"
+        )));
+    };
+    let Some(at) = &result.stored_failures else {
+        return Err(usage(format!(
+            "test `{test}` kept no failing rows: set `store_failures: true` on it or on its task"
+        )));
+    };
+    let rows = updraft_tasks::data_test::read_failures(at, &ctx.settings.connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let columns: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
+    print_rows(ctx.format, &rows.rows, &columns)?;
+    eprintln!(
+        "{} failing row(s) of {test} ({} at most), kept at {}",
+        rows.rows.len(),
+        updraft_tasks::data_test::SHOWN_ROWS,
+        at.trim_start_matches("delta:")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn results(

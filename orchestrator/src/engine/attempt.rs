@@ -257,6 +257,7 @@ pub async fn run_task(
         dag_id: vars.dag_id.clone(),
         run_id: vars.run_id.clone(),
         task_id: task.task_id.clone(),
+        lake: vars.lake.clone(),
         dag_folder: vars.dag_folder.clone(),
         try_number,
         data_interval_start: vars.data_interval_start,

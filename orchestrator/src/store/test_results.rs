@@ -27,6 +27,8 @@ row_struct! {
         pub started_at: DateTime<Utc>,
         pub ended_at: DateTime<Utc>,
         pub execution_time: f64,
+        /// Where `store_failures` kept the failing rows.
+        pub stored_failures: Option<String>,
     }
 }
 
@@ -42,8 +44,8 @@ impl Store {
         let clear = "DELETE FROM test_result WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
         let insert = "INSERT INTO test_result (dag_id, run_id, task_id, try_number, test_id, test_name,
                           model, column_name, test_type, severity, status, failures, message,
-                          compiled_sql, started_at, ended_at, execution_time)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+                          compiled_sql, started_at, ended_at, execution_time, stored_failures)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
         with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(clear).bind(dag_id).bind(run_id).bind(task_id).bind(try_number)
@@ -54,7 +56,7 @@ impl Store {
                     .bind(&r.test_id).bind(&r.test_name).bind(&r.model).bind(&r.column_name)
                     .bind(&r.test_type).bind(&r.severity).bind(r.status.as_str()).bind(r.failures)
                     .bind(&r.message).bind(&r.compiled_sql).bind(r.started_at).bind(r.ended_at)
-                    .bind(r.execution_time)
+                    .bind(r.execution_time).bind(&r.stored_failures)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await
@@ -66,7 +68,7 @@ impl Store {
     pub async fn test_results(&self, dag_id: &str, run_id: &str) -> Result<Vec<TestResultRow>> {
         let sql = "SELECT dag_id, run_id, task_id, try_number, test_id, test_name, model, column_name,
                           test_type, severity, status, failures, message, compiled_sql, started_at,
-                          ended_at, execution_time
+                          ended_at, execution_time, stored_failures
                    FROM test_result r
                    WHERE dag_id = $1 AND run_id = $2
                      AND try_number = (SELECT MAX(try_number) FROM test_result l

@@ -18,6 +18,7 @@ CREATE TABLE test_result (
     started_at      TIMESTAMPTZ NOT NULL,
     ended_at        TIMESTAMPTZ NOT NULL,
     execution_time  DOUBLE PRECISION NOT NULL,
+    stored_failures TEXT,
     PRIMARY KEY (dag_id, run_id, task_id, try_number, test_id)
 );
 CREATE INDEX test_result_started_idx ON test_result (started_at);

@@ -18,6 +18,7 @@ CREATE TABLE test_result (
     started_at      TIMESTAMP NOT NULL,
     ended_at        TIMESTAMP NOT NULL,
     execution_time  REAL NOT NULL,
+    stored_failures TEXT,
     PRIMARY KEY (dag_id, run_id, task_id, try_number, test_id)
 );
 CREATE INDEX test_result_started_idx ON test_result (started_at);

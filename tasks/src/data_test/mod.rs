@@ -6,11 +6,15 @@
 //! and writes a dbt `run_results.json` next to its log. The task fails when a test of
 //! severity `error` fails or errors: no retry can fix data.
 
+mod failures;
 mod kinds;
 mod run_results;
 mod schema;
+mod singular;
 mod target;
 mod verdict;
+
+pub use failures::{SHOWN_ROWS, read as read_failures};
 
 pub use verdict::TestStatus;
 
@@ -39,6 +43,11 @@ struct DataTestConfig {
     conn: Option<String>,
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
+    /// A folder of dbt singular tests (`.sql` files), relative to the DAG file's folder.
+    singular: Option<String>,
+    /// Keep every test's failing rows unless the test says otherwise.
+    #[serde(default)]
+    store_failures: bool,
 }
 
 /// One test's outcome, as `test_result` stores it.
@@ -58,6 +67,8 @@ pub struct TestResult {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub execution_time: f64,
+    /// Where the failing rows were kept (`store_failures`), for `updraft test failures`.
+    pub stored_failures: Option<String>,
 }
 
 /// Where an attempt's test results go, for whoever runs the attempt to record.
@@ -90,7 +101,36 @@ pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskErro
         return Ok(());
     }
     let schema = read_tests(&cfg, dag_folder)?;
-    check_relations(&cfg, &schema.tests)
+    check_relations(&cfg, &schema.tests)?;
+    match &cfg.singular {
+        Some(dir) if !dir.contains("{{") => check_singular(&cfg, &read_singular(dir, dag_folder)?),
+        _ => Ok(()),
+    }
+}
+
+fn read_singular(dir: &str, dag_folder: &Path) -> Result<Vec<singular::SingularTest>, TaskError> {
+    singular::read_dir(&dag_folder.join(dir)).map_err(TaskError::Config)
+}
+
+/// With Delta tables, every model a singular test reads must be one of them.
+fn check_singular(cfg: &DataTestConfig, tests: &[singular::SingularTest]) -> Result<(), TaskError> {
+    if cfg.conn.is_some() {
+        return Ok(());
+    }
+    for test in tests {
+        if let Some(missing) = test
+            .relations
+            .iter()
+            .find(|r| table_key(&cfg.tables, r).is_none())
+        {
+            return Err(TaskError::Config(format!(
+                "singular test `{}` reads `{}`, which is not in `tables`",
+                test.name,
+                missing.shown()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_target(cfg: &DataTestConfig) -> Result<(), TaskError> {
@@ -169,21 +209,57 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     check_target(&cfg)?;
     let schema = read_tests(&cfg, &ctx.dag_folder)?;
     check_relations(&cfg, &schema.tests)?;
+    let singulars = match &cfg.singular {
+        Some(dir) => read_singular(dir, &ctx.dag_folder)?,
+        None => Vec::new(),
+    };
+    check_singular(&cfg, &singulars)?;
     let started = Utc::now();
     let target = match &cfg.conn {
         Some(name) => Target::connect(ctx.connections.get(name)?, &schema.source_schemas).await?,
         None => Target::delta(&cfg.tables, &cfg.storage_options).await?,
     };
-    let enabled: Vec<&TestCase> = schema.tests.iter().filter(|t| t.config.enabled).collect();
+    let mut prepared: Vec<Prepared> = schema
+        .tests
+        .iter()
+        .filter(|t| t.config.enabled)
+        .map(|t| Prepared::generic(&target, t, &cfg.tables))
+        .collect();
+    prepared.extend(
+        singulars
+            .iter()
+            .filter(|t| t.config.enabled)
+            .map(|t| Prepared::singular(&target, t, &cfg.tables)),
+    );
     ctx.log
-        .line(format!("running {} data tests", enabled.len()));
+        .line(format!("running {} data tests", prepared.len()));
     let mut results = Vec::new();
-    for (i, test) in enabled.iter().enumerate() {
+    for (i, test) in prepared.iter().enumerate() {
         if ctx.cancel.is_cancelled() {
             return Err(TaskError::Cancelled("stopped between tests".into()));
         }
-        let result = run_one(&target, test, &ctx.dag_id, &cfg.tables).await;
-        ctx.log.line(log_line(i + 1, enabled.len(), &result));
+        let mut result = test.run(&target, &ctx.dag_id).await;
+        if test.config.store_failures.unwrap_or(cfg.store_failures)
+            && result.status != TestStatus::Error
+        {
+            let stored = failures::store(
+                &target,
+                &test.rows_sql,
+                &test.name,
+                &ctx.lake,
+                cfg.conn.as_deref(),
+                &cfg.storage_options,
+            )
+            .await;
+            match stored {
+                Ok(at) => result.stored_failures = Some(at),
+                Err(e) => ctx.log.line(format!(
+                    "cannot keep the failing rows of {}: {e}",
+                    test.name
+                )),
+            }
+        }
+        ctx.log.line(log_line(i + 1, prepared.len(), &result));
         ctx.test_results.push(result.clone());
         results.push(result);
     }
@@ -227,6 +303,117 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("errored", errored))
 }
 
+/// A test ready to run: its failing-rows query compiled for the target.
+struct Prepared {
+    name: String,
+    model: String,
+    column: Option<String>,
+    test_type: String,
+    config: schema::TestConfig,
+    /// The failing rows (the model filtered by `where`, cut at `limit`).
+    rows_sql: String,
+    fail_calc: String,
+}
+
+impl Prepared {
+    fn generic(target: &Target, test: &TestCase, tables: &BTreeMap<String, String>) -> Self {
+        let relation = |r: &Relation| target.relation(r, table_key(tables, r));
+        let base = relation(&test.relation);
+        let model = match &test.config.where_ {
+            Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
+            None => base,
+        };
+        let rows = test.kind.failing_rows(
+            &model,
+            test.column.as_deref(),
+            &test.args,
+            target.dialect(),
+            &relation,
+        );
+        let fail_calc = if test.config.fail_calc == "count(*)" {
+            test.kind.default_fail_calc().to_string()
+        } else {
+            test.config.fail_calc.clone()
+        };
+        Self {
+            name: test.name.clone(),
+            model: test.relation.shown(),
+            column: test.column.clone(),
+            test_type: test.written.clone(),
+            rows_sql: with_limit(rows, test.config.limit),
+            config: test.config.clone(),
+            fail_calc,
+        }
+    }
+
+    fn singular(
+        target: &Target,
+        test: &singular::SingularTest,
+        tables: &BTreeMap<String, String>,
+    ) -> Self {
+        let relation = |r: &Relation| target.relation(r, table_key(tables, r));
+        let rows = singular::render(&test.template, &relation);
+        Self {
+            name: test.name.clone(),
+            model: test
+                .relations
+                .first()
+                .map(Relation::shown)
+                .unwrap_or_default(),
+            column: None,
+            test_type: "singular".into(),
+            rows_sql: with_limit(rows, test.config.limit),
+            fail_calc: test.config.fail_calc.clone(),
+            config: test.config.clone(),
+        }
+    }
+
+    /// Counts the failing rows and decides, as dbt's `get_test_sql` and test runner do.
+    async fn run(&self, target: &Target, dag_id: &str) -> TestResult {
+        let started_at = Utc::now();
+        let clock = std::time::Instant::now();
+        let sql = format!(
+            "select cast({} as bigint) as failures from ({}) dbt_internal_test",
+            self.fail_calc, self.rows_sql
+        );
+        let (status, failures, message) = match target.count_failures(&sql).await {
+            Ok(n) => {
+                let (status, failures, message) = verdict::decide(
+                    n,
+                    self.config.severity,
+                    &self.config.warn_if,
+                    &self.config.error_if,
+                );
+                (status, Some(failures), message)
+            }
+            Err(e) => (TestStatus::Error, None, Some(e)),
+        };
+        TestResult {
+            test_id: format!("test.{dag_id}.{}", self.name),
+            test_name: self.name.clone(),
+            model: self.model.clone(),
+            column_name: self.column.clone(),
+            test_type: self.test_type.clone(),
+            severity: self.config.severity.as_str().to_string(),
+            status,
+            failures,
+            message,
+            compiled_sql: sql,
+            started_at,
+            ended_at: Utc::now(),
+            execution_time: clock.elapsed().as_secs_f64(),
+            stored_failures: None,
+        }
+    }
+}
+
+fn with_limit(rows: String, limit: Option<u64>) -> String {
+    match limit {
+        Some(n) => format!("{rows} limit {n}"),
+        None => rows,
+    }
+}
+
 /// `.../attempt=N.log` → `.../attempt=N.run_results.json`.
 pub fn run_results_path(log: &Path) -> PathBuf {
     let stem = log
@@ -234,73 +421,6 @@ pub fn run_results_path(log: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     log.with_file_name(format!("{stem}.run_results.json"))
-}
-
-async fn run_one(
-    target: &Target,
-    test: &TestCase,
-    dag_id: &str,
-    tables: &BTreeMap<String, String>,
-) -> TestResult {
-    let started_at = Utc::now();
-    let clock = std::time::Instant::now();
-    let sql = compile(target, test, tables);
-    let (status, failures, message) = match target.count_failures(&sql).await {
-        Ok(n) => {
-            let (status, failures, message) = verdict::decide(
-                n,
-                test.config.severity,
-                &test.config.warn_if,
-                &test.config.error_if,
-            );
-            (status, Some(failures), message)
-        }
-        Err(e) => (TestStatus::Error, None, Some(e)),
-    };
-    TestResult {
-        test_id: format!("test.{dag_id}.{}", test.name),
-        test_name: test.name.clone(),
-        model: test.relation.shown(),
-        column_name: test.column.clone(),
-        test_type: test.written.clone(),
-        severity: test.config.severity.as_str().to_string(),
-        status,
-        failures,
-        message,
-        compiled_sql: sql,
-        started_at,
-        ended_at: Utc::now(),
-        execution_time: clock.elapsed().as_secs_f64(),
-    }
-}
-
-/// The whole query of a test: its failing rows (from the model filtered by `where`,
-/// cut at `limit`) counted by `fail_calc`, as dbt's `get_test_sql` wraps them.
-fn compile(target: &Target, test: &TestCase, tables: &BTreeMap<String, String>) -> String {
-    let relation = |r: &Relation| target.relation(r, table_key(tables, r));
-    let base = relation(&test.relation);
-    let model = match &test.config.where_ {
-        Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
-        None => base,
-    };
-    let rows = test.kind.failing_rows(
-        &model,
-        test.column.as_deref(),
-        &test.args,
-        target.dialect(),
-        &relation,
-    );
-    let limit = test
-        .config
-        .limit
-        .map(|n| format!(" limit {n}"))
-        .unwrap_or_default();
-    let fail_calc = if test.config.fail_calc == "count(*)" {
-        test.kind.default_fail_calc()
-    } else {
-        test.config.fail_calc.as_str()
-    };
-    format!("select cast({fail_calc} as bigint) as failures from ({rows}{limit}) dbt_internal_test")
 }
 
 /// One line of the attempt log, as dbt prints a test.

@@ -64,6 +64,8 @@ pub struct TestConfig {
     pub limit: Option<u64>,
     pub fail_calc: String,
     pub enabled: bool,
+    /// Keep the failing rows (None: the task's `store_failures`).
+    pub store_failures: Option<bool>,
 }
 
 impl Default for TestConfig {
@@ -76,6 +78,7 @@ impl Default for TestConfig {
             limit: None,
             fail_calc: "count(*)".into(),
             enabled: true,
+            store_failures: None,
         }
     }
 }

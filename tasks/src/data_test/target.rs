@@ -102,6 +102,29 @@ impl Target {
         }
     }
 
+    /// Runs statements that return nothing (PostgreSQL and SQLite only).
+    pub async fn execute(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Target::Delta(_) => Err("statements run on a connection only".into()),
+            Target::Postgres { db, .. } => {
+                let mut db = db.lock().await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut *db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::db_error::describe(&e))
+            }
+            Target::Sqlite(db) => {
+                let mut db = db.lock().await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut *db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::db_error::describe(&e))
+            }
+        }
+    }
+
     /// Runs a counting query (one row, column `failures`); NULL counts as 0.
     pub async fn count_failures(&self, sql: &str) -> Result<i64, String> {
         match self {
