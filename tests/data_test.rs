@@ -282,6 +282,36 @@ tasks:
             .iter()
             .all(|r| r["status"] == "warn")
     );
+    // One data_test task run now: the same results, nothing recorded.
+    let out = u.run(&["test", "run", "parity", "test_delta", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let now: serde_json::Value = serde_json::from_slice(&out.stdout).expect("results on stdout");
+    let now: BTreeMap<String, (String, i64)> = now
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["test_name"].as_str().unwrap().to_string();
+            (
+                name,
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["failures"].as_i64().unwrap_or(-1),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(now, dbt);
+    assert_eq!(
+        u.store()
+            .await
+            .runs("parity", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
     // The failing rows were kept, in the lake and in the warehouse.
     for task in ["test_delta", "test_warehouse"] {
         let out = u.run(&[

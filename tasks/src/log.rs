@@ -15,6 +15,7 @@ pub struct TaskLog {
 enum Target {
     File { path: PathBuf, file: Mutex<File> },
     Stdout,
+    Stderr,
 }
 
 impl TaskLog {
@@ -39,11 +40,18 @@ impl TaskLog {
         }
     }
 
+    /// A log that prints to this process's stderr (when stdout carries results).
+    pub fn stderr() -> Self {
+        Self {
+            target: Arc::new(Target::Stderr),
+        }
+    }
+
     /// The file behind the log, if any.
     pub fn path(&self) -> Option<&Path> {
         match &*self.target {
             Target::File { path, .. } => Some(path),
-            Target::Stdout => None,
+            Target::Stdout | Target::Stderr => None,
         }
     }
 
@@ -60,6 +68,9 @@ impl TaskLog {
             }
             Target::Stdout => {
                 let _ = std::io::stdout().write_all(text.as_bytes());
+            }
+            Target::Stderr => {
+                let _ = std::io::stderr().write_all(text.as_bytes());
             }
         }
     }

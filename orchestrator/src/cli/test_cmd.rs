@@ -176,7 +176,8 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
     let tests = TestResults::default();
-    let log = TaskLog::stdout();
+    // stdout carries the results; the task's own lines go to stderr.
+    let log = TaskLog::stderr();
     let outcome = run_task(
         task,
         &vars,
