@@ -244,6 +244,12 @@ tasks:
             .unwrap();
         assert!(parsed.status.success(), "{:?}", text(&parsed));
         assert_eq!(text(&parsed).0.trim(), "10");
+        let junit =
+            std::fs::read_to_string(file.with_file_name("attempt=1.junit.xml")).expect("junit");
+        assert!(
+            junit.contains("tests=\"10\" failures=\"5\" errors=\"0\""),
+            "{junit}"
+        );
     }
 
     // The history holds every test, and `updraft test results` lists them.

@@ -3,10 +3,11 @@
 //! `schema.yml` (a file or inline `models:`/`sources:`); each test's query returns its
 //! failing rows, counted by `fail_calc`, and `warn_if`/`error_if`/`severity` decide its
 //! status. Every attempt reports its results (stored by the orchestrator in `test_result`)
-//! and writes a dbt `run_results.json` next to its log. The task fails when a test of
+//! and writes a dbt `run_results.json` and a JUnit XML report next to its log. The task fails when a test of
 //! severity `error` fails or errors: no retry can fix data.
 
 mod failures;
+mod junit;
 mod kinds;
 mod run_results;
 mod schema;
@@ -268,6 +269,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         run_results::write(&file, &results, started)
             .map_err(|e| TaskError::Retryable(format!("cannot write {}: {e}", file.display())))?;
         ctx.log.line(format!("wrote {}", file.display()));
+        let xml = path.with_extension("junit.xml");
+        junit::write(&xml, &format!("{}.{}", ctx.dag_id, ctx.task_id), &results)
+            .map_err(|e| TaskError::Retryable(format!("cannot write {}: {e}", xml.display())))?;
     }
     let count = |s: TestStatus| results.iter().filter(|r| r.status == s).count();
     let (passed, warned, failed, errored) = (
