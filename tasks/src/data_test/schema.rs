@@ -186,13 +186,11 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
     );
     for (i, model) in list(&mut r, top.get("models"), "models").iter().enumerate() {
         let path = format!("models.{i}");
-        let Some(m) = model.as_object() else {
-            r.error(&path, "a model is a mapping with `name:`");
-            continue;
-        };
-        r.check_keys(
-            m,
+        let Some((m, name)) = named(
+            &mut r,
+            model,
             &path,
+            "a model",
             &[
                 "name",
                 "description",
@@ -209,9 +207,7 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
                 "group",
                 "deprecation_date",
             ],
-        );
-        let Some(name) = m.get("name").and_then(Value::as_str) else {
-            r.error(&path, "a model needs a `name`");
+        ) else {
             continue;
         };
         owner(&mut r, m, &path, &Relation::Model(name.to_string()));
@@ -221,13 +217,11 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
         .enumerate()
     {
         let path = format!("sources.{i}");
-        let Some(s) = source.as_object() else {
-            r.error(&path, "a source is a mapping with `name:` and `tables:`");
-            continue;
-        };
-        r.check_keys(
-            s,
+        let Some((s, name)) = named(
+            &mut r,
+            source,
             &path,
+            "a source",
             &[
                 "name",
                 "description",
@@ -243,9 +237,7 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
                 "quoting",
                 "overrides",
             ],
-        );
-        let Some(name) = s.get("name").and_then(Value::as_str) else {
-            r.error(&path, "a source needs a `name`");
+        ) else {
             continue;
         };
         let schema = s.get("schema").and_then(Value::as_str).unwrap_or(name);
@@ -257,13 +249,11 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
             .enumerate()
         {
             let tpath = format!("{path}.tables.{j}");
-            let Some(t) = table.as_object() else {
-                r.error(&tpath, "a source table is a mapping with `name:`");
-                continue;
-            };
-            r.check_keys(
-                t,
+            let Some((t, tname)) = named(
+                &mut r,
+                table,
                 &tpath,
+                "a source table",
                 &[
                     "name",
                     "description",
@@ -279,9 +269,7 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
                     "quoting",
                     "external",
                 ],
-            );
-            let Some(tname) = t.get("name").and_then(Value::as_str) else {
-                r.error(&tpath, "a source table needs a `name`");
+            ) else {
                 continue;
             };
             let relation = Relation::Source {
@@ -325,6 +313,27 @@ fn list<'v>(r: &mut Reader, value: Option<&'v Value>, path: &str) -> Vec<&'v Val
     }
 }
 
+/// A list entry that must be a mapping with a `name:` and only `allowed` keys: the
+/// mapping and the name, or None after saying what is wrong.
+fn named<'v>(
+    r: &mut Reader,
+    node: &'v Value,
+    path: &str,
+    what: &str,
+    allowed: &[&str],
+) -> Option<(&'v Map<String, Value>, &'v str)> {
+    let Some(map) = node.as_object() else {
+        r.error(path, format!("{what} is a mapping with `name:`"));
+        return None;
+    };
+    r.check_keys(map, path, allowed);
+    let Some(name) = map.get("name").and_then(Value::as_str) else {
+        r.error(path, format!("{what} needs a `name`"));
+        return None;
+    };
+    Some((map, name))
+}
+
 /// The tests of a model or source table and of its columns.
 fn owner(r: &mut Reader, node: &Map<String, Value>, path: &str, relation: &Relation) {
     tests_of(r, node, path, relation, None);
@@ -333,13 +342,11 @@ fn owner(r: &mut Reader, node: &Map<String, Value>, path: &str, relation: &Relat
         .enumerate()
     {
         let cpath = format!("{path}.columns.{k}");
-        let Some(c) = column.as_object() else {
-            r.error(&cpath, "a column is a mapping with `name:`");
-            continue;
-        };
-        r.check_keys(
-            c,
+        let Some((c, name)) = named(
+            r,
+            column,
             &cpath,
+            "a column",
             &[
                 "name",
                 "description",
@@ -353,9 +360,7 @@ fn owner(r: &mut Reader, node: &Map<String, Value>, path: &str, relation: &Relat
                 "config",
                 "granularity",
             ],
-        );
-        let Some(name) = c.get("name").and_then(Value::as_str) else {
-            r.error(&cpath, "a column needs a `name`");
+        ) else {
             continue;
         };
         tests_of(r, c, &cpath, relation, Some(name));
