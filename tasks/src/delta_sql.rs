@@ -223,6 +223,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
                 replace_where
             },
             merge_schema: false,
+            keep_order: false,
+            parquet: None,
         };
         lake::write_checked(&mut target, batches, &spec, &positions).await?;
         rows

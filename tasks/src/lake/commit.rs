@@ -8,11 +8,14 @@ use super::{delta_error, position};
 use crate::TaskError;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
+use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::SaveMode;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Source positions by txn app id: what the task read (`expected`) and what it commits.
 #[derive(Debug, Default, Clone)]
@@ -38,6 +41,11 @@ pub struct WriteSpec {
     pub replace_where: Option<String>,
     /// Add the batches' new (nullable) columns to the table's schema.
     pub merge_schema: bool,
+    /// Write the rows in the order given, on one stream. By default delta-rs spreads
+    /// them over the cores, and the order of rows within a file changes from run to run.
+    pub keep_order: bool,
+    /// Parquet settings, when not delta-rs's defaults.
+    pub parquet: Option<WriterProperties>,
 }
 
 impl WriteSpec {
@@ -48,6 +56,8 @@ impl WriteSpec {
             partition_by: partition_by.to_vec(),
             replace_where: None,
             merge_schema: false,
+            keep_order: false,
+            parquet: None,
         }
     }
 }
@@ -57,6 +67,23 @@ impl WriteSpec {
 pub async fn write_checked(
     table: &mut DeltaTable,
     batches: Vec<RecordBatch>,
+    spec: &WriteSpec,
+    positions: &Positions,
+) -> Result<(), TaskError> {
+    write_rows_checked(table, Rows::Batches(batches), spec, positions).await
+}
+
+/// The rows a write stores: in memory, or produced by a DataFusion plan as they are
+/// written (a plan over a stream keeps memory to a few batches).
+pub enum Rows {
+    Batches(Vec<RecordBatch>),
+    Plan(DataFrame),
+}
+
+/// [`write_checked`] for rows in memory or from a plan.
+pub async fn write_rows_checked(
+    table: &mut DeltaTable,
+    rows: Rows,
     spec: &WriteSpec,
     positions: &Positions,
 ) -> Result<(), TaskError> {
@@ -82,16 +109,30 @@ pub async fn write_checked(
     let properties = CommitProperties::default()
         .with_application_transactions(txns)
         .with_max_retries(0);
-    let mut builder = table
-        .clone()
-        .write(batches)
-        .with_save_mode(spec.mode)
-        .with_commit_properties(properties);
+    let mut builder = match rows {
+        Rows::Batches(batches) => table.clone().write(batches),
+        Rows::Plan(frame) => {
+            let (state, plan) = frame.into_parts();
+            table
+                .clone()
+                .write(Vec::new())
+                .with_input_plan(plan)
+                .with_session_state(Arc::new(state))
+        }
+    }
+    .with_save_mode(spec.mode)
+    .with_commit_properties(properties);
     if !spec.partition_by.is_empty() {
         builder = builder.with_partition_columns(spec.partition_by.clone());
     }
     if spec.merge_schema {
         builder = builder.with_schema_mode(SchemaMode::Merge);
+    }
+    if let Some(properties) = &spec.parquet {
+        builder = builder.with_writer_properties(properties.clone());
+    }
+    if spec.keep_order {
+        builder = builder.with_session_state(Arc::new(super::single_stream_session()?.state()));
     }
     if let Some(predicate) = &spec.replace_where {
         builder = builder.with_replace_where(predicate.clone());

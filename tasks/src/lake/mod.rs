@@ -4,14 +4,18 @@
 
 mod catalog;
 mod changes;
+mod channel_table;
 mod commit;
+mod parquet_settings;
 mod s3;
 mod session;
 
 pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use changes::{PartitionValues, changes_since};
-pub use commit::{Positions, WriteSpec, write_checked};
-pub use session::{partition_filter, quote_ident, register, sql_session};
+pub use channel_table::{RowSender, channel_table};
+pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
+pub use parquet_settings::parquet_settings;
+pub use session::{partition_filter, quote_ident, register, single_stream_session, sql_session};
 
 use crate::TaskError;
 use deltalake::{DeltaTable, DeltaTableError};

@@ -5,7 +5,8 @@ use crate::TaskError;
 use deltalake::DeltaTable;
 use deltalake::arrow::datatypes::{DataType, Schema};
 use deltalake::datafusion::prelude::SessionContext;
-use std::collections::BTreeSet;
+use deltalake::delta_datafusion::DeltaSessionContext;
+use std::collections::{BTreeSet, HashMap};
 
 /// A DataFusion session where each `(name, table)` can be queried by name.
 pub async fn sql_session(tables: &[(String, DeltaTable)]) -> Result<SessionContext, TaskError> {
@@ -14,6 +15,17 @@ pub async fn sql_session(tables: &[(String, DeltaTable)]) -> Result<SessionConte
         register(&ctx, name, table).await?;
     }
     Ok(ctx)
+}
+
+/// A session that runs every plan on one stream, keeping the order of its input.
+pub fn single_stream_session() -> Result<SessionContext, TaskError> {
+    let settings = HashMap::from([(
+        "datafusion.execution.target_partitions".to_string(),
+        "1".to_string(),
+    )]);
+    DeltaSessionContext::new_with_session_overrides(&settings)
+        .map(DeltaSessionContext::into_inner)
+        .map_err(|e| super::delta_error("preparing a session", e))
 }
 
 /// Registers one Delta table under `name` in `ctx`.

@@ -9,7 +9,9 @@ use deltalake::arrow::array::{
     ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
 };
+use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::arrow::error::ArrowError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -99,7 +101,8 @@ impl BronzeBatch {
         self.rows += 1;
     }
 
-    /// The rows as a record batch.
+    /// The rows as a record batch, in source order: by partition and offset (records
+    /// arrive from a topic's partitions interleaved), or by file and line.
     pub fn finish(mut self) -> Result<RecordBatch, TaskError> {
         let n = self.rows;
         let mut source = StringBuilder::with_capacity(n, n * self.source.len());
@@ -124,9 +127,33 @@ impl BronzeBatch {
             Arc::new(ingested.finish()),
             Arc::new(date.finish()),
         ];
-        RecordBatch::try_new(bronze_schema(), columns)
-            .map_err(|e| TaskError::Fatal(format!("building the bronze batch: {e}")))
+        let batch = RecordBatch::try_new(bronze_schema(), columns)
+            .map_err(|e| TaskError::Fatal(format!("building the bronze batch: {e}")))?;
+        in_source_order(batch)
     }
+}
+
+/// Sorts `batch` by its source coordinates, unless it is in that order already.
+fn in_source_order(batch: RecordBatch) -> Result<RecordBatch, TaskError> {
+    let error = |e: ArrowError| TaskError::Fatal(format!("ordering the bronze batch: {e}"));
+    let coordinates: Vec<SortColumn> = ["partition", "offset", "file", "line"]
+        .iter()
+        .filter_map(|name| batch.column_by_name(name))
+        .map(|values| SortColumn {
+            values: values.clone(),
+            options: None,
+        })
+        .collect();
+    let order = lexsort_to_indices(&coordinates, None).map_err(error)?;
+    if order
+        .values()
+        .iter()
+        .enumerate()
+        .all(|(i, &at)| at as usize == i)
+    {
+        return Ok(batch);
+    }
+    take_record_batch(&batch, &order).map_err(error)
 }
 
 /// A bronze table and the source positions this task has seen in it.
@@ -174,12 +201,94 @@ impl Bronze {
             let expected = self.expected.get(app_id).copied().flatten();
             moves.advance(app_id, expected, *next);
         }
-        let spec = lake::WriteSpec::append(&["ingestion_date".to_string()]);
+        let spec = lake::WriteSpec {
+            keep_order: true,
+            ..lake::WriteSpec::append(&["ingestion_date".to_string()])
+        };
         lake::write_checked(&mut self.table, vec![batch], &spec, &moves).await?;
         for (app, v) in positions {
             self.expected.insert(app.clone(), Some(*v));
         }
         self.commits += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::AsArray;
+    use deltalake::arrow::datatypes::{Int32Type, Int64Type};
+    use deltalake::datafile::DataFileReader;
+    use deltalake::datafile::reader::ParquetFileReader;
+    use futures::TryStreamExt;
+
+    fn kafka_source() -> StreamUri {
+        "kafka://127.0.0.1:9092/t".parse().unwrap()
+    }
+
+    #[test]
+    fn records_of_interleaved_partitions_are_put_in_partition_and_offset_order() {
+        let mut batch = BronzeBatch::new(&kafka_source(), 8);
+        for (partition, offset) in [(1, 10), (0, 5), (2, 0), (0, 6), (1, 11)] {
+            let value = format!("p{partition}o{offset}");
+            batch.push_kafka(&value, None, "t", partition, offset, None);
+        }
+        let batch = batch.finish().unwrap();
+        let values: Vec<&str> = batch
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(values, ["p0o5", "p0o6", "p1o10", "p1o11", "p2o0"]);
+        let partitions = batch.column(4).as_primitive::<Int32Type>();
+        assert_eq!(partitions.values(), &[0, 0, 1, 1, 2]);
+    }
+
+    /// A commit of many rows (more than DataFusion's batch size, which the default
+    /// write spreads over the cores) is stored in the order the rows were given.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_keeps_the_order_of_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("bronze").display().to_string();
+        let mut bronze = Bronze::open(&location, &BTreeMap::new()).await.unwrap();
+        let source = StreamUri::File(dir.path().to_path_buf());
+        let rows = 50_000;
+        let mut batch = BronzeBatch::new(&source, rows);
+        for line in 1..=rows as i64 {
+            batch.push_line("{}", "a.jsonl", line);
+        }
+        let app = "updraft-land:file:a.jsonl";
+        bronze.position(app).await.unwrap();
+        let positions = BTreeMap::from([(app.to_string(), rows as i64)]);
+        bronze
+            .commit(batch.finish().unwrap(), &positions)
+            .await
+            .unwrap();
+
+        let table = lake::open(&location, &BTreeMap::new()).await.unwrap();
+        let changes = lake::changes_since(&table, -1).await.unwrap();
+        let reader = ParquetFileReader::new(table.log_store().object_store(None));
+        let mut lines = Vec::new();
+        for (_, add) in &changes.added {
+            let path = deltalake::Path::from_url_path(&add.path).unwrap();
+            let batches: Vec<RecordBatch> = reader
+                .read_file(path)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            for b in batches {
+                let line = b
+                    .column_by_name("line")
+                    .unwrap()
+                    .as_primitive::<Int64Type>();
+                lines.extend(line.values().iter().copied());
+            }
+        }
+        let expected: Vec<i64> = (1..=rows as i64).collect();
+        assert!(lines == expected, "rows out of line order");
     }
 }

@@ -5,9 +5,12 @@
 
 use super::bronze::{Bronze, BronzeBatch};
 use crate::{StreamUri, TaskContext, TaskError};
+use deltalake::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 fn app_id(file_name: &str) -> String {
     format!("updraft-land:file:{file_name}")
@@ -33,7 +36,8 @@ fn landing_files(dir: &Path) -> Result<Vec<PathBuf>, TaskError> {
     Ok(files)
 }
 
-/// Lands every line not yet landed; returns how many.
+/// Lands every line not yet landed; returns how many. A reader thread reads and builds
+/// the next batch while the previous one is encoded and committed.
 pub async fn land(
     dir: &Path,
     bronze: &mut Bronze,
@@ -44,63 +48,112 @@ pub async fn land(
     let files = landing_files(dir)?;
     ctx.log
         .line(format!("{} file(s) in {}", files.len(), dir.display()));
-    let mut batch = BronzeBatch::new(&source, batch_size);
-    let mut positions: BTreeMap<String, i64> = BTreeMap::new();
-    let mut landed = 0u64;
+    let mut pending = Vec::with_capacity(files.len());
     for path in files {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let app = app_id(&name);
-        let done = bronze.position(&app).await?.unwrap_or(0);
-        let file = std::fs::File::open(&path)
-            .map_err(|e| TaskError::Retryable(format!("cannot open {}: {e}", path.display())))?;
-        let mut line_no = 0i64;
-        for line in BufReader::with_capacity(1 << 20, file).lines() {
-            let line =
-                line.map_err(|e| TaskError::Retryable(format!("reading {}: {e}", path.display())))?;
-            line_no += 1;
-            if line_no <= done {
-                continue;
-            }
-            if !line.trim().is_empty() {
-                batch.push_line(&line, &name, line_no);
-            }
-            positions.insert(app.clone(), line_no);
-            if batch.rows >= batch_size {
-                landed +=
-                    flush(bronze, &mut batch, &mut positions, &source, batch_size, ctx).await?;
-            }
+        let done = bronze.position(&app_id(&name)).await?.unwrap_or(0);
+        pending.push(Pending { path, name, done });
+    }
+    let (tx, mut rx) = mpsc::channel::<Result<Filled, TaskError>>(1);
+    let cancel = ctx.cancel.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(e) = read_lines(&pending, &source, batch_size, &tx, &cancel) {
+            let _ = tx.blocking_send(Err(e));
         }
+    });
+    let mut landed = 0u64;
+    while let Some(filled) = rx.recv().await {
+        let filled = filled?;
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        bronze.commit(filled.batch, &filled.positions).await?;
+        landed += filled.rows;
+        ctx.log.line(format!(
+            "committed {} records (table version {})",
+            filled.rows,
+            bronze.version()
+        ));
     }
-    if !positions.is_empty() {
-        landed += flush(bronze, &mut batch, &mut positions, &source, batch_size, ctx).await?;
-    }
-    Ok(landed)
-}
-
-async fn flush(
-    bronze: &mut Bronze,
-    batch: &mut BronzeBatch,
-    positions: &mut BTreeMap<String, i64>,
-    source: &StreamUri,
-    batch_size: usize,
-    ctx: &TaskContext,
-) -> Result<u64, TaskError> {
+    drop(rx);
+    reader
+        .await
+        .map_err(|e| TaskError::Retryable(format!("file reader failed: {e}")))?;
     if ctx.cancel.is_cancelled() {
         return Err(TaskError::Cancelled(
             "landing stopped between commits".into(),
         ));
     }
-    let full = std::mem::replace(batch, BronzeBatch::new(source, batch_size));
-    let rows = full.rows as u64;
-    bronze.commit(full.finish()?, positions).await?;
-    ctx.log.line(format!(
-        "committed {rows} records (table version {})",
-        bronze.version()
-    ));
-    positions.clear();
-    Ok(rows)
+    Ok(landed)
+}
+
+/// A landing file and how many of its lines were landed before.
+struct Pending {
+    path: PathBuf,
+    name: String,
+    done: i64,
+}
+
+/// One commit's rows and the file positions it moves to.
+struct Filled {
+    batch: RecordBatch,
+    rows: u64,
+    positions: BTreeMap<String, i64>,
+}
+
+/// Reads the lines after each file's position, sending a batch every `batch_size` rows
+/// and the last partial one.
+fn read_lines(
+    files: &[Pending],
+    source: &StreamUri,
+    batch_size: usize,
+    tx: &mpsc::Sender<Result<Filled, TaskError>>,
+    cancel: &CancellationToken,
+) -> Result<(), TaskError> {
+    let mut batch = BronzeBatch::new(source, batch_size);
+    let mut positions: BTreeMap<String, i64> = BTreeMap::new();
+    let send = |batch: BronzeBatch, positions: BTreeMap<String, i64>| {
+        let rows = batch.rows as u64;
+        let filled = Filled {
+            batch: batch.finish()?,
+            rows,
+            positions,
+        };
+        Ok::<bool, TaskError>(tx.blocking_send(Ok(filled)).is_ok())
+    };
+    for file in files {
+        let app = app_id(&file.name);
+        let reading = std::fs::File::open(&file.path).map_err(|e| {
+            TaskError::Retryable(format!("cannot open {}: {e}", file.path.display()))
+        })?;
+        let mut line_no = 0i64;
+        for line in BufReader::with_capacity(1 << 20, reading).lines() {
+            let line = line.map_err(|e| {
+                TaskError::Retryable(format!("reading {}: {e}", file.path.display()))
+            })?;
+            line_no += 1;
+            if line_no <= file.done {
+                continue;
+            }
+            if !line.trim().is_empty() {
+                batch.push_line(&line, &file.name, line_no);
+            }
+            positions.insert(app.clone(), line_no);
+            if batch.rows >= batch_size {
+                let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
+                // Stop when the committing side has stopped (its error is reported there).
+                if cancel.is_cancelled() || !send(full, std::mem::take(&mut positions))? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if !positions.is_empty() {
+        send(batch, positions)?;
+    }
+    Ok(())
 }

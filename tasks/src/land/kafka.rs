@@ -7,6 +7,7 @@
 
 use super::bronze::{Bronze, BronzeBatch};
 use crate::{StreamUri, TaskContext, TaskError};
+use deltalake::arrow::array::RecordBatch;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -69,8 +70,20 @@ fn lookback(from: i64, start: i64, low: i64) -> i64 {
 
 /// A filled batch and the last offset it holds per partition.
 struct Filled {
-    batch: BronzeBatch,
+    /// The rows, built (and put in source order) on the consumer thread.
+    batch: RecordBatch,
+    rows: u64,
     last_offsets: BTreeMap<i32, i64>,
+}
+
+impl Filled {
+    fn new(batch: BronzeBatch, last_offsets: BTreeMap<i32, i64>) -> Result<Self, TaskError> {
+        Ok(Self {
+            rows: batch.rows as u64,
+            batch: batch.finish()?,
+            last_offsets,
+        })
+    }
 }
 
 fn kafka_error(doing: &str, e: KafkaError) -> TaskError {
@@ -198,13 +211,13 @@ pub async fn land(
     let mut landed = 0u64;
     while let Some(filled) = rx.recv().await {
         let filled = filled?;
-        let rows = filled.batch.rows as u64;
+        let rows = filled.rows;
         let positions: BTreeMap<String, i64> = filled
             .last_offsets
             .iter()
             .map(|(p, o)| (app_id(&options.topic, *p), *o))
             .collect();
-        bronze.commit(filled.batch.finish()?, &positions).await?;
+        bronze.commit(filled.batch, &positions).await?;
         landed += rows;
         ctx.log.line(format!(
             "committed {rows} records (total {landed}, table version {})",
@@ -271,10 +284,7 @@ fn consume(
                 }
                 if ranges.is_empty() && batch.rows > 0 {
                     let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
-                    let filled = Filled {
-                        batch: full,
-                        last_offsets: std::mem::take(&mut last_offsets),
-                    };
+                    let filled = Filled::new(full, std::mem::take(&mut last_offsets))?;
                     if tx.blocking_send(Ok(filled)).is_err() {
                         return Ok(());
                     }
@@ -325,20 +335,14 @@ fn consume(
         last_offsets.insert(partition, offset);
         if batch.rows >= batch_size {
             let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
-            let filled = Filled {
-                batch: full,
-                last_offsets: std::mem::take(&mut last_offsets),
-            };
+            let filled = Filled::new(full, std::mem::take(&mut last_offsets))?;
             if tx.blocking_send(Ok(filled)).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
     }
     if batch.rows > 0 {
-        let _ = tx.blocking_send(Ok(Filled {
-            batch,
-            last_offsets,
-        }));
+        let _ = tx.blocking_send(Ok(Filled::new(batch, last_offsets)?));
     }
     Ok(())
 }

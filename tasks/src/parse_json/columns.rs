@@ -1,14 +1,16 @@
 //! The explicit schema raw JSON records are checked against, and the parser that turns
 //! records into typed Arrow columns or, for a record that does not fit, a reason.
 
+use super::picker::{FieldPicker, Picked};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use deltalake::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use deltalake::arrow::datatypes::{DataType, Field, TimeUnit};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A column's type as written in YAML.
@@ -69,25 +71,94 @@ impl ColumnType {
         }
     }
 
-    fn builder(self, capacity: usize) -> Box<dyn ArrayBuilder> {
+    fn builder(self, capacity: usize) -> Builder {
         match self {
             Self::String | Self::Json => {
-                Box::new(StringBuilder::with_capacity(capacity, capacity * 32))
+                Builder::Str(StringBuilder::with_capacity(capacity, capacity * 32))
             }
-            Self::Long => Box::new(Int64Builder::with_capacity(capacity)),
-            Self::Int => Box::new(Int32Builder::with_capacity(capacity)),
-            Self::Double => Box::new(Float64Builder::with_capacity(capacity)),
-            Self::Boolean => Box::new(BooleanBuilder::with_capacity(capacity)),
-            Self::Timestamp => {
-                Box::new(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
+            Self::Long => Builder::Long(Int64Builder::with_capacity(capacity)),
+            Self::Int => Builder::Int(Int32Builder::with_capacity(capacity)),
+            Self::Double => Builder::Double(Float64Builder::with_capacity(capacity)),
+            Self::Boolean => Builder::Bool(BooleanBuilder::with_capacity(capacity)),
+            Self::Timestamp => Builder::Micros(
+                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            ),
+            Self::Date => Builder::Days(Date32Builder::with_capacity(capacity)),
+            Self::StringList => Builder::Strings(
+                ListBuilder::new(StringBuilder::new()).with_field(element(DataType::Utf8)),
+            ),
+            Self::LongList => Builder::Longs(
+                ListBuilder::new(Int64Builder::new()).with_field(element(DataType::Int64)),
+            ),
+        }
+    }
+}
+
+/// The Arrow builder of one column, of the column's type.
+enum Builder {
+    Str(StringBuilder),
+    Long(Int64Builder),
+    Int(Int32Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+    Micros(TimestampMicrosecondBuilder),
+    Days(Date32Builder),
+    Strings(ListBuilder<StringBuilder>),
+    Longs(ListBuilder<Int64Builder>),
+}
+
+impl Builder {
+    /// Appends a cell checked against this builder's column, so of its type.
+    fn append(&mut self, cell: Cell<'_>) {
+        match (self, cell) {
+            (Builder::Str(b), Cell::Null) => b.append_null(),
+            (Builder::Long(b), Cell::Null) => b.append_null(),
+            (Builder::Int(b), Cell::Null) => b.append_null(),
+            (Builder::Double(b), Cell::Null) => b.append_null(),
+            (Builder::Bool(b), Cell::Null) => b.append_null(),
+            (Builder::Micros(b), Cell::Null) => b.append_null(),
+            (Builder::Days(b), Cell::Null) => b.append_null(),
+            (Builder::Strings(b), Cell::Null) => b.append_null(),
+            (Builder::Longs(b), Cell::Null) => b.append_null(),
+            (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Builder::Str(b), Cell::Owned(s)) => b.append_value(s),
+            (Builder::Long(b), Cell::Long(v)) => b.append_value(v),
+            (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
+            (Builder::Double(b), Cell::Double(v)) => b.append_value(v),
+            (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+            (Builder::Micros(b), Cell::Micros(v)) => b.append_value(v),
+            (Builder::Days(b), Cell::Days(v)) => b.append_value(v),
+            (Builder::Strings(b), Cell::Strings(items)) => {
+                for item in items {
+                    b.values().append_option(item.as_str());
+                }
+                b.append(true);
             }
-            Self::Date => Box::new(Date32Builder::with_capacity(capacity)),
-            Self::StringList => {
-                Box::new(ListBuilder::new(StringBuilder::new()).with_field(element(DataType::Utf8)))
+            (Builder::Strings(b), Cell::PickedStrings(items)) => {
+                for item in items {
+                    b.values().append_value(item);
+                }
+                b.append(true);
             }
-            Self::LongList => {
-                Box::new(ListBuilder::new(Int64Builder::new()).with_field(element(DataType::Int64)))
+            (Builder::Longs(b), Cell::Longs(items)) => {
+                b.values().append_slice(&items);
+                b.append(true);
             }
+            (_, cell) => unreachable!("a cell of another type than its column: {cell:?}"),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Long(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Double(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Micros(b) => Arc::new(b.finish()),
+            Builder::Days(b) => Arc::new(b.finish()),
+            Builder::Strings(b) => Arc::new(b.finish()),
+            Builder::Longs(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -157,6 +228,7 @@ impl Column {
 }
 
 /// A value that passed its column's check, ready to append.
+#[derive(Debug)]
 enum Cell<'v> {
     Null,
     Str(&'v str),
@@ -168,26 +240,72 @@ enum Cell<'v> {
     Micros(i64),
     Days(i32),
     Strings(&'v [Value]),
+    PickedStrings(Vec<Cow<'v, str>>),
     Longs(Vec<i64>),
 }
 
-/// Builds typed columns from records that fit the schema.
-pub struct RowParser<'c> {
+/// Builds typed columns from records (of lifetime `'a`) that fit the schema.
+pub struct RowParser<'c, 'a> {
     columns: &'c [Column],
-    builders: Vec<Box<dyn ArrayBuilder>>,
+    builders: Vec<Builder>,
+    /// Reads only the schema's fields; none when a column needs the whole document
+    /// (a `json` column, or a path inside another column's path).
+    picker: Option<FieldPicker>,
+    /// The current record's fields and cells, kept to reuse their memory.
+    picked: Vec<Picked<'a>>,
+    cells: Vec<Cell<'a>>,
 }
 
-impl<'c> RowParser<'c> {
+impl<'c, 'a> RowParser<'c, 'a> {
     /// A parser for `columns`, sized for about `capacity` rows.
     pub fn new(columns: &'c [Column], capacity: usize) -> Self {
+        let picker = if columns.iter().any(|c| c.kind == ColumnType::Json) {
+            None
+        } else {
+            let paths: Vec<Vec<String>> = columns.iter().map(|c| c.path.clone()).collect();
+            FieldPicker::new(&paths)
+        };
         Self {
             columns,
             builders: columns.iter().map(|c| c.kind.builder(capacity)).collect(),
+            picker,
+            picked: Vec::with_capacity(columns.len()),
+            cells: Vec::with_capacity(columns.len()),
         }
     }
 
     /// Appends the record if it fits; otherwise says every reason it does not.
-    pub fn push(&mut self, raw: &str) -> Result<(), Rejection> {
+    pub fn push(&mut self, raw: &'a str) -> Result<(), Rejection> {
+        if self.push_picked(raw) {
+            return Ok(());
+        }
+        self.push_document(raw)
+    }
+
+    /// Appends the record read field by field, if it fits; false when it does not (or
+    /// cannot be read that way), leaving the builders untouched.
+    fn push_picked(&mut self, raw: &'a str) -> bool {
+        let Some(picker) = &self.picker else {
+            return false;
+        };
+        if !picker.pick_into(raw, &mut self.picked) {
+            return false;
+        }
+        self.cells.clear();
+        for (column, value) in self.columns.iter().zip(self.picked.drain(..)) {
+            match fitting(column, value) {
+                Some(cell) => self.cells.push(cell),
+                None => return false,
+            }
+        }
+        for (builder, cell) in self.builders.iter_mut().zip(self.cells.drain(..)) {
+            builder.append(cell);
+        }
+        true
+    }
+
+    /// Appends the record read as a whole document, or says every reason it does not fit.
+    fn push_document(&mut self, raw: &str) -> Result<(), Rejection> {
         let record: Value = serde_json::from_str(raw).map_err(|e| Rejection {
             code: ReasonCode::InvalidJson,
             reason: format!(
@@ -221,14 +339,14 @@ impl<'c> RowParser<'c> {
             });
         }
         for (builder, cell) in self.builders.iter_mut().zip(cells) {
-            append(builder.as_mut(), cell);
+            builder.append(cell);
         }
         Ok(())
     }
 
     /// The typed columns of the records pushed so far.
     pub fn finish(mut self) -> Vec<ArrayRef> {
-        self.builders.iter_mut().map(|b| b.finish()).collect()
+        self.builders.iter_mut().map(Builder::finish).collect()
     }
 }
 
@@ -304,8 +422,7 @@ fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> 
         ColumnType::Date => Cell::Days(
             value
                 .as_str()
-                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-                .map(|d| (d - NaiveDate::default()).num_days() as i32)
+                .and_then(parse_date)
                 .ok_or_else(|| wrong("a date (YYYY-MM-DD)"))?,
         ),
         ColumnType::StringList => {
@@ -332,6 +449,35 @@ fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> 
     })
 }
 
+/// The cell for a picked value that fits `column`, as [`check`] would find it; `None`
+/// when it does not fit, for [`check`] to say why.
+fn fitting<'a>(column: &Column, value: Picked<'a>) -> Option<Cell<'a>> {
+    Some(match (column.kind, value) {
+        (_, Picked::Absent | Picked::Null) => column.nullable.then_some(Cell::Null)?,
+        (ColumnType::String, Picked::Str(Cow::Borrowed(s))) => Cell::Str(s),
+        (ColumnType::String, Picked::Str(Cow::Owned(s))) => Cell::Owned(s),
+        (ColumnType::Long, Picked::Int(v)) => Cell::Long(v),
+        (ColumnType::Int, Picked::Int(v)) => Cell::Int(i32::try_from(v).ok()?),
+        (ColumnType::Double, Picked::Int(v)) => Cell::Double(v as f64),
+        (ColumnType::Double, Picked::UInt(v)) => Cell::Double(v as f64),
+        (ColumnType::Double, Picked::Float(v)) => Cell::Double(v),
+        (ColumnType::Boolean, Picked::Bool(v)) => Cell::Bool(v),
+        (ColumnType::Timestamp, Picked::Str(s)) => Cell::Micros(parse_timestamp(&s)?),
+        (ColumnType::Date, Picked::Str(s)) => Cell::Days(parse_date(&s)?),
+        (ColumnType::StringList, Picked::Strs(items)) => Cell::PickedStrings(items),
+        (ColumnType::LongList, Picked::Ints(items)) => Cell::Longs(items),
+        (ColumnType::LongList, Picked::Strs(items)) if items.is_empty() => Cell::Longs(Vec::new()),
+        _ => return None,
+    })
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date.
+fn parse_date(text: &str) -> Option<i32> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| (d - NaiveDate::default()).num_days() as i32)
+}
+
 /// Microseconds since the epoch, in UTC, of an RFC 3339 timestamp (any offset) or of a
 /// timestamp without offset (taken as UTC).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
@@ -342,61 +488,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
         .map(|t| t.and_utc().timestamp_micros())
-}
-
-fn append(builder: &mut dyn ArrayBuilder, cell: Cell<'_>) {
-    let any = builder.as_any_mut();
-    match cell {
-        Cell::Null => append_null(any),
-        Cell::Str(s) => downcast::<StringBuilder>(any).append_value(s),
-        Cell::Owned(s) => downcast::<StringBuilder>(any).append_value(s),
-        Cell::Long(v) => downcast::<Int64Builder>(any).append_value(v),
-        Cell::Int(v) => downcast::<Int32Builder>(any).append_value(v),
-        Cell::Double(v) => downcast::<Float64Builder>(any).append_value(v),
-        Cell::Bool(v) => downcast::<BooleanBuilder>(any).append_value(v),
-        Cell::Micros(v) => downcast::<TimestampMicrosecondBuilder>(any).append_value(v),
-        Cell::Days(v) => downcast::<Date32Builder>(any).append_value(v),
-        Cell::Strings(items) => {
-            let list = downcast::<ListBuilder<StringBuilder>>(any);
-            for item in items {
-                list.values().append_option(item.as_str());
-            }
-            list.append(true);
-        }
-        Cell::Longs(items) => {
-            let list = downcast::<ListBuilder<Int64Builder>>(any);
-            list.values().append_slice(&items);
-            list.append(true);
-        }
-    }
-}
-
-fn append_null(any: &mut dyn std::any::Any) {
-    macro_rules! try_null {
-        ($($t:ty),*) => {$(
-            if let Some(b) = any.downcast_mut::<$t>() {
-                b.append_null();
-                return;
-            }
-        )*};
-    }
-    try_null!(
-        StringBuilder,
-        Int64Builder,
-        Int32Builder,
-        Float64Builder,
-        BooleanBuilder,
-        TimestampMicrosecondBuilder,
-        Date32Builder,
-        ListBuilder<StringBuilder>,
-        ListBuilder<Int64Builder>
-    );
-}
-
-/// The builder behind `any`; the parser made every builder for its column's type.
-fn downcast<T: 'static>(any: &mut dyn std::any::Any) -> &mut T {
-    any.downcast_mut::<T>()
-        .expect("each column's builder matches its type")
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -488,5 +579,57 @@ mod tests {
         // +02:00 normalised to UTC: both are midnight UTC.
         assert_eq!(at.value(0), at.value(1));
         assert!(arrays[3].is_null(1));
+    }
+
+    /// Reading field by field and reading the whole document accept the same records
+    /// into the same values; a record that does not fit gets the document's reasons.
+    #[test]
+    fn picked_and_whole_document_agree() {
+        let mut cols = columns();
+        cols.extend(
+            [
+                ("n", "int"),
+                ("x", "double"),
+                ("ok", "boolean"),
+                ("d", "date"),
+                ("ids", "array<long>"),
+            ]
+            .iter()
+            .map(|(n, t)| {
+                Column::new(&ColumnConfig {
+                    name: n.to_string(),
+                    path: None,
+                    type_name: t.to_string(),
+                    nullable: true,
+                })
+                .unwrap()
+            }),
+        );
+        let records = [
+            r#"{"id":"a","user":{"followers_count":5},"at":"2026-01-01T02:00:00+02:00","tags":["x","y\u00e9"],"n":3,"x":1,"ok":true,"d":"2026-02-03","ids":[]}"#,
+            r#"{"id":"b","user":{"followers_count":7,"extra":[1,{"a":null}]},"at":"2026-01-01 00:00:00","x":18446744073709551615,"ids":[1,-2]}"#,
+            r#"{"id":"c","user":{"followers_count":1},"user":{"followers_count":2},"at":"2026-01-01T00:00:00Z","tags":null}"#,
+            r#"{"id":"d","user":{"followers_count":1},"user":"gone","at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"id":"e","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","n":3000000000}"#,
+            r#"{"id":"f","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","tags":["a",1]}"#,
+            r#"{"id":"g","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","ids":[1.5]}"#,
+            r#"{"id":"h","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","d":"03/02/2026"}"#,
+            r#"{"id":"i","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z"} trailing"#,
+            r#"{"id":"j","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","ok":"yes"}"#,
+            r#""just text""#,
+            r#"{"id":"k","user":{"followers_count":9223372036854775808},"at":"2026-01-01T00:00:00Z"}"#,
+        ];
+        let mut picked = RowParser::new(&cols, 8);
+        assert!(picked.picker.is_some());
+        let mut whole = RowParser::new(&cols, 8);
+        whole.picker = None;
+        for record in records {
+            assert_eq!(picked.push(record), whole.push(record), "{record}");
+        }
+        let (picked, whole) = (picked.finish(), whole.finish());
+        assert_eq!(picked[0].len(), 3, "a, b and c fit");
+        for (p, w) in picked.iter().zip(&whole) {
+            assert_eq!(p.to_data(), w.to_data());
+        }
     }
 }

@@ -8,11 +8,16 @@
 //! the same commit as its rows, the source version it has processed; a run reads only
 //! the data files added to the source after that version.
 
+mod chunk;
 mod columns;
 mod dedupe;
+mod order;
+mod picker;
+mod source;
 
 use crate::lake::{self, Positions, WriteSpec, datafusion_error, delta_error};
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use chunk::{ChunkPlan, Produced};
 use columns::{Column, ColumnConfig, ReasonCode, Rejection, RowParser};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{
@@ -20,11 +25,9 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::compute::{cast, filter, filter_record_batch, not};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::datafile::DataFileReader;
-use deltalake::datafile::reader::ParquetFileReader;
-use deltalake::datafusion::datasource::MemTable;
 use deltalake::kernel::Add;
 use futures::{StreamExt, TryStreamExt};
+use order::OrderColumn;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -50,12 +53,16 @@ struct ParseJsonConfig {
     /// Keys on which only the first row is kept (also against rows already in `table`).
     #[serde(default)]
     dedupe_on: Vec<String>,
+    /// What "first" means within one source version (`name` or `name DESC`; columns of
+    /// the schema or of the source table). Default: the bronze table's coordinates.
+    #[serde(default)]
+    order_by: Vec<String>,
     /// Extra columns as SQL select expressions, e.g. `character_length(text) AS text_length`.
     #[serde(default)]
     derive: Vec<String>,
     #[serde(default)]
     partition_by: Vec<String>,
-    /// About how many source rows one commit covers; bounds memory.
+    /// About how many source rows one commit covers (its keys are held for dedupe).
     #[serde(default = "default_batch_rows")]
     batch_rows: usize,
     #[serde(default)]
@@ -105,7 +112,15 @@ fn checked_columns(cfg: &ParseJsonConfig) -> Result<Vec<Column>, TaskError> {
             "`dedupe_on` names `{k}`, which is not in `columns`"
         )));
     }
+    order_by(cfg)?;
     Ok(columns)
+}
+
+fn order_by(cfg: &ParseJsonConfig) -> Result<Vec<OrderColumn>, TaskError> {
+    cfg.order_by
+        .iter()
+        .map(|text| OrderColumn::parse(text).map_err(TaskError::Config))
+        .collect()
 }
 
 /// This task's name in its txn app ids.
@@ -119,6 +134,30 @@ struct Counts {
     duplicates: usize,
     written: usize,
     commits: usize,
+}
+
+impl Counts {
+    fn add(&mut self, chunk: &Produced) {
+        self.records += chunk.records;
+        self.valid += chunk.valid;
+        self.quarantined += chunk.quarantined;
+        self.duplicates += chunk.duplicates;
+        self.written += chunk.written;
+    }
+}
+
+/// The source columns to read: the JSON text, the carried columns, then the columns only
+/// the order needs.
+fn read_columns(cfg: &ParseJsonConfig, columns: &[Column], order: &[OrderColumn]) -> Vec<String> {
+    let mut read = vec![cfg.column.clone()];
+    read.extend(cfg.carry.iter().cloned());
+    for column in order {
+        let parsed = columns.iter().any(|c| c.name == column.name);
+        if !parsed && !read.contains(&column.name) {
+            read.push(column.name.clone());
+        }
+    }
+    read
 }
 
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
@@ -158,45 +197,40 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             cfg.source, cfg.table, cfg.quarantine
         )));
     }
+    let order = order::within_version(&order_by(&cfg)?, source_arrow_schema(&source)?.as_ref());
+    let read_columns = read_columns(&cfg, &columns, &order);
+    let plan = ChunkPlan {
+        cfg: &cfg,
+        columns: &columns,
+        order: &order,
+        read_columns: &read_columns,
+        source: &source,
+        target_done: target_done.unwrap_or(-1),
+        quarantine_done: quarantine_done.unwrap_or(-1),
+        output: parsed_schema(&columns, &cfg.carry, &source)?,
+    };
     let mut counts = Counts::default();
     for chunk in chunks(&changes.added, until, cfg.batch_rows) {
         if ctx.cancel.is_cancelled() {
             return Err(TaskError::Cancelled("stopped between commits".into()));
         }
-        let raw = read_files(&source, &chunk.files, &cfg).await?;
-        let parsed = parse_all(raw, columns.clone()).await?;
-        let mut valid = Vec::new();
-        let mut bad = Vec::new();
-        for (version, batch) in parsed {
-            counts.records += batch.valid.num_rows() + batch.quarantined.num_rows();
-            if version > quarantine_done.unwrap_or(-1) {
-                counts.quarantined += batch.quarantined.num_rows();
-                bad.push(batch.quarantined);
-            }
-            if version > target_done.unwrap_or(-1) {
-                counts.valid += batch.valid.num_rows();
-                valid.push(batch.valid);
-            }
-        }
-        if chunk.end > quarantine_done.unwrap_or(-1) {
+        let produced = if chunk.end > plan.target_done {
+            let produced = parse_and_write(&plan, &chunk, &mut target, &app).await?;
+            counts.commits += 1;
+            produced
+        } else {
+            chunk::produce(&plan, chunk::parse(&plan, &chunk.files), None, None).await?
+        };
+        counts.add(&produced);
+        if chunk.end > plan.quarantine_done {
             let mut positions = Positions::default();
             positions.advance(&app, lake::position(&quarantine, &app).await?, chunk.end);
-            let bad = with_time(bad, &quarantine_schema(&cfg, &source)?)?;
+            let bad = with_time(produced.bad, &quarantine_schema(&cfg, &source)?)?;
             let spec = WriteSpec {
                 merge_schema: true,
                 ..WriteSpec::append(&[])
             };
             lake::write_checked(&mut quarantine, bad, &spec, &positions).await?;
-            counts.commits += 1;
-        }
-        if chunk.end > target_done.unwrap_or(-1) {
-            let (rows, dropped) = clean(valid, &cfg, &columns, &target, &source).await?;
-            counts.duplicates += dropped;
-            counts.written += rows.iter().map(RecordBatch::num_rows).sum::<usize>();
-            let mut positions = Positions::default();
-            positions.advance(&app, lake::position(&target, &app).await?, chunk.end);
-            let spec = WriteSpec::append(&cfg.partition_by);
-            lake::write_checked(&mut target, rows, &spec, &positions).await?;
             counts.commits += 1;
         }
         ctx.log.line(format!(
@@ -263,59 +297,51 @@ fn records_in(add: &Add) -> Option<usize> {
     stats.get("numRecords")?.as_u64().map(|n| n as usize)
 }
 
-/// Reads the JSON column and the carried columns of `files`, in order, tagged with the
-/// source version that added each file.
-async fn read_files(
-    source: &DeltaTable,
-    files: &[&(i64, Add)],
-    cfg: &ParseJsonConfig,
-) -> Result<Vec<(i64, RecordBatch)>, TaskError> {
-    let reader = ParquetFileReader::new(source.log_store().object_store(None));
-    let mut wanted = vec![cfg.column.clone()];
-    wanted.extend(cfg.carry.iter().cloned());
-    let mut out = Vec::new();
-    for (version, add) in files {
-        let path = deltalake::Path::from_url_path(&add.path)
-            .map_err(|e| TaskError::Fatal(format!("bad data file path `{}`: {e}", add.path)))?;
-        let batches: Vec<RecordBatch> = reader
-            .read_file(path)
-            .await
-            .map_err(|e| read_error(&add.path, e))?
-            .try_collect()
-            .await
-            .map_err(|e| read_error(&add.path, e))?;
-        for batch in batches {
-            out.push((*version, in_order(batch, &wanted)?));
+/// Parses a chunk and writes its new rows (with the derived columns) to `target` as
+/// they come, in one commit that also moves the target's source position.
+async fn parse_and_write(
+    plan: &ChunkPlan<'_>,
+    chunk: &Chunk<'_>,
+    target: &mut DeltaTable,
+    app: &str,
+) -> Result<Produced, TaskError> {
+    let lookup = match target.version() {
+        Some(_) => {
+            let session = lake::sql_session(&[]).await?;
+            lake::register(&session, "__updraft_target", target).await?;
+            Some(session)
         }
-    }
-    Ok(out)
-}
-
-fn read_error(path: &str, e: impl std::fmt::Display) -> TaskError {
-    TaskError::Retryable(format!("reading source data file {path}: {e}"))
-}
-
-/// The batch's columns in the order `names` asks, strings as plain UTF-8 arrays.
-fn in_order(batch: RecordBatch, names: &[String]) -> Result<RecordBatch, TaskError> {
-    let mut fields = Vec::with_capacity(names.len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(names.len());
-    for name in names {
-        let (i, field) = batch
-            .schema()
-            .column_with_name(name)
-            .map(|(i, f)| (i, f.clone()))
-            .ok_or_else(|| TaskError::Config(format!("the source table has no column `{name}`")))?;
-        let mut column = batch.column(i).clone();
-        let mut data_type = field.data_type().clone();
-        if matches!(data_type, DataType::Utf8View | DataType::LargeUtf8) {
-            data_type = DataType::Utf8;
-            column = cast(&column, &data_type).map_err(|e| TaskError::Fatal(e.to_string()))?;
-        }
-        fields.push(Field::new(name, data_type, true));
-        columns.push(column);
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| TaskError::Fatal(format!("reading the source: {e}")))
+        None => None,
+    };
+    // The first parsed batch tells which columns are worth a dictionary.
+    let mut parsed = chunk::parse(plan, &chunk.files);
+    let first = parsed.try_next().await?;
+    let parquet = first
+        .as_ref()
+        .map(|(_, p)| lake::parquet_settings(&p.valid));
+    let parsed = futures::stream::iter(first.map(Ok)).chain(parsed).boxed();
+    let (table, sender) = lake::channel_table(plan.output.clone(), 4)?;
+    let session = lake::sql_session(&[]).await?;
+    session
+        .register_table("parsed", table)
+        .map_err(|e| datafusion_error("preparing parsed rows", e))?;
+    let mut select = vec!["*".to_string()];
+    select.extend(plan.cfg.derive.iter().cloned());
+    let sql = format!("SELECT {} FROM parsed", select.join(", "));
+    let frame = session
+        .sql(&sql)
+        .await
+        .map_err(|e| TaskError::Config(format!("`derive`: {e}")))?;
+    let mut positions = Positions::default();
+    positions.advance(app, lake::position(target, app).await?, chunk.end);
+    let spec = WriteSpec {
+        parquet,
+        ..WriteSpec::append(&plan.cfg.partition_by)
+    };
+    let write = lake::write_rows_checked(target, lake::Rows::Plan(frame), &spec, &positions);
+    let produce = chunk::produce(plan, parsed, Some(sender), lookup.as_ref());
+    let (produced, ()) = tokio::try_join!(produce, write)?;
+    Ok(produced)
 }
 
 /// One source batch split into typed valid rows and quarantined rows.
@@ -324,29 +350,14 @@ struct Parsed {
     quarantined: RecordBatch,
 }
 
-/// Parses batches on the blocking pool, two at a time, keeping their order.
-async fn parse_all(
-    raw: Vec<(i64, RecordBatch)>,
-    columns: Arc<Vec<Column>>,
-) -> Result<Vec<(i64, Parsed)>, TaskError> {
-    futures::stream::iter(raw)
-        .map(|(version, batch)| {
-            let columns = columns.clone();
-            async move {
-                let parsed =
-                    tokio::task::spawn_blocking(move || parse_batch(&batch, &columns, version))
-                        .await
-                        .map_err(|e| TaskError::Fatal(format!("parser stopped: {e}")))??;
-                Ok((version, parsed))
-            }
-        })
-        .buffered(2)
-        .try_collect()
-        .await
-}
-
-/// Splits one source batch (JSON column first, then carried columns).
-fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<Parsed, TaskError> {
+/// Splits one source batch: the JSON column first, then `carried` columns copied to both
+/// outputs, then columns only the order needs (valid rows keep them until sorted).
+fn parse_batch(
+    batch: &RecordBatch,
+    columns: &[Column],
+    carried: usize,
+    version: i64,
+) -> Result<Parsed, TaskError> {
     let values = batch
         .column(0)
         .as_any()
@@ -375,6 +386,9 @@ fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<
     }
     let ok = BooleanArray::from(ok);
     let bad = not(&ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let carried_only = batch
+        .project(&(1..=carried).collect::<Vec<_>>())
+        .map_err(|e| TaskError::Fatal(e.to_string()))?;
     let carried = batch
         .project(&(1..batch.num_columns()).collect::<Vec<_>>())
         .map_err(|e| TaskError::Fatal(e.to_string()))?;
@@ -401,7 +415,8 @@ fn parse_batch(batch: &RecordBatch, columns: &[Column], version: i64) -> Result<
         Arc::new(StringArray::from(codes)),
         Arc::new(Int64Array::from(vec![version; n])),
     ];
-    let moved = filter_record_batch(&carried, &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let moved =
+        filter_record_batch(&carried_only, &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
     q_fields.extend(moved.schema().fields().iter().map(|f| f.as_ref().clone()));
     q_arrays.extend(moved.columns().iter().cloned());
     let quarantined = RecordBatch::try_new(Arc::new(Schema::new(q_fields)), q_arrays)
@@ -464,56 +479,7 @@ fn with_time(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<Record
     Ok(out)
 }
 
-/// Deduplicates the valid rows (within the chunk and against `target`) and adds the
-/// derived columns. Returns the rows to append (at least one, possibly empty, batch so
-/// the table is created with its full schema) and how many duplicates were dropped.
-async fn clean(
-    valid: Vec<RecordBatch>,
-    cfg: &ParseJsonConfig,
-    columns: &[Column],
-    target: &DeltaTable,
-    source: &DeltaTable,
-) -> Result<(Vec<RecordBatch>, usize), TaskError> {
-    let ctx = lake::sql_session(&[]).await?;
-    let has_rows = target.version().is_some();
-    if has_rows {
-        lake::register(&ctx, "__updraft_target", target).await?;
-    }
-    let parsed_schema = match valid.first() {
-        Some(b) => b.schema(),
-        None => parsed_schema(columns, &cfg.carry, source)?,
-    };
-    let (kept, dropped) = dedupe::first_of_each_key(
-        valid,
-        &cfg.dedupe_on,
-        &ctx,
-        has_rows.then_some("__updraft_target"),
-    )
-    .await?;
-    let table = MemTable::try_new(parsed_schema, vec![kept])
-        .map_err(|e| datafusion_error("preparing parsed rows", e))?;
-    ctx.register_table("parsed", Arc::new(table))
-        .map_err(|e| datafusion_error("preparing parsed rows", e))?;
-    let mut select = vec!["*".to_string()];
-    select.extend(cfg.derive.iter().cloned());
-    let sql = format!("SELECT {} FROM parsed", select.join(", "));
-    let frame = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| TaskError::Config(format!("`derive`: {e}")))?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let mut rows = frame
-        .collect()
-        .await
-        .map_err(|e| datafusion_error("computing derived columns", e))?;
-    rows.retain(|b| b.num_rows() > 0);
-    if rows.is_empty() {
-        rows.push(RecordBatch::new_empty(schema));
-    }
-    Ok((rows, dropped))
-}
-
-/// The schema of parsed rows when a chunk has none.
+/// The schema of parsed rows: the schema's columns, then the carried ones.
 fn parsed_schema(
     columns: &[Column],
     carry: &[String],
@@ -524,13 +490,18 @@ fn parsed_schema(
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// The carried columns as they appear in both output tables (nullable, plain strings).
-fn carried_fields(carry: &[String], source: &DeltaTable) -> Result<Vec<Field>, TaskError> {
-    let source_schema = source
+/// The source table's columns.
+fn source_arrow_schema(source: &DeltaTable) -> Result<SchemaRef, TaskError> {
+    Ok(source
         .snapshot()
         .map_err(|e| delta_error("reading the source schema", e))?
         .snapshot()
-        .arrow_schema();
+        .arrow_schema())
+}
+
+/// The carried columns as they appear in both output tables (nullable, plain strings).
+fn carried_fields(carry: &[String], source: &DeltaTable) -> Result<Vec<Field>, TaskError> {
+    let source_schema = source_arrow_schema(source)?;
     carry
         .iter()
         .map(|name| {
