@@ -3,7 +3,7 @@
 //! gold → the warehouse (SQLite by default, real PostgreSQL), checked against an
 //! independent computation, and re-run to show nothing changes without new data.
 
-use crate::support::{Backend, Broker, Updraft, query_delta, repo_path, text};
+use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, repo_path, text};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,15 +28,7 @@ fn lakehouse(u: &mut Updraft) -> PathBuf {
 }
 
 fn generate(u: &Updraft, to: &str, count: u64, seed: u64, start: &str) {
-    let out = u.run(&[
-        "generate",
-        "tweets",
-        "--count",
-        &count.to_string(),
-        "--to",
-        to,
-        "--seed",
-        &seed.to_string(),
+    let options = [
         "--bad-ratio",
         "0.05",
         "--duplicate-ratio",
@@ -49,8 +41,8 @@ fn generate(u: &Updraft, to: &str, count: u64, seed: u64, start: &str) {
         "2",
         "--users",
         "500",
-    ]);
-    assert!(out.status.success(), "{:?}", text(&out));
+    ];
+    generate_tweets(u, count, to, seed, &options);
 }
 
 fn trigger(u: &Updraft, run_id: &str, extra: &[&str]) {

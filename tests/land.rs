@@ -2,7 +2,7 @@
 //! bronze Delta table, exactly once — re-runs add nothing, new data is picked up, and a
 //! `kill -9` at any moment loses nothing and duplicates nothing.
 
-use crate::support::{Backend, Broker, Updraft, query_delta, text};
+use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, text};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -36,19 +36,7 @@ async fn one_number(u: &Updraft, sql: &str) -> i64 {
 }
 
 fn generate(u: &Updraft, count: u64, to: &str, seed: u64) {
-    let out = u.run(&[
-        "generate",
-        "tweets",
-        "--count",
-        &count.to_string(),
-        "--to",
-        to,
-        "--seed",
-        &seed.to_string(),
-        "--bad-ratio",
-        "0.05",
-    ]);
-    assert!(out.status.success(), "{:?}", text(&out));
+    generate_tweets(u, count, to, seed, &["--bad-ratio", "0.05"]);
 }
 
 fn lines_in(dir: &Path) -> usize {

@@ -11,6 +11,7 @@ mod data_test;
 mod delta_sql;
 mod engine;
 mod errors;
+mod first_row;
 mod lakehouse;
 mod land;
 mod s3;

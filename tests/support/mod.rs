@@ -123,6 +123,18 @@ impl Updraft {
     }
 }
 
+/// `updraft generate tweets` of `count` tweets into `to`, with more options; fails the
+/// test if it fails.
+pub fn generate_tweets(u: &Updraft, count: u64, to: &str, seed: u64, options: &[&str]) {
+    let (count, seed) = (count.to_string(), seed.to_string());
+    let mut args = vec![
+        "generate", "tweets", "--count", &count, "--to", to, "--seed", &seed,
+    ];
+    args.extend_from_slice(options);
+    let out = u.run(&args);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
 /// stdout and stderr as text.
 pub fn text(out: &Output) -> (String, String) {
     (
