@@ -203,6 +203,7 @@ impl Bronze {
         }
         let spec = lake::WriteSpec {
             keep_order: true,
+            parquet: Some(lake::parquet_settings(&batch)),
             ..lake::WriteSpec::append(&["ingestion_date".to_string()])
         };
         lake::write_checked(&mut self.table, vec![batch], &spec, &moves).await?;

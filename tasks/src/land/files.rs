@@ -130,26 +130,40 @@ fn read_lines(
         let reading = std::fs::File::open(&file.path).map_err(|e| {
             TaskError::Retryable(format!("cannot open {}: {e}", file.path.display()))
         })?;
+        let mut reader = BufReader::with_capacity(1 << 20, reading);
+        let mut line = String::new();
         let mut line_no = 0i64;
-        for line in BufReader::with_capacity(1 << 20, reading).lines() {
-            let line = line.map_err(|e| {
+        // The last line whose position a sent batch carries.
+        let mut sent = file.done;
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line).map_err(|e| {
                 TaskError::Retryable(format!("reading {}: {e}", file.path.display()))
             })?;
+            if read == 0 {
+                break;
+            }
             line_no += 1;
             if line_no <= file.done {
                 continue;
             }
-            if !line.trim().is_empty() {
-                batch.push_line(&line, &file.name, line_no);
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            if !text.trim().is_empty() {
+                batch.push_line(text, &file.name, line_no);
             }
-            positions.insert(app.clone(), line_no);
             if batch.rows >= batch_size {
+                positions.insert(app.clone(), line_no);
+                sent = line_no;
                 let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
                 // Stop when the committing side has stopped (its error is reported there).
                 if cancel.is_cancelled() || !send(full, std::mem::take(&mut positions))? {
                     return Ok(());
                 }
             }
+        }
+        if line_no > sent {
+            positions.insert(app, line_no);
         }
     }
     if !positions.is_empty() {
