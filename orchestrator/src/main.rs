@@ -6,15 +6,18 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Arrow buffers of a few hundred KiB to tens of MiB come and go by the thousand while a
-/// task streams a table. glibc raises its mmap threshold as soon as such buffers are
-/// freed and from then on keeps freed ones in the heap, so the process holds on to what
-/// it no longer uses: the silver task's peak RSS on 1,000,000 tweets was 894 MiB, and
-/// 535 MiB with a fixed threshold (bench/README.md). A fixed threshold returns every
-/// buffer above it to the system when freed.
+/// task streams a table, allocated on one thread and freed on another. With glibc's
+/// defaults (an arena per thread, an mmap threshold that rises after the first large
+/// frees) the process keeps what it freed: the silver task on 1,000,000 tweets peaked at
+/// 850–900 MiB. Buffers above 4 MiB mapped on their own (and so returned when freed) and
+/// two arenas for the two cores bring it to about 580 MiB; a lower threshold saved a
+/// little more memory but made `land` half as fast, zeroing fresh pages for every
+/// buffer (bench/README.md).
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; it is called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     }
 }

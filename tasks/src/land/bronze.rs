@@ -45,6 +45,9 @@ pub struct BronzeBatch {
     timestamp: TimestampMicrosecondBuilder,
     file: StringBuilder,
     line: Int64Builder,
+    /// The last Kafka record's (partition, offset), and whether all came in that order.
+    last_record: Option<(i32, i64)>,
+    in_order: bool,
     pub rows: usize,
 }
 
@@ -62,6 +65,8 @@ impl BronzeBatch {
             timestamp: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
             file: StringBuilder::new(),
             line: Int64Builder::with_capacity(capacity),
+            last_record: None,
+            in_order: true,
             rows: 0,
         }
     }
@@ -85,10 +90,14 @@ impl BronzeBatch {
             .append_option(timestamp_ms.map(|ms| ms * 1000));
         self.file.append_null();
         self.line.append_null();
+        self.in_order &= self
+            .last_record
+            .is_none_or(|last| last < (partition, offset));
+        self.last_record = Some((partition, offset));
         self.rows += 1;
     }
 
-    /// Adds a line of a file (numbered from 1).
+    /// Adds a line of a file (numbered from 1); files come in name order, lines in order.
     pub fn push_line(&mut self, value: &str, file: &str, line: i64) {
         self.value.append_value(value);
         self.key.append_null();
@@ -129,11 +138,14 @@ impl BronzeBatch {
         ];
         let batch = RecordBatch::try_new(bronze_schema(), columns)
             .map_err(|e| TaskError::Fatal(format!("building the bronze batch: {e}")))?;
+        if self.in_order {
+            return Ok(batch);
+        }
         in_source_order(batch)
     }
 }
 
-/// Sorts `batch` by its source coordinates, unless it is in that order already.
+/// Sorts `batch` by its source coordinates.
 fn in_source_order(batch: RecordBatch) -> Result<RecordBatch, TaskError> {
     let error = |e: ArrowError| TaskError::Fatal(format!("ordering the bronze batch: {e}"));
     let coordinates: Vec<SortColumn> = ["partition", "offset", "file", "line"]
