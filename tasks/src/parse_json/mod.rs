@@ -7,6 +7,11 @@
 //! It is incremental and idempotent: each output table records, as a `txn` action in
 //! the same commit as its rows, the source version it has processed; a run reads only
 //! the data files added to the source after that version.
+//!
+//! "First" is by source version, then by the bronze coordinates or `order_by`
+//! (`order`), never by scan order. A commit's rows stream from the source files through
+//! the parser, the order and the dedupe into the Delta write (`chunk`), so both cores
+//! work and memory holds a few batches and the commit's keys.
 
 mod chunk;
 mod columns;
