@@ -2,7 +2,7 @@
 //! date, and the exactly-once commit that carries the source position as `txn` actions.
 
 use crate::lake;
-use crate::{StreamUri, TaskError};
+use crate::{StreamUri, TaskContext, TaskError};
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{
@@ -14,6 +14,7 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::arrow::error::ArrowError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// The Arrow schema of a bronze table.
 pub fn bronze_schema() -> SchemaRef {
@@ -157,16 +158,29 @@ fn in_source_order(batch: RecordBatch) -> Result<RecordBatch, TaskError> {
         })
         .collect();
     let order = lexsort_to_indices(&coordinates, None).map_err(error)?;
-    if order
-        .values()
-        .iter()
-        .enumerate()
-        .all(|(i, &at)| at as usize == i)
-    {
-        return Ok(batch);
-    }
     take_record_batch(&batch, &order).map_err(error)
 }
+
+/// One commit's rows, built on a reader thread, and the source positions they move to.
+pub struct Filled {
+    batch: RecordBatch,
+    rows: u64,
+    positions: BTreeMap<String, i64>,
+}
+
+impl Filled {
+    /// Builds the batch's rows (in source order) where it is called: on the reader.
+    pub fn new(batch: BronzeBatch, positions: BTreeMap<String, i64>) -> Result<Self, TaskError> {
+        Ok(Self {
+            rows: batch.rows as u64,
+            batch: batch.finish()?,
+            positions,
+        })
+    }
+}
+
+/// What a reader thread sends to the committing side.
+pub type FilledSender = mpsc::Sender<Result<Filled, TaskError>>;
 
 /// A bronze table and the source positions this task has seen in it.
 pub struct Bronze {
@@ -224,6 +238,46 @@ impl Bronze {
         }
         self.commits += 1;
         Ok(())
+    }
+
+    /// Runs `read` on a thread of its own and commits each batch it sends, in order,
+    /// while it reads the next; returns how many records were committed. Stops between
+    /// commits when the task is cancelled.
+    pub async fn commit_all(
+        &mut self,
+        read: impl FnOnce(&FilledSender) -> Result<(), TaskError> + Send + 'static,
+        ctx: &TaskContext,
+    ) -> Result<u64, TaskError> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let reader = tokio::task::spawn_blocking(move || {
+            if let Err(e) = read(&tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        let mut landed = 0u64;
+        while let Some(filled) = rx.recv().await {
+            let filled = filled?;
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            self.commit(filled.batch, &filled.positions).await?;
+            landed += filled.rows;
+            ctx.log.line(format!(
+                "committed {} records (total {landed}, table version {})",
+                filled.rows,
+                self.version()
+            ));
+        }
+        drop(rx);
+        reader
+            .await
+            .map_err(|e| TaskError::Retryable(format!("the reader thread failed: {e}")))?;
+        if ctx.cancel.is_cancelled() {
+            return Err(TaskError::Cancelled(
+                "landing stopped between commits".into(),
+            ));
+        }
+        Ok(landed)
     }
 }
 

@@ -3,13 +3,11 @@
 //! it was left, and a file landed whole is never read again. Hidden files (`.name`) are
 //! files still being written, and are left alone.
 
-use super::bronze::{Bronze, BronzeBatch};
+use super::bronze::{Bronze, BronzeBatch, Filled, FilledSender};
 use crate::{StreamUri, TaskContext, TaskError};
-use deltalake::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn app_id(file_name: &str) -> String {
@@ -58,37 +56,13 @@ pub async fn land(
         let done = bronze.position(&app_id(&name)).await?.unwrap_or(0);
         pending.push(Pending { path, name, done });
     }
-    let (tx, mut rx) = mpsc::channel::<Result<Filled, TaskError>>(1);
     let cancel = ctx.cancel.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_lines(&pending, &source, batch_size, &tx, &cancel) {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let mut landed = 0u64;
-    while let Some(filled) = rx.recv().await {
-        let filled = filled?;
-        if ctx.cancel.is_cancelled() {
-            break;
-        }
-        bronze.commit(filled.batch, &filled.positions).await?;
-        landed += filled.rows;
-        ctx.log.line(format!(
-            "committed {} records (table version {})",
-            filled.rows,
-            bronze.version()
-        ));
-    }
-    drop(rx);
-    reader
+    bronze
+        .commit_all(
+            move |tx| read_lines(&pending, &source, batch_size, tx, &cancel),
+            ctx,
+        )
         .await
-        .map_err(|e| TaskError::Retryable(format!("file reader failed: {e}")))?;
-    if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled(
-            "landing stopped between commits".into(),
-        ));
-    }
-    Ok(landed)
 }
 
 /// A landing file and how many of its lines were landed before.
@@ -98,31 +72,19 @@ struct Pending {
     done: i64,
 }
 
-/// One commit's rows and the file positions it moves to.
-struct Filled {
-    batch: RecordBatch,
-    rows: u64,
-    positions: BTreeMap<String, i64>,
-}
-
 /// Reads the lines after each file's position, sending a batch every `batch_size` rows
 /// and the last partial one.
 fn read_lines(
     files: &[Pending],
     source: &StreamUri,
     batch_size: usize,
-    tx: &mpsc::Sender<Result<Filled, TaskError>>,
+    tx: &FilledSender,
     cancel: &CancellationToken,
 ) -> Result<(), TaskError> {
     let mut batch = BronzeBatch::new(source, batch_size);
     let mut positions: BTreeMap<String, i64> = BTreeMap::new();
     let send = |batch: BronzeBatch, positions: BTreeMap<String, i64>| {
-        let rows = batch.rows as u64;
-        let filled = Filled {
-            batch: batch.finish()?,
-            rows,
-            positions,
-        };
+        let filled = Filled::new(batch, positions)?;
         Ok::<bool, TaskError>(tx.blocking_send(Ok(filled)).is_ok())
     };
     for file in files {

@@ -5,9 +5,8 @@
 //! last record batch there, which would leave that batch for the next run). A blocking
 //! consumer thread fills bounded batches that the async side commits: memory stays flat.
 
-use super::bronze::{Bronze, BronzeBatch};
+use super::bronze::{Bronze, BronzeBatch, Filled, FilledSender};
 use crate::{StreamUri, TaskContext, TaskError};
-use deltalake::arrow::array::RecordBatch;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -15,7 +14,6 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the first answer of the broker may take before it is reported unreachable.
@@ -68,22 +66,12 @@ fn lookback(from: i64, start: i64, low: i64) -> i64 {
     (start - distance).max(low)
 }
 
-/// A filled batch and the last offset it holds per partition.
-struct Filled {
-    /// The rows, built (and put in source order) on the consumer thread.
-    batch: RecordBatch,
-    rows: u64,
-    last_offsets: BTreeMap<i32, i64>,
-}
-
-impl Filled {
-    fn new(batch: BronzeBatch, last_offsets: BTreeMap<i32, i64>) -> Result<Self, TaskError> {
-        Ok(Self {
-            rows: batch.rows as u64,
-            batch: batch.finish()?,
-            last_offsets,
-        })
-    }
+/// The positions a batch moves to: the last offset it holds per partition.
+fn positions(topic: &str, last_offsets: BTreeMap<i32, i64>) -> BTreeMap<String, i64> {
+    last_offsets
+        .into_iter()
+        .map(|(p, o)| (app_id(topic, p), o))
+        .collect()
 }
 
 fn kafka_error(doing: &str, e: KafkaError) -> TaskError {
@@ -198,41 +186,15 @@ pub async fn land(
         ranges.insert(partition, Range::new(start, low, high));
     }
 
-    let (tx, mut rx) = mpsc::channel::<Result<Filled, TaskError>>(1);
     let cancel = ctx.cancel.clone();
     let batch_size = options.batch_size;
     let topic = options.topic.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        let result = consume(&consumer, &topic, &source, ranges, batch_size, &tx, &cancel);
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let mut landed = 0u64;
-    while let Some(filled) = rx.recv().await {
-        let filled = filled?;
-        let rows = filled.rows;
-        let positions: BTreeMap<String, i64> = filled
-            .last_offsets
-            .iter()
-            .map(|(p, o)| (app_id(&options.topic, *p), *o))
-            .collect();
-        bronze.commit(filled.batch, &positions).await?;
-        landed += rows;
-        ctx.log.line(format!(
-            "committed {rows} records (total {landed}, table version {})",
-            bronze.version()
-        ));
-    }
-    reader
+    bronze
+        .commit_all(
+            move |tx| consume(&consumer, &topic, &source, ranges, batch_size, tx, &cancel),
+            ctx,
+        )
         .await
-        .map_err(|e| TaskError::Retryable(format!("consumer thread failed: {e}")))?;
-    if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled(
-            "landing stopped between commits".into(),
-        ));
-    }
-    Ok(landed)
 }
 
 /// Reads every partition to its end, sending full batches (and the last partial one).
@@ -242,7 +204,7 @@ fn consume(
     source: &StreamUri,
     mut ranges: HashMap<i32, Range>,
     batch_size: usize,
-    tx: &mpsc::Sender<Result<Filled, TaskError>>,
+    tx: &FilledSender,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<(), TaskError> {
     let mut assignment = TopicPartitionList::new();
@@ -284,7 +246,8 @@ fn consume(
                 }
                 if ranges.is_empty() && batch.rows > 0 {
                     let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
-                    let filled = Filled::new(full, std::mem::take(&mut last_offsets))?;
+                    let filled =
+                        Filled::new(full, positions(topic, std::mem::take(&mut last_offsets)))?;
                     if tx.blocking_send(Ok(filled)).is_err() {
                         return Ok(());
                     }
@@ -335,14 +298,14 @@ fn consume(
         last_offsets.insert(partition, offset);
         if batch.rows >= batch_size {
             let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
-            let filled = Filled::new(full, std::mem::take(&mut last_offsets))?;
+            let filled = Filled::new(full, positions(topic, std::mem::take(&mut last_offsets)))?;
             if tx.blocking_send(Ok(filled)).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
     }
     if batch.rows > 0 {
-        let _ = tx.blocking_send(Ok(Filled::new(batch, last_offsets)?));
+        let _ = tx.blocking_send(Ok(Filled::new(batch, positions(topic, last_offsets))?));
     }
     Ok(())
 }
