@@ -214,6 +214,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         quarantine_done: quarantine_done.unwrap_or(-1),
         output: parsed_schema(&columns, &cfg.carry, &source)?,
     };
+    let quarantine_schema = quarantine_schema(&cfg, &source)?;
     let mut counts = Counts::default();
     for chunk in chunks(&changes.added, until, cfg.batch_rows) {
         if ctx.cancel.is_cancelled() {
@@ -230,7 +231,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         if chunk.end > plan.quarantine_done {
             let mut positions = Positions::default();
             positions.advance(&app, lake::position(&quarantine, &app).await?, chunk.end);
-            let bad = with_time(produced.bad, &quarantine_schema(&cfg, &source)?)?;
+            let bad = with_time(produced.bad, &quarantine_schema)?;
             let spec = WriteSpec {
                 merge_schema: true,
                 ..WriteSpec::append(&[])
@@ -310,14 +311,6 @@ async fn parse_and_write(
     target: &mut DeltaTable,
     app: &str,
 ) -> Result<Produced, TaskError> {
-    let lookup = match target.version() {
-        Some(_) => {
-            let session = lake::sql_session(&[]).await?;
-            lake::register(&session, "__updraft_target", target).await?;
-            Some(session)
-        }
-        None => None,
-    };
     // The first parsed batch tells which columns are worth a dictionary.
     let mut parsed = chunk::parse(plan, &chunk.files);
     let first = parsed.try_next().await?;
@@ -327,6 +320,11 @@ async fn parse_and_write(
     let parsed = futures::stream::iter(first.map(Ok)).chain(parsed).boxed();
     let (table, sender) = lake::channel_table(plan.output.clone(), 4)?;
     let session = lake::sql_session(&[]).await?;
+    // Keys of new rows are looked up in the target in the same session.
+    let has_rows = target.version().is_some();
+    if has_rows {
+        lake::register(&session, "__updraft_target", target).await?;
+    }
     session
         .register_table("parsed", table)
         .map_err(|e| datafusion_error("preparing parsed rows", e))?;
@@ -344,7 +342,7 @@ async fn parse_and_write(
         ..WriteSpec::append(&plan.cfg.partition_by)
     };
     let write = lake::write_rows_checked(target, lake::Rows::Plan(frame), &spec, &positions);
-    let produce = chunk::produce(plan, parsed, Some(sender), lookup.as_ref());
+    let produce = chunk::produce(plan, parsed, Some(sender), has_rows.then_some(&session));
     let (produced, ()) = tokio::try_join!(produce, write)?;
     Ok(produced)
 }
