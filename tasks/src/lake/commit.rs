@@ -87,28 +87,7 @@ pub async fn write_rows_checked(
     spec: &WriteSpec,
     positions: &Positions,
 ) -> Result<(), TaskError> {
-    if table.version().is_some() {
-        table
-            .update_incremental(None)
-            .await
-            .map_err(|e| delta_error("refreshing the table", e))?;
-    }
-    for (app_id, expected) in &positions.expected {
-        let now = position(table, app_id).await?;
-        if now != *expected {
-            return Err(TaskError::Retryable(format!(
-                "another writer moved `{app_id}` concurrently (at {now:?}, expected {expected:?}); nothing was committed"
-            )));
-        }
-    }
-    let txns = positions
-        .next
-        .iter()
-        .map(|(app, v)| Transaction::new(app, *v))
-        .collect();
-    let properties = CommitProperties::default()
-        .with_application_transactions(txns)
-        .with_max_retries(0);
+    let properties = check_positions(table, positions).await?;
     let mut builder = match rows {
         Rows::Batches(batches) => table.clone().write(batches),
         Rows::Plan(frame) => {
@@ -141,4 +120,34 @@ pub async fn write_rows_checked(
         .await
         .map_err(|e| delta_error("committing to the Delta table", e))?;
     Ok(())
+}
+
+/// Refreshes `table` and checks that no other writer moved `positions.expected` since
+/// they were read; returns the commit properties that move them to `positions.next`.
+pub(super) async fn check_positions(
+    table: &mut DeltaTable,
+    positions: &Positions,
+) -> Result<CommitProperties, TaskError> {
+    if table.version().is_some() {
+        table
+            .update_incremental(None)
+            .await
+            .map_err(|e| delta_error("refreshing the table", e))?;
+    }
+    for (app_id, expected) in &positions.expected {
+        let now = position(table, app_id).await?;
+        if now != *expected {
+            return Err(TaskError::Retryable(format!(
+                "another writer moved `{app_id}` concurrently (at {now:?}, expected {expected:?}); nothing was committed"
+            )));
+        }
+    }
+    let txns = positions
+        .next
+        .iter()
+        .map(|(app, v)| Transaction::new(app, *v))
+        .collect();
+    Ok(CommitProperties::default()
+        .with_application_transactions(txns)
+        .with_max_retries(0))
 }

@@ -9,6 +9,7 @@ mod commit;
 mod parquet_settings;
 mod s3;
 mod session;
+mod staged;
 
 pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use changes::{PartitionValues, changes_since};
@@ -16,6 +17,7 @@ pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
 pub use parquet_settings::parquet_settings;
 pub use session::{partition_filter, quote_ident, register, single_stream_session, sql_session};
+pub use staged::{commit_staged_checked, stage_files};
 
 use crate::TaskError;
 use deltalake::{DeltaTable, DeltaTableError};

@@ -12,6 +12,8 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::arrow::error::ArrowError;
+use deltalake::kernel::Add;
+use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -222,56 +224,67 @@ impl Bronze {
         batch: RecordBatch,
         positions: &BTreeMap<String, i64>,
     ) -> Result<(), TaskError> {
-        let mut moves = lake::Positions::default();
-        for (app_id, next) in positions {
-            let expected = self.expected.get(app_id).copied().flatten();
-            moves.advance(app_id, expected, *next);
-        }
         let spec = lake::WriteSpec {
             keep_order: true,
             parquet: Some(lake::parquet_settings(&batch)),
             ..lake::WriteSpec::append(&["ingestion_date".to_string()])
         };
+        let moves = self.moves(positions);
         lake::write_checked(&mut self.table, vec![batch], &spec, &moves).await?;
+        self.moved(positions);
+        Ok(())
+    }
+
+    /// [`Bronze::commit`] for files [`lake::stage_files`] wrote already.
+    async fn commit_staged(
+        &mut self,
+        files: Vec<Add>,
+        positions: &BTreeMap<String, i64>,
+    ) -> Result<(), TaskError> {
+        let moves = self.moves(positions);
+        lake::commit_staged_checked(&mut self.table, files, &moves).await?;
+        self.moved(positions);
+        Ok(())
+    }
+
+    /// The checked moves from the positions last seen to `positions`.
+    fn moves(&self, positions: &BTreeMap<String, i64>) -> lake::Positions {
+        let mut moves = lake::Positions::default();
+        for (app_id, next) in positions {
+            let expected = self.expected.get(app_id).copied().flatten();
+            moves.advance(app_id, expected, *next);
+        }
+        moves
+    }
+
+    /// Remembers a committed move.
+    fn moved(&mut self, positions: &BTreeMap<String, i64>) {
         for (app, v) in positions {
             self.expected.insert(app.clone(), Some(*v));
         }
         self.commits += 1;
-        Ok(())
     }
 
-    /// Runs `read` on a thread of its own and commits each batch it sends, in order,
-    /// while it reads the next; returns how many records were committed. Stops between
+    /// Runs `read` on a thread of its own and commits each batch it sends, in order;
+    /// returns how many records were committed. While a batch is committed the next
+    /// ones are read and encoded, two at a time, on other threads. Stops between
     /// commits when the task is cancelled.
     pub async fn commit_all(
         &mut self,
         read: impl FnOnce(&FilledSender) -> Result<(), TaskError> + Send + 'static,
         ctx: &TaskContext,
     ) -> Result<u64, TaskError> {
-        let (tx, mut rx) = mpsc::channel(1);
+        let (tx, rx) = mpsc::channel(1);
         let reader = tokio::task::spawn_blocking(move || {
             if let Err(e) = read(&tx) {
                 let _ = tx.blocking_send(Err(e));
             }
         });
-        let mut landed = 0u64;
-        while let Some(filled) = rx.recv().await {
-            let filled = filled?;
-            if ctx.cancel.is_cancelled() {
-                break;
-            }
-            self.commit(filled.batch, &filled.positions).await?;
-            landed += filled.rows;
-            ctx.log.line(format!(
-                "committed {} records (total {landed}, table version {})",
-                filled.rows,
-                self.version()
-            ));
-        }
-        drop(rx);
+        let landed = self.commit_received(rx, ctx).await;
         reader
             .await
             .map_err(|e| TaskError::Retryable(format!("the reader thread failed: {e}")))?;
+        let landed = landed?;
         if ctx.cancel.is_cancelled() {
             return Err(TaskError::Cancelled(
                 "landing stopped between commits".into(),
@@ -279,6 +292,75 @@ impl Bronze {
         }
         Ok(landed)
     }
+
+    /// Commits what arrives on `received` until it ends, an error arrives or the task
+    /// is cancelled.
+    async fn commit_received(
+        &mut self,
+        mut received: mpsc::Receiver<Result<Filled, TaskError>>,
+        ctx: &TaskContext,
+    ) -> Result<u64, TaskError> {
+        let mut landed = 0u64;
+        // The first commit creates the table, whose schema staging files needs.
+        if self.version() < 0 {
+            let Some(filled) = received.recv().await else {
+                return Ok(0);
+            };
+            let filled = filled?;
+            if ctx.cancel.is_cancelled() {
+                return Ok(0);
+            }
+            self.commit(filled.batch, &filled.positions).await?;
+            landed += filled.rows;
+            self.report(filled.rows, landed, ctx);
+        }
+        let table = self.table.clone();
+        let filled = stream::unfold(received, |mut rx| async move {
+            rx.recv().await.map(|filled| (filled, rx))
+        });
+        let mut staged = std::pin::pin!(
+            filled
+                .map(|filled| stage(table.clone(), filled))
+                .buffered(ENCODING)
+        );
+        while let Some(next) = staged.next().await {
+            let (files, rows, positions) = next?;
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            self.commit_staged(files, &positions).await?;
+            landed += rows;
+            self.report(rows, landed, ctx);
+        }
+        Ok(landed)
+    }
+
+    fn report(&self, rows: u64, landed: u64, ctx: &TaskContext) {
+        ctx.log.line(format!(
+            "committed {rows} records (total {landed}, table version {})",
+            self.version()
+        ));
+    }
+}
+
+/// Batches encoded into Parquet at the same time, each on its own thread.
+const ENCODING: usize = 2;
+
+/// Encodes a filled batch into staged files of `table`, on a runtime thread of its own.
+async fn stage(
+    table: DeltaTable,
+    filled: Result<Filled, TaskError>,
+) -> Result<(Vec<Add>, u64, BTreeMap<String, i64>), TaskError> {
+    let Filled {
+        batch,
+        rows,
+        positions,
+    } = filled?;
+    let parquet = lake::parquet_settings(&batch);
+    let files = tokio::spawn(async move { lake::stage_files(&table, batch, parquet).await })
+        .await
+        .map_err(|e| TaskError::Retryable(format!("encoding a batch failed: {e}")))??;
+    Ok((files, rows, positions))
 }
 
 #[cfg(test)]
@@ -334,11 +416,74 @@ mod tests {
             .await
             .unwrap();
 
+        let lines: Vec<i64> = lines_by_version(&location).await.concat();
+        let expected: Vec<i64> = (1..=rows as i64).collect();
+        assert!(lines == expected, "rows out of line order");
+    }
+
+    fn context() -> TaskContext {
+        TaskContext {
+            dag_id: "d".into(),
+            run_id: "r".into(),
+            task_id: "land".into(),
+            lake: String::new(),
+            dag_folder: std::path::PathBuf::new(),
+            try_number: 1,
+            data_interval_start: Utc::now(),
+            data_interval_end: Utc::now(),
+            connections: Default::default(),
+            log: crate::TaskLog::stderr(),
+            cancel: Default::default(),
+            test_results: Default::default(),
+        }
+    }
+
+    /// Batches encoded two at a time on other threads are still committed one commit
+    /// per batch, in the order read, each with the position it reached.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_encoded_side_by_side_are_committed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("bronze").display().to_string();
+        let mut bronze = Bronze::open(&location, &BTreeMap::new()).await.unwrap();
+        let app = "updraft-land:file:a.jsonl";
+        bronze.position(app).await.unwrap();
+        let source = StreamUri::File(dir.path().to_path_buf());
+        let (batches, rows) = (6, 20_000i64);
+        let read = move |tx: &FilledSender| {
+            for b in 0..batches {
+                let mut batch = BronzeBatch::new(&source, rows as usize);
+                for line in b * rows + 1..=(b + 1) * rows {
+                    batch.push_line("{}", "a.jsonl", line);
+                }
+                let positions = BTreeMap::from([(app.to_string(), (b + 1) * rows)]);
+                tx.blocking_send(Filled::new(batch, positions)).unwrap();
+            }
+            Ok(())
+        };
+        let landed = bronze.commit_all(read, &context()).await.unwrap();
+        assert_eq!(landed, (batches * rows) as u64);
+
+        let by_version = lines_by_version(&location).await;
+        assert_eq!(by_version.len(), batches as usize, "one commit per batch");
+        for (b, lines) in by_version.iter().enumerate() {
+            let b = b as i64;
+            let expected: Vec<i64> = (b * rows + 1..=(b + 1) * rows).collect();
+            assert!(*lines == expected, "commit {b} holds other lines");
+        }
         let table = lake::open(&location, &BTreeMap::new()).await.unwrap();
+        assert_eq!(
+            lake::position(&table, app).await.unwrap(),
+            Some(batches * rows)
+        );
+    }
+
+    /// The `line` column of each commit's files, in the order the log adds them.
+    async fn lines_by_version(location: &str) -> Vec<Vec<i64>> {
+        let table = lake::open(location, &BTreeMap::new()).await.unwrap();
         let changes = lake::changes_since(&table, -1).await.unwrap();
         let reader = ParquetFileReader::new(table.log_store().object_store(None));
-        let mut lines = Vec::new();
-        for (_, add) in &changes.added {
+        let mut versions: Vec<Vec<i64>> = Vec::new();
+        for (version, add) in &changes.added {
             let path = deltalake::Path::from_url_path(&add.path).unwrap();
             let batches: Vec<RecordBatch> = reader
                 .read_file(path)
@@ -347,15 +492,15 @@ mod tests {
                 .try_collect()
                 .await
                 .unwrap();
+            versions.resize(*version as usize + 1, Vec::new());
             for b in batches {
                 let line = b
                     .column_by_name("line")
                     .unwrap()
                     .as_primitive::<Int64Type>();
-                lines.extend(line.values().iter().copied());
+                versions[*version as usize].extend(line.values().iter().copied());
             }
         }
-        let expected: Vec<i64> = (1..=rows as i64).collect();
-        assert!(lines == expected, "rows out of line order");
+        versions
     }
 }
