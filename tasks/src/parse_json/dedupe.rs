@@ -1,6 +1,7 @@
 //! Keeping the first row of each key: within the new rows, in the order they come, and
 //! against the rows the target table already holds.
 
+use super::key_set::KeySet;
 use crate::TaskError;
 use crate::lake::{datafusion_error, quote_ident};
 use deltalake::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
@@ -9,8 +10,6 @@ use deltalake::arrow::datatypes::Schema;
 use deltalake::arrow::row::{RowConverter, Rows, SortField};
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
-use foldhash::fast::RandomState;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The keys seen so far, and how to find a batch's keys.
@@ -18,7 +17,7 @@ pub struct FirstOfEachKey {
     keys: Vec<String>,
     key_index: Vec<usize>,
     converter: RowConverter,
-    seen: HashSet<Box<[u8]>, RandomState>,
+    seen: KeySet,
 }
 
 impl FirstOfEachKey {
@@ -43,7 +42,7 @@ impl FirstOfEachKey {
             keys: keys.to_vec(),
             key_index,
             converter: RowConverter::new(fields).map_err(arrow_error)?,
-            seen: HashSet::default(),
+            seen: KeySet::default(),
         }))
     }
 
@@ -66,14 +65,7 @@ impl FirstOfEachKey {
         let rows = self.key_rows(&batch)?;
         let mask: BooleanArray = rows
             .iter()
-            .map(|row| {
-                let key = row.as_ref();
-                let first = !self.seen.contains(key);
-                if first {
-                    self.seen.insert(key.into());
-                }
-                Some(first)
-            })
+            .map(|row| Some(self.seen.insert(row.as_ref())))
             .collect();
         keep(batch, &mask)
     }
@@ -108,9 +100,9 @@ impl FirstOfEachKey {
         batches: &[RecordBatch],
         ctx: &SessionContext,
         table: &str,
-    ) -> Result<HashSet<Box<[u8]>, RandomState>, TaskError> {
+    ) -> Result<KeySet, TaskError> {
         let Some(first) = batches.first() else {
-            return Ok(HashSet::default());
+            return Ok(KeySet::default());
         };
         let projected: Vec<RecordBatch> = batches
             .iter()
@@ -147,7 +139,7 @@ impl FirstOfEachKey {
             .map_err(|e| datafusion_error("looking up existing keys", e));
         ctx.deregister_table("__updraft_new_keys")
             .map_err(|e| datafusion_error("collecting new keys", e))?;
-        let mut existing = HashSet::default();
+        let mut existing = KeySet::default();
         for batch in found? {
             // DataFusion may read strings as views; compare in the new rows' types.
             let columns: Vec<ArrayRef> = batch
@@ -160,7 +152,9 @@ impl FirstOfEachKey {
                 .converter
                 .convert_columns(&columns)
                 .map_err(arrow_error)?;
-            existing.extend(rows.iter().map(|r| Box::<[u8]>::from(r.as_ref())));
+            for row in rows.iter() {
+                existing.insert(row.as_ref());
+            }
         }
         Ok(existing)
     }

@@ -16,6 +16,7 @@
 mod chunk;
 mod columns;
 mod dedupe;
+mod key_set;
 mod order;
 mod picker;
 mod source;
