@@ -11,6 +11,7 @@ mod delta_maintenance;
 mod delta_sql;
 mod error;
 mod http;
+mod key_set;
 mod lake;
 mod land;
 mod load_warehouse;

@@ -36,7 +36,7 @@ impl Target {
         tables: &BTreeMap<String, String>,
         storage: &BTreeMap<String, String>,
     ) -> Result<Self, TaskError> {
-        let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+        let ctx = lake::query_session();
         for (key, location) in tables {
             let table = lake::open(location, storage).await?;
             if table.version().is_none() {

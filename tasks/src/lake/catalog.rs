@@ -8,7 +8,6 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::catalog::MemorySchemaProvider;
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::prelude::SessionContext;
 use deltalake::datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use deltalake::datafusion::sql::sqlparser::parser::ParserError;
@@ -100,7 +99,7 @@ pub async fn query_tables(
                 .into(),
         ));
     }
-    let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    let ctx = super::query_session();
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| TaskError::Fatal("DataFusion has no default catalog".into()))?;

@@ -6,6 +6,7 @@ mod catalog;
 mod changes;
 mod channel_table;
 mod commit;
+mod count_distinct;
 mod parquet_settings;
 mod s3;
 mod session;
@@ -16,7 +17,9 @@ pub use changes::{PartitionValues, changes_since};
 pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
 pub use parquet_settings::parquet_settings;
-pub use session::{partition_filter, quote_ident, register, single_stream_session, sql_session};
+pub use session::{
+    partition_filter, query_session, quote_ident, register, single_stream_session, sql_session,
+};
 pub use staged::{commit_staged_checked, stage_files};
 
 use crate::TaskError;

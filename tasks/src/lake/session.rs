@@ -8,9 +8,17 @@ use deltalake::datafusion::prelude::SessionContext;
 use deltalake::delta_datafusion::DeltaSessionContext;
 use std::collections::{BTreeSet, HashMap};
 
+/// A DataFusion session for SQL over Delta tables (delta-rs's settings, and `count`
+/// with our accumulator for distinct text).
+pub fn query_session() -> SessionContext {
+    let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    super::count_distinct::register(&ctx);
+    ctx
+}
+
 /// A DataFusion session where each `(name, table)` can be queried by name.
 pub async fn sql_session(tables: &[(String, DeltaTable)]) -> Result<SessionContext, TaskError> {
-    let ctx: SessionContext = deltalake::delta_datafusion::create_session().into_inner();
+    let ctx = query_session();
     for (name, table) in tables {
         register(&ctx, name, table).await?;
     }

@@ -1,8 +1,8 @@
 //! Keeping the first row of each key: within the new rows, in the order they come, and
 //! against the rows the target table already holds.
 
-use super::key_set::KeySet;
 use crate::TaskError;
+use crate::key_set::KeySet;
 use crate::lake::{datafusion_error, quote_ident};
 use deltalake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use deltalake::arrow::compute::{cast, filter_record_batch};

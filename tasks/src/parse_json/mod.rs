@@ -16,7 +16,6 @@
 mod chunk;
 mod columns;
 mod dedupe;
-mod key_set;
 mod order;
 mod picker;
 mod source;
