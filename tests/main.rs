@@ -7,11 +7,13 @@
 mod support;
 
 mod cli;
+mod compose;
 mod data_test;
 mod delta_sql;
 mod engine;
 mod errors;
 mod first_row;
+mod grafana;
 mod lakehouse;
 mod land;
 mod s3;

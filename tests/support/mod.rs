@@ -11,6 +11,7 @@ mod service;
 
 pub use broker::Broker;
 pub use lake::{query_delta, query_delta_at};
+pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;
 pub use s3::S3Server;
 

@@ -1,6 +1,8 @@
 //! Creating the scheduled runs that are due: each interval whose end has passed gets one
 //! run (the store's unique `(dag_id, logical_date)` makes a second scheduler's attempt a
-//! no-op), oldest first, and never more than `max_active_runs` queued or running.
+//! no-op), oldest first, and never more than `max_active_runs` queued or running. The
+//! time the next run is due is recorded on the DAG, so a run that is due but cannot be
+//! created shows as late.
 
 use crate::dag::{Dag, Schedule};
 use crate::store::{NewRun, Store, StoreError};
@@ -16,13 +18,14 @@ pub async fn create_due_runs(
     if matches!(dag.schedule, Schedule::Manual) {
         return Ok(Vec::new());
     }
+    let restriction = dag.restriction();
+    let mut last = store.last_scheduled_interval(&dag.dag_id).await?;
     let active = store.active_runs(&dag.dag_id).await?;
     let mut room = i64::from(dag.max_active_runs) - active;
     if room <= 0 {
+        record_next_due(store, dag, last, now).await?;
         return Ok(Vec::new());
     }
-    let restriction = dag.restriction();
-    let mut last = store.last_scheduled_interval(&dag.dag_id).await?;
     let since = last
         .map(|(start, _)| start)
         .or(restriction.earliest)
@@ -74,5 +77,21 @@ pub async fn create_due_runs(
             Err(e) => return Err(e.into()),
         }
     }
+    record_next_due(store, dag, last, now).await?;
     Ok(created)
+}
+
+/// Records when the run after `last` is due.
+async fn record_next_due(
+    store: &Store,
+    dag: &Dag,
+    last: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let next = dag
+        .schedule
+        .next_run(dag.timezone, last, &dag.restriction(), now)
+        .map(|run| run.run_after);
+    store.set_next_run_after(&dag.dag_id, next).await?;
+    Ok(())
 }

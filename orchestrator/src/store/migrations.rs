@@ -27,6 +27,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0004_test_result",
         include_str!("../../../sql/migrations/postgres/0004_test_result.sql"),
     ),
+    (
+        "0005_dashboards",
+        include_str!("../../../sql/migrations/postgres/0005_dashboards.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -46,6 +50,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0004_test_result",
         include_str!("../../../sql/migrations/sqlite/0004_test_result.sql"),
+    ),
+    (
+        "0005_dashboards",
+        include_str!("../../../sql/migrations/sqlite/0005_dashboards.sql"),
     ),
 ];
 

@@ -21,6 +21,19 @@ impl Store {
         Ok(paused.unwrap_or(false))
     }
 
+    /// Records when the DAG's next scheduled run is due (`None`: it has no more), for the
+    /// dashboards to tell a late run from one not yet due.
+    pub async fn set_next_run_after(
+        &self,
+        dag_id: &str,
+        next_run_after: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let sql = "UPDATE dag SET next_run_after = $2
+                   WHERE dag_id = $1 AND next_run_after IS DISTINCT FROM $2";
+        with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(next_run_after).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// The data interval of the DAG's latest scheduled run.
     pub async fn last_scheduled_interval(
         &self,
