@@ -1,6 +1,7 @@
-//! `updraft generate tweets`: synthetic events into a landing folder or a Kafka topic,
+//! `updraft generate tweets` and `books`: synthetic records into a landing folder or a Kafka topic,
 //! with a progress bar, for demos, tests and benchmarks.
 
+pub mod books;
 mod sink;
 pub mod tweets;
 

@@ -181,6 +181,14 @@ impl Filled {
     }
 }
 
+#[cfg(test)]
+impl Filled {
+    /// The rows and the positions, for tests of the readers.
+    pub fn parts(&self) -> (&RecordBatch, &BTreeMap<String, i64>) {
+        (&self.batch, &self.positions)
+    }
+}
+
 /// What a reader thread sends to the committing side.
 pub type FilledSender = mpsc::Sender<Result<Filled, TaskError>>;
 

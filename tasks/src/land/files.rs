@@ -1,7 +1,9 @@
-//! Landing from a folder of JSON-lines files (`*.json`, `*.jsonl`, `*.ndjson`). Each file's
-//! position is the number of lines landed from it, so a file that grows is picked up where
-//! it was left, and a file landed whole is never read again. Hidden files (`.name`) are
-//! files still being written, and are left alone.
+//! Landing from a folder of JSON-lines files (`*.json`, `*.jsonl`, `*.ndjson`) and CSV
+//! files (`*.csv`: a header row, RFC 4180 quoting; each row lands as a JSON object of
+//! header → text). Each file's position is the last line landed from it (for CSV, the
+//! line its last landed row starts on), so a file that grows is picked up where it was
+//! left, and a file landed whole is never read again. Hidden files (`.name`) are files
+//! still being written, and are left alone.
 
 use super::bronze::{Bronze, BronzeBatch, Filled, FilledSender};
 use crate::{StreamUri, TaskContext, TaskError};
@@ -27,7 +29,7 @@ fn landing_files(dir: &Path) -> Result<Vec<PathBuf>, TaskError> {
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or(".");
             let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-            !name.starts_with('.') && matches!(ext, "json" | "jsonl" | "ndjson")
+            !name.starts_with('.') && matches!(ext, "json" | "jsonl" | "ndjson" | "csv")
         })
         .collect();
     files.sort();
@@ -66,13 +68,13 @@ pub async fn land(
 }
 
 /// A landing file and how many of its lines were landed before.
-struct Pending {
-    path: PathBuf,
-    name: String,
-    done: i64,
+pub(super) struct Pending {
+    pub(super) path: PathBuf,
+    pub(super) name: String,
+    pub(super) done: i64,
 }
 
-/// Reads the lines after each file's position, sending a batch every `batch_size` rows
+/// Reads the records after each file's position, sending a batch every `batch_size` rows
 /// and the last partial one.
 fn read_lines(
     files: &[Pending],
@@ -81,55 +83,129 @@ fn read_lines(
     tx: &FilledSender,
     cancel: &CancellationToken,
 ) -> Result<(), TaskError> {
-    let mut batch = BronzeBatch::new(source, batch_size);
-    let mut positions: BTreeMap<String, i64> = BTreeMap::new();
-    let send = |batch: BronzeBatch, positions: BTreeMap<String, i64>| {
-        let filled = Filled::new(batch, positions)?;
-        Ok::<bool, TaskError>(tx.blocking_send(Ok(filled)).is_ok())
-    };
+    let mut out = Batches::new(source, batch_size, tx, cancel);
     for file in files {
-        let app = app_id(&file.name);
         let reading = std::fs::File::open(&file.path).map_err(|e| {
             TaskError::Retryable(format!("cannot open {}: {e}", file.path.display()))
         })?;
-        let mut reader = BufReader::with_capacity(1 << 20, reading);
-        let mut line = String::new();
-        let mut line_no = 0i64;
-        // The last line whose position a sent batch carries.
-        let mut sent = file.done;
-        loop {
-            line.clear();
-            let read = reader.read_line(&mut line).map_err(|e| {
-                TaskError::Retryable(format!("reading {}: {e}", file.path.display()))
-            })?;
-            if read == 0 {
-                break;
-            }
-            line_no += 1;
-            if line_no <= file.done {
-                continue;
-            }
-            let text = line.strip_suffix('\n').unwrap_or(&line);
-            let text = text.strip_suffix('\r').unwrap_or(text);
-            if !text.trim().is_empty() {
-                batch.push_line(text, &file.name, line_no);
-            }
-            if batch.rows >= batch_size {
-                positions.insert(app.clone(), line_no);
-                sent = line_no;
-                let full = std::mem::replace(&mut batch, BronzeBatch::new(source, batch_size));
-                // Stop when the committing side has stopped (its error is reported there).
-                if cancel.is_cancelled() || !send(full, std::mem::take(&mut positions))? {
-                    return Ok(());
-                }
-            }
-        }
-        if line_no > sent {
-            positions.insert(app, line_no);
+        let reader = BufReader::with_capacity(1 << 20, reading);
+        let more = if file.path.extension().is_some_and(|e| e == "csv") {
+            super::csv_rows::read(reader, file, &mut out)?
+        } else {
+            read_json_lines(reader, file, &mut out)?
+        };
+        if !more {
+            return Ok(());
         }
     }
-    if !positions.is_empty() {
-        send(batch, positions)?;
+    out.finish()
+}
+
+/// The batch being filled and the positions it will commit.
+pub(super) struct Batches<'a> {
+    batch: BronzeBatch,
+    positions: BTreeMap<String, i64>,
+    /// The positions batches already sent carry.
+    sent: BTreeMap<String, i64>,
+    source: &'a StreamUri,
+    batch_size: usize,
+    tx: &'a FilledSender,
+    cancel: &'a CancellationToken,
+}
+
+impl<'a> Batches<'a> {
+    /// Batches of `batch_size` rows from `source`, sent on `tx`.
+    pub(super) fn new(
+        source: &'a StreamUri,
+        batch_size: usize,
+        tx: &'a FilledSender,
+        cancel: &'a CancellationToken,
+    ) -> Self {
+        Self {
+            batch: BronzeBatch::new(source, batch_size),
+            positions: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            source,
+            batch_size,
+            tx,
+            cancel,
+        }
     }
-    Ok(())
+
+    /// Sends what is left (the positions, if nothing else).
+    pub(super) fn finish(self) -> Result<(), TaskError> {
+        if !self.positions.is_empty() {
+            send(self.tx, self.batch, self.positions)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a record from `file` at `line`; sends the batch when it is full. False when
+    /// the committing side has stopped (its error is reported there).
+    pub(super) fn push(
+        &mut self,
+        value: &str,
+        file: &Pending,
+        line: i64,
+    ) -> Result<bool, TaskError> {
+        self.batch.push_line(value, &file.name, line);
+        if self.batch.rows < self.batch_size {
+            return Ok(true);
+        }
+        self.positions.insert(app_id(&file.name), line);
+        self.sent.insert(file.name.clone(), line);
+        let full = std::mem::replace(
+            &mut self.batch,
+            BronzeBatch::new(self.source, self.batch_size),
+        );
+        let positions = std::mem::take(&mut self.positions);
+        Ok(!self.cancel.is_cancelled() && send(self.tx, full, positions)?)
+    }
+
+    /// Records that `file` was read up to `line`, when no commit says so already.
+    pub(super) fn read_to(&mut self, file: &Pending, line: i64) {
+        let sent = self.sent.get(&file.name).copied().unwrap_or(file.done);
+        if line > sent {
+            self.positions.insert(app_id(&file.name), line);
+        }
+    }
+}
+
+fn send(
+    tx: &FilledSender,
+    batch: BronzeBatch,
+    positions: BTreeMap<String, i64>,
+) -> Result<bool, TaskError> {
+    let filled = Filled::new(batch, positions)?;
+    Ok(tx.blocking_send(Ok(filled)).is_ok())
+}
+
+/// Lands the lines of a JSON-lines file after its position; false when landing stopped.
+fn read_json_lines(
+    mut reader: impl BufRead,
+    file: &Pending,
+    out: &mut Batches,
+) -> Result<bool, TaskError> {
+    let mut line = String::new();
+    let mut line_no = 0i64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| TaskError::Retryable(format!("reading {}: {e}", file.path.display())))?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        if line_no <= file.done {
+            continue;
+        }
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if !text.trim().is_empty() && !out.push(text, file, line_no)? {
+            return Ok(false);
+        }
+    }
+    out.read_to(file, line_no);
+    Ok(true)
 }

@@ -6,6 +6,7 @@
 //! is made on; the broker's consumer-group offsets are never used.
 
 mod bronze;
+mod csv_rows;
 mod files;
 mod kafka;
 
