@@ -312,3 +312,75 @@ async fn csv_rows_land_once_as_json_with_their_file_and_line() {
     assert_eq!(bronze_rows(&u).await, expected);
     u.cleanup().await;
 }
+
+/// `updraft produce` sends each CSV row as a JSON object, keyed by a column; `land` from
+/// the topic gets the same objects the CSV holds, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produced_csv_rows_land_from_kafka_as_the_same_objects() {
+    let broker = Broker::start();
+    let u = Updraft::new(Backend::Sqlite).await;
+    let landing = u.dir.path().join("landing");
+    let out = u.run(&[
+        "generate",
+        "books",
+        "--count",
+        "1200",
+        "--seed",
+        "3",
+        "--bad-ratio",
+        "0.2",
+        "--to",
+        &format!("file://{}", landing.display()),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let file = std::fs::read_dir(&landing)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let to = format!("kafka://{}/books", broker.bootstrap);
+    let file_arg = file.display().to_string();
+    let out = u.run(&[
+        "-o", "json", "produce", &file_arg, "--to", &to, "--key", "Author",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["messages"], 1200);
+
+    land_dag(&u, &to, 500);
+    let out = u.run(&["dag", "trigger", "land", "--run-id", "k1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rows = query_delta(
+        &[("bronze", &bronze(&u))],
+        "SELECT key, value FROM bronze ORDER BY \"partition\", \"offset\"",
+    )
+    .await;
+    let mut landed: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let value: serde_json::Value =
+                serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+            assert_eq!(r["key"], value["Author"], "keyed by the Author column");
+            value
+        })
+        .collect();
+    let mut sent: Vec<serde_json::Value> =
+        csv_rows(&landing).into_iter().map(|(_, _, v)| v).collect();
+    let order = |v: &serde_json::Value| v.to_string();
+    landed.sort_by_key(order);
+    sent.sort_by_key(order);
+    assert_eq!(landed, sent);
+
+    // A second land finds nothing new; a wrong key column is the user's mistake.
+    let out = u.run(&["dag", "trigger", "land", "--run-id", "k2"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        one_number(&u, "SELECT count(*) AS n FROM bronze").await,
+        1200
+    );
+    let out = u.run(&["produce", &file_arg, "--to", &to, "--key", "Isbn"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("no such column"), "{:?}", text(&out));
+    u.cleanup().await;
+}

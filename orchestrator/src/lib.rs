@@ -5,6 +5,7 @@ pub mod cli;
 pub mod dag;
 pub mod engine;
 pub mod generate;
+pub mod produce;
 pub mod scheduler;
 pub mod settings;
 pub mod store;

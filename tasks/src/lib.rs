@@ -28,6 +28,7 @@ pub use connections::{Connection, Connections};
 pub use context::{TaskContext, TaskOutcome};
 pub use error::TaskError;
 pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
+pub use land::row_object as csv_row_object;
 pub use log::TaskLog;
 pub use stream_uri::StreamUri;
 

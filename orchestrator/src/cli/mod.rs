@@ -10,6 +10,7 @@ mod dag_cmd;
 mod db_cmd;
 mod generate_cmd;
 mod lake_cmd;
+mod produce_cmd;
 mod progress;
 mod scheduler_cmd;
 mod task_cmd;
@@ -86,6 +87,8 @@ enum Command {
     /// Generate sample events into a landing folder or a Kafka topic
     #[command(subcommand)]
     Generate(generate_cmd::GenerateCommand),
+    /// Send each row of a CSV or JSON-lines file to a Kafka topic, as JSON
+    Produce(produce_cmd::ProduceArgs),
     /// List the lake's Delta tables and query them with SQL
     #[command(subcommand)]
     Lake(lake_cmd::LakeCommand),
@@ -166,6 +169,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
+        Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
         Command::Scheduler => scheduler_cmd::scheduler(&ctx).await,
         Command::Standalone => scheduler_cmd::standalone(&ctx).await,

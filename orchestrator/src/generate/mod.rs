@@ -2,6 +2,7 @@
 //! with a progress bar, for demos, tests and benchmarks.
 
 pub mod books;
+pub mod kafka;
 mod sink;
 pub mod tweets;
 

@@ -1,20 +1,12 @@
 //! Writing generated records: JSON-lines files (written aside, then renamed into place so
 //! a reader never sees half a file) or a Kafka topic (created when missing).
 
+use super::kafka::{KafkaSink, ensure_topic};
 use super::tweets::TweetGenerator;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use indicatif::ProgressBar;
-use rdkafka::ClientConfig;
-use rdkafka::ClientContext;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use updraft_tasks::StreamUri;
 
@@ -145,51 +137,6 @@ fn generated_ahead(
     })
 }
 
-/// Creates the topic with `partitions` partitions unless it exists.
-async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .context("cannot create a Kafka admin client")?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics(
-            [&new],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .with_context(|| format!("cannot reach Kafka at {bootstrap}"))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => bail!("cannot create topic {name}: {code}"),
-        }
-    }
-    Ok(())
-}
-
-/// Counts deliveries the broker did not acknowledge, keeping the first error.
-#[derive(Default)]
-struct DeliveryCheck {
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for DeliveryCheck {}
-
-impl ProducerContext for DeliveryCheck {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut first) = self.first_error.lock() {
-                first.get_or_insert_with(|| e.to_string());
-            }
-        }
-    }
-}
-
 fn to_kafka(
     generator: &mut TweetGenerator,
     count: u64,
@@ -198,50 +145,17 @@ fn to_kafka(
     rate: Option<u64>,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let producer: ThreadedProducer<DeliveryCheck> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("compression.type", "lz4")
-        .set("acks", "all")
-        .set("message.timeout.ms", "120000")
-        .create_with_context(DeliveryCheck::default())
-        .with_context(|| format!("cannot create a Kafka producer for {bootstrap}"))?;
+    let producer = KafkaSink::new(bootstrap, topic)?;
     let started = Instant::now();
     generated_ahead(generator, count, |sent, (key, json)| {
-        let mut record = BaseRecord::to(topic).key(&key).payload(&json);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err((e, _)) => bail!("cannot send to {topic}: {e}"),
-            }
-        }
+        producer.send(Some(&key), &json)?;
         if sent.is_multiple_of(4096) {
             bar.set_position(sent);
             pace(rate, sent, started);
         }
         Ok(())
     })?;
-    producer
-        .flush(Duration::from_secs(120))
-        .context("Kafka did not acknowledge every event within 120 s")?;
-    let check = producer.context();
-    let failed = check.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let first = check
-            .first_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone())
-            .unwrap_or_default();
-        bail!("{failed} of {count} events were not delivered to {topic}: {first}");
-    }
+    producer.finish(count)?;
     bar.set_position(count);
     Ok(())
 }

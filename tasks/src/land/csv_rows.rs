@@ -37,7 +37,7 @@ pub(super) fn read(
         if line <= file.done || is_blank(&record) {
             continue;
         }
-        let value = Value::Object(fields(names, &record)).to_string();
+        let value = Value::Object(row_object(names, &record)).to_string();
         if !out.push(&value, file, line)? {
             return Ok(false);
         }
@@ -94,8 +94,9 @@ impl<R: Read> Read for Tail<R> {
     }
 }
 
-/// Header → value; values past the header's columns in `_extra`.
-fn fields(names: &[String], record: &csv::StringRecord) -> Map<String, Value> {
+/// A CSV row as a JSON object: header → value; values past the header's columns in
+/// `_extra`.
+pub fn row_object(names: &[String], record: &csv::StringRecord) -> Map<String, Value> {
     let mut object = Map::with_capacity(names.len());
     for (name, value) in names.iter().zip(record.iter()) {
         object.insert(name.clone(), Value::String(value.to_string()));

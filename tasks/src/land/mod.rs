@@ -1,5 +1,5 @@
 //! `land`: appends raw records from a Kafka topic (all partitions) or a folder of
-//! JSON-lines files to a bronze Delta table, exactly once. It lands what is available
+//! JSON-lines and CSV files to a bronze Delta table, exactly once. It lands what is available
 //! when it starts, in bounded batches, and stops (Spark's `availableNow`). The source
 //! position (a Kafka offset per partition, or lines per file) is committed in the same
 //! Delta commit as the data, as `txn` actions, and checked on the snapshot the commit
@@ -9,6 +9,8 @@ mod bronze;
 mod csv_rows;
 mod files;
 mod kafka;
+
+pub use csv_rows::row_object;
 
 use crate::{StreamUri, TaskContext, TaskError, TaskOutcome, parse_config};
 use serde::Deserialize;
