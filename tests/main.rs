@@ -18,4 +18,5 @@ mod lakehouse;
 mod land;
 mod s3;
 mod scheduler;
+mod silver_checks;
 mod tasks;

@@ -28,6 +28,8 @@ const LOOKUP_ROWS: usize = 256 * 1024;
 pub struct ChunkPlan<'a> {
     pub cfg: &'a ParseJsonConfig,
     pub columns: &'a Arc<Vec<Column>>,
+    /// Row checks, compiled for the parsed rows.
+    pub checks: &'a Arc<Vec<super::checks::Check>>,
     pub order: &'a [OrderColumn],
     /// The JSON column, the carried columns, then the columns only the order needs.
     pub read_columns: &'a [String],
@@ -108,9 +110,10 @@ pub fn parse<'a>(plan: &'a ChunkPlan<'a>, files: &'a [&'a (i64, Add)]) -> Parsed
     source::read(plan.source, files, plan.read_columns)
         .map_ok(move |(version, batch)| {
             let columns = plan.columns.clone();
+            let checks = plan.checks.clone();
             async move {
                 let parsed = tokio::task::spawn_blocking(move || {
-                    parse_batch(&batch, &columns, carried, version)
+                    parse_batch(&batch, &columns, &checks, carried, version)
                 })
                 .await
                 .map_err(|e| TaskError::Fatal(format!("parser stopped: {e}")))??;

@@ -359,6 +359,8 @@ pub enum ReasonCode {
     NullRecord,
     MissingField,
     WrongType,
+    /// A row check (`checks:`) is false; the reason is the check's name.
+    Check,
 }
 
 impl ReasonCode {
@@ -370,6 +372,7 @@ impl ReasonCode {
             ReasonCode::NullRecord => "null_record",
             ReasonCode::MissingField => "missing_field",
             ReasonCode::WrongType => "wrong_type",
+            ReasonCode::Check => "check",
         }
     }
 }

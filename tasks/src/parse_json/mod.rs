@@ -13,6 +13,7 @@
 //! the parser, the order and the dedupe into the Delta write (`chunk`), so both cores
 //! work and memory holds a few batches and the commit's keys.
 
+mod checks;
 mod chunk;
 mod columns;
 mod dedupe;
@@ -62,6 +63,9 @@ struct ParseJsonConfig {
     /// the schema or of the source table). Default: the bronze table's coordinates.
     #[serde(default)]
     order_by: Vec<String>,
+    /// Row rules: a row for which one is false is quarantined with its name as reason.
+    #[serde(default)]
+    checks: Vec<checks::CheckConfig>,
     /// Extra columns as SQL select expressions, e.g. `character_length(text) AS text_length`.
     #[serde(default)]
     derive: Vec<String>,
@@ -85,6 +89,7 @@ fn default_batch_rows() -> usize {
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: ParseJsonConfig = parse_config(config)?;
     checked_columns(&cfg)?;
+    checks::validate(&cfg.checks)?;
     if cfg.batch_rows == 0 {
         return Err(TaskError::Config("`batch_rows` must be at least 1".into()));
     }
@@ -204,15 +209,18 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     }
     let order = order::within_version(&order_by(&cfg)?, source_arrow_schema(&source)?.as_ref());
     let read_columns = read_columns(&cfg, &columns, &order);
+    let output = parsed_schema(&columns, &cfg.carry, &source)?;
+    let checks = Arc::new(checks::compile(&cfg.checks, &output)?);
     let plan = ChunkPlan {
         cfg: &cfg,
         columns: &columns,
+        checks: &checks,
         order: &order,
         read_columns: &read_columns,
         source: &source,
         target_done: target_done.unwrap_or(-1),
         quarantine_done: quarantine_done.unwrap_or(-1),
-        output: parsed_schema(&columns, &cfg.carry, &source)?,
+        output,
     };
     let quarantine_schema = quarantine_schema(&cfg, &source)?;
     let mut counts = Counts::default();
@@ -358,6 +366,7 @@ struct Parsed {
 fn parse_batch(
     batch: &RecordBatch,
     columns: &[Column],
+    checks: &[checks::Check],
     carried: usize,
     version: i64,
 ) -> Result<Parsed, TaskError> {
@@ -367,9 +376,8 @@ fn parse_batch(
         .downcast_ref::<StringArray>()
         .ok_or_else(|| TaskError::Config("the JSON column must hold text".into()))?;
     let mut parser = RowParser::new(columns, values.len());
-    let mut ok = Vec::with_capacity(values.len());
-    let mut reasons: Vec<String> = Vec::new();
-    let mut codes: Vec<&'static str> = Vec::new();
+    // Per row: why it is quarantined (its reason and code), or None.
+    let mut rejected: Vec<Option<(String, &'static str)>> = Vec::with_capacity(values.len());
     for raw in values.iter() {
         let result = match raw {
             Some(text) => parser.push(text),
@@ -378,17 +386,9 @@ fn parse_batch(
                 reason: "the record is null".to_string(),
             }),
         };
-        match result {
-            Ok(()) => ok.push(true),
-            Err(rejection) => {
-                ok.push(false);
-                reasons.push(rejection.reason);
-                codes.push(rejection.code.as_str());
-            }
-        }
+        rejected.push(result.err().map(|r| (r.reason, r.code.as_str())));
     }
-    let ok = BooleanArray::from(ok);
-    let bad = not(&ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let parsed_ok = BooleanArray::from_iter(rejected.iter().map(|r| Some(r.is_none())));
     let carried_only = batch
         .project(&(1..=carried).collect::<Vec<_>>())
         .map_err(|e| TaskError::Fatal(e.to_string()))?;
@@ -398,11 +398,18 @@ fn parse_batch(
 
     let mut fields: Vec<Field> = columns.iter().map(Column::field).collect();
     let mut arrays = parser.finish();
-    let kept = filter_record_batch(&carried, &ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let kept =
+        filter_record_batch(&carried, &parsed_ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
     fields.extend(kept.schema().fields().iter().map(|f| f.as_ref().clone()));
     arrays.extend(kept.columns().iter().cloned());
-    let valid = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+    let mut valid = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| TaskError::Fatal(format!("building parsed rows: {e}")))?;
+    if !checks.is_empty() {
+        valid = apply_checks(checks, valid, &mut rejected)?;
+    }
+    let ok = BooleanArray::from_iter(rejected.iter().map(|r| Some(r.is_none())));
+    let bad = not(&ok).map_err(|e| TaskError::Fatal(e.to_string()))?;
+    let (reasons, codes): (Vec<String>, Vec<&'static str>) = rejected.into_iter().flatten().unzip();
 
     let raw_bad = filter(batch.column(0), &bad).map_err(|e| TaskError::Fatal(e.to_string()))?;
     let n = raw_bad.len();
@@ -425,6 +432,27 @@ fn parse_batch(
     let quarantined = RecordBatch::try_new(Arc::new(Schema::new(q_fields)), q_arrays)
         .map_err(|e| TaskError::Fatal(format!("building quarantined rows: {e}")))?;
     Ok(Parsed { valid, quarantined })
+}
+
+/// Takes the rows breaking a check out of `valid`, marking them in `rejected` (one entry
+/// per source row; the valid rows are those without one, in order).
+fn apply_checks(
+    checks: &[checks::Check],
+    valid: RecordBatch,
+    rejected: &mut [Option<(String, &'static str)>],
+) -> Result<RecordBatch, TaskError> {
+    let broken = checks::broken(checks, &valid)?;
+    if broken.iter().all(Option::is_none) {
+        return Ok(valid);
+    }
+    let keep = BooleanArray::from_iter(broken.iter().map(|b| Some(b.is_none())));
+    let mut broken = broken.into_iter();
+    for slot in rejected.iter_mut().filter(|r| r.is_none()) {
+        if let Some(Some(name)) = broken.next() {
+            *slot = Some((name.to_string(), ReasonCode::Check.as_str()));
+        }
+    }
+    filter_record_batch(&valid, &keep).map_err(|e| TaskError::Fatal(e.to_string()))
 }
 
 /// The quarantine table's schema: raw text, reason, source version, carried columns and
