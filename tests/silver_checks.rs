@@ -127,3 +127,113 @@ async fn rows_breaking_a_check_are_quarantined_under_its_name() {
     assert!(states.contains("check `has_followers`"), "{states}");
     u.cleanup().await;
 }
+
+const BOOKS_DAG: &str = r#"
+dag_id: books_silver
+tasks:
+  land:
+    type: land
+    with: { source: "file://{{ lake }}/landing", table: "{{ lake }}/bronze" }
+  silver:
+    type: parse_json
+    depends_on: [land]
+    with:
+      source: "{{ lake }}/bronze"
+      table: "{{ lake }}/silver"
+      quarantine: "{{ lake }}/quarantine"
+      text_values: true
+      columns:
+        - {name: name, path: Name, type: string}
+        - {name: author, path: Author, type: string}
+        - {name: user_rating, path: User Rating, type: double}
+        - {name: reviews, path: Reviews, type: long}
+        - {name: price, path: Price, type: double}
+        - {name: year, path: Year, type: int}
+        - {name: genre, path: Genre, type: string}
+      carry: [file, line]
+      checks:
+        - {name: rating_in_range, sql: "user_rating BETWEEN 0 AND 5"}
+        - {name: recent, sql: "year >= 2010"}
+"#;
+
+/// CSV rows (all text) become typed silver rows: empty ratings are missing, prices
+/// written as text are the wrong type, a check takes the rest it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_text_is_typed_and_checked() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    u.write_dag("books.yaml", BOOKS_DAG);
+    let lake = u.dir.path().join("lake");
+    u.env
+        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
+    let landing = lake.join("landing");
+    let to = format!("file://{}", landing.display());
+    let args = [
+        "generate",
+        "books",
+        "--count",
+        "3000",
+        "--seed",
+        "9",
+        "--bad-ratio",
+        "0.3",
+        "--to",
+        &to,
+    ];
+    let out = u.run(&args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = u.run(&["dag", "trigger", "books_silver", "--run-id", "b1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut valid, mut rating_sum) = (0, 0.0);
+    let file = std::fs::read_dir(&landing)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for row in csv::Reader::from_path(file).unwrap().records() {
+        let row = row.unwrap();
+        let reason = if row[2].trim().is_empty() {
+            "missing_field"
+        } else if row[4].trim().parse::<f64>().is_err() {
+            "wrong_type"
+        } else if row[5].trim().parse::<i32>().unwrap() < 2010 {
+            "recent"
+        } else {
+            valid += 1;
+            rating_sum += row[2].trim().parse::<f64>().unwrap();
+            continue;
+        };
+        *want.entry(reason.to_string()).or_default() += 1;
+    }
+    assert_eq!(want.len(), 3, "each way to be quarantined is in the sample: {want:?}");
+    let got = query_delta(
+        &[("q", &lake.join("quarantine"))],
+        "SELECT CASE WHEN reason_code = 'check' THEN reason ELSE reason_code END AS r, \
+         count(*) AS n FROM q GROUP BY 1",
+    )
+    .await;
+    let got: BTreeMap<String, usize> = got
+        .iter()
+        .map(|r| {
+            (
+                r["r"].as_str().unwrap().to_string(),
+                r["n"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let silver = query_delta(
+        &[("s", &lake.join("silver"))],
+        "SELECT count(*) AS n, sum(user_rating) AS ratings FROM s",
+    )
+    .await;
+    assert_eq!(silver[0]["n"].as_u64(), Some(valid as u64));
+    let ratings = silver[0]["ratings"].as_f64().unwrap();
+    assert!(
+        (ratings - rating_sum).abs() < 1e-6,
+        "{ratings} vs {rating_sum}"
+    );
+    u.cleanup().await;
+}

@@ -193,6 +193,9 @@ pub struct Column {
     shown_path: String,
     kind: ColumnType,
     nullable: bool,
+    /// Text values are parsed into the column's type, and empty text is a missing value
+    /// (records landed from CSV hold only text).
+    from_text: bool,
 }
 
 impl Column {
@@ -210,7 +213,16 @@ impl Column {
             shown_path,
             kind,
             nullable: config.nullable,
+            from_text: false,
         })
+    }
+
+    /// The column, reading numbers, booleans and dates given as text.
+    pub fn reading_text(self) -> Self {
+        Self {
+            from_text: true,
+            ..self
+        }
     }
 
     /// The column as an Arrow field.
@@ -385,16 +397,27 @@ pub struct Rejection {
 }
 
 fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> {
-    let Some(value) = column.lookup(record) else {
-        return if column.nullable {
+    let missing = || {
+        if column.nullable {
             Ok(Cell::Null)
         } else {
             Err(Rejection {
                 code: ReasonCode::MissingField,
                 reason: format!("missing required field `{}`", column.shown_path),
             })
-        };
+        }
     };
+    let Some(value) = column.lookup(record) else {
+        return missing();
+    };
+    if let (true, Some(text)) = (column.from_text, value.as_str()) {
+        if text.trim().is_empty() {
+            return missing();
+        }
+        if let Some(cell) = parsed_text(column.kind, text) {
+            return Ok(cell);
+        }
+    }
     let wrong = |expected: &str| Rejection {
         code: ReasonCode::WrongType,
         reason: format!(
@@ -452,9 +475,36 @@ fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> 
     })
 }
 
+/// A number, boolean, date or timestamp read from its text (surrounding spaces allowed);
+/// `None` for other types, or text that is not one.
+fn parsed_text(kind: ColumnType, text: &str) -> Option<Cell<'static>> {
+    let t = text.trim();
+    Some(match kind {
+        ColumnType::Long => Cell::Long(t.parse().ok()?),
+        ColumnType::Int => Cell::Int(t.parse().ok()?),
+        ColumnType::Double => Cell::Double(t.parse::<f64>().ok().filter(|v| v.is_finite())?),
+        ColumnType::Boolean => match t.to_ascii_lowercase().as_str() {
+            "true" => Cell::Bool(true),
+            "false" => Cell::Bool(false),
+            _ => return None,
+        },
+        ColumnType::Timestamp => Cell::Micros(parse_timestamp(t)?),
+        ColumnType::Date => Cell::Days(parse_date(t)?),
+        _ => return None,
+    })
+}
+
 /// The cell for a picked value that fits `column`, as [`check`] would find it; `None`
 /// when it does not fit, for [`check`] to say why.
 fn fitting<'a>(column: &Column, value: Picked<'a>) -> Option<Cell<'a>> {
+    if let (true, Picked::Str(text)) = (column.from_text, &value) {
+        if text.trim().is_empty() {
+            return column.nullable.then_some(Cell::Null);
+        }
+        if let Some(cell) = parsed_text(column.kind, text) {
+            return Some(cell);
+        }
+    }
     Some(match (column.kind, value) {
         (_, Picked::Absent | Picked::Null) => column.nullable.then_some(Cell::Null)?,
         (ColumnType::String, Picked::Str(Cow::Borrowed(s))) => Cell::Str(s),
@@ -586,6 +636,69 @@ mod tests {
 
     /// Reading field by field and reading the whole document accept the same records
     /// into the same values; a record that does not fit gets the document's reasons.
+    #[test]
+    fn text_values_are_read_alike_by_both_parsers() {
+        let mut cols: Vec<Column> = columns().into_iter().map(Column::reading_text).collect();
+        cols.extend(
+            [
+                ("n", "int"),
+                ("x", "double"),
+                ("ok", "boolean"),
+                ("d", "date"),
+            ]
+            .iter()
+            .map(|(n, t)| {
+                Column::new(&ColumnConfig {
+                    name: n.to_string(),
+                    path: None,
+                    type_name: t.to_string(),
+                    nullable: true,
+                })
+                .unwrap()
+                .reading_text()
+            }),
+        );
+        let at = r#""at":"2026-01-01T00:00:00Z""#;
+        let records = [
+            format!(
+                r#"{{"id":"a","user":{{"followers_count":" 5 "}},{at},"n":"3","x":"4.7","ok":"TRUE","d":"2026-02-03"}}"#
+            ),
+            format!(r#"{{"id":"b","user":{{"followers_count":7}},{at},"x":"","ok":" ","n":""}}"#),
+            format!(r#"{{"id":"c","user":{{"followers_count":"1"}},{at},"x":"$12.00"}}"#),
+            format!(r#"{{"id":" ","user":{{"followers_count":"1"}},{at}}}"#),
+            format!(r#"{{"id":"e","user":{{"followers_count":"1.5"}},{at}}}"#),
+        ];
+        let mut picked = RowParser::new(&cols, 8);
+        assert!(picked.picker.is_some());
+        let mut whole = RowParser::new(&cols, 8);
+        whole.picker = None;
+        let results: Vec<_> = records.iter().map(|r| picked.push(r)).collect();
+        for (record, result) in records.iter().zip(&results) {
+            assert_eq!(result, &whole.push(record), "{record}");
+        }
+        assert!(results[0].is_ok() && results[1].is_ok());
+        let reason = |i: usize| results[i].clone().unwrap_err().reason;
+        assert!(
+            reason(2).contains("`x`: expected a number, got string \"$12.00\""),
+            "{}",
+            reason(2)
+        );
+        assert!(
+            reason(3).contains("missing required field `id`"),
+            "{}",
+            reason(3)
+        );
+        assert!(reason(4).contains("expected an integer"), "{}", reason(4));
+        let (picked, whole) = (picked.finish(), whole.finish());
+        for (p, w) in picked.iter().zip(&whole) {
+            assert_eq!(p.to_data(), w.to_data());
+        }
+        assert_eq!(picked[1].as_primitive::<Int64Type>().values(), &[5, 7]);
+        let x = picked[5].as_primitive::<deltalake::arrow::datatypes::Float64Type>();
+        assert_eq!((x.value(0), x.is_null(1)), (4.7, true));
+        assert!(picked[6].as_boolean().value(0) && picked[6].is_null(1));
+    }
+
     #[test]
     fn picked_and_whole_document_agree() {
         let mut cols = columns();

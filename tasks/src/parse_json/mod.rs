@@ -63,6 +63,10 @@ struct ParseJsonConfig {
     /// the schema or of the source table). Default: the bronze table's coordinates.
     #[serde(default)]
     order_by: Vec<String>,
+    /// Numbers, booleans, dates and timestamps may be given as text, and empty text is a
+    /// missing value (records landed from CSV files hold only text).
+    #[serde(default)]
+    text_values: bool,
     /// Row rules: a row for which one is false is quarantined with its name as reason.
     #[serde(default)]
     checks: Vec<checks::CheckConfig>,
@@ -105,8 +109,15 @@ fn checked_columns(cfg: &ParseJsonConfig) -> Result<Vec<Column>, TaskError> {
     let columns = cfg
         .columns
         .iter()
-        .map(Column::new)
-        .collect::<Result<Vec<_>, _>>()
+        .map(|c| {
+            let column = Column::new(c)?;
+            Ok(if cfg.text_values {
+                column.reading_text()
+            } else {
+                column
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
         .map_err(TaskError::Config)?;
     let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     names.extend(cfg.carry.iter().map(String::as_str));
