@@ -207,7 +207,11 @@ async fn csv_text_is_typed_and_checked() {
         };
         *want.entry(reason.to_string()).or_default() += 1;
     }
-    assert_eq!(want.len(), 3, "each way to be quarantined is in the sample: {want:?}");
+    assert_eq!(
+        want.len(),
+        3,
+        "each way to be quarantined is in the sample: {want:?}"
+    );
     let got = query_delta(
         &[("q", &lake.join("quarantine"))],
         "SELECT CASE WHEN reason_code = 'check' THEN reason ELSE reason_code END AS r, \

@@ -636,16 +636,9 @@ mod tests {
 
     /// Reading field by field and reading the whole document accept the same records
     /// into the same values; a record that does not fit gets the document's reasons.
-    #[test]
-    fn text_values_are_read_alike_by_both_parsers() {
-        let mut cols: Vec<Column> = columns().into_iter().map(Column::reading_text).collect();
-        cols.extend(
-            [
-                ("n", "int"),
-                ("x", "double"),
-                ("ok", "boolean"),
-                ("d", "date"),
-            ]
+    /// Nullable columns named and typed as given.
+    fn nullable(columns: &[(&str, &str)]) -> Vec<Column> {
+        columns
             .iter()
             .map(|(n, t)| {
                 Column::new(&ColumnConfig {
@@ -655,9 +648,20 @@ mod tests {
                     nullable: true,
                 })
                 .unwrap()
-                .reading_text()
-            }),
-        );
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_values_are_read_alike_by_both_parsers() {
+        let mut cols: Vec<Column> = columns().into_iter().map(Column::reading_text).collect();
+        let more = [
+            ("n", "int"),
+            ("x", "double"),
+            ("ok", "boolean"),
+            ("d", "date"),
+        ];
+        cols.extend(nullable(&more).into_iter().map(Column::reading_text));
         let at = r#""at":"2026-01-01T00:00:00Z""#;
         let records = [
             format!(
@@ -702,25 +706,13 @@ mod tests {
     #[test]
     fn picked_and_whole_document_agree() {
         let mut cols = columns();
-        cols.extend(
-            [
-                ("n", "int"),
-                ("x", "double"),
-                ("ok", "boolean"),
-                ("d", "date"),
-                ("ids", "array<long>"),
-            ]
-            .iter()
-            .map(|(n, t)| {
-                Column::new(&ColumnConfig {
-                    name: n.to_string(),
-                    path: None,
-                    type_name: t.to_string(),
-                    nullable: true,
-                })
-                .unwrap()
-            }),
-        );
+        cols.extend(nullable(&[
+            ("n", "int"),
+            ("x", "double"),
+            ("ok", "boolean"),
+            ("d", "date"),
+            ("ids", "array<long>"),
+        ]));
         let records = [
             r#"{"id":"a","user":{"followers_count":5},"at":"2026-01-01T02:00:00+02:00","tags":["x","y\u00e9"],"n":3,"x":1,"ok":true,"d":"2026-02-03","ids":[]}"#,
             r#"{"id":"b","user":{"followers_count":7,"extra":[1,{"a":null}]},"at":"2026-01-01 00:00:00","x":18446744073709551615,"ids":[1,-2]}"#,
