@@ -380,7 +380,7 @@ async fn produced_csv_rows_land_from_kafka_as_the_same_objects() {
         1200
     );
     let out = u.run(&["produce", &file_arg, "--to", &to, "--key", "Isbn"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out).1.contains("no such column"), "{:?}", text(&out));
     u.cleanup().await;
 }

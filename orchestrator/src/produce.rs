@@ -3,7 +3,7 @@
 //! seed 003's producer, generic. A delay between messages throttles it like the seed's.
 
 use crate::generate::kafka::{KafkaSink, ensure_topic};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,6 +19,15 @@ pub struct ProduceRequest<'a> {
     pub key: Option<&'a str>,
     /// Partitions of the topic when it has to be created.
     pub partitions: i32,
+}
+
+/// A request that names something the file does not have: the user's mistake.
+#[derive(Debug, thiserror::Error)]
+#[error("--key {key}: {file} has no such column (it has {columns})")]
+pub struct NoSuchColumn {
+    pub key: String,
+    pub file: String,
+    pub columns: String,
 }
 
 /// What was sent.
@@ -75,10 +84,14 @@ fn send_csv(
     let key_at = match request.key {
         Some(key) => match names.iter().position(|n| n == key) {
             Some(i) => Some(i),
-            None => bail!(
-                "--key {key}: {path} has no such column (it has {})",
-                names.join(", ")
-            ),
+            None => {
+                return Err(NoSuchColumn {
+                    key: key.to_string(),
+                    file: path.to_string(),
+                    columns: names.join(", "),
+                }
+                .into());
+            }
         },
         None => None,
     };

@@ -3,7 +3,7 @@
 
 use super::output::print_object;
 use super::{Context, usage};
-use crate::produce::{ProduceRequest, produce};
+use crate::produce::{NoSuchColumn, ProduceRequest, produce};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +51,12 @@ pub async fn run(args: ProduceArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         key: args.key.as_deref(),
         partitions: args.partitions,
     };
-    let report = produce(&request, |read| bar.set_position(read)).await?;
+    let report = produce(&request, |read| bar.set_position(read)).await;
     bar.finish_and_clear();
+    let report = report.map_err(|e| match e.downcast::<NoSuchColumn>() {
+        Ok(mistake) => usage(mistake.to_string()),
+        Err(e) => e,
+    })?;
     print_object(ctx.format, &report)?;
     Ok(ExitCode::SUCCESS)
 }
