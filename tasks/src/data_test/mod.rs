@@ -21,7 +21,6 @@ pub use verdict::TestStatus;
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use schema::{Relation, SchemaFile, TestCase};
 use serde::Deserialize;
 use serde_json::Value;
@@ -235,27 +234,36 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     );
     ctx.log
         .line(format!("running {} data tests", prepared.len()));
-    // Two at a time, as dbt runs tests on threads: a small test's time is mostly planning
-    // and opening files, which leaves a core idle. Results are reported in order.
-    let mut waiting = prepared.iter();
-    let mut running = futures::stream::FuturesOrdered::new();
-    for test in waiting.by_ref().take(TESTS_AT_ONCE) {
-        running.push_back(run_and_keep(test, &target, &cfg, ctx));
-    }
     let mut results = Vec::new();
-    while let Some(result) = running.next().await {
-        if let Some(test) = waiting.next() {
-            running.push_back(run_and_keep(test, &target, &cfg, ctx));
-        }
+    for (i, test) in prepared.iter().enumerate() {
         if ctx.cancel.is_cancelled() {
             return Err(TaskError::Cancelled("stopped between tests".into()));
         }
-        ctx.log
-            .line(log_line(results.len() + 1, prepared.len(), &result));
+        let mut result = test.run(&target, &ctx.dag_id).await;
+        if test.config.store_failures.unwrap_or(cfg.store_failures)
+            && result.status != TestStatus::Error
+        {
+            let stored = failures::store(
+                &target,
+                &test.rows_sql,
+                &test.name,
+                &ctx.lake,
+                cfg.conn.as_deref(),
+                &cfg.storage_options,
+            )
+            .await;
+            match stored {
+                Ok(at) => result.stored_failures = Some(at),
+                Err(e) => ctx.log.line(format!(
+                    "cannot keep the failing rows of {}: {e}",
+                    test.name
+                )),
+            }
+        }
+        ctx.log.line(log_line(i + 1, prepared.len(), &result));
         ctx.test_results.push(result.clone());
         results.push(result);
     }
-    drop(running);
     if let Some(path) = ctx.log.path() {
         let file = run_results_path(path);
         run_results::write(&file, &results, started)
@@ -297,40 +305,6 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("warned", warned)
         .with("failed", failed)
         .with("errored", errored))
-}
-
-/// Tests one task runs at once.
-const TESTS_AT_ONCE: usize = 2;
-
-/// Runs one test and, when its config says so, keeps its failing rows.
-async fn run_and_keep(
-    test: &Prepared,
-    target: &Target,
-    cfg: &DataTestConfig,
-    ctx: &TaskContext,
-) -> TestResult {
-    let mut result = test.run(target, &ctx.dag_id).await;
-    if test.config.store_failures.unwrap_or(cfg.store_failures)
-        && result.status != TestStatus::Error
-    {
-        let stored = failures::store(
-            target,
-            &test.rows_sql,
-            &test.name,
-            &ctx.lake,
-            cfg.conn.as_deref(),
-            &cfg.storage_options,
-        )
-        .await;
-        match stored {
-            Ok(at) => result.stored_failures = Some(at),
-            Err(e) => ctx.log.line(format!(
-                "cannot keep the failing rows of {}: {e}",
-                test.name
-            )),
-        }
-    }
-    result
 }
 
 /// A test ready to run: its failing-rows query compiled for the target.
