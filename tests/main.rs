@@ -19,4 +19,5 @@ mod land;
 mod s3;
 mod scheduler;
 mod silver_checks;
+mod sql_models;
 mod tasks;

@@ -21,6 +21,7 @@ mod parse_json;
 pub mod secrets;
 mod shell;
 mod sql;
+mod sql_models;
 mod stream_uri;
 pub mod yaml_locations;
 
@@ -46,6 +47,7 @@ pub const TASK_TYPES: &[&str] = &[
     "load_warehouse",
     "delta_maintenance",
     "data_test",
+    "sql_models",
 ];
 
 /// Checks a task's (unrendered) `with:` configuration for its type, without running it;
@@ -66,6 +68,7 @@ pub fn validate(
         "load_warehouse" => load_warehouse::validate(config),
         "delta_maintenance" => delta_maintenance::validate(config),
         "data_test" => data_test::validate(config, dag_folder),
+        "sql_models" => sql_models::validate(config, dag_folder),
         other => Err(unknown_type(other)),
     }
 }
@@ -87,6 +90,7 @@ pub async fn run(
         "load_warehouse" => load_warehouse::run(config, ctx).await,
         "delta_maintenance" => delta_maintenance::run(config, ctx).await,
         "data_test" => data_test::run(config, ctx).await,
+        "sql_models" => sql_models::run(config, ctx).await,
         other => Err(unknown_type(other)),
     }
 }

@@ -1,0 +1,179 @@
+//! The `sql_models` task on a SQLite and on a PostgreSQL warehouse: models built in
+//! `ref()` order (a view, a table, an incremental table keyed on two columns), re-runs
+//! that change nothing, new and changed source rows picked up, and a broken model that
+//! fails the task and skips what reads it.
+
+use crate::support::{Backend, Updraft, text};
+use sqlx::Connection;
+
+const DAG: &str = r#"
+dag_id: models
+tasks:
+  models:
+    type: sql_models
+    retries: 0
+    with: {conn: warehouse, models: models, schema: marts}
+"#;
+
+const SOURCES: &str = "version: 2\nsources:\n  - name: silver\n    tables: [{name: books}]\n";
+const STG: &str = "select trim(name) as name, upper(trim(author)) as author, rating, year\nfrom {{ source('silver', 'books') }};\n";
+const DIM: &str = "{{ config(materialized='table') }}\nselect author, count(*) as books, avg(rating) as avg_rating\nfrom {{ ref('stg_books') }} group by author\n";
+const FACT: &str = "{{ config(materialized='incremental', unique_key=['name', 'year']) }}\n\
+select s.name, s.year, d.author, s.rating\n\
+from {{ ref('stg_books') }} s join {{ ref('dim_author') }} d on d.author = s.author\n\
+{% if is_incremental() %}where s.year >= (select max(year) from {{ this }}){% endif %}\n";
+
+/// The warehouse, read and written by the test itself.
+enum Warehouse {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Warehouse {
+    async fn exec(&mut self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            Warehouse::Postgres(db) => sqlx::raw_sql(sql).execute(db).await.map(|_| ()),
+            Warehouse::Sqlite(db) => sqlx::raw_sql(sql).execute(db).await.map(|_| ()),
+        }
+        .expect("warehouse sql");
+    }
+
+    /// A table by its dotted name (`marts.fact_books` is `marts_fact_books` on SQLite).
+    fn table(&self, dotted: &str) -> String {
+        match self {
+            Warehouse::Postgres(_) => dotted.to_string(),
+            Warehouse::Sqlite(_) => dotted.replace('.', "_"),
+        }
+    }
+
+    async fn facts(&mut self) -> Vec<(String, i64, String, f64)> {
+        let sql = format!(
+            "SELECT name, year, author, rating FROM {} ORDER BY name, year",
+            self.table("marts.fact_books")
+        );
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Warehouse::Postgres(db) => sqlx::query_as(sql).fetch_all(db).await,
+            Warehouse::Sqlite(db) => sqlx::query_as(sql).fetch_all(db).await,
+        }
+        .expect("facts")
+    }
+
+    async fn authors(&mut self) -> Vec<(String, i64, f64)> {
+        let sql = format!(
+            "SELECT author, books, avg_rating FROM {} ORDER BY author",
+            self.table("marts.dim_author")
+        );
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Warehouse::Postgres(db) => sqlx::query_as(sql).fetch_all(db).await,
+            Warehouse::Sqlite(db) => sqlx::query_as(sql).fetch_all(db).await,
+        }
+        .expect("authors")
+    }
+}
+
+fn models(u: &Updraft, dim: &str) {
+    let dir = u.dags().join("models");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        ("sources.yml", SOURCES),
+        ("stg_books.sql", STG),
+        ("dim_author.sql", dim),
+        ("fact_books.sql", FACT),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+fn trigger(u: &Updraft, run_id: &str) -> std::process::Output {
+    u.run(&["dag", "trigger", "models", "--run-id", run_id])
+}
+
+async fn builds_models_in_order(u: &mut Updraft, mut wh: Warehouse) {
+    u.write_dag("models.yaml", DAG);
+    models(u, DIM);
+    let books = wh.table("silver.books");
+    if let Warehouse::Postgres(_) = wh {
+        wh.exec("CREATE SCHEMA silver").await;
+    }
+    wh.exec(&format!(
+        "CREATE TABLE {books} (name TEXT, author TEXT, rating DOUBLE PRECISION, year BIGINT);
+         INSERT INTO {books} VALUES ('A', 'x', 4.0, 2010), (' B ', 'X ', 3.0, 2011), ('C', 'y', 5.0, 2012)"
+    ))
+    .await;
+    let out = trigger(u, "m1");
+    assert!(out.status.success(), "{:?}", text(&out));
+    let row = |n: &str, y: i64, a: &str, r: f64| (n.to_string(), y, a.to_string(), r);
+    assert_eq!(
+        wh.authors().await,
+        [("X".to_string(), 2, 3.5), ("Y".to_string(), 1, 5.0)]
+    );
+    let first = vec![
+        row("A", 2010, "X", 4.0),
+        row("B", 2011, "X", 3.0),
+        row("C", 2012, "Y", 5.0),
+    ];
+    assert_eq!(wh.facts().await, first);
+
+    // Again: nothing changes.
+    let out = trigger(u, "m2");
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(wh.facts().await, first);
+
+    // A changed and a new row: the incremental model replaces one and adds the other.
+    wh.exec(&format!(
+        "UPDATE {books} SET rating = 4.5 WHERE name = 'C';
+         INSERT INTO {books} VALUES ('D', 'y', 4.0, 2013)"
+    ))
+    .await;
+    let out = trigger(u, "m3");
+    assert!(out.status.success(), "{:?}", text(&out));
+    let second = vec![
+        row("A", 2010, "X", 4.0),
+        row("B", 2011, "X", 3.0),
+        row("C", 2012, "Y", 4.5),
+        row("D", 2013, "Y", 4.0),
+    ];
+    assert_eq!(wh.facts().await, second);
+    assert_eq!(wh.authors().await[1], ("Y".to_string(), 2, 4.25));
+
+    // A broken model fails the task by name and skips the model that reads it.
+    models(
+        u,
+        "{{ config(materialized='table') }}\nselect author, count(*) as books, avg(ratng) as avg_rating from {{ ref('stg_books') }} group by author",
+    );
+    wh.exec(&format!("INSERT INTO {books} VALUES ('E', 'z', 2.0, 2014)"))
+        .await;
+    let out = trigger(u, "m4");
+    assert!(!out.status.success());
+    let states = u.run(&["-o", "json", "task", "states", "models", "m4"]);
+    let states = String::from_utf8_lossy(&states.stdout).to_string();
+    assert!(
+        states.contains("dim_author") && states.contains("1 skipped"),
+        "{states}"
+    );
+    assert_eq!(wh.facts().await, second, "the fact model was skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_on_the_embedded_sqlite_warehouse() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let path = u.dir.path().join("warehouse.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    let wh = Warehouse::Sqlite(sqlx::SqliteConnection::connect(&url).await.unwrap());
+    builds_models_in_order(&mut u, wh).await;
+    u.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_on_a_postgres_warehouse() {
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let url = u.database_url.clone();
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    let wh = Warehouse::Postgres(sqlx::PgConnection::connect(&url).await.unwrap());
+    builds_models_in_order(&mut u, wh).await;
+    u.cleanup().await;
+}
