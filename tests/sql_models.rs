@@ -16,7 +16,7 @@ tasks:
 "#;
 
 const SOURCES: &str = "version: 2\nsources:\n  - name: silver\n    tables: [{name: books}]\n";
-const STG: &str = "select trim(name) as name, upper(trim(author)) as author, rating, year\nfrom {{ source('silver', 'books') }};\n";
+const STG: &str = "select trim(name) as name, upper(trim(author)) as author, rating, year\nfrom {{ source('silver', 'books') }}\n";
 const DIM: &str = "{{ config(materialized='table') }}\nselect author, count(*) as books, avg(rating) as avg_rating\nfrom {{ ref('stg_books') }} group by author\n";
 const FACT: &str = "{{ config(materialized='incremental', unique_key=['name', 'year']) }}\n\
 select s.name, s.year, d.author, s.rating\n\
@@ -47,7 +47,7 @@ impl Warehouse {
         }
     }
 
-    async fn facts(&mut self) -> Vec<(String, i64, String, f64)> {
+    async fn facts(&mut self) -> Vec<(String, i64, String, Option<f64>)> {
         let sql = format!(
             "SELECT name, year, author, rating FROM {} ORDER BY name, year",
             self.table("marts.fact_books")
@@ -60,7 +60,7 @@ impl Warehouse {
         .expect("facts")
     }
 
-    async fn authors(&mut self) -> Vec<(String, i64, f64)> {
+    async fn authors(&mut self) -> Vec<(String, i64, Option<f64>)> {
         let sql = format!(
             "SELECT author, books, avg_rating FROM {} ORDER BY author",
             self.table("marts.dim_author")
@@ -105,10 +105,13 @@ async fn builds_models_in_order(u: &mut Updraft, mut wh: Warehouse) {
     .await;
     let out = trigger(u, "m1");
     assert!(out.status.success(), "{:?}", text(&out));
-    let row = |n: &str, y: i64, a: &str, r: f64| (n.to_string(), y, a.to_string(), r);
+    let row = |n: &str, y: i64, a: &str, r: f64| (n.to_string(), y, a.to_string(), Some(r));
     assert_eq!(
         wh.authors().await,
-        [("X".to_string(), 2, 3.5), ("Y".to_string(), 1, 5.0)]
+        [
+            ("X".to_string(), 2, Some(3.5)),
+            ("Y".to_string(), 1, Some(5.0))
+        ]
     );
     let first = vec![
         row("A", 2010, "X", 4.0),
@@ -137,7 +140,7 @@ async fn builds_models_in_order(u: &mut Updraft, mut wh: Warehouse) {
         row("D", 2013, "Y", 4.0),
     ];
     assert_eq!(wh.facts().await, second);
-    assert_eq!(wh.authors().await[1], ("Y".to_string(), 2, 4.25));
+    assert_eq!(wh.authors().await[1], ("Y".to_string(), 2, Some(4.25)));
 
     // A broken model fails the task by name and skips the model that reads it.
     models(
@@ -175,5 +178,90 @@ async fn models_on_a_postgres_warehouse() {
     u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
     let wh = Warehouse::Postgres(sqlx::PgConnection::connect(&url).await.unwrap());
     builds_models_in_order(&mut u, wh).await;
+    u.cleanup().await;
+}
+
+/// The same model folder built by dbt-core (`dbt run`, dbt-postgres) and by
+/// `sql_models` on the same PostgreSQL source gives the same tables and view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_tables_as_dbt_run() {
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let url = u.database_url.clone();
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    u.write_dag("models.yaml", DAG);
+    models(&u, DIM);
+    let mut wh = Warehouse::Postgres(sqlx::PgConnection::connect(&url).await.unwrap());
+    wh.exec(
+        "CREATE SCHEMA silver;
+         CREATE TABLE silver.books (name TEXT, author TEXT, rating DOUBLE PRECISION, year BIGINT);
+         INSERT INTO silver.books VALUES ('A', 'x', 4.0, 2010), (' B ', 'X ', 3.0, 2011),
+           ('C', 'y', 5.0, 2012), ('D', ' y', 3.5, 2012), ('E', 'z', NULL, 2013)",
+    )
+    .await;
+
+    // dbt first, into schema marts.
+    let parsed = url::Url::parse(&url).unwrap();
+    let project = u.dir.path().join("dbt_project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("dbt_project.yml"),
+        "name: parity\nversion: '1.0'\nprofile: parity\nmodel-paths: [models]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("profiles.yml"),
+        format!(
+            "parity:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: '{}', port: {}, user: '{}', password: '', dbname: '{}', schema: marts, threads: 1}}\n",
+            parsed.host_str().unwrap_or("127.0.0.1"),
+            parsed.port().unwrap_or(5432),
+            parsed.username(),
+            parsed.path().trim_start_matches('/'),
+        ),
+    )
+    .unwrap();
+    let ours = u.dags().join("models");
+    let theirs = project.join("models");
+    std::fs::create_dir_all(&theirs).unwrap();
+    for entry in std::fs::read_dir(&ours).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, theirs.join(path.file_name().unwrap())).unwrap();
+    }
+    let dbt = std::env::var("DBT_BIN").expect("DBT_BIN (scripts/ensure-dbt.sh installs dbt)");
+    let out = std::process::Command::new(dbt)
+        .args(["run", "--profiles-dir", ".", "--project-dir", "."])
+        .current_dir(&project)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .expect("run dbt");
+    assert!(out.status.success(), "dbt run: {:?}", text(&out));
+    let staged = "SELECT name, year, author, rating FROM marts.stg_books ORDER BY name";
+    let stg_dbt: Vec<(String, i64, String, Option<f64>)> = sqlx::query_as(staged)
+        .fetch_all(match &mut wh {
+            Warehouse::Postgres(db) => db,
+            Warehouse::Sqlite(_) => unreachable!(),
+        })
+        .await
+        .unwrap();
+    let (facts_dbt, authors_dbt) = (wh.facts().await, wh.authors().await);
+    assert_eq!(
+        facts_dbt.len(),
+        5,
+        "dbt built the fact table: {facts_dbt:?}"
+    );
+
+    // Then ours, from nothing.
+    wh.exec("DROP SCHEMA marts CASCADE").await;
+    let out = trigger(&u, "ours");
+    assert!(out.status.success(), "{:?}", text(&out));
+    let stg_ours: Vec<(String, i64, String, Option<f64>)> = sqlx::query_as(staged)
+        .fetch_all(match &mut wh {
+            Warehouse::Postgres(db) => db,
+            Warehouse::Sqlite(_) => unreachable!(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(stg_ours, stg_dbt);
+    assert_eq!(wh.authors().await, authors_dbt);
+    assert_eq!(wh.facts().await, facts_dbt);
     u.cleanup().await;
 }
