@@ -87,6 +87,23 @@ fn models(u: &Updraft, dim: &str) {
     }
 }
 
+/// `(model, status, row_count)` of a run's `model_run` rows, by model.
+async fn model_runs(u: &Updraft, run_id: &str) -> Vec<(String, String, Option<i64>)> {
+    let sql = format!(
+        "SELECT model, status, row_count FROM model_run WHERE run_id = '{run_id}' ORDER BY model"
+    );
+    let sql = sqlx::AssertSqlSafe(sql);
+    if u.on_postgres() {
+        let mut db = sqlx::PgConnection::connect(&u.database_url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(&u.database_url)
+            .await
+            .unwrap();
+        sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
+    }
+}
+
 fn trigger(u: &Updraft, run_id: &str) -> std::process::Output {
     u.run(&["dag", "trigger", "models", "--run-id", run_id])
 }
@@ -119,6 +136,17 @@ async fn builds_models_in_order(u: &mut Updraft, mut wh: Warehouse) {
         row("C", 2012, "Y", 5.0),
     ];
     assert_eq!(wh.facts().await, first);
+    let built = |status: &str, dim: Option<i64>, fact: Option<i64>| {
+        vec![
+            ("dim_author".to_string(), status.to_string(), dim),
+            ("fact_books".to_string(), status.to_string(), fact),
+            ("stg_books".to_string(), "success".to_string(), None),
+        ]
+    };
+    assert_eq!(
+        model_runs(u, "m1").await,
+        built("success", Some(2), Some(3))
+    );
 
     // Again: nothing changes.
     let out = trigger(u, "m2");
@@ -158,6 +186,17 @@ async fn builds_models_in_order(u: &mut Updraft, mut wh: Warehouse) {
         "{states}"
     );
     assert_eq!(wh.facts().await, second, "the fact model was skipped");
+    let runs = model_runs(u, "m4").await;
+    assert_eq!(
+        runs.iter()
+            .map(|(m, s, _)| (m.as_str(), s.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("dim_author", "error"),
+            ("fact_books", "skipped"),
+            ("stg_books", "success")
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

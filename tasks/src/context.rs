@@ -32,6 +32,8 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Where a `data_test` attempt reports its tests, for the caller to record.
     pub test_results: crate::data_test::TestResults,
+    /// Where a `sql_models` attempt reports its models, for the caller to record.
+    pub model_results: crate::sql_models::ModelResults,
 }
 
 /// The result of a successful attempt.

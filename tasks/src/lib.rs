@@ -21,7 +21,7 @@ mod parse_json;
 pub mod secrets;
 mod shell;
 mod sql;
-mod sql_models;
+pub mod sql_models;
 mod stream_uri;
 pub mod yaml_locations;
 

@@ -203,7 +203,7 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         &ctx.settings.connections,
         &log,
         &cancel,
-        &tests,
+        (&tests, &Default::default()),
     )
     .await
     {

@@ -185,7 +185,7 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
         &ctx.settings.connections,
         &log,
         &cancel,
-        &tests,
+        (&tests, &Default::default()),
     )
     .await;
     let results: Vec<TestResult> = tests.take();

@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use updraft_tasks::data_test::TestResults;
+use updraft_tasks::sql_models::ModelResults;
 use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
 
 /// Everything one attempt needs, owned so it can run on its own tokio task.
@@ -178,6 +179,7 @@ impl Attempt {
 
     async fn render_and_run(&self, log: &TaskLog) -> Result<TaskOutcome, TaskError> {
         let tests = TestResults::default();
+        let models = ModelResults::default();
         let result = run_task(
             &self.task,
             &self.vars,
@@ -186,27 +188,25 @@ impl Attempt {
             log,
             // A child, so an execution timeout stopping the task is not taken for `cancel`.
             &self.cancel.child_token(),
-            &tests,
+            (&tests, &models),
         )
         .await;
+        // What the attempt found (tests) and built (models): losing its record would hide it.
+        let key = (
+            self.vars.dag_id.as_str(),
+            self.vars.run_id.as_str(),
+            self.task.task_id.as_str(),
+        );
+        let attempt = i64::from(self.try_number);
         let tests = tests.take();
         if !tests.is_empty() {
-            let key = (
-                self.vars.dag_id.as_str(),
-                self.vars.run_id.as_str(),
-                self.task.task_id.as_str(),
-            );
-            // The data tests ran: losing their record would hide what they found.
-            if let Err(e) = self
-                .store
-                .record_test_results(key, i64::from(self.try_number), &tests)
-                .await
-            {
-                log.line(format!("cannot record the test results: {e}"));
-                return Err(TaskError::Retryable(format!(
-                    "cannot record the test results: {e}"
-                )));
-            }
+            let recorded = self.store.record_test_results(key, attempt, &tests).await;
+            kept("the test results", recorded, log)?;
+        }
+        let models = models.take();
+        if !models.is_empty() {
+            let recorded = self.store.record_model_runs(key, attempt, &models).await;
+            kept("the model builds", recorded, log)?;
         }
         self.unless_stopped(result)
     }
@@ -239,6 +239,18 @@ impl Attempt {
     }
 }
 
+/// A failure to record what an attempt reported, as a retryable failure of the attempt.
+fn kept(
+    what: &str,
+    recorded: Result<(), crate::store::StoreError>,
+    log: &TaskLog,
+) -> Result<(), TaskError> {
+    recorded.map_err(|e| {
+        log.line(format!("cannot record {what}: {e}"));
+        TaskError::Retryable(format!("cannot record {what}: {e}"))
+    })
+}
+
 /// Renders a task's config and runs it once under its execution timeout. Shared by the
 /// engine and `updraft task test`, which records nothing.
 #[allow(clippy::too_many_arguments)]
@@ -249,7 +261,7 @@ pub async fn run_task(
     connections: &Arc<updraft_tasks::Connections>,
     log: &TaskLog,
     cancel: &CancellationToken,
-    test_results: &TestResults,
+    (test_results, model_results): (&TestResults, &ModelResults),
 ) -> Result<TaskOutcome, TaskError> {
     let config =
         render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
@@ -266,6 +278,7 @@ pub async fn run_task(
         log: log.clone(),
         cancel: cancel.clone(),
         test_results: test_results.clone(),
+        model_results: model_results.clone(),
     };
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);
     tokio::pin!(work);

@@ -31,6 +31,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0005_dashboards",
         include_str!("../../../sql/migrations/postgres/0005_dashboards.sql"),
     ),
+    (
+        "0006_model_run",
+        include_str!("../../../sql/migrations/postgres/0006_model_run.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -54,6 +58,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0005_dashboards",
         include_str!("../../../sql/migrations/sqlite/0005_dashboards.sql"),
+    ),
+    (
+        "0006_model_run",
+        include_str!("../../../sql/migrations/sqlite/0006_model_run.sql"),
     ),
 ];
 

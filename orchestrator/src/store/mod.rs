@@ -95,6 +95,7 @@ macro_rules! with_pool {
 
 mod claims;
 mod jobs;
+mod model_runs;
 mod scheduling;
 mod test_results;
 

@@ -443,6 +443,7 @@ mod tests {
             log: crate::TaskLog::stderr(),
             cancel: Default::default(),
             test_results: Default::default(),
+            model_results: Default::default(),
         }
     }
 

@@ -4,6 +4,9 @@
 
 mod build;
 mod project;
+mod results;
+
+pub use results::{ModelResult, ModelResults, ModelStatus};
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
 use build::Warehouse;
@@ -78,6 +81,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             return Err(TaskError::Cancelled("stopped between models".into()));
         }
         let clock = std::time::Instant::now();
+        let started_at = chrono::Utc::now();
         let outcome = if let Some(up) = model.refs.iter().find(|r| broken.contains(r.as_str())) {
             Outcome::Skipped(up.clone())
         } else {
@@ -108,16 +112,38 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         };
         let seconds = clock.elapsed().as_secs_f64();
         let what = format!("{}.{}", cfg.schema, model.name);
+        ctx.model_results.push(ModelResult {
+            model: model.name.clone(),
+            relation: what.clone(),
+            materialized: model.materialized.as_str(),
+            status: match outcome {
+                Outcome::Built(_) => ModelStatus::Success,
+                Outcome::Failed(_) => ModelStatus::Error,
+                Outcome::Skipped(_) => ModelStatus::Skipped,
+            },
+            row_count: match outcome {
+                Outcome::Built(rows) => rows,
+                _ => None,
+            },
+            message: match &outcome {
+                Outcome::Built(_) => None,
+                Outcome::Failed(e) => Some(e.clone()),
+                Outcome::Skipped(up) => Some(format!("`{up}` was not built")),
+            },
+            started_at,
+            ended_at: chrono::Utc::now(),
+            execution_time: seconds,
+        });
         ctx.log.line(match &outcome {
             Outcome::Built(Some(rows)) => format!(
-                "{} of {total} OK {:?} {what} ({rows} rows) [{seconds:.2}s]",
+                "{} of {total} OK {} {what} ({rows} rows) [{seconds:.2}s]",
                 i + 1,
-                model.materialized
+                model.materialized.as_str()
             ),
             Outcome::Built(None) => format!(
-                "{} of {total} OK {:?} {what} [{seconds:.2}s]",
+                "{} of {total} OK {} {what} [{seconds:.2}s]",
                 i + 1,
-                model.materialized
+                model.materialized.as_str()
             ),
             Outcome::Failed(e) => format!("{} of {total} ERROR {what}: {e}", i + 1),
             Outcome::Skipped(up) => {

@@ -21,6 +21,17 @@ pub enum Materialized {
     Incremental,
 }
 
+impl Materialized {
+    /// The name `config(materialized=...)` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Materialized::Table => "table",
+            Materialized::View => "view",
+            Materialized::Incremental => "incremental",
+        }
+    }
+}
+
 /// One model of the folder.
 #[derive(Debug)]
 pub struct Model {
