@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod books;
 mod cli;
 mod compose;
 mod data_test;

@@ -1,0 +1,169 @@
+//! The shipped `books_warehouse` DAG on the embedded defaults: a generated best-sellers
+//! CSV with dirt goes through every layer with nothing lost or doubled, the warehouse
+//! models equal what an independent reading of the CSV gives, a re-run changes nothing,
+//! and an orphan fact row makes the relationships test fail the run.
+
+use crate::support::{Backend, Updraft, repo_path, text};
+use sqlx::Connection;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// DataFusion's `initcap`: each word's first letter upper case, the rest lower case.
+fn initcap(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_word = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if in_word {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+            in_word = true;
+        } else {
+            out.push(c);
+            in_word = false;
+        }
+    }
+    out
+}
+
+/// What the CSV should become, decided without Updraft: per standardised author, the
+/// number of clean rows and their average rating; and how many rows there are in all.
+fn expected(landing: &std::path::Path) -> (BTreeMap<String, (i64, f64)>, usize, usize) {
+    let mut seen = BTreeSet::new();
+    let (mut rows, mut records) = (Vec::new(), 0);
+    for entry in std::fs::read_dir(landing).unwrap() {
+        for row in csv::Reader::from_path(entry.unwrap().path())
+            .unwrap()
+            .records()
+        {
+            let row = row.unwrap();
+            records += 1;
+            let (Ok(rating), Ok(price), Ok(year)) = (
+                row[2].trim().parse::<f64>(),
+                row[4].trim().parse::<f64>(),
+                row[5].trim().parse::<i32>(),
+            ) else {
+                continue;
+            };
+            let clean = (0.0..=5.0).contains(&rating)
+                && price >= 0.0
+                && matches!(&row[6], "Fiction" | "Non Fiction");
+            if clean && seen.insert((row[0].to_string(), row[1].to_string(), year)) {
+                rows.push((initcap(row[1].trim()), rating));
+            }
+        }
+    }
+    let mut authors: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+    for (author, rating) in &rows {
+        let entry = authors.entry(author.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += rating;
+    }
+    for value in authors.values_mut() {
+        value.1 /= value.0 as f64;
+    }
+    (authors, rows.len(), records)
+}
+
+async fn dim(wh: &mut sqlx::SqliteConnection) -> Vec<(String, i64, f64)> {
+    sqlx::query_as("SELECT author, books, avg_rating FROM marts_dim_author ORDER BY author")
+        .fetch_all(wh)
+        .await
+        .unwrap()
+}
+
+async fn count(wh: &mut sqlx::SqliteConnection, table: &str) -> usize {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(wh)
+        .await
+        .unwrap() as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_to_models_on_the_embedded_defaults() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let lake = u.dir.path().join("lake");
+    u.env
+        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
+    u.env.push((
+        "UPDRAFT_DAGS_FOLDER".into(),
+        repo_path("dags").display().to_string(),
+    ));
+    let landing = lake.join("landing/books");
+    let to = format!("file://{}", landing.display());
+    let out = u.run(&[
+        "generate",
+        "books",
+        "--count",
+        "3000",
+        "--seed",
+        "8",
+        "--bad-ratio",
+        "0.1",
+        "--to",
+        &to,
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let trigger = |run_id: &str| u.run(&["dag", "trigger", "books_warehouse", "--run-id", run_id]);
+    let out = trigger("b1");
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let (authors, facts, records) = expected(&landing);
+    assert_eq!(records, 3_000);
+    let url = format!("sqlite://{}", u.home().join("warehouse.db").display());
+    let mut wh = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let got = dim(&mut wh).await;
+    assert_eq!(got.len(), authors.len(), "one row per standardised author");
+    for (author, books, avg) in &got {
+        let (want_books, want_avg) = authors[author];
+        assert_eq!(*books, want_books, "{author}");
+        assert!(
+            (avg - want_avg).abs() < 1e-9,
+            "{author}: {avg} vs {want_avg}"
+        );
+    }
+    assert_eq!(count(&mut wh, "marts_fact_books").await, facts);
+    assert_eq!(count(&mut wh, "silver_books").await, facts);
+    let layers = crate::support::query_delta(
+        &[
+            ("bronze", &lake.join("bronze/books")),
+            ("q", &lake.join("silver/books_quarantine")),
+        ],
+        "SELECT (SELECT count(*) FROM bronze) AS bronze, (SELECT count(*) FROM q) AS quarantined",
+    )
+    .await;
+    assert_eq!(layers[0]["bronze"].as_u64(), Some(3_000));
+    let quarantined = layers[0]["quarantined"].as_u64().unwrap() as usize;
+    assert!(
+        quarantined > 0 && quarantined + facts < 3_000,
+        "repeated rows are dropped, not quarantined"
+    );
+
+    // Again: nothing changes anywhere.
+    let out = trigger("b2");
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(dim(&mut wh).await, got);
+    assert_eq!(count(&mut wh, "marts_fact_books").await, facts);
+
+    // A fact row inserted by hand whose author is not in the dimension: the relationships
+    // test fails.
+    sqlx::query(
+        "INSERT INTO marts_fact_books (name, year, author_key, user_rating, reviews, price, genre)
+         VALUES ('Orphan', 2015, 999999, 4.0, 10, 5.0, 'Fiction')",
+    )
+    .execute(&mut wh)
+    .await
+    .unwrap();
+    let out = u.run(&["test", "run", "books_warehouse", "test_models"]);
+    assert!(!out.status.success(), "{:?}", text(&out));
+    let (stdout, stderr) = text(&out);
+    let report = format!("{stdout}{stderr}");
+    assert!(
+        report.contains("relationships_marts.fact_books_author_key")
+            || report.contains("relationships"),
+        "{report}"
+    );
+    u.cleanup().await;
+}
