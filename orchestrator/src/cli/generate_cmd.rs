@@ -54,8 +54,9 @@ pub enum GenerateCommand {
         #[arg(long, default_value_t = 550)]
         count: u64,
         /// Where to: file://DIR (CSV files of at most 100,000 rows, with a header)
+        /// [default: file://<lake>/landing/books, where the books_warehouse DAG looks]
         #[arg(long)]
-        to: String,
+        to: Option<String>,
         /// Random seed: the same seed gives the same rows [default: a new one, printed]
         #[arg(long)]
         seed: Option<u64>,
@@ -92,7 +93,10 @@ pub async fn run(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitCode
             to,
             seed,
             bad_ratio,
-        } => books(ctx, count, &to, seed, bad_ratio),
+        } => {
+            let to = to.unwrap_or_else(|| format!("file://{}/landing/books", ctx.settings.lake));
+            books(ctx, count, &to, seed, bad_ratio)
+        }
         tweets => tweets_cmd(tweets, ctx).await,
     }
 }
