@@ -86,9 +86,12 @@ impl<R> Tail<R> {
 impl<R: Read> Read for Tail<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, b) in buf[..n].iter().enumerate() {
-            self.last[((self.read + i as u64) % TAIL as u64) as usize] = *b;
-        }
+        // Only the last TAIL bytes matter; they go in at most two slices of the ring.
+        let kept = &buf[n.saturating_sub(TAIL)..n];
+        let at = ((self.read + (n - kept.len()) as u64) % TAIL as u64) as usize;
+        let first = kept.len().min(TAIL - at);
+        self.last[at..at + first].copy_from_slice(&kept[..first]);
+        self.last[..kept.len() - first].copy_from_slice(&kept[first..]);
         self.read += n as u64;
         Ok(n)
     }
