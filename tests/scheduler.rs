@@ -1000,3 +1000,72 @@ async fn standalone_runs_on_the_embedded_defaults() {
     assert!(banner.contains("hello r: success"), "{banner}");
     assert!(!banner.contains("ending"), "{banner}");
 }
+
+/// An interval schedule (`schedule: 2s`): `dag next` lists intervals of that length back
+/// to back, and the scheduler starts each run less than a second after its interval ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_runs_start_within_a_second_of_their_due_time() {
+    let u = Updraft::new(Backend::Sqlite).await;
+    u.write_dag(
+        "every2s.yaml",
+        r#"
+dag_id: every2s
+schedule: 2s
+start_date: 2026-01-01
+catchup: false
+tasks:
+  work: { type: noop }
+"#,
+    );
+    let out = u.run(&["dag", "next", "every2s", "-n", "3", "-o", "json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let next: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let at = |v: &serde_json::Value, key: &str| {
+        DateTime::parse_from_rfc3339(v[key].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    for pair in next.windows(2) {
+        assert_eq!(
+            at(&pair[0], "data_interval_end"),
+            at(&pair[1], "data_interval_start")
+        );
+    }
+    for run in &next {
+        let length = at(run, "data_interval_end") - at(run, "data_interval_start");
+        assert_eq!(length, TimeDelta::seconds(2), "{run}");
+        assert_eq!(at(run, "run_after"), at(run, "data_interval_end"));
+    }
+    // Without catchup the first is the latest complete interval: due now or just before.
+    let first_due = at(&next[0], "run_after");
+    assert!(first_due <= Utc::now() && Utc::now() - first_due < TimeDelta::seconds(4));
+
+    let daemon = Daemon::start(&u, "scheduler", &[]);
+    let store = u.store().await;
+    wait_for(
+        "five successful runs",
+        Duration::from_secs(40),
+        &[&daemon],
+        || async {
+            let runs = runs(&store, "every2s").await;
+            runs.iter().filter(|r| r.state == "success").count() >= 5
+        },
+    )
+    .await;
+    let status = daemon.stop();
+    assert!(status.success(), "scheduler exit {status:?}");
+    let runs = runs(&store, "every2s").await;
+    for pair in runs.windows(2) {
+        assert_eq!(pair[0].data_interval_end, pair[1].data_interval_start);
+    }
+    // The first run may be created late (its interval ended before the scheduler began).
+    for run in &runs[1..] {
+        let started = run.started_at.expect("started");
+        let late = started - run.data_interval_end;
+        assert!(
+            late >= TimeDelta::zero() && late < TimeDelta::seconds(1),
+            "{} started {late} after its interval ended",
+            run.run_id
+        );
+    }
+}

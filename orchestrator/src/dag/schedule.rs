@@ -1,6 +1,8 @@
-//! Schedules as written: cron (5 fields or a preset), `@once`, or none (manual only).
-//! What they mean in time is in [`super::timetable`].
+//! Schedules as written: cron (5 fields or a preset), a fixed interval (`30s`, `5m`,
+//! `1h30m`), `@once`, or none (manual only). What they mean in time is in
+//! [`super::timetable`].
 
+use chrono::TimeDelta;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -13,6 +15,8 @@ pub enum Schedule {
     Once,
     /// A cron expression (presets are expanded).
     Cron { expr: String, cron: Box<Cron> },
+    /// Back-to-back data intervals of a fixed length (Airflow's timedelta schedule).
+    Interval { text: String, every: TimeDelta },
 }
 
 /// Cron presets, as Airflow names them.
@@ -34,6 +38,14 @@ impl Schedule {
         };
         if text == "@once" {
             return Ok(Schedule::Once);
+        }
+        let looks_like_cron = text.split_whitespace().count() >= 5 || text.contains('*');
+        if text.starts_with(|c: char| c.is_ascii_digit()) && !looks_like_cron {
+            let every = parse_interval(text)?;
+            return Ok(Schedule::Interval {
+                text: text.to_string(),
+                every,
+            });
         }
         let expr = PRESETS
             .iter()
@@ -68,8 +80,22 @@ impl Schedule {
             Schedule::Manual => None,
             Schedule::Once => Some("@once".into()),
             Schedule::Cron { expr, .. } => Some(expr.clone()),
+            Schedule::Interval { text, .. } => Some(text.clone()),
         }
     }
+}
+
+/// Reads an interval as durations are written elsewhere in a DAG (`30s`, `5m`, `1h30m`,
+/// `1d`, a number of seconds): a whole number of seconds, more than zero.
+fn parse_interval(text: &str) -> Result<TimeDelta, String> {
+    let every = updraft_tasks::parse_duration(text)
+        .map_err(|e| format!("{e}; a cron expression has 5 fields"))?;
+    if every.is_zero() || every.subsec_nanos() != 0 {
+        return Err(format!(
+            "bad interval `{text}`: it must be a whole number of seconds, more than zero"
+        ));
+    }
+    TimeDelta::from_std(every).map_err(|_| format!("bad interval `{text}`: too long"))
 }
 
 /// The five fields, named and with the values each allows, in order.
@@ -133,5 +159,36 @@ mod tests {
                 .contains("5 fields")
         );
         assert!(Schedule::parse(Some("@fortnightly")).is_err());
+    }
+
+    #[test]
+    fn intervals() {
+        let every = |text: &str| match Schedule::parse(Some(text)) {
+            Ok(Schedule::Interval { every, .. }) => Ok(every.num_seconds()),
+            Ok(other) => panic!("{text}: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(every("30s"), Ok(30));
+        assert_eq!(every("5m"), Ok(300));
+        assert_eq!(every("1h30m"), Ok(5_400));
+        assert_eq!(every("2d"), Ok(172_800));
+        assert_eq!(every("90s"), Ok(90));
+        assert_eq!(every("300"), Ok(300));
+        for (text, why) in [
+            ("0s", "more than zero"),
+            ("1500ms", "whole number of seconds"),
+            ("5x", "bad duration"),
+            ("99999999999999d", "too long"),
+        ] {
+            let err = every(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        assert_eq!(
+            Schedule::parse(Some("1h30m"))
+                .unwrap()
+                .describe()
+                .as_deref(),
+            Some("1h30m")
+        );
     }
 }

@@ -9,14 +9,23 @@ use crate::store::{NewRun, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashSet;
 
-/// Creates the due runs of `dag` at `now`; returns their run ids.
+/// What one look at a DAG's schedule did.
+#[derive(Debug, Default)]
+pub struct DueRuns {
+    /// The runs created.
+    pub created: Vec<String>,
+    /// When the next run is due, if there is room for it then.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Creates the due runs of `dag` at `now`.
 pub async fn create_due_runs(
     store: &Store,
     dag: &Dag,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<DueRuns> {
     if matches!(dag.schedule, Schedule::Manual) {
-        return Ok(Vec::new());
+        return Ok(DueRuns::default());
     }
     let restriction = dag.restriction();
     let mut last = store.last_scheduled_interval(&dag.dag_id).await?;
@@ -24,7 +33,7 @@ pub async fn create_due_runs(
     let mut room = i64::from(dag.max_active_runs) - active;
     if room <= 0 {
         record_next_due(store, dag, last, now).await?;
-        return Ok(Vec::new());
+        return Ok(DueRuns::default());
     }
     let since = last
         .map(|(start, _)| start)
@@ -77,21 +86,24 @@ pub async fn create_due_runs(
             Err(e) => return Err(e.into()),
         }
     }
-    record_next_due(store, dag, last, now).await?;
-    Ok(created)
+    let next_due = record_next_due(store, dag, last, now).await?;
+    Ok(DueRuns {
+        created,
+        next_due: next_due.filter(|due| room > 0 && *due > now),
+    })
 }
 
-/// Records when the run after `last` is due.
+/// Records when the run after `last` is due, and returns it.
 async fn record_next_due(
     store: &Store,
     dag: &Dag,
     last: Option<(DateTime<Utc>, DateTime<Utc>)>,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<DateTime<Utc>>> {
     let next = dag
         .schedule
         .next_run(dag.timezone, last, &dag.restriction(), now)
         .map(|run| run.run_after);
     store.set_next_run_after(&dag.dag_id, next).await?;
-    Ok(())
+    Ok(next)
 }

@@ -8,7 +8,7 @@ mod dag_files;
 mod due_runs;
 
 pub use dag_files::DagFiles;
-pub use due_runs::create_due_runs;
+pub use due_runs::{DueRuns, create_due_runs};
 
 use crate::dag::Dag;
 use crate::engine::{Engine, Job, JobType, RunMode, recovery};
@@ -20,7 +20,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How often the scheduler looks for due, queued and orphaned runs.
+/// How often the scheduler looks for due, queued and orphaned runs; it wakes earlier
+/// when a scheduled run falls due sooner.
 pub const TICK: Duration = Duration::from_secs(1);
 
 /// A run worked on here: its task, and the token that holds it when its DAG is paused.
@@ -74,11 +75,15 @@ impl Scheduler {
     /// recorded as failed and retried by their policy) and leaves the runs to others.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::error!("scheduler tick failed: {e:#}");
-            }
+            let next_due = match self.tick().await {
+                Ok(next_due) => next_due,
+                Err(e) => {
+                    tracing::error!("scheduler tick failed: {e:#}");
+                    None
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(until_next_tick(next_due)) => {}
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -102,8 +107,9 @@ impl Scheduler {
         Ok(())
     }
 
-    /// One pass over everything the scheduler is responsible for.
-    pub async fn tick(&mut self) -> anyhow::Result<()> {
+    /// One pass over everything the scheduler is responsible for; returns when the next
+    /// scheduled run falls due.
+    pub async fn tick(&mut self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
         for dag in self.dags.refresh() {
             self.store.sync_dag(&dag).await?;
         }
@@ -130,8 +136,10 @@ impl Scheduler {
             .filter(|d| !paused.contains(&d.dag_id))
             .cloned()
             .collect();
+        let mut next_due = None;
         for dag in &active {
-            create_due_runs(&self.store, dag, now).await?;
+            let due = create_due_runs(&self.store, dag, now).await?;
+            next_due = next_due.into_iter().chain(due.next_due).min();
         }
         for run in self.store.runs_in_state(RunState::Queued, true).await? {
             if let Some(dag) = active.iter().find(|d| d.dag_id == run.dag_id)
@@ -161,7 +169,7 @@ impl Scheduler {
             };
             self.drivers.insert(key, self.drive(dag, run));
         }
-        Ok(())
+        Ok(next_due)
     }
 
     /// Works a run on its own tokio task until it ends, the scheduler stops, or its DAG is
@@ -185,6 +193,18 @@ impl Scheduler {
         });
         Driver { task, hold }
     }
+}
+
+/// How long to sleep after a tick: a tick, or less when a run falls due sooner (a few
+/// milliseconds after its due time, so that the clock has passed it on waking).
+fn until_next_tick(next_due: Option<chrono::DateTime<chrono::Utc>>) -> Duration {
+    let Some(due) = next_due else {
+        return TICK;
+    };
+    let wait = (due - chrono::Utc::now() + chrono::TimeDelta::milliseconds(5))
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    wait.min(TICK)
 }
 
 /// SQLite has no row locks for schedulers to share work with: one scheduler per file.
