@@ -40,6 +40,18 @@ async fn broken_dag_files_point_at_the_problem() {
             "bad cron",
         ),
         (
+            "bad_interval.yaml",
+            "dag_id: bi\nschedule: 0s\nstart_date: 2026-01-01\ntasks:\n  a: {type: noop}\n",
+            ":2:11:",
+            "bad interval `0s`: it must be a whole number of seconds, more than zero",
+        ),
+        (
+            "when_template.yaml",
+            "dag_id: wt\ntasks:\n  a:\n    type: noop\n    when: \"{{ params.x | shout }}\"\n",
+            ":5:11:",
+            "template error",
+        ),
+        (
             "bad_yaml.yaml",
             "dag_id: y\ntasks:\n  a:\n    type: \"noop\n",
             ":5:1:",

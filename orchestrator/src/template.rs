@@ -111,18 +111,34 @@ static CHECKING: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock
     env
 });
 
-/// Finds the templates in a task's `with:` block that can never render: syntax errors,
-/// unknown filters, tests and functions. Each problem comes with its key (`with.sql`).
-pub fn check_config(config: &Value, dag: &crate::dag::Dag, task_id: &str) -> Vec<(String, String)> {
+/// Finds the templates in a task's `with:` block and `when:` that can never render:
+/// syntax errors, unknown filters, tests and functions. Each problem comes with its key
+/// (`with.sql`, `when`).
+pub fn check_task(task: &crate::dag::Task, dag: &crate::dag::Dag) -> Vec<(String, String)> {
+    let mut problems = check_config(&task.config, dag, &task.task_id);
+    if let Some(when) = &task.when {
+        let vars = checking_vars(dag);
+        let ctx = context(&vars, &task.task_id, 1);
+        check_value(&Value::String(when.clone()), "when", &ctx, &mut problems);
+    }
+    problems
+}
+
+/// Run variables good enough to check templates with.
+fn checking_vars(dag: &crate::dag::Dag) -> RunVars {
     let at = chrono::DateTime::<Utc>::UNIX_EPOCH;
-    let vars = RunVars::new(
+    RunVars::new(
         dag,
         "check",
         at,
         (at, at),
         Value::Object(Default::default()),
         "lake",
-    );
+    )
+}
+
+fn check_config(config: &Value, dag: &crate::dag::Dag, task_id: &str) -> Vec<(String, String)> {
+    let vars = checking_vars(dag);
     let ctx = context(&vars, task_id, 1);
     let mut problems = Vec::new();
     check_value(config, "with", &ctx, &mut problems);
@@ -168,6 +184,27 @@ pub fn render_config(
 ) -> Result<Value, String> {
     let ctx = context(vars, task_id, try_number);
     render_value(&ENVIRONMENT, &ctx, config, "with")
+}
+
+/// Whether a task's `when:` lets it run: it renders to anything but empty text, `false`,
+/// `no`, `0`, `none` or `null` (any case).
+pub fn render_when(
+    when: &str,
+    vars: &RunVars,
+    task_id: &str,
+    try_number: u32,
+) -> Result<bool, String> {
+    let ctx = context(vars, task_id, try_number);
+    let rendered = render_value(&ENVIRONMENT, &ctx, &Value::String(when.into()), "when")?;
+    let text = rendered
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Ok(!matches!(
+        text.as_str(),
+        "" | "false" | "no" | "0" | "none" | "null"
+    ))
 }
 
 fn render_value(

@@ -92,7 +92,7 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     let dag = build(spec, &mut errors, file);
     if let Some(dag) = &dag {
         for (task_id, task) in &dag.tasks {
-            for (path, message) in crate::template::check_config(&task.config, dag, task_id) {
+            for (path, message) in crate::template::check_task(task, dag) {
                 errors.value(
                     &format!("tasks.{task_id}.{path}"),
                     format!("task `{task_id}`: {message}"),
@@ -292,6 +292,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
                 trigger_rule,
                 retry: policy,
                 execution_timeout,
+                when: task.when.clone(),
                 config: task.config.clone(),
             },
         );

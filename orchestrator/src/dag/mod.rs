@@ -60,6 +60,8 @@ pub struct Task {
     pub trigger_rule: TriggerRule,
     pub retry: RetryPolicy,
     pub execution_timeout: Option<Duration>,
+    /// Runs only when this template renders to something true (else skipped).
+    pub when: Option<String>,
     /// The unrendered `with:` block.
     pub config: Value,
 }

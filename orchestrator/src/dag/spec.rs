@@ -69,6 +69,9 @@ pub struct TaskSpec {
     pub depends_on: Vec<String>,
     #[serde(default, rename = "with")]
     pub config: Value,
+    /// A template; the task is skipped when it renders empty or false.
+    #[serde(default)]
+    pub when: Option<String>,
     #[serde(flatten)]
     pub retry: RetrySpec,
 }

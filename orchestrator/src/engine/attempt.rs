@@ -5,7 +5,7 @@ use super::{Job, RunEvent};
 use crate::dag::Task;
 use crate::settings::Settings;
 use crate::store::{OwnedAttempt, Store, TaskKey, TaskState, TryEnd};
-use crate::template::{RunVars, render_config};
+use crate::template::{RunVars, render_config, render_when};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Instant;
@@ -263,6 +263,12 @@ pub async fn run_task(
     cancel: &CancellationToken,
     (test_results, model_results): (&TestResults, &ModelResults),
 ) -> Result<TaskOutcome, TaskError> {
+    if let Some(when) = &task.when
+        && !render_when(when, vars, &task.task_id, try_number).map_err(TaskError::Config)?
+    {
+        log.line(format!("`when: {when}` is false: nothing to do"));
+        return Ok(TaskOutcome::nothing_to_do());
+    }
     let config =
         render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
     let ctx = TaskContext {
