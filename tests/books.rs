@@ -3,7 +3,7 @@
 //! models equal what an independent reading of the CSV gives, a re-run changes nothing,
 //! and an orphan fact row makes the relationships test fail the run.
 
-use crate::support::{Backend, Updraft, repo_path, text};
+use crate::support::{Backend, Updraft, text};
 use sqlx::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,13 +86,7 @@ async fn count(wh: &mut sqlx::SqliteConnection, table: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_to_models_on_the_embedded_defaults() {
     let mut u = Updraft::new(Backend::Sqlite).await;
-    let lake = u.dir.path().join("lake");
-    u.env
-        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
-    u.env.push((
-        "UPDRAFT_DAGS_FOLDER".into(),
-        repo_path("dags").display().to_string(),
-    ));
+    let lake = u.use_shipped_dags();
     // Without --to, where the DAG looks.
     let landing = lake.join("landing/books");
     let out = u.run(&[
@@ -175,13 +169,7 @@ async fn csv_to_models_on_the_embedded_defaults() {
 async fn kafka_to_models_in_postgres() {
     let broker = crate::support::Broker::start();
     let mut u = Updraft::new(Backend::Postgres).await;
-    let lake = u.dir.path().join("lake");
-    u.env
-        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
-    u.env.push((
-        "UPDRAFT_DAGS_FOLDER".into(),
-        repo_path("dags").display().to_string(),
-    ));
+    u.use_shipped_dags();
     let warehouse = u.database_url.clone();
     u.env
         .push(("UPDRAFT_CONN_WAREHOUSE".into(), warehouse.clone()));

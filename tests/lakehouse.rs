@@ -3,10 +3,10 @@
 //! gold → the warehouse (SQLite by default, real PostgreSQL), checked against an
 //! independent computation, and re-run to show nothing changes without new data.
 
-use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, repo_path, text};
+use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, text};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const GOLD: [&str; 4] = [
     "popular_hashtags_by_hour",
@@ -14,18 +14,6 @@ const GOLD: [&str; 4] = [
     "tweet_volume_by_region",
     "tweet_metrics_by_language",
 ];
-
-/// Points the installation at the shipped DAGs and a lake in its scratch folder.
-fn lakehouse(u: &mut Updraft) -> PathBuf {
-    let lake = u.dir.path().join("lake");
-    u.env.push((
-        "UPDRAFT_DAGS_FOLDER".into(),
-        repo_path("dags").display().to_string(),
-    ));
-    u.env
-        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
-    lake
-}
 
 fn generate(u: &Updraft, to: &str, count: u64, seed: u64, start: &str) {
     let options = [
@@ -382,7 +370,7 @@ async fn assert_quarantine_explains(lake: &Path) {
         "invalid JSON at line 1 column",
         "missing required field `tweet_id`",
         "`user.followers_count`: expected an integer, got string \"lots\"",
-        "`created_at`: expected an ISO 8601 timestamp, got string \"yesterday-ish\"",
+        "`created_at`: expected an ISO 8601 timestamp or Unix seconds, got string \"yesterday-ish\"",
     ] {
         assert!(
             reasons.iter().any(|r| r.starts_with(expected)),
@@ -435,7 +423,7 @@ async fn assert_warehouse_equals_gold(warehouse: &Warehouse<'_>, lake: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     let mut u = Updraft::new(Backend::Sqlite).await;
-    let lake = lakehouse(&mut u);
+    let lake = u.use_shipped_dags();
     let landing = lake.join("landing");
     generate(
         &u,
@@ -573,7 +561,7 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
 async fn kafka_source_by_conf_into_postgres_warehouse() {
     let broker = Broker::start();
     let mut u = Updraft::new(Backend::Postgres).await;
-    let lake = lakehouse(&mut u);
+    let lake = u.use_shipped_dags();
     let warehouse = u.database_url.clone();
     u.env
         .push(("UPDRAFT_CONN_WAREHOUSE".into(), warehouse.clone()));
@@ -608,7 +596,7 @@ async fn kafka_source_by_conf_into_postgres_warehouse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_before_any_data_skips_the_rest() {
     let mut u = Updraft::new(Backend::Sqlite).await;
-    let lake = lakehouse(&mut u);
+    let lake = u.use_shipped_dags();
     std::fs::create_dir_all(lake.join("landing")).expect("landing dir");
     trigger(&u, "empty", &[]);
     let out = u.run(&[

@@ -5,6 +5,7 @@
 use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, text};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use updraft::generate::RecordSource;
 
 fn land_dag(u: &Updraft, source: &str, batch_size: usize) {
     u.write_dag(

@@ -19,6 +19,7 @@ mod lakehouse;
 mod land;
 mod s3;
 mod scheduler;
+mod sensors;
 mod silver_checks;
 mod sql_models;
 mod tasks;

@@ -69,6 +69,19 @@ impl Updraft {
         }
     }
 
+    /// Points the installation at the shipped DAGs (`dags/`) and a lake in its scratch
+    /// folder, which it returns.
+    pub fn use_shipped_dags(&mut self) -> PathBuf {
+        let lake = self.dir.path().join("lake");
+        self.env.push((
+            "UPDRAFT_DAGS_FOLDER".into(),
+            repo_path("dags").display().to_string(),
+        ));
+        self.env
+            .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
+        lake
+    }
+
     /// Whether the history database is PostgreSQL.
     pub fn on_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")

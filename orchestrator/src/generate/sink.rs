@@ -1,17 +1,22 @@
 //! Writing generated records: JSON-lines files (written aside, then renamed into place so
-//! a reader never sees half a file) or a Kafka topic (created when missing).
+//! a reader never sees half a file) or a Kafka topic (created when missing). A count
+//! ends the generation; without one, it goes on until `stop` fires.
 
+use super::RecordSource;
 use super::kafka::{KafkaSink, ensure_topic};
-use super::tweets::TweetGenerator;
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use updraft_tasks::StreamUri;
 
 /// Records per landing file.
 const LINES_PER_FILE: u64 = 100_000;
+
+/// A live stream closes its landing file this often, so readers see new records soon.
+const FILE_EVERY: Duration = Duration::from_secs(10);
 
 /// What a generation wrote.
 #[derive(Debug, serde::Serialize)]
@@ -22,38 +27,61 @@ pub struct GenerateReport {
     pub target: String,
 }
 
-/// Produces `count` records into `to`, at most `rate` a second when given.
+/// Produces `count` records into `to` (or until `stop`), at most `rate` a second when
+/// given.
 pub async fn generate(
-    mut generator: TweetGenerator,
-    count: u64,
+    mut generator: impl RecordSource,
+    count: Option<u64>,
     to: &StreamUri,
     rate: Option<u64>,
     partitions: i32,
+    stop: &CancellationToken,
 ) -> Result<GenerateReport> {
     let bar = progress_bar(count);
     let started = Instant::now();
-    match to {
-        StreamUri::File(dir) => to_files(&mut generator, count, dir, rate, &bar)?,
+    let limit = Limit { count, stop, rate };
+    let made = match to {
+        StreamUri::File(dir) => to_files(&mut generator, &limit, dir, &bar)?,
         StreamUri::Kafka { bootstrap, topic } => {
             ensure_topic(bootstrap, topic, partitions).await?;
-            to_kafka(&mut generator, count, bootstrap, topic, rate, &bar)?
+            to_kafka(&mut generator, &limit, bootstrap, topic, &bar)?
         }
-    }
+    };
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     Ok(GenerateReport {
-        events: count,
+        events: made,
         seconds,
-        events_per_second: count as f64 / seconds.max(1e-9),
+        events_per_second: made as f64 / seconds.max(1e-9),
         target: to.to_string(),
     })
 }
 
-fn progress_bar(count: u64) -> ProgressBar {
-    crate::terminal::progress_bar(
-        count,
-        "{spinner} generating [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
-    )
+/// When a generation ends, and how fast it goes.
+struct Limit<'a> {
+    count: Option<u64>,
+    stop: &'a CancellationToken,
+    rate: Option<u64>,
+}
+
+impl Limit<'_> {
+    /// Whether record number `made + 1` is still wanted.
+    fn wants_more(&self, made: u64) -> bool {
+        self.count.is_none_or(|count| made < count) && !self.stop.is_cancelled()
+    }
+}
+
+fn progress_bar(count: Option<u64>) -> ProgressBar {
+    match count {
+        Some(count) => crate::terminal::progress_bar(
+            count,
+            "{spinner} generating [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
+        ),
+        None => crate::terminal::progress_bar(
+            u64::MAX,
+            "{spinner} generating {pos} events {per_sec} (Ctrl-C ends)",
+        ),
+    }
 }
 
 /// Sleeps as needed so that `done` events take at least `done / rate` seconds.
@@ -66,96 +94,114 @@ fn pace(rate: Option<u64>, done: u64, started: Instant) {
     }
 }
 
+/// Writes JSON-lines files of at most `LINES_PER_FILE` records (a live stream closes one
+/// every `FILE_EVERY` as well); returns how many records were written.
 fn to_files(
-    generator: &mut TweetGenerator,
-    count: u64,
+    generator: &mut impl RecordSource,
+    limit: &Limit,
     dir: &Path,
-    rate: Option<u64>,
     bar: &ProgressBar,
-) -> Result<()> {
+) -> Result<u64> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
     let started = Instant::now();
     let mut written = 0u64;
     let mut part = 0u32;
-    while written < count {
-        let lines = LINES_PER_FILE.min(count - written);
-        let name = format!("tweets-{stamp}-{part:05}.jsonl");
+    while limit.wants_more(written) {
+        let name = format!("{}-{stamp}-{part:05}.jsonl", generator.name());
         let partial = dir.join(format!(".{name}.partial"));
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("cannot write {}", partial.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        for _ in 0..lines {
+        let opened = Instant::now();
+        let mut lines = 0;
+        while lines < LINES_PER_FILE && limit.wants_more(written) {
+            if limit.count.is_none() && lines > 0 && opened.elapsed() >= FILE_EVERY {
+                break;
+            }
             let (_, json) = generator.next_record();
             out.write_all(json.as_bytes())?;
             out.write_all(b"\n")?;
             written += 1;
-            if written.is_multiple_of(4096) {
+            lines += 1;
+            if written.is_multiple_of(pace_every(limit.rate)) {
                 bar.set_position(written);
-                pace(rate, written, started);
+                pace(limit.rate, written, started);
             }
         }
         out.flush()?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        if lines == 0 {
+            std::fs::remove_file(&partial)?;
+            break;
+        }
         std::fs::rename(&partial, dir.join(&name))?;
         part += 1;
     }
     bar.set_position(written);
-    Ok(())
+    Ok(written)
 }
 
-/// Generates `count` records on a second thread, in batches, while `send` takes them one
-/// by one (numbered from 1) on this thread: generating and producing overlap on two cores.
-/// A failing `send` stops the generator.
+/// How many records go between two looks at the clock: a slow stream is paced record
+/// by record, a fast one in blocks.
+fn pace_every(rate: Option<u64>) -> u64 {
+    rate.map_or(4096, |r| (r / 100).clamp(1, 4096))
+}
+
+/// Generates records on a second thread, in batches, while `send` takes them one by one
+/// (numbered from 1) on this thread: generating and producing overlap on two cores.
+/// Ends when `limit` says so or a `send` fails; returns how many were sent.
 fn generated_ahead(
-    generator: &mut TweetGenerator,
-    count: u64,
+    generator: &mut impl RecordSource,
+    limit: &Limit,
     mut send: impl FnMut(u64, (String, String)) -> Result<()>,
-) -> Result<()> {
-    const BATCH: u64 = 1024;
+) -> Result<u64> {
+    // A paced stream is made as it goes, so that live times are the times of sending.
+    let batch = if limit.rate.is_some() { 1 } else { 1024 };
+    let (count, stop) = (limit.count, limit.stop);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(16);
         scope.spawn(move || {
             let mut made = 0;
-            while made < count {
-                let n = BATCH.min(count - made);
-                let batch = (0..n).map(|_| generator.next_record()).collect();
-                if tx.send(batch).is_err() {
+            while count.is_none_or(|c| made < c) && !stop.is_cancelled() {
+                let n = count.map_or(batch, |c| batch.min(c - made));
+                let records = (0..n).map(|_| generator.next_record()).collect();
+                if tx.send(records).is_err() {
                     return;
                 }
                 made += n;
             }
         });
         let mut sent = 0;
-        for batch in rx {
-            for record in batch {
+        for records in rx {
+            for record in records {
                 sent += 1;
                 send(sent, record)?;
             }
         }
-        Ok(())
+        Ok(sent)
     })
 }
 
 fn to_kafka(
-    generator: &mut TweetGenerator,
-    count: u64,
+    generator: &mut impl RecordSource,
+    limit: &Limit,
     bootstrap: &str,
     topic: &str,
-    rate: Option<u64>,
     bar: &ProgressBar,
-) -> Result<()> {
+) -> Result<u64> {
     let producer = KafkaSink::new(bootstrap, topic)?;
     let started = Instant::now();
-    generated_ahead(generator, count, |sent, (key, json)| {
+    let every = pace_every(limit.rate);
+    let sent = generated_ahead(generator, limit, |sent, (key, json)| {
         producer.send(Some(&key), &json)?;
-        if sent.is_multiple_of(4096) {
+        if sent.is_multiple_of(every) {
             bar.set_position(sent);
-            pace(rate, sent, started);
+            pace(limit.rate, sent, started);
         }
         Ok(())
     })?;
-    producer.finish(count)?;
-    bar.set_position(count);
-    Ok(())
+    producer.finish(sent)?;
+    bar.set_position(sent);
+    Ok(sent)
 }

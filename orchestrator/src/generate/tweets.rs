@@ -2,6 +2,7 @@
 //! regions dominate, as in real streams), deterministic for a seed, with optional
 //! duplicates, late events and malformed records.
 
+use super::RecordSource;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -151,8 +152,7 @@ impl TweetGenerator {
         })
     }
 
-    /// The next record as (key, JSON text).
-    pub fn next_record(&mut self) -> (String, String) {
+    fn record(&mut self) -> (String, String) {
         let n = self.produced;
         self.produced += 1;
         if !self.recent.is_empty() && self.rng.random_bool(self.options.duplicate_ratio) {
@@ -276,6 +276,16 @@ impl TweetGenerator {
                 value.to_string()
             }
         }
+    }
+}
+
+impl RecordSource for TweetGenerator {
+    fn next_record(&mut self) -> (String, String) {
+        self.record()
+    }
+
+    fn name(&self) -> &'static str {
+        "tweets"
     }
 }
 

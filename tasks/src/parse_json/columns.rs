@@ -440,10 +440,11 @@ fn check<'v>(column: &Column, record: &'v Value) -> Result<Cell<'v>, Rejection> 
         ColumnType::Double => Cell::Double(value.as_f64().ok_or_else(|| wrong("a number"))?),
         ColumnType::Boolean => Cell::Bool(value.as_bool().ok_or_else(|| wrong("true or false"))?),
         ColumnType::Timestamp => Cell::Micros(
-            value
-                .as_str()
-                .and_then(parse_timestamp)
-                .ok_or_else(|| wrong("an ISO 8601 timestamp"))?,
+            match value {
+                Value::Number(n) => n.as_f64().and_then(unix_seconds),
+                _ => value.as_str().and_then(parse_timestamp),
+            }
+            .ok_or_else(|| wrong("an ISO 8601 timestamp or Unix seconds"))?,
         ),
         ColumnType::Date => Cell::Days(
             value
@@ -516,6 +517,8 @@ fn fitting<'a>(column: &Column, value: Picked<'a>) -> Option<Cell<'a>> {
         (ColumnType::Double, Picked::Float(v)) => Cell::Double(v),
         (ColumnType::Boolean, Picked::Bool(v)) => Cell::Bool(v),
         (ColumnType::Timestamp, Picked::Str(s)) => Cell::Micros(parse_timestamp(&s)?),
+        (ColumnType::Timestamp, Picked::Int(v)) => Cell::Micros(unix_seconds(v as f64)?),
+        (ColumnType::Timestamp, Picked::Float(v)) => Cell::Micros(unix_seconds(v)?),
         (ColumnType::Date, Picked::Str(s)) => Cell::Days(parse_date(&s)?),
         (ColumnType::StringList, Picked::Strs(items)) => Cell::PickedStrings(items),
         (ColumnType::LongList, Picked::Ints(items)) => Cell::Longs(items),
@@ -531,16 +534,28 @@ fn parse_date(text: &str) -> Option<i32> {
         .map(|d| (d - NaiveDate::default()).num_days() as i32)
 }
 
-/// Microseconds since the epoch, in UTC, of an RFC 3339 timestamp (any offset) or of a
-/// timestamp without offset (taken as UTC).
+/// Microseconds since the epoch, in UTC, of an RFC 3339 timestamp (any offset, also
+/// written `+0200`) or of a timestamp without offset (taken as UTC).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc).timestamp_micros());
+    }
+    if let Some(t) = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"]
+        .iter()
+        .find_map(|f| DateTime::parse_from_str(text, f).ok())
+    {
         return Some(t.with_timezone(&Utc).timestamp_micros());
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
         .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// Microseconds of a Unix time in seconds (fractions allowed), within years 1–9999.
+fn unix_seconds(seconds: f64) -> Option<i64> {
+    const LIMIT: f64 = 253_402_300_800.0; // 10000-01-01
+    (seconds.is_finite() && seconds.abs() < LIMIT).then(|| (seconds * 1e6).round() as i64)
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -726,6 +741,10 @@ mod tests {
             r#"{"id":"j","user":{"followers_count":1},"at":"2026-01-01T00:00:00Z","ok":"yes"}"#,
             r#""just text""#,
             r#"{"id":"k","user":{"followers_count":9223372036854775808},"at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"id":"l","user":{"followers_count":1},"at":1767225600.25}"#,
+            r#"{"id":"m","user":{"followers_count":1},"at":1767225600}"#,
+            r#"{"id":"n","user":{"followers_count":1},"at":1e300}"#,
+            r#"{"id":"o","user":{"followers_count":1},"at":"2026-01-01T03:00:00.5+0300"}"#,
         ];
         let mut picked = RowParser::new(&cols, 8);
         assert!(picked.picker.is_some());
@@ -735,7 +754,11 @@ mod tests {
             assert_eq!(picked.push(record), whole.push(record), "{record}");
         }
         let (picked, whole) = (picked.finish(), whole.finish());
-        assert_eq!(picked[0].len(), 3, "a, b and c fit");
+        assert_eq!(picked[0].len(), 6, "a, b, c, l, m and o fit");
+        let at = picked[2].as_primitive::<deltalake::arrow::datatypes::TimestampMicrosecondType>();
+        // 2026-01-01T00:00:00Z is 1,767,225,600 s after the epoch.
+        let want = [0, 0, 0, 250_000, 0, 500_000].map(|us| 1_767_225_600_000_000 + us);
+        assert_eq!(at.values(), &want);
         for (p, w) in picked.iter().zip(&whole) {
             assert_eq!(p.to_data(), w.to_data());
         }
