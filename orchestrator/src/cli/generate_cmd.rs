@@ -1,10 +1,12 @@
-//! `updraft generate tweets ...`, `sensors ...` and `books ...`.
+//! `updraft generate tweets ...`, `sensors ...`, `user-events ...` and `books ...`.
 
 use super::output::print_object;
 use super::{Context, usage};
+use crate::generate::RecordSource;
 use crate::generate::books::{BookGenerator, BookOptions, write_csv};
 use crate::generate::sensors::{SensorGenerator, SensorOptions};
 use crate::generate::tweets::{GeneratorOptions, TweetGenerator};
+use crate::generate::user_events::{UserEventGenerator, UserEventOptions};
 use crate::generate::{GenerateReport, generate};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
@@ -52,35 +54,23 @@ pub enum GenerateCommand {
     /// IoT sensor readings (sensor_id, device_type, location, temperature, humidity,
     /// pressure, battery, ts) from a fleet of devices
     Sensors {
-        /// How many readings [default with --rate: endless, until Ctrl-C or SIGTERM]
-        #[arg(long)]
-        count: Option<u64>,
-        /// Where to: file://DIR (JSON-lines files) or kafka://HOST:PORT/TOPIC
-        /// [default: file://<lake>/landing/sensor_data, where the iot_sensors DAG looks]
-        #[arg(long)]
-        to: Option<String>,
-        /// At most this many readings a second; readings then carry the time they are
-        /// made (a live stream) [default: as fast as possible]
-        #[arg(long)]
-        rate: Option<u64>,
-        /// Random seed: the same seed gives the same readings [default: a new one, printed]
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Share of bad readings (malformed JSON, a missing sensor_id or temperature,
-        /// humidity 140 %, −300 °C, a time that is not one)
-        #[arg(long, default_value_t = 0.0)]
-        bad_ratio: f64,
+        #[command(flatten)]
+        stream: StreamArgs,
         /// Devices in the fleet
         #[arg(long, default_value_t = 200)]
         devices: u32,
-        /// Without --rate, reading times start here (ISO 8601) and spread over --hours
-        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
-        start: String,
-        #[arg(long, default_value_t = 24)]
-        hours: i64,
-        /// Partitions of a Kafka topic that does not exist yet
-        #[arg(long, default_value_t = 3)]
-        partitions: i32,
+    },
+    /// A shop's user events (event_id, user_id, session_id, event_type, page, source,
+    /// amount, ts): sessions of a growing user base walking the funnel
+    UserEvents {
+        #[command(flatten)]
+        stream: StreamArgs,
+        /// Users at the start
+        #[arg(long, default_value_t = 1_000)]
+        users: u64,
+        /// One more user joins every this many events
+        #[arg(long, default_value_t = 50)]
+        new_user_every: u64,
     },
     /// Best-selling books as CSV (Name, Author, User Rating, Reviews, Price, Year, Genre)
     Books {
@@ -99,6 +89,95 @@ pub enum GenerateCommand {
         #[arg(long, default_value_t = 0.0)]
         bad_ratio: f64,
     },
+}
+
+/// The options of a generator that can stream live.
+#[derive(clap::Args, Debug)]
+pub struct StreamArgs {
+    /// How many records [default with --rate: endless, until Ctrl-C or SIGTERM]
+    #[arg(long)]
+    count: Option<u64>,
+    /// Where to: file://DIR (JSON-lines files) or kafka://HOST:PORT/TOPIC
+    /// [default: file://<lake>/landing/<sensor_data|user_events>, where its DAG looks]
+    #[arg(long)]
+    to: Option<String>,
+    /// At most this many records a second; each then carries the time it is made (a
+    /// live stream) [default: as fast as possible]
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Random seed: the same seed gives the same records [default: a new one, printed]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Share of bad records (malformed JSON, missing values, impossible values, times
+    /// that are not times)
+    #[arg(long, default_value_t = 0.0)]
+    bad_ratio: f64,
+    /// Without --rate, record times start here (ISO 8601) and spread over --hours
+    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+    start: String,
+    #[arg(long, default_value_t = 24)]
+    hours: i64,
+    /// Partitions of a Kafka topic that does not exist yet
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+}
+
+/// A checked `StreamArgs`.
+struct Stream {
+    count: Option<u64>,
+    target: StreamUri,
+    rate: Option<u64>,
+    seed: u64,
+    bad_ratio: f64,
+    start: DateTime<Utc>,
+    span: chrono::Duration,
+    partitions: i32,
+}
+
+impl StreamArgs {
+    fn check(self, ctx: &Context, landing: &str) -> anyhow::Result<Stream> {
+        if self.count.is_none() && self.rate.is_none() {
+            return Err(usage(
+                "give --count N, or --rate R for a live stream (until Ctrl-C)",
+            ));
+        }
+        if self.hours < 1 || self.partitions < 1 {
+            return Err(usage("--hours and --partitions must be at least 1"));
+        }
+        let to = self
+            .to
+            .unwrap_or_else(|| format!("file://{}/landing/{landing}", ctx.settings.lake));
+        Ok(Stream {
+            count: self.count,
+            target: to.parse().map_err(|e| usage(format!("--to {e}")))?,
+            rate: self.rate,
+            seed: seed_or_new(self.seed),
+            bad_ratio: ratio("bad-ratio", self.bad_ratio)?,
+            start: start_time(&self.start)?,
+            span: chrono::Duration::hours(self.hours),
+            partitions: self.partitions,
+        })
+    }
+}
+
+/// Runs a generation of `stream` and prints its report.
+async fn stream_out(
+    ctx: &Context,
+    generator: impl RecordSource,
+    stream: &Stream,
+) -> anyhow::Result<ExitCode> {
+    let stop = stop_on_signal();
+    let report = generate(
+        generator,
+        stream.count,
+        &stream.target,
+        stream.rate,
+        stream.partitions,
+        &stop,
+    )
+    .await?;
+    print_object(ctx.format, &report)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn ratio(name: &str, value: f64) -> anyhow::Result<f64> {
@@ -131,42 +210,38 @@ pub async fn run(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitCode
             let to = to.unwrap_or_else(|| format!("file://{}/landing/books", ctx.settings.lake));
             books(ctx, count, &to, seed, bad_ratio)
         }
-        GenerateCommand::Sensors {
-            count,
-            to,
-            rate,
-            seed,
-            bad_ratio,
-            devices,
-            start,
-            hours,
-            partitions,
-        } => {
-            if count.is_none() && rate.is_none() {
-                return Err(usage(
-                    "give --count N, or --rate R for a live stream (until Ctrl-C)",
-                ));
-            }
-            if hours < 1 || partitions < 1 {
-                return Err(usage("--hours and --partitions must be at least 1"));
-            }
-            let to =
-                to.unwrap_or_else(|| format!("file://{}/landing/sensor_data", ctx.settings.lake));
-            let target: StreamUri = to.parse().map_err(|e| usage(format!("--to {e}")))?;
+        GenerateCommand::Sensors { stream, devices } => {
+            let stream = stream.check(ctx, "sensor_data")?;
             let generator = SensorGenerator::new(SensorOptions {
-                seed: seed_or_new(seed),
-                count: count.unwrap_or(0),
-                start: start_time(&start)?,
-                span: chrono::Duration::hours(hours),
-                live: rate.is_some(),
+                seed: stream.seed,
+                count: stream.count.unwrap_or(0),
+                start: stream.start,
+                span: stream.span,
+                live: stream.rate.is_some(),
                 devices,
-                bad_ratio: ratio("bad-ratio", bad_ratio)?,
+                bad_ratio: stream.bad_ratio,
             })
             .map_err(usage)?;
-            let stop = stop_on_signal();
-            let report = generate(generator, count, &target, rate, partitions, &stop).await?;
-            print_object(ctx.format, &report)?;
-            Ok(ExitCode::SUCCESS)
+            stream_out(ctx, generator, &stream).await
+        }
+        GenerateCommand::UserEvents {
+            stream,
+            users,
+            new_user_every,
+        } => {
+            let stream = stream.check(ctx, "user_events")?;
+            let generator = UserEventGenerator::new(UserEventOptions {
+                seed: stream.seed,
+                count: stream.count.unwrap_or(0),
+                start: stream.start,
+                span: stream.span,
+                live: stream.rate.is_some(),
+                users,
+                events_per_new_user: new_user_every,
+                bad_ratio: stream.bad_ratio,
+            })
+            .map_err(usage)?;
+            stream_out(ctx, generator, &stream).await
         }
         tweets => tweets_cmd(tweets, ctx).await,
     }
@@ -246,7 +321,7 @@ async fn tweets_cmd(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitC
         partitions,
     } = cmd
     else {
-        unreachable!("books and sensors have their own arms")
+        unreachable!("books, sensors and user events have their own arms")
     };
     let target: StreamUri = to.parse().map_err(|e| usage(format!("--to {e}")))?;
     let start = start_time(&start)?;

@@ -1,4 +1,4 @@
-//! `updraft generate tweets`, `sensors` and `books`: synthetic records into a landing
+//! `updraft generate tweets`, `sensors`, `user-events` and `books`: synthetic records into a landing
 //! folder or a Kafka topic, with a progress bar, for demos, tests and benchmarks.
 
 pub mod books;
@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod sensors;
 mod sink;
 pub mod tweets;
+pub mod user_events;
 
 pub use sink::{GenerateReport, generate};
 
