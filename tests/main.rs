@@ -23,3 +23,4 @@ mod sensors;
 mod silver_checks;
 mod sql_models;
 mod tasks;
+mod user_events;
