@@ -1,5 +1,6 @@
 //! A real history for the dashboards to read, made by the engine on PostgreSQL: the
 //! lakehouse DAG from files into the PostgreSQL warehouse (gold tables and data tests),
+//! the user-events speed layer and batch (realtime.* and gold.*),
 //! the shipped flaky DAG (two failed tries, then success), a DAG whose data test and
 //! task fail, and a scheduler working an hourly DAG that is behind (a running run, a
 //! running task, a late next run, a live heartbeat).
@@ -63,6 +64,31 @@ pub async fn make(now: DateTime<Utc>) -> History {
     let options = ["--start", &start, "--days", "1", "--bad-ratio", "0.05"];
     generate_tweets(&u, 3_000, &landing, 7, &options);
     shipped(&u, &["dag", "trigger", "lakehouse_bronze_to_gold"], true);
+    // User events of the last two hours through the speed layer, and today's batch.
+    let start = (now - Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let generate = [
+        "generate",
+        "user-events",
+        "--count",
+        "4000",
+        "--seed",
+        "9",
+        "--start",
+        &start,
+        "--hours",
+        "2",
+    ];
+    shipped(&u, &generate, true);
+    shipped(&u, &["dag", "trigger", "user_events_realtime"], true);
+    let today = now.date_naive().to_string();
+    let batch = [
+        "dag",
+        "trigger",
+        "user_events_bronze_to_gold",
+        "--logical-date",
+        &today,
+    ];
+    shipped(&u, &batch, true);
     // Fails twice, then succeeds.
     shipped(&u, &["dag", "trigger", "example_retries"], true);
 

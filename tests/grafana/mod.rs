@@ -19,7 +19,11 @@ use sqlx::{Column, Connection, PgConnection, Row, TypeInfo};
 fn dashboards_are_well_formed_for_grafana_11() {
     let uids = board::datasource_uids();
     let boards = board::dashboards();
-    assert_eq!(boards.len(), 3, "runs, data quality, lakehouse");
+    assert_eq!(
+        boards.len(),
+        4,
+        "runs, data quality, lakehouse, user events"
+    );
     let mut problems: Vec<String> = boards
         .iter()
         .flat_map(|(name, b)| board::problems(name, b, &uids))
@@ -40,7 +44,8 @@ fn dashboards_are_well_formed_for_grafana_11() {
         [
             "Lakehouse — tweets",
             "Updraft — data quality",
-            "Updraft — runs"
+            "Updraft — runs",
+            "User events"
         ]
     );
 }
@@ -128,7 +133,7 @@ async fn every_panel_runs_on_a_real_history_and_returns_its_shape() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert_eq!(panels, 22, "every panel of the three dashboards was run");
+    assert_eq!(panels, 33, "every panel of the four dashboards was run");
     history.finish().await;
 }
 
