@@ -4,7 +4,7 @@
 //! the quarantine exactly the bad ones with the right reasons, gold the statistics an
 //! independent reading of the raw records gives — also after `kill -9` mid-landing.
 
-use crate::support::{Backend, Broker, Updraft, query_delta, repo_path, text};
+use crate::support::{Backend, Broker, Updraft, copy_tree, query_delta, repo_path, text};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -260,20 +260,6 @@ async fn files_to_gold_on_the_embedded_defaults() {
     }
     assert_layers(&lake, &from_files(&lake.join("landing/sensor_data"))).await;
     u.cleanup().await;
-}
-
-/// Copies a folder tree.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Files and a Kafka topic into one bronze table at once, the run killed three times

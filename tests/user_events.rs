@@ -302,3 +302,134 @@ async fn speed_layer_counts_late_events_once_and_agrees_with_the_batch() {
     }
     u.cleanup().await;
 }
+
+/// What the warehouse's speed layer holds: all events, and seconds since the newest.
+async fn realtime_now(db: &mut sqlx::PgConnection) -> Option<(i64, f64)> {
+    sqlx::query_as(
+        "SELECT sum(events)::int8, extract(epoch FROM now() - max(last_event_at))::float8
+         FROM realtime.events_per_minute",
+    )
+    .fetch_one(db)
+    .await
+    .ok()
+    .filter(|(n, _): &(Option<i64>, Option<f64>)| n.is_some())
+    .map(|(n, lag)| (n.unwrap_or(0), lag.unwrap_or(f64::MAX)))
+}
+
+/// A live stream into Kafka with `updraft scheduler` running the speed layer every 30 s:
+/// the warehouse is never a minute behind the newest event, and once the producer stops
+/// it holds every event, by type as the generator made them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_reach_the_warehouse_within_a_minute() {
+    use sqlx::Connection;
+    let broker = crate::support::Broker::start();
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let lake = u.dir.path().join("lake");
+    let topic = format!("kafka://{}/user-events", broker.bootstrap);
+    for (k, v) in [
+        ("UPDRAFT_LAKE", lake.display().to_string()),
+        ("UPDRAFT_CONN_WAREHOUSE", u.database_url.clone()),
+        ("USER_EVENTS_SOURCE", topic.clone()),
+    ] {
+        u.env.push((k.into(), v));
+    }
+    // Only the speed layer is scheduled here.
+    let dag = std::fs::read_to_string(crate::support::repo_path("dags/user_events_realtime.yaml"))
+        .unwrap();
+    u.write_dag("user_events_realtime.yaml", &dag);
+    crate::support::copy_tree(&crate::support::repo_path("sql"), &u.dir.path().join("sql"));
+
+    let (rate, count) = (300u64, 12_000u64);
+    let mut producer = u
+        .command(&[
+            "generate",
+            "user-events",
+            "--rate",
+            &rate.to_string(),
+            "--count",
+            &count.to_string(),
+            "--seed",
+            "41",
+            "--to",
+            &topic,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::fs::File::create(u.dir.path().join("scheduler.log")).unwrap();
+    let mut scheduler = u
+        .command(&["scheduler"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut db = sqlx::PgConnection::connect(&u.database_url).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut worst_lag: f64 = 0.0;
+    let mut first_seen = None;
+    while producer.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the producer did not finish"
+        );
+        if let Some((_, lag)) = realtime_now(&mut db).await {
+            first_seen.get_or_insert(started.elapsed());
+            worst_lag = worst_lag.max(lag);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(producer.wait().unwrap().success());
+    let first_seen = first_seen.expect("the speed layer loaded nothing while events came");
+    assert!(first_seen.as_secs() < 60, "first rows after {first_seen:?}");
+    let scheduler_log = || std::fs::read_to_string(u.dir.path().join("scheduler.log")).unwrap();
+    assert!(
+        worst_lag < 60.0,
+        "{worst_lag} s behind; {}",
+        scheduler_log()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while realtime_now(&mut db).await.map(|(n, _)| n) != Some(count as i64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            realtime_now(&mut db).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(scheduler.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(scheduler.wait().unwrap().success());
+
+    // The same seed makes the same events; only their times were live.
+    let mut generator = updraft::generate::user_events::UserEventGenerator::new(
+        updraft::generate::user_events::UserEventOptions {
+            seed: 41,
+            count,
+            start: Utc::now(),
+            span: chrono::Duration::hours(1),
+            live: false,
+            users: 1_000,
+            events_per_new_user: 50,
+            bad_ratio: 0.0,
+        },
+    )
+    .unwrap();
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for _ in 0..count {
+        use updraft::generate::RecordSource;
+        let v: Value = serde_json::from_str(&generator.next_record().1).unwrap();
+        *want
+            .entry(v["event_type"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let got: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT event_type, sum(events)::int8 FROM realtime.events_per_minute GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(got.into_iter().collect::<BTreeMap<_, _>>(), want);
+    println!("live: first rows after {first_seen:?}, at most {worst_lag:.1} s behind");
+    u.cleanup().await;
+}
