@@ -188,6 +188,27 @@ async fn speed_layer_counts_late_events_once_and_agrees_with_the_batch() {
     trigger(&u, &["user_events_realtime", "--run-id", "r4"]);
     let all = events(&landing);
     assert_realtime(&mut wh, &all).await;
+    // Every other line is in the quarantine, once.
+    let lines: usize = std::fs::read_dir(&landing)
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(lines, 33_000);
+    let quarantined = crate::support::query_delta(
+        &[("q", &lake.join("silver/user_events_quarantine"))],
+        "SELECT count(*) AS n FROM q",
+    )
+    .await;
+    assert_eq!(
+        quarantined[0]["n"].as_u64(),
+        Some((lines - all.len()) as u64)
+    );
+    assert!(lines - all.len() > 400, "about 2 % planted");
 
     for day in ["2026-01-01", "2026-01-02"] {
         trigger(
