@@ -36,6 +36,9 @@ fn yes() -> bool {
 fn default_retention() -> String {
     "7d".into()
 }
+crate::registry::declare_task_type!(DeltaMaintenance, "delta_maintenance", |config, _| validate(
+    config
+));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: MaintenanceConfig = parse_config(config)?;

@@ -59,6 +59,7 @@ struct DeltaSqlConfig {
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
 }
+crate::registry::declare_task_type!(DeltaSql, "delta_sql", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: DeltaSqlConfig = parse_config(config)?;

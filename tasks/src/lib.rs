@@ -18,6 +18,7 @@ mod load_warehouse;
 mod log;
 mod noop;
 mod parse_json;
+pub mod registry;
 pub mod secrets;
 mod shell;
 mod sql;
@@ -31,24 +32,10 @@ pub use error::TaskError;
 pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use land::row_object as csv_row_object;
 pub use log::TaskLog;
+pub use registry::{TASK_TYPES, TaskType, task_type};
 pub use stream_uri::StreamUri;
 
 use serde_json::Value;
-
-/// Every task type this build knows, as written in a DAG's `type:` key.
-pub const TASK_TYPES: &[&str] = &[
-    "noop",
-    "shell",
-    "sql",
-    "http",
-    "land",
-    "parse_json",
-    "delta_sql",
-    "load_warehouse",
-    "delta_maintenance",
-    "data_test",
-    "sql_models",
-];
 
 /// Checks a task's (unrendered) `with:` configuration for its type, without running it;
 /// files it names are relative to `dag_folder`.
@@ -57,20 +44,7 @@ pub fn validate(
     config: &Value,
     dag_folder: &std::path::Path,
 ) -> Result<(), TaskError> {
-    match task_type {
-        "noop" => noop::validate(config),
-        "shell" => shell::validate(config),
-        "sql" => sql::validate(config),
-        "http" => http::validate(config),
-        "land" => land::validate(config),
-        "parse_json" => parse_json::validate(config),
-        "delta_sql" => delta_sql::validate(config),
-        "load_warehouse" => load_warehouse::validate(config),
-        "delta_maintenance" => delta_maintenance::validate(config),
-        "data_test" => data_test::validate(config, dag_folder),
-        "sql_models" => sql_models::validate(config, dag_folder),
-        other => Err(unknown_type(other)),
-    }
+    registry::task_type(task_type)?.validate(config, dag_folder)
 }
 
 /// Runs one attempt of a task with its rendered configuration.
@@ -79,27 +53,7 @@ pub async fn run(
     config: &Value,
     ctx: &TaskContext,
 ) -> Result<TaskOutcome, TaskError> {
-    match task_type {
-        "noop" => noop::run(config, ctx).await,
-        "shell" => shell::run(config, ctx).await,
-        "sql" => sql::run(config, ctx).await,
-        "http" => http::run(config, ctx).await,
-        "land" => land::run(config, ctx).await,
-        "parse_json" => parse_json::run(config, ctx).await,
-        "delta_sql" => delta_sql::run(config, ctx).await,
-        "load_warehouse" => load_warehouse::run(config, ctx).await,
-        "delta_maintenance" => delta_maintenance::run(config, ctx).await,
-        "data_test" => data_test::run(config, ctx).await,
-        "sql_models" => sql_models::run(config, ctx).await,
-        other => Err(unknown_type(other)),
-    }
-}
-
-fn unknown_type(name: &str) -> TaskError {
-    TaskError::Config(format!(
-        "unknown task type `{name}` (known: {})",
-        TASK_TYPES.join(", ")
-    ))
+    registry::task_type(task_type)?.run(config, ctx).await
 }
 
 /// Deserializes a task's `with:` block into its typed config, as a fatal config error on failure.

@@ -247,9 +247,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         }
         let dag_folder = file.parent().unwrap_or(Path::new("."));
         if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config, dag_folder) {
-            let at = if task.task_type.is_empty()
-                || !updraft_tasks::TASK_TYPES.contains(&task.task_type.as_str())
-            {
+            let at = if updraft_tasks::task_type(&task.task_type).is_err() {
                 format!("{path}.type")
             } else if task.config.get("schema_file").is_some()
                 && !e.to_string().contains("unknown field")

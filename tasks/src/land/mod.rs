@@ -51,6 +51,7 @@ impl LandConfig {
         self.source.parse().map_err(TaskError::Config)
     }
 }
+crate::registry::declare_task_type!(Land, "land", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: LandConfig = parse_config(config)?;

@@ -74,6 +74,9 @@ impl TableName {
         }
     }
 }
+crate::registry::declare_task_type!(LoadWarehouse, "load_warehouse", |config, _| validate(
+    config
+));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: LoadConfig = parse_config(config)?;
