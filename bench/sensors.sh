@@ -25,6 +25,6 @@ for trial in $(seq "$TRIALS"); do
   "$BIN" -o json task states iot_sensors bench | python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
-    print(f"  {t[\"task_id\"]:<28} {t[\"state\"]:<8} {t[\"duration\"] or 0:6.2f} s")'
+    print("  {:<28} {:<8} {:6.2f} s".format(t["task_id"], t["state"], t["duration"] or 0))'
   rm -rf "$work/lake$trial" "$work/home$trial"
 done

@@ -12,8 +12,9 @@ pub struct KeySet {
     bytes: Vec<u8>,
     /// Where each key ends in `bytes` (it starts where the one before ends).
     ends: Vec<usize>,
-    /// Key numbers, found by the key's hash.
-    table: HashTable<usize>,
+    /// Each key's hash and number. The hash is kept so that growing the table and
+    /// telling keys apart need not read the keys, which lie all over `bytes`.
+    table: HashTable<(u64, usize)>,
     hasher: RandomState,
 }
 
@@ -26,19 +27,16 @@ impl KeySet {
     /// The number of `key`, added if new; and whether it was new.
     pub fn number(&mut self, key: &[u8]) -> (usize, bool) {
         let hash = self.hasher.hash_one(key);
-        if let Some(&n) = self.table.find(hash, |&n| self.get(n) == key) {
+        if let Some(&(_, n)) = self
+            .table
+            .find(hash, |&(h, n)| h == hash && self.get(n) == key)
+        {
             return (n, false);
         }
         let n = self.ends.len();
         self.bytes.extend_from_slice(key);
         self.ends.push(self.bytes.len());
-        let Self {
-            bytes,
-            ends,
-            table,
-            hasher,
-        } = self;
-        table.insert_unique(hash, n, |&m| hasher.hash_one(key_at(bytes, ends, m)));
+        self.table.insert_unique(hash, (hash, n), |&(h, _)| h);
         (n, true)
     }
 
@@ -50,7 +48,9 @@ impl KeySet {
     /// Whether `key` is in the set.
     pub fn contains(&self, key: &[u8]) -> bool {
         let hash = self.hasher.hash_one(key);
-        self.table.find(hash, |&n| self.get(n) == key).is_some()
+        self.table
+            .find(hash, |&(h, n)| h == hash && self.get(n) == key)
+            .is_some()
     }
 
     /// Whether the set holds no key.
@@ -61,7 +61,8 @@ impl KeySet {
     /// Bytes held, for memory accounting.
     pub fn allocated(&self) -> usize {
         self.bytes.capacity()
-            + (self.ends.capacity() + self.table.capacity()) * std::mem::size_of::<usize>()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.table.capacity() * std::mem::size_of::<(u64, usize)>()
     }
 }
 

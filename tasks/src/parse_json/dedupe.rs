@@ -8,7 +8,10 @@ use deltalake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, Stri
 use deltalake::arrow::compute::{cast, filter_record_batch};
 use deltalake::arrow::datatypes::Schema;
 use deltalake::arrow::row::{RowConverter, Rows, SortField};
+use deltalake::datafusion::common::{Column, DataFusionError};
 use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
+use deltalake::datafusion::logical_expr::{Accumulator, Expr, lit};
 use deltalake::datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
@@ -101,6 +104,37 @@ impl FirstOfEachKey {
             .collect()
     }
 
+    /// Each key column's range among the new keys (`projected`): a row of the target
+    /// outside it cannot match, and its files whose statistics lie outside are not read
+    /// (keys that follow the table's layout, such as an event time, skip most of it).
+    fn key_ranges(&self, projected: &[RecordBatch]) -> Vec<Expr> {
+        let mut ranges = Vec::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            let columns: Vec<ArrayRef> = projected.iter().map(|b| b.column(i).clone()).collect();
+            let Some(data_type) = columns.first().map(|c| c.data_type().clone()) else {
+                continue;
+            };
+            let bounds = (|| {
+                let mut low = MinAccumulator::try_new(&data_type)?;
+                let mut high = MaxAccumulator::try_new(&data_type)?;
+                for column in &columns {
+                    low.update_batch(std::slice::from_ref(column))?;
+                    high.update_batch(std::slice::from_ref(column))?;
+                }
+                Ok::<_, DataFusionError>((low.evaluate()?, high.evaluate()?))
+            })();
+            // A type without an order (a list) is looked up whole.
+            if let Ok((low, high)) = bounds
+                && !low.is_null()
+                && !high.is_null()
+            {
+                let column = Expr::Column(Column::new_unqualified(key));
+                ranges.push(column.between(lit(low), lit(high)));
+            }
+        }
+        ranges
+    }
+
     async fn existing_keys(
         &self,
         batches: &[RecordBatch],
@@ -120,10 +154,22 @@ impl FirstOfEachKey {
                 .project(&self.key_index)
                 .map_err(arrow_error)?,
         );
+        let ranges = self.key_ranges(&projected);
         let new_keys = MemTable::try_new(schema.clone(), vec![projected])
             .map_err(|e| datafusion_error("collecting new keys", e))?;
         ctx.register_table("__updraft_new_keys", Arc::new(new_keys))
             .map_err(|e| datafusion_error("collecting new keys", e))?;
+        let mut candidates = ctx
+            .table(table)
+            .await
+            .map_err(|e| datafusion_error("looking up existing keys", e))?;
+        for range in ranges {
+            candidates = candidates
+                .filter(range)
+                .map_err(|e| datafusion_error("looking up existing keys", e))?;
+        }
+        ctx.register_table("__updraft_candidates", candidates.into_view())
+            .map_err(|e| datafusion_error("looking up existing keys", e))?;
         let select: Vec<String> = self
             .keys
             .iter()
@@ -135,16 +181,17 @@ impl FirstOfEachKey {
             .map(|k| format!("t.{q} = n.{q}", q = quote_ident(k)))
             .collect();
         let sql = format!(
-            "SELECT DISTINCT {} FROM {} t JOIN __updraft_new_keys n ON {}",
+            "SELECT DISTINCT {} FROM __updraft_candidates t JOIN __updraft_new_keys n ON {}",
             select.join(", "),
-            quote_ident(table),
             on.join(" AND ")
         );
         let found = async { ctx.sql(&sql).await?.collect().await }
             .await
             .map_err(|e| datafusion_error("looking up existing keys", e));
-        ctx.deregister_table("__updraft_new_keys")
-            .map_err(|e| datafusion_error("collecting new keys", e))?;
+        for name in ["__updraft_new_keys", "__updraft_candidates"] {
+            ctx.deregister_table(name)
+                .map_err(|e| datafusion_error("collecting new keys", e))?;
+        }
         let mut existing = KeySet::default();
         for batch in found? {
             // DataFusion may read strings as views; compare in the new rows' types.
