@@ -16,41 +16,7 @@ use updraft_tasks::StreamUri;
 #[derive(Subcommand, Debug)]
 pub enum GenerateCommand {
     /// Tweets with the seeds' schema (skewed hashtags and users, languages, regions)
-    Tweets {
-        /// How many events
-        #[arg(long)]
-        count: u64,
-        /// Where to: file://DIR (JSON-lines files) or kafka://HOST:PORT/TOPIC
-        #[arg(long)]
-        to: String,
-        /// At most this many events a second [default: as fast as possible]
-        #[arg(long)]
-        rate: Option<u64>,
-        /// Random seed: the same seed gives the same events [default: a new one each time,
-        /// printed]
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Share of malformed records (bad JSON, missing fields, wrong types)
-        #[arg(long, default_value_t = 0.0)]
-        bad_ratio: f64,
-        /// Share of records that repeat an earlier tweet
-        #[arg(long, default_value_t = 0.01)]
-        duplicate_ratio: f64,
-        /// Share of events created hours before their neighbours
-        #[arg(long, default_value_t = 0.02)]
-        late_ratio: f64,
-        /// Event times start here (ISO 8601) and spread over --days days
-        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
-        start: String,
-        #[arg(long, default_value_t = 1)]
-        days: i64,
-        /// Distinct users
-        #[arg(long, default_value_t = 100_000)]
-        users: u64,
-        /// Partitions of a Kafka topic that does not exist yet
-        #[arg(long, default_value_t = 3)]
-        partitions: i32,
-    },
+    Tweets(TweetArgs),
     /// IoT sensor readings (sensor_id, device_type, location, temperature, humidity,
     /// pressure, battery, ts) from a fleet of devices
     Sensors {
@@ -89,6 +55,44 @@ pub enum GenerateCommand {
         #[arg(long, default_value_t = 0.0)]
         bad_ratio: f64,
     },
+}
+
+/// `generate tweets`.
+#[derive(clap::Args, Debug)]
+pub struct TweetArgs {
+    /// How many events
+    #[arg(long)]
+    count: u64,
+    /// Where to: file://DIR (JSON-lines files) or kafka://HOST:PORT/TOPIC
+    #[arg(long)]
+    to: String,
+    /// At most this many events a second [default: as fast as possible]
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Random seed: the same seed gives the same events [default: a new one each time,
+    /// printed]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Share of malformed records (bad JSON, missing fields, wrong types)
+    #[arg(long, default_value_t = 0.0)]
+    bad_ratio: f64,
+    /// Share of records that repeat an earlier tweet
+    #[arg(long, default_value_t = 0.01)]
+    duplicate_ratio: f64,
+    /// Share of events created hours before their neighbours
+    #[arg(long, default_value_t = 0.02)]
+    late_ratio: f64,
+    /// Event times start here (ISO 8601) and spread over --days days
+    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+    start: String,
+    #[arg(long, default_value_t = 1)]
+    days: i64,
+    /// Distinct users
+    #[arg(long, default_value_t = 100_000)]
+    users: u64,
+    /// Partitions of a Kafka topic that does not exist yet
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
 }
 
 /// The options of a generator that can stream live.
@@ -243,7 +247,7 @@ pub async fn run(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitCode
             .map_err(usage)?;
             stream_out(ctx, generator, &stream).await
         }
-        tweets => tweets_cmd(tweets, ctx).await,
+        GenerateCommand::Tweets(args) => tweets_cmd(args, ctx).await,
     }
 }
 
@@ -306,8 +310,8 @@ fn books(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn tweets_cmd(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let GenerateCommand::Tweets {
+async fn tweets_cmd(args: TweetArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let TweetArgs {
         count,
         to,
         rate,
@@ -319,10 +323,7 @@ async fn tweets_cmd(cmd: GenerateCommand, ctx: &Context) -> anyhow::Result<ExitC
         days,
         users,
         partitions,
-    } = cmd
-    else {
-        unreachable!("books, sensors and user events have their own arms")
-    };
+    } = args;
     let target: StreamUri = to.parse().map_err(|e| usage(format!("--to {e}")))?;
     let start = start_time(&start)?;
     if days < 1 || partitions < 1 {
