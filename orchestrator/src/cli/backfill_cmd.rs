@@ -7,7 +7,7 @@ use super::output::{iso, print_rows};
 use super::{Context, cancel_on_signal, usage};
 use crate::dag::{Dag, RunInfo, load::parse_datetime};
 use crate::engine::{Engine, JobType, RunMode};
-use crate::store::{DagRunRow, NewRun, Store};
+use crate::store::{DagRunRow, NewRun, RunState, RunType, Store};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
@@ -167,7 +167,10 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
         &rows,
         &["logical_date", "run_id", "action", "state"],
     )?;
-    let failed = rows.iter().filter(|r| r.state != "success").count();
+    let failed = rows
+        .iter()
+        .filter(|r| r.state != RunState::Success.as_str())
+        .count();
     let skipped = plan.iter().filter(|p| p.action == Action::Skip).count();
     eprintln!(
         "backfill of {}: {} succeeded, {failed} failed, {skipped} skipped",
@@ -205,10 +208,10 @@ async fn plan(
                 .iter()
                 .find(|r| r.logical_date == info.logical_date)
                 .cloned();
-            let action = match existing.as_ref().map(|r| r.state.as_str()) {
+            let action = match existing.as_ref().map(DagRunRow::run_state) {
                 None => Action::Create,
-                Some("failed") if reprocess != Reprocess::None => Action::Rerun,
-                Some("success") if reprocess == Reprocess::Completed => Action::Rerun,
+                Some(Some(RunState::Failed)) if reprocess != Reprocess::None => Action::Rerun,
+                Some(Some(RunState::Success)) if reprocess == Reprocess::Completed => Action::Rerun,
                 Some(_) => Action::Skip,
             };
             Planned {
@@ -266,7 +269,7 @@ async fn execute_one(
                 .create_run(&NewRun {
                     dag_id: &dag.dag_id,
                     run_id: &run_id,
-                    run_type: "backfill",
+                    run_type: RunType::Backfill,
                     logical_date: planned.info.logical_date,
                     data_interval: planned.info.data_interval(),
                     conf: &serde_json::json!({}),

@@ -6,7 +6,7 @@ use super::{Context, backfill_cmd, cancel_on_signal, progress, timetable_cmd, us
 use crate::dag::ids::{IdKind, check_id};
 use crate::dag::{Dag, DagFolder, load::parse_datetime};
 use crate::engine::{Engine, Job, JobType, RunMode, left_runs};
-use crate::store::{DagRow, DagRunRow, NewRun, RunState, Store, StoreError};
+use crate::store::{DagRow, DagRunRow, NewRun, RunState, RunType, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use clap::Subcommand;
 use serde::Serialize;
@@ -347,7 +347,7 @@ async fn trigger(
         .create_run(&NewRun {
             dag_id: &dag.dag_id,
             run_id: &run_id,
-            run_type: "manual",
+            run_type: RunType::Manual,
             logical_date: logical,
             data_interval: dag.schedule.manual_interval(logical, dag.timezone),
             conf: &conf,
@@ -496,7 +496,7 @@ async fn wait_for_a_run_slot(
         .await?
     {
         match store.run(&run.dag_id, &run.run_id).await? {
-            Some(now) if now.state == "queued" => {}
+            Some(now) if now.run_state() == Some(RunState::Queued) => {}
             Some(now) => anyhow::bail!(
                 "run {} of {} is {}, not queued: another process took it",
                 run.run_id,
@@ -554,7 +554,7 @@ async fn runs(
     limit: i64,
 ) -> anyhow::Result<ExitCode> {
     if let Some(s) = &state
-        && !["queued", "running", "success", "failed"].contains(&s.as_str())
+        && RunState::parse(s).is_none()
     {
         return Err(usage(format!(
             "--state `{s}`: use queued, running, success or failed"

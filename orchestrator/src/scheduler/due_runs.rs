@@ -5,7 +5,7 @@
 //! created shows as late.
 
 use crate::dag::{Dag, Schedule};
-use crate::store::{NewRun, Store, StoreError};
+use crate::store::{NewRun, RunType, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashSet;
 
@@ -67,7 +67,7 @@ pub async fn create_due_runs(
             .create_run(&NewRun {
                 dag_id: &dag.dag_id,
                 run_id: &run_id,
-                run_type: "scheduled",
+                run_type: RunType::Scheduled,
                 logical_date: next.logical_date,
                 data_interval: next.data_interval(),
                 conf: &conf,

@@ -36,7 +36,7 @@ mod state;
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
-pub use state::{RunState, TaskState};
+pub use state::{RunState, RunType, TaskState};
 pub use test_results::TestResultRow;
 
 use chrono::{DateTime, Utc};
@@ -115,7 +115,7 @@ pub struct StoreStatus {
 pub struct NewRun<'a> {
     pub dag_id: &'a str,
     pub run_id: &'a str,
-    pub run_type: &'a str,
+    pub run_type: RunType,
     pub logical_date: DateTime<Utc>,
     pub data_interval: (DateTime<Utc>, DateTime<Utc>),
     pub conf: &'a serde_json::Value,
@@ -278,7 +278,7 @@ impl Store {
             sqlx::query(insert_run)
                 .bind(run.dag_id)
                 .bind(run.run_id)
-                .bind(run.run_type)
+                .bind(run.run_type.as_str())
                 .bind(run.logical_date)
                 .bind(run.data_interval.0)
                 .bind(run.data_interval.1)

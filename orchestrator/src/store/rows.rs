@@ -45,6 +45,13 @@ row_struct! {
 }
 
 impl DagRunRow {
+    /// The run's state as a value (None for a name this build does not know).
+    pub fn run_state(&self) -> Option<super::RunState> {
+        super::RunState::parse(&self.state)
+    }
+}
+
+impl DagRunRow {
     /// The run's `conf` as JSON (an empty object when unreadable).
     pub fn conf_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.conf).unwrap_or_else(|_| serde_json::json!({}))

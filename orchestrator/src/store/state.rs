@@ -12,6 +12,14 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// Every run state, in the order a run goes through them.
+    pub const ALL: [RunState; 4] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Success,
+        RunState::Failed,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -19,6 +27,33 @@ impl RunState {
             RunState::Running => "running",
             RunState::Success => "success",
             RunState::Failed => "failed",
+        }
+    }
+
+    /// Reads a stored (or typed) name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// What created a DagRun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunType {
+    /// `dag trigger` (or, later, the API).
+    Manual,
+    /// The scheduler, for a due interval.
+    Scheduled,
+    /// `dag backfill`.
+    Backfill,
+}
+
+impl RunType {
+    /// The stored name (Airflow's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunType::Manual => "manual",
+            RunType::Scheduled => "scheduled",
+            RunType::Backfill => "backfill",
         }
     }
 }
