@@ -25,6 +25,7 @@ pub mod dag;
 pub mod engine;
 pub mod generate;
 pub mod produce;
+pub mod runs;
 pub mod scheduler;
 pub mod settings;
 pub mod store;

@@ -3,11 +3,11 @@
 
 use super::output::{print_object, print_rows};
 use super::{Context, backfill_cmd, cancel_on_signal, progress, timetable_cmd, usage};
-use crate::dag::ids::{IdKind, check_id};
 use crate::dag::{Dag, DagFolder, load::parse_datetime};
 use crate::engine::{Engine, Job, JobType, RunMode, left_runs};
-use crate::store::{DagRow, DagRunRow, NewRun, RunState, RunType, Store, StoreError};
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use crate::runs::{self, RunsError, TriggerRequest};
+use crate::store::{DagRow, DagRunRow, RunState, Store};
+use chrono::{DateTime, SubsecRound, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -325,47 +325,26 @@ async fn trigger(
     queue_only: bool,
 ) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
-    let conf = parse_conf(conf.as_deref())?;
-    let logical = logical_date(&dag, logical_date_text.as_deref())?;
-    let run_id = run_id.unwrap_or_else(|| {
-        format!(
-            "manual__{}",
-            logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-        )
-    });
-    check_id(IdKind::Run, &run_id).map_err(|e| usage(format!("--run-id: {e}")))?;
+    let request = TriggerRequest {
+        conf: Some(parse_conf(conf.as_deref())?),
+        logical_date: Some(logical_date(&dag, logical_date_text.as_deref())?),
+        run_id,
+        execute_here: !queue_only,
+    };
     let store = ctx.store().await?;
-    store.sync_dag(&dag).await?;
-    let paused = store.is_paused(&dag.dag_id).await?;
-    // A run executed here is this job's from the start, so no scheduler takes it first.
-    let job = if queue_only || paused {
-        None
-    } else {
-        Some(start_job(ctx, &store, JobType::Trigger).await?)
-    };
-    let run = store
-        .create_run(&NewRun {
-            dag_id: &dag.dag_id,
-            run_id: &run_id,
-            run_type: RunType::Manual,
-            logical_date: logical,
-            data_interval: dag.schedule.manual_interval(logical, dag.timezone),
-            conf: &conf,
-            job_id: job.as_ref().map(|j| j.id.as_str()),
-            tasks: dag.task_rows(),
-        })
-        .await;
-    let run = match (run, &job) {
-        (Ok(run), _) => run,
-        (Err(e), Some(job)) => {
-            job.stop().await;
-            return Err(trigger_error(e));
-        }
-        (Err(e), None) => return Err(trigger_error(e)),
-    };
-    let Some(job) = job else {
+    let triggered = runs::trigger(&store, &ctx.settings, &dag, request)
+        .await
+        .map_err(|e| match e {
+            RunsError::Invalid { field, message } => {
+                usage(format!("--{}: {message}", field.replace('_', "-")))
+            }
+            RunsError::Conflict(m) => usage(m),
+            other => other.into(),
+        })?;
+    let Some(job) = triggered.job else {
+        let run = &triggered.run;
         say!("queued {} {}", run.dag_id, run.run_id);
-        if paused && !queue_only {
+        if triggered.paused && !queue_only {
             eprintln!(
                 "DAG {} is paused: the run stays queued until `updraft dag unpause {}`, then a scheduler runs it",
                 dag.dag_id, dag.dag_id
@@ -373,14 +352,7 @@ async fn trigger(
         }
         return Ok(ExitCode::SUCCESS);
     };
-    execute_in_foreground(ctx, store, &dag, &run, job).await
-}
-
-fn trigger_error(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::RunExists { .. } => usage(e.to_string()),
-        other => other.into(),
-    }
+    execute_in_foreground(ctx, store, &dag, &triggered.run, job).await
 }
 
 /// Registers this process as a job of the given type.

@@ -103,8 +103,7 @@ pub async fn next(ctx: &Context, args: NextArgs) -> anyhow::Result<ExitCode> {
 pub async fn set_paused(ctx: &Context, dag_id: &str, paused: bool) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
     let store = ctx.store().await?;
-    store.sync_dag(&dag).await?;
-    store.set_paused(dag_id, paused).await?;
+    crate::runs::set_paused(&store, &dag, paused).await?;
     say!("{} {dag_id}", if paused { "paused" } else { "unpaused" });
     Ok(ExitCode::SUCCESS)
 }

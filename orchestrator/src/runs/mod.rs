@@ -1,0 +1,40 @@
+//! What people ask of runs — trigger one, pause a DAG — as requests that the CLI and
+//! (later) the API server make the same way: a request struct in, a typed answer or a
+//! [`RunsError`] out that tells a user's mistake from a failure.
+
+mod pause;
+mod trigger;
+
+pub use pause::set_paused;
+pub use trigger::{TriggerRequest, Triggered, trigger};
+
+use crate::store::StoreError;
+
+/// Why a request about runs did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    /// A field of the request is wrong (a bad run id, `conf` that is not an object...).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// It clashes with what exists (a run id or logical date already taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Something else failed (starting a job).
+    #[error(transparent)]
+    Failed(anyhow::Error),
+}
+
+impl From<StoreError> for RunsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RunExists { .. } => RunsError::Conflict(e.to_string()),
+            other => RunsError::Store(other),
+        }
+    }
+}
