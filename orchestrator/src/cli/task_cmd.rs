@@ -1,15 +1,13 @@
 //! `updraft task ...`: states, logs, test, render, clear.
 
-use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf, start_job};
+use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf};
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, usage};
-use crate::engine::{JobType, run_task};
-use crate::store::TaskState;
+use crate::engine::run_task;
+use crate::runs::{self, ClearRequest, RunsError};
 use crate::template::{RunVars, render_config};
 use chrono::SecondsFormat;
 use clap::Subcommand;
-use petgraph::visit::Dfs;
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 use updraft_tasks::TaskLog;
@@ -234,62 +232,33 @@ async fn clear(
     only_failed: bool,
 ) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
-    let regex = task_regex
+    let task_pattern = task_regex
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| usage(format!("--task: {e}")))?;
     let store = ctx.store().await?;
-    let run = store
-        .run(dag_id, run_id)
-        .await?
-        .ok_or_else(|| usage(format!("dag `{dag_id}` has no run `{run_id}`")))?;
-    let instances = store.task_instances(dag_id, run_id).await?;
-    let picked: Vec<&str> = instances
-        .iter()
-        .filter(|ti| regex.as_ref().is_none_or(|r| r.is_match(&ti.task_id)))
-        .filter(|ti| {
-            !only_failed
-                || matches!(
-                    TaskState::parse(ti.state.as_deref()),
-                    TaskState::Failed | TaskState::UpstreamFailed
-                )
-        })
-        .map(|ti| ti.task_id.as_str())
-        .collect();
-    // Everything downstream of a cleared task depends on it, so it is cleared too.
-    let mut cleared = BTreeSet::new();
-    for id in &picked {
-        if let Some(start) = dag.graph.node_indices().find(|n| dag.graph[*n] == *id) {
-            let mut dfs = Dfs::new(&dag.graph, start);
-            while let Some(n) = dfs.next(&dag.graph) {
-                cleared.insert(dag.graph[n].as_str());
-            }
-        }
-    }
-    if cleared.is_empty() {
+    let request = ClearRequest {
+        run_id: run_id.to_string(),
+        task_pattern,
+        only_failed,
+        dry_run: false,
+        execute_here: true,
+    };
+    let cleared = runs::clear(&store, &ctx.settings, &dag, request)
+        .await
+        .map_err(|e| match e {
+            RunsError::NotFound(m) => usage(m),
+            other => other.into(),
+        })?;
+    let Some(job) = cleared.job else {
         eprintln!("nothing to clear in run {run_id}");
         return Ok(ExitCode::SUCCESS);
-    }
-    let resets: Vec<(&str, i64)> = cleared
-        .iter()
-        .map(|id| {
-            (
-                *id,
-                dag.tasks
-                    .get(*id)
-                    .map_or(1, |t| i64::from(t.retry.retries) + 1),
-            )
-        })
-        .collect();
-    let job = start_job(ctx, &store, JobType::Trigger).await?;
-    store
-        .clear_tasks(dag_id, run_id, &resets, Some(&job.id))
-        .await?;
+    };
     eprintln!(
         "cleared {} task(s): {}",
-        resets.len(),
-        cleared.iter().copied().collect::<Vec<_>>().join(", ")
+        cleared.task_ids.len(),
+        cleared.task_ids.join(", ")
     );
-    execute_in_foreground(ctx, store, &dag, &run, job).await
+    execute_in_foreground(ctx, store, &dag, &cleared.run, job).await
 }

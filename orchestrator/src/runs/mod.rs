@@ -1,10 +1,12 @@
-//! What people ask of runs — trigger one, pause a DAG — as requests that the CLI and
+//! What people ask of runs — trigger one, clear its tasks, pause a DAG — as requests that the CLI and
 //! (later) the API server make the same way: a request struct in, a typed answer or a
 //! [`RunsError`] out that tells a user's mistake from a failure.
 
+mod clear;
 mod pause;
 mod trigger;
 
+pub use clear::{ClearRequest, Cleared, clear};
 pub use pause::set_paused;
 pub use trigger::{TriggerRequest, Triggered, trigger};
 
@@ -19,6 +21,9 @@ pub enum RunsError {
         field: &'static str,
         message: String,
     },
+    /// What it names does not exist (a run).
+    #[error("{0}")]
+    NotFound(String),
     /// It clashes with what exists (a run id or logical date already taken).
     #[error("{0}")]
     Conflict(String),

@@ -1,0 +1,130 @@
+//! Clearing tasks of a run so that they run again, with everything downstream of them
+//! (as Airflow's clear): their tries go on numbering, and the run is worked again.
+
+use super::RunsError;
+use crate::dag::Dag;
+use crate::engine::{Job, JobType};
+use crate::settings::Settings;
+use crate::store::{DagRunRow, Store, TaskInstanceRow, TaskState};
+use petgraph::visit::Dfs;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The tasks of a run to clear.
+#[derive(Debug)]
+pub struct ClearRequest {
+    pub run_id: String,
+    /// Only tasks whose id matches (default: all).
+    pub task_pattern: Option<regex::Regex>,
+    /// Only tasks that failed or whose upstream failed.
+    pub only_failed: bool,
+    /// Say what would be cleared, change nothing.
+    pub dry_run: bool,
+    /// Work the run again in this process (a `trigger` job), instead of leaving it to a
+    /// scheduler.
+    pub execute_here: bool,
+}
+
+/// What a clear did.
+pub struct Cleared {
+    pub run: DagRunRow,
+    /// The tasks cleared (or that would be, on a dry run), downstream ones included.
+    pub task_ids: Vec<String>,
+    /// The job working the run again here.
+    pub job: Option<Arc<Job>>,
+}
+
+/// Clears the tasks `request` picks in a run of `dag`.
+pub async fn clear(
+    store: &Store,
+    settings: &Settings,
+    dag: &Dag,
+    request: ClearRequest,
+) -> Result<Cleared, RunsError> {
+    let run = store
+        .run(&dag.dag_id, &request.run_id)
+        .await?
+        .ok_or_else(|| {
+            RunsError::NotFound(format!(
+                "dag `{}` has no run `{}`",
+                dag.dag_id, request.run_id
+            ))
+        })?;
+    let instances = store.task_instances(&dag.dag_id, &request.run_id).await?;
+    let task_ids = to_clear(dag, &instances, &request);
+    if task_ids.is_empty() || request.dry_run {
+        return Ok(Cleared {
+            run,
+            task_ids,
+            job: None,
+        });
+    }
+    let resets: Vec<(&str, i64)> = task_ids
+        .iter()
+        .map(|id| {
+            let tries = dag
+                .tasks
+                .get(id)
+                .map_or(1, |t| i64::from(t.retry.retries) + 1);
+            (id.as_str(), tries)
+        })
+        .collect();
+    let job = if request.execute_here {
+        Some(
+            Job::start(
+                store.clone(),
+                JobType::Trigger,
+                settings.heartbeat_every(),
+                settings.parallelism,
+            )
+            .await
+            .map_err(RunsError::Failed)?,
+        )
+    } else {
+        None
+    };
+    let job_id = job.as_ref().map(|j| j.id.as_str());
+    if let Err(e) = store
+        .clear_tasks(&dag.dag_id, &request.run_id, &resets, job_id)
+        .await
+    {
+        if let Some(job) = job {
+            job.stop().await;
+        }
+        return Err(e.into());
+    }
+    Ok(Cleared { run, task_ids, job })
+}
+
+/// The picked tasks and everything downstream of them, sorted.
+fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) -> Vec<String> {
+    let picked = instances
+        .iter()
+        .filter(|ti| {
+            request
+                .task_pattern
+                .as_ref()
+                .is_none_or(|r| r.is_match(&ti.task_id))
+        })
+        .filter(|ti| {
+            !request.only_failed
+                || matches!(
+                    TaskState::parse(ti.state.as_deref()),
+                    TaskState::Failed | TaskState::UpstreamFailed
+                )
+        });
+    let mut cleared = BTreeSet::new();
+    for ti in picked {
+        if let Some(start) = dag
+            .graph
+            .node_indices()
+            .find(|n| dag.graph[*n] == ti.task_id)
+        {
+            let mut dfs = Dfs::new(&dag.graph, start);
+            while let Some(n) = dfs.next(&dag.graph) {
+                cleared.insert(dag.graph[n].clone());
+            }
+        }
+    }
+    cleared.into_iter().collect()
+}
