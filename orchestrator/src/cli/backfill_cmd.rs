@@ -5,29 +5,16 @@
 use super::dag_cmd::start_job;
 use super::output::{iso, print_rows};
 use super::{Context, cancel_on_signal, usage};
-use crate::dag::{Dag, RunInfo, load::parse_datetime};
+use crate::dag::{Dag, load::parse_datetime};
 use crate::engine::{Engine, JobType, RunMode};
-use crate::store::{DagRunRow, NewRun, RunState, RunType, Store};
-use chrono::{DateTime, Utc};
+use crate::runs::RunsError;
+use crate::runs::backfill::{self, Action, Planned, Reprocess};
+use crate::store::{RunState, Store};
 use futures::StreamExt;
 use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// A backfill may not plan more runs than this (a typo in a date should not create millions).
-const MAX_RUNS: usize = 100_000;
-
-/// Which existing runs a backfill runs again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Reprocess {
-    /// Leave every existing run alone
-    None,
-    /// Run failed runs again
-    Failed,
-    /// Run failed and successful runs again
-    Completed,
-}
 
 /// `updraft dag backfill`.
 #[derive(clap::Args, Debug)]
@@ -50,21 +37,6 @@ pub struct BackfillArgs {
     dry_run: bool,
 }
 
-/// What the backfill does with one interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Action {
-    Create,
-    Rerun,
-    Skip,
-}
-
-struct Planned {
-    info: RunInfo,
-    existing: Option<DagRunRow>,
-    action: Action,
-}
-
 #[derive(Serialize)]
 struct PlanRow {
     logical_date: String,
@@ -84,12 +56,6 @@ struct ResultRow {
 
 pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let dag = Arc::new(ctx.dag(&args.dag_id)?);
-    if dag.schedule.describe().is_none() {
-        return Err(usage(format!(
-            "{} has no schedule (schedule: null): there are no intervals to backfill",
-            dag.dag_id
-        )));
-    }
     let from =
         parse_datetime(&args.from, dag.timezone).map_err(|e| usage(format!("--from: {e}")))?;
     let to = parse_datetime(&args.to, dag.timezone).map_err(|e| usage(format!("--to: {e}")))?;
@@ -98,8 +64,12 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
     }
     let max_active = args.max_active_runs.unwrap_or(dag.max_active_runs).max(1);
     let store = ctx.store().await?;
-    store.sync_dag(&dag).await?;
-    let plan = plan(&store, &dag, from, to, args.reprocess).await?;
+    let plan = backfill::plan(&store, &dag, (from, to), args.reprocess)
+        .await
+        .map_err(|e| match e {
+            RunsError::Invalid { message, .. } => usage(message),
+            other => other.into(),
+        })?;
     if args.dry_run {
         let rows: Vec<PlanRow> = plan
             .iter()
@@ -184,45 +154,6 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
     })
 }
 
-/// Every interval in the range and what to do with it.
-async fn plan(
-    store: &Store,
-    dag: &Dag,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    reprocess: Reprocess,
-) -> anyhow::Result<Vec<Planned>> {
-    let infos = dag
-        .schedule
-        .runs_between(dag.timezone, from, to, MAX_RUNS + 1);
-    if infos.len() > MAX_RUNS {
-        return Err(usage(format!(
-            "the range holds more than {MAX_RUNS} runs; backfill it in parts"
-        )));
-    }
-    let existing = store.runs_between(&dag.dag_id, from, to).await?;
-    Ok(infos
-        .into_iter()
-        .map(|info| {
-            let existing = existing
-                .iter()
-                .find(|r| r.logical_date == info.logical_date)
-                .cloned();
-            let action = match existing.as_ref().map(DagRunRow::run_state) {
-                None => Action::Create,
-                Some(Some(RunState::Failed)) if reprocess != Reprocess::None => Action::Rerun,
-                Some(Some(RunState::Success)) if reprocess == Reprocess::Completed => Action::Rerun,
-                Some(_) => Action::Skip,
-            };
-            Planned {
-                info,
-                existing,
-                action,
-            }
-        })
-        .collect())
-}
-
 fn summary_of_plan(plan: &[Planned]) -> String {
     let count = |a| plan.iter().filter(|p| p.action == a).count();
     format!(
@@ -251,35 +182,7 @@ async fn execute_one(
             state: "not_started".into(),
         });
     }
-    let run = match &planned.existing {
-        Some(existing) => {
-            let resets: Vec<(&str, i64)> = dag
-                .task_rows()
-                .into_iter()
-                .map(|(id, _, tries)| (id, tries))
-                .collect();
-            store
-                .clear_tasks(&existing.dag_id, &existing.run_id, &resets, Some(job_id))
-                .await?;
-            existing.clone()
-        }
-        None => {
-            let run_id = format!("backfill__{}", iso(planned.info.logical_date));
-            store
-                .create_run(&NewRun {
-                    dag_id: &dag.dag_id,
-                    run_id: &run_id,
-                    run_type: RunType::Backfill,
-                    logical_date: planned.info.logical_date,
-                    data_interval: planned.info.data_interval(),
-                    conf: &serde_json::json!({}),
-                    job_id: Some(job_id),
-                    tasks: dag.task_rows(),
-                })
-                .await?
-        }
-    };
-    store.adopt_run(&run.dag_id, &run.run_id, job_id).await?;
+    let run = backfill::prepare(store, dag, job_id, planned).await?;
     let state = engine
         .execute(dag, &run, RunMode::Exclusive, cancel)
         .await?;

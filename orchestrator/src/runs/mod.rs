@@ -1,7 +1,9 @@
-//! What people ask of runs — trigger one, clear its tasks, pause a DAG — as requests that the CLI and
+//! What people ask of runs — trigger one, clear its tasks, backfill a range, pause a
+//! DAG — as requests that the CLI and
 //! (later) the API server make the same way: a request struct in, a typed answer or a
 //! [`RunsError`] out that tells a user's mistake from a failure.
 
+pub mod backfill;
 mod clear;
 mod pause;
 mod trigger;
