@@ -2,7 +2,7 @@
 //! (run_type `backfill`), up to `--max-active-runs` at once, re-running existing runs
 //! only as `--reprocess` says; `--dry-run` prints the plan.
 
-use super::dag_cmd::start_job;
+use super::foreground::start_job;
 use super::output::{iso, print_rows};
 use super::{Context, cancel_on_signal, usage};
 use crate::dag::{Dag, load::parse_datetime};

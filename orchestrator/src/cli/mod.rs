@@ -8,6 +8,7 @@ mod output;
 mod backfill_cmd;
 mod dag_cmd;
 mod db_cmd;
+mod foreground;
 mod generate_cmd;
 mod lake_cmd;
 mod produce_cmd;

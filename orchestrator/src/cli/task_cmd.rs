@@ -1,6 +1,6 @@
 //! `updraft task ...`: states, logs, test, render, clear.
 
-use super::dag_cmd::{execute_in_foreground, logical_date, parse_conf};
+use super::foreground::{execute_in_foreground, logical_date, parse_conf};
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, usage};
 use crate::engine::run_task;
