@@ -15,7 +15,8 @@ use updraft_tasks::StreamUri;
 /// Records per landing file.
 const LINES_PER_FILE: u64 = 100_000;
 
-/// A live stream closes its landing file this often, so readers see new records soon.
+/// A paced (live) stream closes its landing file this often, so readers see new
+/// records soon.
 const FILE_EVERY: Duration = Duration::from_secs(10);
 
 /// What a generation wrote.
@@ -116,7 +117,7 @@ fn to_files(
         let opened = Instant::now();
         let mut lines = 0;
         while lines < LINES_PER_FILE && limit.wants_more(written) {
-            if limit.count.is_none() && lines > 0 && opened.elapsed() >= FILE_EVERY {
+            if limit.rate.is_some() && lines > 0 && opened.elapsed() >= FILE_EVERY {
                 break;
             }
             let (_, json) = generator.next_record();
