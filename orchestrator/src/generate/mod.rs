@@ -2,6 +2,7 @@
 //! folder or a Kafka topic, with a progress bar, for demos, tests and benchmarks.
 
 pub mod books;
+mod draw;
 pub mod kafka;
 pub mod sensors;
 mod sink;

@@ -5,6 +5,7 @@
 //! formats and offsets, as a mixed fleet does; silver normalises them to UTC.
 
 use super::RecordSource;
+use super::draw::{cut_short, pick, time_of};
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -107,17 +108,9 @@ impl SensorGenerator {
         })
     }
 
-    fn at(&self, n: u64) -> DateTime<Utc> {
-        if self.options.live {
-            return Utc::now();
-        }
-        let step =
-            self.options.span.num_milliseconds().max(1) as f64 / self.options.count.max(1) as f64;
-        self.options.start + Duration::milliseconds((n as f64 * step) as i64)
-    }
-
     fn reading(&mut self, n: u64) -> Reading {
-        let at = self.at(n);
+        let o = &self.options;
+        let at = time_of(n, o.count, o.start, o.span, o.live);
         let i = self.rng.random_range(0..self.fleet.len());
         let drain = self.rng.random_range(0.0..0.01);
         let device = &mut self.fleet[i];
@@ -159,8 +152,7 @@ impl SensorGenerator {
     fn bad(&mut self, mut reading: Reading) -> String {
         match self.rng.random_range(0..BAD_KINDS) {
             0 => {
-                let text = serde_json::to_string(&reading).unwrap_or_default();
-                return text[..text.len() / 2].to_string();
+                return cut_short(&reading);
             }
             1 => reading.sensor_id = None,
             2 => reading.temperature = None,
@@ -189,18 +181,6 @@ impl RecordSource for SensorGenerator {
     fn name(&self) -> &'static str {
         "sensor_data"
     }
-}
-
-fn pick(rng: &mut StdRng, weighted: &[(&'static str, u32)]) -> &'static str {
-    let total: u32 = weighted.iter().map(|(_, w)| w).sum();
-    let mut x = rng.random_range(0..total);
-    for (name, w) in weighted {
-        if x < *w {
-            return name;
-        }
-        x -= w;
-    }
-    weighted[0].0
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! duplicates, late events and malformed records.
 
 use super::RecordSource;
+use super::draw::{cut_short, pick, time_of, uuid};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -175,36 +176,9 @@ impl TweetGenerator {
         (key, json)
     }
 
-    fn uuid(&mut self) -> String {
-        let v: u128 = self.rng.random();
-        let v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64); // version 4
-        let v = (v & !(0xC000u128 << 48)) | (0x8000u128 << 48); // RFC 4122 variant
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            v >> 96,
-            (v >> 80) & 0xffff,
-            (v >> 64) & 0xffff,
-            (v >> 48) & 0xffff,
-            v & 0xffff_ffff_ffff
-        )
-    }
-
-    fn pick<'a>(&mut self, weighted: &'a [(&'a str, u32)]) -> &'a str {
-        let total: u32 = weighted.iter().map(|(_, w)| w).sum();
-        let mut x = self.rng.random_range(0..total);
-        for (name, w) in weighted {
-            if x < *w {
-                return name;
-            }
-            x -= w;
-        }
-        weighted[0].0
-    }
-
     fn tweet(&mut self, n: u64) -> Tweet {
-        let step =
-            self.options.span.num_milliseconds().max(1) as f64 / self.options.count.max(1) as f64;
-        let mut at = self.options.start + Duration::milliseconds((n as f64 * step) as i64);
+        let o = &self.options;
+        let mut at = time_of(n, o.count, o.start, o.span, false);
         if self.rng.random_bool(self.options.late_ratio) {
             at -= Duration::minutes(self.rng.random_range(60..36 * 60));
         }
@@ -234,7 +208,7 @@ impl TweetGenerator {
         let followers =
             (10f64.powf(self.rng.random_range(0.0..6.5)) / (user_rank as f64).sqrt()) as i64;
         Tweet {
-            tweet_id: self.uuid(),
+            tweet_id: uuid(&mut self.rng),
             text,
             user: User {
                 user_id: format!("u{user_rank:07}"),
@@ -246,8 +220,8 @@ impl TweetGenerator {
             created_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
             hashtags: tags,
             mentions,
-            language: self.pick(LANGUAGES).to_string(),
-            region: self.pick(REGIONS).to_string(),
+            language: pick(&mut self.rng, LANGUAGES).to_string(),
+            region: pick(&mut self.rng, REGIONS).to_string(),
             sentiment_score: (self.rng.random_range(-1.0..1.0f64) * 1000.0).round() / 1000.0,
             engagement_score: (self.rng.random::<f64>().powi(3) * 1000.0) as i64,
         }
@@ -257,10 +231,7 @@ impl TweetGenerator {
     fn malformed(&mut self, tweet: &Tweet) -> String {
         let mut value = serde_json::to_value(tweet).unwrap_or_default();
         match self.rng.random_range(0..4) {
-            0 => {
-                let text = value.to_string();
-                text[..text.len() / 2].to_string()
-            }
+            0 => cut_short(&value),
             1 => {
                 if let Some(o) = value.as_object_mut() {
                     o.remove("tweet_id");

@@ -4,6 +4,7 @@
 //! some events are malformed JSON, lack their user, or carry a time that is not one.
 
 use super::RecordSource;
+use super::draw::{cut_short, time_of, uuid};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -87,34 +88,11 @@ impl UserEventGenerator {
         })
     }
 
-    fn at(&self, n: u64) -> DateTime<Utc> {
-        if self.options.live {
-            return Utc::now();
-        }
-        let step =
-            self.options.span.num_milliseconds().max(1) as f64 / self.options.count.max(1) as f64;
-        self.options.start + Duration::milliseconds((n as f64 * step) as i64)
-    }
-
-    fn uuid(&mut self) -> String {
-        let v: u128 = self.rng.random();
-        let v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64);
-        let v = (v & !(0xC000u128 << 48)) | (0x8000u128 << 48);
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            v >> 96,
-            (v >> 80) & 0xffff,
-            (v >> 64) & 0xffff,
-            (v >> 48) & 0xffff,
-            v & 0xffff_ffff_ffff
-        )
-    }
-
     /// A new session of a user of today's user base (newer users are as active as old).
     fn new_session(&mut self, n: u64) -> Session {
         let users = self.options.users + n / self.options.events_per_new_user;
         Session {
-            id: self.uuid(),
+            id: uuid(&mut self.rng),
             user: self.rng.random_range(1..=users),
             source: if self.rng.random_bool(0.62) {
                 "mobile"
@@ -163,14 +141,21 @@ impl UserEventGenerator {
             (_, step) => step,
         };
         let event = UserEvent {
-            event_id: self.uuid(),
+            event_id: uuid(&mut self.rng),
             user_id: Some(format!("u{:07}", session.user)),
             session_id: session.id.clone(),
             event_type,
             page,
             source: session.source,
             amount,
-            ts: self.at(n).to_rfc3339_opts(SecondsFormat::Millis, true),
+            ts: time_of(
+                n,
+                self.options.count,
+                self.options.start,
+                self.options.span,
+                self.options.live,
+            )
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
         };
         if !ends {
             self.sessions[slot] = Some(session);
@@ -182,8 +167,7 @@ impl UserEventGenerator {
     fn bad(&mut self, mut event: UserEvent) -> String {
         match self.rng.random_range(0..3) {
             0 => {
-                let text = serde_json::to_string(&event).unwrap_or_default();
-                return text[..text.len() / 2].to_string();
+                return cut_short(&event);
             }
             1 => event.user_id = None,
             _ => event.ts = "soon".into(),
