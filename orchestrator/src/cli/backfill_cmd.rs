@@ -2,11 +2,10 @@
 //! (run_type `backfill`), up to `--max-active-runs` at once, re-running existing runs
 //! only as `--reprocess` says; `--dry-run` prints the plan.
 
-use super::foreground::start_job;
 use super::output::{iso, print_rows};
 use super::{Context, cancel_on_signal, usage};
 use crate::dag::{Dag, load::parse_datetime};
-use crate::engine::{Engine, JobType, RunMode};
+use crate::engine::{Engine, Job, JobType, RunMode};
 use crate::runs::RunsError;
 use crate::runs::backfill::{self, Action, Planned, Reprocess};
 use crate::store::{RunState, Store};
@@ -96,7 +95,7 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{}", summary_of_plan(&plan));
-    let job = start_job(ctx, &store, JobType::Backfill).await?;
+    let job = Job::start(store.clone(), JobType::Backfill, &ctx.settings).await?;
     let engine = Engine::new(
         store.clone(),
         Arc::new(ctx.settings.clone()),

@@ -6,7 +6,7 @@
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, progress, usage};
 use crate::dag::{Dag, load::parse_datetime};
-use crate::engine::{Engine, Job, JobType, RunMode, left_runs};
+use crate::engine::{Engine, Job, RunMode, left_runs};
 use crate::store::{DagRunRow, RunState, Store};
 use chrono::{DateTime, SubsecRound, Utc};
 use std::process::ExitCode;
@@ -40,21 +40,6 @@ pub fn parse_conf(text: Option<&str>) -> anyhow::Result<serde_json::Value> {
             e.column()
         ))),
     }
-}
-
-/// Registers this process as a job of the given type.
-pub async fn start_job(
-    ctx: &Context,
-    store: &Store,
-    job_type: JobType,
-) -> anyhow::Result<Arc<Job>> {
-    Job::start(
-        store.clone(),
-        job_type,
-        ctx.settings.heartbeat_every(),
-        ctx.settings.parallelism,
-    )
-    .await
 }
 
 /// Executes a run as `job` alone, with live progress, then prints its task states;

@@ -3,6 +3,7 @@
 //! (another job declared it dead) so no attempt keeps running twice, and recording the
 //! ends of its attempts.
 
+use crate::settings::Settings;
 use crate::store::{OwnedAttempt, Store, TryEnd};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,13 +51,14 @@ pub struct Job {
 }
 
 impl Job {
-    /// Registers the job and starts heartbeating every `every`.
+    /// Registers the job and starts heartbeating as `settings` say (every fifth of the
+    /// heartbeat timeout), to run at most `settings.parallelism` attempts at once.
     pub async fn start(
         store: Store,
         job_type: JobType,
-        every: Duration,
-        parallelism: usize,
+        settings: &Settings,
     ) -> anyhow::Result<Arc<Job>> {
+        let (every, parallelism) = (settings.heartbeat_every(), settings.parallelism);
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
         let pid = std::process::id();
         let id = format!(

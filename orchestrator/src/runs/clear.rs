@@ -71,14 +71,9 @@ pub async fn clear(
         .collect();
     let job = if request.execute_here {
         Some(
-            Job::start(
-                store.clone(),
-                JobType::Trigger,
-                settings.heartbeat_every(),
-                settings.parallelism,
-            )
-            .await
-            .map_err(RunsError::Failed)?,
+            Job::start(store.clone(), JobType::Trigger, settings)
+                .await
+                .map_err(RunsError::Failed)?,
         )
     } else {
         None

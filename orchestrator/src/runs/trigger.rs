@@ -66,14 +66,9 @@ pub async fn trigger(
     store.sync_dag(dag).await?;
     let paused = store.is_paused(&dag.dag_id).await?;
     let job = if request.execute_here && !paused {
-        let job = Job::start(
-            store.clone(),
-            JobType::Trigger,
-            settings.heartbeat_every(),
-            settings.parallelism,
-        )
-        .await
-        .map_err(RunsError::Failed)?;
+        let job = Job::start(store.clone(), JobType::Trigger, settings)
+            .await
+            .map_err(RunsError::Failed)?;
         Some(job)
     } else {
         None

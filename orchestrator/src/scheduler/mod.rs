@@ -48,13 +48,7 @@ impl Scheduler {
         if !store.allows_several_schedulers() {
             refuse_second_sqlite_scheduler(&store, &settings).await?;
         }
-        let job = Job::start(
-            store.clone(),
-            JobType::Scheduler,
-            settings.heartbeat_every(),
-            settings.parallelism,
-        )
-        .await?;
+        let job = Job::start(store.clone(), JobType::Scheduler, &settings).await?;
         tracing::info!(
             "scheduler {} started: DAGs in {}, history in {}",
             job.id,
