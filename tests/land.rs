@@ -4,7 +4,7 @@
 
 use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, text};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use updraft::generate::RecordSource;
 
 fn land_dag(u: &Updraft, source: &str, batch_size: usize) {
@@ -128,37 +128,14 @@ async fn kafka_landing_is_exactly_once_under_kill_9() {
     let total: i64 = 60_000;
     generate(&u, total as u64, &to, 7);
     land_dag(&u, &to, 1_500);
-    let log_dir = bronze(&u).join("_delta_log");
-    let commits = || {
-        std::fs::read_dir(&log_dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
     // Kill the lander three times at different points in its work, then let it finish.
-    for (i, after) in [2usize, 9, 17].into_iter().enumerate() {
-        let mut child = u
-            .command(&["dag", "trigger", "land", "--run-id", &format!("k{i}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while commits() < after && child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "landing made no progress");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(7 * i as u64));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the lander finished before kill {i}"
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    u.kill_after_commits(
+        &["dag", "trigger", "land"],
+        &bronze(&u).join("_delta_log"),
+        &[2, 9, 17],
+        Duration::from_millis(7),
+        Duration::from_secs(120),
+    );
     let out = u.run(&["dag", "trigger", "land", "--run-id", "final"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let (rows, distinct) = (

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use updraft::generate::RecordSource;
 use updraft::generate::sensors::{SensorGenerator, SensorOptions};
 
@@ -308,44 +308,13 @@ async fn files_and_kafka_at_once_exactly_once_under_kill_9() {
     generated(22, count, bad_ratio, next_day, &mut expected);
 
     let conf = format!(r#"{{"kafka": "{topic}"}}"#);
-    let log_dir = lake.join("bronze/sensor_data/_delta_log");
-    let commits = || {
-        std::fs::read_dir(&log_dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
-    for (i, after) in [3usize, 14, 31].into_iter().enumerate() {
-        let run_id = format!("k{i}");
-        let mut child = u
-            .command(&[
-                "dag",
-                "trigger",
-                "iot_sensors",
-                "--run-id",
-                &run_id,
-                "--conf",
-                &conf,
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while commits() < after && child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "landing made no progress");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before kill {i}"
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    u.kill_after_commits(
+        &["dag", "trigger", "iot_sensors", "--conf", &conf],
+        &lake.join("bronze/sensor_data/_delta_log"),
+        &[3, 14, 31],
+        Duration::ZERO,
+        Duration::from_secs(180),
+    );
     let out = u.run(&[
         "dag",
         "trigger",

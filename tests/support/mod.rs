@@ -122,6 +122,54 @@ impl Updraft {
         self.command(args).output().expect("run updraft")
     }
 
+    /// Runs `updraft ARGS --run-id kN` once for each entry of `after` (N its index) and
+    /// kill -9s it as soon as the Delta log `log_dir` holds that many commits, N × `jitter`
+    /// later; it must still be running then, and get there within `limit`.
+    pub fn kill_after_commits(
+        &self,
+        args: &[&str],
+        log_dir: &Path,
+        after: &[usize],
+        jitter: std::time::Duration,
+        limit: std::time::Duration,
+    ) {
+        let commits = || {
+            std::fs::read_dir(log_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        for (i, &after) in after.iter().enumerate() {
+            let run_id = format!("k{i}");
+            let mut all = args.to_vec();
+            all.extend(["--run-id", &run_id]);
+            let mut child = self
+                .command(&all)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start updraft");
+            let deadline = std::time::Instant::now() + limit;
+            while commits() < after && child.try_wait().expect("wait").is_none() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "landing made no progress"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            std::thread::sleep(jitter * i as u32);
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "the run ended before kill {i}"
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// A store on this installation's history database.
     pub async fn store(&self) -> Store {
         Store::connect(&self.database_url)
