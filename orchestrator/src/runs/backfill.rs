@@ -56,7 +56,7 @@ pub async fn plan(
         )));
     }
     if to < from {
-        return Err(invalid("the end is before the start".into()));
+        return Err(invalid("the range ends (to) before it starts (from)".into()));
     }
     let infos = dag
         .schedule
