@@ -56,7 +56,9 @@ pub async fn plan(
         )));
     }
     if to < from {
-        return Err(invalid("the range ends (to) before it starts (from)".into()));
+        return Err(invalid(
+            "the range ends (to) before it starts (from)".into(),
+        ));
     }
     let infos = dag
         .schedule
