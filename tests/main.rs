@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod api;
 mod books;
 mod cli;
 mod compose;

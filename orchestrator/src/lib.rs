@@ -27,6 +27,7 @@ pub mod generate;
 pub mod produce;
 pub mod runs;
 pub mod scheduler;
+pub mod server;
 pub mod settings;
 pub mod store;
 pub mod template;

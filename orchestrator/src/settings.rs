@@ -2,6 +2,7 @@
 //! default. Defaults are local: history in `.updraft/updraft.db`, DAGs in `./dags`, the
 //! lakehouse tables in `./lake`.
 
+use crate::server::auth::{ApiToken, check_tokens, parse_tokens};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ pub struct Settings {
     pub heartbeat_timeout: Duration,
     /// At most this many attempts run in one process at once.
     pub parallelism: usize,
+    /// Bearer tokens of the API server (`UPDRAFT_API_TOKENS` > `[api] tokens`).
+    pub api_tokens: Vec<ApiToken>,
 }
 
 /// Airflow's default `parallelism`.
@@ -59,6 +62,16 @@ struct ConfigFile {
     parallelism: Option<usize>,
     #[serde(default)]
     connections: BTreeMap<String, String>,
+    #[serde(default)]
+    api: ApiSection,
+}
+
+/// `[api]` of `updraft.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    #[serde(default)]
+    tokens: Vec<ApiToken>,
 }
 
 impl Settings {
@@ -100,6 +113,13 @@ impl Settings {
             connections
                 .insert(Connection::parse(DEFAULT_WAREHOUSE, &uri).map_err(anyhow::Error::msg)?);
         }
+        let api_tokens = match std::env::var("UPDRAFT_API_TOKENS") {
+            Ok(text) => {
+                parse_tokens(&text).map_err(|e| anyhow::anyhow!("UPDRAFT_API_TOKENS: {e}"))?
+            }
+            Err(_) => file.api.tokens,
+        };
+        check_tokens(&api_tokens).map_err(anyhow::Error::msg)?;
         Ok(Self {
             home,
             dags_folder,
@@ -112,6 +132,7 @@ impl Settings {
                 .or(file.parallelism)
                 .unwrap_or(DEFAULT_PARALLELISM)
                 .max(1),
+            api_tokens,
         })
     }
 

@@ -1,6 +1,7 @@
 //! What the end-to-end tests share: a scratch Updraft installation (home, DAGs folder,
 //! SQLite or a fresh PostgreSQL database) driving the real binary, and, one module each,
-//! the services a test starts: PostgreSQL, a Kafka-protocol broker, an S3 server.
+//! the services a test starts: PostgreSQL, a Kafka-protocol broker, an S3 server, the
+//! web server.
 
 mod broker;
 mod lake;
@@ -8,12 +9,14 @@ mod postgres;
 mod process;
 mod s3;
 mod service;
+mod web;
 
 pub use broker::Broker;
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;
 pub use s3::S3Server;
+pub use web::{Api, WebServer};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,10 +3,10 @@
 
 use super::foreground::{execute_in_foreground, logical_date, parse_conf};
 use super::output::{print_object, print_rows};
-use super::{Context, backfill_cmd, timetable_cmd, usage};
+use super::{Context, backfill_cmd, runs_error, timetable_cmd, usage};
 use crate::dag::{Dag, DagFolder};
-use crate::runs::{self, RunsError, TriggerRequest};
-use crate::store::{DagRow, RunState};
+use crate::runs::{self, TriggerRequest};
+use crate::store::DagRow;
 use clap::Subcommand;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -302,13 +302,7 @@ async fn trigger(
     let store = ctx.store().await?;
     let triggered = runs::trigger(&store, &ctx.settings, &dag, request)
         .await
-        .map_err(|e| match e {
-            RunsError::Invalid { field, message } => {
-                usage(format!("--{}: {message}", field.replace('_', "-")))
-            }
-            RunsError::Conflict(m) => usage(m),
-            other => other.into(),
-        })?;
+        .map_err(runs_error)?;
     let Some(job) = triggered.job else {
         let run = &triggered.run;
         say!("queued {} {}", run.dag_id, run.run_id);
@@ -329,15 +323,15 @@ async fn runs(
     state: Option<String>,
     limit: i64,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(s) = &state
-        && RunState::parse(s).is_none()
-    {
-        return Err(usage(format!(
-            "--state `{s}`: use queued, running, success or failed"
-        )));
+    let mut request = runs::RunListRequest::newest(dag_id, limit);
+    if let Some(s) = &state {
+        request.states = vec![runs::list::parse_state(s).map_err(runs_error)?];
     }
     let store = ctx.store().await?;
-    let rows = store.runs(dag_id, state.as_deref(), limit).await?;
+    let rows = runs::list(&store, &request)
+        .await
+        .map_err(runs_error)?
+        .dag_runs;
     // A DAG whose file is gone still has its history; a name nobody knows is a typo.
     if rows.is_empty()
         && !ctx.folder()?.dags.iter().any(|d| d.dag_id == dag_id)

@@ -95,8 +95,18 @@ enum Command {
     Lake(lake_cmd::LakeCommand),
     /// Run the scheduler: create due runs, run queued ones, recover from crashes (until SIGTERM)
     Scheduler,
-    /// Run the scheduler on the embedded defaults (SQLite, ./dags, ./lake) for a laptop
-    Standalone,
+    /// Serve the REST API (until SIGTERM)
+    Webserver(WebArgs),
+    /// Run the scheduler and the web server on the embedded defaults (SQLite, ./dags, ./lake)
+    Standalone(WebArgs),
+}
+
+/// Where the web server listens.
+#[derive(clap::Args, Debug)]
+struct WebArgs {
+    /// Address and port; anything but loopback needs API tokens
+    #[arg(long, env = "UPDRAFT_BIND", default_value = scheduler_cmd::DEFAULT_BIND)]
+    bind: std::net::SocketAddr,
 }
 
 /// An error that is the user's input, not the system's: exit code 2.
@@ -109,13 +119,25 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// A refused request about runs is the user's mistake (named by its flag); a failure is not.
+pub fn runs_error(e: crate::runs::RunsError) -> anyhow::Error {
+    use crate::runs::RunsError;
+    match e {
+        RunsError::Invalid { field, message } => {
+            usage(format!("--{}: {message}", field.replace('_', "-")))
+        }
+        RunsError::NotFound(m) | RunsError::Conflict(m) => usage(m),
+        other => other.into(),
+    }
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // A daemon reports what it does; one-shot commands only warn.
     init_tracing(matches!(
         cli.command,
-        Command::Scheduler | Command::Standalone
+        Command::Scheduler | Command::Webserver(_) | Command::Standalone(_)
     ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -173,7 +195,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
         Command::Scheduler => scheduler_cmd::scheduler(&ctx).await,
-        Command::Standalone => scheduler_cmd::standalone(&ctx).await,
+        Command::Webserver(args) => scheduler_cmd::webserver(&ctx, args.bind).await,
+        Command::Standalone(args) => scheduler_cmd::standalone(&ctx, args.bind).await,
     }
 }
 

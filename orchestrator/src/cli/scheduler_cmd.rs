@@ -1,11 +1,16 @@
-//! `updraft scheduler` (the daemon) and `updraft standalone` (the daemon on the embedded
-//! defaults, with a summary of where everything lives).
+//! The daemons: `updraft scheduler`, `updraft webserver`, and `updraft standalone` (both
+//! on the embedded defaults, with a summary of where everything lives).
 
 use super::{Context, cancel_on_signal};
 use crate::scheduler::Scheduler;
+use crate::server::{self, AppState};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Where the web server listens unless told otherwise: this machine only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 /// Runs the scheduler until SIGTERM or Ctrl-C.
 pub async fn scheduler(ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -17,8 +22,26 @@ pub async fn scheduler(ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints where the embedded setup keeps things, then runs the scheduler.
-pub async fn standalone(ctx: &Context) -> anyhow::Result<ExitCode> {
+/// Serves the API until SIGTERM or Ctrl-C, then finishes the requests in flight.
+pub async fn webserver(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitCode> {
+    let store = ctx.store().await?;
+    let state = AppState::new(store, Arc::new(ctx.settings.clone()));
+    let listening = server::listen(state, bind).await.map_err(start_error)?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    eprintln!("serving on http://{} (Ctrl-C stops)", listening.addr);
+    listening.serve(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A server that cannot start is the user's to fix (the address, the tokens).
+fn start_error(e: server::ServerError) -> anyhow::Error {
+    super::usage(e.to_string())
+}
+
+/// Prints where the embedded setup keeps things, then runs the scheduler and the web
+/// server side by side until SIGTERM or Ctrl-C.
+pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitCode> {
     let s = &ctx.settings;
     if !s.dags_folder.is_dir() {
         std::fs::create_dir_all(&s.dags_folder)?;
@@ -28,6 +51,20 @@ pub async fn standalone(ctx: &Context) -> anyhow::Result<ExitCode> {
     eprintln!("  history      {}", s.database_url_shown());
     eprintln!("  lake         {}", s.lake);
     eprintln!("  task logs    {}", s.home.join("logs").display());
+    let store = ctx.store().await?;
+    let settings = Arc::new(ctx.settings.clone());
+    let state = AppState::new(store.clone(), settings.clone());
+    let listening = server::listen(state, bind).await.map_err(start_error)?;
+    eprintln!("  web server   http://{}", listening.addr);
     eprintln!("Add or edit DAG files at any time; Ctrl-C stops.");
-    scheduler(ctx).await
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let web = tokio::spawn(listening.serve(shutdown.clone()));
+    let scheduler = Scheduler::start(store, settings).await?;
+    let ran = scheduler.run(shutdown.clone()).await;
+    shutdown.cancel();
+    let served = web.await;
+    ran?;
+    served.map_err(|e| anyhow::anyhow!("the web server stopped: {e}"))??;
+    Ok(ExitCode::SUCCESS)
 }

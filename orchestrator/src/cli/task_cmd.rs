@@ -1,10 +1,10 @@
-//! `updraft task ...`: states, logs, test, render, clear.
+//! `updraft task ...`: states, logs, test, render, clear, mark.
 
 use super::foreground::{execute_in_foreground, logical_date, parse_conf};
 use super::output::print_rows;
-use super::{Context, cancel_on_signal, usage};
+use super::{Context, cancel_on_signal, runs_error, usage};
 use crate::engine::run_task;
-use crate::runs::{self, ClearRequest, RunsError};
+use crate::runs::{self, ClearRequest, MarkRequest, MarkState};
 use crate::template::{RunVars, render_config};
 use chrono::SecondsFormat;
 use clap::Subcommand;
@@ -39,6 +39,19 @@ pub enum TaskCommand {
         /// Only tasks that failed (failed or upstream_failed)
         #[arg(long)]
         only_failed: bool,
+    },
+    /// Set task instances (or, without --task, the whole run) to success or failed by hand
+    Mark {
+        dag_id: String,
+        run_id: String,
+        /// success or failed
+        state: String,
+        /// This task (repeat for more); without it, the run itself is marked
+        #[arg(long = "task")]
+        task_ids: Vec<String>,
+        /// Also every task downstream of the marked ones
+        #[arg(long)]
+        downstream: bool,
     },
 }
 
@@ -127,6 +140,43 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             task_regex,
             only_failed,
         } => clear(ctx, &dag_id, &run_id, task_regex, only_failed).await,
+        TaskCommand::Mark {
+            dag_id,
+            run_id,
+            state,
+            task_ids,
+            downstream,
+        } => {
+            let state = MarkState::parse(&state)
+                .ok_or_else(|| usage(format!("state `{state}`: use success or failed")))?;
+            let request = MarkRequest {
+                run_id,
+                task_ids: (!task_ids.is_empty()).then_some(task_ids),
+                downstream,
+                state,
+            };
+            let dag = ctx.dag(&dag_id)?;
+            let store = ctx.store().await?;
+            let marked = runs::mark(&store, &dag, request)
+                .await
+                .map_err(runs_error)?;
+            let run = &marked.run;
+            if marked.task_ids.is_empty() {
+                eprintln!("run {} of {} is now {}", run.run_id, run.dag_id, run.state);
+            } else {
+                eprintln!(
+                    "marked {}: {}; run {} is queued for a scheduler to finish",
+                    marked.task_ids.join(", "),
+                    if downstream {
+                        "with downstream"
+                    } else {
+                        "alone"
+                    },
+                    run.run_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -138,28 +188,11 @@ async fn logs(
     try_number: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
-    let tries = store.tries(dag_id, run_id, Some(task_id)).await?;
-    let chosen = match try_number {
-        Some(n) => tries.iter().find(|t| t.try_number == n),
-        None => tries.last(),
-    };
-    let Some(attempt) = chosen else {
-        return Err(usage(format!(
-            "no attempt{} of task `{task_id}` in run `{run_id}` of `{dag_id}`",
-            try_number.map(|n| format!(" {n}")).unwrap_or_default()
-        )));
-    };
-    let path = match attempt.log_path.clone() {
-        Some(path) => path,
-        None => ctx
-            .settings
-            .log_path(dag_id, run_id, task_id, attempt.try_number)
-            .map_err(usage)?
-            .display()
-            .to_string(),
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read log {path}: {e}"))?;
+    let log = runs::attempt_log(&store, &ctx.settings, (dag_id, run_id, task_id), try_number)
+        .await
+        .map_err(runs_error)?;
+    let text = std::fs::read_to_string(&log.path)
+        .map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?;
     say_raw!("{text}");
     Ok(ExitCode::SUCCESS)
 }
@@ -247,10 +280,7 @@ async fn clear(
     };
     let cleared = runs::clear(&store, &ctx.settings, &dag, request)
         .await
-        .map_err(|e| match e {
-            RunsError::NotFound(m) => usage(m),
-            other => other.into(),
-        })?;
+        .map_err(runs_error)?;
     let Some(job) = cleared.job else {
         eprintln!("nothing to clear in run {run_id}");
         return Ok(ExitCode::SUCCESS);

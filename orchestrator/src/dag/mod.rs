@@ -125,6 +125,21 @@ impl Dag {
     pub fn leaves(&self) -> impl Iterator<Item = &Task> {
         self.tasks.values().filter(|t| t.downstream.is_empty())
     }
+
+    /// Adds `task_id` and every task downstream of it to `into` (nothing for an unknown id).
+    pub fn with_downstream(&self, task_id: &str, into: &mut std::collections::BTreeSet<String>) {
+        let Some(start) = self
+            .graph
+            .node_indices()
+            .find(|n| self.graph[*n] == task_id)
+        else {
+            return;
+        };
+        let mut dfs = petgraph::visit::Dfs::new(&self.graph, start);
+        while let Some(n) = dfs.next(&self.graph) {
+            into.insert(self.graph[n].clone());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use crate::dag::Dag;
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, Store, TaskInstanceRow, TaskState};
-use petgraph::visit::Dfs;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -110,16 +109,7 @@ fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) ->
         });
     let mut cleared = BTreeSet::new();
     for ti in picked {
-        if let Some(start) = dag
-            .graph
-            .node_indices()
-            .find(|n| dag.graph[*n] == ti.task_id)
-        {
-            let mut dfs = Dfs::new(&dag.graph, start);
-            while let Some(n) = dfs.next(&dag.graph) {
-                cleared.insert(dag.graph[n].clone());
-            }
-        }
+        dag.with_downstream(&ti.task_id, &mut cleared);
     }
     cleared.into_iter().collect()
 }

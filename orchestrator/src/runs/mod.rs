@@ -1,14 +1,19 @@
-//! What people ask of runs — trigger one, clear its tasks, backfill a range, pause a
-//! DAG — as requests that the CLI and
-//! (later) the API server make the same way: a request struct in, a typed answer or a
+//! What people ask of runs — list them, trigger one, clear or mark its tasks, backfill a
+//! range, pause a DAG — as requests that the CLI and the API server make the same way: a request struct in, a typed answer or a
 //! [`RunsError`] out that tells a user's mistake from a failure.
 
 pub mod backfill;
 mod clear;
+pub mod list;
+mod logs;
+mod mark;
 mod pause;
 mod trigger;
 
 pub use clear::{ClearRequest, Cleared, clear};
+pub use list::{RunListRequest, RunPage, list};
+pub use logs::{AttemptLog, attempt_log};
+pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;
 pub use trigger::{TriggerRequest, Triggered, trigger};
 

@@ -2,7 +2,7 @@
 //! removed, so DAGs change without a restart; a broken file is reported once per change
 //! and the other DAGs keep running.
 
-use crate::dag::{Dag, DagFolder, dag_files};
+use crate::dag::{Dag, DagError, DagFolder, dag_files};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +16,8 @@ pub struct DagFiles {
     dir: PathBuf,
     stamps: BTreeMap<PathBuf, Stamp>,
     dags: HashMap<String, Arc<Dag>>,
+    /// Why the files that did not load did not.
+    errors: Vec<DagError>,
     /// Whether the folder was missing at the last look (reported once).
     missing: bool,
 }
@@ -27,6 +29,7 @@ impl DagFiles {
             dir: dir.to_path_buf(),
             stamps: BTreeMap::new(),
             dags: HashMap::new(),
+            errors: Vec::new(),
             missing: false,
         }
     }
@@ -79,6 +82,7 @@ impl DagFiles {
         }
         self.stamps = stamps;
         self.dags = dags;
+        self.errors = folder.errors;
         changed
     }
 
@@ -90,6 +94,11 @@ impl DagFiles {
     /// Every loaded DAG.
     pub fn all(&self) -> impl Iterator<Item = &Arc<Dag>> {
         self.dags.values()
+    }
+
+    /// The errors of the files that did not load, as of the last refresh.
+    pub fn errors(&self) -> &[DagError] {
+        &self.errors
     }
 }
 

@@ -35,6 +35,7 @@ mod state;
 
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use jobs::{OwnedAttempt, StaleAttempt};
+pub use marks::Marked;
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, RunType, TaskState};
 pub use test_results::TestResultRow;
@@ -95,6 +96,7 @@ macro_rules! with_pool {
 
 mod claims;
 mod jobs;
+mod marks;
 mod model_runs;
 mod scheduling;
 mod test_results;
@@ -123,6 +125,66 @@ pub struct NewRun<'a> {
     pub job_id: Option<&'a str>,
     /// (task_id, task_type, max_tries) for every task of the DAG.
     pub tasks: Vec<(&'a str, &'a str, i64)>,
+}
+
+/// A column runs can be listed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunColumn {
+    LogicalDate,
+    RunId,
+    State,
+    QueuedAt,
+    StartedAt,
+    EndedAt,
+}
+
+impl RunColumn {
+    /// Every column runs can be ordered by.
+    pub const ALL: [RunColumn; 6] = [
+        RunColumn::LogicalDate,
+        RunColumn::RunId,
+        RunColumn::State,
+        RunColumn::QueuedAt,
+        RunColumn::StartedAt,
+        RunColumn::EndedAt,
+    ];
+
+    /// The column's name in `dag_run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunColumn::LogicalDate => "logical_date",
+            RunColumn::RunId => "run_id",
+            RunColumn::State => "state",
+            RunColumn::QueuedAt => "queued_at",
+            RunColumn::StartedAt => "started_at",
+            RunColumn::EndedAt => "ended_at",
+        }
+    }
+}
+
+/// How a listing of runs is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOrder {
+    pub column: RunColumn,
+    pub descending: bool,
+}
+
+/// Adds ` AND state IN (...)` when `states` is not empty.
+fn push_state_filter<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    states: &[&'static str],
+) where
+    &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    if states.is_empty() {
+        return;
+    }
+    query.push(" AND state IN (");
+    let mut list = query.separated(", ");
+    for state in states {
+        list.push_bind(*state);
+    }
+    list.push_unseparated(")");
 }
 
 /// Identifies one task instance.
@@ -349,6 +411,33 @@ impl Store {
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(dag_id).bind(state).bind(limit).fetch_all(p).await?),
         )
+    }
+
+    /// A page of a DAG's runs in the given states (all when empty), ordered by `order`
+    /// (a column and direction the caller picked from a fixed list), with how many match.
+    pub async fn run_page(
+        &self,
+        dag_id: &str,
+        states: &[RunState],
+        order: RunOrder,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DagRunRow>, i64)> {
+        let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
+        with_pool!(self, p => {
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run WHERE dag_id = ");
+            count.push_bind(dag_id);
+            push_state_filter(&mut count, &states);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            let mut page = sqlx::QueryBuilder::new(rows::DAG_RUN_SELECT);
+            page.push(" WHERE dag_id = ").push_bind(dag_id);
+            push_state_filter(&mut page, &states);
+            // The run id breaks ties, so that pages neither repeat nor skip a run.
+            page.push(format_args!(" ORDER BY {} {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
+            page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+            let runs = page.build_query_as().fetch_all(p).await?;
+            Ok((runs, total))
+        })
     }
 
     /// Moves a run to `state`, stamping start and end times.

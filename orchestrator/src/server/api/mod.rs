@@ -1,0 +1,134 @@
+//! The `/api/v2` routes and what their handlers share: reading query strings and JSON
+//! bodies into requests with a 400 that says what is wrong, and list answers.
+
+mod dags;
+mod monitor;
+mod runs;
+mod tasks;
+
+use super::AppState;
+use super::error::ApiError;
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// Every API route (the OpenAPI document lists the same).
+pub fn routes() -> Router<Arc<AppState>> {
+    let run = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
+    let task = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
+    Router::new()
+        .route("/api/v2/dags", get(dags::list))
+        .route("/api/v2/dags/{dag_id}", get(dags::get).patch(dags::patch))
+        .route(
+            "/api/v2/dags/{dag_id}/dagRuns",
+            get(runs::list).post(runs::trigger),
+        )
+        .route(run, get(runs::get).patch(runs::mark))
+        .route(&format!("{run}/clear"), axum::routing::post(runs::clear))
+        .route(&format!("{run}/testResults"), get(runs::test_results))
+        .route(&format!("{run}/taskInstances"), get(tasks::list))
+        .route(task, get(tasks::get).patch(tasks::mark))
+        .route(&format!("{task}/tries"), get(tasks::tries))
+        .route(&format!("{task}/logs/{{try_number}}"), get(tasks::log))
+        .route("/api/v2/importErrors", get(monitor::import_errors))
+        .route("/api/v2/monitor/health", get(monitor::health))
+}
+
+/// A JSON body; a malformed one is a 400 that says where.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        let text = if bytes.is_empty() {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
+        let mut json = serde_json::Deserializer::from_slice(text);
+        serde_path_to_error::deserialize(&mut json)
+            .map(Body)
+            .map_err(|e| {
+                let at = e.path().to_string();
+                let inner = e.into_inner();
+                if at == "." {
+                    ApiError::bad_request(format!("the JSON body: {inner}"))
+                } else {
+                    ApiError::bad_request(format!("the JSON body, field `{at}`: {inner}"))
+                }
+            })
+    }
+}
+
+/// The pairs of a query string, checked against the names an endpoint knows.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Reads `query`; a name not in `known` is a 400.
+    pub fn parse(query: Option<&str>, known: &[&str]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter `{name}` (known: {})",
+                known.join(", ")
+            )));
+        }
+        Ok(Self(pairs))
+    }
+
+    /// Every value of `name` (repeated, or comma-separated).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// The last value of `name`.
+    pub fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `name` as a number, or `default`.
+    pub fn number(&self, name: &str, default: i64) -> Result<i64, ApiError> {
+        match self.one(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("{name}: `{v}` is not a whole number"))),
+        }
+    }
+
+    /// `name` as true/false, or false.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.one(name) {
+            None => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "{name}: `{v}`: use true or false"
+            ))),
+        }
+    }
+}
+
+/// A list answer: the items under `key`, and how many there are in all.
+pub fn collection<T: serde::Serialize>(key: &str, items: &[T], total: usize) -> serde_json::Value {
+    serde_json::json!({ key: items, "total_entries": total })
+}

@@ -1,0 +1,178 @@
+//! `/api/v2/dags/{dag_id}/dagRuns...`: list, trigger, read, mark and clear runs, and a
+//! run's data-quality results.
+
+use super::dags::dag_named;
+use super::{Body, Params, collection};
+use crate::runs::{self, ClearRequest, MarkRequest, MarkState, RunListRequest, TriggerRequest};
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::store::DagRunRow;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A run by its ids, or 404.
+pub async fn run_named(
+    state: &AppState,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<DagRunRow, ApiError> {
+    state
+        .store
+        .run(dag_id, run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("dag `{dag_id}` has no run `{run_id}`")))
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns?state&limit&offset&order_by`
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(dag_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<runs::RunPage>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["state", "limit", "offset", "order_by"])?;
+    let mut request = RunListRequest::newest(&dag_id, params.number("limit", 100)?);
+    request.offset = params.number("offset", 0)?;
+    request.states = params
+        .all("state")
+        .into_iter()
+        .map(runs::list::parse_state)
+        .collect::<Result<_, _>>()?;
+    if let Some(order) = params.one("order_by") {
+        request.order = runs::list::parse_order(order)?;
+    }
+    let page = runs::list(&state.store, &request).await?;
+    if page.total_entries == 0 && !state.store.dags().await?.iter().any(|d| d.dag_id == dag_id) {
+        dag_named(&state, &dag_id).await?;
+    }
+    Ok(Json(page))
+}
+
+/// The body of a trigger (Airflow's names).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    dag_run_id: Option<String>,
+    logical_date: Option<DateTime<Utc>>,
+    conf: Option<serde_json::Value>,
+}
+
+/// `POST /api/v2/dags/{dag_id}/dagRuns`: a manual run, queued for a scheduler.
+pub async fn trigger(
+    State(state): State<Arc<AppState>>,
+    Path(dag_id): Path<String>,
+    Body(body): Body<TriggerBody>,
+) -> Result<Json<DagRunRow>, ApiError> {
+    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let request = TriggerRequest {
+        conf: body.conf,
+        run_id: body.dag_run_id,
+        logical_date: body.logical_date,
+        execute_here: false,
+    };
+    let triggered = runs::trigger(&state.store, &state.settings, &dag, request).await?;
+    Ok(Json(triggered.run))
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+) -> Result<Json<DagRunRow>, ApiError> {
+    Ok(Json(run_named(&state, &dag_id, &run_id).await?))
+}
+
+/// The body of `PATCH .../dagRuns/{dag_run_id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPatch {
+    state: String,
+}
+
+/// `PATCH .../dagRuns/{dag_run_id}` `{"state": "success" | "failed"}`: marks the run.
+pub async fn mark(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    Body(body): Body<RunPatch>,
+) -> Result<Json<DagRunRow>, ApiError> {
+    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let request = MarkRequest {
+        run_id,
+        task_ids: None,
+        downstream: false,
+        state: parse_mark_state(&body.state)?,
+    };
+    Ok(Json(runs::mark(&state.store, &dag, request).await?.run))
+}
+
+/// Reads `success` or `failed`.
+pub fn parse_mark_state(name: &str) -> Result<MarkState, ApiError> {
+    MarkState::parse(name)
+        .ok_or_else(|| ApiError::bad_request(format!("state `{name}`: use success or failed")))
+}
+
+/// The body of a clear (Airflow's names; as there, a dry run unless told otherwise).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearBody {
+    #[serde(default = "yes")]
+    dry_run: bool,
+    #[serde(default)]
+    only_failed: bool,
+    task_ids: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST .../dagRuns/{dag_run_id}/clear`: the task instances that are (or would be)
+/// cleared, with everything downstream of them; the run is then queued for a scheduler.
+pub async fn clear(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    Body(body): Body<ClearBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let task_pattern = match &body.task_ids {
+        None => None,
+        Some(ids) => {
+            if let Some(unknown) = ids.iter().find(|id| dag.task(id).is_none()) {
+                return Err(ApiError::bad_request(format!(
+                    "task_ids: dag `{dag_id}` has no task `{unknown}`"
+                )));
+            }
+            let alternatives: Vec<String> = ids.iter().map(|id| regex::escape(id)).collect();
+            Some(
+                regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
+                    .map_err(ApiError::internal)?,
+            )
+        }
+    };
+    let request = ClearRequest {
+        run_id: run_id.clone(),
+        task_pattern,
+        only_failed: body.only_failed,
+        dry_run: body.dry_run,
+        execute_here: false,
+    };
+    let cleared = runs::clear(&state.store, &state.settings, &dag, request).await?;
+    let instances = state.store.task_instances(&dag_id, &run_id).await?;
+    let picked: Vec<_> = instances
+        .into_iter()
+        .filter(|ti| cleared.task_ids.contains(&ti.task_id))
+        .collect();
+    Ok(Json(collection("task_instances", &picked, picked.len())))
+}
+
+/// `GET .../dagRuns/{dag_run_id}/testResults`: the data-quality results of the run.
+pub async fn test_results(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    run_named(&state, &dag_id, &run_id).await?;
+    let results = state.store.test_results(&dag_id, &run_id).await?;
+    Ok(Json(collection("test_results", &results, results.len())))
+}

@@ -1,0 +1,211 @@
+//! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
+//! their attempts and an attempt's log (followed while it runs).
+
+use super::runs::{parse_mark_state, run_named};
+use super::{Body, Params, collection};
+use crate::runs::{self, MarkRequest};
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::store::{TaskInstanceRow, TaskState};
+use axum::Json;
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::Response;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// How often a followed log is looked at for new lines.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// `GET .../dagRuns/{dag_run_id}/taskInstances`
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    run_named(&state, &dag_id, &run_id).await?;
+    let instances = state.store.task_instances(&dag_id, &run_id).await?;
+    Ok(Json(collection(
+        "task_instances",
+        &instances,
+        instances.len(),
+    )))
+}
+
+/// The task instance the path names, or 404.
+async fn instance_named(
+    state: &AppState,
+    (dag_id, run_id, task_id): (&str, &str, &str),
+) -> Result<TaskInstanceRow, ApiError> {
+    run_named(state, dag_id, run_id).await?;
+    state
+        .store
+        .task_instances(dag_id, run_id)
+        .await?
+        .into_iter()
+        .find(|ti| ti.task_id == task_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "run `{run_id}` of `{dag_id}` has no task `{task_id}`"
+            ))
+        })
+}
+
+/// `GET .../taskInstances/{task_id}`
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+) -> Result<Json<TaskInstanceRow>, ApiError> {
+    Ok(Json(
+        instance_named(&state, (&dag_id, &run_id, &task_id)).await?,
+    ))
+}
+
+/// The body of `PATCH .../taskInstances/{task_id}` (Airflow's names).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstancePatch {
+    new_state: String,
+    #[serde(default)]
+    include_downstream: bool,
+}
+
+/// `PATCH .../taskInstances/{task_id}` `{"new_state": "success", "include_downstream": false}`:
+/// marks the task (and what is downstream of it); answers with the instances marked.
+pub async fn mark(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Body(body): Body<InstancePatch>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (dag, _) = super::dags::dag_named(&state, &dag_id).await?;
+    let request = MarkRequest {
+        run_id: run_id.clone(),
+        task_ids: Some(vec![task_id]),
+        downstream: body.include_downstream,
+        state: parse_mark_state(&body.new_state)?,
+    };
+    let marked = runs::mark(&state.store, &dag, request).await?;
+    let instances: Vec<TaskInstanceRow> = state
+        .store
+        .task_instances(&dag_id, &run_id)
+        .await?
+        .into_iter()
+        .filter(|ti| marked.task_ids.contains(&ti.task_id))
+        .collect();
+    Ok(Json(collection(
+        "task_instances",
+        &instances,
+        instances.len(),
+    )))
+}
+
+/// `GET .../taskInstances/{task_id}/tries`: every attempt, first to last.
+pub async fn tries(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    instance_named(&state, (&dag_id, &run_id, &task_id)).await?;
+    let tries = state.store.tries(&dag_id, &run_id, Some(&task_id)).await?;
+    Ok(Json(collection("task_instances", &tries, tries.len())))
+}
+
+/// `GET .../taskInstances/{task_id}/logs/{try_number}?follow=true`: the attempt's log as
+/// text; with `follow`, lines keep coming while the attempt runs.
+pub async fn log(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let try_number: i64 = try_number.parse().map_err(|_| {
+        ApiError::bad_request(format!("try_number `{try_number}` is not a whole number"))
+    })?;
+    let follow = Params::parse(query.as_deref(), &["follow"])?.flag("follow")?;
+    let log = runs::attempt_log(
+        &state.store,
+        &state.settings,
+        (&dag_id, &run_id, &task_id),
+        Some(try_number),
+    )
+    .await?;
+    let running = TaskState::parse(Some(&log.attempt.state)) == TaskState::Running;
+    let body = if follow && running {
+        let state = state.clone();
+        let ids = (dag_id, run_id, task_id);
+        HttpBody::from_stream(follow_log(state, ids, try_number, log.path))
+    } else {
+        // An attempt that never wrote a line (it failed before starting) has no file.
+        let text = match tokio::fs::read(&log.path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(ApiError::internal(format!("cannot read the log: {e}"))),
+        };
+        HttpBody::from(text)
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body)
+        .map_err(ApiError::internal)
+}
+
+/// The log's bytes as they are written, until the attempt has ended and all is sent.
+fn follow_log(
+    state: Arc<AppState>,
+    (dag_id, run_id, task_id): (String, String, String),
+    try_number: i64,
+    path: std::path::PathBuf,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures::stream::unfold((0u64, false), move |(sent, ended)| {
+        let (state, path) = (state.clone(), path.clone());
+        let (dag_id, run_id, task_id) = (dag_id.clone(), run_id.clone(), task_id.clone());
+        async move {
+            loop {
+                let fresh = read_from(&path, sent).await;
+                match fresh {
+                    Ok(bytes) if !bytes.is_empty() => {
+                        let next = sent + bytes.len() as u64;
+                        return Some((Ok(bytes), (next, ended)));
+                    }
+                    Err(e) => return Some((Err(e), (sent, true))),
+                    Ok(_) if ended => return None,
+                    Ok(_) => {}
+                }
+                tokio::time::sleep(FOLLOW_EVERY).await;
+                // Read once more after the end is seen: the last lines land before it.
+                let still_running = state
+                    .store
+                    .tries(&dag_id, &run_id, Some(&task_id))
+                    .await
+                    .map(|tries| {
+                        tries.iter().any(|t| {
+                            t.try_number == try_number
+                                && TaskState::parse(Some(&t.state)) == TaskState::Running
+                        })
+                    })
+                    .unwrap_or(false);
+                if !still_running {
+                    let rest = read_from(&path, sent).await.unwrap_or_default();
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    let next = sent + rest.len() as u64;
+                    return Some((Ok(rest), (next, true)));
+                }
+            }
+        }
+    })
+}
+
+/// What the file holds past `offset` (nothing when it does not exist yet).
+async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await?;
+    Ok(bytes)
+}

@@ -1,0 +1,106 @@
+//! The API's errors: JSON `{status, title, detail}` (as Airflow's API answers) with the
+//! status code that says whose fault it is.
+
+use crate::runs::RunsError;
+use crate::store::StoreError;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answer.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(serialize_with = "as_code")]
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+}
+
+fn as_code<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
+}
+
+impl ApiError {
+    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            detail: updraft_tasks::secrets::mask(&detail.into()).into_owned(),
+        }
+    }
+
+    /// 400: the request is wrong.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
+    }
+
+    /// 401: no token, or not a valid one.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
+    }
+
+    /// 403: the token's role does not allow it.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail)
+    }
+
+    /// 404: what the path names does not exist.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found", detail)
+    }
+
+    /// 405: the path exists, not with this method.
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail)
+    }
+
+    /// 409: it clashes with what exists.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", detail)
+    }
+
+    /// 500: our failure; the detail is logged, the caller gets the gist.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        let detail = updraft_tasks::secrets::mask(&error.to_string()).into_owned();
+        tracing::error!("API request failed: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            detail,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut response = (status, axum::Json(&self)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<RunsError> for ApiError {
+    fn from(e: RunsError) -> Self {
+        match e {
+            RunsError::Invalid { field, message } => {
+                Self::bad_request(format!("{field}: {message}"))
+            }
+            RunsError::NotFound(m) => Self::not_found(m),
+            RunsError::Conflict(m) => Self::conflict(m),
+            RunsError::Store(e) => Self::internal(e),
+            RunsError::Failed(e) => Self::internal(format!("{e:#}")),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        RunsError::from(e).into()
+    }
+}

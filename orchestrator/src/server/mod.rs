@@ -1,0 +1,199 @@
+//! `updraft webserver`: the REST API (Airflow's v2 shapes) over the history store and the
+//! DAGs folder. Every request goes through the token check; the handlers only turn JSON
+//! into the `runs` requests the CLI makes too, and answers back into JSON.
+
+mod api;
+pub mod auth;
+mod error;
+mod openapi;
+
+use crate::scheduler::DagFiles;
+use crate::settings::Settings;
+use crate::store::Store;
+use auth::{ApiToken, Role};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use error::ApiError;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Request bodies larger than this are refused (a run's `conf` is small).
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How often the DAGs folder is looked at again, at most.
+const FOLDER_REFRESH: Duration = Duration::from_secs(1);
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "refusing to serve the API on {0} without tokens: anyone who can reach it could \
+         trigger and clear runs. Bind to 127.0.0.1, or configure tokens in \
+         UPDRAFT_API_TOKENS=\"operator:TOKEN,viewer:TOKEN\" or [api] tokens in updraft.toml"
+    )]
+    OpenOnNetwork(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    dags: Mutex<(DagFiles, Option<Instant>)>,
+    tokens: Vec<ApiToken>,
+}
+
+impl AppState {
+    /// The state of a server over `store`, the settings' DAGs folder and tokens.
+    pub fn new(store: Store, settings: Arc<Settings>) -> Arc<Self> {
+        Arc::new(Self {
+            dags: Mutex::new((DagFiles::new(&settings.dags_folder), None)),
+            tokens: settings.api_tokens.clone(),
+            store,
+            settings,
+        })
+    }
+
+    /// The DAGs folder as it is now (read again when a file changed, at most once a
+    /// second), with `f` applied under the lock.
+    fn with_dags<T>(&self, f: impl FnOnce(&DagFiles) -> T) -> T {
+        let mut guard = self.dags.lock().unwrap_or_else(|e| e.into_inner());
+        let (files, last) = &mut *guard;
+        if last.is_none_or(|t| t.elapsed() >= FOLDER_REFRESH) {
+            files.refresh();
+            *last = Some(Instant::now());
+        }
+        f(files)
+    }
+}
+
+/// The routes of the API, behind the token check.
+pub fn router(state: Arc<AppState>) -> Router {
+    api::routes()
+        .route(
+            "/api/v2/openapi.json",
+            axum::routing::get(openapi::document),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint: see /api/v2/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed(
+                "this endpoint does not take that method: see /api/v2/openapi.json",
+            )
+        })
+        .layer(middleware::from_fn(mask_secrets))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// A server listening, not yet answering.
+pub struct Listening {
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    /// The address it listens on (the port chosen when asked for port 0).
+    pub addr: SocketAddr,
+}
+
+/// Listens on `bind`: refused without tokens anywhere but loopback.
+pub async fn listen(state: Arc<AppState>, bind: SocketAddr) -> Result<Listening, ServerError> {
+    if state.tokens.is_empty() && !bind.ip().is_loopback() {
+        return Err(ServerError::OpenOnNetwork(bind));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    Ok(Listening {
+        state,
+        listener,
+        addr,
+    })
+}
+
+impl Listening {
+    /// Answers requests until `shutdown` fires, then finishes the ones in flight.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), ServerError> {
+        tracing::info!(
+            "webserver listening on http://{} ({})",
+            self.addr,
+            if self.state.tokens.is_empty() {
+                "no tokens: open to this machine only"
+            } else {
+                "bearer tokens required"
+            }
+        );
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+/// Lets a request through when its token's role allows its method: reads need `viewer`,
+/// everything else `operator`. Without configured tokens (loopback only) all may.
+async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    // Health is for load balancers and monitors, the document for clients: neither tells
+    // anything of the runs (as in Airflow).
+    let public = matches!(
+        request.uri().path(),
+        "/api/v2/monitor/health" | "/api/v2/openapi.json"
+    );
+    if state.tokens.is_empty() || public {
+        return next.run(request).await;
+    }
+    let needed = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        Role::Viewer
+    } else {
+        Role::Operator
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(presented) = presented else {
+        return ApiError::unauthorized("send a token: Authorization: Bearer <token>")
+            .into_response();
+    };
+    match auth::role_of(&state.tokens, presented.trim()) {
+        None => ApiError::unauthorized("the token is not valid").into_response(),
+        Some(role) if role < needed => ApiError::forbidden(format!(
+            "a {role:?} token may only read; this needs an operator token"
+        ))
+        .into_response(),
+        Some(_) => next.run(request).await,
+    }
+}
+
+/// JSON answers pass through the secrets masker, as every other output does: a password
+/// that reached a stored error or `conf` is shown as `***`.
+async fn mask_secrets(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => return ApiError::internal(format!("cannot read an answer: {e}")).into_response(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let masked = updraft_tasks::secrets::mask(&text).into_owned();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(masked))
+}
