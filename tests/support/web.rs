@@ -2,9 +2,8 @@
 //! a small client of its API.
 
 use super::Updraft;
-use std::net::{TcpListener, TcpStream};
+use super::service::{free_port, wait_until_listening};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 /// A running `updraft` serving HTTP; stopped (SIGTERM) when dropped.
 pub struct WebServer {
@@ -16,11 +15,7 @@ impl WebServer {
     /// Starts `updraft <command> --bind 127.0.0.1:PORT` for `u`, with more environment
     /// variables, and waits until it listens.
     pub fn start(u: &Updraft, command: &str, env: &[(&str, &str)]) -> WebServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let bind = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(u.dir.path().join(format!("{command}.log"))).expect("log");
         let child = u
@@ -34,14 +29,7 @@ impl WebServer {
             child,
             base: format!("http://{bind}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "updraft {command} did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_listening(port, &format!("updraft {command}"));
         server
     }
 
