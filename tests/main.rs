@@ -18,6 +18,7 @@ mod first_row;
 mod grafana;
 mod lakehouse;
 mod land;
+mod metrics;
 mod s3;
 mod scheduler;
 mod sensors;

@@ -16,6 +16,7 @@ pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;
 pub use s3::S3Server;
+pub use service::{free_port, wait_until_listening};
 pub use web::{Api, WebServer};
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,11 @@
-//! `updraft webserver`: the REST API (Airflow's v2 shapes) over the history store and the
-//! DAGs folder. Every request goes through the token check; the handlers only turn JSON
+//! `updraft webserver`: the REST API (Airflow's v2 shapes) and Prometheus metrics over the
+//! history store and the DAGs folder. Every request goes through the token check; the handlers only turn JSON
 //! into the `runs` requests the CLI makes too, and answers back into JSON.
 
 mod api;
 pub mod auth;
 mod error;
+mod metrics;
 mod openapi;
 
 use crate::scheduler::DagFiles;
@@ -78,13 +79,14 @@ impl AppState {
     }
 }
 
-/// The routes of the API, behind the token check.
+/// The routes of the API and `/metrics`, behind the token check.
 pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
         .route(
             "/api/v2/openapi.json",
             axum::routing::get(openapi::document),
         )
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint: see /api/v2/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed(

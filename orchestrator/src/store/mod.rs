@@ -36,6 +36,7 @@ mod state;
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
+pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, RunType, TaskState};
 pub use test_results::TestResultRow;
@@ -97,6 +98,7 @@ macro_rules! with_pool {
 mod claims;
 mod jobs;
 mod marks;
+mod metrics;
 mod model_runs;
 mod scheduling;
 mod test_results;
