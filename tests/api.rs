@@ -169,6 +169,18 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         "nope",
     );
 
+    // A form of another site can post text/plain, never JSON: such bodies are refused.
+    let plain = op
+        .http
+        .post(format!("{}/api/v2/dags/etl/dagRuns", op.base))
+        .bearer_auth(OPERATOR)
+        .header("content-type", "text/plain")
+        .body(r#"{"dag_run_id": "csrf"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(plain.status().as_u16(), 415);
+
     // Listing runs.
     let (status, page) = viewer.get("/api/v2/dags/etl/dagRuns?state=failed").await;
     assert_eq!(status, 200, "{page}");

@@ -25,4 +25,5 @@ mod sensors;
 mod silver_checks;
 mod sql_models;
 mod tasks;
+mod ui;
 mod user_events;

@@ -4,6 +4,7 @@
 //! web server.
 
 mod broker;
+mod browser;
 mod lake;
 mod postgres;
 mod process;
@@ -12,6 +13,7 @@ mod service;
 mod web;
 
 pub use broker::Broker;
+pub use browser::Browser;
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;

@@ -54,6 +54,15 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail)
     }
 
+    /// 415: the body is not JSON.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            detail,
+        )
+    }
+
     /// 409: it clashes with what exists.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "Conflict", detail)

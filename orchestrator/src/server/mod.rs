@@ -7,16 +7,18 @@ pub mod auth;
 mod error;
 mod metrics;
 mod openapi;
+mod ui;
 
+use crate::dag::Dag;
 use crate::scheduler::DagFiles;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{DagRow, DagRunRow, Store, TaskInstanceRow};
 use auth::{ApiToken, Role};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use error::ApiError;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -77,11 +79,75 @@ impl AppState {
         }
         f(files)
     }
+
+    /// The DAGs of the folder (loaded now), in id order, each with its stored row
+    /// (recorded here when the store has not seen it yet).
+    pub async fn current_dags(&self) -> Result<Vec<(Arc<Dag>, DagRow)>, ApiError> {
+        let mut dags: Vec<Arc<Dag>> = self.with_dags(|files| files.all().cloned().collect());
+        dags.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
+        let mut rows = self.store.dags().await?;
+        if dags
+            .iter()
+            .any(|d| !rows.iter().any(|r| r.dag_id == d.dag_id))
+        {
+            for dag in &dags {
+                self.store.sync_dag(dag).await?;
+            }
+            rows = self.store.dags().await?;
+        }
+        Ok(dags
+            .into_iter()
+            .filter_map(|dag| {
+                let row = rows.iter().find(|r| r.dag_id == dag.dag_id)?.clone();
+                Some((dag, row))
+            })
+            .collect())
+    }
+
+    /// A run by its ids, or 404.
+    pub async fn run_named(&self, dag_id: &str, run_id: &str) -> Result<DagRunRow, ApiError> {
+        self.store
+            .run(dag_id, run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("dag `{dag_id}` has no run `{run_id}`")))
+    }
+
+    /// A task instance by its ids, or 404.
+    pub async fn instance_named(
+        &self,
+        (dag_id, run_id, task_id): (&str, &str, &str),
+    ) -> Result<TaskInstanceRow, ApiError> {
+        self.run_named(dag_id, run_id).await?;
+        self.store
+            .task_instances(dag_id, run_id)
+            .await?
+            .into_iter()
+            .find(|ti| ti.task_id == task_id)
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "run `{run_id}` of `{dag_id}` has no task `{task_id}`"
+                ))
+            })
+    }
+
+    /// The folder's DAG `dag_id` with its row, or 404.
+    pub async fn dag_named(&self, dag_id: &str) -> Result<(Arc<Dag>, DagRow), ApiError> {
+        self.current_dags()
+            .await?
+            .into_iter()
+            .find(|(dag, _)| dag.dag_id == dag_id)
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no DAG `{dag_id}` in the DAGs folder (a file that does not load is in /api/v2/importErrors)"
+                ))
+            })
+    }
 }
 
 /// The routes of the API and `/metrics`, behind the token check.
 pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
+        .merge(ui::routes())
         .route(
             "/api/v2/openapi.json",
             axum::routing::get(openapi::document),
@@ -143,14 +209,15 @@ impl Listening {
 }
 
 /// Lets a request through when its token's role allows its method: reads need `viewer`,
-/// everything else `operator`. Without configured tokens (loopback only) all may.
+/// everything else `operator`. The token comes as `Authorization: Bearer`, or from the
+/// cookie the login page sets. Without configured tokens (loopback only) all may. A page
+/// of the UI without a valid token goes to the login page; the API answers 401.
 async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
     // Health is for load balancers and monitors, the document for clients: neither tells
     // anything of the runs (as in Airflow).
-    let public = matches!(
-        request.uri().path(),
-        "/api/v2/monitor/health" | "/api/v2/openapi.json"
-    );
+    let public =
+        matches!(path, "/api/v2/monitor/health" | "/api/v2/openapi.json") || ui::is_public(path);
     if state.tokens.is_empty() || public {
         return next.run(request).await;
     }
@@ -159,16 +226,15 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     } else {
         Role::Operator
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(presented) = presented else {
-        return ApiError::unauthorized("send a token: Authorization: Bearer <token>")
-            .into_response();
-    };
-    match auth::role_of(&state.tokens, presented.trim()) {
+    let role = presented_token(&request).and_then(|t| auth::role_of(&state.tokens, t.trim()));
+    match role {
+        None if ui::is_page(path) && request.method() == Method::GET => {
+            let back = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            Redirect::to(&format!("/login?next={}", ui::url_escape(back))).into_response()
+        }
+        None if presented_token(&request).is_none() => {
+            ApiError::unauthorized("send a token: Authorization: Bearer <token>").into_response()
+        }
         None => ApiError::unauthorized("the token is not valid").into_response(),
         Some(role) if role < needed => ApiError::forbidden(format!(
             "a {role:?} token may only read; this needs an operator token"
@@ -178,15 +244,41 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     }
 }
 
-/// JSON answers pass through the secrets masker, as every other output does: a password
-/// that reached a stored error or `conf` is shown as `***`.
+/// The bearer token of a request, or the one its login cookie holds.
+fn presented_token(request: &Request) -> Option<String> {
+    let headers = request.headers();
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.to_string());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(ui::TOKEN_COOKIE)?.strip_prefix('='))
+        .map(|v| {
+            url::form_urlencoded::parse(format!("t={v}").as_bytes())
+                .map(|(_, t)| t.into_owned())
+                .collect::<String>()
+        })
+        .next()
+}
+
+/// JSON answers and pages pass through the secrets masker, as every other output does: a
+/// password that reached a stored error or `conf` is shown as `***`.
 async fn mask_secrets(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    let is_json = response
+    let maskable = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !maskable {
         return response;
     }
     let (mut parts, body) = response.into_parts();

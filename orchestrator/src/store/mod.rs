@@ -326,7 +326,7 @@ impl Store {
 
     /// The stored DAG rows, by id.
     pub async fn dags(&self) -> Result<Vec<DagRow>> {
-        let sql = "SELECT dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at FROM dag ORDER BY dag_id";
+        let sql = "SELECT dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at, next_run_after FROM dag ORDER BY dag_id";
         Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
     }
 
@@ -466,6 +466,31 @@ impl Store {
                           ended_at, duration, hostname, next_try_at
                    FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id";
         Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
+    }
+
+    /// The task instances of several runs of a DAG (a page of the grid), in one query.
+    pub async fn task_instances_of_runs(
+        &self,
+        dag_id: &str,
+        run_ids: &[&str],
+    ) -> Result<Vec<TaskInstanceRow>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_pool!(self, p => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
+                        ended_at, duration, hostname, next_try_at
+                 FROM task_instance WHERE dag_id = ",
+            );
+            query.push_bind(dag_id).push(" AND run_id IN (");
+            let mut list = query.separated(", ");
+            for run_id in run_ids {
+                list.push_bind(*run_id);
+            }
+            list.push_unseparated(")");
+            Ok(query.build_query_as().fetch_all(p).await?)
+        })
     }
 
     /// Attempts of a run (of one task when given), in task then try order.

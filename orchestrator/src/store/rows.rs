@@ -19,6 +19,8 @@ row_struct! {
         pub fileloc: String,
         pub description: Option<String>,
         pub last_parsed_at: DateTime<Utc>,
+        /// When the next scheduled run is due (None: none is, or no scheduler has looked).
+        pub next_run_after: Option<DateTime<Utc>>,
     }
 }
 

@@ -43,6 +43,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        // Browsers send JSON to another site only after asking it (CORS), which this
+        // server never grants: so no other site's page can make a logged-in browser
+        // trigger or clear anything.
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::unsupported_media_type(
+                "send the body as JSON: Content-Type: application/json",
+            ));
+        }
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;

@@ -1,7 +1,6 @@
 //! `/api/v2/dags/{dag_id}/dagRuns...`: list, trigger, read, mark and clear runs, and a
 //! run's data-quality results.
 
-use super::dags::dag_named;
 use super::{Body, Params, collection};
 use crate::runs::{self, ClearRequest, MarkRequest, MarkState, RunListRequest, TriggerRequest};
 use crate::server::AppState;
@@ -12,19 +11,6 @@ use axum::extract::{Path, RawQuery, State};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// A run by its ids, or 404.
-pub async fn run_named(
-    state: &AppState,
-    dag_id: &str,
-    run_id: &str,
-) -> Result<DagRunRow, ApiError> {
-    state
-        .store
-        .run(dag_id, run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("dag `{dag_id}` has no run `{run_id}`")))
-}
 
 /// `GET /api/v2/dags/{dag_id}/dagRuns?state&limit&offset&order_by`
 pub async fn list(
@@ -45,7 +31,7 @@ pub async fn list(
     }
     let page = runs::list(&state.store, &request).await?;
     if page.total_entries == 0 && !state.store.dags().await?.iter().any(|d| d.dag_id == dag_id) {
-        dag_named(&state, &dag_id).await?;
+        state.dag_named(&dag_id).await?;
     }
     Ok(Json(page))
 }
@@ -65,7 +51,7 @@ pub async fn trigger(
     Path(dag_id): Path<String>,
     Body(body): Body<TriggerBody>,
 ) -> Result<Json<DagRunRow>, ApiError> {
-    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let (dag, _) = state.dag_named(&dag_id).await?;
     let request = TriggerRequest {
         conf: body.conf,
         run_id: body.dag_run_id,
@@ -81,7 +67,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<DagRunRow>, ApiError> {
-    Ok(Json(run_named(&state, &dag_id, &run_id).await?))
+    Ok(Json(state.run_named(&dag_id, &run_id).await?))
 }
 
 /// The body of `PATCH .../dagRuns/{dag_run_id}`.
@@ -97,7 +83,7 @@ pub async fn mark(
     Path((dag_id, run_id)): Path<(String, String)>,
     Body(body): Body<RunPatch>,
 ) -> Result<Json<DagRunRow>, ApiError> {
-    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let (dag, _) = state.dag_named(&dag_id).await?;
     let request = MarkRequest {
         run_id,
         task_ids: None,
@@ -135,7 +121,7 @@ pub async fn clear(
     Path((dag_id, run_id)): Path<(String, String)>,
     Body(body): Body<ClearBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (dag, _) = dag_named(&state, &dag_id).await?;
+    let (dag, _) = state.dag_named(&dag_id).await?;
     let task_pattern = match &body.task_ids {
         None => None,
         Some(ids) => {
@@ -172,7 +158,7 @@ pub async fn test_results(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    run_named(&state, &dag_id, &run_id).await?;
+    state.run_named(&dag_id, &run_id).await?;
     let results = state.store.test_results(&dag_id, &run_id).await?;
     Ok(Json(collection("test_results", &results, results.len())))
 }

@@ -1,7 +1,7 @@
 //! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
 //! their attempts and an attempt's log (followed while it runs).
 
-use super::runs::{parse_mark_state, run_named};
+use super::runs::parse_mark_state;
 use super::{Body, Params, collection};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
@@ -25,7 +25,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    run_named(&state, &dag_id, &run_id).await?;
+    state.run_named(&dag_id, &run_id).await?;
     let instances = state.store.task_instances(&dag_id, &run_id).await?;
     Ok(Json(collection(
         "task_instances",
@@ -34,32 +34,13 @@ pub async fn list(
     )))
 }
 
-/// The task instance the path names, or 404.
-async fn instance_named(
-    state: &AppState,
-    (dag_id, run_id, task_id): (&str, &str, &str),
-) -> Result<TaskInstanceRow, ApiError> {
-    run_named(state, dag_id, run_id).await?;
-    state
-        .store
-        .task_instances(dag_id, run_id)
-        .await?
-        .into_iter()
-        .find(|ti| ti.task_id == task_id)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "run `{run_id}` of `{dag_id}` has no task `{task_id}`"
-            ))
-        })
-}
-
 /// `GET .../taskInstances/{task_id}`
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> Result<Json<TaskInstanceRow>, ApiError> {
     Ok(Json(
-        instance_named(&state, (&dag_id, &run_id, &task_id)).await?,
+        state.instance_named((&dag_id, &run_id, &task_id)).await?,
     ))
 }
 
@@ -79,7 +60,7 @@ pub async fn mark(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     Body(body): Body<InstancePatch>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (dag, _) = super::dags::dag_named(&state, &dag_id).await?;
+    let (dag, _) = state.dag_named(&dag_id).await?;
     let request = MarkRequest {
         run_id: run_id.clone(),
         task_ids: Some(vec![task_id]),
@@ -106,7 +87,7 @@ pub async fn tries(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    instance_named(&state, (&dag_id, &run_id, &task_id)).await?;
+    state.instance_named((&dag_id, &run_id, &task_id)).await?;
     let tries = state.store.tries(&dag_id, &run_id, Some(&task_id)).await?;
     Ok(Json(collection("task_instances", &tries, tries.len())))
 }

@@ -1,0 +1,137 @@
+//! A DAG's graph as SVG: tasks in columns by their depth (the longest path from a task
+//! with no upstream), edges from upstream to downstream, coloured by one run's states.
+
+use super::dag_pages::{REFRESH_SECONDS, dag_tabs, legend};
+use super::{error_page, page, state_name, url_escape};
+use crate::dag::Dag;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const BOX_W: usize = 170;
+const BOX_H: usize = 30;
+const GAP_X: usize = 60;
+const GAP_Y: usize = 16;
+
+/// Where each task's box goes: (column, row).
+fn layout(dag: &Dag) -> HashMap<&str, (usize, usize)> {
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    for task_id in &dag.topo_order {
+        let d = dag.tasks[task_id]
+            .upstream
+            .iter()
+            .filter_map(|u| depth.get(u.as_str()))
+            .map(|d| d + 1)
+            .max()
+            .unwrap_or(0);
+        depth.insert(task_id.as_str(), d);
+    }
+    let mut rows: HashMap<usize, usize> = HashMap::new();
+    let mut place = HashMap::new();
+    for task_id in &dag.topo_order {
+        let column = depth[task_id.as_str()];
+        let row = rows.entry(column).or_insert(0);
+        place.insert(task_id.as_str(), (column, *row));
+        *row += 1;
+    }
+    place
+}
+
+/// The SVG of `dag`, each box linking to the task in `run_id` when given.
+pub fn graph_svg(
+    dag: &Dag,
+    states: &HashMap<String, Option<String>>,
+    run_id: Option<&str>,
+) -> Markup {
+    let place = layout(dag);
+    let columns = place.values().map(|(c, _)| c + 1).max().unwrap_or(1);
+    let rows = place.values().map(|(_, r)| r + 1).max().unwrap_or(1);
+    let xy = |id: &str| {
+        let (c, r) = place[id];
+        (10 + c * (BOX_W + GAP_X), 10 + r * (BOX_H + GAP_Y))
+    };
+    let width = 20 + columns * (BOX_W + GAP_X);
+    let height = 20 + rows * (BOX_H + GAP_Y);
+    html! {
+        svg width=(width) height=(height) role="img" aria-label={"graph of " (dag.dag_id)} {
+            @for task in dag.tasks.values() {
+                @for down in &task.downstream {
+                    @let (x1, y1) = xy(&task.task_id);
+                    @let (x2, y2) = xy(down);
+                    path d={"M" (x1 + BOX_W) "," (y1 + BOX_H / 2) " C" (x1 + BOX_W + GAP_X / 2) "," (y1 + BOX_H / 2) " " (x2 - GAP_X / 2) "," (y2 + BOX_H / 2) " " (x2) "," (y2 + BOX_H / 2)}
+                        fill="none" stroke="#7a8699" {}
+                }
+            }
+            @for task_id in &dag.topo_order {
+                @let (x, y) = xy(task_id);
+                @let st = state_name(states.get(task_id).and_then(|s| s.as_deref()));
+                @let task = &dag.tasks[task_id];
+                @let href = run_id.map(|r| format!("/dags/{}/runs/{}/tasks/{}", url_escape(&dag.dag_id), url_escape(r), url_escape(task_id)));
+                a href=[href] {
+                    rect class={"node s-" (st)} x=(x) y=(y) width=(BOX_W) height=(BOX_H) rx="4" stroke="#44505f" {
+                        title { (task_id) " (" (task.task_type) "): " (st) }
+                    }
+                    text x=(x + 8) y=(y + 19) { (task_id) }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GraphQuery {
+    run_id: Option<String>,
+}
+
+/// `GET /dags/{dag_id}/graph?run_id=R` (default: the newest run).
+pub async fn graph_page(
+    State(state): State<Arc<AppState>>,
+    Path(dag_id): Path<String>,
+    Query(q): Query<GraphQuery>,
+) -> Response {
+    match graph_body(&state, &dag_id, q.run_id).await {
+        Ok(body) => body.into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn graph_body(
+    state: &AppState,
+    dag_id: &str,
+    run_id: Option<String>,
+) -> Result<Markup, ApiError> {
+    let (dag, _) = state.dag_named(dag_id).await?;
+    let run = match run_id {
+        Some(id) => Some(state.run_named(dag_id, &id).await?),
+        None => state.store.runs(dag_id, None, 1).await?.into_iter().next(),
+    };
+    let states: HashMap<String, Option<String>> = match &run {
+        Some(r) => state
+            .store
+            .task_instances(dag_id, &r.run_id)
+            .await?
+            .into_iter()
+            .map(|ti| (ti.task_id, ti.state))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let active = run
+        .as_ref()
+        .is_some_and(|r| r.state == "queued" || r.state == "running");
+    let body = html! {
+        h1 { (dag.dag_id) }
+        (dag_tabs(dag_id, "Graph"))
+        @match &run {
+            Some(r) => p { "States of run " a href={"/dags/" (url_escape(dag_id)) "/runs/" (url_escape(&r.run_id))} { (r.run_id) } " (" (r.state) ")" },
+            None => p.muted { "No runs yet." },
+        }
+        (graph_svg(&dag, &states, run.as_ref().map(|r| r.run_id.as_str())))
+        (legend())
+    };
+    Ok(page(&dag.dag_id, active.then_some(REFRESH_SECONDS), body))
+}

@@ -1,0 +1,203 @@
+//! The web UI: server-rendered pages (maud escapes every value) over the same store and
+//! DAGs as the API, with one small script and style sheet embedded in the binary. Its
+//! buttons call the REST API with JSON, so a page never writes anything itself.
+
+mod dag_pages;
+mod graph;
+mod run_pages;
+
+use super::AppState;
+use super::error::ApiError;
+use axum::Router;
+use axum::extract::{Form, Query};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The cookie a browser presents its token in (set by the login page).
+pub const TOKEN_COOKIE: &str = "updraft_token";
+
+/// The UI's routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(dag_pages::dag_list))
+        .route("/dags/{dag_id}", get(dag_pages::grid))
+        .route("/dags/{dag_id}/graph", get(graph::graph_page))
+        .route("/dags/{dag_id}/durations", get(dag_pages::durations))
+        .route("/dags/{dag_id}/runs/{run_id}", get(run_pages::run_page))
+        .route(
+            "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}",
+            get(run_pages::task_page),
+        )
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/static/app.js", get(script))
+        .route("/static/style.css", get(style))
+}
+
+/// Whether a path is one of the UI's pages (which redirect to the login page instead of
+/// answering 401).
+pub fn is_page(path: &str) -> bool {
+    !path.starts_with("/api/") && path != "/metrics"
+}
+
+/// Paths anyone may load: the login page and the assets it needs.
+pub fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/static/app.js" | "/static/style.css")
+}
+
+/// A whole page: header, title and body; `refresh` seconds reload it while runs are active.
+pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Updraft" }
+                link rel="stylesheet" href="/static/style.css";
+                script src="/static/app.js" defer {}
+            }
+            body data-refresh=[refresh] {
+                header {
+                    a.brand href="/" { "Updraft" }
+                    a href="/" { "DAGs" }
+                    a href="/api/v2/openapi.json" { "API" }
+                    form method="post" action="/logout" { button type="submit" { "Log out" } }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The state's square, with its name for screen readers and on hover.
+pub fn state_square(state: &str) -> Markup {
+    html! { span class={"sq s-" (state)} title=(state) role="img" aria-label=(state) {} }
+}
+
+/// A state's name as stored, `none` for NULL.
+pub fn state_name(state: Option<&str>) -> &str {
+    state.unwrap_or("none")
+}
+
+/// An error page with the API error's status.
+pub fn error_page(e: ApiError) -> Response {
+    let status = e.status;
+    let body = page(
+        e.title,
+        None,
+        html! { h1 { (e.title) } p.error { (e.detail) } p { a href="/" { "Back to the DAGs" } } },
+    );
+    (status, body).into_response()
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../../web/app.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../../web/style.css"),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    failed: Option<String>,
+}
+
+async fn login_page(Query(q): Query<LoginQuery>) -> Markup {
+    let next = safe_next(q.next.as_deref());
+    page(
+        "Log in",
+        None,
+        html! {
+            h1 { "Log in" }
+            @if q.failed.is_some() { p.error { "That token is not valid." } }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label { "API token " input type="password" name="token" autocomplete="current-password" required autofocus; }
+                " "
+                button type="submit" { "Log in" }
+            }
+            p.muted { "Use a token from UPDRAFT_API_TOKENS or [api] tokens in updraft.toml." }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// Checks the token and keeps it in a cookie only this site's own pages send back.
+async fn login(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    if super::auth::role_of(&state.tokens, form.token.trim()).is_none() {
+        return Redirect::to(&format!("/login?failed=1&next={}", url_escape(next))).into_response();
+    }
+    let cookie = format!(
+        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        url_escape(form.token.trim())
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, next.to_string()),
+        ],
+    )
+        .into_response()
+}
+
+async fn logout() -> Response {
+    let cookie = format!("{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/login".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// Only a path of this site to go back to after logging in (never another site).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+/// Percent-encodes a query or cookie value.
+pub fn url_escape(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_only_returns_to_this_site() {
+        assert_eq!(safe_next(Some("/dags/x")), "/dags/x");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

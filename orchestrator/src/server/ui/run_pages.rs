@@ -1,0 +1,238 @@
+//! A run (its tasks, graph, data-quality results; clear and mark) and a task instance
+//! (every try with its error and metrics, and a try's log, followed while it runs).
+
+use super::dag_pages::{REFRESH_SECONDS, dag_tabs, run_seconds, when};
+use super::graph::graph_svg;
+use super::{error_page, page, state_name, state_square, url_escape};
+use crate::runs;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `GET /dags/{dag_id}/runs/{run_id}`
+pub async fn run_page(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+) -> Response {
+    match run_body(&state, &dag_id, &run_id).await {
+        Ok(body) => body.into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+/// A button that sends `body` to the API.
+fn api_button(url: &str, method: &str, body: &[(&str, &str)], label: &str) -> Markup {
+    html! {
+        form data-url=(url) data-method=(method) {
+            @for (name, json) in body { input type="hidden" name=(name) value=(json) data-json; }
+            button type="submit" { (label) }
+            div.error role="status" {}
+        }
+    }
+}
+
+async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup, ApiError> {
+    let (dag, _) = state.dag_named(dag_id).await?;
+    let run = state.run_named(dag_id, run_id).await?;
+    let instances = state.store.task_instances(dag_id, run_id).await?;
+    let results = state.store.test_results(dag_id, run_id).await?;
+    let states: HashMap<String, Option<String>> = instances
+        .iter()
+        .map(|t| (t.task_id.clone(), t.state.clone()))
+        .collect();
+    let api = format!(
+        "/api/v2/dags/{}/dagRuns/{}",
+        url_escape(dag_id),
+        url_escape(run_id)
+    );
+    let base = format!("/dags/{}/runs/{}", url_escape(dag_id), url_escape(run_id));
+    let conf =
+        serde_json::from_str::<serde_json::Value>(&run.conf).unwrap_or(serde_json::Value::Null);
+    let body = html! {
+        h1 { (dag.dag_id) " · " (run.run_id) }
+        (dag_tabs(dag_id, ""))
+        p { (state_square(&run.state)) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
+            " · interval " (when(Some(run.data_interval_start))) " – " (when(Some(run.data_interval_end)))
+            @if let Some(s) = run_seconds(&run) { " · " (format!("{s:.1}")) " s" } }
+        div.actions {
+            (api_button(&format!("{api}/clear"), "POST", &[("dry_run", "false"), ("only_failed", "true")], "Clear failed tasks"))
+            (api_button(&format!("{api}/clear"), "POST", &[("dry_run", "false")], "Clear all tasks"))
+            (api_button(&api, "PATCH", &[("state", "\"success\"")], "Mark run success"))
+            (api_button(&api, "PATCH", &[("state", "\"failed\"")], "Mark run failed"))
+        }
+        h2 { "Tasks" }
+        table {
+            thead { tr { th { "task" } th { "type" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
+            tbody {
+                @for ti in &instances {
+                    @let st = state_name(ti.state.as_deref());
+                    tr {
+                        td { a href={(base) "/tasks/" (url_escape(&ti.task_id))} { (ti.task_id) } }
+                        td { (ti.task_type) }
+                        td { (state_square(st)) " " (st) }
+                        td { (ti.try_number) " / " (ti.max_tries) }
+                        td { @if let Some(d) = ti.duration { (format!("{d:.2}")) " s" } }
+                        td { (when(ti.ended_at)) }
+                    }
+                }
+            }
+        }
+        h2 { "Graph" }
+        (graph_svg(&dag, &states, Some(run_id)))
+        h2 { "Data-quality results" }
+        @if results.is_empty() { p.muted { "No data tests ran in this run." } } @else {
+            table {
+                thead { tr { th { "test" } th { "task" } th { "status" } th { "failures" } th { "message" } } }
+                tbody {
+                    @for r in &results {
+                        tr { td { (r.test_name) } td { (r.task_id) } td { (r.status) } td { (r.failures.map(|f| f.to_string()).unwrap_or_default()) } td { (r.message.as_deref().unwrap_or("")) } }
+                    }
+                }
+            }
+        }
+        h2 { "conf" }
+        pre { (serde_json::to_string_pretty(&conf).unwrap_or_default()) }
+    };
+    let active = run.state == "queued" || run.state == "running";
+    Ok(page(
+        &format!("{dag_id} {run_id}"),
+        active.then_some(REFRESH_SECONDS),
+        body,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct TryQuery {
+    #[serde(rename = "try")]
+    try_number: Option<i64>,
+}
+
+/// `GET /dags/{dag_id}/runs/{run_id}/tasks/{task_id}?try=N`
+pub async fn task_page(
+    State(state): State<Arc<AppState>>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Query(q): Query<TryQuery>,
+) -> Response {
+    match task_body(&state, (&dag_id, &run_id, &task_id), q.try_number).await {
+        Ok(body) => body.into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn task_body(
+    state: &AppState,
+    (dag_id, run_id, task_id): (&str, &str, &str),
+    try_number: Option<i64>,
+) -> Result<Markup, ApiError> {
+    let run = state.run_named(dag_id, run_id).await?;
+    let instance = state.instance_named((dag_id, run_id, task_id)).await?;
+    let tries = state.store.tries(dag_id, run_id, Some(task_id)).await?;
+    let shown = match try_number {
+        Some(n) => tries.iter().find(|t| t.try_number == n),
+        None => tries.last(),
+    };
+    let ids = format!(
+        "{}/dagRuns/{}/taskInstances/{}",
+        url_escape(dag_id),
+        url_escape(run_id),
+        url_escape(task_id)
+    );
+    let api = format!("/api/v2/dags/{ids}");
+    let run_api = format!(
+        "/api/v2/dags/{}/dagRuns/{}",
+        url_escape(dag_id),
+        url_escape(run_id)
+    );
+    let page_url = format!(
+        "/dags/{}/runs/{}/tasks/{}",
+        url_escape(dag_id),
+        url_escape(run_id),
+        url_escape(task_id)
+    );
+    let log = match shown {
+        Some(t) if t.state == "running" => {
+            Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
+        }
+        Some(t) => {
+            let found = runs::attempt_log(
+                &state.store,
+                &state.settings,
+                (dag_id, run_id, task_id),
+                Some(t.try_number),
+            )
+            .await?;
+            Log::Text(
+                tokio::fs::read_to_string(&found.path)
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+        None => Log::Text(String::new()),
+    };
+    let task_ids = serde_json::json!([task_id]).to_string();
+    let st = state_name(instance.state.as_deref());
+    let body = html! {
+        h1 { (task_id) }
+        p { "in run " a href={"/dags/" (url_escape(dag_id)) "/runs/" (url_escape(run_id))} { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
+        p { (state_square(st)) " " strong { (st) } " · " (instance.task_type) " · try " (instance.try_number) " of " (instance.max_tries) }
+        div.actions {
+            (api_button(&format!("{run_api}/clear"), "POST", &[("dry_run", "false"), ("task_ids", &task_ids)], "Clear (with downstream)"))
+            form data-url=(api) data-method="PATCH" {
+                input type="hidden" name="new_state" value="success";
+                label { input type="checkbox" name="include_downstream"; " with downstream " }
+                button type="submit" { "Mark success" }
+                div.error role="status" {}
+            }
+            form data-url=(api) data-method="PATCH" {
+                input type="hidden" name="new_state" value="failed";
+                label { input type="checkbox" name="include_downstream"; " with downstream " }
+                button type="submit" { "Mark failed" }
+                div.error role="status" {}
+            }
+        }
+        h2 { "Tries" }
+        @if tries.is_empty() { p.muted { "Not run yet." } } @else {
+            table {
+                thead { tr { th { "try" } th { "state" } th { "started" } th { "duration" } th { "host" } th { "error" } th { "metrics" } } }
+                tbody {
+                    @for t in &tries {
+                        tr {
+                            td { a href={(page_url) "?try=" (t.try_number)} { (t.try_number) } }
+                            td { (state_square(&t.state)) " " (t.state) }
+                            td { (when(Some(t.started_at))) }
+                            td { @if let Some(d) = t.duration { (format!("{d:.2}")) " s" } }
+                            td { (t.hostname.as_deref().unwrap_or("")) }
+                            td.error { (t.error.as_deref().unwrap_or("")) }
+                            td { code { (t.metrics) } }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(t) = shown {
+            h2 { "Log of try " (t.try_number) }
+            @match &log {
+                Log::Follow(url) => pre.log id="log" data-follow=(url) aria-live="polite" { "…" },
+                Log::Text(text) => pre.log id="log" { (text) },
+            }
+        }
+    };
+    // A followed log updates itself; the page reloads only to show a new state.
+    let active = matches!(log, Log::Text(_)) && (run.state == "queued" || run.state == "running");
+    Ok(page(
+        &format!("{task_id} · {run_id}"),
+        active.then_some(REFRESH_SECONDS),
+        body,
+    ))
+}
+
+/// How a try's log is shown: all of it, or followed from the API while it runs.
+enum Log {
+    Text(String),
+    Follow(String),
+}
