@@ -396,6 +396,25 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         "success or failed",
     );
 
+    // Passwords in a conf are masked in every answer; an oversized body is refused.
+    let secret = r#"{"dag_run_id": "with_secret", "conf": {"source": "postgres://etl:hunter2secret@db:5432/x"}}"#;
+    let (status, run) = op
+        .call(Method::POST, "/api/v2/dags/etl/dagRuns", secret)
+        .await;
+    assert_eq!(status, 200, "{run}");
+    let (_, listed) = viewer.get("/api/v2/dags/etl/dagRuns?limit=100").await;
+    for answer in [run.to_string(), listed.to_string()] {
+        assert!(
+            !answer.contains("hunter2secret") && answer.contains("etl:***@db"),
+            "{answer}"
+        );
+    }
+    let huge = format!(r#"{{"conf": {{"blob": "{}"}}}}"#, "x".repeat(300 * 1024));
+    let (status, _) = op
+        .send(Method::POST, "/api/v2/dags/etl/dagRuns", Some(&huge))
+        .await;
+    assert_eq!(status, 413);
+
     // Import errors, health, and the document.
     let (status, errors) = viewer.get("/api/v2/importErrors").await;
     assert_eq!(

@@ -54,6 +54,11 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail)
     }
 
+    /// 413: the body is too large.
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", detail)
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(

@@ -51,6 +51,14 @@ impl DagRunRow {
     pub fn run_state(&self) -> Option<super::RunState> {
         super::RunState::parse(&self.state)
     }
+
+    /// Whether the run is still to finish (queued or running).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.run_state(),
+            Some(super::RunState::Queued | super::RunState::Running)
+        )
+    }
 }
 
 impl DagRunRow {

@@ -74,6 +74,19 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// Every task state, in the order the UI's legend shows them.
+    pub const ALL: [TaskState; 9] = [
+        TaskState::Success,
+        TaskState::Failed,
+        TaskState::Running,
+        TaskState::Queued,
+        TaskState::Scheduled,
+        TaskState::UpForRetry,
+        TaskState::UpstreamFailed,
+        TaskState::Skipped,
+        TaskState::None,
+    ];
+
     /// The stored name (`none` is stored as NULL).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@ use crate::dag::Dag;
 use crate::runs::{self, RunListRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::{DagRow, DagRunRow};
+use crate::store::{DagRow, DagRunRow, TaskState};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -38,8 +38,7 @@ pub fn run_seconds(run: &DagRunRow) -> Option<f64> {
 
 /// Whether any of these runs is still queued or running.
 pub fn any_active(runs: &[DagRunRow]) -> bool {
-    runs.iter()
-        .any(|r| r.state == "queued" || r.state == "running")
+    runs.iter().any(DagRunRow::is_active)
 }
 
 /// `GET /`: every DAG with its schedule, next run, paused switch and last 10 runs.
@@ -236,7 +235,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
 pub fn legend() -> Markup {
     html! {
         div.legend {
-            @for s in ["success", "failed", "running", "queued", "scheduled", "up_for_retry", "upstream_failed", "skipped", "none"] {
+            @for s in TaskState::ALL.map(TaskState::as_str) {
                 span { (state_square(s)) (s) }
             }
         }

@@ -120,9 +120,7 @@ async fn graph_body(
             .collect(),
         None => HashMap::new(),
     };
-    let active = run
-        .as_ref()
-        .is_some_and(|r| r.state == "queued" || r.state == "running");
+    let active = run.as_ref().is_some_and(|r| r.is_active());
     let body = html! {
         h1 { (dag.dag_id) }
         (dag_tabs(dag_id, "Graph"))

@@ -7,6 +7,7 @@ use super::{error_page, page, state_name, state_square, url_escape};
 use crate::runs;
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::store::TaskState;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -98,7 +99,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         h2 { "conf" }
         pre { (serde_json::to_string_pretty(&conf).unwrap_or_default()) }
     };
-    let active = run.state == "queued" || run.state == "running";
+    let active = run.is_active();
     Ok(page(
         &format!("{dag_id} {run_id}"),
         active.then_some(REFRESH_SECONDS),
@@ -155,7 +156,7 @@ async fn task_body(
         url_escape(task_id)
     );
     let log = match shown {
-        Some(t) if t.state == "running" => {
+        Some(t) if TaskState::parse(Some(&t.state)) == TaskState::Running => {
             Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
         }
         Some(t) => {
@@ -223,7 +224,7 @@ async fn task_body(
         }
     };
     // A followed log updates itself; the page reloads only to show a new state.
-    let active = matches!(log, Log::Text(_)) && (run.state == "queued" || run.state == "running");
+    let active = matches!(log, Log::Text(_)) && run.is_active();
     Ok(page(
         &format!("{task_id} · {run_id}"),
         active.then_some(REFRESH_SECONDS),
