@@ -30,11 +30,21 @@ pub async fn attempt_log(
             try_number.map(|n| format!(" {n}")).unwrap_or_default()
         )));
     };
-    let path = match &attempt.log_path {
-        Some(path) => PathBuf::from(path),
-        None => settings
-            .log_path(dag_id, run_id, task_id, attempt.try_number)
-            .map_err(RunsError::NotFound)?,
-    };
+    let path = log_path(settings, &attempt)?;
     Ok(AttemptLog { attempt, path })
+}
+
+/// The log file of an attempt already read from the history.
+pub fn log_path(settings: &Settings, attempt: &TaskTryRow) -> Result<PathBuf, RunsError> {
+    match &attempt.log_path {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => settings
+            .log_path(
+                &attempt.dag_id,
+                &attempt.run_id,
+                &attempt.task_id,
+                attempt.try_number,
+            )
+            .map_err(RunsError::NotFound),
+    }
 }

@@ -12,7 +12,7 @@ mod trigger;
 
 pub use clear::{ClearRequest, Cleared, clear};
 pub use list::{RunListRequest, RunPage, list};
-pub use logs::{AttemptLog, attempt_log};
+pub use logs::{AttemptLog, attempt_log, log_path};
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;
 pub use trigger::{TriggerRequest, Triggered, trigger};

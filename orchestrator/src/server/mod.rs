@@ -54,7 +54,6 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     dags: Mutex<(DagFiles, Option<Instant>)>,
-    tokens: Vec<ApiToken>,
 }
 
 impl AppState {
@@ -62,10 +61,14 @@ impl AppState {
     pub fn new(store: Store, settings: Arc<Settings>) -> Arc<Self> {
         Arc::new(Self {
             dags: Mutex::new((DagFiles::new(&settings.dags_folder), None)),
-            tokens: settings.api_tokens.clone(),
             store,
             settings,
         })
+    }
+
+    /// The configured API tokens (none: open, on loopback only).
+    fn tokens(&self) -> &[ApiToken] {
+        &self.settings.api_tokens
     }
 
     /// The DAGs folder as it is now (read again when a file changed, at most once a
@@ -112,13 +115,14 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found(format!("dag `{dag_id}` has no run `{run_id}`")))
     }
 
-    /// A task instance by its ids, or 404.
+    /// A task instance by its ids, with its run, or 404.
     pub async fn instance_named(
         &self,
         (dag_id, run_id, task_id): (&str, &str, &str),
-    ) -> Result<TaskInstanceRow, ApiError> {
-        self.run_named(dag_id, run_id).await?;
-        self.store
+    ) -> Result<(DagRunRow, TaskInstanceRow), ApiError> {
+        let run = self.run_named(dag_id, run_id).await?;
+        let instance = self
+            .store
             .task_instances(dag_id, run_id)
             .await?
             .into_iter()
@@ -127,7 +131,8 @@ impl AppState {
                 ApiError::not_found(format!(
                     "run `{run_id}` of `{dag_id}` has no task `{task_id}`"
                 ))
-            })
+            })?;
+        Ok((run, instance))
     }
 
     /// The folder's DAG `dag_id` with its row, or 404.
@@ -175,7 +180,7 @@ pub struct Listening {
 
 /// Listens on `bind`: refused without tokens anywhere but loopback.
 pub async fn listen(state: Arc<AppState>, bind: SocketAddr) -> Result<Listening, ServerError> {
-    if state.tokens.is_empty() && !bind.ip().is_loopback() {
+    if state.tokens().is_empty() && !bind.ip().is_loopback() {
         return Err(ServerError::OpenOnNetwork(bind));
     }
     let listener = tokio::net::TcpListener::bind(bind)
@@ -195,7 +200,7 @@ impl Listening {
         tracing::info!(
             "webserver listening on http://{} ({})",
             self.addr,
-            if self.state.tokens.is_empty() {
+            if self.state.tokens().is_empty() {
                 "no tokens: open to this machine only"
             } else {
                 "bearer tokens required"
@@ -218,7 +223,7 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     // anything of the runs (as in Airflow).
     let public =
         matches!(path, "/api/v2/monitor/health" | "/api/v2/openapi.json") || ui::is_public(path);
-    if state.tokens.is_empty() || public {
+    if state.tokens().is_empty() || public {
         return next.run(request).await;
     }
     let needed = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -226,13 +231,16 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     } else {
         Role::Operator
     };
-    let role = presented_token(&request).and_then(|t| auth::role_of(&state.tokens, t.trim()));
+    let presented = presented_token(&request);
+    let role = presented
+        .as_deref()
+        .and_then(|t| auth::role_of(state.tokens(), t.trim()));
     match role {
         None if ui::is_page(path) && request.method() == Method::GET => {
             let back = request.uri().path_and_query().map_or("/", |p| p.as_str());
             Redirect::to(&format!("/login?next={}", ui::url_escape(back))).into_response()
         }
-        None if presented_token(&request).is_none() => {
+        None if presented.is_none() => {
             ApiError::unauthorized("send a token: Authorization: Bearer <token>").into_response()
         }
         None => ApiError::unauthorized("the token is not valid").into_response(),

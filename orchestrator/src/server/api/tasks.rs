@@ -40,7 +40,7 @@ pub async fn get(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> Result<Json<TaskInstanceRow>, ApiError> {
     Ok(Json(
-        state.instance_named((&dag_id, &run_id, &task_id)).await?,
+        state.instance_named((&dag_id, &run_id, &task_id)).await?.1,
     ))
 }
 

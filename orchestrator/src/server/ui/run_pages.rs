@@ -130,8 +130,7 @@ async fn task_body(
     (dag_id, run_id, task_id): (&str, &str, &str),
     try_number: Option<i64>,
 ) -> Result<Markup, ApiError> {
-    let run = state.run_named(dag_id, run_id).await?;
-    let instance = state.instance_named((dag_id, run_id, task_id)).await?;
+    let (run, instance) = state.instance_named((dag_id, run_id, task_id)).await?;
     let tries = state.store.tries(dag_id, run_id, Some(task_id)).await?;
     let shown = match try_number {
         Some(n) => tries.iter().find(|t| t.try_number == n),
@@ -160,18 +159,8 @@ async fn task_body(
             Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
         }
         Some(t) => {
-            let found = runs::attempt_log(
-                &state.store,
-                &state.settings,
-                (dag_id, run_id, task_id),
-                Some(t.try_number),
-            )
-            .await?;
-            Log::Text(
-                tokio::fs::read_to_string(&found.path)
-                    .await
-                    .unwrap_or_default(),
-            )
+            let path = runs::log_path(&state.settings, t)?;
+            Log::Text(tokio::fs::read_to_string(&path).await.unwrap_or_default())
         }
         None => Log::Text(String::new()),
     };
