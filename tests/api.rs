@@ -198,6 +198,12 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         .get("/api/v2/dags/etl/dagRuns?order_by=-run_id&limit=1&offset=1")
         .await;
     assert_eq!(page["dag_runs"][0]["run_id"], json!("first"), "{page}");
+    let (_, page) = viewer.get("/api/v2/dags/etl/dagRuns?offset=5").await;
+    assert_eq!(
+        (&page["total_entries"], &page["dag_runs"]),
+        (&json!(2), &json!([])),
+        "a page past the end still counts the runs: {page}"
+    );
     let (_, page) = viewer
         .get("/api/v2/dags/etl/dagRuns?state=queued,failed")
         .await;

@@ -44,6 +44,11 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
         "{banner}"
     );
     b.find("a[title='first: failed']").await;
+    let header = b.text("header").await;
+    assert!(
+        !header.contains("Log out"),
+        "an open server has no one to log out: {header}"
+    );
     b.screenshot(&shot("dag-list.png")).await;
 
     // The grid, and the failed task's log.
@@ -172,6 +177,13 @@ async fn pages_need_a_token_and_a_viewer_cannot_trigger() {
         .get("/api/v2/dags/hello/dagRuns")
         .await;
     assert_eq!(runs["total_entries"], json!(0), "{runs}");
+
+    // Logging out forgets the token: the next page asks for one again.
+    b.click("header form[action='/logout'] button").await;
+    b.find("input[name=token]").await;
+    b.open(&format!("{}/dags/hello", server.base)).await;
+    b.find("input[name=token]").await;
+    assert!(b.url().await.contains("/login?next="), "{}", b.url().await);
     b.quit().await;
     drop(server);
     u.cleanup().await;

@@ -4,7 +4,7 @@ use super::foreground::{execute_in_foreground, logical_date, parse_conf};
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, runs_error, usage};
 use crate::engine::run_task;
-use crate::runs::{self, ClearRequest, MarkRequest, MarkState};
+use crate::runs::{self, ClearRequest, MarkRequest, MarkState, TaskPick};
 use crate::template::{RunVars, render_config};
 use chrono::SecondsFormat;
 use clap::Subcommand;
@@ -265,15 +265,16 @@ async fn clear(
     only_failed: bool,
 ) -> anyhow::Result<ExitCode> {
     let dag = ctx.dag(dag_id)?;
-    let task_pattern = task_regex
-        .as_deref()
-        .map(regex::Regex::new)
-        .transpose()
-        .map_err(|e| usage(format!("--task: {e}")))?;
+    let tasks = match task_regex.as_deref() {
+        None => TaskPick::All,
+        Some(pattern) => TaskPick::Matching(
+            regex::Regex::new(pattern).map_err(|e| usage(format!("--task: {e}")))?,
+        ),
+    };
     let store = ctx.store().await?;
     let request = ClearRequest {
         run_id: run_id.to_string(),
-        task_pattern,
+        tasks,
         only_failed,
         dry_run: false,
         execute_here: true,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct ClearRequest {
     pub run_id: String,
-    /// Only tasks whose id matches (default: all).
-    pub task_pattern: Option<regex::Regex>,
+    /// The tasks to start from (their downstream tasks are cleared with them).
+    pub tasks: TaskPick,
     /// Only tasks that failed or whose upstream failed.
     pub only_failed: bool,
     /// Say what would be cleared, change nothing.
@@ -22,6 +22,27 @@ pub struct ClearRequest {
     /// Work the run again in this process (a `trigger` job), instead of leaving it to a
     /// scheduler.
     pub execute_here: bool,
+}
+
+/// Which tasks of a run a clear starts from.
+#[derive(Debug)]
+pub enum TaskPick {
+    /// Every task.
+    All,
+    /// Tasks whose id matches (`task clear --task REGEX`).
+    Matching(regex::Regex),
+    /// These tasks (the API's `task_ids`); each must be a task of the DAG.
+    Ids(Vec<String>),
+}
+
+impl TaskPick {
+    fn picks(&self, task_id: &str) -> bool {
+        match self {
+            TaskPick::All => true,
+            TaskPick::Matching(pattern) => pattern.is_match(task_id),
+            TaskPick::Ids(ids) => ids.iter().any(|id| id == task_id),
+        }
+    }
 }
 
 /// What a clear did.
@@ -40,6 +61,14 @@ pub async fn clear(
     dag: &Dag,
     request: ClearRequest,
 ) -> Result<Cleared, RunsError> {
+    if let TaskPick::Ids(ids) = &request.tasks
+        && let Some(unknown) = ids.iter().find(|id| dag.task(id).is_none())
+    {
+        return Err(RunsError::Invalid {
+            field: "task_ids",
+            message: format!("dag `{}` has no task `{unknown}`", dag.dag_id),
+        });
+    }
     let run = store
         .run(&dag.dag_id, &request.run_id)
         .await?
@@ -94,12 +123,7 @@ pub async fn clear(
 fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) -> Vec<String> {
     let picked = instances
         .iter()
-        .filter(|ti| {
-            request
-                .task_pattern
-                .as_ref()
-                .is_none_or(|r| r.is_match(&ti.task_id))
-        })
+        .filter(|ti| request.tasks.picks(&ti.task_id))
         .filter(|ti| {
             !request.only_failed
                 || matches!(

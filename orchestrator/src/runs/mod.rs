@@ -10,7 +10,7 @@ mod mark;
 mod pause;
 mod trigger;
 
-pub use clear::{ClearRequest, Cleared, clear};
+pub use clear::{ClearRequest, Cleared, TaskPick, clear};
 pub use list::{RunListRequest, RunPage, list};
 pub use logs::{AttemptLog, attempt_log, log_path};
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};

@@ -71,6 +71,11 @@ impl AppState {
         &self.settings.api_tokens
     }
 
+    /// Whether the server asks for a token (its pages then offer to log out).
+    pub fn needs_login(&self) -> bool {
+        !self.tokens().is_empty()
+    }
+
     /// The DAGs folder as it is now (read again when a file changed, at most once a
     /// second), with `f` applied under the lock.
     fn with_dags<T>(&self, f: impl FnOnce(&DagFiles) -> T) -> T {

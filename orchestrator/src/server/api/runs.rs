@@ -2,7 +2,9 @@
 //! run's data-quality results.
 
 use super::{Body, Params, collection};
-use crate::runs::{self, ClearRequest, MarkRequest, MarkState, RunListRequest, TriggerRequest};
+use crate::runs::{
+    self, ClearRequest, MarkRequest, MarkState, RunListRequest, TaskPick, TriggerRequest,
+};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::store::DagRunRow;
@@ -122,24 +124,9 @@ pub async fn clear(
     Body(body): Body<ClearBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (dag, _) = state.dag_named(&dag_id).await?;
-    let task_pattern = match &body.task_ids {
-        None => None,
-        Some(ids) => {
-            if let Some(unknown) = ids.iter().find(|id| dag.task(id).is_none()) {
-                return Err(ApiError::bad_request(format!(
-                    "task_ids: dag `{dag_id}` has no task `{unknown}`"
-                )));
-            }
-            let alternatives: Vec<String> = ids.iter().map(|id| regex::escape(id)).collect();
-            Some(
-                regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
-                    .map_err(ApiError::internal)?,
-            )
-        }
-    };
     let request = ClearRequest {
         run_id: run_id.clone(),
-        task_pattern,
+        tasks: body.task_ids.map_or(TaskPick::All, TaskPick::Ids),
         only_failed: body.only_failed,
         dry_run: body.dry_run,
         execute_here: false,

@@ -45,7 +45,7 @@ pub fn any_active(runs: &[DagRunRow]) -> bool {
 pub async fn dag_list(State(state): State<Arc<AppState>>) -> Response {
     match dag_list_body(&state).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -100,7 +100,7 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
         }
         @if recent.is_empty() { p.muted { "No DAGs in the DAGs folder yet." } }
     };
-    Ok(page("DAGs", active.then_some(REFRESH_SECONDS), body))
+    Ok(page(state, "DAGs", active.then_some(REFRESH_SECONDS), body))
 }
 
 /// The tabs of a DAG's pages, `current` marked.
@@ -152,7 +152,7 @@ pub async fn grid(
 ) -> Response {
     match grid_body(&state, &dag_id, q.offset.unwrap_or(0).max(0)).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -228,7 +228,12 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
         (legend())
     };
     let active = any_active(&page_runs.dag_runs);
-    Ok(page(&dag.dag_id, active.then_some(REFRESH_SECONDS), body))
+    Ok(page(
+        state,
+        &dag.dag_id,
+        active.then_some(REFRESH_SECONDS),
+        body,
+    ))
 }
 
 /// What each colour means.
@@ -246,7 +251,7 @@ pub fn legend() -> Markup {
 pub async fn durations(State(state): State<Arc<AppState>>, Path(dag_id): Path<String>) -> Response {
     match durations_body(&state, &dag_id).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -281,5 +286,5 @@ async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiErr
             }
         }
     };
-    Ok(page(&dag.dag_id, None, body))
+    Ok(page(state, &dag.dag_id, None, body))
 }

@@ -96,7 +96,7 @@ pub async fn graph_page(
 ) -> Response {
     match graph_body(&state, &dag_id, q.run_id).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -131,5 +131,10 @@ async fn graph_body(
         (graph_svg(&dag, &states, run.as_ref().map(|r| r.run_id.as_str())))
         (legend())
     };
-    Ok(page(&dag.dag_id, active.then_some(REFRESH_SECONDS), body))
+    Ok(page(
+        state,
+        &dag.dag_id,
+        active.then_some(REFRESH_SECONDS),
+        body,
+    ))
 }

@@ -44,13 +44,17 @@ pub fn is_page(path: &str) -> bool {
     !path.starts_with("/api/") && path != "/metrics"
 }
 
-/// Paths anyone may load: the login page and the assets it needs.
+/// Paths anyone may load: the login page and the assets it needs, and logging out
+/// (which only forgets the cookie, whatever the token's role).
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/static/app.js" | "/static/style.css")
+    matches!(
+        path,
+        "/login" | "/logout" | "/static/app.js" | "/static/style.css"
+    )
 }
 
 /// A whole page: header, title and body; `refresh` seconds reload it while runs are active.
-pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+pub fn page(state: &AppState, title: &str, refresh: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -66,7 +70,9 @@ pub fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
                     a.brand href="/" { "Updraft" }
                     a href="/" { "DAGs" }
                     a href="/api/v2/openapi.json" { "API" }
-                    form method="post" action="/logout" { button type="submit" { "Log out" } }
+                    @if state.needs_login() {
+                        form method="post" action="/logout" { button type="submit" { "Log out" } }
+                    }
                 }
                 main { (body) }
             }
@@ -85,9 +91,10 @@ pub fn state_name(state: Option<&str>) -> &str {
 }
 
 /// An error page with the API error's status.
-pub fn error_page(e: ApiError) -> Response {
+pub fn error_page(state: &AppState, e: ApiError) -> Response {
     let status = e.status;
     let body = page(
+        state,
         e.title,
         None,
         html! { h1 { (e.title) } p.error { (e.detail) } p { a href="/" { "Back to the DAGs" } } },
@@ -115,9 +122,13 @@ struct LoginQuery {
     failed: Option<String>,
 }
 
-async fn login_page(Query(q): Query<LoginQuery>) -> Markup {
+async fn login_page(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    Query(q): Query<LoginQuery>,
+) -> Markup {
     let next = safe_next(q.next.as_deref());
     page(
+        &state,
         "Log in",
         None,
         html! {

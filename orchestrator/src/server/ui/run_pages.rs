@@ -22,7 +22,7 @@ pub async fn run_page(
 ) -> Response {
     match run_body(&state, &dag_id, &run_id).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -101,6 +101,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     };
     let active = run.is_active();
     Ok(page(
+        state,
         &format!("{dag_id} {run_id}"),
         active.then_some(REFRESH_SECONDS),
         body,
@@ -121,7 +122,7 @@ pub async fn task_page(
 ) -> Response {
     match task_body(&state, (&dag_id, &run_id, &task_id), q.try_number).await {
         Ok(body) => body.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(&state, e),
     }
 }
 
@@ -215,6 +216,7 @@ async fn task_body(
     // A followed log updates itself; the page reloads only to show a new state.
     let active = matches!(log, Log::Text(_)) && run.is_active();
     Ok(page(
+        state,
         &format!("{task_id} · {run_id}"),
         active.then_some(REFRESH_SECONDS),
         body,
