@@ -46,7 +46,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{FromRow, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -430,34 +429,18 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<DagRunRow>, i64)> {
         let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
-        let direction = if order.descending { "DESC" } else { "ASC" };
         with_pool!(self, p => {
-            // The count rides along as a column (computed once: the subquery does not
-            // depend on the row), which halves the round trips of a listing.
-            let mut page = sqlx::QueryBuilder::new(format!(
-                "SELECT {}, (SELECT COUNT(*) FROM dag_run WHERE dag_id = ",
-                rows::DAG_RUN_COLUMNS
-            ));
-            page.push_bind(dag_id);
-            push_state_filter(&mut page, &states);
-            page.push(") AS total_entries FROM dag_run WHERE dag_id = ").push_bind(dag_id);
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run WHERE dag_id = ");
+            count.push_bind(dag_id);
+            push_state_filter(&mut count, &states);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            let mut page = sqlx::QueryBuilder::new(rows::DAG_RUN_SELECT);
+            page.push(" WHERE dag_id = ").push_bind(dag_id);
             push_state_filter(&mut page, &states);
             // The run id breaks ties, so that pages neither repeat nor skip a run.
-            page.push(format_args!(" ORDER BY {} {direction}, run_id {direction}", order.column.as_str()));
+            page.push(format_args!(" ORDER BY {} {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
             page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-            let rows = page.build().fetch_all(p).await?;
-            let total = match rows.first() {
-                Some(row) => row.try_get("total_entries")?,
-                // A page past the end still tells how many runs there are.
-                None if offset > 0 => {
-                    let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run WHERE dag_id = ");
-                    count.push_bind(dag_id);
-                    push_state_filter(&mut count, &states);
-                    count.build_query_scalar().fetch_one(p).await?
-                }
-                None => 0,
-            };
-            let runs = rows.iter().map(DagRunRow::from_row).collect::<std::result::Result<_, sqlx::Error>>()?;
+            let runs = page.build_query_as().fetch_all(p).await?;
             Ok((runs, total))
         })
     }

@@ -3,19 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
-/// The columns of a `dag_run` row, as every query reads them.
-macro_rules! dag_run_columns {
-    () => {
-        "dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end,
-        state, conf, queued_at, started_at, ended_at, job_id"
-    };
-}
-
 /// Column list shared by every `dag_run` query.
-pub(super) const DAG_RUN_SELECT: &str = concat!("SELECT ", dag_run_columns!(), " FROM dag_run");
-
-/// The same columns, for a query that adds its own after them.
-pub(super) const DAG_RUN_COLUMNS: &str = dag_run_columns!();
+pub(super) const DAG_RUN_SELECT: &str =
+    "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
+    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id FROM dag_run";
 
 row_struct! {
     /// A row of `dag`.
