@@ -89,14 +89,16 @@ pub fn mask(text: &str) -> Cow<'_, str> {
             }
         }
     }
-    if URI_PASSWORD.is_match(&out) {
+    // Both patterns need a character most text lacks; looking for it first (memchr)
+    // spares every answer of the web server two regex scans.
+    if out.contains("://") && out.contains('@') && URI_PASSWORD.is_match(&out) {
         out = Cow::Owned(
             URI_PASSWORD
                 .replace_all(&out, format!("${{1}}{MASK}@"))
                 .into_owned(),
         );
     }
-    if PASSWORD_PARAM.is_match(&out) {
+    if out.contains('=') && PASSWORD_PARAM.is_match(&out) {
         out = Cow::Owned(
             PASSWORD_PARAM
                 .replace_all(&out, format!("${{1}}{MASK}"))
