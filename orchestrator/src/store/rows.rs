@@ -108,6 +108,13 @@ row_struct! {
     }
 }
 
+impl TaskTryRow {
+    /// The attempt's state as a value.
+    pub fn task_state(&self) -> super::TaskState {
+        super::TaskState::parse(Some(&self.state))
+    }
+}
+
 /// JSON stored as text is shown as JSON, not as a quoted string.
 fn as_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     match serde_json::from_str::<serde_json::Value>(text) {

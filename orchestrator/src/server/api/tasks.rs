@@ -110,7 +110,7 @@ pub async fn log(
         Some(try_number),
     )
     .await?;
-    let running = TaskState::parse(Some(&log.attempt.state)) == TaskState::Running;
+    let running = log.attempt.task_state() == TaskState::Running;
     let body = if follow && running {
         let state = state.clone();
         let ids = (dag_id, run_id, task_id);
@@ -160,8 +160,7 @@ fn follow_log(
                     .await
                     .map(|tries| {
                         tries.iter().any(|t| {
-                            t.try_number == try_number
-                                && TaskState::parse(Some(&t.state)) == TaskState::Running
+                            t.try_number == try_number && t.task_state() == TaskState::Running
                         })
                     })
                     .unwrap_or(false);

@@ -1,14 +1,14 @@
 //! The DAG list (with the last runs' states and import errors), a DAG's grid of runs ×
 //! tasks a page at a time, and its run-duration chart.
 
-use super::{error_page, page, state_name, state_square, url_escape};
+use super::{answer, page, run_path, state_name, state_square, url_escape};
 use crate::dag::Dag;
 use crate::runs::{self, RunListRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::store::{DagRow, DagRunRow, TaskState};
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -43,10 +43,7 @@ pub fn any_active(runs: &[DagRunRow]) -> bool {
 
 /// `GET /`: every DAG with its schedule, next run, paused switch and last 10 runs.
 pub async fn dag_list(State(state): State<Arc<AppState>>) -> Response {
-    match dag_list_body(&state).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(&state, dag_list_body(&state).await)
 }
 
 async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
@@ -150,10 +147,10 @@ pub async fn grid(
     Path(dag_id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    match grid_body(&state, &dag_id, q.offset.unwrap_or(0).max(0)).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(
+        &state,
+        grid_body(&state, &dag_id, q.offset.unwrap_or(0).max(0)).await,
+    )
 }
 
 async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup, ApiError> {
@@ -201,7 +198,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
                         th.run {
                             @let secs = run_seconds(run).unwrap_or(0.0);
                             @let height = if longest > 0.0 { (secs / longest * 60.0).max(2.0) } else { 2.0 };
-                            a href={(base) "/runs/" (url_escape(&run.run_id))} title={(run.run_id) ": " (run.state) ", " (format!("{secs:.1}")) " s"} {
+                            a href=(run_path(dag_id, &run.run_id)) title={(run.run_id) ": " (run.state) ", " (format!("{secs:.1}")) " s"} {
                                 div class={"bar s-" (run.state)} style={"height: " (format!("{height:.0}")) "px"} {}
                             }
                         }
@@ -216,7 +213,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
                             @let st = state_name(cells.get(&(run.run_id.as_str(), task_id.as_str())).copied().flatten());
                             td.cell {
                                 a class={"sq s-" (st)}
-                                    href={(base) "/runs/" (url_escape(&run.run_id)) "/tasks/" (url_escape(task_id))}
+                                    href={(run_path(dag_id, &run.run_id)) "/tasks/" (url_escape(task_id))}
                                     title={(task_id) " · " (run.run_id) " · " (st)}
                                     aria-label={(task_id) " in " (run.run_id) ": " (st)} {}
                             }
@@ -249,10 +246,7 @@ pub fn legend() -> Markup {
 
 /// `GET /dags/{dag_id}/durations`: the last 100 runs' durations as bars.
 pub async fn durations(State(state): State<Arc<AppState>>, Path(dag_id): Path<String>) -> Response {
-    match durations_body(&state, &dag_id).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(&state, durations_body(&state, &dag_id).await)
 }
 
 async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiError> {
@@ -278,7 +272,7 @@ async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiErr
             line x1="50" y1="20" x2="50" y2="230" stroke="#999" {}
             @for (i, (run, secs)) in points.iter().enumerate() {
                 @let h = secs / longest * height;
-                a href={"/dags/" (url_escape(dag_id)) "/runs/" (url_escape(&run.run_id))} {
+                a href=(run_path(dag_id, &run.run_id)) {
                     rect class={"s-" (run.state)} x=(55 + i * 12) y=(format!("{:.1}", 230.0 - h)) width=(bar) height=(format!("{h:.1}")) {
                         title { (run.run_id) ": " (format!("{secs:.1}")) " s, " (run.state) }
                     }

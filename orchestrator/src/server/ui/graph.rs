@@ -2,12 +2,13 @@
 //! with no upstream), edges from upstream to downstream, coloured by one run's states.
 
 use super::dag_pages::{REFRESH_SECONDS, dag_tabs, legend};
-use super::{error_page, page, state_name, url_escape};
+use super::{answer, page, run_path, state_name, url_escape};
 use crate::dag::Dag;
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::store::TaskInstanceRow;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -42,12 +43,14 @@ fn layout(dag: &Dag) -> HashMap<&str, (usize, usize)> {
     place
 }
 
-/// The SVG of `dag`, each box linking to the task in `run_id` when given.
-pub fn graph_svg(
-    dag: &Dag,
-    states: &HashMap<String, Option<String>>,
-    run_id: Option<&str>,
-) -> Markup {
+/// The SVG of `dag`, coloured by the states of a run's `instances` (empty: no run), each
+/// box linking to the task in that run.
+pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
+    let states: HashMap<&str, Option<&str>> = instances
+        .iter()
+        .map(|ti| (ti.task_id.as_str(), ti.state.as_deref()))
+        .collect();
+    let run = instances.first().map(|ti| run_path(&ti.dag_id, &ti.run_id));
     let place = layout(dag);
     let columns = place.values().map(|(c, _)| c + 1).max().unwrap_or(1);
     let rows = place.values().map(|(_, r)| r + 1).max().unwrap_or(1);
@@ -69,9 +72,9 @@ pub fn graph_svg(
             }
             @for task_id in &dag.topo_order {
                 @let (x, y) = xy(task_id);
-                @let st = state_name(states.get(task_id).and_then(|s| s.as_deref()));
+                @let st = state_name(states.get(task_id.as_str()).copied().flatten());
                 @let task = &dag.tasks[task_id];
-                @let href = run_id.map(|r| format!("/dags/{}/runs/{}/tasks/{}", url_escape(&dag.dag_id), url_escape(r), url_escape(task_id)));
+                @let href = run.as_ref().map(|r| format!("{r}/tasks/{}", url_escape(task_id)));
                 a href=[href] {
                     rect class={"node s-" (st)} x=(x) y=(y) width=(BOX_W) height=(BOX_H) rx="4" stroke="#44505f" {
                         title { (task_id) " (" (task.task_type) "): " (st) }
@@ -94,10 +97,7 @@ pub async fn graph_page(
     Path(dag_id): Path<String>,
     Query(q): Query<GraphQuery>,
 ) -> Response {
-    match graph_body(&state, &dag_id, q.run_id).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(&state, graph_body(&state, &dag_id, q.run_id).await)
 }
 
 async fn graph_body(
@@ -110,25 +110,19 @@ async fn graph_body(
         Some(id) => Some(state.run_named(dag_id, &id).await?),
         None => state.store.runs(dag_id, None, 1).await?.into_iter().next(),
     };
-    let states: HashMap<String, Option<String>> = match &run {
-        Some(r) => state
-            .store
-            .task_instances(dag_id, &r.run_id)
-            .await?
-            .into_iter()
-            .map(|ti| (ti.task_id, ti.state))
-            .collect(),
-        None => HashMap::new(),
+    let instances = match &run {
+        Some(r) => state.store.task_instances(dag_id, &r.run_id).await?,
+        None => Vec::new(),
     };
     let active = run.as_ref().is_some_and(|r| r.is_active());
     let body = html! {
         h1 { (dag.dag_id) }
         (dag_tabs(dag_id, "Graph"))
         @match &run {
-            Some(r) => p { "States of run " a href={"/dags/" (url_escape(dag_id)) "/runs/" (url_escape(&r.run_id))} { (r.run_id) } " (" (r.state) ")" },
+            Some(r) => p { "States of run " a href=(run_path(dag_id, &r.run_id)) { (r.run_id) } " (" (r.state) ")" },
             None => p.muted { "No runs yet." },
         }
-        (graph_svg(&dag, &states, run.as_ref().map(|r| r.run_id.as_str())))
+        (graph_svg(&dag, &instances))
         (legend())
     };
     Ok(page(

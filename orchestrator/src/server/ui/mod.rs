@@ -90,6 +90,28 @@ pub fn state_name(state: Option<&str>) -> &str {
     state.unwrap_or("none")
 }
 
+/// A page, or the error page that says why it could not be made.
+pub fn answer(state: &AppState, page: Result<Markup, ApiError>) -> Response {
+    match page {
+        Ok(body) => body.into_response(),
+        Err(e) => error_page(state, e),
+    }
+}
+
+/// The page of a run.
+pub fn run_path(dag_id: &str, run_id: &str) -> String {
+    format!("/dags/{}/runs/{}", url_escape(dag_id), url_escape(run_id))
+}
+
+/// The API resource of a run.
+pub fn run_api_path(dag_id: &str, run_id: &str) -> String {
+    format!(
+        "/api/v2/dags/{}/dagRuns/{}",
+        url_escape(dag_id),
+        url_escape(run_id)
+    )
+}
+
 /// An error page with the API error's status.
 pub fn error_page(state: &AppState, e: ApiError) -> Response {
     let status = e.status;

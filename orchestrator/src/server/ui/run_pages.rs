@@ -3,16 +3,15 @@
 
 use super::dag_pages::{REFRESH_SECONDS, dag_tabs, run_seconds, when};
 use super::graph::graph_svg;
-use super::{error_page, page, state_name, state_square, url_escape};
+use super::{answer, page, run_api_path, run_path, state_name, state_square, url_escape};
 use crate::runs;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::store::TaskState;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// `GET /dags/{dag_id}/runs/{run_id}`
@@ -20,10 +19,7 @@ pub async fn run_page(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Response {
-    match run_body(&state, &dag_id, &run_id).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(&state, run_body(&state, &dag_id, &run_id).await)
 }
 
 /// A button that sends `body` to the API.
@@ -42,18 +38,8 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     let run = state.run_named(dag_id, run_id).await?;
     let instances = state.store.task_instances(dag_id, run_id).await?;
     let results = state.store.test_results(dag_id, run_id).await?;
-    let states: HashMap<String, Option<String>> = instances
-        .iter()
-        .map(|t| (t.task_id.clone(), t.state.clone()))
-        .collect();
-    let api = format!(
-        "/api/v2/dags/{}/dagRuns/{}",
-        url_escape(dag_id),
-        url_escape(run_id)
-    );
-    let base = format!("/dags/{}/runs/{}", url_escape(dag_id), url_escape(run_id));
-    let conf =
-        serde_json::from_str::<serde_json::Value>(&run.conf).unwrap_or(serde_json::Value::Null);
+    let api = run_api_path(dag_id, run_id);
+    let base = run_path(dag_id, run_id);
     let body = html! {
         h1 { (dag.dag_id) " · " (run.run_id) }
         (dag_tabs(dag_id, ""))
@@ -84,7 +70,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
             }
         }
         h2 { "Graph" }
-        (graph_svg(&dag, &states, Some(run_id)))
+        (graph_svg(&dag, &instances))
         h2 { "Data-quality results" }
         @if results.is_empty() { p.muted { "No data tests ran in this run." } } @else {
             table {
@@ -97,7 +83,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
             }
         }
         h2 { "conf" }
-        pre { (serde_json::to_string_pretty(&conf).unwrap_or_default()) }
+        pre { (serde_json::to_string_pretty(&run.conf_json()).unwrap_or_default()) }
     };
     let active = run.is_active();
     Ok(page(
@@ -120,10 +106,10 @@ pub async fn task_page(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     Query(q): Query<TryQuery>,
 ) -> Response {
-    match task_body(&state, (&dag_id, &run_id, &task_id), q.try_number).await {
-        Ok(body) => body.into_response(),
-        Err(e) => error_page(&state, e),
-    }
+    answer(
+        &state,
+        task_body(&state, (&dag_id, &run_id, &task_id), q.try_number).await,
+    )
 }
 
 async fn task_body(
@@ -137,26 +123,11 @@ async fn task_body(
         Some(n) => tries.iter().find(|t| t.try_number == n),
         None => tries.last(),
     };
-    let ids = format!(
-        "{}/dagRuns/{}/taskInstances/{}",
-        url_escape(dag_id),
-        url_escape(run_id),
-        url_escape(task_id)
-    );
-    let api = format!("/api/v2/dags/{ids}");
-    let run_api = format!(
-        "/api/v2/dags/{}/dagRuns/{}",
-        url_escape(dag_id),
-        url_escape(run_id)
-    );
-    let page_url = format!(
-        "/dags/{}/runs/{}/tasks/{}",
-        url_escape(dag_id),
-        url_escape(run_id),
-        url_escape(task_id)
-    );
+    let run_api = run_api_path(dag_id, run_id);
+    let api = format!("{run_api}/taskInstances/{}", url_escape(task_id));
+    let page_url = format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id));
     let log = match shown {
-        Some(t) if TaskState::parse(Some(&t.state)) == TaskState::Running => {
+        Some(t) if t.task_state() == TaskState::Running => {
             Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
         }
         Some(t) => {
@@ -169,21 +140,17 @@ async fn task_body(
     let st = state_name(instance.state.as_deref());
     let body = html! {
         h1 { (task_id) }
-        p { "in run " a href={"/dags/" (url_escape(dag_id)) "/runs/" (url_escape(run_id))} { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
+        p { "in run " a href=(run_path(dag_id, run_id)) { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
         p { (state_square(st)) " " strong { (st) } " · " (instance.task_type) " · try " (instance.try_number) " of " (instance.max_tries) }
         div.actions {
             (api_button(&format!("{run_api}/clear"), "POST", &[("dry_run", "false"), ("task_ids", &task_ids)], "Clear (with downstream)"))
-            form data-url=(api) data-method="PATCH" {
-                input type="hidden" name="new_state" value="success";
-                label { input type="checkbox" name="include_downstream"; " with downstream " }
-                button type="submit" { "Mark success" }
-                div.error role="status" {}
-            }
-            form data-url=(api) data-method="PATCH" {
-                input type="hidden" name="new_state" value="failed";
-                label { input type="checkbox" name="include_downstream"; " with downstream " }
-                button type="submit" { "Mark failed" }
-                div.error role="status" {}
+            @for new_state in ["success", "failed"] {
+                form data-url=(api) data-method="PATCH" {
+                    input type="hidden" name="new_state" value=(new_state);
+                    label { input type="checkbox" name="include_downstream"; " with downstream " }
+                    button type="submit" { "Mark " (new_state) }
+                    div.error role="status" {}
+                }
             }
         }
         h2 { "Tries" }
