@@ -150,6 +150,22 @@ impl Params {
     }
 }
 
+/// The task instances of a run that a clear or a mark touched, as a list answer.
+pub async fn touched_instances(
+    state: &AppState,
+    (dag_id, run_id): (&str, &str),
+    task_ids: &[String],
+) -> Result<serde_json::Value, ApiError> {
+    let instances: Vec<_> = state
+        .store
+        .task_instances(dag_id, run_id)
+        .await?
+        .into_iter()
+        .filter(|ti| task_ids.contains(&ti.task_id))
+        .collect();
+    Ok(collection("task_instances", &instances, instances.len()))
+}
+
 /// A list answer: the items under `key`, and how many there are in all.
 pub fn collection<T: serde::Serialize>(key: &str, items: &[T], total: usize) -> serde_json::Value {
     serde_json::json!({ key: items, "total_entries": total })

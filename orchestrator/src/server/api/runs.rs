@@ -1,7 +1,7 @@
 //! `/api/v2/dags/{dag_id}/dagRuns...`: list, trigger, read, mark and clear runs, and a
 //! run's data-quality results.
 
-use super::{Body, Params, collection};
+use super::{Body, Params, collection, touched_instances};
 use crate::runs::{
     self, ClearRequest, MarkRequest, MarkState, RunListRequest, TaskPick, TriggerRequest,
 };
@@ -132,12 +132,9 @@ pub async fn clear(
         execute_here: false,
     };
     let cleared = runs::clear(&state.store, &state.settings, &dag, request).await?;
-    let instances = state.store.task_instances(&dag_id, &run_id).await?;
-    let picked: Vec<_> = instances
-        .into_iter()
-        .filter(|ti| cleared.task_ids.contains(&ti.task_id))
-        .collect();
-    Ok(Json(collection("task_instances", &picked, picked.len())))
+    Ok(Json(
+        touched_instances(&state, (&dag_id, &run_id), &cleared.task_ids).await?,
+    ))
 }
 
 /// `GET .../dagRuns/{dag_run_id}/testResults`: the data-quality results of the run.

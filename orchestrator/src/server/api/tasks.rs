@@ -2,7 +2,7 @@
 //! their attempts and an attempt's log (followed while it runs).
 
 use super::runs::parse_mark_state;
-use super::{Body, Params, collection};
+use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -68,18 +68,9 @@ pub async fn mark(
         state: parse_mark_state(&body.new_state)?,
     };
     let marked = runs::mark(&state.store, &dag, request).await?;
-    let instances: Vec<TaskInstanceRow> = state
-        .store
-        .task_instances(&dag_id, &run_id)
-        .await?
-        .into_iter()
-        .filter(|ti| marked.task_ids.contains(&ti.task_id))
-        .collect();
-    Ok(Json(collection(
-        "task_instances",
-        &instances,
-        instances.len(),
-    )))
+    Ok(Json(
+        touched_instances(&state, (&dag_id, &run_id), &marked.task_ids).await?,
+    ))
 }
 
 /// `GET .../taskInstances/{task_id}/tries`: every attempt, first to last.
@@ -137,13 +128,12 @@ fn follow_log(
     try_number: i64,
     path: std::path::PathBuf,
 ) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
-    futures::stream::unfold((0u64, false), move |(sent, ended)| {
+    futures::stream::unfold((0u64, false), move |(sent, mut ended)| {
         let (state, path) = (state.clone(), path.clone());
         let (dag_id, run_id, task_id) = (dag_id.clone(), run_id.clone(), task_id.clone());
         async move {
             loop {
-                let fresh = read_from(&path, sent).await;
-                match fresh {
+                match read_from(&path, sent).await {
                     Ok(bytes) if !bytes.is_empty() => {
                         let next = sent + bytes.len() as u64;
                         return Some((Ok(bytes), (next, ended)));
@@ -153,8 +143,9 @@ fn follow_log(
                     Ok(_) => {}
                 }
                 tokio::time::sleep(FOLLOW_EVERY).await;
-                // Read once more after the end is seen: the last lines land before it.
-                let still_running = state
+                // Once the end is seen the file is read once more: the last lines land
+                // before it.
+                ended = !state
                     .store
                     .tries(&dag_id, &run_id, Some(&task_id))
                     .await
@@ -164,14 +155,6 @@ fn follow_log(
                         })
                     })
                     .unwrap_or(false);
-                if !still_running {
-                    let rest = read_from(&path, sent).await.unwrap_or_default();
-                    if rest.is_empty() {
-                        return None;
-                    }
-                    let next = sent + rest.len() as u64;
-                    return Some((Ok(rest), (next, true)));
-                }
             }
         }
     })
