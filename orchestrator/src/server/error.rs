@@ -21,67 +21,60 @@ fn as_code<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::
 }
 
 impl ApiError {
-    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+    /// The error `status` with its standard reason as the title.
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
-            title,
+            title: status.canonical_reason().unwrap_or("Error"),
             detail: updraft_tasks::secrets::mask(&detail.into()).into_owned(),
         }
     }
 
     /// 400: the request is wrong.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
+        Self::new(StatusCode::BAD_REQUEST, detail)
     }
 
     /// 401: no token, or not a valid one.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, detail)
     }
 
     /// 403: the token's role does not allow it.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, detail)
     }
 
     /// 404: what the path names does not exist.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Not Found", detail)
+        Self::new(StatusCode::NOT_FOUND, detail)
     }
 
     /// 405: the path exists, not with this method.
     pub fn method_not_allowed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail)
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
     }
 
     /// 413: the body is too large.
     pub fn payload_too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", detail)
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
     }
 
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type",
-            detail,
-        )
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
     }
 
     /// 409: it clashes with what exists.
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "Conflict", detail)
+        Self::new(StatusCode::CONFLICT, detail)
     }
 
     /// 500: our failure; the detail is logged, the caller gets the gist.
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        let detail = updraft_tasks::secrets::mask(&error.to_string()).into_owned();
-        tracing::error!("API request failed: {detail}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            detail,
-        )
+        let e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string());
+        tracing::error!("API request failed: {}", e.detail);
+        e
     }
 }
 
