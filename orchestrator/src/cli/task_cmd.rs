@@ -147,8 +147,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             task_ids,
             downstream,
         } => {
-            let state = MarkState::parse(&state)
-                .ok_or_else(|| usage(format!("state `{state}`: use success or failed")))?;
+            let state = MarkState::parse(&state).map_err(usage)?;
             let request = MarkRequest {
                 run_id,
                 task_ids: (!task_ids.is_empty()).then_some(task_ids),

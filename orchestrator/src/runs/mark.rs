@@ -15,12 +15,12 @@ pub enum MarkState {
 }
 
 impl MarkState {
-    /// Reads `success` or `failed`.
-    pub fn parse(name: &str) -> Option<Self> {
+    /// Reads `success` or `failed`; anything else is refused, saying so.
+    pub fn parse(name: &str) -> Result<Self, String> {
         match name {
-            "success" => Some(MarkState::Success),
-            "failed" => Some(MarkState::Failed),
-            _ => None,
+            "success" => Ok(MarkState::Success),
+            "failed" => Ok(MarkState::Failed),
+            _ => Err(format!("state `{name}`: use success or failed")),
         }
     }
 }

@@ -97,8 +97,7 @@ pub async fn mark(
 
 /// Reads `success` or `failed`.
 pub fn parse_mark_state(name: &str) -> Result<MarkState, ApiError> {
-    MarkState::parse(name)
-        .ok_or_else(|| ApiError::bad_request(format!("state `{name}`: use success or failed")))
+    MarkState::parse(name).map_err(ApiError::bad_request)
 }
 
 /// The body of a clear (Airflow's names; as there, a dry run unless told otherwise).
