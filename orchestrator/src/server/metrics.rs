@@ -117,7 +117,7 @@ impl Collector for Scrape {
             &mut encoder,
             "updraft_dag_import_errors",
             "DAG files that do not load",
-            vec![(NoLabels, self.import_errors as i64)],
+            vec![([] as [(&str, &str); 0], self.import_errors as i64)],
         )?;
         let tests = s
             .data_tests
@@ -129,19 +129,6 @@ impl Collector for Scrape {
             "Data-quality test results by status",
             tests,
         )?;
-        Ok(())
-    }
-}
-
-/// An empty label set.
-#[derive(Debug, Clone, Copy)]
-struct NoLabels;
-
-impl EncodeLabelSet for NoLabels {
-    fn encode(
-        &self,
-        _: &mut prometheus_client::encoding::LabelSetEncoder,
-    ) -> Result<(), std::fmt::Error> {
         Ok(())
     }
 }

@@ -58,13 +58,14 @@ fn bucket_columns(duration: &str, bounds: &[f64]) -> String {
     columns.join(", ")
 }
 
-/// Reads the bucket columns `bucket_columns` made, after `labels` text columns.
-fn durations<R: sqlx::Row>(row: &R, labels: usize, buckets: usize) -> Result<Durations>
+/// Reads the columns `bucket_columns` made for `bounds`, after `labels` text columns.
+fn durations<R: sqlx::Row>(row: &R, labels: usize, bounds: &[f64]) -> Result<Durations>
 where
     usize: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     f64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
+    let buckets = bounds.len() + 1;
     let mut counts = Vec::with_capacity(buckets);
     for i in 0..buckets {
         let n: Option<i64> = row.try_get(labels + i)?;
@@ -98,30 +99,32 @@ impl Store {
              GROUP BY dag_id, task_id, state ORDER BY dag_id, task_id, state",
             bucket_columns("duration", &TASK_BUCKETS)
         );
-        let buckets = RUN_BUCKETS.len() + 1;
         let mut snapshot = MetricsSnapshot::default();
         with_pool!(self, p => {
             for row in sqlx::query(sqlx::AssertSqlSafe(runs_sql)).fetch_all(p).await? {
                 use sqlx::Row;
                 let labels = (row.try_get(0)?, row.try_get(1)?);
-                snapshot.finished_runs.push((labels, durations(&row, 2, buckets)?));
+                snapshot.finished_runs.push((labels, durations(&row, 2, &RUN_BUCKETS)?));
             }
             for row in sqlx::query(sqlx::AssertSqlSafe(tries_sql)).fetch_all(p).await? {
                 use sqlx::Row;
                 let labels = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                snapshot.ended_tries.push((labels, durations(&row, 3, TASK_BUCKETS.len() + 1)?));
+                snapshot.ended_tries.push((labels, durations(&row, 3, &TASK_BUCKETS)?));
             }
             snapshot.runs = sqlx::query_as("SELECT state, COUNT(*) FROM dag_run GROUP BY state ORDER BY state")
                 .fetch_all(p).await?;
             snapshot.task_instances = sqlx::query_as(
                 "SELECT COALESCE(state, 'none'), COUNT(*) FROM task_instance GROUP BY state ORDER BY 1")
                 .fetch_all(p).await?;
-            snapshot.schedulers = sqlx::query_as(
-                "SELECT job_id, heartbeat_at FROM job WHERE state = 'running' AND job_type = 'scheduler' ORDER BY job_id")
-                .fetch_all(p).await?;
             snapshot.data_tests = sqlx::query_as("SELECT status, COUNT(*) FROM test_result GROUP BY status ORDER BY status")
                 .fetch_all(p).await?;
         });
+        snapshot.schedulers = self
+            .running_jobs(Some("scheduler"))
+            .await?
+            .into_iter()
+            .map(|job| (job.job_id, job.heartbeat_at))
+            .collect();
         Ok(snapshot)
     }
 }
