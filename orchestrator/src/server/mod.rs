@@ -274,11 +274,7 @@ fn presented_token(request: &Request) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix(ui::TOKEN_COOKIE)?.strip_prefix('='))
-        .map(|v| {
-            url::form_urlencoded::parse(format!("t={v}").as_bytes())
-                .map(|(_, t)| t.into_owned())
-                .collect::<String>()
-        })
+        .map(ui::url_unescape)
         .next()
 }
 

@@ -186,23 +186,21 @@ async fn login(
         "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
         url_escape(form.token.trim())
     );
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, cookie),
-            (header::LOCATION, next.to_string()),
-        ],
-    )
-        .into_response()
+    see_other_setting(cookie, next)
 }
 
 async fn logout() -> Response {
     let cookie = format!("{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    see_other_setting(cookie, "/login")
+}
+
+/// Sends the browser to `location` with `cookie` set (or, expired, removed).
+fn see_other_setting(cookie: String, location: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
             (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/login".to_string()),
+            (header::LOCATION, location.to_string()),
         ],
     )
         .into_response()
@@ -221,6 +219,13 @@ pub fn url_escape(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// Decodes what `url_escape` encoded.
+pub fn url_unescape(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +237,11 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn a_cookie_value_reads_back_as_it_was_set() {
+        let token = "a b+c/=&é%";
+        assert_eq!(url_unescape(&url_escape(token)), token);
     }
 }
