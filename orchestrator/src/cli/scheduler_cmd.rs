@@ -4,6 +4,8 @@
 use super::{Context, cancel_on_signal};
 use crate::scheduler::Scheduler;
 use crate::server::{self, AppState};
+use crate::settings::Settings;
+use crate::store::Store;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,8 +27,7 @@ pub async fn scheduler(ctx: &Context) -> anyhow::Result<ExitCode> {
 /// Serves the API until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn webserver(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
-    let state = AppState::new(store, Arc::new(ctx.settings.clone()));
-    let listening = server::listen(state, bind).await.map_err(start_error)?;
+    let listening = listen(store, Arc::new(ctx.settings.clone()), bind).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     eprintln!("serving on http://{} (Ctrl-C stops)", listening.addr);
@@ -34,9 +35,16 @@ pub async fn webserver(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// A server that cannot start is the user's to fix (the address, the tokens).
-fn start_error(e: server::ServerError) -> anyhow::Error {
-    super::usage(e.to_string())
+/// The web server listening on `bind`; one that cannot start is the user's to fix (the
+/// address, the tokens).
+async fn listen(
+    store: Store,
+    settings: Arc<Settings>,
+    bind: SocketAddr,
+) -> anyhow::Result<server::Listening> {
+    server::listen(AppState::new(store, settings), bind)
+        .await
+        .map_err(|e| super::usage(e.to_string()))
 }
 
 /// Prints where the embedded setup keeps things, then runs the scheduler and the web
@@ -53,8 +61,7 @@ pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitC
     eprintln!("  task logs    {}", s.home.join("logs").display());
     let store = ctx.store().await?;
     let settings = Arc::new(ctx.settings.clone());
-    let state = AppState::new(store.clone(), settings.clone());
-    let listening = server::listen(state, bind).await.map_err(start_error)?;
+    let listening = listen(store.clone(), settings.clone(), bind).await?;
     eprintln!("  web server   http://{}", listening.addr);
     eprintln!("Add or edit DAG files at any time; Ctrl-C stops.");
     let shutdown = CancellationToken::new();
