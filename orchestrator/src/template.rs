@@ -40,6 +40,8 @@ impl RunVars {
                 params.insert(k.clone(), v.clone());
             }
         }
+        // A value under a password-like key is a secret wherever a task prints it.
+        updraft_tasks::secrets::register_secret_keys(&Value::Object(params.clone()));
         Self {
             dag_id: dag.dag_id.clone(),
             run_id: run_id.to_string(),

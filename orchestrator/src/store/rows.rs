@@ -35,7 +35,8 @@ row_struct! {
         pub data_interval_start: DateTime<Utc>,
         pub data_interval_end: DateTime<Utc>,
         pub state: String,
-        #[serde(serialize_with = "as_json")]
+        /// Shown with the values of password-like keys hidden (tasks read them whole).
+        #[serde(serialize_with = "as_shown_conf")]
         pub conf: String,
         pub queued_at: DateTime<Utc>,
         pub started_at: Option<DateTime<Utc>>,
@@ -65,6 +66,11 @@ impl DagRunRow {
     /// The run's `conf` as JSON (an empty object when unreadable).
     pub fn conf_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.conf).unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    /// The run's `conf` as people see it: values under password-like keys hidden.
+    pub fn conf_shown(&self) -> serde_json::Value {
+        updraft_tasks::secrets::hide_secret_keys(&self.conf_json())
     }
 }
 
@@ -116,6 +122,13 @@ impl TaskTryRow {
 }
 
 /// JSON stored as text is shown as JSON, not as a quoted string.
+fn as_shown_conf<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => updraft_tasks::secrets::hide_secret_keys(&v).serialize(s),
+        Err(_) => s.serialize_str(updraft_tasks::secrets::MASK),
+    }
+}
+
 fn as_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) => v.serialize(s),
