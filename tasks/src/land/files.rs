@@ -16,13 +16,20 @@ fn app_id(file_name: &str) -> String {
     format!("updraft-land:file:{file_name}")
 }
 
+/// The files waiting in `dir`, in name order. A folder that does not exist yet is one
+/// where nothing has landed yet (a fresh install before its first generator or upload):
+/// no files, as an empty folder, never a failure.
 fn landing_files(dir: &Path) -> Result<Vec<PathBuf>, TaskError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        TaskError::Retryable(format!(
-            "cannot read the landing folder {}: {e}",
-            dir.display()
-        ))
-    })?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(TaskError::Retryable(format!(
+                "cannot read the landing folder {}: {e}",
+                dir.display()
+            )));
+        }
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
@@ -46,8 +53,15 @@ pub async fn land(
 ) -> Result<u64, TaskError> {
     let source = StreamUri::File(dir.to_path_buf());
     let files = landing_files(dir)?;
-    ctx.log
-        .line(format!("{} file(s) in {}", files.len(), dir.display()));
+    if dir.is_dir() {
+        ctx.log
+            .line(format!("{} file(s) in {}", files.len(), dir.display()));
+    } else {
+        ctx.log.line(format!(
+            "{} does not exist yet: nothing has landed",
+            dir.display()
+        ));
+    }
     let mut pending = Vec::with_capacity(files.len());
     for path in files {
         let name = path
