@@ -105,28 +105,31 @@ impl Attempt {
             let delay = self.task.retry.delay_after(self.try_number);
             ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
         });
-        let owned = self
-            .job
-            .finish(TryEnd {
-                dag_id: key.dag_id.to_string(),
-                run_id: key.run_id.to_string(),
-                task_id: key.task_id.to_string(),
-                try_number,
-                ti_state: state,
-                try_state,
-                ended_at,
-                duration: seconds,
-                error: error.clone(),
-                metrics,
-                next_try_at,
-            })
-            .await?;
+        let end = TryEnd {
+            dag_id: key.dag_id.to_string(),
+            run_id: key.run_id.to_string(),
+            task_id: key.task_id.to_string(),
+            try_number,
+            ti_state: state,
+            try_state,
+            ended_at,
+            duration: seconds,
+            error: error.clone(),
+            metrics,
+            next_try_at,
+        };
+        let owned = self.job.finish(end.clone()).await?;
         self.job.untrack(&OwnedAttempt {
             dag_id: key.dag_id.to_string(),
             run_id: key.run_id.to_string(),
             task_id: key.task_id.to_string(),
         });
         if !owned {
+            let reason = format!(
+                "job {} no longer held this attempt when it ended (another job declared it dead)",
+                self.job.id
+            );
+            self.store.end_lost_try(&self.job.id, &end, &reason).await?;
             tracing::warn!(
                 "attempt {try_number} of {}.{} in run {} ended here after another job had declared it dead; its result was not recorded",
                 key.dag_id,

@@ -6,10 +6,14 @@ use crate::dag::Dag;
 use crate::dag::ids::{IdKind, check_id};
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
-use crate::store::{DagRunRow, NewRun, RunType, Store};
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use crate::store::{DagRunRow, NewRun, RunClash, RunType, Store, StoreError};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// How many taken microseconds a trigger without a logical date steps past before it
+/// reports the clash (each step is one insert).
+const MAX_NOW_CLASHES: u32 = 1000;
 
 /// A manual run to create.
 #[derive(Debug, Default)]
@@ -49,17 +53,17 @@ pub async fn trigger(
         });
     }
     // The store keeps microseconds; a finer logical date would not read back equal.
-    let logical = request
-        .logical_date
-        .unwrap_or_else(Utc::now)
-        .trunc_subsecs(6);
-    let run_id = request.run_id.unwrap_or_else(|| {
-        format!(
-            "manual__{}",
-            logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-        )
-    });
-    check_id(IdKind::Run, &run_id).map_err(|message| RunsError::Invalid {
+    let chosen_date = request.logical_date.map(|at| at.trunc_subsecs(6));
+    let mut logical = chosen_date.unwrap_or_else(|| Utc::now().trunc_subsecs(6));
+    let run_id_for = |logical: DateTime<Utc>| {
+        request.run_id.clone().unwrap_or_else(|| {
+            format!(
+                "manual__{}",
+                logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+            )
+        })
+    };
+    check_id(IdKind::Run, &run_id_for(logical)).map_err(|message| RunsError::Invalid {
         field: "run_id",
         message,
     })?;
@@ -73,18 +77,36 @@ pub async fn trigger(
     } else {
         None
     };
-    let created = store
-        .create_run(&NewRun {
-            dag_id: &dag.dag_id,
-            run_id: &run_id,
-            run_type: RunType::Manual,
-            logical_date: logical,
-            data_interval: dag.schedule.manual_interval(logical, dag.timezone),
-            conf: &conf,
-            job_id: job.as_ref().map(|j| j.id.as_str()),
-            tasks: dag.task_rows(),
-        })
-        .await;
+    let mut clashes = 0;
+    let created = loop {
+        let run_id = run_id_for(logical);
+        let created = store
+            .create_run(&NewRun {
+                dag_id: &dag.dag_id,
+                run_id: &run_id,
+                run_type: RunType::Manual,
+                logical_date: logical,
+                data_interval: dag.schedule.manual_interval(logical, dag.timezone),
+                conf: &conf,
+                job_id: job.as_ref().map(|j| j.id.as_str()),
+                tasks: dag.task_rows(),
+            })
+            .await;
+        match created {
+            // "Now" was taken by another trigger in the same microsecond: the next free
+            // microsecond is as good a now. A date the caller chose is theirs to change,
+            // and a run id they chose that exists is a real clash.
+            Err(StoreError::RunExists { clash, .. })
+                if chosen_date.is_none()
+                    && clashes < MAX_NOW_CLASHES
+                    && (matches!(clash, RunClash::LogicalDate(_)) || request.run_id.is_none()) =>
+            {
+                clashes += 1;
+                logical += TimeDelta::microseconds(1);
+            }
+            other => break other,
+        }
+    };
     match created {
         Ok(run) => Ok(Triggered { run, paused, job }),
         Err(e) => {

@@ -224,6 +224,28 @@ impl Store {
         }
     }
 
+    /// Ends the row of an attempt this job ran but no longer owned when it ended (another
+    /// job declared this one dead and moved the task on), unless that job already ended
+    /// it: no `task_try` stays `running` once no job runs it.
+    pub async fn end_lost_try(&self, job_id: &str, end: &TryEnd, reason: &str) -> Result<()> {
+        let sql = "UPDATE task_try SET state = 'failed', ended_at = $5, duration = $6, error = $7
+                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+                     AND state = 'running' AND job_id = $8";
+        with_pool!(self, p => sqlx::query(sql)
+            .bind(&end.dag_id)
+            .bind(&end.run_id)
+            .bind(&end.task_id)
+            .bind(end.try_number)
+            .bind(end.ended_at)
+            .bind(end.duration)
+            .bind(reason)
+            .bind(job_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Records the ends of attempts this job runs, on their `task_try` rows and task
     /// instances, in one transaction. For each end: false when the job no longer owns the
     /// attempt (another job declared it dead and failed it); then nothing of it is written.
