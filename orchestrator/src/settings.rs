@@ -30,6 +30,15 @@ pub struct Settings {
     pub parallelism: usize,
     /// Bearer tokens of the API server (`UPDRAFT_API_TOKENS` > `[api] tokens`).
     pub api_tokens: Vec<ApiToken>,
+    /// Host names the web server answers to besides loopback (`UPDRAFT_ALLOWED_HOSTS` >
+    /// `[api] allowed_hosts`); empty with tokens: any, without tokens: loopback only.
+    pub allowed_hosts: Vec<String>,
+    /// Where people reach the web server (`UPDRAFT_BASE_URL` > `base_url`), e.g. behind a
+    /// proxy that ends TLS: its host is allowed, and https makes the login cookie `Secure`.
+    pub base_url: Option<url::Url>,
+    /// Whether a DAG seen for the first time starts paused (`UPDRAFT_DAGS_PAUSED_AT_CREATION`
+    /// > `dags_paused_at_creation`; Airflow's `dags_are_paused_at_creation`).
+    pub dags_paused_at_creation: bool,
 }
 
 /// Airflow's default `parallelism`.
@@ -60,6 +69,8 @@ struct ConfigFile {
     lake: Option<String>,
     heartbeat_timeout: Option<String>,
     parallelism: Option<usize>,
+    base_url: Option<String>,
+    dags_paused_at_creation: Option<bool>,
     #[serde(default)]
     connections: BTreeMap<String, String>,
     #[serde(default)]
@@ -72,6 +83,8 @@ struct ConfigFile {
 struct ApiSection {
     #[serde(default)]
     tokens: Vec<ApiToken>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -120,6 +133,24 @@ impl Settings {
             Err(_) => file.api.tokens,
         };
         check_tokens(&api_tokens).map_err(anyhow::Error::msg)?;
+        let allowed_hosts = match std::env::var("UPDRAFT_ALLOWED_HOSTS") {
+            Ok(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Err(_) => file.api.allowed_hosts,
+        };
+        let base_url = match std::env::var("UPDRAFT_BASE_URL").ok().or(file.base_url) {
+            Some(text) => Some(parse_base_url(&text)?),
+            None => None,
+        };
+        let dags_paused_at_creation = match std::env::var("UPDRAFT_DAGS_PAUSED_AT_CREATION") {
+            Ok(text) => parse_flag(&text)
+                .with_context(|| format!("UPDRAFT_DAGS_PAUSED_AT_CREATION `{text}`"))?,
+            Err(_) => file.dags_paused_at_creation.unwrap_or(false),
+        };
         Ok(Self {
             home,
             dags_folder,
@@ -133,6 +164,9 @@ impl Settings {
                 .unwrap_or(DEFAULT_PARALLELISM)
                 .max(1),
             api_tokens,
+            allowed_hosts,
+            base_url,
+            dags_paused_at_creation,
         })
     }
 
@@ -174,6 +208,24 @@ impl Settings {
     /// The database URL with any password masked, for messages.
     pub fn database_url_shown(&self) -> String {
         updraft_tasks::secrets::mask(&self.database_url).into_owned()
+    }
+}
+
+/// Reads `UPDRAFT_BASE_URL`: an http(s) URL with a host.
+fn parse_base_url(text: &str) -> Result<url::Url> {
+    let url = url::Url::parse(text).with_context(|| format!("base URL `{text}`"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        anyhow::bail!("base URL `{text}`: use http://HOST[:PORT] or https://HOST[:PORT]");
+    }
+    Ok(url)
+}
+
+/// Reads a true/false setting from the environment.
+fn parse_flag(text: &str) -> Result<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => anyhow::bail!("use true or false"),
     }
 }
 

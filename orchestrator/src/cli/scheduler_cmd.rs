@@ -62,7 +62,11 @@ pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitC
     let store = ctx.store().await?;
     let settings = Arc::new(ctx.settings.clone());
     let listening = listen(store.clone(), settings.clone(), bind).await?;
-    eprintln!("  web server   http://{}", listening.addr);
+    eprintln!(
+        "  web server   http://{}  (the UI and the API; open it in a browser)",
+        listening.addr
+    );
+    print_upcoming(ctx, &store).await?;
     eprintln!("Add or edit DAG files at any time; Ctrl-C stops.");
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
@@ -74,4 +78,45 @@ pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitC
     ran?;
     served.map_err(|e| anyhow::anyhow!("the web server stopped: {e}"))??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which DAGs will run when, and whether new ones start paused.
+async fn print_upcoming(ctx: &Context, store: &Store) -> anyhow::Result<()> {
+    let folder = ctx.folder()?;
+    let now = chrono::Utc::now();
+    let dags = crate::runs::upcoming(store, &folder.dags, now)
+        .await
+        .map_err(super::runs_error)?;
+    eprintln!(
+        "DAGs ({}; a DAG file added later starts {}: dags_paused_at_creation = {}):",
+        dags.len(),
+        if ctx.settings.dags_paused_at_creation {
+            "paused"
+        } else {
+            "unpaused"
+        },
+        ctx.settings.dags_paused_at_creation
+    );
+    let width = dags.iter().map(|d| d.dag_id.len()).max().unwrap_or(0);
+    for dag in &dags {
+        let when = match (&dag.schedule, dag.next_run_after) {
+            (None, _) => "runs when triggered".to_string(),
+            (Some(_), _) if dag.paused => "paused: runs when unpaused or triggered".to_string(),
+            (Some(_), Some(at)) if at <= now => "next run now".to_string(),
+            (Some(_), Some(at)) => format!("next run {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+            (Some(_), None) => "no more runs (past its end_date)".to_string(),
+        };
+        eprintln!(
+            "  {:width$}  {:12}  {when}",
+            dag.dag_id,
+            dag.schedule.as_deref().unwrap_or("manual")
+        );
+    }
+    if !folder.errors.is_empty() {
+        eprintln!(
+            "  {} DAG file(s) do not load: `updraft dag validate` says why",
+            folder.errors.len()
+        );
+    }
+    Ok(())
 }

@@ -9,13 +9,15 @@ mod logs;
 mod mark;
 mod pause;
 mod trigger;
+mod upcoming;
 
 pub use clear::{ClearRequest, Cleared, TaskPick, clear};
 pub use list::{RunListRequest, RunPage, list};
-pub use logs::{AttemptLog, attempt_log, log_path};
+pub use logs::{AttemptLog, LogTail, attempt_log, log_path, log_tail};
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;
 pub use trigger::{TriggerRequest, Triggered, trigger};
+pub use upcoming::{Upcoming, upcoming};
 
 use crate::store::StoreError;
 
@@ -45,7 +47,9 @@ pub enum RunsError {
 impl From<StoreError> for RunsError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::RunExists { .. } => RunsError::Conflict(e.to_string()),
+            StoreError::RunExists { .. } | StoreError::TaskRunning { .. } => {
+                RunsError::Conflict(e.to_string())
+            }
             other => RunsError::Store(other),
         }
     }

@@ -66,8 +66,29 @@ pub enum StoreError {
     Unreachable,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("dag `{dag_id}` already has a run {what}")]
-    RunExists { dag_id: String, what: String },
+    #[error("dag `{dag_id}` already has a run {clash}")]
+    RunExists { dag_id: String, clash: RunClash },
+    #[error(
+        "task `{task_id}` of run `{run_id}` is running: wait for it to end, or mark it \
+         failed first, then clear it"
+    )]
+    TaskRunning { run_id: String, task_id: String },
+}
+
+/// What a new run shares with one that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunClash {
+    LogicalDate(DateTime<Utc>),
+    RunId(String),
+}
+
+impl std::fmt::Display for RunClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunClash::LogicalDate(at) => write!(f, "with logical_date {}", at.to_rfc3339()),
+            RunClash::RunId(id) => write!(f, "with run_id `{id}`"),
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -82,6 +103,8 @@ enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Whether a DAG recorded for the first time starts paused.
+    paused_at_creation: bool,
 }
 
 /// Runs `$body` with `$p` bound to whichever pool the store has; the body is written once
@@ -259,7 +282,16 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            paused_at_creation: false,
+        })
+    }
+
+    /// This store, recording DAGs seen for the first time as paused (or not).
+    pub fn pausing_new_dags(mut self, paused: bool) -> Self {
+        self.paused_at_creation = paused;
+        self
     }
 
     /// Which database this is (`postgres` or `sqlite`).
@@ -309,10 +341,11 @@ impl Store {
         })
     }
 
-    /// Records (or refreshes) a DAG read from the DAGs folder; `is_paused` is kept.
+    /// Records (or refreshes) a DAG read from the DAGs folder; `is_paused` is kept (a new
+    /// DAG starts paused when the store was opened `pausing_new_dags`).
     pub async fn sync_dag(&self, dag: &crate::dag::Dag) -> Result<()> {
         let sql = "INSERT INTO dag (dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at)
-                   VALUES ($1, FALSE, $2, $3, $4, $5, $6)
+                   VALUES ($1, $7, $2, $3, $4, $5, $6)
                    ON CONFLICT (dag_id) DO UPDATE SET schedule = excluded.schedule,
                      timezone = excluded.timezone, fileloc = excluded.fileloc,
                      description = excluded.description, last_parsed_at = excluded.last_parsed_at";
@@ -323,6 +356,7 @@ impl Store {
             .bind(dag.fileloc.display().to_string())
             .bind(&dag.description)
             .bind(Utc::now())
+            .bind(self.paused_at_creation)
             .execute(p).await.map(|_| ()))?;
         Ok(())
     }
@@ -374,16 +408,16 @@ impl Store {
         match result {
             Ok(()) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let what = if e.message().contains("logical_date")
+                let clash = if e.message().contains("logical_date")
                     || self.run(run.dag_id, run.run_id).await?.is_none()
                 {
-                    format!("with logical_date {}", run.logical_date.to_rfc3339())
+                    RunClash::LogicalDate(run.logical_date)
                 } else {
-                    format!("with run_id `{}`", run.run_id)
+                    RunClash::RunId(run.run_id.to_string())
                 };
                 return Err(StoreError::RunExists {
                     dag_id: run.dag_id.to_string(),
-                    what,
+                    clash,
                 });
             }
             Err(e) => return Err(e.into()),
@@ -523,23 +557,45 @@ impl Store {
         tasks: &[(&str, i64)],
         owner: Option<&str>,
     ) -> Result<()> {
+        // A running attempt is never cleared under its job: it would run on, and its try
+        // would stay `running` after a new try took its place. The condition is in the
+        // update itself, so an attempt that starts meanwhile is not cleared either.
         let ti_sql =
             "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
                         next_try_at = NULL, job_id = NULL,
                         ended_at = NULL, duration = NULL
-                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3";
+                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                        AND (state IS NULL OR state <> 'running')";
+        let running_sql = "SELECT COUNT(*) FROM task_instance
+                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND state = 'running'";
         let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
                          job_id = $4
                        WHERE dag_id = $1 AND run_id = $2";
-        with_pool!(self, p => async {
+        let running: Option<String> = with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             for (task_id, tries) in tasks {
-                sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries).execute(&mut *tx).await?;
+                let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
+                    .execute(&mut *tx).await?.rows_affected();
+                if done == 0 {
+                    let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
+                        .fetch_one(&mut *tx).await?;
+                    if n > 0 {
+                        tx.rollback().await?;
+                        return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
+                    }
+                }
             }
             sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).bind(owner).execute(&mut *tx).await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok(None)
         }.await)?;
-        Ok(())
+        match running {
+            Some(task_id) => Err(StoreError::TaskRunning {
+                run_id: run_id.to_string(),
+                task_id,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Ends everything of a run that is not finished, as Airflow does when a run is failed
