@@ -225,12 +225,15 @@ impl Context {
 
     /// Opens (and migrates) the history store.
     pub async fn store(&self) -> anyhow::Result<Store> {
-        Store::open(&self.settings.database_url).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the history database {}: {e}",
-                self.settings.database_url_shown()
-            )
-        })
+        let store = Store::open(&self.settings.database_url)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the history database {}: {e}",
+                    self.settings.database_url_shown()
+                )
+            })?;
+        Ok(store.pausing_new_dags(self.settings.dags_paused_at_creation))
     }
 
     /// Loads the DAGs folder.
@@ -268,24 +271,33 @@ impl Context {
     }
 }
 
-/// Waits for Ctrl-C or SIGTERM, then fires `cancel` so running attempts end cleanly.
+/// Waits for Ctrl-C or SIGTERM, then fires `cancel` so running attempts end cleanly; a
+/// second signal ends the process at once.
 pub fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
     tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut signalled = async || {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-                Err(_) => std::future::pending::<()>().await,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
             }
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
+        signalled().await;
         // What stopping means (attempts ended, runs failed or left to a scheduler) is said
         // by whoever has something running.
-        eprintln!("stopping (Ctrl-C or SIGTERM) ...");
+        eprintln!("stopping (Ctrl-C or SIGTERM; again to stop at once) ...");
         cancel.cancel();
+        signalled().await;
+        eprintln!("stopped at once (a second Ctrl-C or SIGTERM)");
+        std::process::exit(130);
     });
 }

@@ -1,11 +1,16 @@
 //! The API's errors: JSON `{status, title, detail}` (as Airflow's API answers) with the
-//! status code that says whose fault it is.
+//! status code that says whose fault it is; rejections made below the handlers are given
+//! the same shape.
 
+use super::AppState;
 use crate::runs::RunsError;
 use crate::store::StoreError;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// An error answer.
 #[derive(Debug, Serialize)]
@@ -65,6 +70,16 @@ impl ApiError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
     }
 
+    /// 421: the request names a host this server does not answer to.
+    pub fn misdirected(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::MISDIRECTED_REQUEST, detail)
+    }
+
+    /// 503: the request could not be done in time.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+
     /// 409: it clashes with what exists.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, detail)
@@ -89,6 +104,46 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// The longest rejection text kept as an error's detail.
+const MAX_DETAIL: usize = 1024;
+
+/// Gives every error the documented shape: rejections made below the handlers (a path
+/// that is not UTF-8, a query string or form that does not parse, a body too large) come
+/// as plain text, and become `{status, title, detail}` — or, for a page a browser is
+/// loading, the error page.
+pub async fn errors_as_json(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let loading_page = request.method() == Method::GET && super::ui::is_page(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let shaped = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), MAX_DETAIL * 4).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let mut detail: String = text.trim().chars().take(MAX_DETAIL).collect();
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    let error = ApiError::new(status, detail);
+    if loading_page {
+        super::ui::error_page(&state, error)
+    } else {
+        error.into_response()
     }
 }
 

@@ -1,12 +1,18 @@
-//! `updraft webserver`: the REST API (Airflow's v2 shapes) and Prometheus metrics over the
-//! history store and the DAGs folder. Every request goes through the token check; the handlers only turn JSON
-//! into the `runs` requests the CLI makes too, and answers back into JSON.
+//! `updraft webserver`: the REST API (Airflow's v2 shapes), Prometheus metrics and the
+//! web UI over the history store and the DAGs folder. Every request passes the host and
+//! origin checks and the token check, within a deadline; every answer gets the security
+//! headers and the secrets masker. The handlers only turn JSON into the `runs` requests
+//! the CLI makes too, and answers back into JSON.
 
 mod api;
 pub mod auth;
 mod error;
+mod headers;
+mod masking;
 mod metrics;
 mod openapi;
+mod origin;
+mod serve;
 mod ui;
 
 use crate::dag::Dag;
@@ -20,7 +26,6 @@ use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use error::ApiError;
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +60,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     dags: Mutex<(DagFiles, Option<Instant>)>,
+    /// Fires when the server starts shutting down: followed logs end then.
+    stopping: CancellationToken,
 }
 
 impl AppState {
@@ -64,6 +71,7 @@ impl AppState {
             dags: Mutex::new((DagFiles::new(&settings.dags_folder), None)),
             store,
             settings,
+            stopping: CancellationToken::new(),
         })
     }
 
@@ -155,7 +163,7 @@ impl AppState {
     }
 }
 
-/// The routes of the API and `/metrics`, behind the token check.
+/// The routes of the API, `/metrics` and the UI, behind the checks every request passes.
 pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
         .merge(ui::routes())
@@ -170,9 +178,20 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "this endpoint does not take that method: see /api/v2/openapi.json",
             )
         })
-        .layer(middleware::from_fn(mask_secrets))
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // The last layer added is the first a request meets.
+        .layer(middleware::from_fn(masking::mask_secrets))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::errors_as_json,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(serve::within_deadline))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::check_origin,
+        ))
+        .layer(middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 
@@ -201,7 +220,8 @@ pub async fn listen(state: Arc<AppState>, bind: SocketAddr) -> Result<Listening,
 }
 
 impl Listening {
-    /// Answers requests until `shutdown` fires, then finishes the ones in flight.
+    /// Answers requests until `shutdown` fires, then finishes the ones in flight (at most
+    /// [`serve::SHUTDOWN_GRACE`]; followed logs end at once).
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         tracing::info!(
             "webserver listening on http://{} ({})",
@@ -212,24 +232,57 @@ impl Listening {
                 "bearer tokens required"
             }
         );
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(ServerError::Serve)
+        let stopping = self.state.stopping.clone();
+        let relay = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            stopping.cancel();
+        });
+        let served = serve::serve_connections(
+            self.listener,
+            router(self.state.clone()),
+            self.state.stopping.clone(),
+        )
+        .await
+        .map_err(ServerError::Serve);
+        relay.abort();
+        served
     }
+}
+
+/// Who made a request, as the token check found: the role of a valid token, if one was
+/// presented (public paths are answered without one).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// `None`: no valid token. Without configured tokens every caller is an operator.
+    pub role: Option<Role>,
 }
 
 /// Lets a request through when its token's role allows its method: reads need `viewer`,
 /// everything else `operator`. The token comes as `Authorization: Bearer`, or from the
 /// cookie the login page sets. Without configured tokens (loopback only) all may. A page
 /// of the UI without a valid token goes to the login page; the API answers 401.
-async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn authorize(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if state.tokens().is_empty() {
+        request.extensions_mut().insert(Caller {
+            role: Some(Role::Operator),
+        });
+        return next.run(request).await;
+    }
+    let presented = presented_token(&request);
+    let role = presented
+        .as_deref()
+        .and_then(|t| auth::role_of(state.tokens(), t.trim()));
+    request.extensions_mut().insert(Caller { role });
     let path = request.uri().path();
     // Health is for load balancers and monitors, the document for clients: neither tells
     // anything of the runs (as in Airflow).
     let public =
         matches!(path, "/api/v2/monitor/health" | "/api/v2/openapi.json") || ui::is_public(path);
-    if state.tokens().is_empty() || public {
+    if public {
         return next.run(request).await;
     }
     let needed = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -237,10 +290,6 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     } else {
         Role::Operator
     };
-    let presented = presented_token(&request);
-    let role = presented
-        .as_deref()
-        .and_then(|t| auth::role_of(state.tokens(), t.trim()));
     match role {
         None if ui::is_page(path) && request.method() == Method::GET => {
             let back = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -276,34 +325,4 @@ fn presented_token(request: &Request) -> Option<String> {
         .filter_map(|c| c.trim().strip_prefix(ui::TOKEN_COOKIE)?.strip_prefix('='))
         .map(ui::url_unescape)
         .next()
-}
-
-/// JSON answers and pages pass through the secrets masker, as every other output does: a
-/// password that reached a stored error or `conf` is shown as `***`.
-async fn mask_secrets(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let maskable = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
-        });
-    if !maskable {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(e) => return ApiError::internal(format!("cannot read an answer: {e}")).into_response(),
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let masked = match updraft_tasks::secrets::mask(&text) {
-        // Nothing to hide (the usual case): the answer as it was, not a copy.
-        Cow::Borrowed(_) if matches!(text, Cow::Borrowed(_)) => {
-            return Response::from_parts(parts, axum::body::Body::from(bytes.clone()));
-        }
-        masked => masked.into_owned(),
-    };
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(masked))
 }

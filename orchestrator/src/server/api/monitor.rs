@@ -2,10 +2,10 @@
 //! `/api/v2/importErrors` (DAG files that do not load, with where).
 
 use super::collection;
-use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::{AppState, Caller};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
@@ -38,9 +38,11 @@ pub async fn import_errors(State(state): State<Arc<AppState>>) -> Json<serde_jso
 }
 
 /// `GET /api/v2/monitor/health`: Airflow's shape, and every live scheduler with the age
-/// of its heartbeat.
+/// of its heartbeat. Anyone may ask; which hosts and processes run the schedulers is told
+/// only to callers with a token (or on an open, loopback-only server).
 pub async fn health(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let jobs = state.store.running_jobs(Some("scheduler")).await;
     let Ok(jobs) = jobs else {
@@ -57,14 +59,19 @@ pub async fn health(
         .iter()
         .filter(|j| now - j.heartbeat_at < timeout)
         .map(|j| {
-            json!({
-                "job_id": j.job_id,
-                "hostname": j.hostname,
-                "pid": j.pid,
-                "started_at": j.started_at,
-                "heartbeat_at": j.heartbeat_at,
-                "heartbeat_age_seconds": (now - j.heartbeat_at).as_seconds_f64(),
-            })
+            let age = (now - j.heartbeat_at).as_seconds_f64();
+            if caller.role.is_some() {
+                json!({
+                    "job_id": j.job_id,
+                    "hostname": j.hostname,
+                    "pid": j.pid,
+                    "started_at": j.started_at,
+                    "heartbeat_at": j.heartbeat_at,
+                    "heartbeat_age_seconds": age,
+                })
+            } else {
+                json!({ "heartbeat_age_seconds": age })
+            }
         })
         .collect();
     let latest = jobs.iter().map(|j| j.heartbeat_at).max();

@@ -20,6 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 /// How often a followed log is looked at for new lines.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
+/// How much of a log is read and sent at a time.
+const LOG_CHUNK: usize = 256 * 1024;
+
 /// `GET .../dagRuns/{dag_run_id}/taskInstances`
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -83,8 +86,10 @@ pub async fn tries(
     Ok(Json(collection("task_instances", &tries, tries.len())))
 }
 
-/// `GET .../taskInstances/{task_id}/logs/{try_number}?follow=true`: the attempt's log as
-/// text; with `follow`, lines keep coming while the attempt runs.
+/// `GET .../taskInstances/{task_id}/logs/{try_number}?follow=true&download=true`: the
+/// attempt's log as text, streamed from its file in chunks (never read whole); with
+/// `follow`, lines keep coming while the attempt runs (until the server stops); with
+/// `download`, as a file to save.
 pub async fn log(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, String)>,
@@ -93,7 +98,8 @@ pub async fn log(
     let try_number: i64 = try_number.parse().map_err(|_| {
         ApiError::bad_request(format!("try_number `{try_number}` is not a whole number"))
     })?;
-    let follow = Params::parse(query.as_deref(), &["follow"])?.flag("follow")?;
+    let params = Params::parse(query.as_deref(), &["follow", "download"])?;
+    let (follow, download) = (params.flag("follow")?, params.flag("download")?);
     let log = runs::attempt_log(
         &state.store,
         &state.settings,
@@ -101,39 +107,66 @@ pub async fn log(
         Some(try_number),
     )
     .await?;
-    let running = log.attempt.task_state() == TaskState::Running;
-    let body = if follow && running {
-        let state = state.clone();
-        let ids = (dag_id, run_id, task_id);
-        HttpBody::from_stream(follow_log(state, ids, try_number, log.path))
-    } else {
-        // An attempt that never wrote a line (it failed before starting) has no file.
-        let text = match tokio::fs::read(&log.path).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(ApiError::internal(format!("cannot read the log: {e}"))),
-        };
-        HttpBody::from(text)
+    let follow = follow && log.attempt.task_state() == TaskState::Running;
+    let mut response =
+        Response::builder().header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    if download {
+        let name = format!("{dag_id}.{run_id}.{task_id}.{try_number}.log").replace(
+            |c: char| !c.is_ascii_alphanumeric() && !"._-".contains(c),
+            "_",
+        );
+        response = response.header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        );
+    }
+    let attempt = Watched {
+        state: state.clone(),
+        ids: (dag_id, run_id, task_id),
+        try_number,
     };
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(body)
+    response
+        .body(HttpBody::from_stream(log_stream(attempt, log.path, follow)))
         .map_err(ApiError::internal)
 }
 
-/// The log's bytes as they are written, until the attempt has ended and all is sent.
-fn follow_log(
+/// An attempt whose log is being sent.
+struct Watched {
     state: Arc<AppState>,
-    (dag_id, run_id, task_id): (String, String, String),
+    ids: (String, String, String),
     try_number: i64,
+}
+
+impl Watched {
+    /// Whether the attempt is still running (an unreadable store: as if it ended).
+    async fn running(&self) -> bool {
+        let (dag_id, run_id, task_id) = &self.ids;
+        self.state
+            .store
+            .tries(dag_id, run_id, Some(task_id))
+            .await
+            .map(|tries| {
+                tries.iter().any(|t| {
+                    t.try_number == self.try_number && t.task_state() == TaskState::Running
+                })
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// The log's bytes a chunk at a time; when `follow`ing, also those written later, until
+/// the attempt has ended and all is sent, or the server stops.
+fn log_stream(
+    attempt: Watched,
     path: std::path::PathBuf,
+    follow: bool,
 ) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
-    futures::stream::unfold((0u64, false), move |(sent, mut ended)| {
-        let (state, path) = (state.clone(), path.clone());
-        let (dag_id, run_id, task_id) = (dag_id.clone(), run_id.clone(), task_id.clone());
+    let attempt = Arc::new(attempt);
+    futures::stream::unfold((0u64, !follow), move |(sent, mut ended)| {
+        let (attempt, path) = (attempt.clone(), path.clone());
         async move {
             loop {
-                match read_from(&path, sent).await {
+                match read_chunk(&path, sent).await {
                     Ok(bytes) if !bytes.is_empty() => {
                         let next = sent + bytes.len() as u64;
                         return Some((Ok(bytes), (next, ended)));
@@ -142,33 +175,28 @@ fn follow_log(
                     Ok(_) if ended => return None,
                     Ok(_) => {}
                 }
-                tokio::time::sleep(FOLLOW_EVERY).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    _ = attempt.state.stopping.cancelled() => return None,
+                }
                 // Once the end is seen the file is read once more: the last lines land
                 // before it.
-                ended = !state
-                    .store
-                    .tries(&dag_id, &run_id, Some(&task_id))
-                    .await
-                    .map(|tries| {
-                        tries.iter().any(|t| {
-                            t.try_number == try_number && t.task_state() == TaskState::Running
-                        })
-                    })
-                    .unwrap_or(false);
+                ended = !attempt.running().await;
             }
         }
     })
 }
 
-/// What the file holds past `offset` (nothing when it does not exist yet).
-async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
+/// Up to [`LOG_CHUNK`] bytes of the file from `offset` (nothing when it does not exist
+/// yet: an attempt that failed before starting has no log).
+async fn read_chunk(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
     let mut file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).await?;
+    let mut bytes = Vec::with_capacity(LOG_CHUNK);
+    file.take(LOG_CHUNK as u64).read_to_end(&mut bytes).await?;
     Ok(bytes)
 }

@@ -66,7 +66,7 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
             }
         }
         table {
-            thead { tr { th { "DAG" } th { "Schedule" } th { "Next run" } th { "Paused" } th { "Last 10 runs (newest first)" } } }
+            thead { tr { th { "DAG" } th { "Schedule" } th { "Next run" } th { "Paused" } th { "Last run" } th { "Last 10 runs (newest first)" } } }
             tbody {
                 @for (dag, row, runs) in &recent {
                     tr {
@@ -80,6 +80,12 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
                             input type="checkbox" checked[row.is_paused]
                                 aria-label={"pause " (dag.dag_id)}
                                 data-pause-url={"/api/v2/dags/" (url_escape(&dag.dag_id))};
+                        }
+                        td.last-run {
+                            @match runs.first() {
+                                Some(last) => { (state_square(&last.state)) " " (last.state) br; span.muted { (when(last.ended_at.or(last.started_at).or(Some(last.queued_at)))) } }
+                                None => span.muted { "never ran" },
+                            }
                         }
                         td {
                             div.states {
@@ -149,15 +155,25 @@ pub async fn grid(
 ) -> Response {
     answer(
         &state,
-        grid_body(&state, &dag_id, q.offset.unwrap_or(0).max(0)).await,
+        grid_body(&state, &dag_id, q.offset.unwrap_or(0).clamp(0, MAX_OFFSET)).await,
     )
 }
+
+/// The furthest offset asked for as it is; beyond, the last page is shown (and no sum of
+/// offsets can overflow).
+const MAX_OFFSET: i64 = 1 << 40;
 
 async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup, ApiError> {
     let (dag, row) = state.dag_named(dag_id).await?;
     let mut request = RunListRequest::newest(dag_id, GRID_PAGE);
     request.offset = offset;
-    let page_runs = runs::list(&state.store, &request).await?;
+    let mut page_runs = runs::list(&state.store, &request).await?;
+    if offset > 0 && offset >= page_runs.total_entries {
+        // Past the oldest run: the last page instead of an empty one.
+        request.offset = (page_runs.total_entries - 1).max(0) / GRID_PAGE * GRID_PAGE;
+        page_runs = runs::list(&state.store, &request).await?;
+    }
+    let offset = request.offset;
     let ids: Vec<&str> = page_runs
         .dag_runs
         .iter()

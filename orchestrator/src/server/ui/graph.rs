@@ -14,8 +14,14 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const BOX_W: usize = 170;
 const BOX_H: usize = 30;
+/// The width a label character takes (12 px monospace: 7.2 px) and the box's padding.
+const CHAR_W: usize = 8;
+const PAD_X: usize = 8;
+/// The narrowest and widest box; a longer task id is cut short with `…` (its box's
+/// hover title has it whole).
+const MIN_BOX_W: usize = 120;
+const MAX_BOX_W: usize = 420;
 const GAP_X: usize = 60;
 const GAP_Y: usize = 16;
 
@@ -52,13 +58,21 @@ pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
         .collect();
     let run = instances.first().map(|ti| run_path(&ti.dag_id, &ti.run_id));
     let place = layout(dag);
+    let longest = dag
+        .topo_order
+        .iter()
+        .map(|id| id.chars().count())
+        .max()
+        .unwrap_or(0);
+    let box_w = (longest * CHAR_W + 2 * PAD_X).clamp(MIN_BOX_W, MAX_BOX_W);
+    let max_chars = (box_w - 2 * PAD_X) / CHAR_W;
     let columns = place.values().map(|(c, _)| c + 1).max().unwrap_or(1);
     let rows = place.values().map(|(_, r)| r + 1).max().unwrap_or(1);
     let xy = |id: &str| {
         let (c, r) = place[id];
-        (10 + c * (BOX_W + GAP_X), 10 + r * (BOX_H + GAP_Y))
+        (10 + c * (box_w + GAP_X), 10 + r * (BOX_H + GAP_Y))
     };
-    let width = 20 + columns * (BOX_W + GAP_X);
+    let width = 20 + columns * (box_w + GAP_X);
     let height = 20 + rows * (BOX_H + GAP_Y);
     html! {
         svg width=(width) height=(height) role="img" aria-label={"graph of " (dag.dag_id)} {
@@ -66,7 +80,7 @@ pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
                 @for down in &task.downstream {
                     @let (x1, y1) = xy(&task.task_id);
                     @let (x2, y2) = xy(down);
-                    path d={"M" (x1 + BOX_W) "," (y1 + BOX_H / 2) " C" (x1 + BOX_W + GAP_X / 2) "," (y1 + BOX_H / 2) " " (x2 - GAP_X / 2) "," (y2 + BOX_H / 2) " " (x2) "," (y2 + BOX_H / 2)}
+                    path d={"M" (x1 + box_w) "," (y1 + BOX_H / 2) " C" (x1 + box_w + GAP_X / 2) "," (y1 + BOX_H / 2) " " (x2 - GAP_X / 2) "," (y2 + BOX_H / 2) " " (x2) "," (y2 + BOX_H / 2)}
                         fill="none" stroke="#7a8699" {}
                 }
             }
@@ -76,14 +90,24 @@ pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
                 @let task = &dag.tasks[task_id];
                 @let href = run.as_ref().map(|r| format!("{r}/tasks/{}", url_escape(task_id)));
                 a href=[href] {
-                    rect class={"node s-" (st)} x=(x) y=(y) width=(BOX_W) height=(BOX_H) rx="4" stroke="#44505f" {
+                    rect class={"node s-" (st)} x=(x) y=(y) width=(box_w) height=(BOX_H) rx="4" stroke="#44505f" {
                         title { (task_id) " (" (task.task_type) "): " (st) }
                     }
-                    text x=(x + 8) y=(y + 19) { (task_id) }
+                    text x=(x + PAD_X) y=(y + 19) { (label(task_id, max_chars)) }
                 }
             }
         }
     }
+}
+
+/// A task id as its box shows it: whole, or cut short to `max_chars` with `…`.
+fn label(task_id: &str, max_chars: usize) -> String {
+    if task_id.chars().count() <= max_chars {
+        return task_id.to_string();
+    }
+    let mut cut: String = task_id.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 #[derive(Deserialize)]

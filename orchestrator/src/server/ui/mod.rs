@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use axum::Router;
 use axum::extract::{Form, Query};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
@@ -173,9 +173,11 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Checks the token and keeps it in a cookie only this site's own pages send back.
+/// Checks the token and keeps it in a cookie only this site's own pages send back (a
+/// form of another site cannot post here: see `origin`).
 async fn login(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
@@ -183,15 +185,40 @@ async fn login(
         return Redirect::to(&format!("/login?failed=1&next={}", url_escape(next))).into_response();
     }
     let cookie = format!(
-        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        url_escape(form.token.trim())
+        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{}",
+        url_escape(form.token.trim()),
+        secure_attribute(&state, &headers)
     );
     see_other_setting(cookie, next)
 }
 
-async fn logout() -> Response {
-    let cookie = format!("{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+async fn logout(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = format!(
+        "{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure_attribute(&state, &headers)
+    );
     see_other_setting(cookie, "/login")
+}
+
+/// `; Secure` when people reach the server over TLS (its base URL is https, or a proxy
+/// that ends TLS says so), so the browser never sends the token in clear.
+fn secure_attribute(state: &AppState, headers: &HeaderMap) -> &'static str {
+    let base_is_https = state
+        .settings
+        .base_url
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "https");
+    let proxied_https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    if base_is_https || proxied_https {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// Sends the browser to `location` with `cookie` set (or, expired, removed).
@@ -206,12 +233,20 @@ fn see_other_setting(cookie: String, location: &str) -> Response {
         .into_response()
 }
 
-/// Only a path of this site to go back to after logging in (never another site).
+/// Only a path of this site to go back to after logging in (never another site): an
+/// absolute path with no authority, and no backslash or control character, which
+/// browsers drop or turn into `/` before resolving (`/\t/evil.example/` is
+/// `//evil.example/` to them). Anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
-    }
+    let Some(n) = next else { return "/" };
+    let plain = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.chars().any(|c| c == '\\' || c.is_control());
+    // Resolved against a base as a browser would, it must stay on the base's host.
+    let stays_here = url::Url::parse("http://updraft.invalid/")
+        .and_then(|base| base.join(n))
+        .is_ok_and(|u| u.host_str() == Some("updraft.invalid"));
+    if plain && stays_here { n } else { "/" }
 }
 
 /// Percent-encodes a query or cookie value.
@@ -236,6 +271,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example/")), "/");
+        assert_eq!(safe_next(Some("/dags\r\nSet-Cookie: x=1")), "/");
+        assert_eq!(safe_next(Some("/\u{7f}/evil.example")), "/");
+        assert_eq!(safe_next(Some("/dags/x?offset=25")), "/dags/x?offset=25");
         assert_eq!(safe_next(None), "/");
     }
 

@@ -83,7 +83,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
             }
         }
         h2 { "conf" }
-        pre { (serde_json::to_string_pretty(&run.conf_json()).unwrap_or_default()) }
+        pre { (serde_json::to_string_pretty(&run.conf_shown()).unwrap_or_default()) }
     };
     let active = run.is_active();
     Ok(page(
@@ -132,9 +132,12 @@ async fn task_body(
         }
         Some(t) => {
             let path = runs::log_path(&state.settings, t)?;
-            Log::Text(tokio::fs::read_to_string(&path).await.unwrap_or_default())
+            let tail = runs::log_tail(&path, PAGE_LOG_BYTES)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot read the log: {e}")))?;
+            Log::Tail(tail, format!("{api}/logs/{}", t.try_number))
         }
-        None => Log::Text(String::new()),
+        None => Log::Empty,
     };
     let task_ids = serde_json::json!([task_id]).to_string();
     let st = state_name(instance.state.as_deref());
@@ -176,12 +179,24 @@ async fn task_body(
             h2 { "Log of try " (t.try_number) }
             @match &log {
                 Log::Follow(url) => pre.log id="log" data-follow=(url) aria-live="polite" { "…" },
-                Log::Text(text) => pre.log id="log" { (text) },
+                Log::Tail(tail, url) => {
+                    @if tail.truncated {
+                        p.muted {
+                            "The last " (mib(tail.text.len() as u64)) " of " (mib(tail.total_bytes)) ": "
+                            a href=(url) { "show all" } " · "
+                            a href={(url) "?download=true"} { "download" }
+                        }
+                    } @else if tail.total_bytes > 0 {
+                        p.muted { a href={(url) "?download=true"} { "download" } }
+                    }
+                    pre.log id="log" { (tail.text) }
+                }
+                Log::Empty => pre.log id="log" {},
             }
         }
     };
     // A followed log updates itself; the page reloads only to show a new state.
-    let active = matches!(log, Log::Text(_)) && run.is_active();
+    let active = !matches!(log, Log::Follow(_)) && run.is_active();
     Ok(page(
         state,
         &format!("{task_id} · {run_id}"),
@@ -190,8 +205,18 @@ async fn task_body(
     ))
 }
 
-/// How a try's log is shown: all of it, or followed from the API while it runs.
+/// How a try's log is shown: its end (with the API URL of the whole log), or followed
+/// from the API while it runs.
 enum Log {
-    Text(String),
+    Tail(runs::LogTail, String),
     Follow(String),
+    Empty,
+}
+
+/// The most of a log a task page embeds: its end; the whole log streams from the API.
+const PAGE_LOG_BYTES: u64 = 1024 * 1024;
+
+/// A size in MiB, for people.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
