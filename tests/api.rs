@@ -514,25 +514,14 @@ async fn standalone_runs_what_the_api_triggers_and_follows_its_log() {
     );
     let server = WebServer::start(&u, "standalone", &[]);
     let api = server.client(None);
-    let (status, run) = api
-        .call(
-            Method::POST,
-            "/api/v2/dags/slow/dagRuns",
-            r#"{"dag_run_id": "r1"}"#,
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, ti) = api
-            .get("/api/v2/dags/slow/dagRuns/r1/taskInstances/count")
-            .await;
-        if ti["state"] == json!("running") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the task never started: {ti}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    api.trigger("slow", "r1").await;
+    api.wait_until(
+        "/api/v2/dags/slow/dagRuns/r1/taskInstances/count",
+        "state",
+        &json!("running"),
+        Duration::from_secs(30),
+    )
+    .await;
     let (status, refused) = api
         .call(
             Method::PATCH,

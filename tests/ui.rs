@@ -21,7 +21,7 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
     );
     u.write_dag(
         "hello.yaml",
-        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n",
+        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n  load_the_gold_sensor_statistics_by_hour_into_the_warehouse: { type: noop, depends_on: [hi] }\n",
     );
     u.write_dag(
         "broken.yaml",
@@ -44,6 +44,16 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
         "{banner}"
     );
     b.find("a[title='first: failed']").await;
+    let last_runs = b
+        .execute(
+            "return [...document.querySelectorAll('tbody tr')].map(r => r.cells[0].innerText.split('\\n')[0] + ': ' + r.querySelector('td.last-run').innerText.split('\\n')[0].trim())",
+        )
+        .await;
+    assert_eq!(
+        last_runs,
+        json!(["etl: failed", "hello: never ran"]),
+        "a DAG that never ran is not shown as failed"
+    );
     let header = b.text("header").await;
     assert!(
         !header.contains("Log out"),
@@ -120,6 +130,21 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
         "{svg}"
     );
     b.screenshot(&shot("graph.png")).await;
+
+    // Every task id fits its box, however long.
+    b.open(&format!("{}/dags/hello/graph", server.base)).await;
+    b.find("svg text").await;
+    let overflowing = b
+        .execute(
+            "return [...document.querySelectorAll('svg a')].filter(a => { const t = a.querySelector('text'), r = a.querySelector('rect'); return t.getBBox().x + t.getBBox().width > r.getBBox().x + r.getBBox().width - 4; }).map(a => a.querySelector('text').textContent)",
+        )
+        .await;
+    assert_eq!(overflowing, json!([]), "labels wider than their boxes");
+    assert!(
+        b.source()
+            .await
+            .contains("load_the_gold_sensor_statistics_by_hour")
+    );
 
     b.quit().await;
     assert!(server.stop().success());

@@ -154,6 +154,13 @@ impl Browser {
         }
     }
 
+    /// The value `script` (a function body, `return ...`) gives on the page.
+    pub async fn execute(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
     /// The page's HTML now.
     pub async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)

@@ -42,6 +42,52 @@ impl WebServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
+            .expect("signal");
+    }
+
+    /// Waits up to `limit` for the server to exit: its status, or None if it still runs.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `request` as it is (raw bytes, for headers a client library would not
+    /// send) and reads the answer until the server closes or 5 s pass.
+    pub fn raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        // A server that refuses a large body may close before it is all sent: its
+        // answer is still there to read.
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     /// SIGTERM, then the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         nix::sys::signal::kill(
@@ -93,6 +139,38 @@ impl Api {
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, text) = self.send(reqwest::Method::GET, path, None).await;
         (status, json(&text))
+    }
+
+    /// Triggers a run `run_id` of `dag_id`; fails the test unless it is created.
+    pub async fn trigger(&self, dag_id: &str, run_id: &str) -> serde_json::Value {
+        let body = serde_json::json!({ "dag_run_id": run_id }).to_string();
+        let path = format!("/api/v2/dags/{dag_id}/dagRuns");
+        let (status, run) = self.call(reqwest::Method::POST, &path, &body).await;
+        assert_eq!(status, 200, "{run}");
+        run
+    }
+
+    /// Waits up to `limit` until `GET path` answers with `field` equal to `value`, and
+    /// returns that answer; fails the test with the last answer otherwise.
+    pub async fn wait_until(
+        &self,
+        path: &str,
+        field: &str,
+        value: &serde_json::Value,
+        limit: std::time::Duration,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let (_, answer) = self.get(path).await;
+            if &answer[field] == value {
+                return answer;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: `{field}` never became {value}: {answer}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// `method path` with a JSON body, answered as JSON.
