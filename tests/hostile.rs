@@ -408,6 +408,15 @@ async fn secrets_never_break_answers() {
         .await;
     assert!(log.contains("hi ***"), "{log}");
     assert!(!log.contains("conf-pass-98765"), "{log}");
+
+    // The CLI's JSON too.
+    let mut cmd = u.command(&["dag", "runs", "hello", "-o", "json"]);
+    cmd.envs(env);
+    let out = cmd.output().expect("dag runs");
+    let runs: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", text(&out)));
+    assert_eq!(runs[0]["conf"]["password"], json!("***"), "{runs}");
+    assert_eq!(runs[0]["conf"]["on"], json!(false), "{runs}");
     assert!(server.stop().success());
     u.cleanup().await;
 }

@@ -46,7 +46,7 @@ pub fn print_rows<T: Serialize>(
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
     match format {
-        Format::Json => say!("{}", serde_json::to_string_pretty(&values)?),
+        Format::Json => print_json(serde_json::Value::Array(values))?,
         Format::Table => {
             let mut table = Table::new();
             table
@@ -61,11 +61,20 @@ pub fn print_rows<T: Serialize>(
     Ok(())
 }
 
+/// Prints JSON masked in its string values (never in its syntax, so it stays JSON).
+fn print_json(mut value: serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    updraft_tasks::secrets::mask_json(&mut value);
+    let text = serde_json::to_string_pretty(&value)?;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
 /// Prints one JSON value or a table of key/value pairs.
 pub fn print_object<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
     let value = serde_json::to_value(value)?;
     match format {
-        Format::Json => say!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Json => print_json(value)?,
         Format::Table => {
             let mut table = Table::new();
             table.load_style(UTF8_BORDERS_ONLY);
