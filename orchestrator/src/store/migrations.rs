@@ -35,6 +35,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0006_model_run",
         include_str!("../../../sql/migrations/postgres/0006_model_run.sql"),
     ),
+    (
+        "0007_dag_version",
+        include_str!("../../../sql/migrations/postgres/0007_dag_version.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -62,6 +66,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0006_model_run",
         include_str!("../../../sql/migrations/sqlite/0006_model_run.sql"),
+    ),
+    (
+        "0007_dag_version",
+        include_str!("../../../sql/migrations/sqlite/0007_dag_version.sql"),
     ),
 ];
 

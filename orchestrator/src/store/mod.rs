@@ -40,6 +40,7 @@ pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use state::{RunState, RunType, TaskState};
 pub use test_results::TestResultRow;
+pub use versions::{DagVersionRow, NewVersionFile, VersionFileRow};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -125,6 +126,7 @@ mod metrics;
 mod model_runs;
 mod scheduling;
 mod test_results;
+mod versions;
 
 mod migrations;
 
@@ -500,7 +502,7 @@ impl Store {
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
         let sql =
             "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-                          ended_at, duration, hostname, next_try_at
+                          ended_at, duration, hostname, next_try_at, dag_version
                    FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id";
         Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
     }
@@ -517,7 +519,7 @@ impl Store {
         with_pool!(self, p => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-                        ended_at, duration, hostname, next_try_at
+                        ended_at, duration, hostname, next_try_at, dag_version
                  FROM task_instance WHERE dag_id = ",
             );
             query.push_bind(dag_id).push(" AND run_id IN (");
@@ -563,7 +565,9 @@ impl Store {
         let ti_sql =
             "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
                         next_try_at = NULL, job_id = NULL,
-                        ended_at = NULL, duration = NULL
+                        ended_at = NULL, duration = NULL,
+                        dag_version = (SELECT r.dag_version FROM dag_run r
+                                       WHERE r.dag_id = $1 AND r.run_id = $2)
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
                         AND (state IS NULL OR state <> 'running')";
         let running_sql = "SELECT COUNT(*) FROM task_instance

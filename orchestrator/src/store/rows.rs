@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 /// Column list shared by every `dag_run` query.
 pub(super) const DAG_RUN_SELECT: &str =
     "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
-    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id FROM dag_run";
+    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id, dag_version FROM dag_run";
 
 row_struct! {
     /// A row of `dag`.
@@ -44,6 +44,8 @@ row_struct! {
         /// The job executing the run by itself; None: any scheduler.
         #[serde(skip)]
         pub job_id: Option<String>,
+        /// The DAG version the run is worked with (None until it starts).
+        pub dag_version: Option<i64>,
     }
 }
 
@@ -91,6 +93,8 @@ row_struct! {
         pub hostname: Option<String>,
         /// When an `up_for_retry` instance may run again.
         pub next_try_at: Option<DateTime<Utc>>,
+        /// The DAG version the instance was planned on.
+        pub dag_version: Option<i64>,
     }
 }
 

@@ -71,11 +71,14 @@ pub enum TaskState {
     UpForRetry,
     UpstreamFailed,
     Skipped,
+    /// The task is no longer in the DAG version the run was re-planned on (Airflow's
+    /// `removed`): it will not run in this run.
+    Removed,
 }
 
 impl TaskState {
     /// Every task state, in the order the UI's legend shows them.
-    pub const ALL: [TaskState; 9] = [
+    pub const ALL: [TaskState; 10] = [
         TaskState::Success,
         TaskState::Failed,
         TaskState::Running,
@@ -84,6 +87,7 @@ impl TaskState {
         TaskState::UpForRetry,
         TaskState::UpstreamFailed,
         TaskState::Skipped,
+        TaskState::Removed,
         TaskState::None,
     ];
 
@@ -99,6 +103,7 @@ impl TaskState {
             TaskState::UpForRetry => "up_for_retry",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::Skipped => "skipped",
+            TaskState::Removed => "removed",
         }
     }
 
@@ -113,6 +118,7 @@ impl TaskState {
             Some("up_for_retry") => TaskState::UpForRetry,
             Some("upstream_failed") => TaskState::UpstreamFailed,
             Some("skipped") => TaskState::Skipped,
+            Some("removed") => TaskState::Removed,
             _ => TaskState::None,
         }
     }
@@ -121,7 +127,11 @@ impl TaskState {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            TaskState::Success | TaskState::Failed | TaskState::UpstreamFailed | TaskState::Skipped
+            TaskState::Success
+                | TaskState::Failed
+                | TaskState::UpstreamFailed
+                | TaskState::Skipped
+                | TaskState::Removed
         )
     }
 }
