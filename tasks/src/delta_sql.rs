@@ -59,7 +59,12 @@ struct DeltaSqlConfig {
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
 }
-crate::registry::declare_task_type!(DeltaSql, "delta_sql", |config, _| validate(config));
+crate::registry::declare_task_type!(
+    DeltaSql,
+    "delta_sql",
+    |config, _| validate(config),
+    files = &["sql_file"]
+);
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: DeltaSqlConfig = parse_config(config)?;

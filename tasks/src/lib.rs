@@ -47,6 +47,22 @@ pub fn validate(
     registry::task_type(task_type)?.validate(config, dag_folder)
 }
 
+/// The files and folders a task's (unrendered) `with:` names, relative to the DAG file's
+/// folder (none for an unknown type).
+pub fn named_files(task_type: &str, config: &Value) -> Vec<String> {
+    registry::task_type(task_type).map_or_else(|_| Vec::new(), |t| t.named_files(config))
+}
+
+/// The values of `keys` in a `with:` block that are literal paths (a templated one is
+/// only known per run).
+pub(crate) fn literal_paths(config: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter_map(|key| config.get(*key)?.as_str())
+        .filter(|path| !path.contains("{{") && !path.contains("{%") && !path.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Runs one attempt of a task with its rendered configuration.
 pub async fn run(
     task_type: &str,

@@ -14,6 +14,12 @@ pub trait TaskType: Sync {
     fn name(&self) -> &'static str;
     /// Checks an (unrendered) `with:` block; files it names are relative to `dag_folder`.
     fn validate(&self, config: &Value, dag_folder: &Path) -> Result<(), TaskError>;
+    /// The files and folders an (unrendered) `with:` block names, relative to the DAG
+    /// file's folder, leaving out templated names: what a DAG version must keep.
+    fn named_files(&self, config: &Value) -> Vec<String> {
+        let _ = config;
+        Vec::new()
+    }
     /// Runs one attempt with the rendered `with:` block.
     fn run<'a>(
         &'a self,
@@ -24,9 +30,13 @@ pub trait TaskType: Sync {
 
 /// Declares the task type of the module it is written in: a unit struct `$ty` named
 /// `$name`, checked by `$validate` (given the config and the DAG's folder) and run by the
-/// module's `run`.
+/// module's `run`; `files = &["key", ...]` names the `with:` keys that hold paths of
+/// files or folders (relative to the DAG file) its attempts read.
 macro_rules! declare_task_type {
     ($ty:ident, $name:literal, $validate:expr) => {
+        $crate::registry::declare_task_type!($ty, $name, $validate, files = &[]);
+    };
+    ($ty:ident, $name:literal, $validate:expr, files = $files:expr) => {
         #[doc = concat!("The `", $name, "` task type.")]
         pub(crate) struct $ty;
 
@@ -41,6 +51,10 @@ macro_rules! declare_task_type {
                 dag_folder: &std::path::Path,
             ) -> Result<(), $crate::TaskError> {
                 ($validate)(config, dag_folder)
+            }
+
+            fn named_files(&self, config: &serde_json::Value) -> Vec<String> {
+                $crate::literal_paths(config, $files)
             }
 
             fn run<'a>(

@@ -2,6 +2,7 @@
 //! as `file:line:col: message`, and all problems of a file are reported together.
 
 use super::ids::{IdKind, check_id};
+use super::source::DagSource;
 use super::spec::{DagSpec, DurationSpec, RetrySpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -89,7 +90,7 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     for (path, pos) in errors.locations.duplicates.clone() {
         errors.at(pos, format!("duplicate key `{path}`"));
     }
-    let dag = build(spec, &mut errors, file);
+    let mut dag = build(spec, &mut errors, file);
     if let Some(dag) = &dag {
         for (task_id, task) in &dag.tasks {
             for (path, message) in crate::template::check_task(task, dag) {
@@ -99,6 +100,10 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
                 );
             }
         }
+    }
+    if let Some(dag) = &mut dag {
+        let folder = file.parent().unwrap_or(Path::new("."));
+        dag.source = DagSource::read(text, file, &dag.tasks, folder);
     }
     match dag {
         Some(dag) if errors.list.is_empty() => Ok(dag),
@@ -342,6 +347,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         graph: graph.graph,
         topo_order: graph.order,
         fileloc: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+        source: DagSource::default(),
     })
 }
 

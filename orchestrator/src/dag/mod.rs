@@ -6,6 +6,7 @@ mod graph;
 pub mod ids;
 pub mod load;
 mod schedule;
+pub mod source;
 mod spec;
 pub mod timetable;
 pub mod trigger_rule;
@@ -13,6 +14,7 @@ pub mod trigger_rule;
 pub use folder::{DagFolder, dag_files, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
 pub use schedule::Schedule;
+pub use source::DagSource;
 pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
 pub use updraft_tasks::yaml_locations::Position;
@@ -47,6 +49,8 @@ pub struct Dag {
     pub topo_order: Vec<String>,
     /// The file the DAG was read from.
     pub fileloc: PathBuf,
+    /// Its text and the files its tasks name, with the hash that identifies a version.
+    pub source: DagSource,
 }
 
 /// One task of a DAG.

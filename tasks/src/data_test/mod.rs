@@ -89,7 +89,12 @@ impl TestResults {
             .push(result);
     }
 }
-crate::registry::declare_task_type!(DataTest, "data_test", validate);
+crate::registry::declare_task_type!(
+    DataTest,
+    "data_test",
+    validate,
+    files = &["schema_file", "singular"]
+);
 
 /// Checks the config and, when its path holds no template, the schema file's tests.
 pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {

@@ -47,7 +47,7 @@ fn project(cfg: &SqlModelsConfig, dag_folder: &Path) -> Result<Project, TaskErro
     }
     Project::read(&dag_folder.join(&cfg.models))
 }
-crate::registry::declare_task_type!(SqlModels, "sql_models", validate);
+crate::registry::declare_task_type!(SqlModels, "sql_models", validate, files = &["models"]);
 
 pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {
     let cfg: SqlModelsConfig = parse_config(config)?;
