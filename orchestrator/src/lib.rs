@@ -10,7 +10,11 @@
 //!    (`dag/timetable.rs`) is due ([`scheduler::create_due_runs`]), or by `dag trigger`
 //!    and `dag backfill` — as a `dag_run` row and one `task_instance` row per task
 //!    ([`store::Store::create_run`]).
-//! 3. The [`engine::Engine`] works the run: it decides which tasks are ready by their
+//!    Each time a DAG's definition or a file its tasks name changes, a new version of it
+//!    is recorded ([`versions::record`]: `dag_version`).
+//! 3. The [`engine::Engine`] works the run with the DAG version it started with (pinned
+//!    in `dag_run.dag_version`, read back by [`versions::DagVersions`] on any host): it
+//!    plans the run's instances on that version, decides which tasks are ready by their
 //!    trigger rules ([`dag::trigger_rule`]), claims them (`task_instance` → `running`, a
 //!    `task_try` row opened; [`store`]'s `claims`), and runs each attempt
 //!    ([`engine::run_task`]): `when:` and the `with:` templates are rendered
@@ -32,3 +36,4 @@ pub mod settings;
 pub mod store;
 pub mod template;
 pub mod terminal;
+pub mod versions;
