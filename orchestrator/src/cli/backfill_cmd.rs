@@ -9,6 +9,7 @@ use crate::engine::{Engine, Job, JobType, RunMode};
 use crate::runs::RunsError;
 use crate::runs::backfill::{self, Action, Planned, Reprocess};
 use crate::store::{RunState, Store};
+use crate::versions::DagVersions;
 use futures::StreamExt;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ pub struct BackfillArgs {
     /// Print what would be created, re-run and skipped, and change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Re-run existing runs on the DAG's newest version (default: each keeps the version
+    /// it ran with)
+    #[arg(long)]
+    latest_version: bool,
 }
 
 #[derive(Serialize)]
@@ -93,10 +98,12 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
     }
     eprintln!("{}", summary_of_plan(&plan));
     let job = Job::start(store.clone(), JobType::Backfill, &ctx.settings).await?;
+    let versions = DagVersions::new(&ctx.settings.home);
     let engine = Engine::new(
         store.clone(),
         Arc::new(ctx.settings.clone()),
         job.clone(),
+        versions.clone(),
         None,
     );
     let cancel = CancellationToken::new();
@@ -108,10 +115,12 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
     );
     let results: Vec<anyhow::Result<ResultRow>> = futures::stream::iter(todo)
         .map(|p| {
-            let (store, engine, dag, job, cancel, bar) =
-                (&store, &engine, &dag, &job, cancel.clone(), &bar);
+            let (store, engine, versions, dag, job, cancel, bar) =
+                (&store, &engine, &versions, &dag, &job, cancel.clone(), &bar);
+            let latest = args.latest_version;
             async move {
-                let row = execute_one(store, engine, dag, &job.id, p, cancel).await?;
+                let row = execute_one((store, engine, versions), dag, (&job.id, latest), p, cancel)
+                    .await?;
                 let line = format!("{} {} {}", row.logical_date, row.run_id, row.state);
                 crate::terminal::progress_line(bar, &format!("backfill {}", dag.dag_id), &line);
                 bar.inc(1);
@@ -163,10 +172,9 @@ fn summary_of_plan(plan: &[Planned]) -> String {
 
 /// Creates (or clears) one run, then executes it as this backfill's own.
 async fn execute_one(
-    store: &Store,
-    engine: &Engine,
-    dag: &Dag,
-    job_id: &str,
+    (store, engine, versions): (&Store, &Engine, &DagVersions),
+    dag: &Arc<Dag>,
+    (job_id, latest_version): (&str, bool),
     planned: &Planned,
     cancel: CancellationToken,
 ) -> anyhow::Result<ResultRow> {
@@ -178,9 +186,9 @@ async fn execute_one(
             state: "not_started".into(),
         });
     }
-    let run = backfill::prepare(store, dag, job_id, planned).await?;
+    let run = backfill::prepare(store, versions, dag, (job_id, latest_version), planned).await?;
     let state = engine
-        .execute(dag, &run, RunMode::Exclusive, cancel)
+        .execute(Some(dag), &run, RunMode::Exclusive, cancel)
         .await?;
     Ok(ResultRow {
         logical_date: iso(planned.info.logical_date),

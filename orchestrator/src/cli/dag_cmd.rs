@@ -3,6 +3,7 @@
 
 use super::foreground::{execute_in_foreground, logical_date, parse_conf};
 use super::output::{print_object, print_rows};
+use super::versions_cmd;
 use super::{Context, backfill_cmd, runs_error, timetable_cmd, usage};
 use crate::dag::{Dag, DagFolder};
 use crate::runs::{self, TriggerRequest};
@@ -11,6 +12,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Subcommand, Debug)]
 pub enum DagCommand {
@@ -27,6 +29,16 @@ pub enum DagCommand {
         /// Print Graphviz DOT instead
         #[arg(long)]
         dot: bool,
+        /// This recorded version instead of the DAGs folder's (`dag versions` lists them)
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// List a DAG's versions: number, when, hash, what changed, runs
+    Versions {
+        dag_id: String,
+        /// Print the difference between two versions instead (e.g. `--diff 1 3`)
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        diff: Option<Vec<i64>>,
     },
     /// Create a manual run and execute it in the foreground (exit 1 if it fails)
     Trigger {
@@ -68,7 +80,12 @@ pub async fn run(cmd: DagCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
         DagCommand::List => list(ctx).await,
         DagCommand::Validate { paths } => validate(ctx, paths),
-        DagCommand::Show { dag_id, dot } => show(ctx, &dag_id, dot),
+        DagCommand::Show {
+            dag_id,
+            dot,
+            version,
+        } => show(ctx, &dag_id, dot, version).await,
+        DagCommand::Versions { dag_id, diff } => versions_cmd::versions(ctx, &dag_id, diff).await,
         DagCommand::Trigger {
             dag_id,
             conf,
@@ -200,8 +217,16 @@ struct TaskListing {
     execution_timeout: Option<String>,
 }
 
-fn show(ctx: &Context, dag_id: &str, dot: bool) -> anyhow::Result<ExitCode> {
-    let dag = ctx.dag(dag_id)?;
+async fn show(
+    ctx: &Context,
+    dag_id: &str,
+    dot: bool,
+    version: Option<i64>,
+) -> anyhow::Result<ExitCode> {
+    let dag = match version {
+        Some(number) => versions_cmd::version_dag(ctx, dag_id, number).await?,
+        None => Arc::new(ctx.dag(dag_id)?),
+    };
     if dot {
         say_raw!("{}", to_dot(&dag));
         return Ok(ExitCode::SUCCESS);
@@ -292,7 +317,7 @@ async fn trigger(
     logical_date_text: Option<String>,
     queue_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let dag = ctx.dag(dag_id)?;
+    let dag = Arc::new(ctx.dag(dag_id)?);
     let request = TriggerRequest {
         conf: Some(parse_conf(conf.as_deref())?),
         logical_date: Some(logical_date(&dag, logical_date_text.as_deref())?),

@@ -8,6 +8,7 @@ use super::{Context, cancel_on_signal, progress, usage};
 use crate::dag::{Dag, load::parse_datetime};
 use crate::engine::{Engine, Job, RunMode, left_runs};
 use crate::store::{DagRunRow, RunState, Store};
+use crate::versions::DagVersions;
 use chrono::{DateTime, SubsecRound, Utc};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub fn parse_conf(text: Option<&str>) -> anyhow::Result<serde_json::Value> {
 pub async fn execute_in_foreground(
     ctx: &Context,
     store: Store,
-    dag: &Dag,
+    dag: &Arc<Dag>,
     run: &DagRunRow,
     job: Arc<Job>,
 ) -> anyhow::Result<ExitCode> {
@@ -100,7 +101,7 @@ pub async fn execute_in_foreground(
 async fn work_run(
     ctx: &Context,
     store: &Store,
-    dag: &Dag,
+    dag: &Arc<Dag>,
     run: &DagRunRow,
     job: &Arc<Job>,
     cancel: CancellationToken,
@@ -114,9 +115,12 @@ async fn work_run(
         store.clone(),
         Arc::new(ctx.settings.clone()),
         job.clone(),
+        DagVersions::new(&ctx.settings.home),
         Some(tx),
     );
-    let state = engine.execute(dag, run, RunMode::Exclusive, cancel).await;
+    let state = engine
+        .execute(Some(dag), run, RunMode::Exclusive, cancel)
+        .await;
     drop(engine);
     let _ = reporter.await;
     state
@@ -129,7 +133,7 @@ async fn work_run(
 async fn wait_for_a_run_slot(
     ctx: &Context,
     store: &Store,
-    dag: &Dag,
+    dag: &Arc<Dag>,
     run: &DagRunRow,
     job: &Arc<Job>,
     cancel: &CancellationToken,

@@ -17,6 +17,7 @@ mod scheduler_cmd;
 mod task_cmd;
 mod test_cmd;
 mod timetable_cmd;
+mod versions_cmd;
 
 use crate::dag::{Dag, DagFolder};
 use crate::settings::{Overrides, Settings};

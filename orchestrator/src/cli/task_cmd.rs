@@ -39,6 +39,11 @@ pub enum TaskCommand {
         /// Only tasks that failed (failed or upstream_failed)
         #[arg(long)]
         only_failed: bool,
+        /// Re-plan the run on the DAG's newest version: new tasks run, tasks no longer in
+        /// the DAG become `removed`, changed ones run as they are now (default: the run
+        /// keeps the version it ran with)
+        #[arg(long)]
+        latest_version: bool,
     },
     /// Set task instances (or, without --task, the whole run) to success or failed by hand
     Mark {
@@ -139,7 +144,17 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             run_id,
             task_regex,
             only_failed,
-        } => clear(ctx, &dag_id, &run_id, task_regex, only_failed).await,
+            latest_version,
+        } => {
+            clear(
+                ctx,
+                &dag_id,
+                &run_id,
+                (task_regex, only_failed),
+                latest_version,
+            )
+            .await
+        }
         TaskCommand::Mark {
             dag_id,
             run_id,
@@ -260,10 +275,10 @@ async fn clear(
     ctx: &Context,
     dag_id: &str,
     run_id: &str,
-    task_regex: Option<String>,
-    only_failed: bool,
+    (task_regex, only_failed): (Option<String>, bool),
+    latest_version: bool,
 ) -> anyhow::Result<ExitCode> {
-    let dag = ctx.dag(dag_id)?;
+    let dag = std::sync::Arc::new(ctx.dag(dag_id)?);
     let tasks = match task_regex.as_deref() {
         None => TaskPick::All,
         Some(pattern) => TaskPick::Matching(
@@ -277,6 +292,7 @@ async fn clear(
         only_failed,
         dry_run: false,
         execute_here: true,
+        latest_version,
     };
     let cleared = runs::clear(&store, &ctx.settings, &dag, request)
         .await
@@ -290,5 +306,5 @@ async fn clear(
         cleared.task_ids.len(),
         cleared.task_ids.join(", ")
     );
-    execute_in_foreground(ctx, store, &dag, &cleared.run, job).await
+    execute_in_foreground(ctx, store, &cleared.dag, &cleared.run, job).await
 }

@@ -22,6 +22,9 @@ pub(super) struct Attempt {
     pub job: Arc<Job>,
     pub events: Option<UnboundedSender<RunEvent>>,
     pub task: Task,
+    /// Why the task must not run here (its DAG version names a file this host cannot
+    /// provide as it was): the attempt fails with it, as a configuration error.
+    pub refused: Option<String>,
     pub vars: Arc<RunVars>,
     pub try_number: u32,
     pub max_tries: u32,
@@ -168,7 +171,10 @@ impl Attempt {
             self.vars.run_id,
             self.job.hostname
         ));
-        let result = self.render_and_run(&log).await;
+        let result = match &self.refused {
+            Some(reason) => Err(TaskError::Config(reason.clone())),
+            None => self.render_and_run(&log).await,
+        };
         match &result {
             Ok(o) if o.skipped => log.line("task skipped"),
             Ok(_) => log.line("task succeeded"),

@@ -18,6 +18,7 @@ use crate::dag::trigger_rule::{Decision, UpstreamCounts};
 use crate::settings::Settings;
 use crate::store::{Claimant, DagRunRow, OwnedAttempt, RunState, Store, TaskState};
 use crate::template::RunVars;
+use crate::versions::{self, DagVersions, Resolved, Seen, VersionError};
 use anyhow::Result;
 use attempt::{Attempt, AttemptEnd};
 use chrono::{DateTime, Utc};
@@ -45,6 +46,8 @@ pub struct Engine {
     store: Store,
     settings: Arc<Settings>,
     job: Arc<Job>,
+    /// The DAG versions runs are worked with.
+    versions: Arc<DagVersions>,
     events: Option<UnboundedSender<RunEvent>>,
     /// Fires when the run's DAG is paused: no new attempt starts here after it.
     hold: Option<CancellationToken>,
@@ -71,17 +74,20 @@ struct TaskView {
 }
 
 impl Engine {
-    /// An engine working as `job`; progress events go to `events` when given.
+    /// An engine working as `job` with the DAG versions of `versions`; progress events
+    /// go to `events` when given.
     pub fn new(
         store: Store,
         settings: Arc<Settings>,
         job: Arc<Job>,
+        versions: Arc<DagVersions>,
         events: Option<UnboundedSender<RunEvent>>,
     ) -> Self {
         Self {
             store,
             settings,
             job,
+            versions,
             events,
             hold: None,
         }
@@ -107,17 +113,37 @@ impl Engine {
         }
     }
 
-    /// Works a running run until every task is finished (or `cancel` fires) and returns
-    /// its state then.
+    /// Works a running run with the DAG version it started with (pinned now to the
+    /// newest when it has none) until every task is finished (or `cancel` fires), and
+    /// returns its state then. `current` is the DAG as the DAGs folder holds it, used when
+    /// it is that version.
     pub async fn execute(
         &self,
-        dag: &Dag,
+        current: Option<&Arc<Dag>>,
         run: &DagRunRow,
         mode: RunMode,
         cancel: CancellationToken,
     ) -> Result<RunState> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
-        let mut tasks = self.load(dag, run).await?;
+        let resolved = match self.version_of(current, run).await {
+            Ok(resolved) => resolved,
+            Err(VersionError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                // Without its DAG the run would wait forever: it fails, saying why.
+                let reason = e.to_string();
+                tracing::error!("{dag_id} {run_id}: {reason}");
+                self.store.fail_unfinished(dag_id, run_id, &reason).await?;
+                self.store
+                    .finish_run(dag_id, run_id, RunState::Failed)
+                    .await?;
+                self.emit(RunEvent::RunFinished {
+                    state: RunState::Failed,
+                });
+                return Ok(RunState::Failed);
+            }
+        };
+        let dag = &*resolved.dag;
+        let mut tasks = self.load(dag, run, resolved.number).await?;
         self.emit(RunEvent::RunStarted {
             total: dag.tasks.len(),
         });
@@ -155,7 +181,7 @@ impl Engine {
             let held = self.held();
             let more = !held
                 && self
-                    .claim_and_start(dag, &vars, mode, &cancel, &mut tasks, &mut running)
+                    .claim_and_start(&resolved, &vars, mode, &cancel, &mut tasks, &mut running)
                     .await?;
             if running.is_empty() && tasks.values().all(|t| t.state.is_finished()) {
                 break;
@@ -234,9 +260,70 @@ impl Engine {
         }
     }
 
-    /// What the store knows of the run's task instances when this job starts on it.
-    async fn load(&self, dag: &Dag, run: &DagRunRow) -> Result<HashMap<String, TaskView>> {
-        let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
+    /// The version `run` is worked with: its pinned one, or the newest, pinned now (the
+    /// folder's DAG recorded first when the DAG has no version yet).
+    async fn version_of(
+        &self,
+        current: Option<&Arc<Dag>>,
+        run: &DagRunRow,
+    ) -> Result<Arc<Resolved>, VersionError> {
+        let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+        // Read from the store, not from the row the caller has: a clear may have moved the
+        // run to another version since.
+        let mut number = self.store.pin_run(dag_id, run_id).await?;
+        if number.is_none()
+            && let Some(dag) = current
+        {
+            versions::record(&self.store, dag, Seen::First).await?;
+            number = self.store.pin_run(dag_id, run_id).await?;
+        }
+        let number = number.ok_or_else(|| VersionError::Missing {
+            dag_id: dag_id.to_string(),
+            number: 1,
+        })?;
+        self.versions
+            .resolve(&self.store, dag_id, number, current)
+            .await
+    }
+
+    /// What the store knows of the run's task instances when this job starts on it, after
+    /// planning them on `version`: a task the run has no instance of gets one, and the
+    /// unfinished instances of tasks the version does not have become `removed`.
+    async fn load(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+        version: i64,
+    ) -> Result<HashMap<String, TaskView>> {
+        let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+        let mut rows = self.store.task_instances(dag_id, run_id).await?;
+        let known: std::collections::HashSet<&str> =
+            rows.iter().map(|r| r.task_id.as_str()).collect();
+        let added: Vec<(&str, &str, i64)> = dag
+            .task_rows()
+            .into_iter()
+            .filter(|(id, _, _)| !known.contains(id))
+            .collect();
+        let gone: Vec<&str> = rows
+            .iter()
+            .filter(|r| !dag.tasks.contains_key(&r.task_id))
+            .filter(|r| !TaskState::parse(r.state.as_deref()).is_finished())
+            .map(|r| r.task_id.as_str())
+            .collect();
+        if !added.is_empty() || !gone.is_empty() || rows.iter().any(|r| r.dag_version.is_none()) {
+            if !added.is_empty() || !gone.is_empty() {
+                let ids = |list: Vec<&str>| list.join(", ");
+                tracing::info!(
+                    "{dag_id} {run_id}: planned on DAG version {version}: new tasks [{}], removed [{}]",
+                    ids(added.iter().map(|a| a.0).collect()),
+                    ids(gone.clone())
+                );
+            }
+            self.store
+                .plan_instances((dag_id, run_id), Some(version), &added, (&gone, false))
+                .await?;
+            rows = self.store.task_instances(dag_id, run_id).await?;
+        }
         let mut tasks = HashMap::with_capacity(rows.len());
         for row in rows {
             tasks.insert(
@@ -247,12 +334,6 @@ impl Engine {
                     next_try_at: row.next_try_at,
                     local: false,
                 },
-            );
-        }
-        if let Some(missing) = dag.tasks.keys().find(|id| !tasks.contains_key(*id)) {
-            anyhow::bail!(
-                "run {} has no task instance for `{missing}`: the DAG changed after the run was created",
-                run.run_id
             );
         }
         Ok(tasks)
@@ -388,7 +469,7 @@ impl Engine {
     /// starts the attempts this job won; true when there may be more to claim at once.
     async fn claim_and_start(
         &self,
-        dag: &Dag,
+        resolved: &Resolved,
         vars: &Arc<RunVars>,
         mode: RunMode,
         cancel: &CancellationToken,
@@ -398,6 +479,7 @@ impl Engine {
         if !tasks.values().any(|t| t.state == TaskState::Scheduled) {
             return Ok(false);
         }
+        let dag = &*resolved.dag;
         let active = tasks
             .values()
             .filter(|t| t.state == TaskState::Running)
@@ -453,12 +535,14 @@ impl Engine {
                 },
                 attempt_cancel.clone(),
             );
+            let task = dag.tasks[&c.task_id].clone();
             let attempt = Attempt {
                 store: self.store.clone(),
                 settings: self.settings.clone(),
                 job: self.job.clone(),
                 events: self.events.clone(),
-                task: dag.tasks[&c.task_id].clone(),
+                refused: resolved.refusal(&task),
+                task,
                 vars: vars.clone(),
                 try_number: u32::try_from(c.try_number).unwrap_or(u32::MAX),
                 max_tries: view.max_tries,

@@ -2,11 +2,13 @@
 //! run of type `backfill` — created when missing, cleared and run again when
 //! `reprocess` says so — executed by the job that asked.
 
-use super::RunsError;
+use super::{RunsError, clear};
 use crate::dag::{Dag, RunInfo};
 use crate::store::{DagRunRow, NewRun, RunState, RunType, Store};
+use crate::versions::DagVersions;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A backfill may not plan more runs than this (a typo in a date should not create millions).
 pub const MAX_RUNS: usize = 100_000;
@@ -93,15 +95,27 @@ pub async fn plan(
 }
 
 /// Makes the run of one planned interval ready for `job_id` to execute: created, or its
-/// tasks cleared; then owned by the job.
+/// tasks cleared — on the version it ran with, or re-planned on the newest when
+/// `latest_version` — then owned by the job.
 pub async fn prepare(
     store: &Store,
-    dag: &Dag,
-    job_id: &str,
+    versions: &DagVersions,
+    current: &Arc<Dag>,
+    (job_id, latest_version): (&str, bool),
     planned: &Planned,
 ) -> Result<DagRunRow, RunsError> {
     let run = match &planned.existing {
         Some(existing) => {
+            let dag = if latest_version {
+                let (number, dag) = clear::newest_dag(store, versions, current).await?;
+                let instances = store
+                    .task_instances(&existing.dag_id, &existing.run_id)
+                    .await?;
+                clear::replan(store, (&dag, number), existing, &instances).await?;
+                dag
+            } else {
+                clear::run_dag(store, versions, current, existing).await?
+            };
             let resets: Vec<(&str, i64)> = dag
                 .task_rows()
                 .into_iter()
@@ -120,14 +134,14 @@ pub async fn prepare(
             );
             store
                 .create_run(&NewRun {
-                    dag_id: &dag.dag_id,
+                    dag_id: &current.dag_id,
                     run_id: &run_id,
                     run_type: RunType::Backfill,
                     logical_date: logical,
                     data_interval: planned.info.data_interval(),
                     conf: &serde_json::json!({}),
                     job_id: Some(job_id),
-                    tasks: dag.task_rows(),
+                    tasks: current.task_rows(),
                 })
                 .await?
         }

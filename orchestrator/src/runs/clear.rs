@@ -1,11 +1,14 @@
 //! Clearing tasks of a run so that they run again, with everything downstream of them
-//! (as Airflow's clear): their tries go on numbering, and the run is worked again.
+//! (as Airflow's clear): their tries go on numbering, and the run is worked again — with
+//! the DAG version it had, or re-planned on the newest (new tasks get instances, tasks
+//! gone become `removed`, changed ones run with their new definition).
 
 use super::RunsError;
 use crate::dag::Dag;
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, Store, TaskInstanceRow, TaskState};
+use crate::versions::{self, DagVersions, Seen, VersionError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -22,6 +25,9 @@ pub struct ClearRequest {
     /// Work the run again in this process (a `trigger` job), instead of leaving it to a
     /// scheduler.
     pub execute_here: bool,
+    /// Re-plan the run on the DAG's newest version (Airflow's `run_on_latest_version`)
+    /// instead of keeping the version it ran with.
+    pub latest_version: bool,
 }
 
 /// Which tasks of a run a clear starts from.
@@ -48,41 +54,56 @@ impl TaskPick {
 /// What a clear did.
 pub struct Cleared {
     pub run: DagRunRow,
+    /// The DAG version the run is worked with from now on.
+    pub dag: Arc<Dag>,
     /// The tasks cleared (or that would be, on a dry run), downstream ones included.
     pub task_ids: Vec<String>,
     /// The job working the run again here.
     pub job: Option<Arc<Job>>,
 }
 
-/// Clears the tasks `request` picks in a run of `dag`.
+/// Clears the tasks `request` picks in a run of `current` (the DAG as its folder holds
+/// it), on the run's version or the newest.
 pub async fn clear(
     store: &Store,
     settings: &Settings,
-    dag: &Dag,
+    current: &Arc<Dag>,
     request: ClearRequest,
 ) -> Result<Cleared, RunsError> {
+    let dag_id = current.dag_id.as_str();
+    let run = store.run(dag_id, &request.run_id).await?.ok_or_else(|| {
+        RunsError::NotFound(format!("dag `{dag_id}` has no run `{}`", request.run_id))
+    })?;
+    let versions = DagVersions::new(&settings.home);
+    versions::record(store, current, Seen::First).await?;
+    let (newest, dag) = if request.latest_version {
+        let (number, dag) = newest_dag(store, &versions, current).await?;
+        (Some(number), dag)
+    } else {
+        (None, run_dag(store, &versions, current, &run).await?)
+    };
     if let TaskPick::Ids(ids) = &request.tasks
         && let Some(unknown) = ids.iter().find(|id| dag.task(id).is_none())
     {
         return Err(RunsError::Invalid {
             field: "task_ids",
-            message: format!("dag `{}` has no task `{unknown}`", dag.dag_id),
+            message: format!("dag `{dag_id}` has no task `{unknown}`"),
         });
     }
-    let run = store
-        .run(&dag.dag_id, &request.run_id)
-        .await?
-        .ok_or_else(|| {
-            RunsError::NotFound(format!(
-                "dag `{}` has no run `{}`",
-                dag.dag_id, request.run_id
-            ))
-        })?;
-    let instances = store.task_instances(&dag.dag_id, &request.run_id).await?;
-    let task_ids = to_clear(dag, &instances, &request);
+    let mut instances = store.task_instances(dag_id, &request.run_id).await?;
+    if let Some(number) = newest
+        && !request.dry_run
+    {
+        replan(store, (&dag, number), &run, &instances).await?;
+        instances = store.task_instances(dag_id, &request.run_id).await?;
+    }
+    let task_ids = to_clear(&dag, &instances, &request);
+    // As the run is now (a re-plan moved it to another version).
+    let run = store.run(dag_id, &request.run_id).await?.unwrap_or(run);
     if task_ids.is_empty() || request.dry_run {
         return Ok(Cleared {
             run,
+            dag,
             task_ids,
             job: None,
         });
@@ -108,7 +129,7 @@ pub async fn clear(
     };
     let job_id = job.as_ref().map(|j| j.id.as_str());
     if let Err(e) = store
-        .clear_tasks(&dag.dag_id, &request.run_id, &resets, job_id)
+        .clear_tasks(dag_id, &request.run_id, &resets, job_id)
         .await
     {
         if let Some(job) = job {
@@ -116,13 +137,94 @@ pub async fn clear(
         }
         return Err(e.into());
     }
-    Ok(Cleared { run, task_ids, job })
+    Ok(Cleared {
+        run,
+        dag,
+        task_ids,
+        job,
+    })
+}
+
+/// The DAG version a run is worked with (the folder's DAG for a run not started yet).
+pub(super) async fn run_dag(
+    store: &Store,
+    versions: &DagVersions,
+    current: &Arc<Dag>,
+    run: &DagRunRow,
+) -> Result<Arc<Dag>, RunsError> {
+    match run.dag_version {
+        Some(number) => Ok(versions
+            .resolve(store, &run.dag_id, number, Some(current))
+            .await
+            .map_err(version_error)?
+            .dag
+            .clone()),
+        None => Ok(current.clone()),
+    }
+}
+
+/// The DAG's newest version and its number (the folder's recorded first, if it is new).
+pub(super) async fn newest_dag(
+    store: &Store,
+    versions: &DagVersions,
+    current: &Arc<Dag>,
+) -> Result<(i64, Arc<Dag>), RunsError> {
+    versions::record(store, current, Seen::First).await?;
+    let newest = store
+        .newest_version(&current.dag_id)
+        .await?
+        .ok_or_else(|| RunsError::NotFound(format!("dag `{}` has no version", current.dag_id)))?;
+    let resolved = versions
+        .resolve(store, &current.dag_id, newest, Some(current))
+        .await
+        .map_err(version_error)?;
+    Ok((newest, resolved.dag.clone()))
+}
+
+/// Moves a run onto `dag`, version `number` (the newest): instances for its new tasks, `removed`
+/// for those of tasks it no longer has. A running instance is left to its job (the
+/// clear of it is refused).
+pub(super) async fn replan(
+    store: &Store,
+    (dag, number): (&Dag, i64),
+    run: &DagRunRow,
+    instances: &[TaskInstanceRow],
+) -> Result<(), RunsError> {
+    let known: BTreeSet<&str> = instances.iter().map(|i| i.task_id.as_str()).collect();
+    let added: Vec<(&str, &str, i64)> = dag
+        .task_rows()
+        .into_iter()
+        .filter(|(id, _, _)| !known.contains(id))
+        .collect();
+    let gone: Vec<&str> = instances
+        .iter()
+        .filter(|i| dag.task(&i.task_id).is_none())
+        .map(|i| i.task_id.as_str())
+        .collect();
+    store.repin_run(&run.dag_id, &run.run_id, number).await?;
+    store
+        .plan_instances(
+            (&run.dag_id, &run.run_id),
+            Some(number),
+            &added,
+            (&gone, true),
+        )
+        .await?;
+    Ok(())
+}
+
+fn version_error(e: VersionError) -> RunsError {
+    match e {
+        VersionError::Store(e) => e.into(),
+        other => RunsError::Failed(other.into()),
+    }
 }
 
 /// The picked tasks and everything downstream of them, sorted.
 fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) -> Vec<String> {
     let picked = instances
         .iter()
+        .filter(|ti| dag.task(&ti.task_id).is_some())
         .filter(|ti| request.tasks.picks(&ti.task_id))
         .filter(|ti| {
             !request.only_failed

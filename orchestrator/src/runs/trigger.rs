@@ -7,6 +7,7 @@ use crate::dag::ids::{IdKind, check_id};
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, NewRun, RunClash, RunType, Store, StoreError};
+use crate::versions::{self, Seen};
 use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub async fn trigger(
         message,
     })?;
     store.sync_dag(dag).await?;
+    versions::record(store, dag, Seen::First).await?;
     let paused = store.is_paused(&dag.dag_id).await?;
     let job = if request.execute_here && !paused {
         let job = Job::start(store.clone(), JobType::Trigger, settings)

@@ -3,7 +3,8 @@
 //! and the other DAGs keep running.
 
 use crate::dag::{Dag, DagError, DagFolder, dag_files};
-use std::collections::{BTreeMap, HashMap};
+use crate::versions::Seen;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,6 +17,9 @@ pub struct DagFiles {
     dir: PathBuf,
     stamps: BTreeMap<PathBuf, Stamp>,
     dags: HashMap<String, Arc<Dag>>,
+    /// Every DAG id this process has loaded (a DAG loaded again after that was seen
+    /// changing).
+    seen: HashSet<String>,
     /// Why the files that did not load did not.
     errors: Vec<DagError>,
     /// Whether the folder was missing at the last look (reported once).
@@ -29,14 +33,15 @@ impl DagFiles {
             dir: dir.to_path_buf(),
             stamps: BTreeMap::new(),
             dags: HashMap::new(),
+            seen: HashSet::new(),
             errors: Vec::new(),
             missing: false,
         }
     }
 
     /// Reloads the folder if any DAG file changed; returns the DAGs that are new or
-    /// changed since the last refresh.
-    pub fn refresh(&mut self) -> Vec<Arc<Dag>> {
+    /// changed since the last refresh, each with whether this process saw it before.
+    pub fn refresh(&mut self) -> Vec<(Arc<Dag>, Seen)> {
         let stamps = match scan(&self.dir) {
             Ok(stamps) => {
                 self.missing = false;
@@ -67,8 +72,13 @@ impl DagFiles {
                 Some(old) if !file_changed => old.clone(),
                 _ => {
                     tracing::info!("loaded DAG {} from {}", dag.dag_id, dag.fileloc.display());
+                    let seen = if self.seen.insert(dag.dag_id.clone()) {
+                        Seen::First
+                    } else {
+                        Seen::Changed
+                    };
                     let dag = Arc::new(dag);
-                    changed.push(dag.clone());
+                    changed.push((dag.clone(), seen));
                     dag
                 }
             };

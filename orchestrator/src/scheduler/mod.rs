@@ -14,6 +14,7 @@ use crate::dag::Dag;
 use crate::engine::{Engine, Job, JobType, RunMode, recovery};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, RunState, Store};
+use crate::versions::{self, DagVersions, Seen};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,14 @@ pub struct Scheduler {
     dags: DagFiles,
     /// Runs worked on here, by (dag_id, run_id).
     drivers: HashMap<(String, String), Driver>,
+    /// The DAG versions runs are worked with.
+    versions: Arc<DagVersions>,
+    /// DAGs read from the folder whose version is still to be recorded (a store that
+    /// failed is tried again next tick).
+    unrecorded: Vec<(Arc<Dag>, Seen)>,
+    /// The content hash of each DAG as this scheduler last recorded it: a file saved
+    /// again unchanged costs no trip to the store.
+    recorded: HashMap<String, String>,
     stop: CancellationToken,
 }
 
@@ -57,6 +66,9 @@ impl Scheduler {
         );
         Ok(Self {
             dags: DagFiles::new(&settings.dags_folder),
+            versions: DagVersions::new(&settings.home),
+            unrecorded: Vec::new(),
+            recorded: HashMap::new(),
             store,
             settings,
             job,
@@ -104,8 +116,15 @@ impl Scheduler {
     /// One pass over everything the scheduler is responsible for; returns when the next
     /// scheduled run falls due.
     pub async fn tick(&mut self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
-        for dag in self.dags.refresh() {
-            self.store.sync_dag(&dag).await?;
+        self.unrecorded.extend(self.dags.refresh());
+        while let Some((dag, seen)) = self.unrecorded.first() {
+            self.store.sync_dag(dag).await?;
+            if self.recorded.get(&dag.dag_id) != Some(&dag.source.hash) {
+                versions::record(&self.store, dag, *seen).await?;
+                self.recorded
+                    .insert(dag.dag_id.clone(), dag.source.hash.clone());
+            }
+            self.unrecorded.remove(0);
         }
         let dags = &self.dags;
         recovery::recover(
@@ -136,11 +155,16 @@ impl Scheduler {
             next_due = next_due.into_iter().chain(due.next_due).min();
         }
         for run in self.store.runs_in_state(RunState::Queued, true).await? {
-            if let Some(dag) = active.iter().find(|d| d.dag_id == run.dag_id)
-                && self
-                    .store
-                    .start_queued_run(&run.dag_id, &run.run_id, dag.max_active_runs)
-                    .await?
+            if paused.contains(&run.dag_id) {
+                continue;
+            }
+            let Some(max_active_runs) = self.max_active_runs(&run.dag_id).await? else {
+                continue;
+            };
+            if self
+                .store
+                .start_queued_run(&run.dag_id, &run.run_id, max_active_runs)
+                .await?
             {
                 tracing::info!("started {} {}", run.dag_id, run.run_id);
             }
@@ -158,34 +182,61 @@ impl Scheduler {
             if self.drivers.contains_key(&key) || paused.contains(&run.dag_id) {
                 continue;
             }
-            let Some(dag) = self.dags.get(&run.dag_id).cloned() else {
-                continue;
-            };
-            self.drivers.insert(key, self.drive(dag, run));
+            // A DAG whose file is gone finishes its runs on their versions.
+            let current = self.dags.get(&run.dag_id).cloned();
+            self.drivers.insert(key, self.drive(current, run));
         }
         Ok(next_due)
     }
 
     /// Works a run on its own tokio task until it ends, the scheduler stops, or its DAG is
     /// paused.
-    fn drive(&self, dag: Arc<Dag>, run: DagRunRow) -> Driver {
+    fn drive(&self, current: Option<Arc<Dag>>, run: DagRunRow) -> Driver {
         let hold = CancellationToken::new();
         let engine = Engine::new(
             self.store.clone(),
             self.settings.clone(),
             self.job.clone(),
+            self.versions.clone(),
             None,
         )
         .held_by(hold.clone());
         let stop = self.stop.clone();
         let task = tokio::spawn(async move {
-            match engine.execute(&dag, &run, RunMode::Shared, stop).await {
+            match engine
+                .execute(current.as_ref(), &run, RunMode::Shared, stop)
+                .await
+            {
                 Ok(RunState::Running) => {}
                 Ok(state) => tracing::info!("{} {}: {}", run.dag_id, run.run_id, state.as_str()),
                 Err(e) => tracing::error!("{} {}: {e:#}", run.dag_id, run.run_id),
             }
         });
         Driver { task, hold }
+    }
+}
+
+impl Scheduler {
+    /// How many runs of `dag_id` may run at once: as its DAGs folder says, or, for a DAG
+    /// whose file is gone, as its newest version said (None: it has no version either).
+    async fn max_active_runs(&self, dag_id: &str) -> anyhow::Result<Option<u32>> {
+        if let Some(dag) = self.dags.get(dag_id) {
+            return Ok(Some(dag.max_active_runs));
+        }
+        let Some(newest) = self.store.newest_version(dag_id).await? else {
+            return Ok(None);
+        };
+        match self
+            .versions
+            .resolve(&self.store, dag_id, newest, None)
+            .await
+        {
+            Ok(version) => Ok(Some(version.dag.max_active_runs)),
+            Err(e) => {
+                tracing::warn!("a queued run of {dag_id} (its file is gone) cannot start: {e}");
+                Ok(None)
+            }
+        }
     }
 }
 
