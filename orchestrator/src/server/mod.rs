@@ -19,6 +19,7 @@ use crate::dag::Dag;
 use crate::scheduler::DagFiles;
 use crate::settings::Settings;
 use crate::store::{DagRow, DagRunRow, Store, TaskInstanceRow};
+use crate::versions::DagVersions;
 use auth::{ApiToken, Role};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -60,6 +61,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     dags: Mutex<(DagFiles, Option<Instant>)>,
+    /// The DAG versions of runs, for drawing a run with the tasks it had.
+    pub versions: Arc<DagVersions>,
     /// Fires when the server starts shutting down: followed logs end then.
     stopping: CancellationToken,
 }
@@ -69,6 +72,7 @@ impl AppState {
     pub fn new(store: Store, settings: Arc<Settings>) -> Arc<Self> {
         Arc::new(Self {
             dags: Mutex::new((DagFiles::new(&settings.dags_folder), None)),
+            versions: DagVersions::new(&settings.home),
             store,
             settings,
             stopping: CancellationToken::new(),
@@ -119,6 +123,20 @@ impl AppState {
                 Some((dag, row))
             })
             .collect())
+    }
+
+    /// The DAG `run` is worked with: its version, or (not started yet) the folder's.
+    pub async fn run_dag(&self, current: &Arc<Dag>, run: &DagRunRow) -> Result<Arc<Dag>, ApiError> {
+        match run.dag_version {
+            Some(number) => Ok(self
+                .versions
+                .resolve(&self.store, &run.dag_id, number, Some(current))
+                .await
+                .map_err(ApiError::internal)?
+                .dag
+                .clone()),
+            None => Ok(current.clone()),
+        }
     }
 
     /// A run by its ids, or 404.

@@ -116,9 +116,18 @@ pub fn spec() -> Value {
         Some(json!({"type": "object", "properties": {
             "dry_run": {"type": "boolean", "default": true},
             "only_failed": {"type": "boolean", "default": false},
-            "task_ids": {"type": "array", "items": {"type": "string"}}}})),
+            "task_ids": {"type": "array", "items": {"type": "string"}},
+            "run_on_latest_version": {"type": "boolean", "default": false}}})),
         list_of("task_instances", "TaskInstance"))}),
     );
+    paths.insert("/api/v2/dags/{dag_id}/dagVersions".into(), json!({"get": operation(
+        "The DAG's versions (Airflow's DagVersionResponse)", vec![dag.clone(),
+            in_query("limit", json!({"type": "integer", "default": 100}), "page size"),
+            in_query("offset", json!({"type": "integer", "default": 0}), "first item"),
+            in_query("order_by", json!({"type": "string", "default": "version_number"}), "version_number or created_at; `-` first: descending")],
+        None, list_of("dag_versions", "DagVersion"))}));
+    paths.insert("/api/v2/dags/{dag_id}/dagVersions/{version_number}".into(), json!({"get": operation(
+        "One version of a DAG", vec![dag.clone(), in_path("version_number")], None, json_answer(schema("DagVersion")))}));
     paths.insert(format!("{run_path}/testResults"), json!({"get": operation(
         "The data-quality test results of a run", run_params(), None, list_of("test_results", "TestResult"))}));
     paths.insert(format!("{run_path}/taskInstances"), json!({"get": operation(
@@ -139,6 +148,11 @@ pub fn spec() -> Value {
         "follow",
         json!({"type": "boolean", "default": false}),
         "keep sending lines while the attempt runs",
+    ));
+    log_params.push(in_query(
+        "download",
+        json!({"type": "boolean", "default": false}),
+        "as a file to save (Content-Disposition: attachment)",
     ));
     paths.insert(
         format!("{task_path}/logs/{{try_number}}"),
@@ -174,10 +188,14 @@ pub fn spec() -> Value {
                     ("timezone", "string"), ("fileloc", "string"), ("description", "string"), ("last_parsed_at", "string")]),
                 "DagRun": columns(&[("dag_id", "string"), ("run_id", "string"), ("run_type", "string"),
                     ("logical_date", "string"), ("data_interval_start", "string"), ("data_interval_end", "string"),
-                    ("state", "string"), ("conf", "object"), ("queued_at", "string"), ("started_at", "string"), ("ended_at", "string")]),
+                    ("state", "string"), ("conf", "object"), ("queued_at", "string"), ("started_at", "string"), ("ended_at", "string"),
+                    ("dag_version", "integer"), ("dag_versions", "array")]),
+                "DagVersion": columns(&[("id", "string"), ("version_number", "integer"), ("dag_id", "string"),
+                    ("bundle_name", "string"), ("bundle_version", "string"), ("bundle_url", "string"),
+                    ("created_at", "string"), ("dag_display_name", "string")]),
                 "TaskInstance": columns(&[("dag_id", "string"), ("run_id", "string"), ("task_id", "string"),
                     ("task_type", "string"), ("state", "string"), ("try_number", "integer"), ("max_tries", "integer"),
-                    ("started_at", "string"), ("ended_at", "string"), ("duration", "number"), ("hostname", "string"), ("next_try_at", "string")]),
+                    ("started_at", "string"), ("ended_at", "string"), ("duration", "number"), ("hostname", "string"), ("next_try_at", "string"), ("dag_version", "object")]),
                 "TaskTry": columns(&[("dag_id", "string"), ("run_id", "string"), ("task_id", "string"),
                     ("try_number", "integer"), ("state", "string"), ("started_at", "string"), ("ended_at", "string"),
                     ("duration", "number"), ("hostname", "string"), ("error", "string"), ("log_path", "string"), ("metrics", "object")]),

@@ -5,6 +5,7 @@ mod dags;
 mod monitor;
 mod runs;
 mod tasks;
+mod versions;
 
 use super::AppState;
 use super::error::ApiError;
@@ -32,6 +33,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(task, get(tasks::get).patch(tasks::mark))
         .route(&format!("{task}/tries"), get(tasks::tries))
         .route(&format!("{task}/logs/{{try_number}}"), get(tasks::log))
+        .route("/api/v2/dags/{dag_id}/dagVersions", get(versions::list))
+        .route(
+            "/api/v2/dags/{dag_id}/dagVersions/{version_number}",
+            get(versions::get),
+        )
         .route("/api/v2/importErrors", get(monitor::import_errors))
         .route("/api/v2/monitor/health", get(monitor::health))
 }
@@ -163,7 +169,8 @@ pub async fn touched_instances(
         .into_iter()
         .filter(|ti| task_ids.contains(&ti.task_id))
         .collect();
-    Ok(collection("task_instances", &instances, instances.len()))
+    let shown = versions::instances_with_versions(state, &instances).await?;
+    Ok(collection("task_instances", &shown, shown.len()))
 }
 
 /// A list answer: the items under `key`, and how many there are in all.

@@ -1,7 +1,7 @@
 //! `/api/v2/dags/{dag_id}/dagRuns...`: list, trigger, read, mark and clear runs, and a
 //! run's data-quality results.
 
-use super::{Body, Params, collection, touched_instances};
+use super::{Body, Params, collection, touched_instances, versions};
 use crate::runs::{
     self, ClearRequest, MarkRequest, MarkState, RunListRequest, TaskPick, TriggerRequest,
 };
@@ -19,7 +19,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(dag_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<runs::RunPage>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let params = Params::parse(query.as_deref(), &["state", "limit", "offset", "order_by"])?;
     let mut request = RunListRequest::newest(&dag_id, params.number("limit", 100)?);
     request.offset = params.number("offset", 0)?;
@@ -35,7 +35,17 @@ pub async fn list(
     if page.total_entries == 0 && !state.store.dags().await?.iter().any(|d| d.dag_id == dag_id) {
         state.dag_named(&dag_id).await?;
     }
-    Ok(Json(page))
+    let shown = versions::runs_with_versions(&state, &page.dag_runs).await?;
+    Ok(Json(serde_json::json!({
+        "dag_runs": shown,
+        "total_entries": page.total_entries,
+    })))
+}
+
+/// One run as the API answers it (with the versions it was worked with).
+async fn one_run(state: &AppState, run: DagRunRow) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut shown = versions::runs_with_versions(state, std::slice::from_ref(&run)).await?;
+    Ok(Json(shown.pop().unwrap_or_default()))
 }
 
 /// The body of a trigger (Airflow's names).
@@ -52,7 +62,7 @@ pub async fn trigger(
     State(state): State<Arc<AppState>>,
     Path(dag_id): Path<String>,
     Body(body): Body<TriggerBody>,
-) -> Result<Json<DagRunRow>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (dag, _) = state.dag_named(&dag_id).await?;
     let request = TriggerRequest {
         conf: body.conf,
@@ -61,15 +71,16 @@ pub async fn trigger(
         execute_here: false,
     };
     let triggered = runs::trigger(&state.store, &state.settings, &dag, request).await?;
-    Ok(Json(triggered.run))
+    one_run(&state, triggered.run).await
 }
 
 /// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
-) -> Result<Json<DagRunRow>, ApiError> {
-    Ok(Json(state.run_named(&dag_id, &run_id).await?))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let run = state.run_named(&dag_id, &run_id).await?;
+    one_run(&state, run).await
 }
 
 /// The body of `PATCH .../dagRuns/{dag_run_id}`.
@@ -84,7 +95,7 @@ pub async fn mark(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
     Body(body): Body<RunPatch>,
-) -> Result<Json<DagRunRow>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (dag, _) = state.dag_named(&dag_id).await?;
     let request = MarkRequest {
         run_id,
@@ -92,7 +103,8 @@ pub async fn mark(
         downstream: false,
         state: parse_mark_state(&body.state)?,
     };
-    Ok(Json(runs::mark(&state.store, &dag, request).await?.run))
+    let marked = runs::mark(&state.store, &dag, request).await?;
+    one_run(&state, marked.run).await
 }
 
 /// Reads `success` or `failed`.
@@ -109,6 +121,9 @@ pub struct ClearBody {
     #[serde(default)]
     only_failed: bool,
     task_ids: Option<Vec<String>>,
+    /// Re-plan the run on the DAG's newest version (Airflow 3.3's field).
+    #[serde(default)]
+    run_on_latest_version: bool,
 }
 
 fn yes() -> bool {
@@ -129,6 +144,7 @@ pub async fn clear(
         only_failed: body.only_failed,
         dry_run: body.dry_run,
         execute_here: false,
+        latest_version: body.run_on_latest_version,
     };
     let cleared = runs::clear(&state.store, &state.settings, &dag, request).await?;
     Ok(Json(

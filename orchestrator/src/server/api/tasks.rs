@@ -6,7 +6,7 @@ use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::{TaskInstanceRow, TaskState};
+use crate::store::TaskState;
 use axum::Json;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, RawQuery, State};
@@ -30,21 +30,19 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.run_named(&dag_id, &run_id).await?;
     let instances = state.store.task_instances(&dag_id, &run_id).await?;
-    Ok(Json(collection(
-        "task_instances",
-        &instances,
-        instances.len(),
-    )))
+    let shown = super::versions::instances_with_versions(&state, &instances).await?;
+    Ok(Json(collection("task_instances", &shown, shown.len())))
 }
 
 /// `GET .../taskInstances/{task_id}`
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
-) -> Result<Json<TaskInstanceRow>, ApiError> {
-    Ok(Json(
-        state.instance_named((&dag_id, &run_id, &task_id)).await?.1,
-    ))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let instance = state.instance_named((&dag_id, &run_id, &task_id)).await?.1;
+    let mut shown =
+        super::versions::instances_with_versions(&state, std::slice::from_ref(&instance)).await?;
+    Ok(Json(shown.pop().unwrap_or_default()))
 }
 
 /// The body of `PATCH .../taskInstances/{task_id}` (Airflow's names).

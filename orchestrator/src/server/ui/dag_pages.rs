@@ -111,7 +111,7 @@ pub fn dag_tabs(dag_id: &str, current: &str) -> Markup {
     let base = format!("/dags/{}", url_escape(dag_id));
     html! {
         nav.tabs aria-label="DAG views" {
-            @for (name, href) in [("Grid", base.clone()), ("Graph", format!("{base}/graph")), ("Durations", format!("{base}/durations"))] {
+            @for (name, href) in [("Grid", base.clone()), ("Graph", format!("{base}/graph")), ("Durations", format!("{base}/durations")), ("Versions", format!("{base}/versions"))] {
                 @if name == current { a href=(href) aria-current="page" { (name) } } @else { a href=(href) { (name) } }
             }
         }
@@ -195,6 +195,17 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
         .iter()
         .filter_map(|r| run_seconds(r))
         .fold(0.0_f64, f64::max);
+    // The DAG's tasks, then those only older versions had (a removed task still shows
+    // in the runs that had it).
+    let mut rows: Vec<&str> = dag.topo_order.iter().map(String::as_str).collect();
+    let mut gone: Vec<&str> = instances
+        .iter()
+        .map(|ti| ti.task_id.as_str())
+        .filter(|id| dag.task(id).is_none())
+        .collect();
+    gone.sort_unstable();
+    gone.dedup();
+    rows.extend(gone);
     let base = format!("/dags/{}", url_escape(dag_id));
     let total = page_runs.total_entries;
     let body = html! {
@@ -222,11 +233,11 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
                 }
             }
             tbody {
-                @for task_id in &dag.topo_order {
+                @for task_id in &rows {
                     tr {
                         td.task { (task_id) }
                         @for run in &runs {
-                            @let st = state_name(cells.get(&(run.run_id.as_str(), task_id.as_str())).copied().flatten());
+                            @let st = state_name(cells.get(&(run.run_id.as_str(), *task_id)).copied().flatten());
                             td.cell {
                                 a class={"sq s-" (st)}
                                     href={(run_path(dag_id, &run.run_id)) "/tasks/" (url_escape(task_id))}

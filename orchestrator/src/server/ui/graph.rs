@@ -129,10 +129,15 @@ async fn graph_body(
     dag_id: &str,
     run_id: Option<String>,
 ) -> Result<Markup, ApiError> {
-    let (dag, _) = state.dag_named(dag_id).await?;
+    let (current, _) = state.dag_named(dag_id).await?;
     let run = match run_id {
         Some(id) => Some(state.run_named(dag_id, &id).await?),
         None => state.store.runs(dag_id, None, 1).await?.into_iter().next(),
+    };
+    // A run is drawn with the tasks of its own version.
+    let dag = match &run {
+        Some(r) => state.run_dag(&current, r).await?,
+        None => current,
     };
     let instances = match &run {
         Some(r) => state.store.task_instances(dag_id, &r.run_id).await?,
@@ -143,7 +148,8 @@ async fn graph_body(
         h1 { (dag.dag_id) }
         (dag_tabs(dag_id, "Graph"))
         @match &run {
-            Some(r) => p { "States of run " a href=(run_path(dag_id, &r.run_id)) { (r.run_id) } " (" (r.state) ")" },
+            Some(r) => p { "States of run " a href=(run_path(dag_id, &r.run_id)) { (r.run_id) } " (" (r.state) ")"
+                @if let Some(n) = r.dag_version { ", DAG version " (n) } },
             None => p.muted { "No runs yet." },
         }
         (graph_svg(&dag, &instances))

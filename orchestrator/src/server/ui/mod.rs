@@ -5,6 +5,7 @@
 mod dag_pages;
 mod graph;
 mod run_pages;
+mod versions;
 
 use super::AppState;
 use super::error::ApiError;
@@ -27,6 +28,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/dags/{dag_id}", get(dag_pages::grid))
         .route("/dags/{dag_id}/graph", get(graph::graph_page))
         .route("/dags/{dag_id}/durations", get(dag_pages::durations))
+        .route("/dags/{dag_id}/versions", get(versions::versions_page))
         .route("/dags/{dag_id}/runs/{run_id}", get(run_pages::run_page))
         .route(
             "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}",

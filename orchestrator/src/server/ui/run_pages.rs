@@ -34,8 +34,9 @@ fn api_button(url: &str, method: &str, body: &[(&str, &str)], label: &str) -> Ma
 }
 
 async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup, ApiError> {
-    let (dag, _) = state.dag_named(dag_id).await?;
+    let (current, _) = state.dag_named(dag_id).await?;
     let run = state.run_named(dag_id, run_id).await?;
+    let dag = state.run_dag(&current, &run).await?;
     let instances = state.store.task_instances(dag_id, run_id).await?;
     let results = state.store.test_results(dag_id, run_id).await?;
     let api = run_api_path(dag_id, run_id);
@@ -45,10 +46,15 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         (dag_tabs(dag_id, ""))
         p { (state_square(&run.state)) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
             " · interval " (when(Some(run.data_interval_start))) " – " (when(Some(run.data_interval_end)))
-            @if let Some(s) = run_seconds(&run) { " · " (format!("{s:.1}")) " s" } }
+            @if let Some(s) = run_seconds(&run) { " · " (format!("{s:.1}")) " s" }
+            " · " @match run.dag_version {
+                Some(n) => { a href={"/dags/" (url_escape(dag_id)) "/versions#v" (n)} { "DAG version " (n) } },
+                None => span.muted { "DAG version: set when it starts" },
+            } }
         div.actions {
             (api_button(&format!("{api}/clear"), "POST", &[("dry_run", "false"), ("only_failed", "true")], "Clear failed tasks"))
             (api_button(&format!("{api}/clear"), "POST", &[("dry_run", "false")], "Clear all tasks"))
+            (api_button(&format!("{api}/clear"), "POST", &[("dry_run", "false"), ("run_on_latest_version", "true")], "Clear all on the latest DAG version"))
             (api_button(&api, "PATCH", &[("state", "\"success\"")], "Mark run success"))
             (api_button(&api, "PATCH", &[("state", "\"failed\"")], "Mark run failed"))
         }
