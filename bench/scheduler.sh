@@ -8,6 +8,10 @@
 #
 #   bench/scheduler.sh [N]     # uses target/release/updraft (built if missing)
 #   BENCH_HOME=/dev/shm/updraft-bench bench/scheduler.sh   # task logs on tmpfs instead
+#   EXTRA_DAGS=1000 TOUCH_DAGS=1 bench/scheduler.sh        # with 1,000 more DAG files in
+#     the folder, each saved again (unchanged) every second, so the scheduler re-reads
+#     them every loop; it then prints how many DAG versions were recorded (one per DAG
+#     file is right: saving a file unchanged makes no version)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-6000}
@@ -18,7 +22,7 @@ PG_ADMIN=${UPDRAFT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" ${toucher:-}; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work" "${BENCH_HOME:-}"
 }
@@ -38,6 +42,22 @@ lines = [f"dag_id: fanout", f"max_active_tasks: {n}", "tasks:"]
 lines += [f"  t{i:05}: {{ type: noop }}" for i in range(n)]
 open(f"{out}/fanout.yaml", "w").write("\n".join(lines) + "\n")
 PY
+extra=${EXTRA_DAGS:-0}
+for i in $(seq -w 1 "$extra"); do
+  printf 'dag_id: extra%s\ntasks:\n  a: {type: noop}\n  b: {type: noop, depends_on: [a]}\n  c: {type: shell, depends_on: [b], with: {command: "echo %s"}}\n' \
+    "$i" "$i" >"$work/dags/extra$i.yaml"
+done
+toucher=
+if [ "${TOUCH_DAGS:-0}" = 1 ]; then
+  # Saved again, unchanged, every second: new modification times, the same content.
+  (while true; do touch "$work/dags"/*.yaml; sleep 1; done) &
+  toucher=$!
+fi
+versions() { # how many DAG versions the history holds, against how many DAG files
+  local files=$(ls "$work/dags"/*.yaml | wc -l)
+  local recorded=$(psql "$url" -qAtc "select case when to_regclass('dag_version') is null then 'no version table' else (select count(*)::text from dag_version) end")
+  echo "DAG files $files, versions recorded $recorded"
+}
 
 base=${PG_ADMIN%/*}
 db=updraft_bench_scheduler
@@ -57,7 +77,7 @@ start_schedulers() { # count
 }
 stop_schedulers() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
 wait_run() { # dag
@@ -77,6 +97,7 @@ sleep 2
 updraft dag trigger chain200 --queue-only >/dev/null
 wait_run chain200
 stop_schedulers
+versions
 psql "$url" -qAt <<'SQL'
 WITH edges AS (
   SELECT EXTRACT(EPOCH FROM (d.started_at - u.ended_at)) * 1000 AS ms
@@ -98,6 +119,7 @@ for schedulers in 1 2; do
   updraft dag trigger fanout --queue-only >/dev/null
   wait_run fanout
   stop_schedulers
+  versions
   psql "$url" -qAt <<'SQL'
 SELECT format('attempts %s by %s job(s), %s s, %s attempts/s', COUNT(*), COUNT(DISTINCT job_id),
   round(EXTRACT(EPOCH FROM MAX(ended_at) - MIN(started_at))::numeric, 2),

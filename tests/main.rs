@@ -29,3 +29,4 @@ mod sql_models;
 mod tasks;
 mod ui;
 mod user_events;
+mod versions;

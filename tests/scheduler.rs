@@ -2,10 +2,9 @@
 //! pause and unpause, recovery after kill -9, one scheduler per SQLite file, and three
 //! schedulers sharing a 500-task run on PostgreSQL with every attempt run exactly once.
 
-use crate::support::{Backend, Updraft, text};
+use crate::support::{Backend, Daemon, Updraft, text, wait_for};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use updraft::store::{DagRunRow, Store};
 
@@ -19,78 +18,6 @@ on_both_backends!(
     pause_holds_a_running_run_until_unpause,
     no_trigger_waits_for_a_run_nobody_works,
 );
-
-/// An `updraft scheduler` process; SIGKILLed if the test ends without stopping it.
-struct Daemon {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(u: &Updraft, name: &str, env: &[(&str, &str)]) -> Daemon {
-        let log = u.dir.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = u.command(&["scheduler"]);
-        cmd.stdout(Stdio::null()).stderr(file);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Daemon {
-            child: Some(cmd.spawn().expect("start scheduler")),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
-            .expect("signal");
-        // Reaped here, so the pid is gone for the next scheduler's liveness check.
-        child.wait().expect("wait")
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        self.signal(nix::sys::signal::Signal::SIGTERM)
-    }
-
-    /// SIGKILL: no chance to clean up.
-    fn kill9(mut self) {
-        self.signal(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Polls `check` until it holds, failing with `what` (and the daemon logs) after `limit`.
-async fn wait_for<F, Fut>(what: &str, limit: Duration, logs: &[&Daemon], mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        if Instant::now() > deadline {
-            let logs: Vec<String> = logs.iter().map(|d| d.log()).collect();
-            panic!(
-                "timed out waiting for {what}; scheduler logs:\n{}",
-                logs.join("\n---\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Waits until `count` schedulers have registered their jobs.
 async fn wait_for_schedulers(store: &Store, count: usize, daemons: &[&Daemon]) {
@@ -900,7 +827,7 @@ tasks:
     )
     .await;
     let attempt_started = Instant::now();
-    let pid = nix::unistd::Pid::from_raw(frozen.child.as_ref().unwrap().id() as i32);
+    let pid = frozen.pid();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let other = Daemon::start(&u, "other", &env);
     wait_for(

@@ -213,3 +213,61 @@ async fn pages_need_a_token_and_a_viewer_cannot_trigger() {
     drop(server);
     u.cleanup().await;
 }
+
+/// A DAG's versions in the browser: listed with what changed, compared line by line; a
+/// run shows its version, and an old run is drawn with the tasks it had (a removed task
+/// still shows in the grid for the runs that had it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_listed_compared_and_drawn() {
+    let u = Updraft::new(crate::support::Backend::Sqlite).await;
+    u.write_dag(
+        "v.yaml",
+        "dag_id: v\ntasks:\n  a: {type: noop}\n  old_step: {type: noop, depends_on: [a]}\n",
+    );
+    assert!(
+        u.run(&["dag", "trigger", "v", "--run-id", "r1"])
+            .status
+            .success()
+    );
+    u.write_dag(
+        "v.yaml",
+        "dag_id: v\ntasks:\n  a: {type: noop}\n  new_step: {type: noop, depends_on: [a]}\n",
+    );
+    assert!(
+        u.run(&["dag", "trigger", "v", "--run-id", "r2"])
+            .status
+            .success()
+    );
+    let server = WebServer::start(&u, "webserver", &[]);
+    let b = Browser::start().await;
+
+    b.open(&format!("{}/dags/v/versions", server.base)).await;
+    let table = b.text("table").await;
+    assert!(table.contains("first version"), "{table}");
+    assert!(table.contains("+new_step -old_step"), "{table}");
+    let removed = b.text("pre.diff del").await;
+    assert!(removed.contains("old_step"), "{removed}");
+    let added = b.text("pre.diff ins").await;
+    assert!(added.contains("new_step"), "{added}");
+    b.screenshot(&shot("versions.png")).await;
+
+    // The grid keeps the removed task's row for the run that had it.
+    b.open(&format!("{}/dags/v", server.base)).await;
+    b.find("a[aria-label='old_step in r1: success']").await;
+    b.find("a[aria-label='old_step in r2: none']").await;
+    b.find("a[aria-label='new_step in r2: success']").await;
+
+    // The old run is drawn with its own tasks, and says which version it ran.
+    b.open(&format!("{}/dags/v/graph?run_id=r1", server.base))
+        .await;
+    let graph = b.source().await;
+    assert!(
+        graph.contains(">old_step<") && !graph.contains(">new_step<"),
+        "{graph}"
+    );
+    b.open(&format!("{}/dags/v/runs/r1", server.base)).await;
+    assert!(b.text("main").await.contains("DAG version 1"));
+    b.quit().await;
+    assert!(server.stop().success());
+    u.cleanup().await;
+}

@@ -5,6 +5,7 @@
 
 mod broker;
 mod browser;
+mod daemon;
 mod lake;
 mod postgres;
 mod process;
@@ -14,6 +15,7 @@ mod web;
 
 pub use broker::Broker;
 pub use browser::Browser;
+pub use daemon::{Daemon, wait_for};
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;
