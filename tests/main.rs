@@ -10,6 +10,7 @@ mod api;
 mod books;
 mod cli;
 mod compose;
+mod crashes;
 mod data_test;
 mod delta_sql;
 mod engine;

@@ -852,8 +852,17 @@ tasks:
         "2\n",
         "the taken-over attempt ran on"
     );
+    // The frozen job's processes were killed by the job that recovered its attempt
+    // before it retried it; the frozen job, resumed, recorded nothing of it.
+    assert!(
+        other
+            .log()
+            .contains("outlived its job: killed before it is retried"),
+        "{}",
+        other.log()
+    );
     let log = frozen.log();
-    assert!(log.contains("declared dead by another job"), "{log}");
+    assert!(log.contains("its result was not recorded"), "{log}");
     assert!(frozen.signal(nix::sys::signal::Signal::SIGTERM).success());
     assert!(other.stop().success());
     u.cleanup().await;

@@ -1,6 +1,14 @@
 //! The `updraft` binary: see `updraft --help`.
 
 fn main() -> std::process::ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    // A supervisor of one attempt's command: nothing else of Updraft starts.
+    if args
+        .next()
+        .is_some_and(|a| a == updraft::engine::supervisor::SUPERVISE_ARG)
+    {
+        return updraft::engine::supervisor::supervise(args);
+    }
     return_freed_memory();
     updraft::cli::main()
 }

@@ -36,6 +36,8 @@ pub struct Settings {
     /// Where people reach the web server (`UPDRAFT_BASE_URL` > `base_url`), e.g. behind a
     /// proxy that ends TLS: its host is allowed, and https makes the login cookie `Secure`.
     pub base_url: Option<url::Url>,
+    /// The most of one attempt's log kept (its head and its tail), in bytes.
+    pub log_max_bytes: u64,
     /// Whether a DAG seen for the first time starts paused (`UPDRAFT_DAGS_PAUSED_AT_CREATION`
     /// > `dags_paused_at_creation`; Airflow's `dags_are_paused_at_creation`).
     pub dags_paused_at_creation: bool,
@@ -75,6 +77,15 @@ struct ConfigFile {
     connections: BTreeMap<String, String>,
     #[serde(default)]
     api: ApiSection,
+    #[serde(default)]
+    logs: LogsSection,
+}
+
+/// `[logs]` of `updraft.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsSection {
+    max_bytes_per_attempt: Option<String>,
 }
 
 /// `[api]` of `updraft.toml`.
@@ -151,6 +162,19 @@ impl Settings {
                 .with_context(|| format!("UPDRAFT_DAGS_PAUSED_AT_CREATION `{text}`"))?,
             Err(_) => file.dags_paused_at_creation.unwrap_or(false),
         };
+        let log_max_bytes = match std::env::var("UPDRAFT_LOGS_MAX_BYTES_PER_ATTEMPT") {
+            Ok(text) => parse_bytes(&text)
+                .with_context(|| format!("UPDRAFT_LOGS_MAX_BYTES_PER_ATTEMPT `{text}`"))?,
+            Err(_) => match &file.logs.max_bytes_per_attempt {
+                Some(text) => parse_bytes(text).with_context(|| {
+                    format!(
+                        "{}: [logs] max_bytes_per_attempt `{text}`",
+                        file_path.display()
+                    )
+                })?,
+                None => updraft_tasks::log::DEFAULT_MAX_BYTES,
+            },
+        };
         Ok(Self {
             home,
             dags_folder,
@@ -164,6 +188,7 @@ impl Settings {
                 .unwrap_or(DEFAULT_PARALLELISM)
                 .max(1),
             api_tokens,
+            log_max_bytes,
             allowed_hosts,
             base_url,
             dags_paused_at_creation,
@@ -218,6 +243,32 @@ fn parse_base_url(text: &str) -> Result<url::Url> {
         anyhow::bail!("base URL `{text}`: use http://HOST[:PORT] or https://HOST[:PORT]");
     }
     Ok(url)
+}
+
+/// Reads a size: `100MiB`, `512 KiB`, `1GB`, or a number of bytes.
+fn parse_bytes(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("use a size such as 100MiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        other => anyhow::bail!("unknown unit `{other}`: use B, KiB, MiB or GiB"),
+    };
+    number
+        .checked_mul(factor)
+        .filter(|n| *n >= 8192)
+        .ok_or_else(|| anyhow::anyhow!("use a size of at least 8 KiB"))
 }
 
 /// Reads a true/false setting from the environment.

@@ -34,6 +34,20 @@ pub struct TaskContext {
     pub test_results: crate::data_test::TestResults,
     /// Where a `sql_models` attempt reports its models, for the caller to record.
     pub model_results: crate::sql_models::ModelResults,
+    /// How the attempt starts commands.
+    pub processes: Processes,
+}
+
+/// How an attempt starts commands: under a supervisor that kills them when the process
+/// running the attempt dies, each one reported to the caller.
+#[derive(Clone, Default)]
+pub struct Processes {
+    /// The supervisor and its first argument (`updraft __supervise`); it leads the
+    /// command's process group and kills it when its stdin (a pipe from this process)
+    /// closes. None: commands run directly (`task test`, unit tests).
+    pub supervisor: Option<(std::path::PathBuf, String)>,
+    /// Told the process group of each command started (found again after a crash).
+    pub on_start: Option<Arc<dyn Fn(u32) + Send + Sync>>,
 }
 
 /// The result of a successful attempt.

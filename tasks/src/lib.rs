@@ -15,7 +15,7 @@ mod key_set;
 mod lake;
 mod land;
 mod load_warehouse;
-mod log;
+pub mod log;
 mod noop;
 mod parse_json;
 pub mod registry;
@@ -27,7 +27,7 @@ mod stream_uri;
 pub mod yaml_locations;
 
 pub use connections::{Connection, Connections};
-pub use context::{TaskContext, TaskOutcome};
+pub use context::{Processes, TaskContext, TaskOutcome};
 pub use error::TaskError;
 pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
 pub use land::row_object as csv_row_object;

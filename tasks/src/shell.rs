@@ -9,10 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the output of a command that has ended is still read.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,12 +43,25 @@ pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
 
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
     let cfg: ShellConfig = parse_config(config)?;
-    let mut command = tokio::process::Command::new("sh");
+    let supervised = ctx.processes.supervisor.as_ref();
+    let mut command = match supervised {
+        Some((supervisor, arg)) => {
+            let mut command = tokio::process::Command::new(supervisor);
+            command.arg(arg).arg("sh");
+            command
+        }
+        None => tokio::process::Command::new("sh"),
+    };
     command
         .arg("-c")
         .arg(&cfg.command)
         .envs(&cfg.env)
-        .stdin(std::process::Stdio::null())
+        // The supervisor's stdin is the pipe it watches; the command's own is null.
+        .stdin(if supervised.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .process_group(0)
         // If the attempt is dropped without being cancelled, the shell must not outlive it.
         .kill_on_drop(true);
@@ -60,7 +76,13 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let mut child = command
         .spawn()
         .map_err(|e| TaskError::Retryable(format!("could not start `sh -c`: {e}")))?;
+    // Held until the command ended: when this process dies, the kernel closes it and the
+    // supervisor kills the group.
+    let _watched = child.stdin.take();
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    if let (Some(report), Some(id)) = (&ctx.processes.on_start, child.id()) {
+        report(id);
+    }
     let output = [
         child.stdout.take().map(|o| copy_lines(o, ctx.log.clone())),
         child.stderr.take().map(|e| copy_lines(e, ctx.log.clone())),
@@ -71,13 +93,13 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         _ = ctx.cancel.cancelled() => {
             ctx.log.line("cancelled: stopping the command's process group");
             stop_group(pgid, &mut child).await;
-            drain(output).await;
+            drain(output, &ctx.log).await;
             return Err(TaskError::Cancelled("the command was killed".into()));
         }
     };
     // Whatever the command left running in its group would outlive the task: end it.
     kill_group(pgid, Signal::SIGKILL);
-    drain(output).await;
+    drain(output, &ctx.log).await;
     let status = status.map_err(|e| TaskError::Retryable(format!("waiting for command: {e}")))?;
     let secs = started.elapsed().as_secs_f64();
     let outcome = TaskOutcome::default().with("seconds", secs);
@@ -124,32 +146,49 @@ fn kill_group(pgid: Option<Pid>, signal: Signal) {
     }
 }
 
-/// Copies a pipe of the command into the log, one line at a time (bytes that are not
-/// UTF-8 are shown as U+FFFD).
+/// The longest line held before it is written in pieces (a `\r` progress bar or a
+/// minified dump may never end one).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Copies a pipe of the command into the log as it comes: whole lines in bulk, a line
+/// longer than [`MAX_LINE`] in pieces (bytes that are not UTF-8 are shown as U+FFFD).
 fn copy_lines(
-    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     log: TaskLog,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = BufReader::new(pipe);
-        let mut line = Vec::new();
+        let mut pending: Vec<u8> = Vec::with_capacity(2 * MAX_LINE);
+        let mut chunk = vec![0u8; MAX_LINE];
         loop {
-            line.clear();
-            match lines.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    log.line(text.trim_end_matches(['\n', '\r']));
-                }
-            }
+            let n = match pipe.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&chunk[..n]);
+            let whole = match pending.iter().rposition(|b| *b == b'\n') {
+                Some(last) => last + 1,
+                None if pending.len() >= MAX_LINE => pending.len(),
+                None => continue,
+            };
+            log.lines(&pending[..whole]);
+            pending.drain(..whole);
         }
+        log.lines(&pending);
     })
 }
 
 /// Waits until the command's output is in the log. The group is dead by now, so the
-/// pipes close; the bound only guards against a grandchild that left the group.
-async fn drain(output: [Option<tokio::task::JoinHandle<()>>; 2]) {
+/// pipes close — unless a process that left the group (`setsid`, a daemon) still holds
+/// them: that is not waited for beyond [`DRAIN_WAIT`], and the log says so.
+async fn drain(output: [Option<tokio::task::JoinHandle<()>>; 2], log: &TaskLog) {
+    let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
     for copy in output.into_iter().flatten() {
-        let _ = tokio::time::timeout(KILL_GRACE, copy).await;
+        if tokio::time::timeout_at(deadline, copy).await.is_err() {
+            log.line(format!(
+                "the command ended but its output is still open {}s later (a process that left its group holds it): not waiting for it",
+                DRAIN_WAIT.as_secs_f64()
+            ));
+            return;
+        }
     }
 }

@@ -24,6 +24,12 @@ pub enum TaskCommand {
         /// Which attempt (1 = first)
         #[arg(long = "try")]
         try_number: Option<i64>,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        /// Keep printing what the attempt writes until it ends (Ctrl-C stops)
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Run one task now, without dependencies and without recording anything
     Test(UnrecordedRun),
@@ -130,7 +136,17 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             run_id,
             task_id,
             try_number,
-        } => logs(ctx, &dag_id, &run_id, &task_id, try_number).await,
+            tail,
+            follow,
+        } => {
+            logs(
+                ctx,
+                (&dag_id, &run_id, &task_id),
+                try_number,
+                (tail, follow),
+            )
+            .await
+        }
         TaskCommand::Test(args) => test(ctx, &args).await,
         TaskCommand::Render(args) => {
             let (dag, vars) = args.resolve(ctx)?;
@@ -194,20 +210,60 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Prints an attempt's log in constant memory, a chunk at a time: whole, its last lines,
+/// or followed while the attempt runs. Lines are masked as they pass.
 async fn logs(
     ctx: &Context,
-    dag_id: &str,
-    run_id: &str,
-    task_id: &str,
+    ids: (&str, &str, &str),
     try_number: Option<i64>,
+    (tail, follow): (Option<usize>, bool),
 ) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    use std::io::Write;
     let store = ctx.store().await?;
-    let log = runs::attempt_log(&store, &ctx.settings, (dag_id, run_id, task_id), try_number)
+    let log = runs::attempt_log(&store, &ctx.settings, ids, try_number)
         .await
         .map_err(runs_error)?;
-    let text = std::fs::read_to_string(&log.path)
-        .map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?;
-    say_raw!("{text}");
+    let from = match tail {
+        Some(lines) => runs::tail_offset(&log.path, lines)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?,
+        None => 0,
+    };
+    let stop = CancellationToken::new();
+    if follow {
+        super::cancel_on_signal(stop.clone());
+    }
+    let mut chunks = std::pin::pin!(runs::log_chunks(
+        store,
+        &log.attempt,
+        log.path.clone(),
+        (from, follow),
+        stop
+    ));
+    let mut pending: Vec<u8> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?;
+        pending.extend_from_slice(&chunk);
+        // Masked a whole line at a time, so no secret is cut in two.
+        let Some(last) = pending.iter().rposition(|b| *b == b'\n') else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&pending[..=last]);
+        if out
+            .write_all(updraft_tasks::secrets::mask(&text).as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            // The reader went away (`| head`): nothing more to print.
+            return Ok(ExitCode::SUCCESS);
+        }
+        pending.drain(..=last);
+    }
+    let text = String::from_utf8_lossy(&pending);
+    let _ = out.write_all(updraft_tasks::secrets::mask(&text).as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -249,6 +305,7 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         &log,
         &cancel,
         (&tests, &Default::default()),
+        &crate::engine::supervisor::supervised(),
     )
     .await
     {

@@ -186,6 +186,7 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
         &log,
         &cancel,
         (&tests, &Default::default()),
+        &crate::engine::supervisor::supervised(),
     )
     .await;
     let results: Vec<TestResult> = tests.take();

@@ -67,7 +67,8 @@ impl Attempt {
             Ok(log_path) => {
                 let opened = {
                     let path = log_path.clone();
-                    tokio::task::spawn_blocking(move || TaskLog::open(&path))
+                    let cap = self.settings.log_max_bytes;
+                    tokio::task::spawn_blocking(move || TaskLog::open_capped(&path, cap))
                         .await
                         .map_err(std::io::Error::other)
                         .and_then(|opened| opened)
@@ -198,6 +199,7 @@ impl Attempt {
             // A child, so an execution timeout stopping the task is not taken for `cancel`.
             &self.cancel.child_token(),
             (&tests, &models),
+            &self.processes(),
         )
         .await;
         // What the attempt found (tests) and built (models): losing its record would hide it.
@@ -218,6 +220,35 @@ impl Attempt {
             kept("the model builds", recorded, log)?;
         }
         self.unless_stopped(result)
+    }
+
+    /// How this attempt starts commands: supervised, and each process group recorded on
+    /// its `task_try` row, so that recovery on this host can kill what a crash left.
+    fn processes(&self) -> updraft_tasks::Processes {
+        let (store, job_id) = (self.store.clone(), self.job.id.clone());
+        let key = (
+            self.vars.dag_id.clone(),
+            self.vars.run_id.clone(),
+            self.task.task_id.clone(),
+        );
+        let try_number = i64::from(self.try_number);
+        let on_start = move |pid: u32| {
+            let (store, job_id, key) = (store.clone(), job_id.clone(), key.clone());
+            let start = super::supervisor::process_start(pid);
+            tokio::spawn(async move {
+                let key = (key.0.as_str(), key.1.as_str(), key.2.as_str());
+                if let Err(e) = store
+                    .record_attempt_process(key, try_number, &job_id, (pid, start.as_deref()))
+                    .await
+                {
+                    tracing::warn!("cannot record the process group of an attempt: {e}");
+                }
+            });
+        };
+        updraft_tasks::Processes {
+            on_start: Some(Arc::new(on_start)),
+            ..super::supervisor::supervised()
+        }
     }
 
     /// A task stopped from outside failed because of that, whatever error it returned.
@@ -271,6 +302,7 @@ pub async fn run_task(
     log: &TaskLog,
     cancel: &CancellationToken,
     (test_results, model_results): (&TestResults, &ModelResults),
+    processes: &updraft_tasks::Processes,
 ) -> Result<TaskOutcome, TaskError> {
     if let Some(when) = &task.when
         && !render_when(when, vars, &task.task_id, try_number).map_err(TaskError::Config)?
@@ -294,6 +326,7 @@ pub async fn run_task(
         cancel: cancel.clone(),
         test_results: test_results.clone(),
         model_results: model_results.clone(),
+        processes: processes.clone(),
     };
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);
     tokio::pin!(work);

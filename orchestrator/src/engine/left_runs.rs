@@ -69,8 +69,16 @@ pub async fn take_over_left_runs(
         return Ok(Vec::new());
     }
     let mut taken = Vec::new();
+    let cutoff = chrono::Utc::now() - timeout;
     for run in store.runs_in_state(RunState::Running, true).await? {
+        // A run whose dead job's attempts are not failed yet (something of them may still
+        // run) is taken over on a later look.
         if run.dag_id == dag.dag_id
+            && store
+                .stale_attempts(cutoff, Some((&run.dag_id, &run.run_id)))
+                .await?
+                .iter()
+                .all(|s| s.job_id.as_deref() == Some(job.id.as_str()))
             && store
                 .adopt_left_run(&run.dag_id, &run.run_id, &job.id)
                 .await?

@@ -8,6 +8,8 @@ mod events;
 pub mod job;
 pub mod left_runs;
 pub mod recovery;
+mod run_tasks;
+pub mod supervisor;
 
 pub use attempt::run_task;
 pub use events::RunEvent;
@@ -21,7 +23,8 @@ use crate::template::RunVars;
 use crate::versions::{self, DagVersions, Resolved, Seen, VersionError};
 use anyhow::Result;
 use attempt::{Attempt, AttemptEnd};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use run_tasks::{RunTasks, TaskView};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,15 +65,6 @@ pub enum RunMode {
     /// Stopping leaves the run to other (or later) schedulers; interrupted attempts are
     /// retried by their policy.
     Shared,
-}
-
-/// What the engine knows of each task of the run.
-struct TaskView {
-    state: TaskState,
-    max_tries: u32,
-    next_try_at: Option<DateTime<Utc>>,
-    /// An attempt of it runs in this process.
-    local: bool,
 }
 
 impl Engine {
@@ -143,7 +137,7 @@ impl Engine {
             }
         };
         let dag = &*resolved.dag;
-        let mut tasks = self.load(dag, run, resolved.number).await?;
+        let mut tasks = RunTasks::new(dag, self.load(dag, run, resolved.number).await?);
         self.emit(RunEvent::RunStarted {
             total: dag.tasks.len(),
         });
@@ -168,7 +162,7 @@ impl Engine {
                 break;
             }
             if refreshed.elapsed() >= poll {
-                let changed = self.refresh(run, &mut tasks).await?;
+                let changed = self.refresh(dag, run, &mut tasks).await?;
                 refreshed = Instant::now();
                 poll = if changed {
                     base_poll
@@ -177,13 +171,13 @@ impl Engine {
                 };
             }
             self.decide_ready(dag, run, &mut tasks).await?;
-            self.promote_due_retries(run, &mut tasks).await?;
+            self.promote_due_retries(dag, run, &mut tasks).await?;
             let held = self.held();
             let more = !held
                 && self
                     .claim_and_start(&resolved, &vars, mode, &cancel, &mut tasks, &mut running)
                     .await?;
-            if running.is_empty() && tasks.values().all(|t| t.state.is_finished()) {
+            if running.is_empty() && tasks.all_finished() {
                 break;
             }
             if held && running.is_empty() {
@@ -199,10 +193,10 @@ impl Engine {
             };
             tokio::select! {
                 Some(joined) = running.join_next() => {
-                    self.settle(joined??, &mut tasks, &mut refreshed, poll);
+                    self.settle(dag, joined??, &mut tasks, &mut refreshed, poll);
                     // Under load many attempts end together; settle them all before deciding.
                     while let Some(joined) = running.try_join_next() {
-                        self.settle(joined??, &mut tasks, &mut refreshed, poll);
+                        self.settle(dag, joined??, &mut tasks, &mut refreshed, poll);
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {}
@@ -242,19 +236,17 @@ impl Engine {
     /// next loop re-read the store.
     fn settle(
         &self,
+        dag: &Dag,
         end: AttemptEnd,
-        tasks: &mut HashMap<String, TaskView>,
+        tasks: &mut RunTasks,
         refreshed: &mut Instant,
         poll: Duration,
     ) {
-        let view = tasks
-            .get_mut(&end.task_id)
-            .expect("attempts are of known tasks");
-        view.local = false;
+        tasks.update(&end.task_id, Some(false), None);
         match end.state {
             Some(state) => {
-                view.state = state;
-                view.next_try_at = end.next_try_at;
+                tasks.update(&end.task_id, None, Some(end.next_try_at));
+                tasks.set(dag, &end.task_id, state);
             }
             None => *refreshed = refreshed.checked_sub(poll).unwrap_or(*refreshed),
         }
@@ -342,11 +334,7 @@ impl Engine {
     /// Re-reads what other jobs may have changed: the instances not finished yet (a
     /// finished state is final within a run). Tasks running here keep what this job knows.
     /// Returns whether anything changed.
-    async fn refresh(
-        &self,
-        run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskView>,
-    ) -> Result<bool> {
+    async fn refresh(&self, dag: &Dag, run: &DagRunRow, tasks: &mut RunTasks) -> Result<bool> {
         let rows = self
             .store
             .unfinished_tasks(&run.dag_id, &run.run_id)
@@ -354,64 +342,58 @@ impl Engine {
         let mut unfinished = std::collections::HashSet::with_capacity(rows.len());
         let mut changed = false;
         for (task_id, state, max_tries, next_try_at) in rows {
-            if let Some(view) = tasks.get_mut(&task_id)
+            if let Some(view) = tasks.get(&task_id)
                 && !view.local
             {
                 let state = TaskState::parse(state.as_deref());
                 changed |= view.state != state || view.next_try_at != next_try_at;
-                view.state = state;
-                view.max_tries = max_tries.max(1) as u32;
-                view.next_try_at = next_try_at;
+                tasks.set_max_tries(&task_id, max_tries.max(1) as u32);
+                tasks.update(&task_id, None, Some(next_try_at));
+                tasks.set(dag, &task_id, state);
             }
             unfinished.insert(task_id);
         }
         // What this job still thought unfinished, and the store no longer does, has ended
         // elsewhere: read those few rows in full.
-        let ended: Vec<&String> = tasks
+        let ended = tasks
             .iter()
-            .filter(|(id, t)| !t.local && !t.state.is_finished() && !unfinished.contains(*id))
-            .map(|(id, _)| id)
-            .collect();
-        if !ended.is_empty() {
+            .any(|(id, t)| !t.local && !t.state.is_finished() && !unfinished.contains(id));
+        if ended {
             changed = true;
             let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
             for row in rows {
-                if let Some(view) = tasks.get_mut(&row.task_id)
-                    && !view.local
-                {
-                    view.state = TaskState::parse(row.state.as_deref());
+                if tasks.get(&row.task_id).is_some_and(|v| !v.local) {
+                    tasks.set(dag, &row.task_id, TaskState::parse(row.state.as_deref()));
                 }
             }
         }
         Ok(changed)
     }
 
-    /// Applies trigger rules to undecided tasks whose upstreams allow a decision.
-    async fn decide_ready(
-        &self,
-        dag: &Dag,
-        run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskView>,
-    ) -> Result<()> {
-        // A plain scan first: in a wide run most passes have nothing left to decide.
-        if !tasks.values().any(|t| t.state == TaskState::None) {
+    /// Applies trigger rules to undecided tasks whose upstreams changed and allow a
+    /// decision.
+    async fn decide_ready(&self, dag: &Dag, run: &DagRunRow, tasks: &mut RunTasks) -> Result<()> {
+        if !tasks.has_candidates() {
             return Ok(());
         }
         let mut decided: HashMap<TaskState, Vec<&str>> = HashMap::new();
         // Topological order lets a skip or upstream failure flow down in one pass.
-        for task_id in &dag.topo_order {
-            if tasks[task_id].state != TaskState::None {
+        while let Some(i) = tasks.next_candidate() {
+            let Some(task_id) = dag.topo_order.get(i) else {
+                continue;
+            };
+            if tasks.state(task_id) != TaskState::None {
                 continue;
             }
             let task = &dag.tasks[task_id];
-            let counts = upstream_counts(task.upstream.iter().map(|u| tasks[u].state));
+            let counts = upstream_counts(task.upstream.iter().map(|u| tasks.state(u)));
             let new_state = match task.trigger_rule.decide(counts) {
                 Decision::Wait => continue,
                 Decision::Run => TaskState::Scheduled,
                 Decision::Skip => TaskState::Skipped,
                 Decision::UpstreamFailed => TaskState::UpstreamFailed,
             };
-            tasks.get_mut(task_id).expect("known task").state = new_state;
+            tasks.set(dag, task_id, new_state);
             decided.entry(new_state).or_default().push(task_id);
         }
         for (state, ids) in decided {
@@ -433,16 +415,15 @@ impl Engine {
     /// Moves tasks whose retry is due from `up_for_retry` to `scheduled`.
     async fn promote_due_retries(
         &self,
+        dag: &Dag,
         run: &DagRunRow,
-        tasks: &mut HashMap<String, TaskView>,
+        tasks: &mut RunTasks,
     ) -> Result<()> {
         let now = Utc::now();
         let due: Vec<String> = tasks
-            .iter()
-            .filter(|(_, t)| {
-                t.state == TaskState::UpForRetry && t.next_try_at.is_none_or(|at| at <= now)
-            })
-            .map(|(id, _)| id.clone())
+            .retrying()
+            .filter(|(_, at)| at.is_none_or(|at| at <= now))
+            .map(|(id, _)| id.to_string())
             .collect();
         if due.is_empty() {
             return Ok(());
@@ -458,9 +439,8 @@ impl Engine {
             )
             .await?;
         for id in &due {
-            let view = tasks.get_mut(id).expect("due tasks are known");
-            view.state = TaskState::Scheduled;
-            view.next_try_at = None;
+            tasks.update(id, None, Some(None));
+            tasks.set(dag, id, TaskState::Scheduled);
         }
         Ok(())
     }
@@ -473,25 +453,19 @@ impl Engine {
         vars: &Arc<RunVars>,
         mode: RunMode,
         cancel: &CancellationToken,
-        tasks: &mut HashMap<String, TaskView>,
+        tasks: &mut RunTasks,
         running: &mut JoinSet<Result<AttemptEnd>>,
     ) -> Result<bool> {
-        if !tasks.values().any(|t| t.state == TaskState::Scheduled) {
+        if !tasks.any_scheduled() {
             return Ok(false);
         }
         let dag = &*resolved.dag;
-        let active = tasks
-            .values()
-            .filter(|t| t.state == TaskState::Running)
-            .count();
         let room = (dag.max_active_tasks as usize)
-            .saturating_sub(active)
+            .saturating_sub(tasks.running())
             .min(self.job.free_slots());
-        let wanted: Vec<&str> = dag
-            .topo_order
-            .iter()
-            .filter(|id| tasks[*id].state == TaskState::Scheduled)
-            .take(room.min(MAX_CLAIM))
+        let wanted: Vec<&str> = tasks
+            .scheduled(room.min(MAX_CLAIM))
+            .filter_map(|i| dag.topo_order.get(i))
             .map(String::as_str)
             .collect();
         if wanted.is_empty() {
@@ -519,13 +493,11 @@ impl Engine {
             .await?;
         // Whatever was not won is running elsewhere (or finished); the next refresh tells.
         for id in &wanted {
-            tasks.get_mut(*id).expect("known task").state = TaskState::Running;
+            tasks.set(dag, id, TaskState::Running);
         }
         for c in claimed {
-            let view = tasks
-                .get_mut(&c.task_id)
-                .expect("claims are of known tasks");
-            view.local = true;
+            tasks.update(&c.task_id, Some(true), None);
+            let max_tries = tasks.get(&c.task_id).map_or(1, |v| v.max_tries);
             let attempt_cancel = cancel.child_token();
             self.job.track(
                 OwnedAttempt {
@@ -545,7 +517,7 @@ impl Engine {
                 task,
                 vars: vars.clone(),
                 try_number: u32::try_from(c.try_number).unwrap_or(u32::MAX),
-                max_tries: view.max_tries,
+                max_tries,
                 cancel: attempt_cancel,
                 shutdown: cancel.clone(),
                 retry_on_shutdown: mode == RunMode::Shared,
@@ -557,17 +529,12 @@ impl Engine {
 }
 
 /// When the loop must look again: at the next poll or the earliest retry.
-fn next_wake(tasks: &HashMap<String, TaskView>, poll_at: Instant) -> Instant {
+fn next_wake(tasks: &RunTasks, poll_at: Instant) -> Instant {
     let now = Utc::now();
-    let retry = tasks
-        .values()
-        .filter(|t| t.state == TaskState::UpForRetry)
-        .filter_map(|t| t.next_try_at)
-        .min()
-        .map(|at| {
-            let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
-            Instant::now() + wait
-        });
+    let retry = tasks.retrying().filter_map(|(_, at)| at).min().map(|at| {
+        let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+        Instant::now() + wait
+    });
     match retry {
         Some(at) => at.min(poll_at),
         None => poll_at,
@@ -590,10 +557,10 @@ fn upstream_counts(states: impl Iterator<Item = TaskState>) -> UpstreamCounts {
 }
 
 /// A run succeeds only if every leaf task succeeded or was skipped.
-fn run_outcome(dag: &Dag, tasks: &HashMap<String, TaskView>) -> RunState {
+fn run_outcome(dag: &Dag, tasks: &RunTasks) -> RunState {
     let leaves_ok = dag.leaves().all(|t| {
         matches!(
-            tasks[&t.task_id].state,
+            tasks.state(&t.task_id),
             TaskState::Success | TaskState::Skipped
         )
     });

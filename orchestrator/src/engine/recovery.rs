@@ -3,6 +3,7 @@
 //! the retry policy decides what happens next. Nothing stays `running` forever.
 
 use super::job::Job;
+use super::supervisor::{self, Survivors};
 use crate::dag::Dag;
 use crate::store::{JobRow, StaleAttempt, Store};
 use chrono::{DateTime, Utc};
@@ -35,6 +36,9 @@ pub async fn recover<'a>(
         if stale.job_id.as_deref() == Some(job.id.as_str()) {
             continue;
         }
+        if !survivors_gone(&stale, &job.hostname).await {
+            continue;
+        }
         let retry_at = (stale.try_number < stale.max_tries).then(|| {
             let delay = dag(&stale.dag_id)
                 .and_then(|d| d.task(&stale.task_id))
@@ -59,6 +63,46 @@ pub async fn recover<'a>(
         }
     }
     Ok(failed)
+}
+
+/// Whether nothing of a dead job's attempt still runs: on this host, what its crash left
+/// of the attempt's process group is killed first (and said in the attempt's log); other
+/// hosts' attempts died with their job's process (their supervisors saw it go), which the
+/// heartbeat timeout has given time to happen.
+async fn survivors_gone(stale: &StaleAttempt, hostname: &str) -> bool {
+    let (Some(pgid), Some(host)) = (stale.process_group, stale.try_host.as_deref()) else {
+        return true;
+    };
+    if host != hostname {
+        return true;
+    }
+    let start = stale.process_start.clone();
+    let left =
+        tokio::task::spawn_blocking(move || supervisor::kill_survivors(pgid, start.as_deref()))
+            .await
+            .unwrap_or(Survivors::Remain);
+    let said = match left {
+        Survivors::None => return true,
+        Survivors::Killed => format!(
+            "processes of this attempt (process group {pgid}) outlived its job: killed before it is retried"
+        ),
+        Survivors::Remain => format!(
+            "processes of this attempt (process group {pgid}) outlived its job and cannot be killed: it is not retried while they run"
+        ),
+    };
+    tracing::warn!(
+        "attempt {} of {}.{} in run {}: {said}",
+        stale.try_number,
+        stale.dag_id,
+        stale.task_id,
+        stale.run_id
+    );
+    if let Some(path) = &stale.log_path
+        && let Ok(log) = updraft_tasks::TaskLog::open(std::path::Path::new(path))
+    {
+        log.line(&said);
+    }
+    left == Survivors::Killed
 }
 
 fn reason(stale: &StaleAttempt, timeout: Duration) -> String {

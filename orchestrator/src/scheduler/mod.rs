@@ -5,6 +5,7 @@
 //! so each happens once.
 
 mod dag_files;
+mod due_queue;
 mod due_runs;
 
 pub use dag_files::DagFiles;
@@ -15,15 +16,24 @@ use crate::engine::{Engine, Job, JobType, RunMode, recovery};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, RunState, Store};
 use crate::versions::{self, DagVersions, Seen};
-use std::collections::HashMap;
+use due_queue::DueQueue;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How often the scheduler looks for due, queued and orphaned runs; it wakes earlier
-/// when a scheduled run falls due sooner.
+/// How often the scheduler looks for queued and orphaned runs; it wakes earlier when a
+/// scheduled run falls due sooner, or a run it works ends.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// How often dead jobs are looked for and pause flags read, at most.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// How soon a DAG at its `max_active_runs` is looked at again (runs that end elsewhere
+/// free its room without telling this scheduler).
+const AT_LIMIT_AGAIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// A run worked on here: its task, and the token that holds it when its DAG is paused.
 struct Driver {
@@ -47,6 +57,14 @@ pub struct Scheduler {
     /// The content hash of each DAG as this scheduler last recorded it: a file saved
     /// again unchanged costs no trip to the store.
     recorded: HashMap<String, String>,
+    /// When each DAG needs looking at next.
+    due: DueQueue,
+    /// The paused DAGs, as last read.
+    paused: HashSet<String>,
+    /// When jobs were last checked for death and pause flags read.
+    housekept: Option<Instant>,
+    /// Woken when a run worked here ends: the next loop starts at once.
+    wake: Arc<Notify>,
     stop: CancellationToken,
 }
 
@@ -69,6 +87,10 @@ impl Scheduler {
             versions: DagVersions::new(&settings.home),
             unrecorded: Vec::new(),
             recorded: HashMap::new(),
+            due: DueQueue::default(),
+            paused: HashSet::new(),
+            housekept: None,
+            wake: Arc::new(Notify::new()),
             store,
             settings,
             job,
@@ -90,33 +112,49 @@ impl Scheduler {
             };
             tokio::select! {
                 _ = tokio::time::sleep(until_next_tick(next_due)) => {}
+                _ = self.wake.notified() => {}
                 _ = shutdown.cancelled() => break,
             }
         }
         tracing::info!("scheduler {} stopping", self.job.id);
-        let (attempts, runs) = (self.job.running(), self.drivers.len());
+        let attempts = self.job.running();
         if attempts > 0 {
             tracing::info!(
                 "ending {attempts} running attempt(s): recorded as failed, retried by their policy"
             );
         }
-        if runs > 0 {
-            tracing::info!(
-                "{runs} run(s) stay running for the next scheduler (or the next `updraft dag trigger` of their DAG)"
-            );
-        }
         self.stop.cancel();
-        for (_, driver) in self.drivers.drain() {
+        let mut worked = Vec::new();
+        for (key, driver) in self.drivers.drain() {
             let _ = driver.task.await;
+            worked.push(key);
+        }
+        // Said only of the runs that really stay running.
+        let mut left = 0;
+        for (dag_id, run_id) in &worked {
+            if let Ok(Some(run)) = self.store.run(dag_id, run_id).await
+                && run.is_active()
+            {
+                left += 1;
+            }
+        }
+        if left > 0 {
+            tracing::info!(
+                "{left} run(s) stay running for the next scheduler (or the next `updraft dag trigger` of their DAG)"
+            );
         }
         self.job.stop().await;
         Ok(())
     }
 
-    /// One pass over everything the scheduler is responsible for; returns when the next
-    /// scheduled run falls due.
+    /// One pass over everything the scheduler is responsible for; returns when it needs to
+    /// look again (a run falls due, a DAG at its limit is checked again).
     pub async fn tick(&mut self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
-        self.unrecorded.extend(self.dags.refresh());
+        let changes = self.dags.refresh();
+        for (dag, _) in &changes {
+            self.due.mark(&dag.dag_id);
+        }
+        self.unrecorded.extend(changes);
         while let Some((dag, seen)) = self.unrecorded.first() {
             self.store.sync_dag(dag).await?;
             if self.recorded.get(&dag.dag_id) != Some(&dag.source.hash) {
@@ -126,34 +164,33 @@ impl Scheduler {
             }
             self.unrecorded.remove(0);
         }
-        let dags = &self.dags;
-        recovery::recover(
-            &self.store,
-            &self.job,
-            self.settings.heartbeat_timeout,
-            |id| dags.get(id).map(Arc::as_ref),
-        )
-        .await?;
-        let now = chrono::Utc::now();
-        let paused: Vec<String> = self
-            .store
-            .dags()
-            .await?
-            .into_iter()
-            .filter(|d| d.is_paused)
-            .map(|d| d.dag_id)
-            .collect();
-        let active: Vec<Arc<Dag>> = self
-            .dags
-            .all()
-            .filter(|d| !paused.contains(&d.dag_id))
-            .cloned()
-            .collect();
-        let mut next_due = None;
-        for dag in &active {
-            let due = create_due_runs(&self.store, dag, now).await?;
-            next_due = next_due.into_iter().chain(due.next_due).min();
+        if self
+            .housekept
+            .is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY)
+        {
+            self.housekeep().await?;
         }
+        let now = chrono::Utc::now();
+        for dag_id in self.due.take_due(now) {
+            let Some(dag) = self.dags.get(&dag_id).cloned() else {
+                self.due.remove(&dag_id);
+                continue;
+            };
+            if self.paused.contains(&dag_id) {
+                // Looked at again when it is unpaused.
+                continue;
+            }
+            let due = create_due_runs(&self.store, &dag, now).await?;
+            // A DAG at its max_active_runs is looked at when one of its runs ends here,
+            // and now and then for runs that end elsewhere.
+            let again = match due.next_due {
+                Some(at) => Some(at),
+                None if matches!(dag.schedule, crate::dag::Schedule::Manual) => None,
+                None => Some(now + AT_LIMIT_AGAIN),
+            };
+            self.due.set(&dag_id, again);
+        }
+        let paused = &self.paused;
         for run in self.store.runs_in_state(RunState::Queued, true).await? {
             if paused.contains(&run.dag_id) {
                 continue;
@@ -169,7 +206,18 @@ impl Scheduler {
                 tracing::info!("started {} {}", run.dag_id, run.run_id);
             }
         }
+        let ended: Vec<String> = self
+            .drivers
+            .iter()
+            .filter(|(_, d)| d.task.is_finished())
+            .map(|((dag_id, _), _)| dag_id.clone())
+            .collect();
+        for dag_id in &ended {
+            // A run ended: room for the DAG's next.
+            self.due.mark(dag_id);
+        }
         self.drivers.retain(|_, driver| !driver.task.is_finished());
+        let paused = &self.paused;
         // A paused DAG's running runs are held (as in Airflow): their running attempts
         // finish, and their next tasks wait for the unpause.
         for ((dag_id, _), driver) in &self.drivers {
@@ -186,7 +234,27 @@ impl Scheduler {
             let current = self.dags.get(&run.dag_id).cloned();
             self.drivers.insert(key, self.drive(current, run));
         }
-        Ok(next_due)
+        Ok(self.due.next())
+    }
+
+    /// Declares dead jobs and fails their attempts, and reads which DAGs are paused
+    /// (looking at a DAG again once it is unpaused); at most every [`HOUSEKEEPING_EVERY`].
+    async fn housekeep(&mut self) -> anyhow::Result<()> {
+        let dags = &self.dags;
+        recovery::recover(
+            &self.store,
+            &self.job,
+            self.settings.heartbeat_timeout,
+            |id| dags.get(id).map(Arc::as_ref),
+        )
+        .await?;
+        let paused: HashSet<String> = self.store.paused_dags().await?.into_iter().collect();
+        for unpaused in self.paused.difference(&paused) {
+            self.due.mark(unpaused);
+        }
+        self.paused = paused;
+        self.housekept = Some(Instant::now());
+        Ok(())
     }
 
     /// Works a run on its own tokio task until it ends, the scheduler stops, or its DAG is
@@ -201,7 +269,7 @@ impl Scheduler {
             None,
         )
         .held_by(hold.clone());
-        let stop = self.stop.clone();
+        let (stop, wake) = (self.stop.clone(), self.wake.clone());
         let task = tokio::spawn(async move {
             match engine
                 .execute(current.as_ref(), &run, RunMode::Shared, stop)
@@ -211,6 +279,7 @@ impl Scheduler {
                 Ok(state) => tracing::info!("{} {}: {}", run.dag_id, run.run_id, state.as_str()),
                 Err(e) => tracing::error!("{} {}: {e:#}", run.dag_id, run.run_id),
             }
+            wake.notify_one();
         });
         Driver { task, hold }
     }

@@ -224,6 +224,32 @@ impl Store {
         }
     }
 
+    /// Records the process group an attempt started (and when its leader started), on
+    /// the attempt's row while this job runs it.
+    pub async fn record_attempt_process(
+        &self,
+        (dag_id, run_id, task_id): (&str, &str, &str),
+        try_number: i64,
+        job_id: &str,
+        (pgid, start): (u32, Option<&str>),
+    ) -> Result<()> {
+        let sql = "UPDATE task_try SET process_group = $5, process_start = $6
+                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+                     AND job_id = $7 AND state = 'running'";
+        with_pool!(self, p => sqlx::query(sql)
+            .bind(dag_id)
+            .bind(run_id)
+            .bind(task_id)
+            .bind(try_number)
+            .bind(i64::from(pgid))
+            .bind(start)
+            .bind(job_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Ends the row of an attempt this job ran but no longer owned when it ended (another
     /// job declared this one dead and moved the task on), unless that job already ended
     /// it: no `task_try` stays `running` once no job runs it.

@@ -16,6 +16,13 @@ row_struct! {
         pub max_tries: i64,
         pub job_id: Option<String>,
         pub heartbeat_at: Option<DateTime<Utc>>,
+        /// The host the attempt ran on, the process group it started and when that
+        /// group's leader started (to tell it from a process that reused the pid).
+        pub try_host: Option<String>,
+        pub process_group: Option<i64>,
+        pub process_start: Option<String>,
+        /// Its log file.
+        pub log_path: Option<String>,
     }
 }
 
@@ -98,11 +105,15 @@ impl Store {
         cutoff: DateTime<Utc>,
         run: Option<(&str, &str)>,
     ) -> Result<Vec<StaleAttempt>> {
-        let sql = "SELECT dag_id, run_id, task_id, try_number, max_tries, job_id, heartbeat_at
+        let sql = "SELECT ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.max_tries, ti.job_id,
+                          ti.heartbeat_at, tt.hostname AS try_host, tt.process_group,
+                          tt.process_start, tt.log_path
                    FROM task_instance ti
-                   WHERE state = 'running'
-                     AND ($2 IS NULL OR (dag_id = $2 AND run_id = $3))
-                     AND (heartbeat_at IS NULL OR heartbeat_at < $1 OR job_id IS NULL
+                   LEFT JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
+                     AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
+                   WHERE ti.state = 'running'
+                     AND ($2 IS NULL OR (ti.dag_id = $2 AND ti.run_id = $3))
+                     AND (ti.heartbeat_at IS NULL OR ti.heartbeat_at < $1 OR ti.job_id IS NULL
                           OR NOT EXISTS (SELECT 1 FROM job j WHERE j.job_id = ti.job_id AND j.state = 'running'))";
         let (dag_id, run_id) = run.unzip();
         Ok(

@@ -39,6 +39,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0007_dag_version",
         include_str!("../../../sql/migrations/postgres/0007_dag_version.sql"),
     ),
+    (
+        "0008_attempt_process",
+        include_str!("../../../sql/migrations/postgres/0008_attempt_process.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -70,6 +74,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0007_dag_version",
         include_str!("../../../sql/migrations/sqlite/0007_dag_version.sql"),
+    ),
+    (
+        "0008_attempt_process",
+        include_str!("../../../sql/migrations/sqlite/0008_attempt_process.sql"),
     ),
 ];
 

@@ -363,6 +363,27 @@ impl Store {
         Ok(())
     }
 
+    /// The process group the latest attempt of a task started, once it is recorded.
+    pub async fn attempt_process(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Option<i64>> {
+        let sql =
+            "SELECT process_group FROM task_try WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                   ORDER BY try_number DESC LIMIT 1";
+        let found: Option<Option<i64>> = with_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(dag_id).bind(run_id).bind(task_id).fetch_optional(p).await?);
+        Ok(found.flatten())
+    }
+
+    /// The ids of the paused DAGs.
+    pub async fn paused_dags(&self) -> Result<Vec<String>> {
+        let sql = "SELECT dag_id FROM dag WHERE is_paused";
+        Ok(with_pool!(self, p => sqlx::query_scalar(sql).fetch_all(p).await?))
+    }
+
     /// The stored DAG rows, by id.
     pub async fn dags(&self) -> Result<Vec<DagRow>> {
         let sql = "SELECT dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at, next_run_after FROM dag ORDER BY dag_id";
@@ -541,7 +562,7 @@ impl Store {
     ) -> Result<Vec<TaskTryRow>> {
         let sql =
             "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
-                          hostname, error, log_path, metrics
+                          hostname, error, log_path, metrics, job_id
                    FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
                    ORDER BY task_id, try_number";
         Ok(

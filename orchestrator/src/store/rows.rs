@@ -115,6 +115,8 @@ row_struct! {
         pub log_path: Option<String>,
         #[serde(serialize_with = "as_json")]
         pub metrics: String,
+        /// The job that ran the attempt.
+        pub job_id: Option<String>,
     }
 }
 

@@ -5,6 +5,17 @@
 use super::{DagRunRow, Result, RunState, Store, rows};
 use chrono::{DateTime, Utc};
 
+/// A run that starts is pinned to its DAG's newest version unless it has one (a cleared
+/// run keeps its own).
+const PIN_NEWEST: &str = "dag_version = COALESCE(dag_version,
+    (SELECT MAX(v.version_number) FROM dag_version v WHERE v.dag_id = $1))";
+
+/// The instances of a run that has just started are planned on its version (those
+/// planned before keep theirs).
+const VERSION_INSTANCES: &str = "UPDATE task_instance SET dag_version =
+    (SELECT r.dag_version FROM dag_run r WHERE r.dag_id = $1 AND r.run_id = $2)
+    WHERE dag_id = $1 AND run_id = $2 AND dag_version IS NULL";
+
 impl Store {
     /// Pauses or unpauses a DAG; false when the store has never seen it.
     pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<bool> {
@@ -94,15 +105,20 @@ impl Store {
     ) -> Result<bool> {
         let lock = "UPDATE dag SET is_paused = is_paused WHERE dag_id = $1";
         let running = "SELECT COUNT(*) FROM dag_run WHERE dag_id = $1 AND state = 'running'";
-        let start = "UPDATE dag_run SET state = 'running', started_at = $3, ended_at = NULL
-                     WHERE dag_id = $1 AND run_id = $2 AND state = 'queued'";
+        let start = format!(
+            "UPDATE dag_run SET state = 'running', started_at = $3, ended_at = NULL, {PIN_NEWEST}
+             WHERE dag_id = $1 AND run_id = $2 AND state = 'queued'"
+        );
         let started = with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(lock).bind(dag_id).execute(&mut *tx).await?;
             let count: i64 = sqlx::query_scalar(running).bind(dag_id).fetch_one(&mut *tx).await?;
             let started = count < i64::from(max_active_runs)
-                && sqlx::query(start).bind(dag_id).bind(run_id).bind(Utc::now())
+                && sqlx::query(sqlx::AssertSqlSafe(start.as_str())).bind(dag_id).bind(run_id).bind(Utc::now())
                     .execute(&mut *tx).await?.rows_affected() == 1;
+            if started {
+                sqlx::query(VERSION_INSTANCES).bind(dag_id).bind(run_id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(started)
         }.await)?;
@@ -111,10 +127,18 @@ impl Store {
 
     /// Makes `job_id` the run's only executor and moves it to `running`.
     pub async fn adopt_run(&self, dag_id: &str, run_id: &str, job_id: &str) -> Result<()> {
-        let sql =
-            "UPDATE dag_run SET job_id = $3, state = 'running', started_at = $4, ended_at = NULL
-                   WHERE dag_id = $1 AND run_id = $2";
-        with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id).bind(job_id).bind(Utc::now()).execute(p).await.map(|_| ()))?;
+        let sql = format!(
+            "UPDATE dag_run SET job_id = $3, state = 'running', started_at = $4, ended_at = NULL,
+                    {PIN_NEWEST}
+             WHERE dag_id = $1 AND run_id = $2"
+        );
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(dag_id).bind(run_id).bind(job_id).bind(Utc::now())
+                .execute(&mut *tx).await?;
+            sqlx::query(VERSION_INSTANCES).bind(dag_id).bind(run_id).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
         Ok(())
     }
 

@@ -444,6 +444,7 @@ mod tests {
             cancel: Default::default(),
             test_results: Default::default(),
             model_results: Default::default(),
+            processes: Default::default(),
         }
     }
 

@@ -14,14 +14,6 @@ use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
-/// How often a followed log is looked at for new lines.
-const FOLLOW_EVERY: Duration = Duration::from_millis(250);
-
-/// How much of a log is read and sent at a time.
-const LOG_CHUNK: usize = 256 * 1024;
 
 /// `GET .../dagRuns/{dag_run_id}/taskInstances`
 pub async fn list(
@@ -118,83 +110,14 @@ pub async fn log(
             format!("attachment; filename=\"{name}\""),
         );
     }
-    let attempt = Watched {
-        state: state.clone(),
-        ids: (dag_id, run_id, task_id),
-        try_number,
-    };
+    let body = runs::log_chunks(
+        state.store.clone(),
+        &log.attempt,
+        log.path,
+        (0, follow),
+        state.stopping.clone(),
+    );
     response
-        .body(HttpBody::from_stream(log_stream(attempt, log.path, follow)))
+        .body(HttpBody::from_stream(body))
         .map_err(ApiError::internal)
-}
-
-/// An attempt whose log is being sent.
-struct Watched {
-    state: Arc<AppState>,
-    ids: (String, String, String),
-    try_number: i64,
-}
-
-impl Watched {
-    /// Whether the attempt is still running (an unreadable store: as if it ended).
-    async fn running(&self) -> bool {
-        let (dag_id, run_id, task_id) = &self.ids;
-        self.state
-            .store
-            .tries(dag_id, run_id, Some(task_id))
-            .await
-            .map(|tries| {
-                tries.iter().any(|t| {
-                    t.try_number == self.try_number && t.task_state() == TaskState::Running
-                })
-            })
-            .unwrap_or(false)
-    }
-}
-
-/// The log's bytes a chunk at a time; when `follow`ing, also those written later, until
-/// the attempt has ended and all is sent, or the server stops.
-fn log_stream(
-    attempt: Watched,
-    path: std::path::PathBuf,
-    follow: bool,
-) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
-    let attempt = Arc::new(attempt);
-    futures::stream::unfold((0u64, !follow), move |(sent, mut ended)| {
-        let (attempt, path) = (attempt.clone(), path.clone());
-        async move {
-            loop {
-                match read_chunk(&path, sent).await {
-                    Ok(bytes) if !bytes.is_empty() => {
-                        let next = sent + bytes.len() as u64;
-                        return Some((Ok(bytes), (next, ended)));
-                    }
-                    Err(e) => return Some((Err(e), (sent, true))),
-                    Ok(_) if ended => return None,
-                    Ok(_) => {}
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-                    _ = attempt.state.stopping.cancelled() => return None,
-                }
-                // Once the end is seen the file is read once more: the last lines land
-                // before it.
-                ended = !attempt.running().await;
-            }
-        }
-    })
-}
-
-/// Up to [`LOG_CHUNK`] bytes of the file from `offset` (nothing when it does not exist
-/// yet: an attempt that failed before starting has no log).
-async fn read_chunk(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let mut bytes = Vec::with_capacity(LOG_CHUNK);
-    file.take(LOG_CHUNK as u64).read_to_end(&mut bytes).await?;
-    Ok(bytes)
 }
