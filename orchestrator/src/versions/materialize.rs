@@ -47,7 +47,9 @@ pub fn materialize(
     if !dag_file.exists() {
         // Written aside and renamed into place whole: another process of this host may
         // be writing the same version.
-        let staging = root.with_extension(format!("writing-{}", std::process::id()));
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let staging = root.with_extension(format!("writing-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         let staged_dag_dir = staging.join(dag_dir.strip_prefix(root).unwrap_or(&dag_dir));
         write(

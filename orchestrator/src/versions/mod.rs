@@ -67,6 +67,9 @@ pub struct DagVersions {
     /// Where versions not in the DAGs folder are written out: `<home>/dag_versions`.
     root: PathBuf,
     cache: Mutex<HashMap<(String, i64), Arc<Resolved>>>,
+    /// Held while a version is written out: runs of one version that start together
+    /// write it once.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl DagVersions {
@@ -75,6 +78,7 @@ impl DagVersions {
         Arc::new(Self {
             root: home.join("dag_versions"),
             cache: Mutex::new(HashMap::new()),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -88,6 +92,10 @@ impl DagVersions {
         current: Option<&Arc<Dag>>,
     ) -> Result<Arc<Resolved>, VersionError> {
         let key = (dag_id.to_string(), number);
+        if let Some(found) = self.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let _writing = self.writing.lock().await;
         if let Some(found) = self.lock().get(&key) {
             return Ok(found.clone());
         }
