@@ -21,6 +21,7 @@ mod grafana;
 mod hostile;
 mod lakehouse;
 mod land;
+mod logs;
 mod metrics;
 mod s3;
 mod scheduler;

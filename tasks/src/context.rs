@@ -46,8 +46,9 @@ pub struct Processes {
     /// command's process group and kills it when its stdin (a pipe from this process)
     /// closes. None: commands run directly (`task test`, unit tests).
     pub supervisor: Option<(std::path::PathBuf, String)>,
-    /// Told the process group of each command started (found again after a crash).
-    pub on_start: Option<Arc<dyn Fn(u32) + Send + Sync>>,
+    /// Told the process group of each command started (found again after a crash); the
+    /// task goes on once it is recorded.
+    pub on_start: Option<Arc<dyn Fn(u32) -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
 /// The result of a successful attempt.

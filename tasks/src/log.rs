@@ -1,12 +1,15 @@
 //! The attempt log: a file per attempt (or stdout for `task test`), written with
 //! timestamps and secrets masked. A command's output arrives in chunks and is written in
 //! bulk — one timestamp and one masking pass per chunk, not per line — so logging never
-//! slows the command. A log is bounded: past its cap only its head stays in the file, the
-//! rest goes round a tail file of the same size, and when the attempt's log is closed the
-//! tail is appended after a line saying how much was dropped.
+//! slows the command. A log is bounded: past half its cap only the head stays in the
+//! file; what follows goes round a tail file of the other half, raw, with each chunk's
+//! time kept aside, and when the attempt's log is closed its last lines are stamped and
+//! appended after a line saying how much was dropped. Output that will be dropped is
+//! never formatted.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,17 +29,35 @@ enum Target {
     Stderr,
 }
 
-/// A log file that keeps its first half-cap bytes and, beyond, the last half-cap bytes
-/// in a ring beside it.
+/// A log file that keeps its first half-cap bytes, and the last half-cap bytes of what
+/// follows in a [`Tail`] beside it.
 struct Capped {
     head: File,
     /// Bytes in the head file.
     head_bytes: u64,
-    /// The most the head and the ring each keep.
+    /// The most the head and the tail each keep.
     half: u64,
-    /// The tail ring (`<log>.tail`) once the head is full, and the bytes written to it.
-    ring: Option<(File, PathBuf)>,
-    ring_bytes: u64,
+    tail: Option<Tail>,
+}
+
+/// The end of a log past its head: raw chunks going round a file of `size` bytes, each
+/// with the stamp its lines get when shown.
+struct Tail {
+    file: File,
+    path: PathBuf,
+    size: u64,
+    /// Bytes ever written (the file holds the last `size` of them).
+    written: u64,
+    /// The chunks still (at least partly) in the file, oldest first.
+    chunks: VecDeque<Chunk>,
+}
+
+/// A chunk of the tail: where it starts in all that was written, its length, and the
+/// stamp of its lines (None: written already stamped).
+struct Chunk {
+    start: u64,
+    len: u64,
+    stamp: Option<String>,
 }
 
 impl TaskLog {
@@ -61,8 +82,7 @@ impl TaskLog {
                     head,
                     head_bytes,
                     half: (max_bytes / 2).max(4096),
-                    ring: None,
-                    ring_bytes: 0,
+                    tail: None,
                 }),
             }),
         })
@@ -93,7 +113,8 @@ impl TaskLog {
     /// Writes one timestamped line, secrets masked. A log that cannot be written must not
     /// fail the task.
     pub fn line(&self, message: impl AsRef<str>) {
-        let text = format!("{}{}\n", stamp(), crate::secrets::mask(message.as_ref()));
+        let mut text = crate::secrets::mask(message.as_ref()).into_owned();
+        text.push('\n');
         self.write(text.as_bytes());
     }
 
@@ -105,29 +126,24 @@ impl TaskLog {
             return;
         }
         let text = String::from_utf8_lossy(chunk);
-        let masked = crate::secrets::mask(&text);
-        let stamp = stamp();
-        let mut out = Vec::with_capacity(masked.len() + (stamp.len() + 1) * 8);
-        for line in masked.split_terminator('\n') {
-            out.extend_from_slice(stamp.as_bytes());
-            out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
-            out.push(b'\n');
-        }
-        self.write(&out);
+        self.write(crate::secrets::mask(&text).as_bytes());
     }
 
-    fn write(&self, bytes: &[u8]) {
+    /// Writes masked lines with one stamp: formatted into the head while it has room,
+    /// raw into the tail past it.
+    fn write(&self, raw: &[u8]) {
+        let stamp = stamp();
         match &*self.target {
             Target::File { path, file } => {
                 if let Ok(mut capped) = file.lock() {
-                    let _ = capped.write(path, bytes);
+                    let _ = capped.write(path, raw, &stamp);
                 }
             }
             Target::Stdout => {
-                let _ = std::io::stdout().write_all(bytes);
+                let _ = std::io::stdout().write_all(&stamped(raw, &stamp));
             }
             Target::Stderr => {
-                let _ = std::io::stderr().write_all(bytes);
+                let _ = std::io::stderr().write_all(&stamped(raw, &stamp));
             }
         }
     }
@@ -138,96 +154,209 @@ fn stamp() -> String {
     format!("[{}] ", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"))
 }
 
+/// Each line of `raw` with `stamp` before it (a last line without an end gets one; a
+/// `\r` before a line's end is dropped).
+fn stamped(raw: &[u8], stamp: &str) -> Vec<u8> {
+    let lines = memchr::memchr_iter(b'\n', raw).count() + 1;
+    let mut out = Vec::with_capacity(raw.len() + lines * (stamp.len() + 1));
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.extend_from_slice(stamp.as_bytes());
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
 impl Capped {
-    fn write(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let room = self.half.saturating_sub(self.head_bytes);
-        let to_head = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
-        if to_head > 0 {
-            self.head.write_all(&bytes[..to_head])?;
+    fn write(&mut self, path: &Path, raw: &[u8], stamp: &str) -> std::io::Result<()> {
+        if self.tail.is_none() {
+            let formatted = stamped(raw, stamp);
+            let room = self.half.saturating_sub(self.head_bytes);
+            let to_head = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .min(formatted.len());
+            self.head.write_all(&formatted[..to_head])?;
             self.head_bytes += to_head as u64;
+            let rest = &formatted[to_head..];
+            if rest.is_empty() {
+                return Ok(());
+            }
+            self.start_tail(path)?;
+            return self.append_tail(rest, None);
         }
-        let rest = &bytes[to_head..];
-        if rest.is_empty() {
-            return Ok(());
-        }
-        if self.ring.is_none() {
-            let ring_path = path.with_extension("log.tail");
-            let ring = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(true)
-                .open(&ring_path)?;
-            let note = format!(
-                "\n{}the log reached {} (its cap is {} per attempt): what follows is kept as its last {}, shown here when the attempt ends\n",
-                stamp(),
-                human(self.half),
-                human(self.half * 2),
-                human(self.half)
-            );
-            self.head.write_all(note.as_bytes())?;
-            self.ring = Some((ring, ring_path));
-        }
-        let Some((ring, _)) = &self.ring else {
+        self.append_tail(raw, Some(stamp))
+    }
+
+    /// The head is full: says so in it, and opens the tail.
+    fn start_tail(&mut self, path: &Path) -> std::io::Result<()> {
+        let tail_path = path.with_extension("log.tail");
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(true)
+            .open(&tail_path)?;
+        let note = format!(
+            "\n{}the log reached {} (its cap is {} per attempt): what follows is kept as its last {}, shown here when the attempt ends\n",
+            stamp(),
+            human(self.half),
+            human(self.half * 2),
+            human(self.half)
+        );
+        self.head.write_all(note.as_bytes())?;
+        self.tail = Some(Tail {
+            file,
+            path: tail_path,
+            size: self.half,
+            written: 0,
+            chunks: VecDeque::new(),
+        });
+        Ok(())
+    }
+
+    fn append_tail(&mut self, bytes: &[u8], stamp: Option<&str>) -> std::io::Result<()> {
+        let Some(tail) = &mut self.tail else {
             return Ok(());
         };
-        // Only the last `half` bytes of `rest` can survive anyway.
-        let skip = rest
+        tail.push(bytes, stamp)
+    }
+
+    /// Appends the tail's last lines, stamped, to the head after a line saying how much
+    /// was dropped, and removes the tail file. A chunk at a time: closing a full log
+    /// holds no more of it in memory than writing it did.
+    fn close(&mut self) -> std::io::Result<()> {
+        let Some(tail) = self.tail.take() else {
+            return Ok(());
+        };
+        let (first, skip, shown_raw, shown) = tail.last_lines(self.half)?;
+        let note = format!(
+            "{}... {} of output dropped here (the log's cap is {} per attempt); its last {} follow\n",
+            stamp(),
+            human(tail.written.saturating_sub(shown_raw)),
+            human(self.half * 2),
+            human(shown)
+        );
+        self.head.write_all(note.as_bytes())?;
+        for (i, chunk) in tail.chunks.iter().enumerate().skip(first) {
+            let text = tail.shown(chunk)?;
+            let from = if i == first { skip } else { 0 };
+            self.head.write_all(&text[from.min(text.len())..])?;
+        }
+        let Tail { file, path, .. } = tail;
+        drop(file);
+        std::fs::remove_file(path)
+    }
+}
+
+impl Tail {
+    /// Writes a chunk at the ring's end, forgetting the chunks it overwrites.
+    fn push(&mut self, bytes: &[u8], stamp: Option<&str>) -> std::io::Result<()> {
+        // Only the last `size` bytes of a chunk can stay.
+        let skip = bytes
             .len()
-            .saturating_sub(usize::try_from(self.half).unwrap_or(usize::MAX));
-        self.ring_bytes += skip as u64;
-        let mut left = &rest[skip..];
+            .saturating_sub(usize::try_from(self.size).unwrap_or(usize::MAX));
+        let start = self.written + skip as u64;
+        let mut left = &bytes[skip..];
+        let mut at = start;
         while !left.is_empty() {
-            let at = self.ring_bytes % self.half;
-            let n = usize::try_from(self.half - at)
+            let offset = at % self.size;
+            let n = usize::try_from(self.size - offset)
                 .unwrap_or(usize::MAX)
                 .min(left.len());
-            ring.write_all_at(&left[..n], at)?;
-            self.ring_bytes += n as u64;
+            self.file.write_all_at(&left[..n], offset)?;
+            at += n as u64;
             left = &left[n..];
+        }
+        self.written += bytes.len() as u64;
+        self.chunks.push_back(Chunk {
+            start,
+            len: self.written - start,
+            stamp: stamp.map(str::to_string),
+        });
+        let oldest = self.written.saturating_sub(self.size);
+        while self
+            .chunks
+            .front()
+            .is_some_and(|c| c.start + c.len <= oldest)
+        {
+            self.chunks.pop_front();
         }
         Ok(())
     }
 
-    /// Appends the tail kept in the ring to the head, after a line saying how much was
-    /// dropped, and removes the ring.
-    fn close(&mut self) -> std::io::Result<()> {
-        let Some((mut ring, ring_path)) = self.ring.take() else {
-            return Ok(());
-        };
-        let kept = self.ring_bytes.min(self.half);
-        let dropped = self.ring_bytes - kept;
-        let start = if self.ring_bytes > self.half {
-            self.ring_bytes % self.half
-        } else {
-            0
-        };
-        let mut tail = Vec::new();
-        ring.seek(SeekFrom::Start(start))?;
-        (&mut ring).take(kept).read_to_end(&mut tail)?;
-        if tail.len() < usize::try_from(kept).unwrap_or(usize::MAX) {
-            ring.seek(SeekFrom::Start(0))?;
-            (&mut ring)
-                .take(kept - tail.len() as u64)
-                .read_to_end(&mut tail)?;
+    /// The bytes a chunk still has in the file (its start may be overwritten).
+    fn read(&self, chunk: &Chunk) -> std::io::Result<Vec<u8>> {
+        let oldest = self.written.saturating_sub(self.size);
+        let from = chunk.start.max(oldest);
+        let len = usize::try_from(chunk.start + chunk.len - from).unwrap_or(0);
+        let mut out = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let offset = (from + done as u64) % self.size;
+            let n = usize::try_from(self.size - offset)
+                .unwrap_or(usize::MAX)
+                .min(len - done);
+            self.file.read_exact_at(&mut out[done..done + n], offset)?;
+            done += n;
         }
-        // Begin the tail at a whole line.
-        let from = if dropped > 0 {
-            tail.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1)
+        Ok(out)
+    }
+
+    /// A chunk as it is shown: what is left of it in the file (from its first whole line
+    /// when its start was overwritten), stamped.
+    fn shown(&self, chunk: &Chunk) -> std::io::Result<Vec<u8>> {
+        let raw = self.read(chunk)?;
+        let cut = chunk.start < self.written.saturating_sub(self.size);
+        let raw = if cut {
+            match memchr::memchr(b'\n', &raw) {
+                Some(i) => &raw[i + 1..],
+                None => &[][..],
+            }
         } else {
-            0
+            &raw[..]
         };
-        let note = format!(
-            "{}... {} of output dropped here (the log's cap is {} per attempt); its last {} follow\n",
-            stamp(),
-            human(dropped + from as u64),
-            human(self.half * 2),
-            human(kept - from as u64)
-        );
-        self.head.write_all(note.as_bytes())?;
-        self.head.write_all(&tail[from..])?;
-        drop(ring);
-        std::fs::remove_file(ring_path)
+        Ok(match &chunk.stamp {
+            Some(stamp) => stamped(raw, stamp),
+            None => raw.to_vec(),
+        })
+    }
+
+    /// Which whole lines at the end, stamped, fit in `limit` bytes: from chunk `first`,
+    /// skipping its first `skip` bytes; with the bytes of output they hold before stamping,
+    /// and after.
+    fn last_lines(&self, limit: u64) -> std::io::Result<(usize, usize, u64, u64)> {
+        let (mut total, mut raw_total) = (0u64, 0u64);
+        let mut first = self.chunks.len();
+        let mut skip = 0;
+        for (i, chunk) in self.chunks.iter().enumerate().rev() {
+            let text = self.shown(chunk)?;
+            if total + text.len() as u64 > limit {
+                // Only the last lines of this chunk fit.
+                let room = usize::try_from(limit - total).unwrap_or(0);
+                let from = text.len() - room.min(text.len());
+                let from =
+                    memchr::memchr(b'\n', &text[from..]).map_or(text.len(), |j| from + j + 1);
+                let lines = memchr::memchr_iter(b'\n', &text[from..]).count();
+                // Stamping keeps one line for one line: the same last lines, raw.
+                let raw = self.read(chunk)?;
+                raw_total += raw
+                    .split_inclusive(|b| *b == b'\n')
+                    .rev()
+                    .take(lines)
+                    .map(|l| l.len() as u64)
+                    .sum::<u64>();
+                total += (text.len() - from) as u64;
+                first = i;
+                skip = from;
+                break;
+            }
+            total += text.len() as u64;
+            raw_total += self.read(chunk)?.len() as u64;
+            first = i;
+        }
+        Ok((first, skip, raw_total, total))
     }
 }
 

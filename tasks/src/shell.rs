@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How long the output of a command that has ended is still read.
-const DRAIN_WAIT: Duration = Duration::from_secs(1);
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +81,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let _watched = child.stdin.take();
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
     if let (Some(report), Some(id)) = (&ctx.processes.on_start, child.id()) {
-        report(id);
+        report(id).await;
     }
     let output = [
         child.stdout.take().map(|o| copy_lines(o, ctx.log.clone())),

@@ -232,10 +232,10 @@ impl Attempt {
             self.task.task_id.clone(),
         );
         let try_number = i64::from(self.try_number);
-        let on_start = move |pid: u32| {
+        let on_start = move |pid: u32| -> futures::future::BoxFuture<'static, ()> {
             let (store, job_id, key) = (store.clone(), job_id.clone(), key.clone());
             let start = super::supervisor::process_start(pid);
-            tokio::spawn(async move {
+            Box::pin(async move {
                 let key = (key.0.as_str(), key.1.as_str(), key.2.as_str());
                 if let Err(e) = store
                     .record_attempt_process(key, try_number, &job_id, (pid, start.as_deref()))
@@ -243,7 +243,7 @@ impl Attempt {
                 {
                     tracing::warn!("cannot record the process group of an attempt: {e}");
                 }
-            });
+            })
         };
         updraft_tasks::Processes {
             on_start: Some(Arc::new(on_start)),
