@@ -28,6 +28,14 @@ pub struct Claimant<'a> {
     pub hostname: &'a str,
 }
 
+/// The rows of a run's task instances named in `$3`, each looked up by its whole key
+/// (`$1`, `$2`, one task id): a wide run just created has no statistics yet, and with
+/// `task_id = ANY($3)` the planner then walked the whole run for each claimed task. Ends
+/// inside the lateral subquery: callers add its conditions, the lock and `) t`.
+const PICK: &str = "SELECT t.ctid FROM unnest($3::text[]) AS w(task_id)
+    CROSS JOIN LATERAL (SELECT ti.ctid FROM task_instance ti
+      WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = w.task_id";
+
 /// How an attempt ended, to record.
 #[derive(Debug, Clone)]
 pub struct TryEnd {
@@ -67,10 +75,7 @@ impl Store {
         match &self.pool {
             Pool::Postgres(p) => {
                 let sql = format!(
-                    "WITH picked AS (
-                       SELECT ctid FROM task_instance
-                       WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[]) AND {from_sql}
-                       FOR UPDATE SKIP LOCKED)
+                    "WITH picked AS ({PICK} AND {from_sql} FOR UPDATE SKIP LOCKED) t)
                      UPDATE task_instance SET state = $4, ended_at = $5, next_try_at = NULL
                      WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))"
                 );
@@ -128,22 +133,20 @@ impl Store {
         let now = Utc::now();
         match &self.pool {
             Pool::Postgres(p) => {
-                let claim = "WITH picked AS (
-                               SELECT ctid FROM task_instance
-                               WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3::text[])
-                                 AND state = 'scheduled'
-                               FOR UPDATE SKIP LOCKED)
+                let claim = format!(
+                    "WITH picked AS ({PICK} AND state = 'scheduled' FOR UPDATE SKIP LOCKED) t)
                              UPDATE task_instance SET state = 'running', try_number = try_number + 1,
                                job_id = $4, heartbeat_at = $5, started_at = $5, hostname = $6,
                                ended_at = NULL, duration = NULL, next_try_at = NULL
                              WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))
-                             RETURNING task_id, try_number";
+                             RETURNING task_id, try_number"
+                );
                 let record = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
                                                     hostname, log_path, job_id)
                               SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
                               FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)";
                 let mut tx = p.begin().await?;
-                let claimed: Vec<ClaimedTry> = sqlx::query_as(claim)
+                let claimed: Vec<ClaimedTry> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                     .bind(dag_id)
                     .bind(run_id)
                     .bind(task_ids)
