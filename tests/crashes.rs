@@ -210,7 +210,11 @@ async fn a_killed_scheduler_takes_its_attempts_processes_with_it(u: &Updraft) {
     )
     .await;
     no_overlap(&side_lines(&side, 3).await);
+    let log_path = u.dir.path().join("second.log");
     assert!(second.stop().success());
+    // Stopped with nothing left running, it says nothing of runs staying.
+    let said = std::fs::read_to_string(log_path).expect("log");
+    assert!(!said.contains("stay running"), "{said}");
 }
 
 /// Two schedulers on one PostgreSQL: the one running the attempt is killed, its processes

@@ -826,6 +826,18 @@ tasks:
         },
     )
     .await;
+    // Its process group recorded, as it is as soon as the command starts.
+    wait_for(
+        "the attempt's process group",
+        Duration::from_secs(30),
+        &[&frozen],
+        move || async move {
+            s.attempt_process("slow", "r", "work")
+                .await
+                .is_ok_and(|g| g.is_some())
+        },
+    )
+    .await;
     let attempt_started = Instant::now();
     let pid = frozen.pid();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
