@@ -55,7 +55,10 @@ if [ "${TOUCH_DAGS:-0}" = 1 ]; then
 fi
 versions() { # how many DAG versions the history holds, against how many DAG files
   local files=$(ls "$work/dags"/*.yaml | wc -l)
-  local recorded=$(psql "$url" -qAtc "select case when to_regclass('dag_version') is null then 'no version table' else (select count(*)::text from dag_version) end")
+  local recorded="none (a build without DAG versions)"
+  if [ -n "$(psql "$url" -qAtc "select to_regclass('dag_version')")" ]; then
+    recorded=$(psql "$url" -qAtc "select count(*) from dag_version")
+  fi
   echo "DAG files $files, versions recorded $recorded"
 }
 
