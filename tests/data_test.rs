@@ -357,7 +357,7 @@ tasks:
     let tries = |id: &str| {
         tis.iter()
             .find(|t| t.task_id == id)
-            .map(|t| (t.state.clone(), t.try_number))
+            .map(|t| (t.state.stored().map(String::from), t.try_number))
     };
     assert_eq!(
         tries("test_delta"),

@@ -53,7 +53,7 @@ tasks:
     assert!((2.0..3.5).contains(&g2), "second gap {g2}s");
     let ti = &store.task_instances("flaky", &run.run_id).await.unwrap()[0];
     assert_eq!(
-        (ti.try_number, ti.max_tries, ti.state.as_deref()),
+        (ti.try_number, ti.max_tries, ti.state.stored()),
         (3, 5, Some("success"))
     );
     assert!(
@@ -156,7 +156,7 @@ tasks:
         .await
         .unwrap()
         .into_iter()
-        .map(|t| (t.task_id, t.state))
+        .map(|t| (t.task_id, t.state.stored().map(String::from)))
         .collect();
     let expect = [
         ("ok", "success"),
@@ -227,7 +227,7 @@ tasks:
     let tis = store.task_instances("long", &run.run_id).await.unwrap();
     let states: Vec<(&str, Option<&str>)> = tis
         .iter()
-        .map(|t| (t.task_id.as_str(), t.state.as_deref()))
+        .map(|t| (t.task_id.as_str(), t.state.stored()))
         .collect();
     assert_eq!(
         states,

@@ -92,7 +92,7 @@ tasks:
         .into_iter()
         .find(|t| t.task_id == "one")
         .unwrap();
-    assert_eq!((one.state.as_deref(), one.try_number), (Some("failed"), 1));
+    assert_eq!((one.state.stored(), one.try_number), (Some("failed"), 1));
 
     // `lake tables` lists what it can read and says what it cannot.
     let out = u.run(&["lake", "tables", "-o", "json"]);

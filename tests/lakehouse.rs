@@ -551,7 +551,7 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
         .expect("tis")
     {
         if ti.task_id.starts_with("gold_") {
-            assert_eq!(ti.state.as_deref(), Some("upstream_failed"), "{ti:?}");
+            assert_eq!(ti.state.stored(), Some("upstream_failed"), "{ti:?}");
         }
     }
     u.cleanup().await;

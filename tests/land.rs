@@ -5,7 +5,7 @@
 use crate::support::{Backend, Broker, Updraft, generate_tweets, query_delta, text};
 use std::path::Path;
 use std::time::Duration;
-use updraft::generate::RecordSource;
+use updraft_generate::RecordSource;
 
 fn land_dag(u: &Updraft, source: &str, batch_size: usize) {
     u.write_dag(
@@ -158,8 +158,8 @@ async fn kafka_landing_is_exactly_once_under_kill_9() {
         );
     }
     // The landed values are exactly the produced ones (same seed, same generator).
-    let mut generator = updraft::generate::tweets::TweetGenerator::new(
-        updraft::generate::tweets::GeneratorOptions {
+    let mut generator =
+        updraft_generate::tweets::TweetGenerator::new(updraft_generate::tweets::GeneratorOptions {
             seed: 7,
             count: total as u64,
             start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -170,9 +170,8 @@ async fn kafka_landing_is_exactly_once_under_kill_9() {
             duplicate_ratio: 0.01,
             late_ratio: 0.02,
             users: 100_000,
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     let mut produced: Vec<String> = (0..total).map(|_| generator.next_record().1).collect();
     produced.sort();
     let landed = query_delta(

@@ -143,14 +143,14 @@ async fn prometheus_scrapes_what_the_history_holds(u: &Updraft) {
         for run in store.runs(dag, None, 100).await.expect("runs") {
             if let (Some(start), Some(end)) = (run.started_at, run.ended_at) {
                 let e = runs
-                    .entry((dag.to_string(), run.state.clone()))
+                    .entry((dag.to_string(), run.state.to_string()))
                     .or_default();
                 e.0 += 1.0;
                 e.1 += (end - start).as_seconds_f64();
             }
             for t in store.tries(dag, &run.run_id, None).await.expect("tries") {
                 *tries
-                    .entry((dag.to_string(), t.task_id, t.state))
+                    .entry((dag.to_string(), t.task_id, t.state.to_string()))
                     .or_default() += 1.0;
             }
         }

@@ -268,7 +268,7 @@ tasks:
                 let tis = store.task_instances("slow", &r.run_id).await.unwrap();
                 running += tis
                     .iter()
-                    .filter(|t| t.state.as_deref() == Some("running"))
+                    .filter(|t| t.state.stored() == Some("running"))
                     .count();
             }
             running == 2
@@ -393,7 +393,7 @@ async fn pause_holds_a_running_run_until_unpause(u: &Updraft) {
             .expect("task instances")
             .into_iter()
             .find(|t| t.task_id == task)
-            .and_then(|t| t.state)
+            .and_then(|t| t.state.stored().map(String::from))
     };
     let out = u.run(&[
         "dag",
@@ -508,7 +508,7 @@ async fn no_trigger_waits_for_a_run_nobody_works(u: &Updraft) {
     let work_running = |run: &'static str| async move {
         s.task_instances("single", run).await.is_ok_and(|tis| {
             tis.iter()
-                .any(|t| t.task_id == "work" && t.state.as_deref() == Some("running"))
+                .any(|t| t.task_id == "work" && t.state.stored() == Some("running"))
         })
     };
     // kill -9 of a foreground trigger in the middle of its run.
@@ -558,7 +558,7 @@ async fn no_trigger_waits_for_a_run_nobody_works(u: &Updraft) {
     let states: Vec<(String, String)> = runs(&store, "single")
         .await
         .into_iter()
-        .map(|r| (r.run_id, r.state))
+        .map(|r| (r.run_id, r.state.to_string()))
         .collect();
     assert_eq!(
         states,
@@ -822,7 +822,7 @@ tasks:
         move || async move {
             let tis = s.task_instances("slow", "r").await.unwrap_or_default();
             tis.first()
-                .is_some_and(|t| t.state.as_deref() == Some("running"))
+                .is_some_and(|t| t.state.stored() == Some("running"))
         },
     )
     .await;

@@ -10,8 +10,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
-use updraft::generate::RecordSource;
-use updraft::generate::sensors::{SensorGenerator, SensorOptions};
+use updraft_generate::RecordSource;
+use updraft_generate::sensors::{SensorGenerator, SensorOptions};
 
 /// What silver should make of the raw records, decided without Updraft.
 #[derive(Default)]
@@ -216,7 +216,7 @@ async fn files_to_gold_on_the_embedded_defaults() {
         .await
         .unwrap()
         .into_iter()
-        .map(|t| (t.task_id, t.state.unwrap_or_default()))
+        .map(|t| (t.task_id, t.state.stored().unwrap_or_default().to_string()))
         .collect();
     assert_eq!(
         states["land_kafka"], "skipped",

@@ -423,8 +423,8 @@ async fn live_events_reach_the_warehouse_within_a_minute() {
     assert!(scheduler.wait().unwrap().success());
 
     // The same seed makes the same events; only their times were live.
-    let mut generator = updraft::generate::user_events::UserEventGenerator::new(
-        updraft::generate::user_events::UserEventOptions {
+    let mut generator = updraft_generate::user_events::UserEventGenerator::new(
+        updraft_generate::user_events::UserEventOptions {
             seed: 41,
             count,
             start: Utc::now(),
@@ -438,7 +438,7 @@ async fn live_events_reach_the_warehouse_within_a_minute() {
     .unwrap();
     let mut want: BTreeMap<String, i64> = BTreeMap::new();
     for _ in 0..count {
-        use updraft::generate::RecordSource;
+        use updraft_generate::RecordSource;
         let v: Value = serde_json::from_str(&generator.next_record().1).unwrap();
         *want
             .entry(v["event_type"].as_str().unwrap().to_string())

@@ -24,7 +24,7 @@ async fn states(store: &Store, dag_id: &str, run_id: &str) -> Vec<String> {
         .await
         .expect("instances")
         .iter()
-        .map(|ti| format!("{}: {}", ti.task_id, ti.state.as_deref().unwrap_or("none")))
+        .map(|ti| format!("{}: {}", ti.task_id, ti.state.stored().unwrap_or("none")))
         .collect()
 }
 
@@ -34,7 +34,7 @@ async fn run_state(store: &Store, dag_id: &str, run_id: &str) -> String {
         .run(dag_id, run_id)
         .await
         .expect("run")
-        .map(|r| r.state)
+        .map(|r| r.state.to_string())
         .unwrap_or_default()
 }
 

@@ -1,5 +1,7 @@
 //! Updraft: an Airflow-style batch orchestrator. YAML DAGs, a run engine with retries and
-//! timeouts, and a history store (SQLite or PostgreSQL) that records every attempt.
+//! timeouts, and a history store (SQLite or PostgreSQL) that records every attempt. It
+//! knows task types only through `updraft_core::TaskType` and the registry of
+//! `updraft_tasks`; sample data is `updraft_generate`'s.
 //!
 //! How a DAG file becomes a `task_try` row:
 //!
@@ -20,15 +22,15 @@
 //!    ([`engine::run_task`]): `when:` and the `with:` templates are rendered
 //!    ([`template`]) and `updraft_tasks::run` calls the task type.
 //! 4. The attempt's end (state, metrics, error) closes its `task_try` row and moves the
-//!    `task_instance` on (success, up_for_retry, failed, skipped); when every task has
-//!    ended, the `dag_run` ends. A job's heartbeat ([`engine::job`]) keeps its attempts
+//!    `task_instance` on (success, up_for_retry, failed, skipped), and what the task
+//!    reported (`updraft_core::Report`: test verdicts, model builds) is written to its
+//!    tables in the same transaction (`store/reports.rs`); when every task has ended, the
+//!    `dag_run` ends. A job's heartbeat ([`engine::job`]) keeps its attempts
 //!    alive; [`engine::recovery`] fails those of a job that stopped beating.
 
 pub mod cli;
 pub mod dag;
 pub mod engine;
-pub mod generate;
-pub mod produce;
 pub mod runs;
 pub mod scheduler;
 pub mod server;

@@ -24,42 +24,6 @@ pub struct RunVars {
     pub dag_folder: std::path::PathBuf,
 }
 
-impl RunVars {
-    /// Builds the variables of a run: `params` are the DAG's, overridden by `conf` keys.
-    pub fn new(
-        dag: &crate::dag::Dag,
-        run_id: &str,
-        logical_date: DateTime<Utc>,
-        interval: (DateTime<Utc>, DateTime<Utc>),
-        conf: Value,
-        lake: &str,
-    ) -> Self {
-        let mut params = dag.params.clone();
-        if let Value::Object(overrides) = &conf {
-            for (k, v) in overrides {
-                params.insert(k.clone(), v.clone());
-            }
-        }
-        // A value under a password-like key is a secret wherever a task prints it.
-        updraft_tasks::secrets::register_secret_keys(&Value::Object(params.clone()));
-        Self {
-            dag_id: dag.dag_id.clone(),
-            run_id: run_id.to_string(),
-            logical_date,
-            data_interval_start: interval.0,
-            data_interval_end: interval.1,
-            params,
-            conf,
-            lake: lake.trim_end_matches('/').to_string(),
-            dag_folder: dag
-                .fileloc
-                .parent()
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// Environment variables, looked up lazily; a missing one is undefined (an error).
 #[derive(Debug)]
 struct EnvVars;
@@ -114,36 +78,25 @@ static CHECKING: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock
 });
 
 /// Finds the templates in a task's `with:` block and `when:` that can never render:
-/// syntax errors, unknown filters, tests and functions. Each problem comes with its key
-/// (`with.sql`, `when`).
-pub fn check_task(task: &crate::dag::Task, dag: &crate::dag::Dag) -> Vec<(String, String)> {
-    let mut problems = check_config(&task.config, dag, &task.task_id);
-    if let Some(when) = &task.when {
-        let vars = checking_vars(dag);
-        let ctx = context(&vars, &task.task_id, 1);
-        check_value(&Value::String(when.clone()), "when", &ctx, &mut problems);
-    }
-    problems
-}
-
-/// Run variables good enough to check templates with.
-fn checking_vars(dag: &crate::dag::Dag) -> RunVars {
-    let at = chrono::DateTime::<Utc>::UNIX_EPOCH;
-    RunVars::new(
-        dag,
-        "check",
-        at,
-        (at, at),
-        Value::Object(Default::default()),
-        "lake",
-    )
-}
-
-fn check_config(config: &Value, dag: &crate::dag::Dag, task_id: &str) -> Vec<(String, String)> {
-    let vars = checking_vars(dag);
-    let ctx = context(&vars, task_id, 1);
+/// syntax errors, unknown filters, tests and functions, checked with `vars` (any run's).
+/// Each problem comes with its key (`with.sql`, `when`).
+pub fn check_task(
+    config: &Value,
+    when: Option<&str>,
+    task_id: &str,
+    vars: &RunVars,
+) -> Vec<(String, String)> {
+    let ctx = context(vars, task_id, 1);
     let mut problems = Vec::new();
     check_value(config, "with", &ctx, &mut problems);
+    if let Some(when) = when {
+        check_value(
+            &Value::String(when.to_string()),
+            "when",
+            &ctx,
+            &mut problems,
+        );
+    }
     problems
 }
 
@@ -304,18 +257,13 @@ mod tests {
 
     #[test]
     fn checks_find_what_can_never_render_and_allow_run_time_names() {
-        let dag = crate::dag::parse_dag(
-            "dag_id: d\ntasks:\n  t: {type: noop}\n",
-            std::path::Path::new("d.yaml"),
-        )
-        .unwrap();
         let cfg = json!({
             "a": "{{ ds ",
             "b": ["ok", "{{ ds | no_such_filter }}"],
             "c": "{{ conf.table | default('x') }} {{ env.UNSET_HERE }} {{ params.p.q }}",
             "d": "{% if ds %}{{ ds | upper }}{% endif %}",
         });
-        let problems = check_config(&cfg, &dag, "t");
+        let problems = check_task(&cfg, None, "t", &vars());
         let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["with.a", "with.b.1"], "{problems:?}");
         assert!(problems[1].1.contains("unknown filter"), "{problems:?}");

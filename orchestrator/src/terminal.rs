@@ -27,7 +27,7 @@ pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
 /// Reports a line of progress: above the bar on a terminal, otherwise as a timestamped
 /// log line `[time] label: line` on stderr.
 pub fn progress_line(bar: &ProgressBar, label: &str, line: &str) {
-    let line = updraft_tasks::secrets::mask(line);
+    let line = updraft_core::secrets::mask(line);
     if is_terminal() {
         bar.println(line.as_ref());
     } else {
@@ -43,7 +43,7 @@ pub struct MaskedStderr;
 impl std::io::Write for MaskedStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(updraft_tasks::secrets::mask(&text).as_bytes())?;
+        std::io::stderr().write_all(updraft_core::secrets::mask(&text).as_bytes())?;
         Ok(buf.len())
     }
 

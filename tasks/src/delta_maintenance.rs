@@ -36,7 +36,7 @@ fn yes() -> bool {
 fn default_retention() -> String {
     "7d".into()
 }
-crate::registry::declare_task_type!(DeltaMaintenance, "delta_maintenance", |config, _| validate(
+updraft_core::declare_task_type!(DeltaMaintenance, "delta_maintenance", |config, _| validate(
     config
 ));
 

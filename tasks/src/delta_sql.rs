@@ -5,17 +5,19 @@
 //! computed from is committed with it (a `txn` action), so every run rebuilds exactly
 //! the partitions touched since, and a re-run with nothing new changes nothing.
 
-use crate::lake::{self, Positions, WriteSpec, datafusion_error, delta_error, quote_ident};
+use crate::lake::{
+    self, PartitionValues, Positions, WriteSpec, datafusion_error, delta_error, quote_ident,
+};
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
-use deltalake::datafusion::prelude::DataFrame;
+use deltalake::datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,7 +61,7 @@ struct DeltaSqlConfig {
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
 }
-crate::registry::declare_task_type!(
+updraft_core::declare_task_type!(
     DeltaSql,
     "delta_sql",
     |config, _| validate(config),
@@ -175,26 +177,10 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             return Ok(TaskOutcome::default().with("rows", 0).with("partitions", 0));
         }
         partitions = changes.partitions.len();
-        let schema = table
-            .snapshot()
-            .map_err(|e| delta_error("reading the source schema", e))?
-            .snapshot()
-            .arrow_schema();
-        let filter = lake::partition_filter(&changes.partitions, &schema).unwrap_or("FALSE".into());
+        let filter = restrict_to(&session, name, table, &changes.partitions).await?;
         ctx.log.line(format!(
             "rebuilding {partitions} partitions changed in `{name}`: {filter}"
         ));
-        let hidden = format!("__updraft_all_{name}");
-        lake::register(&session, &hidden, table).await?;
-        let view = format!(
-            "CREATE VIEW {} AS SELECT * FROM {} WHERE {filter}",
-            quote_ident(name),
-            quote_ident(&hidden)
-        );
-        session
-            .sql(&view)
-            .await
-            .map_err(|e| datafusion_error("restricting the source to changed partitions", e))?;
         replace_where = Some(filter);
     }
     let frame = session
@@ -211,30 +197,12 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             "`partition_by` names `{missing}`, which the query does not return"
         )));
     }
-    let rows = if cfg.mode == Mode::Merge && target.version().is_some() {
-        merge(&mut target, frame, &cfg.merge_on, &schema).await?
+    let replace_where = if full_rebuild || target.version().is_none() {
+        None
     } else {
-        let batches = collect(frame, &schema).await?;
-        let rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-        let mode = match cfg.mode {
-            Mode::Append | Mode::Merge => SaveMode::Append,
-            Mode::Overwrite | Mode::OverwritePartitions => SaveMode::Overwrite,
-        };
-        let spec = WriteSpec {
-            mode,
-            partition_by: cfg.partition_by.clone(),
-            replace_where: if full_rebuild || target.version().is_none() {
-                None
-            } else {
-                replace_where
-            },
-            merge_schema: false,
-            keep_order: false,
-            parquet: None,
-        };
-        lake::write_checked(&mut target, batches, &spec, &positions).await?;
-        rows
+        replace_where
     };
+    let rows = write(&mut target, frame, &cfg, &schema, replace_where, &positions).await?;
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "{:?} {rows} rows into {} (version {}) in {seconds:.2}s",
@@ -251,6 +219,65 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
 }
 
 /// The query text, from `query` or from `sql_file` (relative to the DAG's folder).
+/// Registers `table` as `name` restricted to the partitions that changed (the whole table
+/// stays registered under a hidden name); returns the SQL filter that picks them.
+async fn restrict_to(
+    session: &SessionContext,
+    name: &str,
+    table: &DeltaTable,
+    changed: &BTreeSet<PartitionValues>,
+) -> Result<String, TaskError> {
+    let schema = table
+        .snapshot()
+        .map_err(|e| delta_error("reading the source schema", e))?
+        .snapshot()
+        .arrow_schema();
+    let filter = lake::partition_filter(changed, &schema).unwrap_or("FALSE".into());
+    let hidden = format!("__updraft_all_{name}");
+    lake::register(session, &hidden, table).await?;
+    let view = format!(
+        "CREATE VIEW {} AS SELECT * FROM {} WHERE {filter}",
+        quote_ident(name),
+        quote_ident(&hidden)
+    );
+    session
+        .sql(&view)
+        .await
+        .map_err(|e| datafusion_error("restricting the source to changed partitions", e))?;
+    Ok(filter)
+}
+
+/// Writes the query's rows into the target as the mode says (only `replace_where`'s
+/// partitions replaced when given); returns how many rows were written.
+async fn write(
+    target: &mut DeltaTable,
+    frame: DataFrame,
+    cfg: &DeltaSqlConfig,
+    schema: &SchemaRef,
+    replace_where: Option<String>,
+    positions: &Positions,
+) -> Result<usize, TaskError> {
+    if cfg.mode == Mode::Merge && target.version().is_some() {
+        return merge(target, frame, &cfg.merge_on, schema).await;
+    }
+    let batches = collect(frame, schema).await?;
+    let rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let mode = match cfg.mode {
+        Mode::Append | Mode::Merge => SaveMode::Append,
+        Mode::Overwrite | Mode::OverwritePartitions => SaveMode::Overwrite,
+    };
+    let spec = WriteSpec {
+        mode,
+        partition_by: cfg.partition_by.clone(),
+        replace_where,
+        merge_schema: false,
+        keep_order: false,
+        parquet: None,
+    };
+    lake::write_checked(target, batches, &spec, positions).await?;
+    Ok(rows)
+}
+
 fn query_text(cfg: &DeltaSqlConfig, dag_folder: &Path) -> Result<String, TaskError> {
     if let Some(q) = &cfg.query {
         return Ok(q.clone());

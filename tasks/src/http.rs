@@ -57,7 +57,7 @@ impl HttpConfig {
         parse_duration(&self.timeout).map_err(TaskError::Config)
     }
 }
-crate::registry::declare_task_type!(Http, "http", |config, _| validate(config));
+updraft_core::declare_task_type!(Http, "http", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: HttpConfig = parse_config(config)?;

@@ -1,39 +1,33 @@
-//! What Updraft tasks *do*: one module per task type. This crate knows nothing about
-//! scheduling; it gets a rendered configuration and a [`TaskContext`] and returns a
-//! [`TaskOutcome`] or a [`TaskError`] that says whether a retry can help.
+//! What Updraft tasks *do*: one module per task type, listed in [`TASK_TYPES`]. This
+//! crate knows nothing about scheduling; each type keeps the contract of
+//! `updraft_core::TaskType`: it gets a rendered configuration and a `TaskContext`, reports
+//! records through `ctx.reports`, and returns a `TaskOutcome` or a `TaskError` that says
+//! whether a retry can help.
 
-pub mod config_message;
-mod connections;
-mod context;
-pub mod data_test;
-pub mod db_error;
+mod data_test;
 mod delta_maintenance;
 mod delta_sql;
-mod error;
 mod http;
 mod key_set;
 mod lake;
 mod land;
 mod load_warehouse;
-pub mod log;
 mod noop;
 mod parse_json;
 pub mod registry;
-pub mod secrets;
 mod shell;
 mod sql;
-pub mod sql_models;
-mod stream_uri;
-pub mod yaml_locations;
+mod sql_models;
 
-pub use connections::{Connection, Connections};
-pub use context::{Processes, TaskContext, TaskOutcome};
-pub use error::TaskError;
+// What every task module takes from the core, under the names it has always used.
+pub(crate) use updraft_core::{
+    Connection, Connections, StreamUri, TaskContext, TaskError, TaskLog, TaskOutcome,
+    config_message, db_error, parse_duration, yaml_locations,
+};
+
+pub use data_test::{SHOWN_ROWS as SHOWN_FAILING_ROWS, read_failures as stored_failing_rows};
 pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
-pub use land::row_object as csv_row_object;
-pub use log::TaskLog;
-pub use registry::{TASK_TYPES, TaskType, task_type};
-pub use stream_uri::StreamUri;
+pub use registry::{TASK_TYPES, task_type};
 
 use serde_json::Value;
 
@@ -51,16 +45,6 @@ pub fn validate(
 /// folder (none for an unknown type).
 pub fn named_files(task_type: &str, config: &Value) -> Vec<String> {
     registry::task_type(task_type).map_or_else(|_| Vec::new(), |t| t.named_files(config))
-}
-
-/// The values of `keys` in a `with:` block that are literal paths (a templated one is
-/// only known per run).
-pub(crate) fn literal_paths(config: &Value, keys: &[&str]) -> Vec<String> {
-    keys.iter()
-        .filter_map(|key| config.get(*key)?.as_str())
-        .filter(|path| !path.contains("{{") && !path.contains("{%") && !path.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Runs one attempt of a task with its rendered configuration.
@@ -81,14 +65,4 @@ pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(config: &Value) -> Re
     };
     serde_json::from_value(value)
         .map_err(|e| TaskError::Config(config_message::for_people(&e.to_string())))
-}
-
-/// Parses a human duration such as `30s`, `10m`, `1h` or `1d` in a task config.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let trimmed = text.trim();
-    if let Ok(secs) = trimmed.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    humantime::parse_duration(trimmed)
-        .map_err(|e| format!("bad duration `{text}`: {e} (use e.g. 30s, 10m, 1h, 1d)"))
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoopConfig {}
-crate::registry::declare_task_type!(Noop, "noop", |config, _| validate(config));
+updraft_core::declare_task_type!(Noop, "noop", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     parse_config::<NoopConfig>(config).map(|_| ())

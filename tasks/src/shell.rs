@@ -31,7 +31,7 @@ struct ShellConfig {
 fn default_skip_code() -> Option<i32> {
     Some(99)
 }
-crate::registry::declare_task_type!(Shell, "shell", |config, _| validate(config));
+updraft_core::declare_task_type!(Shell, "shell", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: ShellConfig = parse_config(config)?;

@@ -32,7 +32,7 @@ impl Statements {
         }
     }
 }
-crate::registry::declare_task_type!(Sql, "sql", |config, _| validate(config));
+updraft_core::declare_task_type!(Sql, "sql", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: SqlConfig = parse_config(config)?;

@@ -46,7 +46,7 @@ struct PlanRow {
     logical_date: String,
     data_interval_start: String,
     data_interval_end: String,
-    existing_state: Option<String>,
+    existing_state: Option<crate::store::RunState>,
     action: Action,
 }
 
@@ -78,7 +78,7 @@ pub async fn run(ctx: &Context, args: BackfillArgs) -> anyhow::Result<ExitCode> 
                 logical_date: iso(p.info.logical_date),
                 data_interval_start: iso(p.info.data_interval_start),
                 data_interval_end: iso(p.info.data_interval_end),
-                existing_state: p.existing.as_ref().map(|r| r.state.clone()),
+                existing_state: p.existing.as_ref().map(|r| r.state),
                 action: p.action,
             })
             .collect();

@@ -144,7 +144,7 @@ async fn wait_for_a_run_slot(
         .await?
     {
         match store.run(&run.dag_id, &run.run_id).await? {
-            Some(now) if now.run_state() == Some(RunState::Queued) => {}
+            Some(now) if now.state == RunState::Queued => {}
             Some(now) => anyhow::bail!(
                 "run {} of {} is {}, not queued: another process took it",
                 run.run_id,

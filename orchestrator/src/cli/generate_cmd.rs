@@ -2,16 +2,16 @@
 
 use super::output::print_object;
 use super::{Context, usage};
-use crate::generate::RecordSource;
-use crate::generate::books::{BookGenerator, BookOptions, write_csv};
-use crate::generate::sensors::{SensorGenerator, SensorOptions};
-use crate::generate::tweets::{GeneratorOptions, TweetGenerator};
-use crate::generate::user_events::{UserEventGenerator, UserEventOptions};
-use crate::generate::{GenerateReport, generate};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use std::process::ExitCode;
-use updraft_tasks::StreamUri;
+use updraft_core::StreamUri;
+use updraft_generate::GenerateReport;
+use updraft_generate::RecordSource;
+use updraft_generate::books::{BookGenerator, BookOptions, write_csv};
+use updraft_generate::sensors::{SensorGenerator, SensorOptions};
+use updraft_generate::tweets::{GeneratorOptions, TweetGenerator};
+use updraft_generate::user_events::{UserEventGenerator, UserEventOptions};
 
 #[derive(Subcommand, Debug)]
 pub enum GenerateCommand {
@@ -170,18 +170,42 @@ async fn stream_out(
     generator: impl RecordSource,
     stream: &Stream,
 ) -> anyhow::Result<ExitCode> {
-    let stop = stop_on_signal();
     let report = generate(
         generator,
         stream.count,
         &stream.target,
         stream.rate,
         stream.partitions,
-        &stop,
     )
     .await?;
     print_object(ctx.format, &report)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generates with a progress bar on a terminal, until done or a signal.
+async fn generate(
+    generator: impl RecordSource,
+    count: Option<u64>,
+    to: &StreamUri,
+    rate: Option<u64>,
+    partitions: i32,
+) -> anyhow::Result<GenerateReport> {
+    let stop = stop_on_signal();
+    let bar = match count {
+        Some(count) => crate::terminal::progress_bar(
+            count,
+            "{spinner} generating [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
+        ),
+        None => crate::terminal::progress_bar(
+            u64::MAX,
+            "{spinner} generating {pos} events {per_sec} (Ctrl-C ends)",
+        ),
+    };
+    let progress = |made| bar.set_position(made);
+    let report =
+        updraft_generate::generate(generator, count, to, rate, partitions, &stop, &progress).await;
+    bar.finish_and_clear();
+    report
 }
 
 fn ratio(name: &str, value: f64) -> anyhow::Result<f64> {
@@ -342,8 +366,7 @@ async fn tweets_cmd(args: TweetArgs, ctx: &Context) -> anyhow::Result<ExitCode> 
         users,
     })
     .map_err(usage)?;
-    let stop = stop_on_signal();
-    let report = generate(generator, Some(count), &target, rate, partitions, &stop).await?;
+    let report = generate(generator, Some(count), &target, rate, partitions).await?;
     print_object(ctx.format, &report)?;
     Ok(ExitCode::SUCCESS)
 }

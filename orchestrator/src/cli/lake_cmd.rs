@@ -6,7 +6,8 @@ use super::{Context, usage};
 use clap::Subcommand;
 use serde::Serialize;
 use std::process::ExitCode;
-use updraft_tasks::{TaskError, lake_tables, query_lake};
+use updraft_core::TaskError;
+use updraft_tasks::{lake_tables, query_lake};
 
 #[derive(Subcommand, Debug)]
 pub enum LakeCommand {

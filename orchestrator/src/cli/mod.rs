@@ -150,15 +150,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    updraft_tasks::secrets::register_environment();
+    updraft_core::secrets::register_environment();
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
-            eprintln!("error: {}", updraft_tasks::secrets::mask(&e.to_string()));
+            eprintln!("error: {}", updraft_core::secrets::mask(&e.to_string()));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {}", updraft_tasks::secrets::mask(&format!("{e:#}")));
+            eprintln!("error: {}", updraft_core::secrets::mask(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -173,7 +173,7 @@ fn init_tracing(daemon: bool) {
         // which every first run does; real failures reach the user as task errors.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!(
-                "warn,updraft={ours},updraft_tasks={ours},buoyant_kernel::snapshot::builder=off"
+                "warn,updraft={ours},updraft_core={ours},updraft_tasks={ours},updraft_generate={ours},buoyant_kernel::snapshot::builder=off"
             ))
         });
     let _ = tracing_subscriber::fmt()

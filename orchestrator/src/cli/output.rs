@@ -7,7 +7,7 @@ macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let text = format!($($arg)*);
-        let _ = writeln!(std::io::stdout().lock(), "{}", updraft_tasks::secrets::mask(&text));
+        let _ = writeln!(std::io::stdout().lock(), "{}", updraft_core::secrets::mask(&text));
     }};
 }
 
@@ -16,7 +16,7 @@ macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let text = format!($($arg)*);
-        let _ = write!(std::io::stdout().lock(), "{}", updraft_tasks::secrets::mask(&text));
+        let _ = write!(std::io::stdout().lock(), "{}", updraft_core::secrets::mask(&text));
     }};
 }
 
@@ -64,7 +64,7 @@ pub fn print_rows<T: Serialize>(
 /// Prints JSON masked in its string values (never in its syntax, so it stays JSON).
 fn print_json(mut value: serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write as _;
-    updraft_tasks::secrets::mask_json(&mut value);
+    updraft_core::secrets::mask_json(&mut value);
     let text = serde_json::to_string_pretty(&value)?;
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())

@@ -3,11 +3,11 @@
 
 use super::output::print_object;
 use super::{Context, usage};
-use crate::produce::{NoSuchColumn, ProduceRequest, produce};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use updraft_tasks::StreamUri;
+use updraft_core::StreamUri;
+use updraft_generate::produce::{NoSuchColumn, ProduceRequest, produce};
 
 #[derive(Args, Debug)]
 pub struct ProduceArgs {

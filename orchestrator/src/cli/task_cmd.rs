@@ -10,7 +10,7 @@ use chrono::SecondsFormat;
 use clap::Subcommand;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
-use updraft_tasks::TaskLog;
+use updraft_core::TaskLog;
 
 #[derive(Subcommand, Debug)]
 pub enum TaskCommand {
@@ -253,7 +253,7 @@ async fn logs(
         };
         let text = String::from_utf8_lossy(&pending[..=last]);
         if out
-            .write_all(updraft_tasks::secrets::mask(&text).as_bytes())
+            .write_all(updraft_core::secrets::mask(&text).as_bytes())
             .and_then(|()| out.flush())
             .is_err()
         {
@@ -263,7 +263,7 @@ async fn logs(
         pending.drain(..=last);
     }
     let text = String::from_utf8_lossy(&pending);
-    let _ = out.write_all(updraft_tasks::secrets::mask(&text).as_bytes());
+    let _ = out.write_all(updraft_core::secrets::mask(&text).as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -296,7 +296,6 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
     log.line(format!(
         "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
     ));
-    let tests = updraft_tasks::data_test::TestResults::default();
     match run_task(
         task,
         &vars,
@@ -304,7 +303,7 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         &ctx.settings.connections,
         &log,
         &cancel,
-        (&tests, &Default::default()),
+        &Default::default(),
         &crate::engine::supervisor::supervised(),
     )
     .await

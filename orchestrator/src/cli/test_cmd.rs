@@ -10,8 +10,9 @@ use clap::Subcommand;
 use serde::Serialize;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
-use updraft_tasks::TaskLog;
-use updraft_tasks::data_test::{TestResult, TestResults};
+use updraft_core::Reports;
+use updraft_core::TaskLog;
+use updraft_core::report::{Report, ReportKind, TestResult, TestStatus};
 
 #[derive(Subcommand, Debug)]
 pub enum TestCommand {
@@ -88,7 +89,7 @@ async fn failures(
             "test `{test}` kept no failing rows: set `store_failures: true` on it or on its task"
         )));
     };
-    let rows = updraft_tasks::data_test::read_failures(at, &ctx.settings.connections)
+    let rows = updraft_tasks::stored_failing_rows(at, &ctx.settings.connections)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let columns: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
@@ -96,7 +97,7 @@ async fn failures(
     eprintln!(
         "{} failing row(s) of {test} ({} at most), kept at {}",
         rows.rows.len(),
-        updraft_tasks::data_test::SHOWN_ROWS,
+        updraft_tasks::SHOWN_FAILING_ROWS,
         at.trim_start_matches("delta:")
     );
     Ok(ExitCode::SUCCESS)
@@ -135,7 +136,7 @@ async fn results(
         .test_results(dag_id, &run_id)
         .await?
         .into_iter()
-        .filter(|r| status.as_ref().is_none_or(|s| &r.status == s))
+        .filter(|r| status.as_ref().is_none_or(|s| r.status.as_str() == s))
         .collect();
     if rows.is_empty() {
         eprintln!("no data test results in run {run_id} of {dag_id}");
@@ -143,7 +144,7 @@ async fn results(
     print_rows(ctx.format, &rows, COLUMNS)?;
     let failed = rows
         .iter()
-        .any(|r| matches!(r.status.as_str(), "fail" | "error"));
+        .any(|r| matches!(r.status, TestStatus::Fail | TestStatus::Error));
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -167,15 +168,17 @@ struct Shown<'a> {
 async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
     let (dag, vars) = args.resolve(ctx)?;
     let task = &dag.tasks[&args.task_id];
-    if task.task_type != "data_test" {
+    let reports_tests = updraft_tasks::task_type(&task.task_type)
+        .is_ok_and(|t| t.reports().contains(&ReportKind::Test));
+    if !reports_tests {
         return Err(usage(format!(
-            "task `{}` is a `{}` task, not `data_test`; `updraft task test` runs any task",
+            "task `{}` is a `{}` task, which runs no data tests; `updraft task test` runs any task",
             task.task_id, task.task_type
         )));
     }
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let tests = TestResults::default();
+    let reports = Reports::default();
     // stdout carries the results; the task's own lines go to stderr.
     let log = TaskLog::stderr();
     let outcome = run_task(
@@ -185,11 +188,18 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
         &ctx.settings.connections,
         &log,
         &cancel,
-        (&tests, &Default::default()),
+        &reports,
         &crate::engine::supervisor::supervised(),
     )
     .await;
-    let results: Vec<TestResult> = tests.take();
+    let results: Vec<TestResult> = reports
+        .take()
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::Test(t) => Some(t),
+            _ => None,
+        })
+        .collect();
     let rows: Vec<Shown> = results
         .iter()
         .map(|r| Shown {

@@ -3,7 +3,7 @@
 
 use super::ids::{IdKind, check_id};
 use super::source::DagSource;
-use super::spec::{DagSpec, DurationSpec, RetrySpec};
+use super::spec::{DagSpec, DurationSpec, RetrySpec, TaskSpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use updraft_tasks::yaml_locations::{Locations, Position};
+use updraft_core::yaml_locations::{Locations, Position};
 
 /// One problem in a DAG file, with where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ impl fmt::Display for DagError {
             self.pos.line,
             self.pos.col,
             // A DAG file may hold a literal password that a message quotes.
-            updraft_tasks::secrets::mask(&self.message)
+            updraft_core::secrets::mask(&self.message)
         )
     }
 }
@@ -73,8 +73,7 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     let spec: DagSpec = match read_spec(text) {
         Ok(spec) => spec,
         Err(e) => {
-            let message =
-                updraft_tasks::config_message::for_people(&strip_location(&e.to_string()));
+            let message = updraft_core::config_message::for_people(&strip_location(&e.to_string()));
             let pos = unknown_key_position(&errors.locations, &message)
                 .or_else(|| {
                     e.location().map(|l| Position {
@@ -92,8 +91,10 @@ pub fn parse_dag(text: &str, file: &Path) -> Result<Dag, Vec<DagError>> {
     }
     let mut dag = build(spec, &mut errors, file);
     if let Some(dag) = &dag {
+        let vars = super::run_vars::checking_vars(dag);
         for (task_id, task) in &dag.tasks {
-            for (path, message) in crate::template::check_task(task, dag) {
+            let (config, when) = (&task.config, task.when.as_deref());
+            for (path, message) in crate::template::check_task(config, when, task_id, &vars) {
                 errors.value(
                     &format!("tasks.{task_id}.{path}"),
                     format!("task `{task_id}`: {message}"),
@@ -216,88 +217,9 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
 
     let mut tasks = IndexMap::new();
     for (task_id, task) in &spec.tasks {
-        let path = format!("tasks.{task_id}");
-        if let Err(e) = check_id(IdKind::Task, task_id) {
-            errors.key(&path, e);
-        }
-        let retry = merge(&spec.default_args, &task.retry);
-        let trigger_rule = match retry
-            .trigger_rule
-            .as_deref()
-            .unwrap_or("all_success")
-            .parse()
-        {
-            Ok(rule) => rule,
-            Err(e) => {
-                errors.value(&format!("{path}.trigger_rule"), e);
-                TriggerRule::AllSuccess
-            }
-        };
-        let mut seen = std::collections::HashSet::new();
-        for (i, up) in task.depends_on.iter().enumerate() {
-            let at = format!("{path}.depends_on.{i}");
-            if !spec.tasks.contains_key(up) {
-                errors.value(
-                    &at,
-                    format!("task `{task_id}` depends on `{up}`, which is not a task of this DAG"),
-                );
-            } else if up == task_id {
-                errors.value(&at, format!("task `{task_id}` depends on itself"));
-            } else if !seen.insert(up) {
-                errors.value(
-                    &at,
-                    format!("task `{task_id}` lists `{up}` twice in depends_on"),
-                );
-            }
-        }
-        let dag_folder = file.parent().unwrap_or(Path::new("."));
-        if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config, dag_folder) {
-            let at = if updraft_tasks::task_type(&task.task_type).is_err() {
-                format!("{path}.type")
-            } else if task.config.get("schema_file").is_some()
-                && !e.to_string().contains("unknown field")
-            {
-                // The message says where in the schema file; this points at its name.
-                format!("{path}.with.schema_file")
-            } else {
-                config_error_path(&path, &e.to_string())
-            };
-            errors.value(&at, format!("task `{task_id}`: {e}"));
-        }
-        let policy = RetryPolicy {
-            retries: retry.retries.unwrap_or(0),
-            delay: duration(
-                errors,
-                &format!("{path}.retry_delay"),
-                retry.retry_delay.as_ref(),
-            )
-            .unwrap_or(DEFAULT_RETRY_DELAY),
-            exponential_backoff: retry.retry_exponential_backoff.unwrap_or(false),
-            max_delay: duration(
-                errors,
-                &format!("{path}.max_retry_delay"),
-                retry.max_retry_delay.as_ref(),
-            ),
-        };
-        let execution_timeout = duration(
-            errors,
-            &format!("{path}.execution_timeout"),
-            retry.execution_timeout.as_ref(),
-        );
         tasks.insert(
             task_id.clone(),
-            Task {
-                task_id: task_id.clone(),
-                task_type: task.task_type.clone(),
-                description: task.description.clone(),
-                upstream: task.depends_on.clone(),
-                downstream: Vec::new(),
-                trigger_rule,
-                retry: policy,
-                execution_timeout,
-                when: task.when.clone(),
-                config: task.config.clone(),
-            },
+            build_task(&spec, task_id, task, errors, file),
         );
     }
     if !errors.list.is_empty() {
@@ -352,6 +274,112 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
 }
 
 /// A task's own setting wins over `default_args`.
+/// One task of the DAG, its problems added to `errors`.
+fn build_task(
+    spec: &DagSpec,
+    task_id: &str,
+    task: &TaskSpec,
+    errors: &mut Errors,
+    file: &Path,
+) -> Task {
+    let path = format!("tasks.{task_id}");
+    if let Err(e) = check_id(IdKind::Task, task_id) {
+        errors.key(&path, e);
+    }
+    let retry = merge(&spec.default_args, &task.retry);
+    let trigger_rule = match retry
+        .trigger_rule
+        .as_deref()
+        .unwrap_or("all_success")
+        .parse()
+    {
+        Ok(rule) => rule,
+        Err(e) => {
+            errors.value(&format!("{path}.trigger_rule"), e);
+            TriggerRule::AllSuccess
+        }
+    };
+    check_depends_on(spec, task_id, task, &path, errors);
+    check_with(task_id, task, &path, errors, file);
+    let policy = RetryPolicy {
+        retries: retry.retries.unwrap_or(0),
+        delay: duration(
+            errors,
+            &format!("{path}.retry_delay"),
+            retry.retry_delay.as_ref(),
+        )
+        .unwrap_or(DEFAULT_RETRY_DELAY),
+        exponential_backoff: retry.retry_exponential_backoff.unwrap_or(false),
+        max_delay: duration(
+            errors,
+            &format!("{path}.max_retry_delay"),
+            retry.max_retry_delay.as_ref(),
+        ),
+    };
+    let execution_timeout = duration(
+        errors,
+        &format!("{path}.execution_timeout"),
+        retry.execution_timeout.as_ref(),
+    );
+    Task {
+        task_id: task_id.to_string(),
+        task_type: task.task_type.clone(),
+        description: task.description.clone(),
+        upstream: task.depends_on.clone(),
+        downstream: Vec::new(),
+        trigger_rule,
+        retry: policy,
+        execution_timeout,
+        when: task.when.clone(),
+        config: task.config.clone(),
+    }
+}
+
+/// Each upstream of a task is a task of the DAG, not the task itself, and listed once.
+fn check_depends_on(
+    spec: &DagSpec,
+    task_id: &str,
+    task: &TaskSpec,
+    path: &str,
+    errors: &mut Errors,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, up) in task.depends_on.iter().enumerate() {
+        let at = format!("{path}.depends_on.{i}");
+        if !spec.tasks.contains_key(up) {
+            errors.value(
+                &at,
+                format!("task `{task_id}` depends on `{up}`, which is not a task of this DAG"),
+            );
+        } else if up == task_id {
+            errors.value(&at, format!("task `{task_id}` depends on itself"));
+        } else if !seen.insert(up) {
+            errors.value(
+                &at,
+                format!("task `{task_id}` lists `{up}` twice in depends_on"),
+            );
+        }
+    }
+}
+
+/// The task's `with:` block, as its type checks it.
+fn check_with(task_id: &str, task: &TaskSpec, path: &str, errors: &mut Errors, file: &Path) {
+    let dag_folder = file.parent().unwrap_or(Path::new("."));
+    if let Err(e) = updraft_tasks::validate(&task.task_type, &task.config, dag_folder) {
+        let message = e.to_string();
+        let at = match updraft_tasks::task_type(&task.task_type) {
+            Err(_) => format!("{path}.type"),
+            // An error in a file the task names says where in that file; this points
+            // at the file's name.
+            Ok(t) => match named_file_key(t.file_keys(), &task.config, &message) {
+                Some(key) => format!("{path}.with.{key}"),
+                None => config_error_path(path, &message),
+            },
+        };
+        errors.value(&at, format!("task `{task_id}`: {e}"));
+    }
+}
+
 fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
     RetrySpec {
         retries: own.retries.or(defaults.retries),
@@ -402,7 +430,7 @@ fn positive(errors: &mut Errors, key: &str, value: Option<u32>) -> Option<u32> {
 fn duration(errors: &mut Errors, path: &str, spec: Option<&DurationSpec>) -> Option<Duration> {
     match spec? {
         DurationSpec::Seconds(s) => Some(Duration::from_secs(*s)),
-        DurationSpec::Text(text) => match updraft_tasks::parse_duration(text) {
+        DurationSpec::Text(text) => match updraft_core::parse_duration(text) {
             Ok(d) => Some(d),
             Err(e) => {
                 // A key inherited from default_args is reported there.
@@ -445,4 +473,21 @@ fn date_field(errors: &mut Errors, key: &str, text: Option<&str>, tz: Tz) -> Opt
             None
         }
     }
+}
+
+/// The `with:` key among `keys` whose file an error message is about, if any.
+fn named_file_key<'k>(
+    keys: &[&'k str],
+    config: &serde_json::Value,
+    message: &str,
+) -> Option<&'k str> {
+    if message.contains("unknown field") {
+        return None;
+    }
+    keys.iter().copied().find(|key| {
+        config
+            .get(*key)
+            .and_then(|v| v.as_str())
+            .is_some_and(|file| !file.is_empty() && message.contains(file))
+    })
 }

@@ -1,23 +1,26 @@
 //! The DAG model: what a validated DAG file means (tasks, dependencies, retry policies,
 //! schedule), built from YAML by [`load`] and checked with file:line:col errors.
 
+mod files;
 mod folder;
 mod graph;
 pub mod ids;
 pub mod load;
+mod run_vars;
 mod schedule;
 pub mod source;
 mod spec;
 pub mod timetable;
 pub mod trigger_rule;
 
+pub use files::{DagFiles, Seen};
 pub use folder::{DagFolder, dag_files, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
 pub use schedule::Schedule;
 pub use source::DagSource;
 pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
-pub use updraft_tasks::yaml_locations::Position;
+pub use updraft_core::yaml_locations::Position;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

@@ -88,7 +88,7 @@ impl Schedule {
 /// Reads an interval as durations are written elsewhere in a DAG (`30s`, `5m`, `1h30m`,
 /// `1d`, a number of seconds): a whole number of seconds, more than zero.
 fn parse_interval(text: &str) -> Result<TimeDelta, String> {
-    let every = updraft_tasks::parse_duration(text)
+    let every = updraft_core::parse_duration(text)
         .map_err(|e| format!("{e}; a cron expression has 5 fields"))?;
     if every.is_zero() || every.subsec_nanos() != 0 {
         return Err(format!(

@@ -4,16 +4,14 @@
 use super::{Job, RunEvent};
 use crate::dag::Task;
 use crate::settings::Settings;
-use crate::store::{OwnedAttempt, Store, TaskKey, TaskState, TryEnd};
+use crate::store::{OwnedAttempt, Store, TaskState, TryEnd};
 use crate::template::{RunVars, render_config, render_when};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
-use updraft_tasks::data_test::TestResults;
-use updraft_tasks::sql_models::ModelResults;
-use updraft_tasks::{TaskContext, TaskError, TaskLog, TaskOutcome};
+use updraft_core::{Reports, TaskContext, TaskError, TaskLog, TaskOutcome};
 
 /// Everything one attempt needs, owned so it can run on its own tokio task.
 pub(super) struct Attempt {
@@ -46,87 +44,21 @@ pub(super) struct AttemptEnd {
 }
 
 impl Attempt {
+    /// Runs the attempt and records how it ended (unless another job took it over).
     pub async fn run(self) -> Result<AttemptEnd> {
-        let key = TaskKey {
-            dag_id: &self.vars.dag_id,
-            run_id: &self.vars.run_id,
-            task_id: &self.task.task_id,
-        };
-        let try_number = i64::from(self.try_number);
-        let log_path = self
-            .settings
-            .log_path(key.dag_id, key.run_id, key.task_id, try_number);
         self.emit(RunEvent::TaskStarted {
             task_id: self.task.task_id.clone(),
             try_number: self.try_number,
         });
         let started = Instant::now();
-        // Creating a folder and a file blocks; off the async workers it does not hold up
-        // the run loop and the other attempts' database work.
-        let result = match log_path {
-            Ok(log_path) => {
-                let opened = {
-                    let path = log_path.clone();
-                    let cap = self.settings.log_max_bytes;
-                    tokio::task::spawn_blocking(move || TaskLog::open_capped(&path, cap))
-                        .await
-                        .map_err(std::io::Error::other)
-                        .and_then(|opened| opened)
-                };
-                match opened {
-                    Ok(log) => self.execute(log).await,
-                    Err(e) => Err(TaskError::Retryable(format!(
-                        "cannot open log file {}: {e}",
-                        log_path.display()
-                    ))),
-                }
-            }
-            Err(e) => Err(TaskError::Config(e)),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        let (state, error, metrics) = match &result {
-            Ok(outcome) if outcome.skipped => (TaskState::Skipped, None, outcome.metrics.clone()),
-            Ok(outcome) => (TaskState::Success, None, outcome.metrics.clone()),
-            Err(e) => {
-                let state = if e.is_retryable() && self.try_number < self.max_tries {
-                    TaskState::UpForRetry
-                } else {
-                    TaskState::Failed
-                };
-                // The history tables are read by anyone with Grafana: no secret goes in.
-                let error = updraft_tasks::secrets::mask(&e.to_string()).into_owned();
-                (state, Some(error), Default::default())
-            }
-        };
-        let try_state = if state == TaskState::UpForRetry {
-            TaskState::Failed
-        } else {
-            state
-        };
-        let metrics = serde_json::Value::Object(metrics);
-        let ended_at = chrono::Utc::now();
-        let next_try_at = (state == TaskState::UpForRetry).then(|| {
-            let delay = self.task.retry.delay_after(self.try_number);
-            ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
-        });
-        let end = TryEnd {
-            dag_id: key.dag_id.to_string(),
-            run_id: key.run_id.to_string(),
-            task_id: key.task_id.to_string(),
-            try_number,
-            ti_state: state,
-            try_state,
-            ended_at,
-            duration: seconds,
-            error: error.clone(),
-            metrics,
-            next_try_at,
-        };
+        let reports = Reports::default();
+        let result = self.logged(&reports).await;
+        let end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
         let owned = self.job.finish(end.clone()).await?;
         self.job.untrack(&OwnedAttempt {
-            dag_id: key.dag_id.to_string(),
-            run_id: key.run_id.to_string(),
-            task_id: key.task_id.to_string(),
+            dag_id: end.dag_id.clone(),
+            run_id: end.run_id.clone(),
+            task_id: end.task_id.clone(),
         });
         if !owned {
             let reason = format!(
@@ -135,10 +67,11 @@ impl Attempt {
             );
             self.store.end_lost_try(&self.job.id, &end, &reason).await?;
             tracing::warn!(
-                "attempt {try_number} of {}.{} in run {} ended here after another job had declared it dead; its result was not recorded",
-                key.dag_id,
-                key.task_id,
-                key.run_id
+                "attempt {} of {}.{} in run {} ended here after another job had declared it dead; its result was not recorded",
+                end.try_number,
+                end.dag_id,
+                end.task_id,
+                end.run_id
             );
             return Ok(AttemptEnd {
                 task_id: self.task.task_id.clone(),
@@ -149,19 +82,95 @@ impl Attempt {
         self.emit(RunEvent::TaskFinished {
             task_id: self.task.task_id.clone(),
             try_number: self.try_number,
-            state,
-            seconds,
-            error,
+            state: end.ti_state,
+            seconds: end.duration,
+            error: end.error.clone(),
         });
         Ok(AttemptEnd {
             task_id: self.task.task_id.clone(),
-            state: Some(state),
-            next_try_at,
+            state: Some(end.ti_state),
+            next_try_at: end.next_try_at,
         })
     }
 
+    /// Opens the attempt's log and runs the task with it.
+    async fn logged(&self, reports: &Reports) -> Result<TaskOutcome, TaskError> {
+        let (dag_id, run_id) = (&self.vars.dag_id, &self.vars.run_id);
+        let try_number = i64::from(self.try_number);
+        let log_path = self
+            .settings
+            .log_path(dag_id, run_id, &self.task.task_id, try_number)
+            .map_err(TaskError::Config)?;
+        // Creating a folder and a file blocks; off the async workers it does not hold up
+        // the run loop and the other attempts' database work.
+        let opened = {
+            let path = log_path.clone();
+            let cap = self.settings.log_max_bytes;
+            tokio::task::spawn_blocking(move || TaskLog::open_capped(&path, cap))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|opened| opened)
+        };
+        match opened {
+            Ok(log) => self.execute(log, reports).await,
+            Err(e) => Err(TaskError::Retryable(format!(
+                "cannot open log file {}: {e}",
+                log_path.display()
+            ))),
+        }
+    }
+
+    /// How the attempt ended, as the store records it: a retryable failure with tries
+    /// left is `up_for_retry` (the attempt itself failed), with its next try's time.
+    fn end(
+        &self,
+        result: &Result<TaskOutcome, TaskError>,
+        seconds: f64,
+        reports: Vec<updraft_core::Report>,
+    ) -> TryEnd {
+        let (state, error, metrics) = match result {
+            Ok(outcome) if outcome.skipped => (TaskState::Skipped, None, outcome.metrics.clone()),
+            Ok(outcome) => (TaskState::Success, None, outcome.metrics.clone()),
+            Err(e) => {
+                let state = if e.is_retryable() && self.try_number < self.max_tries {
+                    TaskState::UpForRetry
+                } else {
+                    TaskState::Failed
+                };
+                // The history tables are read by anyone with Grafana: no secret goes in.
+                let error = updraft_core::secrets::mask(&e.to_string()).into_owned();
+                (state, Some(error), Default::default())
+            }
+        };
+        let try_state = if state == TaskState::UpForRetry {
+            TaskState::Failed
+        } else {
+            state
+        };
+        let ended_at = chrono::Utc::now();
+        let next_try_at = (state == TaskState::UpForRetry).then(|| {
+            let delay = self.task.retry.delay_after(self.try_number);
+            ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
+        });
+        TryEnd {
+            dag_id: self.vars.dag_id.clone(),
+            run_id: self.vars.run_id.clone(),
+            task_id: self.task.task_id.clone(),
+            try_number: i64::from(self.try_number),
+            ti_state: state,
+            try_state,
+            ended_at,
+            duration: seconds,
+            error,
+            metrics: serde_json::Value::Object(metrics),
+            next_try_at,
+            // What the attempt found and built, failed or not: losing it would hide it.
+            reports,
+        }
+    }
+
     /// Renders and runs the task, logging the attempt's beginning and end.
-    async fn execute(&self, log: TaskLog) -> Result<TaskOutcome, TaskError> {
+    async fn execute(&self, log: TaskLog, reports: &Reports) -> Result<TaskOutcome, TaskError> {
         let task = &self.task;
         log.line(format!(
             "attempt {} of {} of task `{}` ({}) in run `{}` on {}",
@@ -174,7 +183,7 @@ impl Attempt {
         ));
         let result = match &self.refused {
             Some(reason) => Err(TaskError::Config(reason.clone())),
-            None => self.render_and_run(&log).await,
+            None => self.render_and_run(&log, reports).await,
         };
         match &result {
             Ok(o) if o.skipped => log.line("task skipped"),
@@ -187,9 +196,11 @@ impl Attempt {
         result
     }
 
-    async fn render_and_run(&self, log: &TaskLog) -> Result<TaskOutcome, TaskError> {
-        let tests = TestResults::default();
-        let models = ModelResults::default();
+    async fn render_and_run(
+        &self,
+        log: &TaskLog,
+        reports: &Reports,
+    ) -> Result<TaskOutcome, TaskError> {
         let result = run_task(
             &self.task,
             &self.vars,
@@ -198,33 +209,16 @@ impl Attempt {
             log,
             // A child, so an execution timeout stopping the task is not taken for `cancel`.
             &self.cancel.child_token(),
-            (&tests, &models),
+            reports,
             &self.processes(),
         )
         .await;
-        // What the attempt found (tests) and built (models): losing its record would hide it.
-        let key = (
-            self.vars.dag_id.as_str(),
-            self.vars.run_id.as_str(),
-            self.task.task_id.as_str(),
-        );
-        let attempt = i64::from(self.try_number);
-        let tests = tests.take();
-        if !tests.is_empty() {
-            let recorded = self.store.record_test_results(key, attempt, &tests).await;
-            kept("the test results", recorded, log)?;
-        }
-        let models = models.take();
-        if !models.is_empty() {
-            let recorded = self.store.record_model_runs(key, attempt, &models).await;
-            kept("the model builds", recorded, log)?;
-        }
         self.unless_stopped(result)
     }
 
     /// How this attempt starts commands: supervised, and each process group recorded on
     /// its `task_try` row, so that recovery on this host can kill what a crash left.
-    fn processes(&self) -> updraft_tasks::Processes {
+    fn processes(&self) -> updraft_core::Processes {
         let (store, job_id) = (self.store.clone(), self.job.id.clone());
         let key = (
             self.vars.dag_id.clone(),
@@ -245,7 +239,7 @@ impl Attempt {
                 }
             })
         };
-        updraft_tasks::Processes {
+        updraft_core::Processes {
             on_start: Some(Arc::new(on_start)),
             ..super::supervisor::supervised()
         }
@@ -279,18 +273,6 @@ impl Attempt {
     }
 }
 
-/// A failure to record what an attempt reported, as a retryable failure of the attempt.
-fn kept(
-    what: &str,
-    recorded: Result<(), crate::store::StoreError>,
-    log: &TaskLog,
-) -> Result<(), TaskError> {
-    recorded.map_err(|e| {
-        log.line(format!("cannot record {what}: {e}"));
-        TaskError::Retryable(format!("cannot record {what}: {e}"))
-    })
-}
-
 /// Renders a task's config and runs it once under its execution timeout. Shared by the
 /// engine and `updraft task test`, which records nothing.
 #[allow(clippy::too_many_arguments)]
@@ -298,11 +280,11 @@ pub async fn run_task(
     task: &Task,
     vars: &RunVars,
     try_number: u32,
-    connections: &Arc<updraft_tasks::Connections>,
+    connections: &Arc<updraft_core::Connections>,
     log: &TaskLog,
     cancel: &CancellationToken,
-    (test_results, model_results): (&TestResults, &ModelResults),
-    processes: &updraft_tasks::Processes,
+    reports: &Reports,
+    processes: &updraft_core::Processes,
 ) -> Result<TaskOutcome, TaskError> {
     if let Some(when) = &task.when
         && !render_when(when, vars, &task.task_id, try_number).map_err(TaskError::Config)?
@@ -324,8 +306,7 @@ pub async fn run_task(
         connections: connections.clone(),
         log: log.clone(),
         cancel: cancel.clone(),
-        test_results: test_results.clone(),
-        model_results: model_results.clone(),
+        reports: reports.clone(),
         processes: processes.clone(),
     };
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);

@@ -16,11 +16,12 @@ pub use events::RunEvent;
 pub use job::{Job, JobType};
 
 use crate::dag::Dag;
+use crate::dag::Seen;
 use crate::dag::trigger_rule::{Decision, UpstreamCounts};
 use crate::settings::Settings;
 use crate::store::{Claimant, DagRunRow, OwnedAttempt, RunState, Store, TaskState};
 use crate::template::RunVars;
-use crate::versions::{self, DagVersions, Resolved, Seen, VersionError};
+use crate::versions::{self, DagVersions, Resolved, VersionError};
 use anyhow::Result;
 use attempt::{Attempt, AttemptEnd};
 use chrono::Utc;
@@ -299,7 +300,7 @@ impl Engine {
         let gone: Vec<&str> = rows
             .iter()
             .filter(|r| !dag.tasks.contains_key(&r.task_id))
-            .filter(|r| !TaskState::parse(r.state.as_deref()).is_finished())
+            .filter(|r| !r.state.is_finished())
             .map(|r| r.task_id.as_str())
             .collect();
         if !added.is_empty() || !gone.is_empty() || rows.iter().any(|r| r.dag_version.is_none()) {
@@ -321,7 +322,7 @@ impl Engine {
             tasks.insert(
                 row.task_id,
                 TaskView {
-                    state: TaskState::parse(row.state.as_deref()),
+                    state: row.state,
                     max_tries: row.max_tries.max(1) as u32,
                     next_try_at: row.next_try_at,
                     local: false,
@@ -345,7 +346,6 @@ impl Engine {
             if let Some(view) = tasks.get(&task_id)
                 && !view.local
             {
-                let state = TaskState::parse(state.as_deref());
                 changed |= view.state != state || view.next_try_at != next_try_at;
                 tasks.set_max_tries(&task_id, max_tries.max(1) as u32);
                 tasks.update(&task_id, None, Some(next_try_at));
@@ -363,7 +363,7 @@ impl Engine {
             let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
             for row in rows {
                 if tasks.get(&row.task_id).is_some_and(|v| !v.local) {
-                    tasks.set(dag, &row.task_id, TaskState::parse(row.state.as_deref()));
+                    tasks.set(dag, &row.task_id, row.state);
                 }
             }
         }

@@ -98,7 +98,7 @@ async fn survivors_gone(stale: &StaleAttempt, hostname: &str) -> bool {
         stale.run_id
     );
     if let Some(path) = &stale.log_path
-        && let Ok(log) = updraft_tasks::TaskLog::open(std::path::Path::new(path))
+        && let Ok(log) = updraft_core::TaskLog::open(std::path::Path::new(path))
     {
         log.line(&said);
     }

@@ -81,8 +81,8 @@ fn exit_as(status: std::process::ExitStatus) -> ExitCode {
 
 /// How attempts of this process start commands: under `updraft __supervise` (this very
 /// binary), so that they die with it.
-pub fn supervised() -> updraft_tasks::Processes {
-    updraft_tasks::Processes {
+pub fn supervised() -> updraft_core::Processes {
+    updraft_core::Processes {
         supervisor: std::env::current_exe()
             .ok()
             .map(|exe| (exe, SUPERVISE_ARG.to_string())),

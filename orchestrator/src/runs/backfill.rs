@@ -79,10 +79,10 @@ pub async fn plan(
                 .iter()
                 .find(|r| r.logical_date == info.logical_date)
                 .cloned();
-            let action = match existing.as_ref().map(DagRunRow::run_state) {
+            let action = match existing.as_ref().map(|r| r.state) {
                 None => Action::Create,
-                Some(Some(RunState::Failed)) if reprocess != Reprocess::None => Action::Rerun,
-                Some(Some(RunState::Success)) if reprocess == Reprocess::Completed => Action::Rerun,
+                Some(RunState::Failed) if reprocess != Reprocess::None => Action::Rerun,
+                Some(RunState::Success) if reprocess == Reprocess::Completed => Action::Rerun,
                 Some(_) => Action::Skip,
             };
             Planned {

@@ -5,10 +5,11 @@
 
 use super::RunsError;
 use crate::dag::Dag;
+use crate::dag::Seen;
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, Store, TaskInstanceRow, TaskState};
-use crate::versions::{self, DagVersions, Seen, VersionError};
+use crate::versions::{self, DagVersions, VersionError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -228,10 +229,7 @@ fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) ->
         .filter(|ti| request.tasks.picks(&ti.task_id))
         .filter(|ti| {
             !request.only_failed
-                || matches!(
-                    TaskState::parse(ti.state.as_deref()),
-                    TaskState::Failed | TaskState::UpstreamFailed
-                )
+                || matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed)
         });
     let mut cleared = BTreeSet::new();
     for ti in picked {

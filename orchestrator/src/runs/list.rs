@@ -43,9 +43,9 @@ pub struct RunPage {
 
 /// Reads a state name as a request field.
 pub fn parse_state(name: &str) -> Result<RunState, RunsError> {
-    RunState::parse(name).ok_or_else(|| RunsError::Invalid {
+    RunState::parse(name).map_err(|e| RunsError::Invalid {
         field: "state",
-        message: format!("`{name}`: use queued, running, success or failed"),
+        message: e.to_string(),
     })
 }
 

@@ -153,9 +153,9 @@ async fn still_running(
         .tries(dag_id, run_id, Some(task_id))
         .await
         .map(|tries| {
-            tries.iter().any(|t| {
-                t.try_number == *try_number && t.task_state() == crate::store::TaskState::Running
-            })
+            tries
+                .iter()
+                .any(|t| t.try_number == *try_number && t.state == crate::store::TaskState::Running)
         })
         .unwrap_or(false)
 }

@@ -3,11 +3,12 @@
 
 use super::RunsError;
 use crate::dag::Dag;
+use crate::dag::Seen;
 use crate::dag::ids::{IdKind, check_id};
 use crate::engine::{Job, JobType};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, NewRun, RunClash, RunType, Store, StoreError};
-use crate::versions::{self, Seen};
+use crate::versions;
 use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
 use std::sync::Arc;

@@ -4,18 +4,17 @@
 //! Any number of schedulers may share one PostgreSQL: every step is a conditional write,
 //! so each happens once.
 
-mod dag_files;
 mod due_queue;
 mod due_runs;
 
-pub use dag_files::DagFiles;
 pub use due_runs::{DueRuns, create_due_runs};
 
 use crate::dag::Dag;
+use crate::dag::{DagFiles, Seen};
 use crate::engine::{Engine, Job, JobType, RunMode, recovery};
 use crate::settings::Settings;
 use crate::store::{DagRunRow, RunState, Store};
-use crate::versions::{self, DagVersions, Seen};
+use crate::versions::{self, DagVersions};
 use due_queue::DueQueue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

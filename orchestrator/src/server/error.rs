@@ -31,7 +31,7 @@ impl ApiError {
         Self {
             status,
             title: status.canonical_reason().unwrap_or("Error"),
-            detail: updraft_tasks::secrets::mask(&detail.into()).into_owned(),
+            detail: updraft_core::secrets::mask(&detail.into()).into_owned(),
         }
     }
 

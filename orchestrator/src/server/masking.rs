@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
-use updraft_tasks::secrets;
+use updraft_core::secrets;
 
 /// The largest answer the masker reads whole (pages show a log's tail, not the log).
 const MAX_MASKED_BYTES: usize = 16 * 1024 * 1024;

@@ -16,11 +16,11 @@ mod serve;
 mod ui;
 
 use crate::dag::Dag;
-use crate::scheduler::DagFiles;
+use crate::dag::DagFiles;
 use crate::settings::Settings;
+use crate::settings::{ApiToken, Role};
 use crate::store::{DagRow, DagRunRow, Store, TaskInstanceRow};
 use crate::versions::DagVersions;
-use auth::{ApiToken, Role};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, header};

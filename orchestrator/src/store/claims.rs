@@ -9,6 +9,7 @@
 //! row" compared every row of the run with every id.
 //! SQLite has one writer at a time and takes plain `IN` lists.
 
+use super::reports::write_reports;
 use super::{Pool, Result, Store, TaskState};
 use chrono::{DateTime, Utc};
 
@@ -51,6 +52,19 @@ pub struct TryEnd {
     pub metrics: serde_json::Value,
     /// When an `up_for_retry` instance may run again.
     pub next_try_at: Option<DateTime<Utc>>,
+    /// What the attempt reported, written with its end.
+    pub reports: Vec<updraft_core::Report>,
+}
+
+impl TryEnd {
+    /// Its task instance's key.
+    fn key(&self) -> (String, String, String) {
+        (
+            self.dag_id.clone(),
+            self.run_id.clone(),
+            self.task_id.clone(),
+        )
+    }
 }
 
 impl Store {
@@ -282,102 +296,124 @@ impl Store {
         if ends.is_empty() {
             return Ok(Vec::new());
         }
-        let owned: Vec<(String, String, String)> = match &self.pool {
-            Pool::Postgres(p) => {
-                // Each end is matched to its row by primary key. `e` is materialized and
-                // carries the expected state and job, so that every condition on
-                // `task_instance` is a join condition: given a condition of its own, the
-                // planner took this job's running attempts for one row and compared each of
-                // them with each end. Matching by key (not ctid) keeps an end whose row a
-                // heartbeat updates meanwhile.
-                let sql = "WITH e AS MATERIALIZED (
-                             SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
-                             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
-                               $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
-                               $10::text[], $11::timestamptz[])
-                             AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
-                                  duration, error, metrics, next_try_at)),
-                           owned AS (
-                             UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
-                               duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
-                             FROM e
-                             WHERE t.dag_id = e.dag_id AND t.run_id = e.run_id AND t.task_id = e.task_id
-                               AND t.try_number = e.try_number AND t.state = e.expected_state
-                               AND t.job_id = e.expected_job
-                             RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
-                               e.ended_at, e.duration, e.error, e.metrics)
-                           UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
-                             duration = o.duration, error = o.error, metrics = o.metrics
-                           FROM owned o
-                           WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
-                             AND tt.try_number = o.try_number
-                           RETURNING tt.dag_id, tt.run_id, tt.task_id";
-                let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
-                sqlx::query_as(sql)
-                    .bind(col(|e| e.dag_id.clone()))
-                    .bind(col(|e| e.run_id.clone()))
-                    .bind(col(|e| e.task_id.clone()))
-                    .bind(ends.iter().map(|e| e.try_number).collect::<Vec<_>>())
-                    .bind(col(|e| e.ti_state.as_str().to_string()))
-                    .bind(col(|e| e.try_state.as_str().to_string()))
-                    .bind(ends.iter().map(|e| e.ended_at).collect::<Vec<_>>())
-                    .bind(ends.iter().map(|e| e.duration).collect::<Vec<_>>())
-                    .bind(ends.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
-                    .bind(col(|e| e.metrics.to_string()))
-                    .bind(ends.iter().map(|e| e.next_try_at).collect::<Vec<_>>())
-                    .bind(job_id)
-                    .fetch_all(p)
-                    .await?
-            }
-            Pool::Sqlite(p) => {
-                let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7,
-                                next_try_at = $8, job_id = NULL
-                              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
-                                AND state = 'running' AND job_id = $9";
-                let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
-                                 metrics = $9
-                               WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
-                let mut tx = p.begin().await?;
-                let mut owned = Vec::new();
-                for e in ends {
-                    let done = sqlx::query(ti_sql)
-                        .bind(&e.dag_id)
-                        .bind(&e.run_id)
-                        .bind(&e.task_id)
-                        .bind(e.try_number)
-                        .bind(e.ti_state.as_str())
-                        .bind(e.ended_at)
-                        .bind(e.duration)
-                        .bind(e.next_try_at)
-                        .bind(job_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if done == 1 {
-                        sqlx::query(try_sql)
-                            .bind(&e.dag_id)
-                            .bind(&e.run_id)
-                            .bind(&e.task_id)
-                            .bind(e.try_number)
-                            .bind(e.try_state.as_str())
-                            .bind(e.ended_at)
-                            .bind(e.duration)
-                            .bind(&e.error)
-                            .bind(e.metrics.to_string())
-                            .execute(&mut *tx)
-                            .await?;
-                        owned.push((e.dag_id.clone(), e.run_id.clone(), e.task_id.clone()));
-                    }
-                }
-                tx.commit().await?;
-                owned
-            }
+        let owned = match &self.pool {
+            Pool::Postgres(p) => finish_tries_postgres(p, job_id, ends).await?,
+            Pool::Sqlite(p) => finish_tries_sqlite(p, job_id, ends).await?,
         };
         let owned: std::collections::HashSet<(String, String, String)> =
             owned.into_iter().collect();
-        Ok(ends
-            .iter()
-            .map(|e| owned.contains(&(e.dag_id.clone(), e.run_id.clone(), e.task_id.clone())))
-            .collect())
+        Ok(ends.iter().map(|e| owned.contains(&e.key())).collect())
     }
+}
+
+/// [`Store::finish_tries`] on PostgreSQL: one statement for every end, and the reports of
+/// the owned ones, in one transaction.
+async fn finish_tries_postgres(
+    p: &sqlx::PgPool,
+    job_id: &str,
+    ends: &[&TryEnd],
+) -> std::result::Result<Vec<(String, String, String)>, sqlx::Error> {
+    // Each end is matched to its row by primary key. `e` is materialized and
+    // carries the expected state and job, so that every condition on
+    // `task_instance` is a join condition: given a condition of its own, the
+    // planner took this job's running attempts for one row and compared each of
+    // them with each end. Matching by key (not ctid) keeps an end whose row a
+    // heartbeat updates meanwhile.
+    let sql = "WITH e AS MATERIALIZED (
+                 SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
+                   $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
+                   $10::text[], $11::timestamptz[])
+                 AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
+                      duration, error, metrics, next_try_at)),
+               owned AS (
+                 UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
+                   duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
+                 FROM e
+                 WHERE t.dag_id = e.dag_id AND t.run_id = e.run_id AND t.task_id = e.task_id
+                   AND t.try_number = e.try_number AND t.state = e.expected_state
+                   AND t.job_id = e.expected_job
+                 RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
+                   e.ended_at, e.duration, e.error, e.metrics)
+               UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
+                 duration = o.duration, error = o.error, metrics = o.metrics
+               FROM owned o
+               WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
+                 AND tt.try_number = o.try_number
+               RETURNING tt.dag_id, tt.run_id, tt.task_id";
+    let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
+    let mut tx = p.begin().await?;
+    let owned: Vec<(String, String, String)> = sqlx::query_as(sql)
+        .bind(col(|e| e.dag_id.clone()))
+        .bind(col(|e| e.run_id.clone()))
+        .bind(col(|e| e.task_id.clone()))
+        .bind(ends.iter().map(|e| e.try_number).collect::<Vec<_>>())
+        .bind(col(|e| e.ti_state.as_str().to_string()))
+        .bind(col(|e| e.try_state.as_str().to_string()))
+        .bind(ends.iter().map(|e| e.ended_at).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.duration).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
+        .bind(col(|e| e.metrics.to_string()))
+        .bind(ends.iter().map(|e| e.next_try_at).collect::<Vec<_>>())
+        .bind(job_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    for e in ends
+        .iter()
+        .filter(|e| !e.reports.is_empty() && owned.contains(&e.key()))
+    {
+        write_reports!(tx, e).await?;
+    }
+    tx.commit().await?;
+    Ok(owned)
+}
+
+/// [`Store::finish_tries`] on SQLite: row by row, in one transaction.
+async fn finish_tries_sqlite(
+    p: &sqlx::SqlitePool,
+    job_id: &str,
+    ends: &[&TryEnd],
+) -> std::result::Result<Vec<(String, String, String)>, sqlx::Error> {
+    let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7,
+                    next_try_at = $8, job_id = NULL
+                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+                    AND state = 'running' AND job_id = $9";
+    let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
+                     metrics = $9
+                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
+    let mut tx = p.begin().await?;
+    let mut owned = Vec::new();
+    for e in ends {
+        let done = sqlx::query(ti_sql)
+            .bind(&e.dag_id)
+            .bind(&e.run_id)
+            .bind(&e.task_id)
+            .bind(e.try_number)
+            .bind(e.ti_state.as_str())
+            .bind(e.ended_at)
+            .bind(e.duration)
+            .bind(e.next_try_at)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done == 1 {
+            sqlx::query(try_sql)
+                .bind(&e.dag_id)
+                .bind(&e.run_id)
+                .bind(&e.task_id)
+                .bind(e.try_number)
+                .bind(e.try_state.as_str())
+                .bind(e.ended_at)
+                .bind(e.duration)
+                .bind(&e.error)
+                .bind(e.metrics.to_string())
+                .execute(&mut *tx)
+                .await?;
+            write_reports!(tx, e).await?;
+            owned.push(e.key());
+        }
+    }
+    tx.commit().await?;
+    Ok(owned)
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
+use updraft_core::{RunState, RunType, TaskState};
 
 /// Column list shared by every `dag_run` query.
 pub(super) const DAG_RUN_SELECT: &str =
@@ -30,11 +31,11 @@ row_struct! {
     pub struct DagRunRow {
         pub dag_id: String,
         pub run_id: String,
-        pub run_type: String,
+        pub run_type: RunType,
         pub logical_date: DateTime<Utc>,
         pub data_interval_start: DateTime<Utc>,
         pub data_interval_end: DateTime<Utc>,
-        pub state: String,
+        pub state: RunState,
         /// Shown with the values of password-like keys hidden (tasks read them whole).
         #[serde(serialize_with = "as_shown_conf")]
         pub conf: String,
@@ -50,21 +51,11 @@ row_struct! {
 }
 
 impl DagRunRow {
-    /// The run's state as a value (None for a name this build does not know).
-    pub fn run_state(&self) -> Option<super::RunState> {
-        super::RunState::parse(&self.state)
-    }
-
     /// Whether the run is still to finish (queued or running).
     pub fn is_active(&self) -> bool {
-        matches!(
-            self.run_state(),
-            Some(super::RunState::Queued | super::RunState::Running)
-        )
+        matches!(self.state, RunState::Queued | RunState::Running)
     }
-}
 
-impl DagRunRow {
     /// The run's `conf` as JSON (an empty object when unreadable).
     pub fn conf_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.conf).unwrap_or_else(|_| serde_json::json!({}))
@@ -72,9 +63,14 @@ impl DagRunRow {
 
     /// The run's `conf` as people see it: values under password-like keys hidden.
     pub fn conf_shown(&self) -> serde_json::Value {
-        updraft_tasks::secrets::hide_secret_keys(&self.conf_json())
+        updraft_core::secrets::hide_secret_keys(&self.conf_json())
     }
 }
+
+/// Column list shared by every `task_instance` query that reads whole rows.
+pub(super) const TASK_INSTANCE_SELECT: &str =
+    "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
+    ended_at, duration, hostname, next_try_at, dag_version FROM task_instance";
 
 row_struct! {
     /// A row of `task_instance`.
@@ -84,7 +80,7 @@ row_struct! {
         pub run_id: String,
         pub task_id: String,
         pub task_type: String,
-        pub state: Option<String>,
+        pub state: TaskState,
         pub try_number: i64,
         pub max_tries: i64,
         pub started_at: Option<DateTime<Utc>>,
@@ -106,7 +102,7 @@ row_struct! {
         pub run_id: String,
         pub task_id: String,
         pub try_number: i64,
-        pub state: String,
+        pub state: TaskState,
         pub started_at: DateTime<Utc>,
         pub ended_at: Option<DateTime<Utc>>,
         pub duration: Option<f64>,
@@ -120,18 +116,11 @@ row_struct! {
     }
 }
 
-impl TaskTryRow {
-    /// The attempt's state as a value.
-    pub fn task_state(&self) -> super::TaskState {
-        super::TaskState::parse(Some(&self.state))
-    }
-}
-
 /// JSON stored as text is shown as JSON, not as a quoted string.
 fn as_shown_conf<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => updraft_tasks::secrets::hide_secret_keys(&v).serialize(s),
-        Err(_) => s.serialize_str(updraft_tasks::secrets::MASK),
+        Ok(v) => updraft_core::secrets::hide_secret_keys(&v).serialize(s),
+        Err(_) => s.serialize_str(updraft_core::secrets::MASK),
     }
 }
 

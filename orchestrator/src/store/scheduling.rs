@@ -2,7 +2,7 @@
 //! runs to start and to work on, and run transitions that several schedulers may race
 //! for (each a conditional update, so it happens once).
 
-use super::{DagRunRow, Result, RunState, Store, rows};
+use super::{DagRunRow, Result, RunState, Store, TaskState, rows};
 use chrono::{DateTime, Utc};
 
 /// A run that starts is pinned to its DAG's newest version unless it has one (a cleared
@@ -188,7 +188,7 @@ impl Store {
         &self,
         dag_id: &str,
         run_id: &str,
-    ) -> Result<Vec<(String, Option<String>, i64, Option<DateTime<Utc>>)>> {
+    ) -> Result<Vec<(String, TaskState, i64, Option<DateTime<Utc>>)>> {
         let sql = "SELECT task_id, state, max_tries, next_try_at FROM task_instance
                    WHERE dag_id = $1 AND run_id = $2
                      AND (state IS NULL OR state IN ('scheduled', 'queued', 'running', 'up_for_retry'))";

@@ -11,7 +11,7 @@ mod record;
 
 pub use history::{VersionDiff, VersionSummary, diff, history};
 pub use materialize::Unavailable;
-pub use record::{MAX_STORED_BYTES, Seen, record};
+pub use record::{MAX_STORED_BYTES, record};
 
 use crate::dag::{Dag, Task};
 use crate::store::{Store, StoreError};

@@ -2,21 +2,12 @@
 //! definition or a named file changed, with the DAG file's text and the named files' text
 //! while together under [`MAX_STORED_BYTES`] (else only their hashes).
 
-use crate::dag::{Dag, DagSource};
+use crate::dag::{Dag, DagSource, Seen};
 use crate::store::{NewVersionFile, Store, StoreError};
 
 /// The most a version keeps whole (DAG file and named files together); a larger one keeps
 /// the named files by hash only.
 pub const MAX_STORED_BYTES: u64 = 10 * 1024 * 1024;
-
-/// How a process came to read a DAG file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// The first time this process reads it (a start, a one-shot command).
-    First,
-    /// This process saw the file change since it last read it.
-    Changed,
-}
 
 /// Records `dag` (as loaded from its folder) as a new version unless the newest version
 /// has its content; returns the number of the version with its content. Content that an

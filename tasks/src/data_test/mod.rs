@@ -17,17 +17,18 @@ mod verdict;
 
 pub use failures::{SHOWN_ROWS, read as read_failures};
 
-pub use verdict::TestStatus;
+pub use updraft_core::report::TestResult;
+use verdict::TestStatus;
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use schema::{Relation, SchemaFile, TestCase};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use target::Target;
+use updraft_core::report::Report;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,49 +52,12 @@ struct DataTestConfig {
     store_failures: bool,
 }
 
-/// One test's outcome, as `test_result` stores it.
-#[derive(Debug, Clone)]
-pub struct TestResult {
-    /// `test.<dag_id>.<test_name>`.
-    pub test_id: String,
-    pub test_name: String,
-    pub model: String,
-    pub column_name: Option<String>,
-    pub test_type: String,
-    pub severity: String,
-    pub status: TestStatus,
-    pub failures: Option<i64>,
-    pub message: Option<String>,
-    pub compiled_sql: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: DateTime<Utc>,
-    pub execution_time: f64,
-    /// Where the failing rows were kept (`store_failures`), for `updraft test failures`.
-    pub stored_failures: Option<String>,
-}
-
-/// Where an attempt's test results go, for whoever runs the attempt to record.
-#[derive(Clone, Debug, Default)]
-pub struct TestResults(Arc<Mutex<Vec<TestResult>>>);
-
-impl TestResults {
-    /// Takes the results reported so far.
-    pub fn take(&self) -> Vec<TestResult> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn push(&self, result: TestResult) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(result);
-    }
-}
-crate::registry::declare_task_type!(
+updraft_core::declare_task_type!(
     DataTest,
     "data_test",
     validate,
-    files = &["schema_file", "singular"]
+    files = &["schema_file", "singular"],
+    reports = &[updraft_core::ReportKind::Test]
 );
 
 /// Checks the config and, when its path holds no template, the schema file's tests.
@@ -267,7 +231,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             }
         }
         ctx.log.line(log_line(i + 1, prepared.len(), &result));
-        ctx.test_results.push(result.clone());
+        ctx.reports.push(Report::Test(result.clone()));
         results.push(result);
     }
     if let Some(path) = ctx.log.path() {

@@ -152,6 +152,74 @@ impl Reader<'_> {
     }
 }
 
+/// The keys dbt allows at the top of a schema file.
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "models",
+    "sources",
+    "seeds",
+    "snapshots",
+    "exposures",
+    "macros",
+    "metrics",
+    "semantic_models",
+    "saved_queries",
+    "unit_tests",
+    "groups",
+];
+
+/// The keys dbt allows in a model.
+const MODEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "columns",
+    "data_tests",
+    "tests",
+    "config",
+    "meta",
+    "docs",
+    "access",
+    "constraints",
+    "latest_version",
+    "versions",
+    "group",
+    "deprecation_date",
+];
+
+/// The keys dbt allows in a source.
+const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "schema",
+    "database",
+    "tables",
+    "loader",
+    "meta",
+    "tags",
+    "config",
+    "freshness",
+    "loaded_at_field",
+    "quoting",
+    "overrides",
+];
+
+/// The keys dbt allows in a source's table.
+const TABLE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "identifier",
+    "columns",
+    "data_tests",
+    "tests",
+    "meta",
+    "tags",
+    "config",
+    "freshness",
+    "loaded_at_field",
+    "quoting",
+    "external",
+];
+
 fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, Vec<String>> {
     let mut r = Reader {
         locations,
@@ -166,119 +234,15 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
         );
         return Err(r.errors);
     };
-    r.check_keys(
-        top,
-        "",
-        &[
-            "version",
-            "models",
-            "sources",
-            "seeds",
-            "snapshots",
-            "exposures",
-            "macros",
-            "metrics",
-            "semantic_models",
-            "saved_queries",
-            "unit_tests",
-            "groups",
-        ],
-    );
+    r.check_keys(top, "", TOP_KEYS);
     for (i, model) in list(&mut r, top.get("models"), "models").iter().enumerate() {
         let path = format!("models.{i}");
-        let Some((m, name)) = named(
-            &mut r,
-            model,
-            &path,
-            "a model",
-            &[
-                "name",
-                "description",
-                "columns",
-                "data_tests",
-                "tests",
-                "config",
-                "meta",
-                "docs",
-                "access",
-                "constraints",
-                "latest_version",
-                "versions",
-                "group",
-                "deprecation_date",
-            ],
-        ) else {
+        let Some((m, name)) = named(&mut r, model, &path, "a model", MODEL_KEYS) else {
             continue;
         };
         owner(&mut r, m, &path, &Relation::Model(name.to_string()));
     }
-    for (i, source) in list(&mut r, top.get("sources"), "sources")
-        .iter()
-        .enumerate()
-    {
-        let path = format!("sources.{i}");
-        let Some((s, name)) = named(
-            &mut r,
-            source,
-            &path,
-            "a source",
-            &[
-                "name",
-                "description",
-                "schema",
-                "database",
-                "tables",
-                "loader",
-                "meta",
-                "tags",
-                "config",
-                "freshness",
-                "loaded_at_field",
-                "quoting",
-                "overrides",
-            ],
-        ) else {
-            continue;
-        };
-        let schema = s.get("schema").and_then(Value::as_str).unwrap_or(name);
-        r.out
-            .source_schemas
-            .insert(name.to_string(), schema.to_string());
-        for (j, table) in list(&mut r, s.get("tables"), &format!("{path}.tables"))
-            .iter()
-            .enumerate()
-        {
-            let tpath = format!("{path}.tables.{j}");
-            let Some((t, tname)) = named(
-                &mut r,
-                table,
-                &tpath,
-                "a source table",
-                &[
-                    "name",
-                    "description",
-                    "identifier",
-                    "columns",
-                    "data_tests",
-                    "tests",
-                    "meta",
-                    "tags",
-                    "config",
-                    "freshness",
-                    "loaded_at_field",
-                    "quoting",
-                    "external",
-                ],
-            ) else {
-                continue;
-            };
-            let relation = Relation::Source {
-                source: name.to_string(),
-                table: tname.to_string(),
-            };
-            owner(&mut r, t, &tpath, &relation);
-        }
-    }
+    sources(&mut r, top);
     let mut seen = std::collections::HashSet::new();
     for t in &r.out.tests {
         if !seen.insert(t.name.clone()) {
@@ -293,6 +257,34 @@ fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, 
         Ok(r.out)
     } else {
         Err(r.errors)
+    }
+}
+
+/// The `sources:` of a schema file: each source's schema, and its tables' tests.
+fn sources(r: &mut Reader<'_>, top: &Map<String, Value>) {
+    for (i, source) in list(r, top.get("sources"), "sources").iter().enumerate() {
+        let path = format!("sources.{i}");
+        let Some((s, name)) = named(r, source, &path, "a source", SOURCE_KEYS) else {
+            continue;
+        };
+        let schema = s.get("schema").and_then(Value::as_str).unwrap_or(name);
+        r.out
+            .source_schemas
+            .insert(name.to_string(), schema.to_string());
+        for (j, table) in list(r, s.get("tables"), &format!("{path}.tables"))
+            .iter()
+            .enumerate()
+        {
+            let tpath = format!("{path}.tables.{j}");
+            let Some((t, tname)) = named(r, table, &tpath, "a source table", TABLE_KEYS) else {
+                continue;
+            };
+            let relation = Relation::Source {
+                source: name.to_string(),
+                table: tname.to_string(),
+            };
+            owner(r, t, &tpath, &relation);
+        }
     }
 }
 

@@ -28,29 +28,7 @@ impl Severity {
     }
 }
 
-/// What a test ended as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestStatus {
-    Pass,
-    Warn,
-    Fail,
-    /// The test's query itself failed.
-    Error,
-    Skipped,
-}
-
-impl TestStatus {
-    /// dbt's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestStatus::Pass => "pass",
-            TestStatus::Warn => "warn",
-            TestStatus::Fail => "fail",
-            TestStatus::Error => "error",
-            TestStatus::Skipped => "skipped",
-        }
-    }
-}
+pub(super) use updraft_core::report::TestStatus;
 
 /// A condition on the failure count, as written (`!= 0`, `>10`).
 #[derive(Debug, Clone, PartialEq)]

@@ -442,8 +442,7 @@ mod tests {
             connections: Default::default(),
             log: crate::TaskLog::stderr(),
             cancel: Default::default(),
-            test_results: Default::default(),
-            model_results: Default::default(),
+            reports: Default::default(),
             processes: Default::default(),
         }
     }

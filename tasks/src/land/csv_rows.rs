@@ -5,8 +5,9 @@
 
 use super::files::{Batches, Pending};
 use crate::TaskError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::io::Read;
+use updraft_core::csv_row::row_object;
 
 /// Lands the rows of a CSV file after its position; false when landing stopped.
 pub(super) fn read(
@@ -95,23 +96,6 @@ impl<R: Read> Read for Tail<R> {
         self.read += n as u64;
         Ok(n)
     }
-}
-
-/// A CSV row as a JSON object: header → value; values past the header's columns in
-/// `_extra`.
-pub fn row_object(names: &[String], record: &csv::StringRecord) -> Map<String, Value> {
-    let mut object = Map::with_capacity(names.len());
-    for (name, value) in names.iter().zip(record.iter()) {
-        object.insert(name.clone(), Value::String(value.to_string()));
-    }
-    if record.len() > names.len() {
-        let extra = record
-            .iter()
-            .skip(names.len())
-            .map(|v| Value::String(v.into()));
-        object.insert("_extra".into(), Value::Array(extra.collect()));
-    }
-    object
 }
 
 /// A row of one empty field: a line of spaces (the csv crate skips empty lines).

@@ -10,8 +10,6 @@ mod csv_rows;
 mod files;
 mod kafka;
 
-pub use csv_rows::row_object;
-
 use crate::{StreamUri, TaskContext, TaskError, TaskOutcome, parse_config};
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,7 +49,7 @@ impl LandConfig {
         self.source.parse().map_err(TaskError::Config)
     }
 }
-crate::registry::declare_task_type!(Land, "land", |config, _| validate(config));
+updraft_core::declare_task_type!(Land, "land", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: LandConfig = parse_config(config)?;

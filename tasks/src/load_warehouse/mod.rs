@@ -74,7 +74,7 @@ impl TableName {
         }
     }
 }
-crate::registry::declare_task_type!(LoadWarehouse, "load_warehouse", |config, _| validate(
+updraft_core::declare_task_type!(LoadWarehouse, "load_warehouse", |config, _| validate(
     config
 ));
 

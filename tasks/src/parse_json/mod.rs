@@ -89,7 +89,7 @@ fn default_column() -> String {
 fn default_batch_rows() -> usize {
     1_000_000
 }
-crate::registry::declare_task_type!(ParseJson, "parse_json", |config, _| validate(config));
+updraft_core::declare_task_type!(ParseJson, "parse_json", |config, _| validate(config));
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: ParseJsonConfig = parse_config(config)?;

@@ -4,18 +4,17 @@
 
 mod build;
 mod project;
-mod results;
-
-pub use results::{ModelResult, ModelResults, ModelStatus};
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
 use build::Warehouse;
+use chrono::{DateTime, Utc};
 use project::{Naming, Project};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
+use updraft_core::report::{ModelResult, ModelStatus, Report};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +46,13 @@ fn project(cfg: &SqlModelsConfig, dag_folder: &Path) -> Result<Project, TaskErro
     }
     Project::read(&dag_folder.join(&cfg.models))
 }
-crate::registry::declare_task_type!(SqlModels, "sql_models", validate, files = &["models"]);
+updraft_core::declare_task_type!(
+    SqlModels,
+    "sql_models",
+    validate,
+    files = &["models"],
+    reports = &[updraft_core::ReportKind::Model]
+);
 
 pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {
     let cfg: SqlModelsConfig = parse_config(config)?;
@@ -61,6 +66,38 @@ enum Outcome {
     Failed(String),
     /// Not built because this model it reads was not.
     Skipped(String),
+}
+
+impl Outcome {
+    /// The model's result as the `model_run` history records it.
+    fn result(
+        &self,
+        model: &project::Model,
+        relation: String,
+        (started_at, ended_at): (DateTime<Utc>, DateTime<Utc>),
+        seconds: f64,
+    ) -> ModelResult {
+        let (status, row_count, message) = match self {
+            Outcome::Built(rows) => (ModelStatus::Success, *rows, None),
+            Outcome::Failed(e) => (ModelStatus::Error, None, Some(e.clone())),
+            Outcome::Skipped(up) => (
+                ModelStatus::Skipped,
+                None,
+                Some(format!("`{up}` was not built")),
+            ),
+        };
+        ModelResult {
+            model: model.name.clone(),
+            relation,
+            materialized: model.materialized.as_str(),
+            status,
+            row_count,
+            message,
+            started_at,
+            ended_at,
+            execution_time: seconds,
+        }
+    }
 }
 
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
@@ -113,28 +150,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         };
         let seconds = clock.elapsed().as_secs_f64();
         let what = format!("{}.{}", cfg.schema, model.name);
-        ctx.model_results.push(ModelResult {
-            model: model.name.clone(),
-            relation: what.clone(),
-            materialized: model.materialized.as_str(),
-            status: match outcome {
-                Outcome::Built(_) => ModelStatus::Success,
-                Outcome::Failed(_) => ModelStatus::Error,
-                Outcome::Skipped(_) => ModelStatus::Skipped,
-            },
-            row_count: match outcome {
-                Outcome::Built(rows) => rows,
-                _ => None,
-            },
-            message: match &outcome {
-                Outcome::Built(_) => None,
-                Outcome::Failed(e) => Some(e.clone()),
-                Outcome::Skipped(up) => Some(format!("`{up}` was not built")),
-            },
-            started_at,
-            ended_at: chrono::Utc::now(),
-            execution_time: seconds,
-        });
+        let ended_at = chrono::Utc::now();
+        let built = outcome.result(model, what.clone(), (started_at, ended_at), seconds);
+        ctx.reports.push(Report::Model(built));
         ctx.log.line(match &outcome {
             Outcome::Built(Some(rows)) => format!(
                 "{} of {total} OK {} {what} ({rows} rows) [{seconds:.2}s]",

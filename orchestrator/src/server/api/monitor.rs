@@ -30,7 +30,7 @@ pub async fn import_errors(State(state): State<Arc<AppState>>) -> Json<serde_jso
                 filename: e.file.display().to_string(),
                 line: e.pos.line,
                 column: e.pos.col,
-                message: updraft_tasks::secrets::mask(&e.message).into_owned(),
+                message: updraft_core::secrets::mask(&e.message).into_owned(),
             })
             .collect()
     });

@@ -97,7 +97,7 @@ pub async fn log(
         Some(try_number),
     )
     .await?;
-    let follow = follow && log.attempt.task_state() == TaskState::Running;
+    let follow = follow && log.attempt.state == TaskState::Running;
     let mut response =
         Response::builder().header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
     if download {

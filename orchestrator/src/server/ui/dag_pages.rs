@@ -1,7 +1,7 @@
 //! The DAG list (with the last runs' states and import errors), a DAG's grid of runs ×
 //! tasks a page at a time, and its run-duration chart.
 
-use super::{answer, page, run_path, state_name, state_square, url_escape};
+use super::{answer, page, run_path, state_square, url_escape};
 use crate::dag::Dag;
 use crate::runs::{self, RunListRequest};
 use crate::server::AppState;
@@ -83,7 +83,7 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
                         }
                         td.last-run {
                             @match runs.first() {
-                                Some(last) => { (state_square(&last.state)) " " (last.state) br; span.muted { (when(last.ended_at.or(last.started_at).or(Some(last.queued_at)))) } }
+                                Some(last) => { (state_square(last.state.as_str())) " " (last.state) br; span.muted { (when(last.ended_at.or(last.started_at).or(Some(last.queued_at)))) } }
                                 None => span.muted { "never ran" },
                             }
                         }
@@ -92,7 +92,7 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
                                 @for run in runs {
                                     a href={"/dags/" (url_escape(&dag.dag_id)) "/runs/" (url_escape(&run.run_id))}
                                         title={(run.run_id) ": " (run.state)} {
-                                        (state_square(&run.state))
+                                        (state_square(run.state.as_str()))
                                     }
                                 }
                             }
@@ -180,14 +180,9 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
         .map(|r| r.run_id.as_str())
         .collect();
     let instances = state.store.task_instances_of_runs(dag_id, &ids).await?;
-    let cells: HashMap<(&str, &str), Option<&str>> = instances
+    let cells: HashMap<(&str, &str), TaskState> = instances
         .iter()
-        .map(|ti| {
-            (
-                (ti.run_id.as_str(), ti.task_id.as_str()),
-                ti.state.as_deref(),
-            )
-        })
+        .map(|ti| ((ti.run_id.as_str(), ti.task_id.as_str()), ti.state))
         .collect();
     // Oldest on the left, as Airflow's grid, so a page reads as time going by.
     let runs: Vec<&DagRunRow> = page_runs.dag_runs.iter().rev().collect();
@@ -237,7 +232,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
                     tr {
                         td.task { (task_id) }
                         @for run in &runs {
-                            @let st = state_name(cells.get(&(run.run_id.as_str(), *task_id)).copied().flatten());
+                            @let st = cells.get(&(run.run_id.as_str(), *task_id)).copied().unwrap_or(TaskState::None).as_str();
                             td.cell {
                                 a class={"sq s-" (st)}
                                     href={(run_path(dag_id, &run.run_id)) "/tasks/" (url_escape(task_id))}
@@ -264,7 +259,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
 pub fn legend() -> Markup {
     html! {
         div.legend {
-            @for s in TaskState::ALL.map(TaskState::as_str) {
+            @for s in TaskState::ALL.iter().map(|s| s.as_str()) {
                 span { (state_square(s)) (s) }
             }
         }

@@ -2,11 +2,12 @@
 //! with no upstream), edges from upstream to downstream, coloured by one run's states.
 
 use super::dag_pages::{REFRESH_SECONDS, dag_tabs, legend};
-use super::{answer, page, run_path, state_name, url_escape};
+use super::{answer, page, run_path, url_escape};
 use crate::dag::Dag;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::store::TaskInstanceRow;
+use crate::store::TaskState;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -52,9 +53,9 @@ fn layout(dag: &Dag) -> HashMap<&str, (usize, usize)> {
 /// The SVG of `dag`, coloured by the states of a run's `instances` (empty: no run), each
 /// box linking to the task in that run.
 pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
-    let states: HashMap<&str, Option<&str>> = instances
+    let states: HashMap<&str, TaskState> = instances
         .iter()
-        .map(|ti| (ti.task_id.as_str(), ti.state.as_deref()))
+        .map(|ti| (ti.task_id.as_str(), ti.state))
         .collect();
     let run = instances.first().map(|ti| run_path(&ti.dag_id, &ti.run_id));
     let place = layout(dag);
@@ -86,7 +87,7 @@ pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
             }
             @for task_id in &dag.topo_order {
                 @let (x, y) = xy(task_id);
-                @let st = state_name(states.get(task_id.as_str()).copied().flatten());
+                @let st = states.get(task_id.as_str()).copied().unwrap_or(TaskState::None).as_str();
                 @let task = &dag.tasks[task_id];
                 @let href = run.as_ref().map(|r| format!("{r}/tasks/{}", url_escape(task_id)));
                 a href=[href] {

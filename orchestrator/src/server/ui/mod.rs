@@ -87,11 +87,6 @@ pub fn state_square(state: &str) -> Markup {
     html! { span class={"sq s-" (state)} title=(state) role="img" aria-label=(state) {} }
 }
 
-/// A state's name as stored, `none` for NULL.
-pub fn state_name(state: Option<&str>) -> &str {
-    state.unwrap_or("none")
-}
-
 /// A page, or the error page that says why it could not be made.
 pub fn answer(state: &AppState, page: Result<Markup, ApiError>) -> Response {
     match page {

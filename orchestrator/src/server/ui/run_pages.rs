@@ -3,7 +3,7 @@
 
 use super::dag_pages::{REFRESH_SECONDS, dag_tabs, run_seconds, when};
 use super::graph::graph_svg;
-use super::{answer, page, run_api_path, run_path, state_name, state_square, url_escape};
+use super::{answer, page, run_api_path, run_path, state_square, url_escape};
 use crate::runs;
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -44,7 +44,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     let body = html! {
         h1 { (dag.dag_id) " · " (run.run_id) }
         (dag_tabs(dag_id, ""))
-        p { (state_square(&run.state)) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
+        p { (state_square(run.state.as_str())) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
             " · interval " (when(Some(run.data_interval_start))) " – " (when(Some(run.data_interval_end)))
             @if let Some(s) = run_seconds(&run) { " · " (format!("{s:.1}")) " s" }
             " · " @match run.dag_version {
@@ -63,7 +63,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
             thead { tr { th { "task" } th { "type" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
             tbody {
                 @for ti in &instances {
-                    @let st = state_name(ti.state.as_deref());
+                    @let st = ti.state.as_str();
                     tr {
                         td { a href={(base) "/tasks/" (url_escape(&ti.task_id))} { (ti.task_id) } }
                         td { (ti.task_type) }
@@ -133,7 +133,7 @@ async fn task_body(
     let api = format!("{run_api}/taskInstances/{}", url_escape(task_id));
     let page_url = format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id));
     let log = match shown {
-        Some(t) if t.task_state() == TaskState::Running => {
+        Some(t) if t.state == TaskState::Running => {
             Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
         }
         Some(t) => {
@@ -146,7 +146,7 @@ async fn task_body(
         None => Log::Empty,
     };
     let task_ids = serde_json::json!([task_id]).to_string();
-    let st = state_name(instance.state.as_deref());
+    let st = instance.state.as_str();
     let body = html! {
         h1 { (task_id) }
         p { "in run " a href=(run_path(dag_id, run_id)) { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
@@ -170,7 +170,7 @@ async fn task_body(
                     @for t in &tries {
                         tr {
                             td { a href={(page_url) "?try=" (t.try_number)} { (t.try_number) } }
-                            td { (state_square(&t.state)) " " (t.state) }
+                            td { (state_square(t.state.as_str())) " " (t.state) }
                             td { (when(Some(t.started_at))) }
                             td { @if let Some(d) = t.duration { (format!("{d:.2}")) " s" } }
                             td { (t.hostname.as_deref().unwrap_or("")) }

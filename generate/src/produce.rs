@@ -2,7 +2,7 @@
 //! `land` lands CSV) or each line of a JSON-lines file, as one message on a Kafka topic —
 //! seed 003's producer, generic. A delay between messages throttles it like the seed's.
 
-use crate::generate::kafka::{KafkaSink, ensure_topic};
+use crate::kafka::{KafkaSink, ensure_topic};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -105,7 +105,7 @@ fn send_csv(
         if !more {
             break;
         }
-        let value = serde_json::Value::Object(updraft_tasks::csv_row_object(&names, &record));
+        let value = serde_json::Value::Object(updraft_core::csv_row::row_object(&names, &record));
         let key = key_at.and_then(|i| record.get(i));
         sink.send(key, &value.to_string())?;
         sent += 1;

@@ -1,15 +1,17 @@
-//! `updraft generate tweets`, `sensors`, `user-events` and `books`: synthetic records into a landing
-//! folder or a Kafka topic, with a progress bar, for demos, tests and benchmarks.
+//! Sample data for demos, tests and benchmarks, apart from the orchestrator: `updraft
+//! generate tweets`, `sensors`, `user-events` and `books` (synthetic records into a
+//! landing folder or a Kafka topic) and `updraft produce` (a file's rows into a topic).
 
 pub mod books;
 mod draw;
 pub mod kafka;
+pub mod produce;
 pub mod sensors;
 mod sink;
 pub mod tweets;
 pub mod user_events;
 
-pub use sink::{GenerateReport, generate};
+pub use sink::{GenerateReport, Progress, generate};
 
 /// An endless, deterministic source of JSON records.
 pub trait RecordSource: Send {

@@ -5,12 +5,14 @@
 use super::RecordSource;
 use super::kafka::{KafkaSink, ensure_topic};
 use anyhow::{Context, Result};
-use indicatif::ProgressBar;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use updraft_tasks::StreamUri;
+use updraft_core::StreamUri;
+
+/// Told how many records are written so far, as it goes.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
 /// Records per landing file.
 const LINES_PER_FILE: u64 = 100_000;
@@ -29,7 +31,7 @@ pub struct GenerateReport {
 }
 
 /// Produces `count` records into `to` (or until `stop`), at most `rate` a second when
-/// given.
+/// given, telling `progress` how many are written as it goes.
 pub async fn generate(
     mut generator: impl RecordSource,
     count: Option<u64>,
@@ -37,18 +39,17 @@ pub async fn generate(
     rate: Option<u64>,
     partitions: i32,
     stop: &CancellationToken,
+    progress: Progress<'_>,
 ) -> Result<GenerateReport> {
-    let bar = progress_bar(count);
     let started = Instant::now();
     let limit = Limit { count, stop, rate };
     let made = match to {
-        StreamUri::File(dir) => to_files(&mut generator, &limit, dir, &bar)?,
+        StreamUri::File(dir) => to_files(&mut generator, &limit, dir, progress)?,
         StreamUri::Kafka { bootstrap, topic } => {
             ensure_topic(bootstrap, topic, partitions).await?;
-            to_kafka(&mut generator, &limit, bootstrap, topic, &bar)?
+            to_kafka(&mut generator, &limit, bootstrap, topic, progress)?
         }
     };
-    bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     Ok(GenerateReport {
         events: made,
@@ -72,19 +73,6 @@ impl Limit<'_> {
     }
 }
 
-fn progress_bar(count: Option<u64>) -> ProgressBar {
-    match count {
-        Some(count) => crate::terminal::progress_bar(
-            count,
-            "{spinner} generating [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
-        ),
-        None => crate::terminal::progress_bar(
-            u64::MAX,
-            "{spinner} generating {pos} events {per_sec} (Ctrl-C ends)",
-        ),
-    }
-}
-
 /// Sleeps as needed so that `done` events take at least `done / rate` seconds.
 fn pace(rate: Option<u64>, done: u64, started: Instant) {
     if let Some(rate) = rate.filter(|r| *r > 0) {
@@ -101,7 +89,7 @@ fn to_files(
     generator: &mut impl RecordSource,
     limit: &Limit,
     dir: &Path,
-    bar: &ProgressBar,
+    progress: Progress<'_>,
 ) -> Result<u64> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
@@ -126,7 +114,7 @@ fn to_files(
             written += 1;
             lines += 1;
             if written.is_multiple_of(pace_every(limit.rate)) {
-                bar.set_position(written);
+                progress(written);
                 pace(limit.rate, written, started);
             }
         }
@@ -139,7 +127,7 @@ fn to_files(
         std::fs::rename(&partial, dir.join(&name))?;
         part += 1;
     }
-    bar.set_position(written);
+    progress(written);
     Ok(written)
 }
 
@@ -189,7 +177,7 @@ fn to_kafka(
     limit: &Limit,
     bootstrap: &str,
     topic: &str,
-    bar: &ProgressBar,
+    progress: Progress<'_>,
 ) -> Result<u64> {
     let producer = KafkaSink::new(bootstrap, topic)?;
     let started = Instant::now();
@@ -197,12 +185,12 @@ fn to_kafka(
     let sent = generated_ahead(generator, limit, |sent, (key, json)| {
         producer.send(Some(&key), &json)?;
         if sent.is_multiple_of(every) {
-            bar.set_position(sent);
+            progress(sent);
             pace(limit.rate, sent, started);
         }
         Ok(())
     })?;
     producer.finish(sent)?;
-    bar.set_position(sent);
+    progress(sent);
     Ok(sent)
 }

@@ -30,10 +30,9 @@ pub struct TaskContext {
     pub log: TaskLog,
     /// Fires when the attempt must stop (timeout, shutdown).
     pub cancel: CancellationToken,
-    /// Where a `data_test` attempt reports its tests, for the caller to record.
-    pub test_results: crate::data_test::TestResults,
-    /// Where a `sql_models` attempt reports its models, for the caller to record.
-    pub model_results: crate::sql_models::ModelResults,
+    /// Where the attempt reports records for the history (tests, models), for the
+    /// caller to record with the attempt's end.
+    pub reports: crate::Reports,
     /// How the attempt starts commands.
     pub processes: Processes,
 }

@@ -2,14 +2,17 @@
 //! default. Defaults are local: history in `.updraft/updraft.db`, DAGs in `./dags`, the
 //! lakehouse tables in `./lake`.
 
-use crate::server::auth::{ApiToken, check_tokens, parse_tokens};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use updraft_tasks::{Connection, Connections};
+use updraft_core::{Connection, Connections};
+
+mod api_tokens;
+
+pub use api_tokens::{ApiToken, Role, check_tokens, parse_tokens};
 
 /// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
 pub const DEFAULT_WAREHOUSE: &str = "warehouse";
@@ -172,7 +175,7 @@ impl Settings {
                         file_path.display()
                     )
                 })?,
-                None => updraft_tasks::log::DEFAULT_MAX_BYTES,
+                None => updraft_core::log::DEFAULT_MAX_BYTES,
             },
         };
         Ok(Self {
@@ -232,7 +235,7 @@ impl Settings {
 
     /// The database URL with any password masked, for messages.
     pub fn database_url_shown(&self) -> String {
-        updraft_tasks::secrets::mask(&self.database_url).into_owned()
+        updraft_core::secrets::mask(&self.database_url).into_owned()
     }
 }
 

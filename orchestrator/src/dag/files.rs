@@ -1,11 +1,10 @@
-//! The scheduler's view of the DAGs folder: re-read whenever a DAG file or a file its
+//! A process's view of the DAGs folder (the scheduler's, the web server's): re-read whenever a DAG file or a file its
 //! tasks name is added, changed or removed, so DAGs change without a restart; a broken
 //! file is reported once per change and the other DAGs keep running. Changes are noticed
 //! through the file system's events (inotify), so a folder of 10,000 unchanged files costs
 //! nothing; a slow full rescan catches what events miss (network file systems).
 
-use crate::dag::{Dag, DagError, DagFolder, dag_files};
-use crate::versions::Seen;
+use super::{Dag, DagError, DagFolder, dag_files};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +17,15 @@ type Stamp = (Option<SystemTime>, u64);
 /// often when the file system has none to give.
 const RESCAN_WITH_EVENTS: Duration = Duration::from_secs(30);
 const RESCAN_WITHOUT_EVENTS: Duration = Duration::from_secs(2);
+
+/// How a process came to read a DAG file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The first time this process reads it (a start, a one-shot command).
+    First,
+    /// This process saw the file change since it last read it.
+    Changed,
+}
 
 /// The DAGs of a folder, kept current.
 pub struct DagFiles {

@@ -1,0 +1,112 @@
+//! What an attempt reports besides its metrics: records of kinds the orchestrator keeps
+//! in history tables of their own (a data test's verdict, a model's build). A task pushes
+//! them into its context's [`Reports`] as it goes — a failing attempt's reports count
+//! too — and the engine records them with the attempt's end, in one transaction.
+
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, Mutex};
+
+/// One record an attempt reports.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// A data test's verdict (the `test_result` table).
+    Test(TestResult),
+    /// A model's build (the `model_run` table).
+    Model(ModelResult),
+}
+
+/// The kinds of [`Report`], for a task type to say which it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Test,
+    Model,
+}
+
+impl Report {
+    /// Its kind.
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            Report::Test(_) => ReportKind::Test,
+            Report::Model(_) => ReportKind::Model,
+        }
+    }
+}
+
+/// Where an attempt's reports go, for whoever runs the attempt to record.
+#[derive(Clone, Debug, Default)]
+pub struct Reports(Arc<Mutex<Vec<Report>>>);
+
+impl Reports {
+    /// Adds one report.
+    pub fn push(&self, report: Report) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(report);
+    }
+
+    /// Takes the reports made so far.
+    pub fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+crate::stored_name! {
+    /// What a data test ended as (dbt's spelling).
+    pub enum TestStatus ("test status") {
+        Pass = "pass",
+        Warn = "warn",
+        Fail = "fail",
+        /// The test's query itself failed.
+        Error = "error",
+        Skipped = "skipped",
+    }
+}
+
+/// One data test's outcome, as `test_result` stores it.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// `test.<dag_id>.<test_name>`.
+    pub test_id: String,
+    pub test_name: String,
+    pub model: String,
+    pub column_name: Option<String>,
+    pub test_type: String,
+    pub severity: String,
+    pub status: TestStatus,
+    pub failures: Option<i64>,
+    pub message: Option<String>,
+    pub compiled_sql: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub execution_time: f64,
+    /// Where the failing rows were kept (`store_failures`), for `updraft test failures`.
+    pub stored_failures: Option<String>,
+}
+
+crate::stored_name! {
+    /// How a model's build ended.
+    pub enum ModelStatus ("model status") {
+        Success = "success",
+        Error = "error",
+        /// Not built because a model it reads was not.
+        Skipped = "skipped",
+    }
+}
+
+/// One model built (or not) by one attempt, as `model_run` stores it.
+#[derive(Debug, Clone)]
+pub struct ModelResult {
+    pub model: String,
+    /// Where it was built (`marts.dim_author`).
+    pub relation: String,
+    pub materialized: &'static str,
+    pub status: ModelStatus,
+    /// Rows of a table after the build (None for a view, or when not built).
+    pub row_count: Option<i64>,
+    /// The database's message, or why it was skipped.
+    pub message: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub execution_time: f64,
+}

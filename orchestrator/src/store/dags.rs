@@ -1,0 +1,38 @@
+//! The `dag` table: the DAGs read from the folder, their pause flags.
+
+use super::{DagRow, Result, Store};
+use chrono::Utc;
+
+impl Store {
+    /// Records (or refreshes) a DAG read from the DAGs folder; `is_paused` is kept (a new
+    /// DAG starts paused when the store was opened `pausing_new_dags`).
+    pub async fn sync_dag(&self, dag: &crate::dag::Dag) -> Result<()> {
+        let sql = "INSERT INTO dag (dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at)
+                   VALUES ($1, $7, $2, $3, $4, $5, $6)
+                   ON CONFLICT (dag_id) DO UPDATE SET schedule = excluded.schedule,
+                     timezone = excluded.timezone, fileloc = excluded.fileloc,
+                     description = excluded.description, last_parsed_at = excluded.last_parsed_at";
+        with_pool!(self, p => sqlx::query(sql)
+            .bind(&dag.dag_id)
+            .bind(dag.schedule.describe())
+            .bind(dag.timezone.name())
+            .bind(dag.fileloc.display().to_string())
+            .bind(&dag.description)
+            .bind(Utc::now())
+            .bind(self.paused_at_creation)
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The ids of the paused DAGs.
+    pub async fn paused_dags(&self) -> Result<Vec<String>> {
+        let sql = "SELECT dag_id FROM dag WHERE is_paused";
+        Ok(with_pool!(self, p => sqlx::query_scalar(sql).fetch_all(p).await?))
+    }
+
+    /// The stored DAG rows, by id.
+    pub async fn dags(&self) -> Result<Vec<DagRow>> {
+        let sql = "SELECT dag_id, is_paused, schedule, timezone, fileloc, description, last_parsed_at, next_run_after FROM dag ORDER BY dag_id";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,211 @@
+//! The `dag_run` table: creating a run with its task instances, reading and listing
+//! runs, moving a run's state.
+
+use super::rows::DAG_RUN_SELECT;
+use super::{DagRunRow, Result, RunClash, RunState, RunType, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// A run to create.
+pub struct NewRun<'a> {
+    pub dag_id: &'a str,
+    pub run_id: &'a str,
+    pub run_type: RunType,
+    pub logical_date: DateTime<Utc>,
+    pub data_interval: (DateTime<Utc>, DateTime<Utc>),
+    pub conf: &'a serde_json::Value,
+    /// The job that will execute the run by itself; None: any scheduler.
+    pub job_id: Option<&'a str>,
+    /// (task_id, task_type, max_tries) for every task of the DAG.
+    pub tasks: Vec<(&'a str, &'a str, i64)>,
+}
+
+/// A column runs can be listed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunColumn {
+    LogicalDate,
+    RunId,
+    State,
+    QueuedAt,
+    StartedAt,
+    EndedAt,
+}
+
+impl RunColumn {
+    /// Every column runs can be ordered by.
+    pub const ALL: [RunColumn; 6] = [
+        RunColumn::LogicalDate,
+        RunColumn::RunId,
+        RunColumn::State,
+        RunColumn::QueuedAt,
+        RunColumn::StartedAt,
+        RunColumn::EndedAt,
+    ];
+
+    /// The column's name in `dag_run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunColumn::LogicalDate => "logical_date",
+            RunColumn::RunId => "run_id",
+            RunColumn::State => "state",
+            RunColumn::QueuedAt => "queued_at",
+            RunColumn::StartedAt => "started_at",
+            RunColumn::EndedAt => "ended_at",
+        }
+    }
+}
+
+/// How a listing of runs is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOrder {
+    pub column: RunColumn,
+    pub descending: bool,
+}
+
+/// Adds ` AND state IN (...)` when `states` is not empty.
+fn push_state_filter<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    states: &[&'static str],
+) where
+    &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    if states.is_empty() {
+        return;
+    }
+    query.push(" AND state IN (");
+    let mut list = query.separated(", ");
+    for state in states {
+        list.push_bind(*state);
+    }
+    list.push_unseparated(")");
+}
+
+impl Store {
+    /// Creates a run in state `queued` with all its task instances, in one transaction.
+    pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
+        let now = Utc::now();
+        let insert_run =
+            "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
+                            data_interval_end, state, conf, queued_at, job_id)
+                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9)";
+        let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(insert_run)
+                .bind(run.dag_id)
+                .bind(run.run_id)
+                .bind(run.run_type.as_str())
+                .bind(run.logical_date)
+                .bind(run.data_interval.0)
+                .bind(run.data_interval.1)
+                .bind(run.conf.to_string())
+                .bind(now)
+                .bind(run.job_id)
+                .execute(&mut *tx)
+                .await?;
+            // Multi-row inserts keep a 2,000-task run to a few round trips.
+            for chunk in run.tasks.chunks(500) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries) ",
+                );
+                insert.push_values(chunk, |mut row, (task_id, task_type, max_tries)| {
+                    row.push_bind(run.dag_id)
+                        .push_bind(run.run_id)
+                        .push_bind(*task_id)
+                        .push_bind(*task_type)
+                        .push_bind(0i64)
+                        .push_bind(*max_tries);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }.await);
+        match result {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let clash = if e.message().contains("logical_date")
+                    || self.run(run.dag_id, run.run_id).await?.is_none()
+                {
+                    RunClash::LogicalDate(run.logical_date)
+                } else {
+                    RunClash::RunId(run.run_id.to_string())
+                };
+                return Err(StoreError::RunExists {
+                    dag_id: run.dag_id.to_string(),
+                    clash,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.run(run.dag_id, run.run_id)
+            .await?
+            .ok_or_else(|| StoreError::Sql(sqlx::Error::RowNotFound))
+    }
+
+    /// One run.
+    pub async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRunRow>> {
+        let sql = format!("{} WHERE dag_id = $1 AND run_id = $2", DAG_RUN_SELECT);
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dag_id).bind(run_id).fetch_optional(p).await?),
+        )
+    }
+
+    /// Runs of a DAG, newest logical date first.
+    pub async fn runs(
+        &self,
+        dag_id: &str,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DagRunRow>> {
+        let sql = format!(
+            "{} WHERE dag_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY logical_date DESC LIMIT $3",
+            DAG_RUN_SELECT
+        );
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(dag_id).bind(state).bind(limit).fetch_all(p).await?),
+        )
+    }
+
+    /// A page of a DAG's runs in the given states (all when empty), ordered by `order`
+    /// (a column and direction the caller picked from a fixed list), with how many match.
+    pub async fn run_page(
+        &self,
+        dag_id: &str,
+        states: &[RunState],
+        order: RunOrder,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DagRunRow>, i64)> {
+        let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
+        with_pool!(self, p => {
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run WHERE dag_id = ");
+            count.push_bind(dag_id);
+            push_state_filter(&mut count, &states);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            let mut page = sqlx::QueryBuilder::new(DAG_RUN_SELECT);
+            page.push(" WHERE dag_id = ").push_bind(dag_id);
+            push_state_filter(&mut page, &states);
+            // The run id breaks ties, so that pages neither repeat nor skip a run.
+            page.push(format_args!(" ORDER BY {} {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
+            page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+            let runs = page.build_query_as().fetch_all(p).await?;
+            Ok((runs, total))
+        })
+    }
+
+    /// Moves a run to `state`, stamping start and end times.
+    pub async fn set_run_state(&self, dag_id: &str, run_id: &str, state: RunState) -> Result<()> {
+        let sql = match state {
+            RunState::Queued => {
+                "UPDATE dag_run SET state = $3, queued_at = $4, started_at = NULL, ended_at = NULL WHERE dag_id = $1 AND run_id = $2"
+            }
+            RunState::Running => {
+                "UPDATE dag_run SET state = $3, started_at = $4, ended_at = NULL WHERE dag_id = $1 AND run_id = $2"
+            }
+            RunState::Success | RunState::Failed => {
+                "UPDATE dag_run SET state = $3, ended_at = $4 WHERE dag_id = $1 AND run_id = $2"
+            }
+        };
+        with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id).bind(state.as_str()).bind(Utc::now()).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The `task_instance` and `task_try` tables as one run sees them: its instances and
+//! attempts, clearing them to run again, ending what is unfinished.
+
+use super::rows::TASK_INSTANCE_SELECT;
+use super::{Result, Store, StoreError, TaskInstanceRow, TaskTryRow};
+use chrono::Utc;
+
+/// Identifies one task instance.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskKey<'a> {
+    pub dag_id: &'a str,
+    pub run_id: &'a str,
+    pub task_id: &'a str,
+}
+
+impl Store {
+    /// The task instances of a run, in task-id order.
+    pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
+        let sql =
+            format!("{TASK_INSTANCE_SELECT} WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id");
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(dag_id).bind(run_id).fetch_all(p).await?),
+        )
+    }
+
+    /// The task instances of several runs of a DAG (a page of the grid), in one query.
+    pub async fn task_instances_of_runs(
+        &self,
+        dag_id: &str,
+        run_ids: &[&str],
+    ) -> Result<Vec<TaskInstanceRow>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_pool!(self, p => {
+            let mut query = sqlx::QueryBuilder::new(TASK_INSTANCE_SELECT);
+            query.push(" WHERE dag_id = ").push_bind(dag_id).push(" AND run_id IN (");
+            let mut list = query.separated(", ");
+            for run_id in run_ids {
+                list.push_bind(*run_id);
+            }
+            list.push_unseparated(")");
+            Ok(query.build_query_as().fetch_all(p).await?)
+        })
+    }
+
+    /// Attempts of a run (of one task when given), in task then try order.
+    pub async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TaskTryRow>> {
+        let sql =
+            "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
+                          hostname, error, log_path, metrics, job_id
+                   FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
+                   ORDER BY task_id, try_number";
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).bind(task_id).fetch_all(p).await?),
+        )
+    }
+
+    /// Resets task instances so the run executes them again (`task clear`): each gets
+    /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued,
+    /// owned by `owner` when given (so no scheduler picks it up first).
+    pub async fn clear_tasks(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[(&str, i64)],
+        owner: Option<&str>,
+    ) -> Result<()> {
+        // A running attempt is never cleared under its job: it would run on, and its try
+        // would stay `running` after a new try took its place. The condition is in the
+        // update itself, so an attempt that starts meanwhile is not cleared either.
+        let ti_sql =
+            "UPDATE task_instance SET state = NULL, max_tries = try_number + $4, started_at = NULL,
+                        next_try_at = NULL, job_id = NULL,
+                        ended_at = NULL, duration = NULL,
+                        dag_version = (SELECT r.dag_version FROM dag_run r
+                                       WHERE r.dag_id = $1 AND r.run_id = $2)
+                      WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                        AND (state IS NULL OR state <> 'running')";
+        let running_sql = "SELECT COUNT(*) FROM task_instance
+                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND state = 'running'";
+        let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
+                         job_id = $4
+                       WHERE dag_id = $1 AND run_id = $2";
+        let running: Option<String> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            for (task_id, tries) in tasks {
+                let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
+                    .execute(&mut *tx).await?.rows_affected();
+                if done == 0 {
+                    let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
+                        .fetch_one(&mut *tx).await?;
+                    if n > 0 {
+                        tx.rollback().await?;
+                        return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
+                    }
+                }
+            }
+            sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).bind(owner).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(None)
+        }.await)?;
+        match running {
+            Some(task_id) => Err(StoreError::TaskRunning {
+                run_id: run_id.to_string(),
+                task_id,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The process group the latest attempt of a task started, once it is recorded.
+    pub async fn attempt_process(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Option<i64>> {
+        let sql =
+            "SELECT process_group FROM task_try WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                   ORDER BY try_number DESC LIMIT 1";
+        let found: Option<Option<i64>> = with_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(dag_id).bind(run_id).bind(task_id).fetch_optional(p).await?);
+        Ok(found.flatten())
+    }
+
+    /// Ends everything of a run that is not finished, as Airflow does when a run is failed
+    /// by hand: running attempts fail with `reason`, tasks that never ran are skipped.
+    pub async fn fail_unfinished(&self, dag_id: &str, run_id: &str, reason: &str) -> Result<()> {
+        let now = Utc::now();
+        let tries = "UPDATE task_try SET state = 'failed', ended_at = $3, error = $4
+                     WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
+        let running = "UPDATE task_instance SET state = 'failed', ended_at = $3
+                       WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
+        let waiting = "UPDATE task_instance SET state = 'skipped', ended_at = $3
+                       WHERE dag_id = $1 AND run_id = $2
+                         AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry'))";
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(tries).bind(dag_id).bind(run_id).bind(now).bind(reason).execute(&mut *tx).await?;
+            sqlx::query(running).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(waiting).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+}
