@@ -1,7 +1,8 @@
 //! docker-compose.yml checked against the code (no Docker engine runs here): every
 //! mounted folder exists, the Updraft service sets only variables the binary reads, the
 //! Dockerfile it builds exists, Grafana gets every variable its provisioning reads and
-//! mounts the dashboards where the provider looks, and the ports are the README's.
+//! mounts the dashboards where the provider looks, and the ports are the documented ones
+//! (`docs/operations.md`).
 
 use crate::support::repo_path;
 use regex::Regex;
@@ -93,13 +94,13 @@ fn every_mounted_path_exists_and_the_image_is_built_here() {
 
 #[test]
 fn the_updraft_service_sets_only_variables_the_binary_reads() {
-    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+    let readme = std::fs::read_to_string(repo_path("docs/configuration.md")).expect("docs");
     let documented: BTreeSet<String> = Regex::new(r"`(UPDRAFT_[A-Z_]+?)(<NAME>)?`")
         .unwrap()
         .captures_iter(&readme)
         .map(|c| c[1].to_string())
         .collect();
-    let sources = ["orchestrator/src", "tasks/src", "dags"]
+    let sources = ["orchestrator/src", "core/src", "tasks/src", "dags"]
         .iter()
         .flat_map(|d| files(&repo_path(d)))
         .map(|p| std::fs::read_to_string(p).expect("source"))
@@ -117,7 +118,7 @@ fn the_updraft_service_sets_only_variables_the_binary_reads() {
         };
         assert!(
             documented.contains(&read),
-            "{var} is not in the README's configuration"
+            "{var} is not in docs/configuration.md"
         );
         assert!(
             sources.contains(&read),
@@ -189,8 +190,8 @@ fn grafana_gets_its_provisioning_and_every_variable_it_reads() {
 }
 
 #[test]
-fn published_ports_are_the_readmes() {
-    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+fn published_ports_are_the_documented_ones() {
+    let readme = std::fs::read_to_string(repo_path("docs/operations.md")).expect("docs");
     let c = compose();
     for (name, s) in c["services"].as_mapping().expect("services") {
         for port in s["ports"].as_sequence().into_iter().flatten() {
@@ -200,7 +201,7 @@ fn published_ports_are_the_readmes() {
             let row = format!("| {name} | {host} |");
             assert!(
                 readme.contains(&row),
-                "README's compose table has no row `{row}` for {port}"
+                "docs/operations.md's compose table has no row `{row}` for {port}"
             );
         }
     }

@@ -13,6 +13,7 @@ mod compose;
 mod crashes;
 mod data_test;
 mod delta_sql;
+mod docs;
 mod engine;
 mod errors;
 mod first_row;
