@@ -5,6 +5,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends cmake \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY core core
+COPY generate generate
 COPY orchestrator orchestrator
 COPY tasks tasks
 COPY sql sql

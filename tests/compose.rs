@@ -65,6 +65,20 @@ fn every_mounted_path_exists_and_the_image_is_built_here() {
         dockerfile.contains("COPY --from=build"),
         "a multi-stage build"
     );
+    // The image builds the workspace: every member crate is copied in.
+    let manifest: toml::Table = std::fs::read_to_string(repo_path("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml parses");
+    let members = manifest["workspace"]["members"]
+        .as_array()
+        .expect("members");
+    for member in members.iter().filter_map(|m| m.as_str()) {
+        assert!(
+            dockerfile.contains(&format!("COPY {member} {member}")),
+            "the Dockerfile does not copy the workspace member `{member}`"
+        );
+    }
     // The DAG files read their SQL as ../sql/...: both folders side by side.
     let mounts = binds(updraft);
     let dags = mounts
