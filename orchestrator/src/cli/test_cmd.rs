@@ -109,15 +109,10 @@ async fn results(
     run_id: Option<String>,
     status: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let statuses = ["pass", "warn", "fail", "error", "skipped"];
-    if let Some(s) = &status
-        && !statuses.contains(&s.as_str())
-    {
-        return Err(usage(format!(
-            "--status `{s}`: use one of {}",
-            statuses.join(", ")
-        )));
-    }
+    let status = status
+        .map(|s| TestStatus::parse(&s))
+        .transpose()
+        .map_err(|e| usage(format!("--status: {e}")))?;
     let store = ctx.store().await?;
     let run_id = match run_id {
         Some(id) => id,
@@ -136,7 +131,7 @@ async fn results(
         .test_results(dag_id, &run_id)
         .await?
         .into_iter()
-        .filter(|r| status.as_ref().is_none_or(|s| r.status.as_str() == s))
+        .filter(|r| status.is_none_or(|s| r.status == s))
         .collect();
     if rows.is_empty() {
         eprintln!("no data test results in run {run_id} of {dag_id}");

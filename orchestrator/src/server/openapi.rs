@@ -185,7 +185,7 @@ pub fn spec() -> Value {
             "schemas": {
                 "Error": columns(&[("status", "integer"), ("title", "string"), ("detail", "string")]),
                 "Dag": columns(&[("dag_id", "string"), ("is_paused", "boolean"), ("schedule", "string"),
-                    ("timezone", "string"), ("fileloc", "string"), ("description", "string"), ("last_parsed_at", "string")]),
+                    ("timezone", "string"), ("fileloc", "string"), ("description", "string"), ("last_parsed_at", "string"), ("next_run_after", "string")]),
                 "DagRun": columns(&[("dag_id", "string"), ("run_id", "string"), ("run_type", "string"),
                     ("logical_date", "string"), ("data_interval_start", "string"), ("data_interval_end", "string"),
                     ("state", "string"), ("conf", "object"), ("queued_at", "string"), ("started_at", "string"), ("ended_at", "string"),
