@@ -128,7 +128,7 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(
-        (&run["run_id"], &run["state"], &run["run_type"]),
+        (&run["dag_run_id"], &run["state"], &run["run_type"]),
         (&json!("from_api"), &json!("queued"), &json!("manual"))
     );
     assert_eq!(run["conf"], json!({"source": "api"}));
@@ -185,19 +185,19 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
     let (status, page) = viewer.get("/api/v2/dags/etl/dagRuns?state=failed").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total_entries"], json!(1));
-    assert_eq!(page["dag_runs"][0]["run_id"], json!("first"));
+    assert_eq!(page["dag_runs"][0]["dag_run_id"], json!("first"));
     let (_, page) = viewer
         .get("/api/v2/dags/etl/dagRuns?order_by=run_id&limit=1")
         .await;
     assert_eq!(
-        (&page["total_entries"], &page["dag_runs"][0]["run_id"]),
+        (&page["total_entries"], &page["dag_runs"][0]["dag_run_id"]),
         (&json!(2), &json!("first")),
         "{page}"
     );
     let (_, page) = viewer
         .get("/api/v2/dags/etl/dagRuns?order_by=-run_id&limit=1&offset=1")
         .await;
-    assert_eq!(page["dag_runs"][0]["run_id"], json!("first"), "{page}");
+    assert_eq!(page["dag_runs"][0]["dag_run_id"], json!("first"), "{page}");
     let (_, page) = viewer.get("/api/v2/dags/etl/dagRuns?offset=5").await;
     assert_eq!(
         (&page["total_entries"], &page["dag_runs"]),
@@ -327,14 +327,20 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         viewer.get("/api/v2/dags/etl/dagRuns/first").await.1["state"],
         json!("failed")
     );
-    let (status, _) = op
+    // As Airflow: a clear answers with the run, queued again.
+    let (status, cleared) = op
         .call(
             Method::POST,
             clear,
-            r#"{"dry_run": false, "task_ids": ["boom"]}"#,
+            r#"{"dry_run": false, "task_ids": ["boom"], "only_new": false, "note": null}"#,
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{cleared}");
+    assert_eq!(
+        (&cleared["dag_run_id"], &cleared["state"]),
+        (&json!("first"), &json!("queued")),
+        "{cleared}"
+    );
     assert_eq!(
         viewer.get("/api/v2/dags/etl/dagRuns/first").await.1["state"],
         json!("queued")

@@ -142,7 +142,7 @@ async fn another_site_cannot_reach_an_open_server() {
         .as_array()
         .expect("runs")
         .iter()
-        .filter_map(|r| r["run_id"].as_str())
+        .filter_map(|r| r["dag_run_id"].as_str())
         .collect();
     ids.sort_unstable();
     assert_eq!(ids, ["no_browser", "same_origin", "same_referer"], "{runs}");
@@ -365,7 +365,7 @@ async fn secrets_never_break_answers() {
             .is_some_and(|d| d.starts_with("20")),
         "{run}"
     );
-    assert_eq!(run["run_id"], json!("***-run"), "{run}");
+    assert_eq!(run["dag_run_id"], json!("***-run"), "{run}");
     assert_eq!(
         run["conf"],
         json!({"password": "***", "note": "uses ***", "on": false}),

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod airflow_client;
 mod api;
 mod books;
 mod cli;

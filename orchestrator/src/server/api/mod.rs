@@ -2,6 +2,7 @@
 //! bodies into requests with a 400 that says what is wrong, and list answers.
 
 mod dags;
+mod models;
 mod monitor;
 mod runs;
 mod tasks;
@@ -162,6 +163,7 @@ pub async fn touched_instances(
     (dag_id, run_id): (&str, &str),
     task_ids: &[String],
 ) -> Result<serde_json::Value, ApiError> {
+    let run = state.run_named(dag_id, run_id).await?;
     let instances: Vec<_> = state
         .store
         .task_instances(dag_id, run_id)
@@ -169,7 +171,7 @@ pub async fn touched_instances(
         .into_iter()
         .filter(|ti| task_ids.contains(&ti.task_id))
         .collect();
-    let shown = versions::instances_with_versions(state, &instances).await?;
+    let shown = versions::instances_with_versions(state, &run, &instances).await?;
     Ok(collection("task_instances", &shown, shown.len()))
 }
 

@@ -2,13 +2,13 @@
 //! `/api/v2/importErrors` (DAG files that do not load, with where).
 
 use super::collection;
+use super::models::{HealthInfoResponse, SchedulerJob};
 use crate::server::error::ApiError;
 use crate::server::{AppState, Caller};
 use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::json;
 use std::sync::Arc;
 
 /// A DAG file that does not load.
@@ -43,44 +43,26 @@ pub async fn import_errors(State(state): State<Arc<AppState>>) -> Json<serde_jso
 pub async fn health(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let jobs = state.store.running_jobs(Some("scheduler")).await;
-    let Ok(jobs) = jobs else {
-        return Ok(Json(json!({
-            "metadatabase": {"status": "unhealthy"},
-            "scheduler": {"status": "unhealthy", "latest_scheduler_heartbeat": null},
-            "schedulers": [],
-        })));
+) -> Result<Json<HealthInfoResponse>, ApiError> {
+    let Ok(jobs) = state.store.running_jobs(Some("scheduler")).await else {
+        return Ok(Json(HealthInfoResponse::database_down()));
     };
     let now = Utc::now();
     let timeout =
         chrono::Duration::from_std(state.settings.heartbeat_timeout).map_err(ApiError::internal)?;
-    let alive: Vec<serde_json::Value> = jobs
+    let told = caller.role.is_some();
+    let alive: Vec<SchedulerJob> = jobs
         .iter()
         .filter(|j| now - j.heartbeat_at < timeout)
-        .map(|j| {
-            let age = (now - j.heartbeat_at).as_seconds_f64();
-            if caller.role.is_some() {
-                json!({
-                    "job_id": j.job_id,
-                    "hostname": j.hostname,
-                    "pid": j.pid,
-                    "started_at": j.started_at,
-                    "heartbeat_at": j.heartbeat_at,
-                    "heartbeat_age_seconds": age,
-                })
-            } else {
-                json!({ "heartbeat_age_seconds": age })
-            }
+        .map(|j| SchedulerJob {
+            job_id: told.then(|| j.job_id.clone()),
+            hostname: told.then(|| j.hostname.clone()),
+            pid: told.then_some(j.pid),
+            started_at: told.then_some(j.started_at),
+            heartbeat_at: told.then_some(j.heartbeat_at),
+            heartbeat_age_seconds: (now - j.heartbeat_at).as_seconds_f64(),
         })
         .collect();
     let latest = jobs.iter().map(|j| j.heartbeat_at).max();
-    Ok(Json(json!({
-        "metadatabase": {"status": "healthy"},
-        "scheduler": {
-            "status": if alive.is_empty() { "unhealthy" } else { "healthy" },
-            "latest_scheduler_heartbeat": latest,
-        },
-        "schedulers": alive,
-    })))
+    Ok(Json(HealthInfoResponse::new(true, latest, alive)))
 }

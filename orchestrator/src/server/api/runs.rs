@@ -1,6 +1,7 @@
 //! `/api/v2/dags/{dag_id}/dagRuns...`: list, trigger, read, mark and clear runs, and a
 //! run's data-quality results.
 
+use super::models::DagRunResponse;
 use super::{Body, Params, collection, touched_instances, versions};
 use crate::runs::{
     self, ClearRequest, MarkRequest, MarkState, RunListRequest, TaskPick, TriggerRequest,
@@ -43,9 +44,23 @@ pub async fn list(
 }
 
 /// One run as the API answers it (with the versions it was worked with).
-async fn one_run(state: &AppState, run: DagRunRow) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut shown = versions::runs_with_versions(state, std::slice::from_ref(&run)).await?;
-    Ok(Json(shown.pop().unwrap_or_default()))
+async fn one_run(state: &AppState, run: DagRunRow) -> Result<Json<DagRunResponse>, ApiError> {
+    let shown = versions::runs_with_versions(state, std::slice::from_ref(&run)).await?;
+    shown
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("a run without its answer"))
+}
+
+/// Refuses what Updraft cannot keep (a note) rather than dropping it.
+fn no_note(note: Option<&str>) -> Result<(), ApiError> {
+    match note {
+        Some(_) => Err(ApiError::bad_request(
+            "note: Updraft keeps no notes on runs yet; send the body without one",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The body of a trigger (Airflow's names).
@@ -55,6 +70,12 @@ pub struct TriggerBody {
     dag_run_id: Option<String>,
     logical_date: Option<DateTime<Utc>>,
     conf: Option<serde_json::Value>,
+    note: Option<String>,
+    /// Airflow lets a caller set these; Updraft computes them from the schedule.
+    data_interval_start: Option<DateTime<Utc>>,
+    data_interval_end: Option<DateTime<Utc>>,
+    run_after: Option<DateTime<Utc>>,
+    partition_key: Option<String>,
 }
 
 /// `POST /api/v2/dags/{dag_id}/dagRuns`: a manual run, queued for a scheduler.
@@ -62,8 +83,21 @@ pub async fn trigger(
     State(state): State<Arc<AppState>>,
     Path(dag_id): Path<String>,
     Body(body): Body<TriggerBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DagRunResponse>, ApiError> {
     let (dag, _) = state.dag_named(&dag_id).await?;
+    no_note(body.note.as_deref())?;
+    let computed = [
+        ("data_interval_start", body.data_interval_start.is_some()),
+        ("data_interval_end", body.data_interval_end.is_some()),
+        ("run_after", body.run_after.is_some()),
+        ("partition_key", body.partition_key.is_some()),
+    ];
+    if let Some((field, _)) = computed.iter().find(|(_, given)| *given) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: Updraft computes a run's data interval from its logical date and the \
+             DAG's schedule; send logical_date only"
+        )));
+    }
     let request = TriggerRequest {
         conf: body.conf,
         run_id: body.dag_run_id,
@@ -78,7 +112,7 @@ pub async fn trigger(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DagRunResponse>, ApiError> {
     let run = state.run_named(&dag_id, &run_id).await?;
     one_run(&state, run).await
 }
@@ -88,6 +122,7 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct RunPatch {
     state: String,
+    note: Option<String>,
 }
 
 /// `PATCH .../dagRuns/{dag_run_id}` `{"state": "success" | "failed"}`: marks the run.
@@ -95,7 +130,8 @@ pub async fn mark(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
     Body(body): Body<RunPatch>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DagRunResponse>, ApiError> {
+    no_note(body.note.as_deref())?;
     let (dag, _) = state.dag_named(&dag_id).await?;
     let request = MarkRequest {
         run_id,
@@ -123,33 +159,52 @@ pub struct ClearBody {
     task_ids: Option<Vec<String>>,
     /// Re-plan the run on the DAG's newest version (Airflow 3.3's field).
     #[serde(default)]
-    run_on_latest_version: bool,
+    run_on_latest_version: Option<bool>,
+    /// Only queue tasks the newest version added (Airflow 3.3's field; not supported yet).
+    #[serde(default)]
+    only_new: bool,
+    note: Option<String>,
 }
 
 fn yes() -> bool {
     true
 }
 
-/// `POST .../dagRuns/{dag_run_id}/clear`: the task instances that are (or would be)
-/// cleared, with everything downstream of them; the run is then queued for a scheduler.
+/// `POST .../dagRuns/{dag_run_id}/clear`: as Airflow, a dry run answers with the task
+/// instances that would be cleared (with everything downstream of them), a clear with the
+/// run, then queued for a scheduler.
 pub async fn clear(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
     Body(body): Body<ClearBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    no_note(body.note.as_deref())?;
     let (dag, _) = state.dag_named(&dag_id).await?;
+    if body.only_new {
+        return Err(ApiError::bad_request(
+            "only_new: not supported yet; run_on_latest_version clears the run on the newest \
+             version (its new tasks run with the cleared ones)",
+        ));
+    }
     let request = ClearRequest {
         run_id: run_id.clone(),
         tasks: body.task_ids.map_or(TaskPick::All, TaskPick::Ids),
         only_failed: body.only_failed,
         dry_run: body.dry_run,
         execute_here: false,
-        latest_version: body.run_on_latest_version,
+        latest_version: body.run_on_latest_version.unwrap_or(false),
     };
     let cleared = runs::clear(&state.store, &state.settings, &dag, request).await?;
-    Ok(Json(
-        touched_instances(&state, (&dag_id, &run_id), &cleared.task_ids).await?,
-    ))
+    if body.dry_run {
+        return Ok(Json(
+            touched_instances(&state, (&dag_id, &run_id), &cleared.task_ids).await?,
+        ));
+    }
+    let run = state.run_named(&dag_id, &run_id).await?;
+    let shown = one_run(&state, run).await?;
+    serde_json::to_value(shown.0)
+        .map(Json)
+        .map_err(ApiError::internal)
 }
 
 /// `GET .../dagRuns/{dag_run_id}/testResults`: the data-quality results of the run.

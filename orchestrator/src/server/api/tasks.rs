@@ -1,6 +1,7 @@
 //! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
 //! their attempts and an attempt's log (followed while it runs).
 
+use super::models::TaskInstanceResponse;
 use super::runs::parse_mark_state;
 use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
@@ -20,9 +21,9 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    state.run_named(&dag_id, &run_id).await?;
+    let run = state.run_named(&dag_id, &run_id).await?;
     let instances = state.store.task_instances(&dag_id, &run_id).await?;
-    let shown = super::versions::instances_with_versions(&state, &instances).await?;
+    let shown = super::versions::instances_with_versions(&state, &run, &instances).await?;
     Ok(Json(collection("task_instances", &shown, shown.len())))
 }
 
@@ -30,11 +31,16 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let instance = state.instance_named((&dag_id, &run_id, &task_id)).await?.1;
-    let mut shown =
-        super::versions::instances_with_versions(&state, std::slice::from_ref(&instance)).await?;
-    Ok(Json(shown.pop().unwrap_or_default()))
+) -> Result<Json<TaskInstanceResponse>, ApiError> {
+    let (run, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    let shown =
+        super::versions::instances_with_versions(&state, &run, std::slice::from_ref(&instance))
+            .await?;
+    shown
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("a task instance without its answer"))
 }
 
 /// The body of `PATCH .../taskInstances/{task_id}` (Airflow's names).
