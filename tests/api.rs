@@ -273,15 +273,43 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
             .contains('3'),
         "{tries}"
     );
-    let (status, log) = viewer
-        .send(
-            Method::GET,
-            "/api/v2/dags/etl/dagRuns/first/taskInstances/boom/logs/1",
-            None,
-        )
+    // The log: Airflow's structured lines in pages, or text with `Accept: text/plain`.
+    let log_url = "/api/v2/dags/etl/dagRuns/first/taskInstances/boom/logs/1";
+    let (status, page) = viewer.get(log_url).await;
+    assert_eq!(status, 200, "{page}");
+    let events: Vec<&str> = page["content"]
+        .as_array()
+        .expect("content")
+        .iter()
+        .filter_map(|line| line["event"].as_str())
+        .collect();
+    assert!(events.iter().any(|e| e.contains("going wrong")), "{page}");
+    assert!(page["content"][0]["timestamp"].is_string(), "{page}");
+    let token = page["continuation_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let (_, rest) = viewer.get(&format!("{log_url}?token={token}")).await;
+    assert_eq!(
+        rest["content"],
+        json!([]),
+        "nothing after the last page: {rest}"
+    );
+    let (_, again) = viewer
+        .get(&format!("{log_url}?token={token}&full_content=true"))
         .await;
+    assert_eq!(
+        again["content"], page["content"],
+        "full_content starts again"
+    );
+    let (status, log) = viewer.get_as(log_url, "text/plain").await;
     assert_eq!(status, 200, "{log}");
-    assert!(log.contains("going wrong"), "{log}");
+    assert!(log.contains("going wrong") && log.starts_with('['), "{log}");
+    assert_error(
+        &viewer.get(&format!("{log_url}?map_index=2")).await,
+        404,
+        "map_index",
+    );
     assert_error(
         &viewer
             .get("/api/v2/dags/etl/dagRuns/first/taskInstances/boom/logs/7")

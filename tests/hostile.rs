@@ -581,6 +581,7 @@ async fn a_huge_log_never_enters_memory() {
             "{}/api/v2/dags/hello/dagRuns/big/taskInstances/hi/logs/1",
             server.base
         ))
+        .header("accept", "text/plain")
         .send()
         .await
         .expect("log");

@@ -60,6 +60,15 @@ assert states == {"boom": "failed", "after": "upstream_failed"}, states
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
 
+# The failed task's log, page by page as the client reads it.
+log = TaskInstanceApi(viewer).get_log("flaky", "from_client", "boom", 1)
+lines = [m.event for m in log.content.actual_instance]
+assert any("exited with code 3" in line for line in lines), lines
+rest = TaskInstanceApi(viewer).get_log(
+    "flaky", "from_client", "boom", 1, token=log.continuation_token
+)
+assert rest.content.actual_instance == [], rest
+
 # A viewer may read but not clear.
 clear = DAGRunClearBody(dry_run=True, only_failed=True)
 try:

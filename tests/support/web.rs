@@ -135,6 +135,20 @@ impl Api {
         (status, response.text().await.expect("body"))
     }
 
+    /// `GET path` asking for `accept`; the status and the body as text.
+    pub async fn get_as(&self, path: &str, accept: &str) -> (u16, String) {
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("accept", accept);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
     /// `GET path` as JSON, with its status.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, text) = self.send(reqwest::Method::GET, path, None).await;

@@ -175,6 +175,28 @@ async fn read_chunk(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<
     Ok(bytes)
 }
 
+/// Whole lines of a log from a byte offset: what one page of the API's log answer holds.
+pub struct LogPage {
+    /// The lines' bytes, ending with a newline (or the log's last bytes when the attempt
+    /// has written no newline after them yet).
+    pub bytes: Vec<u8>,
+    /// Where the next page starts.
+    pub next: u64,
+}
+
+/// Up to one chunk of whole lines of the log at `path` from `offset`; a line longer than a
+/// chunk is cut so that every page moves on.
+pub async fn log_page(path: &std::path::Path, offset: u64) -> std::io::Result<LogPage> {
+    let mut bytes = read_chunk(path, offset).await?;
+    if bytes.len() == CHUNK
+        && let Some(end) = memchr::memrchr(b'\n', &bytes)
+    {
+        bytes.truncate(end + 1);
+    }
+    let next = offset.saturating_add(bytes.len() as u64);
+    Ok(LogPage { bytes, next })
+}
+
 /// Where the last `lines` lines of the file begin, found reading backwards from its end.
 pub async fn tail_offset(path: &std::path::Path, lines: usize) -> std::io::Result<u64> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -13,7 +13,10 @@ mod upcoming;
 
 pub use clear::{ClearRequest, Cleared, TaskPick, clear};
 pub use list::{RunListRequest, RunPage, list};
-pub use logs::{AttemptLog, LogTail, attempt_log, log_chunks, log_path, log_tail, tail_offset};
+pub use logs::{
+    AttemptLog, LogPage, LogTail, attempt_log, log_chunks, log_page, log_path, log_tail,
+    tail_offset,
+};
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;
 pub use trigger::{TriggerRequest, Triggered, trigger};

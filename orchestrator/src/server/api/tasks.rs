@@ -1,7 +1,7 @@
 //! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
 //! their attempts and an attempt's log (followed while it runs).
 
-use super::models::TaskInstanceResponse;
+use super::models::{TaskInstanceResponse, TaskInstancesLogResponse};
 use super::runs::parse_mark_state;
 use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
@@ -11,8 +11,8 @@ use crate::store::TaskState;
 use axum::Json;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -82,19 +82,30 @@ pub async fn tries(
     Ok(Json(collection("task_instances", &tries, tries.len())))
 }
 
-/// `GET .../taskInstances/{task_id}/logs/{try_number}?follow=true&download=true`: the
-/// attempt's log as text, streamed from its file in chunks (never read whole); with
-/// `follow`, lines keep coming while the attempt runs (until the server stops); with
-/// `download`, as a file to save.
+/// `GET .../taskInstances/{task_id}/logs/{try_number}`: as Airflow, a page of the log as
+/// structured lines with a `continuation_token` (`token` asks for the next page,
+/// `full_content` starts from the beginning), or the log as text with `Accept:
+/// text/plain` (a browser's `text/html` too). Text is streamed from the file in chunks
+/// (never read whole); with `follow` (Updraft's), lines keep coming while the attempt runs
+/// (until the server stops); with `download`, as a file to save.
 pub async fn log(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, String)>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let try_number: i64 = try_number.parse().map_err(|_| {
         ApiError::bad_request(format!("try_number `{try_number}` is not a whole number"))
     })?;
-    let params = Params::parse(query.as_deref(), &["follow", "download"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &["follow", "download", "full_content", "map_index", "token"],
+    )?;
+    if params.number("map_index", -1)? != -1 {
+        return Err(ApiError::not_found(
+            "Updraft does not map tasks: the only map_index is -1",
+        ));
+    }
     let (follow, download) = (params.flag("follow")?, params.flag("download")?);
     let log = runs::attempt_log(
         &state.store,
@@ -103,6 +114,19 @@ pub async fn log(
         Some(try_number),
     )
     .await?;
+    if !(follow || download || wants_text(&headers)) {
+        let from = match params.one("token") {
+            Some(token) if !params.flag("full_content")? => token.parse().map_err(|_| {
+                ApiError::bad_request(format!("token `{token}` is not a continuation token"))
+            })?,
+            _ => 0,
+        };
+        let page = runs::log_page(&log.path, from)
+            .await
+            .map_err(ApiError::internal)?;
+        let answer = TaskInstancesLogResponse::new(&page.bytes, page.next);
+        return Ok(Json(answer).into_response());
+    }
     let follow = follow && log.attempt.state == TaskState::Running;
     let mut response =
         Response::builder().header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
@@ -126,4 +150,20 @@ pub async fn log(
     response
         .body(HttpBody::from_stream(body))
         .map_err(ApiError::internal)
+}
+
+/// Whether the caller asked for the log as text: `text/plain` (Airflow's way) or a
+/// browser's page (`text/html`) before any JSON.
+fn wants_text(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let position = |kind: &str| accept.find(kind);
+    let text = position("text/plain").or(position("text/html"));
+    match (text, position("application/json")) {
+        (Some(t), Some(j)) => t < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }

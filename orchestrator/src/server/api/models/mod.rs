@@ -8,12 +8,14 @@ mod dag;
 mod dag_run;
 mod dag_version;
 mod health;
+mod log;
 mod task_instance;
 
 pub use dag::DagResponse;
 pub use dag_run::DagRunResponse;
 pub use dag_version::DagVersionResponse;
 pub use health::{HealthInfoResponse, SchedulerJob};
+pub use log::TaskInstancesLogResponse;
 pub use task_instance::TaskInstanceResponse;
 
 /// Airflow's name for a DAGs folder as a bundle.
