@@ -11,9 +11,13 @@ import time
 import airflow_client.client as client
 from airflow_client.client.api.dag_api import DAGApi
 from airflow_client.client.api.dag_run_api import DagRunApi
+from airflow_client.client.api.dag_source_api import DagSourceApi
+from airflow_client.client.api.dag_stats_api import DagStatsApi
 from airflow_client.client.api.import_error_api import ImportErrorApi
 from airflow_client.client.api.monitor_api import MonitorApi
+from airflow_client.client.api.task_api import TaskApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
+from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ForbiddenException
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.dag_run_clear_body import DAGRunClearBody
@@ -39,6 +43,14 @@ assert dags.total_entries == 1 and dags.dags[0].dag_id == "flaky", dags
 dag = DAGApi(viewer).get_dag("flaky")
 assert dag.fileloc.endswith("flaky.yaml") and dag.tags[0].name == "demo", dag
 assert ImportErrorApi(viewer).get_import_errors().total_entries == 0
+details = DAGApi(viewer).get_dag_details("flaky")
+assert details.catchup is False and details.latest_dag_version.version_number == 1, details
+tasks = TaskApi(viewer).get_tasks("flaky")
+shown = [(t.task_id, t.operator_name, t.downstream_task_ids) for t in tasks.tasks]
+assert shown == [("boom", "shell", ["after"]), ("after", "noop", [])], shown
+source = DagSourceApi(viewer).get_dag_source("flaky")
+assert "dag_id: flaky" in source.content and source.version_number == 1, source
+assert VersionApi(viewer).get_version().version, "a version"
 
 # Trigger with a conf, and wait for the run to end.
 body = TriggerDAGRunPostBody(dag_run_id="from_client", logical_date=None, conf={"n": 1})
@@ -53,6 +65,9 @@ assert run.state.value == "failed", run
 assert run.start_date and run.end_date and run.run_type.value == "manual", run
 page = DagRunApi(viewer).get_dag_runs("flaky", limit=1, offset=0)
 assert page.total_entries == 1 and page.dag_runs[0].dag_run_id == "from_client", page
+stats = DagStatsApi(viewer).get_dag_stats(dag_ids=["flaky"])
+counts = {s.state.value: s.count for s in stats.dags[0].stats}
+assert counts == {"queued": 0, "running": 0, "success": 0, "failed": 1}, counts
 
 tis = TaskInstanceApi(viewer).get_task_instances("flaky", "from_client")
 states = {t.task_id: t.state.value if t.state else None for t in tis.task_instances}

@@ -296,10 +296,12 @@ async fn authorize(
         .and_then(|t| auth::role_of(state.tokens(), t.trim()));
     request.extensions_mut().insert(Caller { role });
     let path = request.uri().path();
-    // Health is for load balancers and monitors, the document for clients: neither tells
-    // anything of the runs (as in Airflow).
-    let public =
-        matches!(path, "/api/v2/monitor/health" | "/api/v2/openapi.json") || ui::is_public(path);
+    // Health is for load balancers and monitors, the document and the version for
+    // clients: none tells anything of the runs (as in Airflow).
+    let public = matches!(
+        path,
+        "/api/v2/monitor/health" | "/api/v2/openapi.json" | "/api/v2/version"
+    ) || ui::is_public(path);
     if public {
         return next.run(request).await;
     }

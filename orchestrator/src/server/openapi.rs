@@ -88,6 +88,23 @@ pub fn spec() -> Value {
                 Some(columns(&[("is_paused", "boolean")])), json_answer(schema("Dag"))),
         }),
     );
+    paths.insert("/api/v2/dags/{dag_id}/details".into(), json!({"get": operation(
+        "One DAG with the rest of its definition", vec![dag.clone()], None, json_answer(schema("DagDetails")))}));
+    paths.insert("/api/v2/dags/{dag_id}/tasks".into(), json!({"get": operation(
+        "The DAG's tasks as defined, in the order they run", vec![dag.clone()], None, list_of("tasks", "Task"))}));
+    paths.insert("/api/v2/dagSources/{dag_id}".into(), json!({"get": operation(
+        "The DAG file: of a recorded version, or as the folder holds it", vec![dag.clone(),
+            in_query("version_number", json!({"type": "integer"}), "a recorded version (default: the folder's file)")],
+        None, json_answer(schema("DagSource")))}));
+    paths.insert("/api/v2/dagStats".into(), json!({"get": operation(
+        "How many runs of each DAG are in each state", vec![
+            in_query("dag_ids", json!({"type": "array", "items": {"type": "string"}}), "only these DAGs (repeat or comma-separate)")],
+        None, list_of("dags", "DagStats"))}));
+    paths.insert(
+        "/api/v2/version".into(),
+        json!({"get": operation(
+        "Updraft's version", vec![], None, json_answer(schema("VersionInfo")))}),
+    );
     paths.insert("/api/v2/dags/{dag_id}/dagRuns".into(), json!({
         "get": operation("A page of the DAG's runs", vec![dag.clone(),
             in_query("state", json!({"type": "array", "items": {"type": "string", "enum": ["queued", "running", "success", "failed"]}}), "only runs in these states (repeat or comma-separate)"),
@@ -117,8 +134,13 @@ pub fn spec() -> Value {
             "dry_run": {"type": "boolean", "default": true},
             "only_failed": {"type": "boolean", "default": false},
             "task_ids": {"type": "array", "items": {"type": "string"}},
-            "run_on_latest_version": {"type": "boolean", "default": false}}})),
-        list_of("task_instances", "TaskInstance"))}),
+            "run_on_latest_version": {"type": "boolean", "default": false},
+            "only_new": {"type": "boolean", "default": false},
+            "note": {"type": ["string", "null"]}}})),
+        json!({"description": "a dry run: the task instances it would clear; else the run",
+            "content": {"application/json": {"schema": {"oneOf": [
+                {"type": "object", "properties": {"task_instances": {"type": "array", "items": schema("TaskInstance")}, "total_entries": {"type": "integer"}}},
+                schema("DagRun")]}}}}))}),
     );
     paths.insert("/api/v2/dags/{dag_id}/dagVersions".into(), json!({"get": operation(
         "The DAG's versions (Airflow's DagVersionResponse)", vec![dag.clone(),
@@ -154,11 +176,28 @@ pub fn spec() -> Value {
         json!({"type": "boolean", "default": false}),
         "as a file to save (Content-Disposition: attachment)",
     ));
+    log_params.push(in_query(
+        "token",
+        json!({"type": "string"}),
+        "the continuation_token of the previous page",
+    ));
+    log_params.push(in_query(
+        "full_content",
+        json!({"type": "boolean", "default": false}),
+        "from the beginning, whatever the token",
+    ));
+    log_params.push(in_query(
+        "map_index",
+        json!({"type": "integer", "default": -1}),
+        "always -1: Updraft does not map tasks",
+    ));
     paths.insert(
         format!("{task_path}/logs/{{try_number}}"),
         json!({"get": operation(
-        "An attempt's log", log_params, None,
-        json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}))}),
+        "An attempt's log: pages of structured lines, or text with Accept: text/plain", log_params, None,
+        json!({"description": "OK", "content": {
+            "application/json": {"schema": schema("TaskInstancesLog")},
+            "text/plain": {"schema": {"type": "string"}}}}))}),
     );
     paths.insert(
         "/api/v2/importErrors".into(),
@@ -184,18 +223,32 @@ pub fn spec() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": columns(&[("status", "integer"), ("title", "string"), ("detail", "string")]),
-                "Dag": columns(&[("dag_id", "string"), ("is_paused", "boolean"), ("schedule", "string"),
-                    ("timezone", "string"), ("fileloc", "string"), ("description", "string"), ("last_parsed_at", "string"), ("next_run_after", "string")]),
-                "DagRun": columns(&[("dag_id", "string"), ("run_id", "string"), ("run_type", "string"),
+                "Dag": columns(&[("dag_id", "string"), ("dag_display_name", "string"), ("is_paused", "boolean"),
+                    ("is_stale", "boolean"), ("fileloc", "string"), ("relative_fileloc", "string"), ("file_token", "string"),
+                    ("description", "string"), ("last_parsed_time", "string"), ("timetable_summary", "string"),
+                    ("timetable_periodic", "boolean"), ("tags", "array"), ("owners", "array"), ("max_active_tasks", "integer"),
+                    ("max_active_runs", "integer"), ("has_import_errors", "boolean"), ("next_dagrun_run_after", "string"),
+                    ("schedule", "string"), ("timezone", "string"), ("next_run_after", "string")]),
+                "DagDetails": columns(&[("dag_id", "string"), ("catchup", "boolean"), ("start_date", "string"),
+                    ("end_date", "string"), ("params", "object"), ("latest_dag_version", "object")]),
+                "Task": columns(&[("task_id", "string"), ("operator_name", "string"), ("downstream_task_ids", "array"),
+                    ("trigger_rule", "string"), ("retries", "integer"), ("retry_delay", "object")]),
+                "DagSource": columns(&[("dag_id", "string"), ("content", "string"), ("version_number", "integer")]),
+                "DagStats": columns(&[("dag_id", "string"), ("stats", "array")]),
+                "VersionInfo": columns(&[("version", "string"), ("git_version", "string")]),
+                "TaskInstancesLog": columns(&[("content", "array"), ("continuation_token", "string")]),
+                "DagRun": columns(&[("dag_id", "string"), ("dag_run_id", "string"), ("run_type", "string"),
                     ("logical_date", "string"), ("data_interval_start", "string"), ("data_interval_end", "string"),
-                    ("state", "string"), ("conf", "object"), ("queued_at", "string"), ("started_at", "string"), ("ended_at", "string"),
+                    ("run_after", "string"), ("state", "string"), ("conf", "object"), ("queued_at", "string"),
+                    ("start_date", "string"), ("end_date", "string"), ("duration", "number"),
                     ("dag_version", "integer"), ("dag_versions", "array")]),
                 "DagVersion": columns(&[("id", "string"), ("version_number", "integer"), ("dag_id", "string"),
                     ("bundle_name", "string"), ("bundle_version", "string"), ("bundle_url", "string"),
                     ("created_at", "string"), ("dag_display_name", "string")]),
-                "TaskInstance": columns(&[("dag_id", "string"), ("run_id", "string"), ("task_id", "string"),
-                    ("task_type", "string"), ("state", "string"), ("try_number", "integer"), ("max_tries", "integer"),
-                    ("started_at", "string"), ("ended_at", "string"), ("duration", "number"), ("hostname", "string"), ("next_try_at", "string"), ("dag_version", "object")]),
+                "TaskInstance": columns(&[("id", "string"), ("dag_id", "string"), ("dag_run_id", "string"), ("task_id", "string"),
+                    ("map_index", "integer"), ("operator", "string"), ("state", "string"), ("try_number", "integer"), ("max_tries", "integer"),
+                    ("start_date", "string"), ("end_date", "string"), ("duration", "number"), ("hostname", "string"),
+                    ("pool", "string"), ("run_after", "string"), ("task_type", "string"), ("next_try_at", "string"), ("dag_version", "object")]),
                 "TaskTry": columns(&[("dag_id", "string"), ("run_id", "string"), ("task_id", "string"),
                     ("try_number", "integer"), ("state", "string"), ("started_at", "string"), ("ended_at", "string"),
                     ("duration", "number"), ("hostname", "string"), ("error", "string"), ("log_path", "string"), ("metrics", "object")]),

@@ -148,6 +148,12 @@ impl Store {
         )
     }
 
+    /// How many runs each DAG has in each state.
+    pub async fn run_counts(&self) -> Result<Vec<(String, RunState, i64)>> {
+        let sql = "SELECT dag_id, state, COUNT(*) FROM dag_run GROUP BY dag_id, state";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+    }
+
     /// Runs of a DAG, newest logical date first.
     pub async fn runs(
         &self,

@@ -23,6 +23,11 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v2/dags", get(dags::list))
         .route("/api/v2/dags/{dag_id}", get(dags::get).patch(dags::patch))
+        .route("/api/v2/dags/{dag_id}/details", get(dags::details))
+        .route("/api/v2/dags/{dag_id}/tasks", get(dags::tasks))
+        .route("/api/v2/dagSources/{dag_id}", get(dags::source))
+        .route("/api/v2/dagStats", get(dags::stats))
+        .route("/api/v2/version", get(monitor::version))
         .route(
             "/api/v2/dags/{dag_id}/dagRuns",
             get(runs::list).post(runs::trigger),

@@ -2,7 +2,7 @@
 //! `/api/v2/importErrors` (DAG files that do not load, with where).
 
 use super::collection;
-use super::models::{HealthInfoResponse, SchedulerJob};
+use super::models::{HealthInfoResponse, SchedulerJob, VersionInfo};
 use crate::server::error::ApiError;
 use crate::server::{AppState, Caller};
 use axum::Json;
@@ -35,6 +35,14 @@ pub async fn import_errors(State(state): State<Arc<AppState>>) -> Json<serde_jso
             .collect()
     });
     Json(collection("import_errors", &errors, errors.len()))
+}
+
+/// `GET /api/v2/version`
+pub async fn version() -> Json<VersionInfo> {
+    Json(VersionInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        git_version: None,
+    })
 }
 
 /// `GET /api/v2/monitor/health`: Airflow's shape, and every live scheduler with the age

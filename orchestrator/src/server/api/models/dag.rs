@@ -117,3 +117,41 @@ impl DagResponse {
         }
     }
 }
+
+/// A DAG with the rest of its definition, as Airflow's `dags/{id}/details` answers.
+#[derive(Serialize)]
+pub struct DagDetailsResponse {
+    #[serde(flatten)]
+    pub dag: DagResponse,
+    pub catchup: bool,
+    /// Airflow's old name of `max_active_tasks`.
+    pub concurrency: i64,
+    pub render_template_as_native_obj: bool,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub params: serde_json::Value,
+    pub doc_md: Option<String>,
+    pub latest_dag_version: Option<super::DagVersionResponse>,
+}
+
+impl DagDetailsResponse {
+    /// `dag` with its stored `row` and its newest recorded version.
+    pub fn new(
+        dag: &Dag,
+        row: &DagRow,
+        dags_folder: &Path,
+        latest: Option<super::DagVersionResponse>,
+    ) -> Self {
+        Self {
+            dag: DagResponse::new(dag, row, dags_folder),
+            catchup: dag.catchup,
+            concurrency: i64::from(dag.max_active_tasks),
+            render_template_as_native_obj: false,
+            start_date: dag.start_date,
+            end_date: dag.end_date,
+            params: serde_json::Value::Object(dag.params.clone()),
+            doc_md: dag.description.clone(),
+            latest_dag_version: latest,
+        }
+    }
+}

@@ -4,18 +4,22 @@
 //! "none" (`map_index` -1, `pool` `default_pool`); Updraft's own extras ride along as
 //! additional fields, which Airflow's clients accept.
 
+mod about;
 mod dag;
 mod dag_run;
 mod dag_version;
 mod health;
 mod log;
+mod task;
 mod task_instance;
 
-pub use dag::DagResponse;
+pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
+pub use dag::{DagDetailsResponse, DagResponse};
 pub use dag_run::DagRunResponse;
 pub use dag_version::DagVersionResponse;
 pub use health::{HealthInfoResponse, SchedulerJob};
 pub use log::TaskInstancesLogResponse;
+pub use task::TaskResponse;
 pub use task_instance::TaskInstanceResponse;
 
 /// Airflow's name for a DAGs folder as a bundle.
