@@ -17,6 +17,7 @@ mod scheduler_cmd;
 mod task_cmd;
 mod test_cmd;
 mod timetable_cmd;
+mod users_cmd;
 mod versions_cmd;
 
 use crate::dag::{Dag, DagFolder};
@@ -94,6 +95,9 @@ enum Command {
     /// List the lake's Delta tables and query them with SQL
     #[command(subcommand)]
     Lake(lake_cmd::LakeCommand),
+    /// What the API's users need (`[[api.users]]`)
+    #[command(subcommand)]
+    Users(users_cmd::UsersCommand),
     /// Run the scheduler: create due runs, run queued ones, recover from crashes (until SIGTERM)
     Scheduler,
     /// Serve the REST API (until SIGTERM)
@@ -195,6 +199,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
+        Command::Users(cmd) => users_cmd::run(cmd),
         Command::Scheduler => scheduler_cmd::scheduler(&ctx).await,
         Command::Webserver(args) => scheduler_cmd::webserver(&ctx, args.bind).await,
         Command::Standalone(args) => scheduler_cmd::standalone(&ctx, args.bind).await,

@@ -84,9 +84,10 @@ impl AppState {
         &self.settings.api_tokens
     }
 
-    /// Whether the server asks for a token (its pages then offer to log out).
+    /// Whether the server asks for a token (its pages then offer to log out): it has
+    /// tokens or users.
     pub fn needs_login(&self) -> bool {
-        !self.tokens().is_empty()
+        !self.tokens().is_empty() || !self.settings.api_users.is_empty()
     }
 
     /// The DAGs folder as it is now (read again when a file changed, at most once a
@@ -223,7 +224,7 @@ pub struct Listening {
 
 /// Listens on `bind`: refused without tokens anywhere but loopback.
 pub async fn listen(state: Arc<AppState>, bind: SocketAddr) -> Result<Listening, ServerError> {
-    if state.tokens().is_empty() && !bind.ip().is_loopback() {
+    if !state.needs_login() && !bind.ip().is_loopback() {
         return Err(ServerError::OpenOnNetwork(bind));
     }
     let listener = tokio::net::TcpListener::bind(bind)
@@ -244,7 +245,7 @@ impl Listening {
         tracing::info!(
             "webserver listening on http://{} ({})",
             self.addr,
-            if self.state.tokens().is_empty() {
+            if !self.state.needs_login() {
                 "no tokens: open to this machine only"
             } else {
                 "bearer tokens required"
@@ -284,7 +285,7 @@ async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if state.tokens().is_empty() {
+    if !state.needs_login() {
         request.extensions_mut().insert(Caller {
             role: Some(Role::Operator),
         });
@@ -293,14 +294,14 @@ async fn authorize(
     let presented = presented_token(&request);
     let role = presented
         .as_deref()
-        .and_then(|t| auth::role_of(state.tokens(), t.trim()));
+        .and_then(|t| auth::role_of_presented(&state.settings, t.trim()));
     request.extensions_mut().insert(Caller { role });
     let path = request.uri().path();
     // Health is for load balancers and monitors, the document and the version for
     // clients: none tells anything of the runs (as in Airflow).
     let public = matches!(
         path,
-        "/api/v2/monitor/health" | "/api/v2/openapi.json" | "/api/v2/version"
+        "/api/v2/monitor/health" | "/api/v2/openapi.json" | "/api/v2/version" | "/auth/token"
     ) || ui::is_public(path);
     if public {
         return next.run(request).await;

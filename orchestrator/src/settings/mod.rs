@@ -11,8 +11,10 @@ use std::time::Duration;
 use updraft_core::{Connection, Connections};
 
 mod api_tokens;
+mod api_users;
 
 pub use api_tokens::{ApiToken, Role, check_tokens, parse_tokens};
+pub use api_users::{ApiUser, JwtSettings, hash_password};
 
 /// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
 pub const DEFAULT_WAREHOUSE: &str = "warehouse";
@@ -33,6 +35,9 @@ pub struct Settings {
     pub parallelism: usize,
     /// Bearer tokens of the API server (`UPDRAFT_API_TOKENS` > `[api] tokens`).
     pub api_tokens: Vec<ApiToken>,
+    /// Users who log in for a token (`[[api.users]]`), and how their tokens are signed.
+    pub api_users: Vec<ApiUser>,
+    pub jwt: Option<JwtSettings>,
     /// Host names the web server answers to besides loopback (`UPDRAFT_ALLOWED_HOSTS` >
     /// `[api] allowed_hosts`); empty with tokens: any, without tokens: loopback only.
     pub allowed_hosts: Vec<String>,
@@ -99,6 +104,10 @@ struct ApiSection {
     tokens: Vec<ApiToken>,
     #[serde(default)]
     allowed_hosts: Vec<String>,
+    #[serde(default)]
+    users: Vec<ApiUser>,
+    jwt_secret: Option<String>,
+    jwt_expiration: Option<String>,
 }
 
 impl Settings {
@@ -147,6 +156,22 @@ impl Settings {
             Err(_) => file.api.tokens,
         };
         check_tokens(&api_tokens).map_err(anyhow::Error::msg)?;
+        let jwt = match std::env::var("UPDRAFT_API_JWT_SECRET")
+            .ok()
+            .or(file.api.jwt_secret)
+        {
+            Some(secret) => Some(JwtSettings {
+                secret,
+                expiration: match &file.api.jwt_expiration {
+                    Some(text) => humantime::parse_duration(text).with_context(|| {
+                        format!("{}: [api] jwt_expiration `{text}`", file_path.display())
+                    })?,
+                    None => api_users::DEFAULT_JWT_EXPIRATION,
+                },
+            }),
+            None => None,
+        };
+        api_users::check_users(&file.api.users, jwt.as_ref()).map_err(anyhow::Error::msg)?;
         let allowed_hosts = match std::env::var("UPDRAFT_ALLOWED_HOSTS") {
             Ok(text) => text
                 .split(',')
@@ -191,6 +216,8 @@ impl Settings {
                 .unwrap_or(DEFAULT_PARALLELISM)
                 .max(1),
             api_tokens,
+            api_users: file.api.users,
+            jwt,
             log_max_bytes,
             allowed_hosts,
             base_url,

@@ -178,7 +178,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if super::auth::role_of(state.tokens(), form.token.trim()).is_none() {
+    if super::auth::role_of_presented(&state.settings, form.token.trim()).is_none() {
         return Redirect::to(&format!("/login?failed=1&next={}", url_escape(next))).into_response();
     }
     let cookie = format!(
