@@ -4,6 +4,7 @@ Every answer goes through the client's model validation; any mismatch raises.
 
 Arguments: the server's base URL, an operator token, a viewer token.
 """
+import datetime
 import json
 import sys
 import time
@@ -65,6 +66,13 @@ assert run.state.value == "failed", run
 assert run.start_date and run.end_date and run.run_type.value == "manual", run
 page = DagRunApi(viewer).get_dag_runs("flaky", limit=1, offset=0)
 assert page.total_entries == 1 and page.dag_runs[0].dag_run_id == "from_client", page
+everywhere = DagRunApi(viewer).get_dag_runs("~", state=["failed"], run_type=["manual"])
+assert [r.dag_run_id for r in everywhere.dag_runs] == ["from_client"], everywhere
+later = run.logical_date + datetime.timedelta(seconds=1)
+assert DagRunApi(viewer).get_dag_runs("flaky", logical_date_gte=later).total_entries == 0
+assert DagRunApi(viewer).get_dag_runs("flaky", logical_date_lte=later).total_entries == 1
+newest = DagRunApi(viewer).get_dag_runs("flaky", order_by=["-start_date"])
+assert newest.dag_runs[0].dag_run_id == "from_client", newest
 stats = DagStatsApi(viewer).get_dag_stats(dag_ids=["flaky"])
 counts = {s.state.value: s.count for s in stats.dags[0].stats}
 assert counts == {"queued": 0, "running": 0, "success": 0, "failed": 1}, counts

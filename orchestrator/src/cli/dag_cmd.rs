@@ -350,7 +350,7 @@ async fn runs(
 ) -> anyhow::Result<ExitCode> {
     let mut request = runs::RunListRequest::newest(dag_id, limit);
     if let Some(s) = &state {
-        request.states = vec![runs::list::parse_state(s).map_err(runs_error)?];
+        request.filter.states = vec![runs::list::parse_state(s).map_err(runs_error)?];
     }
     let store = ctx.store().await?;
     let rows = runs::list(&store, &request)

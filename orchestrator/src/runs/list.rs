@@ -2,7 +2,7 @@
 //! columns (`-` first for newest/largest first), with the total for paging.
 
 use super::RunsError;
-use crate::store::{DagRunRow, RunColumn, RunOrder, RunState, Store};
+use crate::store::{DagRunRow, RunColumn, RunFilter, RunOrder, RunState, Store};
 
 /// The most runs one page holds.
 pub const MAX_LIMIT: i64 = 1000;
@@ -10,9 +10,8 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Which runs to list.
 #[derive(Debug, Clone)]
 pub struct RunListRequest {
-    pub dag_id: String,
-    /// Only runs in these states (all when empty).
-    pub states: Vec<RunState>,
+    /// The runs of one DAG or of all, in some states, run types and time ranges.
+    pub filter: RunFilter,
     pub limit: i64,
     pub offset: i64,
     pub order: RunOrder,
@@ -22,8 +21,10 @@ impl RunListRequest {
     /// The newest `limit` runs of a DAG, in any state.
     pub fn newest(dag_id: &str, limit: i64) -> Self {
         Self {
-            dag_id: dag_id.to_string(),
-            states: Vec::new(),
+            filter: RunFilter {
+                dag_id: Some(dag_id.to_string()),
+                ..RunFilter::default()
+            },
             limit,
             offset: 0,
             order: RunOrder {
@@ -49,7 +50,8 @@ pub fn parse_state(name: &str) -> Result<RunState, RunsError> {
     })
 }
 
-/// Reads `column` or `-column` (descending).
+/// Reads `column` or `-column` (descending); Airflow's names of the columns
+/// (`dag_run_id`, `start_date`, `end_date`) too.
 pub fn parse_order(text: &str) -> Result<RunOrder, RunsError> {
     let (descending, name) = match text.strip_prefix('-') {
         Some(name) => (true, name),
@@ -57,7 +59,7 @@ pub fn parse_order(text: &str) -> Result<RunOrder, RunsError> {
     };
     let column = RunColumn::ALL
         .into_iter()
-        .find(|c| c.as_str() == name)
+        .find(|c| c.as_str() == name || c.airflow_name() == Some(name))
         .ok_or_else(|| {
             let names: Vec<&str> = RunColumn::ALL.iter().map(|c| c.as_str()).collect();
             RunsError::Invalid {
@@ -87,8 +89,7 @@ pub async fn list(store: &Store, request: &RunListRequest) -> Result<RunPage, Ru
     }
     let (dag_runs, total_entries) = store
         .run_page(
-            &request.dag_id,
-            &request.states,
+            &request.filter,
             request.order,
             request.limit,
             request.offset,

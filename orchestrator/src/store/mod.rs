@@ -38,7 +38,7 @@ pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
-pub use runs::{NewRun, RunColumn, RunOrder};
+pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder};
 pub use task_instances::TaskKey;
 pub use test_results::TestResultRow;
 pub use updraft_core::{RunState, RunType, TaskState};

@@ -41,6 +41,16 @@ impl RunColumn {
         RunColumn::EndedAt,
     ];
 
+    /// Airflow's name of the column, where it differs.
+    pub fn airflow_name(self) -> Option<&'static str> {
+        match self {
+            RunColumn::RunId => Some("dag_run_id"),
+            RunColumn::StartedAt => Some("start_date"),
+            RunColumn::EndedAt => Some("end_date"),
+            _ => None,
+        }
+    }
+
     /// The column's name in `dag_run`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,29 +64,87 @@ impl RunColumn {
     }
 }
 
+/// Which side of a time a run's column must be on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    AtOrAfter,
+    After,
+    AtOrBefore,
+    Before,
+}
+
+impl Bound {
+    fn operator(self) -> &'static str {
+        match self {
+            Bound::AtOrAfter => ">=",
+            Bound::After => ">",
+            Bound::AtOrBefore => "<=",
+            Bound::Before => "<",
+        }
+    }
+}
+
+/// Which runs a listing holds: of one DAG or all, in some states and run types, with
+/// times in ranges.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// None: the runs of every DAG.
+    pub dag_id: Option<String>,
+    pub states: Vec<RunState>,
+    pub run_types: Vec<RunType>,
+    /// A time column on one side of a time.
+    pub times: Vec<(RunColumn, Bound, DateTime<Utc>)>,
+}
+
+impl RunFilter {
+    /// Adds ` WHERE ...` for the filter (always a WHERE, so conditions follow with AND).
+    fn push<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>)
+    where
+        &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        DateTime<Utc>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    {
+        query.push(" WHERE 1 = 1");
+        if let Some(dag_id) = &self.dag_id {
+            query.push(" AND dag_id = ").push_bind(dag_id.clone());
+        }
+        push_in(query, "state", self.states.iter().map(|s| s.as_str()));
+        push_in(query, "run_type", self.run_types.iter().map(|t| t.as_str()));
+        for (column, bound, at) in &self.times {
+            query.push(format_args!(
+                " AND {} {} ",
+                column.as_str(),
+                bound.operator()
+            ));
+            query.push_bind(*at);
+        }
+    }
+}
+
+/// Adds ` AND column IN (...)` when `values` is not empty.
+fn push_in<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    column: &str,
+    values: impl ExactSizeIterator<Item = &'static str>,
+) where
+    &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    if values.len() == 0 {
+        return;
+    }
+    query.push(format_args!(" AND {column} IN ("));
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    list.push_unseparated(")");
+}
+
 /// How a listing of runs is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOrder {
     pub column: RunColumn,
     pub descending: bool,
-}
-
-/// Adds ` AND state IN (...)` when `states` is not empty.
-fn push_state_filter<DB: sqlx::Database>(
-    query: &mut sqlx::QueryBuilder<DB>,
-    states: &[&'static str],
-) where
-    &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
-{
-    if states.is_empty() {
-        return;
-    }
-    query.push(" AND state IN (");
-    let mut list = query.separated(", ");
-    for state in states {
-        list.push_bind(*state);
-    }
-    list.push_unseparated(")");
 }
 
 impl Store {
@@ -171,27 +239,23 @@ impl Store {
         )
     }
 
-    /// A page of a DAG's runs in the given states (all when empty), ordered by `order`
-    /// (a column and direction the caller picked from a fixed list), with how many match.
+    /// A page of the runs `filter` picks, ordered by `order` (a column and direction the
+    /// caller picked from a fixed list), with how many match.
     pub async fn run_page(
         &self,
-        dag_id: &str,
-        states: &[RunState],
+        filter: &RunFilter,
         order: RunOrder,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<DagRunRow>, i64)> {
-        let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
         with_pool!(self, p => {
-            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run WHERE dag_id = ");
-            count.push_bind(dag_id);
-            push_state_filter(&mut count, &states);
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run");
+            filter.push(&mut count);
             let total: i64 = count.build_query_scalar().fetch_one(p).await?;
             let mut page = sqlx::QueryBuilder::new(DAG_RUN_SELECT);
-            page.push(" WHERE dag_id = ").push_bind(dag_id);
-            push_state_filter(&mut page, &states);
-            // The run id breaks ties, so that pages neither repeat nor skip a run.
-            page.push(format_args!(" ORDER BY {} {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
+            filter.push(&mut page);
+            // The DAG and run ids break ties, so that pages neither repeat nor skip a run.
+            page.push(format_args!(" ORDER BY {} {dir}, dag_id {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
             page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
             let runs = page.build_query_as().fetch_all(p).await?;
             Ok((runs, total))

@@ -2,6 +2,7 @@
 //! bodies into requests with a 400 that says what is wrong, and list answers.
 
 mod dags;
+mod login;
 mod models;
 mod monitor;
 mod runs;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/api/v2/importErrors", get(monitor::import_errors))
         .route("/api/v2/monitor/health", get(monitor::health))
+        .route("/auth/token", axum::routing::post(login::token))
 }
 
 /// A JSON body; a malformed one is a 400 that says where.

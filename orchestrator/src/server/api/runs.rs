@@ -8,32 +8,83 @@ use crate::runs::{
 };
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::DagRunRow;
+use crate::store::{Bound, DagRunRow, RunColumn, RunType};
+
+/// Airflow's wildcard DAG id in list endpoints: every DAG.
+const ALL_DAGS: &str = "~";
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// `GET /api/v2/dags/{dag_id}/dagRuns?state&limit&offset&order_by`
+/// The time filters of a run listing: Airflow's `<column>_<bound>` parameters.
+const TIME_FILTERS: [(&str, RunColumn); 3] = [
+    ("logical_date", RunColumn::LogicalDate),
+    ("start_date", RunColumn::StartedAt),
+    ("end_date", RunColumn::EndedAt),
+];
+
+/// The bounds of a time filter, by suffix.
+const BOUNDS: [(&str, Bound); 4] = [
+    ("gte", Bound::AtOrAfter),
+    ("gt", Bound::After),
+    ("lte", Bound::AtOrBefore),
+    ("lt", Bound::Before),
+];
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns?state&run_type&logical_date_gte...&limit&offset&order_by`;
+/// `~` as the DAG id lists the runs of every DAG, as Airflow.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(dag_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["state", "limit", "offset", "order_by"])?;
+    let names: Vec<String> = TIME_FILTERS
+        .iter()
+        .flat_map(|(name, _)| BOUNDS.iter().map(move |(b, _)| format!("{name}_{b}")))
+        .collect();
+    let mut known = vec!["state", "run_type", "limit", "offset", "order_by"];
+    known.extend(names.iter().map(String::as_str));
+    let params = Params::parse(query.as_deref(), &known)?;
     let mut request = RunListRequest::newest(&dag_id, params.number("limit", 100)?);
     request.offset = params.number("offset", 0)?;
-    request.states = params
+    if dag_id == ALL_DAGS {
+        request.filter.dag_id = None;
+    }
+    request.filter.states = params
         .all("state")
         .into_iter()
         .map(runs::list::parse_state)
         .collect::<Result<_, _>>()?;
+    request.filter.run_types = params
+        .all("run_type")
+        .into_iter()
+        .map(|t| RunType::parse(t).map_err(|e| ApiError::bad_request(format!("run_type: {e}"))))
+        .collect::<Result<_, _>>()?;
+    for (name, column) in TIME_FILTERS {
+        for (suffix, bound) in BOUNDS {
+            let key = format!("{name}_{suffix}");
+            if let Some(text) = params.one(&key) {
+                // RFC 3339, or with the offset as Python writes it (`+0000`).
+                let at = DateTime::parse_from_rfc3339(text)
+                    .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+                    .map_err(|e| ApiError::bad_request(format!("{key}: `{text}`: {e}")))?;
+                request
+                    .filter
+                    .times
+                    .push((column, bound, at.with_timezone(&Utc)));
+            }
+        }
+    }
     if let Some(order) = params.one("order_by") {
         request.order = runs::list::parse_order(order)?;
     }
     let page = runs::list(&state.store, &request).await?;
-    if page.total_entries == 0 && !state.store.dags().await?.iter().any(|d| d.dag_id == dag_id) {
+    if page.total_entries == 0
+        && dag_id != ALL_DAGS
+        && !state.store.dags().await?.iter().any(|d| d.dag_id == dag_id)
+    {
         state.dag_named(&dag_id).await?;
     }
     let shown = versions::runs_with_versions(&state, &page.dag_runs).await?;

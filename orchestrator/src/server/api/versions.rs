@@ -72,24 +72,38 @@ pub async fn runs_with_versions(
     state: &AppState,
     runs: &[DagRunRow],
 ) -> Result<Vec<DagRunResponse>, ApiError> {
-    let Some(dag_id) = runs.first().map(|r| r.dag_id.clone()) else {
-        return Ok(Vec::new());
-    };
-    let versions = state.store.dag_versions(&dag_id).await?;
-    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
-    let used = state.store.versions_of_runs(&dag_id, &ids).await?;
+    // A page of `~` holds runs of several DAGs: their versions are read DAG by DAG.
+    let mut dag_ids: Vec<&str> = runs.iter().map(|r| r.dag_id.as_str()).collect();
+    dag_ids.sort_unstable();
+    dag_ids.dedup();
+    let mut versions = Vec::new();
+    let mut used = Vec::new();
+    for dag_id in dag_ids {
+        versions.extend(state.store.dag_versions(dag_id).await?);
+        let ids: Vec<&str> = runs
+            .iter()
+            .filter(|r| r.dag_id == dag_id)
+            .map(|r| r.run_id.as_str())
+            .collect();
+        let of_dag = state.store.versions_of_runs(dag_id, &ids).await?;
+        used.extend(
+            of_dag
+                .into_iter()
+                .map(|(run, n)| (dag_id.to_string(), run, n)),
+        );
+    }
     Ok(runs
         .iter()
         .map(|run| {
             let numbers: Vec<i64> = used
                 .iter()
-                .filter(|(id, _)| *id == run.run_id)
-                .map(|(_, n)| *n)
+                .filter(|(dag, id, _)| *dag == run.dag_id && *id == run.run_id)
+                .map(|(_, _, n)| *n)
                 .chain(run.dag_version)
                 .collect();
             let shown: Vec<DagVersionResponse> = versions
                 .iter()
-                .filter(|v| numbers.contains(&v.version_number))
+                .filter(|v| v.dag_id == run.dag_id && numbers.contains(&v.version_number))
                 .map(DagVersionResponse::from)
                 .collect();
             DagRunResponse::new(run, shown)
