@@ -650,7 +650,7 @@ async fn clearing_a_running_task_is_refused(u: &Updraft) {
         .await;
     assert_eq!(tries["total_entries"], json!(1), "{tries}");
     assert_eq!(tries["task_instances"][0]["state"], json!("success"));
-    assert!(tries["task_instances"][0]["ended_at"].is_string());
+    assert!(tries["task_instances"][0]["end_date"].is_string());
 
     // Ended, it clears and runs again as try 2.
     let (status, body) = api

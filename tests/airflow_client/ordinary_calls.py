@@ -83,6 +83,9 @@ assert states == {"boom": "failed", "after": "upstream_failed"}, states
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
 
+tries = TaskInstanceApi(viewer).get_task_instance_tries("flaky", "from_client", "boom")
+assert [(t.try_number, t.state.value) for t in tries.task_instances] == [(1, "failed")], tries
+
 # The failed task's log, page by page as the client reads it.
 log = TaskInstanceApi(viewer).get_log("flaky", "from_client", "boom", 1)
 lines = [m.event for m in log.content.actual_instance]

@@ -1,7 +1,7 @@
 //! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
 //! their attempts and an attempt's log (followed while it runs).
 
-use super::models::{TaskInstanceResponse, TaskInstancesLogResponse};
+use super::models::{TaskInstanceHistoryResponse, TaskInstanceResponse, TaskInstancesLogResponse};
 use super::runs::parse_mark_state;
 use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
@@ -72,13 +72,20 @@ pub async fn mark(
     ))
 }
 
-/// `GET .../taskInstances/{task_id}/tries`: every attempt, first to last.
+/// `GET .../taskInstances/{task_id}/tries`: every attempt, first to last (Airflow's
+/// `TaskInstanceHistoryResponse`, with each attempt's error and metrics).
 pub async fn tries(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    state.instance_named((&dag_id, &run_id, &task_id)).await?;
-    let tries = state.store.tries(&dag_id, &run_id, Some(&task_id)).await?;
+    let (_, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    let tries: Vec<TaskInstanceHistoryResponse> = state
+        .store
+        .tries(&dag_id, &run_id, Some(&task_id))
+        .await?
+        .iter()
+        .map(|attempt| TaskInstanceHistoryResponse::new(attempt, &instance))
+        .collect();
     Ok(Json(collection("task_instances", &tries, tries.len())))
 }
 

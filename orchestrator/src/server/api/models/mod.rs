@@ -12,6 +12,7 @@ mod health;
 mod log;
 mod task;
 mod task_instance;
+mod task_try;
 
 pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
 pub use dag::{DagDetailsResponse, DagResponse};
@@ -21,6 +22,7 @@ pub use health::{HealthInfoResponse, SchedulerJob};
 pub use log::TaskInstancesLogResponse;
 pub use task::TaskResponse;
 pub use task_instance::TaskInstanceResponse;
+pub use task_try::TaskInstanceHistoryResponse;
 
 /// Airflow's name for a DAGs folder as a bundle.
 pub const BUNDLE_NAME: &str = "dags-folder";
