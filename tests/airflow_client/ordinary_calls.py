@@ -80,6 +80,10 @@ assert counts == {"queued": 0, "running": 0, "success": 0, "failed": 1}, counts
 tis = TaskInstanceApi(viewer).get_task_instances("flaky", "from_client")
 states = {t.task_id: t.state.value if t.state else None for t in tis.task_instances}
 assert states == {"boom": "failed", "after": "upstream_failed"}, states
+failed = TaskInstanceApi(viewer).get_task_instances("~", "~", state=["failed"])
+assert [(t.dag_id, t.task_id) for t in failed.task_instances] == [("flaky", "boom")], failed
+page = TaskInstanceApi(viewer).get_task_instances("flaky", "from_client", limit=1, offset=1)
+assert page.total_entries == 2 and [t.task_id for t in page.task_instances] == ["boom"], page
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
 

@@ -152,8 +152,28 @@ pub fn spec() -> Value {
         "One version of a DAG", vec![dag.clone(), in_path("version_number")], None, json_answer(schema("DagVersion")))}));
     paths.insert(format!("{run_path}/testResults"), json!({"get": operation(
         "The data-quality test results of a run", run_params(), None, list_of("test_results", "TestResult"))}));
+    let mut instance_params = run_params();
+    instance_params.extend([
+        in_query(
+            "state",
+            json!({"type": "array", "items": {"type": "string"}}),
+            "only instances in these states (`none`: not yet decided)",
+        ),
+        in_query("task_id", json!({"type": "string"}), "only this task"),
+        in_query(
+            "limit",
+            json!({"type": "integer", "default": 100, "maximum": 1000}),
+            "page size",
+        ),
+        in_query(
+            "offset",
+            json!({"type": "integer", "default": 0}),
+            "first item",
+        ),
+    ]);
     paths.insert(format!("{run_path}/taskInstances"), json!({"get": operation(
-        "The task instances of a run", run_params(), None, list_of("task_instances", "TaskInstance"))}));
+        "The task instances of a run (`~` as the DAG or run id: of every one), by DAG, run and task",
+        instance_params, None, list_of("task_instances", "TaskInstance"))}));
     paths.insert(task_path.clone(), json!({
         "get": operation("One task instance", task_params(), None, json_answer(schema("TaskInstance"))),
         "patch": operation("Mark a task instance (and optionally what is downstream of it) success or failed", task_params(),

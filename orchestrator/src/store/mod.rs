@@ -39,7 +39,7 @@ pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder};
-pub use task_instances::TaskKey;
+pub use task_instances::{TaskInstanceFilter, TaskKey};
 pub use test_results::TestResultRow;
 pub use updraft_core::{RunState, RunType, TaskState};
 pub use versions::{DagVersionRow, NewVersionFile, VersionFileRow};

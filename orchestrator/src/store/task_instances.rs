@@ -2,7 +2,7 @@
 //! attempts, clearing them to run again, ending what is unfinished.
 
 use super::rows::TASK_INSTANCE_SELECT;
-use super::{Result, Store, StoreError, TaskInstanceRow, TaskTryRow};
+use super::{Result, Store, StoreError, TaskInstanceRow, TaskState, TaskTryRow};
 use chrono::Utc;
 
 /// Identifies one task instance.
@@ -13,7 +13,78 @@ pub struct TaskKey<'a> {
     pub task_id: &'a str,
 }
 
+/// Which task instances a listing holds: of one DAG or all, one run or all, one task or
+/// all, in some states (`None` is the instances not yet decided).
+#[derive(Debug, Clone, Default)]
+pub struct TaskInstanceFilter {
+    pub dag_id: Option<String>,
+    pub run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub states: Vec<TaskState>,
+}
+
+impl TaskInstanceFilter {
+    /// Adds ` WHERE ...` for the filter.
+    fn push<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>)
+    where
+        &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    {
+        query.push(" WHERE 1 = 1");
+        for (column, value) in [
+            ("dag_id", &self.dag_id),
+            ("run_id", &self.run_id),
+            ("task_id", &self.task_id),
+        ] {
+            if let Some(value) = value {
+                query
+                    .push(format_args!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+        if self.states.is_empty() {
+            return;
+        }
+        let stored: Vec<&'static str> = self.states.iter().filter_map(|s| s.stored()).collect();
+        query.push(" AND (");
+        if !stored.is_empty() {
+            query.push("state IN (");
+            let mut list = query.separated(", ");
+            for state in stored.iter().copied() {
+                list.push_bind(state);
+            }
+            list.push_unseparated(")");
+        }
+        if self.states.contains(&TaskState::None) {
+            query.push(if stored.is_empty() { "" } else { " OR " });
+            query.push("state IS NULL");
+        }
+        query.push(")");
+    }
+}
+
 impl Store {
+    /// A page of the task instances `filter` picks, by DAG, run and task, with how many
+    /// match.
+    pub async fn task_instance_page(
+        &self,
+        filter: &TaskInstanceFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<TaskInstanceRow>, i64)> {
+        with_pool!(self, p => {
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM task_instance");
+            filter.push(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            let mut page = sqlx::QueryBuilder::new(TASK_INSTANCE_SELECT);
+            filter.push(&mut page);
+            page.push(" ORDER BY dag_id, run_id, task_id LIMIT ").push_bind(limit);
+            page.push(" OFFSET ").push_bind(offset);
+            let rows = page.build_query_as().fetch_all(p).await?;
+            Ok((rows, total))
+        })
+    }
+
     /// The task instances of a run, in task-id order.
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
         let sql =

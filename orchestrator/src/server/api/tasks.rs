@@ -7,7 +7,7 @@ use super::{Body, Params, collection, touched_instances};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::TaskState;
+use crate::store::{TaskInstanceFilter, TaskState};
 use axum::Json;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, RawQuery, State};
@@ -16,16 +16,45 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// `GET .../dagRuns/{dag_run_id}/taskInstances`
+/// `GET .../dagRuns/{dag_run_id}/taskInstances?state&task_id&limit&offset`: a run's task
+/// instances; `~` as the DAG or run id lists those of every DAG or run, as Airflow.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let run = state.run_named(&dag_id, &run_id).await?;
-    let instances = state.store.task_instances(&dag_id, &run_id).await?;
-    let shown = super::versions::instances_with_versions(&state, &run, &instances).await?;
-    Ok(Json(collection("task_instances", &shown, shown.len())))
+    let params = Params::parse(query.as_deref(), &["state", "task_id", "limit", "offset"])?;
+    let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
+    if !(1..=runs::list::MAX_LIMIT).contains(&limit) || offset < 0 {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {} and offset at least 0",
+            runs::list::MAX_LIMIT
+        )));
+    }
+    let every = |id: &str| id == ALL;
+    if !every(&dag_id) && !every(&run_id) {
+        state.run_named(&dag_id, &run_id).await?;
+    }
+    let filter = TaskInstanceFilter {
+        dag_id: (!every(&dag_id)).then(|| dag_id.clone()),
+        run_id: (!every(&run_id)).then(|| run_id.clone()),
+        task_id: params.one("task_id").map(str::to_string),
+        states: params
+            .all("state")
+            .into_iter()
+            .map(|s| TaskState::parse(s).map_err(|e| ApiError::bad_request(format!("state: {e}"))))
+            .collect::<Result<_, _>>()?,
+    };
+    let (instances, total) = state
+        .store
+        .task_instance_page(&filter, limit, offset)
+        .await?;
+    let shown = super::versions::instances_of_runs(&state, &instances).await?;
+    Ok(Json(collection("task_instances", &shown, total as usize)))
 }
+
+/// Airflow's wildcard DAG or run id in list endpoints: every one.
+const ALL: &str = "~";
 
 /// `GET .../taskInstances/{task_id}`
 pub async fn get(

@@ -111,6 +111,27 @@ pub async fn runs_with_versions(
         .collect())
 }
 
+/// Task instances of any runs as Airflow answers them, each with its run's dates and the
+/// version it was planned on.
+pub async fn instances_of_runs(
+    state: &AppState,
+    instances: &[TaskInstanceRow],
+) -> Result<Vec<TaskInstanceResponse>, ApiError> {
+    let mut shown = Vec::with_capacity(instances.len());
+    let mut start = 0;
+    // The page is ordered by DAG and run: each run's instances are together.
+    while let Some(first) = instances.get(start) {
+        let end = instances[start..]
+            .iter()
+            .position(|ti| ti.dag_id != first.dag_id || ti.run_id != first.run_id)
+            .map_or(instances.len(), |n| start + n);
+        let run = state.run_named(&first.dag_id, &first.run_id).await?;
+        shown.extend(instances_with_versions(state, &run, &instances[start..end]).await?);
+        start = end;
+    }
+    Ok(shown)
+}
+
 /// A run's task instances as Airflow answers them, each with `dag_version` (null before
 /// its run started).
 pub async fn instances_with_versions(
