@@ -1,13 +1,18 @@
 //! `TaskInstanceHistoryResponse`: one attempt of a task instance, with Updraft's error
-//! and metrics beside Airflow's fields.
+//! and metrics beside Airflow's fields; and the fields it shares with
+//! `TaskInstanceResponse` (an instance is its latest attempt and a little more).
 
+use super::DagVersionResponse;
 use crate::store::{TaskInstanceRow, TaskState, TaskTryRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// An attempt, as Airflow's `tries` answers it.
+/// Airflow's `map_index` of a task that is not mapped.
+pub const NOT_MAPPED: i64 = -1;
+
+/// What Airflow says of an attempt, whether it answers an instance or its history.
 #[derive(Serialize)]
-pub struct TaskInstanceHistoryResponse {
+pub struct AttemptFields {
     pub task_id: String,
     pub dag_id: String,
     pub dag_run_id: String,
@@ -22,10 +27,12 @@ pub struct TaskInstanceHistoryResponse {
     pub dag_display_name: String,
     pub hostname: Option<String>,
     pub unixname: Option<String>,
+    /// Updraft has no pools: every task is in Airflow's `default_pool`, one slot.
     pub pool: &'static str,
     pub pool_slots: i64,
     pub queue: Option<String>,
     pub priority_weight: Option<i64>,
+    /// The task's type, Airflow's operator.
     pub operator: Option<String>,
     pub operator_name: Option<String>,
     pub queued_when: Option<DateTime<Utc>>,
@@ -33,30 +40,26 @@ pub struct TaskInstanceHistoryResponse {
     pub pid: Option<i64>,
     pub executor: Option<String>,
     pub executor_config: &'static str,
-    pub dag_version: Option<super::DagVersionResponse>,
-    /// Updraft's: why the attempt failed, what it reported, and the job that ran it.
-    pub error: Option<String>,
-    pub metrics: serde_json::Value,
-    pub job_id: Option<String>,
+    pub dag_version: Option<DagVersionResponse>,
 }
 
-impl TaskInstanceHistoryResponse {
-    /// Attempt `attempt` of `instance`.
-    pub fn new(attempt: &TaskTryRow, instance: &TaskInstanceRow) -> Self {
+impl AttemptFields {
+    /// The fields of `instance` as its latest attempt left it.
+    pub fn of_instance(instance: &TaskInstanceRow, version: Option<DagVersionResponse>) -> Self {
         Self {
-            task_id: attempt.task_id.clone(),
-            dag_id: attempt.dag_id.clone(),
-            dag_run_id: attempt.run_id.clone(),
-            map_index: -1,
-            start_date: Some(attempt.started_at),
-            end_date: attempt.ended_at,
-            duration: attempt.duration,
-            state: attempt.state,
-            try_number: attempt.try_number,
+            task_id: instance.task_id.clone(),
+            dag_id: instance.dag_id.clone(),
+            dag_run_id: instance.run_id.clone(),
+            map_index: NOT_MAPPED,
+            start_date: instance.started_at,
+            end_date: instance.ended_at,
+            duration: instance.duration,
+            state: instance.state,
+            try_number: instance.try_number,
             max_tries: instance.max_tries,
-            task_display_name: attempt.task_id.clone(),
-            dag_display_name: attempt.dag_id.clone(),
-            hostname: attempt.hostname.clone(),
+            task_display_name: instance.task_id.clone(),
+            dag_display_name: instance.dag_id.clone(),
+            hostname: instance.hostname.clone(),
             unixname: None,
             pool: "default_pool",
             pool_slots: 1,
@@ -69,7 +72,34 @@ impl TaskInstanceHistoryResponse {
             pid: None,
             executor: None,
             executor_config: "{}",
-            dag_version: None,
+            dag_version: version,
+        }
+    }
+}
+
+/// An attempt, as Airflow's `tries` answers it.
+#[derive(Serialize)]
+pub struct TaskInstanceHistoryResponse {
+    #[serde(flatten)]
+    pub attempt: AttemptFields,
+    /// Updraft's: why the attempt failed, what it reported, and the job that ran it.
+    pub error: Option<String>,
+    pub metrics: serde_json::Value,
+    pub job_id: Option<String>,
+}
+
+impl TaskInstanceHistoryResponse {
+    /// Attempt `attempt` of `instance`.
+    pub fn new(attempt: &TaskTryRow, instance: &TaskInstanceRow) -> Self {
+        let mut fields = AttemptFields::of_instance(instance, None);
+        fields.start_date = Some(attempt.started_at);
+        fields.end_date = attempt.ended_at;
+        fields.duration = attempt.duration;
+        fields.state = attempt.state;
+        fields.try_number = attempt.try_number;
+        fields.hostname = attempt.hostname.clone();
+        Self {
+            attempt: fields,
             error: attempt.error.clone(),
             metrics: serde_json::from_str(&attempt.metrics).unwrap_or_default(),
             job_id: attempt.job_id.clone(),
