@@ -41,9 +41,9 @@ fn hash_of(u: &Updraft, password: &str) -> String {
 }
 
 /// As Airflow 3: `POST /auth/token` with a configured user's name and password answers
-/// with a JWT that Airflow's client then sends as its access token; the user's role holds
-/// (a viewer's token cannot pause); a wrong password, an unknown user, a forged or
-/// tampered token get 401; the static tokens still work beside it.
+/// with a JWT that Airflow's client and `airflowctl` then send as their token; the user's
+/// role holds (a viewer's token cannot pause); a wrong password, an unknown user, a forged
+/// or tampered token get 401; the static tokens still work beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_log_in_for_a_token_as_in_airflow() {
     let python = client_python();
@@ -67,7 +67,7 @@ async fn users_log_in_for_a_token_as_in_airflow() {
         ("UPDRAFT_API_JWT_SECRET", secret),
         ("UPDRAFT_API_TOKENS", "viewer:static-viewer-token-012345"),
     ];
-    let server = WebServer::start(&u, "webserver", &env);
+    let server = WebServer::start(&u, "standalone", &env);
     let anyone = server.client(None);
     let login = |user: &str, password: &str| {
         serde_json::json!({"username": user, "password": password}).to_string()
@@ -133,6 +133,7 @@ async fn users_log_in_for_a_token_as_in_airflow() {
             .0,
         200
     );
+    airflowctl_triggers_and_pauses(&u, &server, &ops_token);
     let script = r#"
 import sys
 import airflow_client.client as client
@@ -178,4 +179,77 @@ async fn ordinary_calls_pass_the_clients_models(u: &Updraft) {
         .expect("python");
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(server.stop().success());
+}
+
+/// `airflowctl`, logged in with a token from `/auth/token` (its username/password login
+/// stores the token in a keyring, which a test machine has none of), lists DAGs, triggers
+/// one, reads the run until it succeeds, and pauses the DAG.
+fn airflowctl_triggers_and_pauses(u: &Updraft, server: &WebServer, token: &str) {
+    let bin = std::env::var("AIRFLOWCTL_BIN").unwrap_or_else(|_| {
+        panic!("AIRFLOWCTL_BIN is not set: scripts/ensure-airflow-client.sh installs airflowctl")
+    });
+    // airflowctl keeps the server's address under $HOME/airflow.
+    let home = u.dir.path().join("airflowctl-home");
+    std::fs::create_dir_all(&home).expect("home");
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .env("HOME", &home)
+            .env("AIRFLOW_CLI_TOKEN", token)
+            .output()
+            .expect("airflowctl");
+        assert!(
+            out.status.success(),
+            "airflowctl {args:?}: {:?}",
+            text(&out)
+        );
+        let (stdout, _) = text(&out);
+        // Its JSON output is one line after whatever it says first.
+        let json = stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('[') || l.starts_with('{'));
+        serde_json::from_str::<serde_json::Value>(json.unwrap_or("null"))
+            .unwrap_or_else(|e| panic!("airflowctl {args:?}: {e}: {stdout}"))
+    };
+    let login = std::process::Command::new(&bin)
+        .args([
+            "auth",
+            "login",
+            "--api-url",
+            &server.base,
+            "--api-token",
+            token,
+            "--skip-keyring",
+        ])
+        .env("HOME", &home)
+        .output()
+        .expect("airflowctl auth login");
+    assert!(login.status.success(), "{:?}", text(&login));
+    let dags = ctl(&["dags", "list", "-o", "json"]);
+    assert_eq!(dags[0]["dag_id"], "d", "{dags}");
+    let run = ctl(&[
+        "dags",
+        "trigger",
+        "d",
+        "--dag-run-id",
+        "from_ctl",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run[0]["dag_run_id"], "from_ctl", "{run}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let run = ctl(&["dagrun", "get", "d", "from_ctl", "-o", "json"]);
+        if run[0]["state"] == "success" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{run}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let paused = ctl(&["dags", "pause", "d", "-o", "json"]);
+    assert!(
+        paused.to_string().contains("\"is_paused\":\"True\""),
+        "{paused}"
+    );
 }
