@@ -86,6 +86,7 @@ page = TaskInstanceApi(viewer).get_task_instances("flaky", "from_client", limit=
 assert page.total_entries == 2 and [t.task_id for t in page.task_instances] == ["boom"], page
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
+assert (boom.try_number, boom.max_tries) == (1, 0), boom  # no retries, as Airflow counts
 
 tries = TaskInstanceApi(viewer).get_task_instance_tries("flaky", "from_client", "boom")
 assert [(t.try_number, t.state.value) for t in tries.task_instances] == [(1, "failed")], tries

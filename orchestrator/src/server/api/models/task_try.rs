@@ -56,7 +56,8 @@ impl AttemptFields {
             duration: instance.duration,
             state: instance.state,
             try_number: instance.try_number,
-            max_tries: instance.max_tries,
+            // Airflow counts retries (tries after the first); Updraft the tries allowed.
+            max_tries: instance.max_tries.saturating_sub(1),
             task_display_name: instance.task_id.clone(),
             dag_display_name: instance.dag_id.clone(),
             hostname: instance.hostname.clone(),
