@@ -165,7 +165,7 @@ async fn ordinary_calls_pass_the_clients_models(u: &Updraft) {
     let python = client_python();
     u.write_dag(
         "flaky.yaml",
-        "dag_id: flaky\ntags: [demo]\ntasks:\n  boom: {type: shell, with: {command: 'exit 3'}}\n  after: {type: noop, depends_on: [boom]}\n",
+        "dag_id: flaky\ndisplay_name: Flaky one\nowner: data-team\ntags: [demo]\ntasks:\n  boom: {type: shell, with: {command: 'exit 3'}}\n  after: {type: noop, depends_on: [boom]}\n",
     );
     let (operator, viewer) = ("operator-token-0123456789", "viewer-token-0123456789");
     let tokens = format!("operator:{operator},viewer:{viewer}");

@@ -43,6 +43,7 @@ dags = DAGApi(viewer).get_dags(limit=10, offset=0)
 assert dags.total_entries == 1 and dags.dags[0].dag_id == "flaky", dags
 dag = DAGApi(viewer).get_dag("flaky")
 assert dag.fileloc.endswith("flaky.yaml") and dag.tags[0].name == "demo", dag
+assert dag.dag_display_name == "Flaky one" and dag.owners == ["data-team"], dag
 assert ImportErrorApi(viewer).get_import_errors().total_entries == 0
 details = DAGApi(viewer).get_dag_details("flaky")
 assert details.catchup is False and details.latest_dag_version.version_number == 1, details
@@ -64,6 +65,7 @@ while run.state.value not in ("success", "failed"):
     run = DagRunApi(viewer).get_dag_run("flaky", "from_client")
 assert run.state.value == "failed", run
 assert run.start_date and run.end_date and run.run_type.value == "manual", run
+assert run.dag_display_name == "Flaky one", run
 page = DagRunApi(viewer).get_dag_runs("flaky", limit=1, offset=0)
 assert page.total_entries == 1 and page.dag_runs[0].dag_run_id == "from_client", page
 everywhere = DagRunApi(viewer).get_dag_runs("~", state=["failed"], run_type=["manual"])
@@ -87,6 +89,7 @@ assert page.total_entries == 2 and [t.task_id for t in page.task_instances] == [
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
 assert (boom.try_number, boom.max_tries) == (1, 0), boom  # no retries, as Airflow counts
+assert boom.dag_display_name == "Flaky one", boom
 
 tries = TaskInstanceApi(viewer).get_task_instance_tries("flaky", "from_client", "boom")
 assert [(t.try_number, t.state.value) for t in tries.task_instances] == [(1, "failed")], tries

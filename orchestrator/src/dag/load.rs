@@ -255,6 +255,8 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
     }
     Some(Dag {
         dag_id: spec.dag_id,
+        display_name: spec.display_name,
+        owner: spec.owner,
         description: spec.description,
         schedule,
         timezone,

@@ -34,6 +34,10 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Dag {
     pub dag_id: String,
+    /// How people see the DAG (`display_name:`); None: its id.
+    pub display_name: Option<String>,
+    /// Who answers for it (`owner:`).
+    pub owner: Option<String>,
     pub description: Option<String>,
     pub schedule: Schedule,
     pub timezone: Tz,
@@ -100,6 +104,11 @@ impl RetryPolicy {
 }
 
 impl Dag {
+    /// How people see the DAG: its `display_name`, else its id.
+    pub fn display_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.dag_id)
+    }
+
     /// The task with this id.
     pub fn task(&self, task_id: &str) -> Option<&Task> {
         self.tasks.get(task_id)

@@ -9,6 +9,12 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub struct DagSpec {
     pub dag_id: String,
+    /// How people see the DAG (Airflow's `dag_display_name`); the id when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Who answers for the DAG (Airflow's `owners`).
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]

@@ -90,6 +90,17 @@ impl AppState {
         !self.tokens().is_empty() || !self.settings.api_users.is_empty()
     }
 
+    /// How people see a DAG: its `display_name` in the folder, else its id (also for a
+    /// DAG no longer in the folder).
+    pub fn display_name(&self, dag_id: &str) -> String {
+        self.with_dags(|files| {
+            files
+                .get(dag_id)
+                .map_or(dag_id, |dag| dag.display_name())
+                .to_string()
+        })
+    }
+
     /// The DAGs folder as it is now (read again when a file changed, at most once a
     /// second), with `f` applied under the lock.
     fn with_dags<T>(&self, f: impl FnOnce(&DagFiles) -> T) -> T {

@@ -95,7 +95,9 @@ pub async fn details(
 ) -> Result<Json<DagDetailsResponse>, ApiError> {
     let (dag, row) = state.dag_named(&dag_id).await?;
     let latest = state.store.newest_version_row(&dag_id).await?;
-    let latest = latest.as_ref().map(DagVersionResponse::from);
+    let latest = latest
+        .as_ref()
+        .map(|v| DagVersionResponse::new(v, dag.display_name()));
     let folder = &state.settings.dags_folder;
     Ok(Json(DagDetailsResponse::new(&dag, &row, folder, latest)))
 }
@@ -148,8 +150,8 @@ pub async fn source(
     };
     Ok(Json(DagSourceResponse {
         content: Some(content),
-        dag_id: dag_id.clone(),
-        dag_display_name: dag_id,
+        dag_display_name: state.display_name(&dag_id),
+        dag_id,
         version_number,
     }))
 }
@@ -166,15 +168,15 @@ pub async fn stats(
         .current_dags()
         .await?
         .iter()
-        .map(|(dag, _)| dag.dag_id.as_str())
-        .filter(|id| wanted.is_empty() || wanted.contains(id))
-        .map(|id| {
+        .map(|(dag, _)| dag)
+        .filter(|dag| wanted.is_empty() || wanted.contains(&dag.dag_id.as_str()))
+        .map(|dag| {
             let of_dag: Vec<_> = counts
                 .iter()
-                .filter(|(dag_id, _, _)| dag_id == id)
+                .filter(|(dag_id, _, _)| *dag_id == dag.dag_id)
                 .map(|(_, state, n)| (*state, *n))
                 .collect();
-            DagStatsResponse::new(id, &of_dag)
+            DagStatsResponse::new(&dag.dag_id, dag.display_name(), &of_dag)
         })
         .collect();
     Ok(Json(collection("dags", &dags, dags.len())))

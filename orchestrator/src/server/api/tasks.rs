@@ -108,12 +108,13 @@ pub async fn tries(
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (_, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    let shown_as = state.display_name(&dag_id);
     let tries: Vec<TaskInstanceHistoryResponse> = state
         .store
         .tries(&dag_id, &run_id, Some(&task_id))
         .await?
         .iter()
-        .map(|attempt| TaskInstanceHistoryResponse::new(attempt, &instance))
+        .map(|attempt| TaskInstanceHistoryResponse::new(attempt, &instance, &shown_as))
         .collect();
     Ok(Json(collection("task_instances", &tries, tries.len())))
 }

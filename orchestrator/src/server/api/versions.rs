@@ -41,11 +41,12 @@ pub async fn list(
             )));
         }
     }
+    let shown_as = state.display_name(&dag_id);
     let page: Vec<DagVersionResponse> = versions
         .iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(DagVersionResponse::from)
+        .map(|v| DagVersionResponse::new(v, &shown_as))
         .collect();
     Ok(Json(collection("dag_versions", &page, versions.len())))
 }
@@ -63,7 +64,10 @@ pub async fn get(
         .dag_version(&dag_id, number)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("DAG `{dag_id}` has no version {number}")))?;
-    Ok(Json(DagVersionResponse::from(&version)))
+    Ok(Json(DagVersionResponse::new(
+        &version,
+        &state.display_name(&dag_id),
+    )))
 }
 
 /// Runs as Airflow answers them, each with `dag_versions`: the versions it and its task
@@ -101,12 +105,13 @@ pub async fn runs_with_versions(
                 .map(|(_, _, n)| *n)
                 .chain(run.dag_version)
                 .collect();
+            let shown_as = state.display_name(&run.dag_id);
             let shown: Vec<DagVersionResponse> = versions
                 .iter()
                 .filter(|v| v.dag_id == run.dag_id && numbers.contains(&v.version_number))
-                .map(DagVersionResponse::from)
+                .map(|v| DagVersionResponse::new(v, &shown_as))
                 .collect();
-            DagRunResponse::new(run, shown)
+            DagRunResponse::new(run, &shown_as, shown)
         })
         .collect())
 }
@@ -140,14 +145,15 @@ pub async fn instances_with_versions(
     instances: &[TaskInstanceRow],
 ) -> Result<Vec<TaskInstanceResponse>, ApiError> {
     let versions = state.store.dag_versions(&run.dag_id).await?;
+    let shown_as = state.display_name(&run.dag_id);
     Ok(instances
         .iter()
         .map(|ti| {
             let version = versions
                 .iter()
                 .find(|v| Some(v.version_number) == ti.dag_version)
-                .map(DagVersionResponse::from);
-            TaskInstanceResponse::new(ti, run, version)
+                .map(|v| DagVersionResponse::new(v, &shown_as));
+            TaskInstanceResponse::new(ti, run, &shown_as, version)
         })
         .collect())
 }

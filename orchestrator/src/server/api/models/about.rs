@@ -35,8 +35,8 @@ pub struct DagStatsResponse {
 }
 
 impl DagStatsResponse {
-    /// `dag_id`'s counts from `(state, count)` pairs.
-    pub fn new(dag_id: &str, counts: &[(RunState, i64)]) -> Self {
+    /// `dag_id`'s counts (people see it as `display_name`) from `(state, count)` pairs.
+    pub fn new(dag_id: &str, display_name: &str, counts: &[(RunState, i64)]) -> Self {
         let stats = RunState::ALL
             .iter()
             .map(|state| DagStatsStateResponse {
@@ -50,7 +50,7 @@ impl DagStatsResponse {
             .collect();
         Self {
             dag_id: dag_id.to_string(),
-            dag_display_name: dag_id.to_string(),
+            dag_display_name: display_name.to_string(),
             stats,
         }
     }

@@ -74,7 +74,7 @@ impl DagResponse {
             .map(|p| p.display().to_string());
         Self {
             dag_id: dag.dag_id.clone(),
-            dag_display_name: dag.dag_id.clone(),
+            dag_display_name: dag.display_name().to_string(),
             is_paused: row.is_paused,
             is_stale: false,
             last_parsed_time: Some(row.last_parsed_at),
@@ -95,7 +95,7 @@ impl DagResponse {
                 .map(|name| DagTagResponse {
                     name: name.clone(),
                     dag_id: dag.dag_id.clone(),
-                    dag_display_name: dag.dag_id.clone(),
+                    dag_display_name: dag.display_name().to_string(),
                 })
                 .collect(),
             max_active_tasks: i64::from(dag.max_active_tasks),
@@ -109,7 +109,8 @@ impl DagResponse {
             next_dagrun_run_after: row.next_run_after,
             allowed_run_types: None,
             is_backfillable: periodic,
-            owners: vec!["airflow".to_string()],
+            // Airflow's default owner when a DAG names none.
+            owners: vec![dag.owner.clone().unwrap_or_else(|| "airflow".to_string())],
             file_token: crate::dag::source::sha256(row.fileloc.as_bytes()),
             schedule: dag.schedule.describe(),
             timezone: row.timezone.clone(),

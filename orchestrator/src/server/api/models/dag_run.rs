@@ -38,12 +38,13 @@ pub struct DagRunResponse {
 }
 
 impl DagRunResponse {
-    /// `run`, worked with `versions` (oldest first).
-    pub fn new(run: &DagRunRow, versions: Vec<DagVersionResponse>) -> Self {
+    /// `run` of the DAG people see as `display_name`, worked with `versions` (oldest
+    /// first).
+    pub fn new(run: &DagRunRow, display_name: &str, versions: Vec<DagVersionResponse>) -> Self {
         Self {
             dag_run_id: run.run_id.clone(),
             dag_id: run.dag_id.clone(),
-            dag_display_name: run.dag_id.clone(),
+            dag_display_name: display_name.to_string(),
             logical_date: Some(run.logical_date),
             queued_at: Some(run.queued_at),
             start_date: run.started_at,

@@ -20,8 +20,9 @@ pub struct DagVersionResponse {
     pub dag_display_name: String,
 }
 
-impl From<&DagVersionRow> for DagVersionResponse {
-    fn from(row: &DagVersionRow) -> Self {
+impl DagVersionResponse {
+    /// `row`, of the DAG people see as `display_name`.
+    pub fn new(row: &DagVersionRow, display_name: &str) -> Self {
         Self {
             id: stable_uuid(&[&row.dag_id, &row.version_number.to_string()]),
             version_number: row.version_number,
@@ -30,7 +31,7 @@ impl From<&DagVersionRow> for DagVersionResponse {
             bundle_version: row.content_hash.clone(),
             bundle_url: None,
             created_at: row.created_at,
-            dag_display_name: row.dag_id.clone(),
+            dag_display_name: display_name.to_string(),
         }
     }
 }

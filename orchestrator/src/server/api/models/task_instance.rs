@@ -26,11 +26,16 @@ pub struct TaskInstanceResponse {
 }
 
 impl TaskInstanceResponse {
-    /// `ti` of `run`, planned on `version`.
-    pub fn new(ti: &TaskInstanceRow, run: &DagRunRow, version: Option<DagVersionResponse>) -> Self {
+    /// `ti` of `run` (of the DAG people see as `display_name`), planned on `version`.
+    pub fn new(
+        ti: &TaskInstanceRow,
+        run: &DagRunRow,
+        display_name: &str,
+        version: Option<DagVersionResponse>,
+    ) -> Self {
         Self {
             id: stable_uuid(&[&ti.dag_id, &ti.run_id, &ti.task_id, &NOT_MAPPED.to_string()]),
-            attempt: AttemptFields::of_instance(ti, version),
+            attempt: AttemptFields::of_instance(ti, display_name, version),
             logical_date: Some(run.logical_date),
             run_after: super::dag_run::run_after(run),
             note: None,

@@ -45,7 +45,11 @@ pub struct AttemptFields {
 
 impl AttemptFields {
     /// The fields of `instance` as its latest attempt left it.
-    pub fn of_instance(instance: &TaskInstanceRow, version: Option<DagVersionResponse>) -> Self {
+    pub fn of_instance(
+        instance: &TaskInstanceRow,
+        display_name: &str,
+        version: Option<DagVersionResponse>,
+    ) -> Self {
         Self {
             task_id: instance.task_id.clone(),
             dag_id: instance.dag_id.clone(),
@@ -59,7 +63,7 @@ impl AttemptFields {
             // Airflow counts retries (tries after the first); Updraft the tries allowed.
             max_tries: instance.max_tries.saturating_sub(1),
             task_display_name: instance.task_id.clone(),
-            dag_display_name: instance.dag_id.clone(),
+            dag_display_name: display_name.to_string(),
             hostname: instance.hostname.clone(),
             unixname: None,
             pool: "default_pool",
@@ -90,9 +94,9 @@ pub struct TaskInstanceHistoryResponse {
 }
 
 impl TaskInstanceHistoryResponse {
-    /// Attempt `attempt` of `instance`.
-    pub fn new(attempt: &TaskTryRow, instance: &TaskInstanceRow) -> Self {
-        let mut fields = AttemptFields::of_instance(instance, None);
+    /// Attempt `attempt` of `instance`, of the DAG people see as `display_name`.
+    pub fn new(attempt: &TaskTryRow, instance: &TaskInstanceRow, display_name: &str) -> Self {
+        let mut fields = AttemptFields::of_instance(instance, display_name, None);
         fields.start_date = Some(attempt.started_at);
         fields.end_date = attempt.ended_at;
         fields.duration = attempt.duration;
