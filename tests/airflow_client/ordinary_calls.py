@@ -22,6 +22,8 @@ from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ForbiddenException
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.dag_run_clear_body import DAGRunClearBody
+from airflow_client.client.models.dag_runs_batch_body import DAGRunsBatchBody
+from airflow_client.client.models.task_instances_batch_body import TaskInstancesBatchBody
 from airflow_client.client.models.task_instance_response import TaskInstanceResponse
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
@@ -75,6 +77,10 @@ assert DagRunApi(viewer).get_dag_runs("flaky", logical_date_gte=later).total_ent
 assert DagRunApi(viewer).get_dag_runs("flaky", logical_date_lte=later).total_entries == 1
 newest = DagRunApi(viewer).get_dag_runs("flaky", order_by=["-start_date"])
 assert newest.dag_runs[0].dag_run_id == "from_client", newest
+batch = DagRunApi(viewer).get_list_dag_runs_batch(
+    "~", DAGRunsBatchBody(dag_ids=["flaky"], states=["failed"], page_limit=10)
+)
+assert [r.dag_run_id for r in batch.dag_runs] == ["from_client"], batch
 stats = DagStatsApi(viewer).get_dag_stats(dag_ids=["flaky"])
 counts = {s.state.value: s.count for s in stats.dags[0].stats}
 assert counts == {"queued": 0, "running": 0, "success": 0, "failed": 1}, counts
@@ -86,6 +92,10 @@ failed = TaskInstanceApi(viewer).get_task_instances("~", "~", state=["failed"])
 assert [(t.dag_id, t.task_id) for t in failed.task_instances] == [("flaky", "boom")], failed
 page = TaskInstanceApi(viewer).get_task_instances("flaky", "from_client", limit=1, offset=1)
 assert page.total_entries == 2 and [t.task_id for t in page.task_instances] == ["boom"], page
+batch = TaskInstanceApi(viewer).get_task_instances_batch(
+    "~", "~", TaskInstancesBatchBody(dag_ids=["flaky"], task_ids=["after"])
+)
+assert [t.state.value for t in batch.task_instances] == ["upstream_failed"], batch
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.map_index == -1 and boom.pool == "default_pool" and boom.operator == "shell", boom
 assert (boom.try_number, boom.max_tries) == (1, 0), boom  # no retries, as Airflow counts

@@ -22,7 +22,7 @@ impl RunListRequest {
     pub fn newest(dag_id: &str, limit: i64) -> Self {
         Self {
             filter: RunFilter {
-                dag_id: Some(dag_id.to_string()),
+                dag_ids: vec![dag_id.to_string()],
                 ..RunFilter::default()
             },
             limit,

@@ -119,6 +119,27 @@ pub fn spec() -> Value {
                 "conf": {"type": "object"}}})),
             json_answer(schema("DagRun"))),
     }));
+    paths.insert("/api/v2/dags/{dag_id}/dagRuns/list".into(), json!({"post": operation(
+        "Runs of any DAGs (the DAG id is ~), filtered by the body (Airflow's DAGRunsBatchBody: dag_ids, states, logical_date/start_date/end_date bounds, order_by, page_limit, page_offset)",
+        vec![dag.clone()],
+        Some(json!({"type": "object", "properties": {
+            "dag_ids": {"type": "array", "items": {"type": "string"}},
+            "states": {"type": "array", "items": {"type": "string"}},
+            "order_by": {"type": "string"},
+            "page_limit": {"type": "integer", "default": 100},
+            "page_offset": {"type": "integer", "default": 0}}})),
+        list_of("dag_runs", "DagRun"))}));
+    paths.insert(format!("{run_path}/taskInstances/list"), json!({"post": operation(
+        "Task instances of any DAGs and runs (both ids are ~), filtered by the body (Airflow's TaskInstancesBatchBody: dag_ids, dag_run_ids, task_ids, state, page_limit, page_offset)",
+        run_params(),
+        Some(json!({"type": "object", "properties": {
+            "dag_ids": {"type": "array", "items": {"type": "string"}},
+            "dag_run_ids": {"type": "array", "items": {"type": "string"}},
+            "task_ids": {"type": "array", "items": {"type": "string"}},
+            "state": {"type": "array", "items": {"type": "string"}},
+            "page_limit": {"type": "integer", "default": 100},
+            "page_offset": {"type": "integer", "default": 0}}})),
+        list_of("task_instances", "TaskInstance"))}));
     paths.insert(run_path.into(), json!({
         "get": operation("One run", run_params(), None, json_answer(schema("DagRun"))),
         "patch": operation("Mark a run that is not running success or failed", run_params(),

@@ -88,8 +88,8 @@ impl Bound {
 /// times in ranges.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
-    /// None: the runs of every DAG.
-    pub dag_id: Option<String>,
+    /// Only the runs of these DAGs (every DAG's when empty).
+    pub dag_ids: Vec<String>,
     pub states: Vec<RunState>,
     pub run_types: Vec<RunType>,
     /// A time column on one side of a time.
@@ -105,9 +105,7 @@ impl RunFilter {
         DateTime<Utc>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
     {
         query.push(" WHERE 1 = 1");
-        if let Some(dag_id) = &self.dag_id {
-            query.push(" AND dag_id = ").push_bind(dag_id.clone());
-        }
+        push_in_owned(query, "dag_id", &self.dag_ids);
         push_in(query, "state", self.states.iter().map(|s| s.as_str()));
         push_in(query, "run_type", self.run_types.iter().map(|t| t.as_str()));
         for (column, bound, at) in &self.times {
@@ -136,6 +134,25 @@ fn push_in<DB: sqlx::Database>(
     let mut list = query.separated(", ");
     for value in values {
         list.push_bind(value);
+    }
+    list.push_unseparated(")");
+}
+
+/// Adds ` AND column IN (...)` of owned values when there are any.
+pub(super) fn push_in_owned<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    column: &str,
+    values: &[String],
+) where
+    String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    if values.is_empty() {
+        return;
+    }
+    query.push(format_args!(" AND {column} IN ("));
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
     }
     list.push_unseparated(")");
 }

@@ -2,6 +2,7 @@
 //! attempts, clearing them to run again, ending what is unfinished.
 
 use super::rows::TASK_INSTANCE_SELECT;
+use super::runs::push_in_owned;
 use super::{Result, Store, StoreError, TaskInstanceRow, TaskState, TaskTryRow};
 use chrono::Utc;
 
@@ -17,9 +18,10 @@ pub struct TaskKey<'a> {
 /// all, in some states (`None` is the instances not yet decided).
 #[derive(Debug, Clone, Default)]
 pub struct TaskInstanceFilter {
-    pub dag_id: Option<String>,
-    pub run_id: Option<String>,
-    pub task_id: Option<String>,
+    /// Each empty: any.
+    pub dag_ids: Vec<String>,
+    pub run_ids: Vec<String>,
+    pub task_ids: Vec<String>,
     pub states: Vec<TaskState>,
 }
 
@@ -31,17 +33,9 @@ impl TaskInstanceFilter {
         String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
     {
         query.push(" WHERE 1 = 1");
-        for (column, value) in [
-            ("dag_id", &self.dag_id),
-            ("run_id", &self.run_id),
-            ("task_id", &self.task_id),
-        ] {
-            if let Some(value) = value {
-                query
-                    .push(format_args!(" AND {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
+        push_in_owned(query, "dag_id", &self.dag_ids);
+        push_in_owned(query, "run_id", &self.run_ids);
+        push_in_owned(query, "task_id", &self.task_ids);
         if self.states.is_empty() {
             return;
         }

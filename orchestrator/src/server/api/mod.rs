@@ -33,6 +33,14 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/v2/dags/{dag_id}/dagRuns",
             get(runs::list).post(runs::trigger),
         )
+        .route(
+            "/api/v2/dags/{dag_id}/dagRuns/list",
+            axum::routing::post(runs::list_batch),
+        )
+        .route(
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list",
+            axum::routing::post(tasks::list_batch),
+        )
         .route(run, get(runs::get).patch(runs::mark))
         .route(&format!("{run}/clear"), axum::routing::post(runs::clear))
         .route(&format!("{run}/testResults"), get(runs::test_results))

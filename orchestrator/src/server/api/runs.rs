@@ -8,7 +8,7 @@ use crate::runs::{
 };
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::{Bound, DagRunRow, RunColumn, RunType};
+use crate::store::{Bound, DagRunRow, RunColumn, RunState, RunType};
 
 /// Airflow's wildcard DAG id in list endpoints: every DAG.
 const ALL_DAGS: &str = "~";
@@ -50,7 +50,7 @@ pub async fn list(
     let mut request = RunListRequest::newest(&dag_id, params.number("limit", 100)?);
     request.offset = params.number("offset", 0)?;
     if dag_id == ALL_DAGS {
-        request.filter.dag_id = None;
+        request.filter.dag_ids.clear();
     }
     request.filter.states = params
         .all("state")
@@ -87,6 +87,92 @@ pub async fn list(
     {
         state.dag_named(&dag_id).await?;
     }
+    let shown = versions::runs_with_versions(&state, &page.dag_runs).await?;
+    Ok(Json(serde_json::json!({
+        "dag_runs": shown,
+        "total_entries": page.total_entries,
+    })))
+}
+
+/// The body of `POST /api/v2/dags/~/dagRuns/list` (Airflow's `DAGRunsBatchBody`, the
+/// filters Updraft keeps; another is a 400 that names it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsBatchBody {
+    #[serde(default)]
+    dag_ids: Vec<String>,
+    #[serde(default)]
+    states: Vec<RunState>,
+    #[serde(default = "default_page_limit")]
+    page_limit: i64,
+    #[serde(default)]
+    page_offset: i64,
+    order_by: Option<String>,
+    logical_date_gte: Option<DateTime<Utc>>,
+    logical_date_gt: Option<DateTime<Utc>>,
+    logical_date_lte: Option<DateTime<Utc>>,
+    logical_date_lt: Option<DateTime<Utc>>,
+    start_date_gte: Option<DateTime<Utc>>,
+    start_date_gt: Option<DateTime<Utc>>,
+    start_date_lte: Option<DateTime<Utc>>,
+    start_date_lt: Option<DateTime<Utc>>,
+    end_date_gte: Option<DateTime<Utc>>,
+    end_date_gt: Option<DateTime<Utc>>,
+    end_date_lte: Option<DateTime<Utc>>,
+    end_date_lt: Option<DateTime<Utc>>,
+}
+
+/// Airflow's default page of a batch listing.
+pub fn default_page_limit() -> i64 {
+    100
+}
+
+/// `POST /api/v2/dags/~/dagRuns/list`: runs of any DAGs, filtered by the body (the path's
+/// DAG id must be `~`, as in Airflow).
+pub async fn list_batch(
+    State(state): State<Arc<AppState>>,
+    Path(dag_id): Path<String>,
+    Body(body): Body<RunsBatchBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if dag_id != ALL_DAGS {
+        return Err(ApiError::bad_request(
+            "the batch listing takes its DAGs from dag_ids: use ~ as the path's DAG id",
+        ));
+    }
+    let mut request = RunListRequest::newest(ALL_DAGS, body.page_limit);
+    request.offset = body.page_offset;
+    request.filter.dag_ids = body.dag_ids;
+    request.filter.states = body.states;
+    let bounds = [
+        (
+            RunColumn::LogicalDate,
+            Bound::AtOrAfter,
+            body.logical_date_gte,
+        ),
+        (RunColumn::LogicalDate, Bound::After, body.logical_date_gt),
+        (
+            RunColumn::LogicalDate,
+            Bound::AtOrBefore,
+            body.logical_date_lte,
+        ),
+        (RunColumn::LogicalDate, Bound::Before, body.logical_date_lt),
+        (RunColumn::StartedAt, Bound::AtOrAfter, body.start_date_gte),
+        (RunColumn::StartedAt, Bound::After, body.start_date_gt),
+        (RunColumn::StartedAt, Bound::AtOrBefore, body.start_date_lte),
+        (RunColumn::StartedAt, Bound::Before, body.start_date_lt),
+        (RunColumn::EndedAt, Bound::AtOrAfter, body.end_date_gte),
+        (RunColumn::EndedAt, Bound::After, body.end_date_gt),
+        (RunColumn::EndedAt, Bound::AtOrBefore, body.end_date_lte),
+        (RunColumn::EndedAt, Bound::Before, body.end_date_lt),
+    ];
+    request.filter.times = bounds
+        .into_iter()
+        .filter_map(|(column, bound, at)| Some((column, bound, at?)))
+        .collect();
+    if let Some(order) = &body.order_by {
+        request.order = runs::list::parse_order(order)?;
+    }
+    let page = runs::list(&state.store, &request).await?;
     let shown = versions::runs_with_versions(&state, &page.dag_runs).await?;
     Ok(Json(serde_json::json!({
         "dag_runs": shown,
