@@ -183,7 +183,7 @@ async fn ordinary_calls_pass_the_clients_models(u: &Updraft) {
 
 /// `airflowctl`, logged in with a token from `/auth/token` (its username/password login
 /// stores the token in a keyring, which a test machine has none of), lists DAGs, triggers
-/// one, reads the run until it succeeds, and pauses the DAG.
+/// one, reads the run until it succeeds, lists the DAG's successful runs and pauses it.
 fn airflowctl_triggers_and_pauses(u: &Updraft, server: &WebServer, token: &str) {
     let bin = std::env::var("AIRFLOWCTL_BIN").unwrap_or_else(|_| {
         panic!("AIRFLOWCTL_BIN is not set: scripts/ensure-airflow-client.sh installs airflowctl")
@@ -247,6 +247,13 @@ fn airflowctl_triggers_and_pauses(u: &Updraft, server: &WebServer, token: &str) 
         assert!(std::time::Instant::now() < deadline, "{run}");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+    let listed = ctl(&[
+        "dagrun", "list", "--dag-id", "d", "--state", "success", "-o", "json",
+    ]);
+    assert_eq!(
+        listed[0]["dag_runs"][0]["dag_run_id"], "from_ctl",
+        "{listed}"
+    );
     let paused = ctl(&["dags", "pause", "d", "-o", "json"]);
     assert!(
         paused.to_string().contains("\"is_paused\":\"True\""),

@@ -149,10 +149,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `name` as a number, or `default`.
+    /// `name` as a number, or `default` (also when sent empty, as `airflowctl` sends an
+    /// unset limit).
     pub fn number(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.one(name) {
-            None => Ok(default),
+            None | Some("") => Ok(default),
             Some(v) => v
                 .parse()
                 .map_err(|_| ApiError::bad_request(format!("{name}: `{v}` is not a whole number"))),
