@@ -25,12 +25,6 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let params = Params::parse(query.as_deref(), &["state", "task_id", "limit", "offset"])?;
     let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
-    if !(1..=runs::list::MAX_LIMIT).contains(&limit) || offset < 0 {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1 to {} and offset at least 0",
-            runs::list::MAX_LIMIT
-        )));
-    }
     let every = |id: &str| id == ALL;
     if !every(&dag_id) && !every(&run_id) {
         state.run_named(&dag_id, &run_id).await?;
@@ -55,16 +49,7 @@ pub async fn list(
             .map(|s| TaskState::parse(s).map_err(|e| ApiError::bad_request(format!("state: {e}"))))
             .collect::<Result<_, _>>()?,
     };
-    let (instances, total) = state
-        .store
-        .task_instance_page(&filter, limit, offset)
-        .await?;
-    let shown = super::versions::instances_of_runs(&state, &instances).await?;
-    Ok(Json(collection(
-        "task_instances",
-        &shown,
-        usize::try_from(total).unwrap_or(0),
-    )))
+    instance_page(&state, &filter, (limit, offset)).await
 }
 
 /// The body of `POST /api/v2/dags/~/dagRuns/~/taskInstances/list` (Airflow's
@@ -98,28 +83,34 @@ pub async fn list_batch(
             "the batch listing takes its DAGs and runs from the body: use ~ for both path ids",
         ));
     }
-    if !(1..=runs::list::MAX_LIMIT).contains(&body.page_limit) || body.page_offset < 0 {
-        return Err(ApiError::bad_request(format!(
-            "page_limit must be 1 to {} and page_offset at least 0",
-            runs::list::MAX_LIMIT
-        )));
-    }
     let filter = TaskInstanceFilter {
         dag_ids: body.dag_ids,
         run_ids: body.dag_run_ids,
         task_ids: body.task_ids,
         states: body.state,
     };
+    instance_page(&state, &filter, (body.page_limit, body.page_offset)).await
+}
+
+/// A page of the task instances `filter` picks, as a list answer.
+async fn instance_page(
+    state: &AppState,
+    filter: &TaskInstanceFilter,
+    (limit, offset): (i64, i64),
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !(1..=runs::list::MAX_LIMIT).contains(&limit) || offset < 0 {
+        return Err(ApiError::bad_request(format!(
+            "the page size must be 1 to {} and the offset at least 0",
+            runs::list::MAX_LIMIT
+        )));
+    }
     let (instances, total) = state
         .store
-        .task_instance_page(&filter, body.page_limit, body.page_offset)
+        .task_instance_page(filter, limit, offset)
         .await?;
-    let shown = super::versions::instances_of_runs(&state, &instances).await?;
-    Ok(Json(collection(
-        "task_instances",
-        &shown,
-        usize::try_from(total).unwrap_or(0),
-    )))
+    let shown = super::versions::instances_of_runs(state, &instances).await?;
+    let total = usize::try_from(total).unwrap_or(0);
+    Ok(Json(collection("task_instances", &shown, total)))
 }
 
 /// Airflow's wildcard DAG or run id in list endpoints: every one.
