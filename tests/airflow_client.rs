@@ -175,6 +175,7 @@ async fn ordinary_calls_pass_the_clients_models(u: &Updraft) {
     let out = std::process::Command::new(python)
         .arg(script)
         .args([&server.base, operator, viewer])
+        .arg(u.dags())
         .output()
         .expect("python");
     assert!(out.status.success(), "{:?}", text(&out));

@@ -2,7 +2,7 @@
 Updraft, as a script written only against that client's documentation would make them.
 Every answer goes through the client's model validation; any mismatch raises.
 
-Arguments: the server's base URL, an operator token, a viewer token.
+Arguments: the server's base URL, an operator token, a viewer token, the DAGs folder.
 """
 import datetime
 import json
@@ -27,7 +27,7 @@ from airflow_client.client.models.task_instances_batch_body import TaskInstances
 from airflow_client.client.models.task_instance_response import TaskInstanceResponse
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
-base, operator_token, viewer_token = sys.argv[1:4]
+base, operator_token, viewer_token, dags_folder = sys.argv[1:5]
 
 
 def api(token):
@@ -132,6 +132,28 @@ cleared = DagRunApi(op).clear_dag_run(
     "flaky", "from_client", DAGRunClearBody(dry_run=False, only_failed=True)
 )
 assert cleared.actual_instance.dag_run_id == "from_client", cleared
+
+# A task added to the DAG, and only it run in the finished run (Airflow's only_new).
+with open(f"{dags_folder}/flaky.yaml", "a") as dag_file:
+    dag_file.write("  extra: {type: noop}\n")
+time.sleep(1.5)  # the server reads the folder again at most once a second
+new = DagRunApi(op).clear_dag_run(
+    "flaky", "from_client", DAGRunClearBody(dry_run=True, only_new=True)
+)
+assert [t.actual_instance.task_id for t in new.actual_instance.task_instances] == ["extra"], new
+DagRunApi(op).clear_dag_run("flaky", "from_client", DAGRunClearBody(dry_run=False, only_new=True))
+deadline = time.time() + 60
+while True:
+    extra = [
+        t for t in TaskInstanceApi(viewer).get_task_instances("flaky", "from_client").task_instances
+        if t.task_id == "extra"
+    ]
+    if extra and extra[0].state and extra[0].state.value == "success":
+        break
+    assert time.time() < deadline, extra
+    time.sleep(0.5)
+boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
+assert boom.state.value == "failed" and boom.try_number == 2, boom  # cleared once above, not again
 
 # Pause and unpause.
 assert DAGApi(op).patch_dag("flaky", DAGPatchBody(is_paused=True)).is_paused is True

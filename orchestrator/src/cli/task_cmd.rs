@@ -349,6 +349,7 @@ async fn clear(
         dry_run: false,
         execute_here: true,
         latest_version,
+        only_new: false,
     };
     let cleared = runs::clear(&store, &ctx.settings, &dag, request)
         .await

@@ -29,6 +29,9 @@ pub struct ClearRequest {
     /// Re-plan the run on the DAG's newest version (Airflow's `run_on_latest_version`)
     /// instead of keeping the version it ran with.
     pub latest_version: bool,
+    /// Only run the tasks the newest version added, clearing none that ran (Airflow's
+    /// `only_new`; implies `latest_version`).
+    pub only_new: bool,
 }
 
 /// Which tasks of a run a clear starts from.
@@ -77,7 +80,7 @@ pub async fn clear(
     })?;
     let versions = DagVersions::new(&settings.home);
     versions::record(store, current, Seen::First).await?;
-    let (newest, dag) = if request.latest_version {
+    let (newest, dag) = if request.latest_version || request.only_new {
         let (number, dag) = newest_dag(store, &versions, current).await?;
         (Some(number), dag)
     } else {
@@ -92,13 +95,22 @@ pub async fn clear(
         });
     }
     let mut instances = store.task_instances(dag_id, &request.run_id).await?;
+    let planned: BTreeSet<String> = instances.iter().map(|i| i.task_id.clone()).collect();
     if let Some(number) = newest
         && !request.dry_run
     {
         replan(store, (&dag, number), &run, &instances).await?;
         instances = store.task_instances(dag_id, &request.run_id).await?;
     }
-    let task_ids = to_clear(&dag, &instances, &request);
+    let task_ids = if request.only_new {
+        dag.topo_order
+            .iter()
+            .filter(|id| !planned.contains(*id))
+            .cloned()
+            .collect()
+    } else {
+        to_clear(&dag, &instances, &request)
+    };
     // As the run is now (a re-plan moved it to another version).
     let run = store.run(dag_id, &request.run_id).await?.unwrap_or(run);
     if task_ids.is_empty() || request.dry_run {

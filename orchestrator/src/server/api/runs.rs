@@ -297,7 +297,7 @@ pub struct ClearBody {
     /// Re-plan the run on the DAG's newest version (Airflow 3.3's field).
     #[serde(default)]
     run_on_latest_version: Option<bool>,
-    /// Only queue tasks the newest version added (Airflow 3.3's field; not supported yet).
+    /// Only run the tasks the newest version added, clearing none (Airflow 3.3's field).
     #[serde(default)]
     only_new: bool,
     note: Option<String>,
@@ -309,7 +309,8 @@ fn yes() -> bool {
 
 /// `POST .../dagRuns/{dag_run_id}/clear`: as Airflow, a dry run answers with the task
 /// instances that would be cleared (with everything downstream of them), a clear with the
-/// run, then queued for a scheduler.
+/// run, then queued for a scheduler. With `only_new`, the run moves to the DAG's newest
+/// version and only the tasks it added run (a dry run lists them).
 pub async fn clear(
     State(state): State<Arc<AppState>>,
     Path((dag_id, run_id)): Path<(String, String)>,
@@ -317,10 +318,9 @@ pub async fn clear(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     no_note(body.note.as_deref())?;
     let (dag, _) = state.dag_named(&dag_id).await?;
-    if body.only_new {
+    if body.only_new && body.task_ids.is_some() {
         return Err(ApiError::bad_request(
-            "only_new: not supported yet; run_on_latest_version clears the run on the newest \
-             version (its new tasks run with the cleared ones)",
+            "only_new: it runs the tasks the newest version added; send no task_ids",
         ));
     }
     let request = ClearRequest {
@@ -330,8 +330,18 @@ pub async fn clear(
         dry_run: body.dry_run,
         execute_here: false,
         latest_version: body.run_on_latest_version.unwrap_or(false),
+        only_new: body.only_new,
     };
     let cleared = runs::clear(&state.store, &state.settings, &dag, request).await?;
+    if body.dry_run && body.only_new {
+        // The tasks the run would gain have no instances yet: Airflow's NewTaskResponse.
+        let added: Vec<serde_json::Value> = cleared
+            .task_ids
+            .iter()
+            .map(|id| serde_json::json!({"task_id": id, "task_display_name": id}))
+            .collect();
+        return Ok(Json(collection("task_instances", &added, added.len())));
+    }
     if body.dry_run {
         return Ok(Json(
             touched_instances(&state, (&dag_id, &run_id), &cleared.task_ids).await?,
