@@ -22,16 +22,6 @@ pub enum ReportKind {
     Model,
 }
 
-impl Report {
-    /// Its kind.
-    pub fn kind(&self) -> ReportKind {
-        match self {
-            Report::Test(_) => ReportKind::Test,
-            Report::Model(_) => ReportKind::Model,
-        }
-    }
-}
-
 /// Where an attempt's reports go, for whoever runs the attempt to record.
 #[derive(Clone, Debug, Default)]
 pub struct Reports(Arc<Mutex<Vec<Report>>>);

@@ -43,11 +43,6 @@ crate::stored_name! {
 }
 
 impl TaskState {
-    /// Reads a stored state: NULL is `None`.
-    pub fn from_stored(stored: Option<&str>) -> Result<Self, crate::UnknownName> {
-        stored.map_or(Ok(TaskState::None), Self::parse)
-    }
-
     /// The stored value: NULL for `None`.
     pub fn stored(self) -> Option<&'static str> {
         (self != TaskState::None).then(|| self.as_str())

@@ -82,7 +82,9 @@ pub async fn runs_with_versions(
     dag_ids.dedup();
     let mut versions = Vec::new();
     let mut used = Vec::new();
+    let mut shown_as = std::collections::HashMap::new();
     for dag_id in dag_ids {
+        shown_as.insert(dag_id, state.display_name(dag_id));
         versions.extend(state.store.dag_versions(dag_id).await?);
         let ids: Vec<&str> = runs
             .iter()
@@ -105,13 +107,15 @@ pub async fn runs_with_versions(
                 .map(|(_, _, n)| *n)
                 .chain(run.dag_version)
                 .collect();
-            let shown_as = state.display_name(&run.dag_id);
+            let name = shown_as
+                .get(run.dag_id.as_str())
+                .map_or(run.dag_id.as_str(), String::as_str);
             let shown: Vec<DagVersionResponse> = versions
                 .iter()
                 .filter(|v| v.dag_id == run.dag_id && numbers.contains(&v.version_number))
-                .map(|v| DagVersionResponse::new(v, &shown_as))
+                .map(|v| DagVersionResponse::new(v, name))
                 .collect();
-            DagRunResponse::new(run, &shown_as, shown)
+            DagRunResponse::new(run, name, shown)
         })
         .collect())
 }
