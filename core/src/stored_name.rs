@@ -14,6 +14,29 @@ pub struct UnknownName {
     pub known: String,
 }
 
+#[doc(hidden)]
+pub use utoipa;
+
+/// The OpenAPI schema of a stored-name enum: a string among `names`, or null where a name
+/// is `None` (the variant serialised as null).
+pub fn enum_schema<'a>(
+    names: impl Iterator<Item = Option<&'a str>>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let values: Vec<serde_json::Value> = names
+        .map(|name| name.map_or(serde_json::Value::Null, serde_json::Value::from))
+        .collect();
+    let types = if values.contains(&serde_json::Value::Null) {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(types)
+        .enum_values(Some(values))
+        .into()
+}
+
 /// Declares an enum stored as text. `null = Variant` makes SQL NULL (and JSON null) that
 /// variant; without it a NULL is a decoding error.
 #[macro_export]
@@ -111,6 +134,20 @@ macro_rules! stored_name {
                 }
             }
         }
+
+        /// In the API's OpenAPI document: one of the stored names (or null, where the
+        /// null state is serialised as JSON null).
+        impl $crate::stored_name::utoipa::PartialSchema for $name {
+            fn schema() -> $crate::stored_name::utoipa::openapi::RefOr<
+                $crate::stored_name::utoipa::openapi::schema::Schema,
+            > {
+                $crate::stored_name::enum_schema(
+                    Self::ALL.iter().map(|v| (!v.is_null()).then(|| v.as_str())),
+                )
+            }
+        }
+
+        impl $crate::stored_name::utoipa::ToSchema for $name {}
 
         $crate::stored_name!(@sqlx $name, $what, ::sqlx::Postgres);
         $crate::stored_name!(@sqlx $name, $what, ::sqlx::Sqlite);

@@ -8,6 +8,7 @@ import datetime
 import json
 import sys
 import time
+import urllib.request
 
 import airflow_client.client as client
 from airflow_client.client.api.dag_api import DAGApi
@@ -22,10 +23,13 @@ from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ForbiddenException
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.dag_run_clear_body import DAGRunClearBody
+from airflow_client.client.models.dag_run_patch_body import DAGRunPatchBody
 from airflow_client.client.models.dag_runs_batch_body import DAGRunsBatchBody
+from airflow_client.client.models.patch_task_instance_body import PatchTaskInstanceBody
 from airflow_client.client.models.task_instances_batch_body import TaskInstancesBatchBody
 from airflow_client.client.models.task_instance_response import TaskInstanceResponse
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
+from openapi_spec_validator import validate as validate_openapi
 
 base, operator_token, viewer_token, dags_folder = sys.argv[1:5]
 
@@ -35,6 +39,12 @@ def api(token):
 
 
 op, viewer = api(operator_token), api(viewer_token)
+
+# The server's OpenAPI document is valid OpenAPI 3.1.
+with urllib.request.urlopen(f"{base}/api/v2/openapi.json") as answer:
+    document = json.load(answer)
+assert document["openapi"] == "3.1.0", document["openapi"]
+validate_openapi(document)
 
 health = MonitorApi(viewer).get_health()
 assert health.metadatabase.status == "healthy", health
@@ -81,6 +91,15 @@ batch = DagRunApi(viewer).get_list_dag_runs_batch(
     "~", DAGRunsBatchBody(dag_ids=["flaky"], states=["failed"], page_limit=10)
 )
 assert [r.dag_run_id for r in batch.dag_runs] == ["from_client"], batch
+picked = DagRunApi(viewer).get_dag_runs(
+    "~", dag_id_pattern="FLA", run_id_prefix_pattern="from_", conf_contains='"n":1',
+    duration_gte=0, run_after_lte=later, dag_version=[1],
+)
+assert [r.dag_run_id for r in picked.dag_runs] == ["from_client"], picked
+assert DagRunApi(viewer).get_dag_runs("~", run_id_prefix_pattern="From").total_entries == 0
+assert DagRunApi(viewer).get_dag_runs("~", dag_id_pattern="nope|other").total_entries == 0
+assert DagRunApi(viewer).get_dag_runs("flaky", duration_gte=3600).total_entries == 0
+assert DagRunApi(viewer).get_dag_runs("flaky", dag_version=[2]).total_entries == 0
 stats = DagStatsApi(viewer).get_dag_stats(dag_ids=["flaky"])
 counts = {s.state.value: s.count for s in stats.dags[0].stats}
 assert counts == {"queued": 0, "running": 0, "success": 0, "failed": 1}, counts
@@ -154,6 +173,23 @@ while True:
     time.sleep(0.5)
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.state.value == "failed" and boom.try_number == 2, boom  # cleared once above, not again
+
+# Notes, as a person writes them on a run and on a task instance.
+noted = DagRunApi(op).patch_dag_run(
+    "flaky", "from_client", DAGRunPatchBody(note="boom fails on purpose")
+)
+assert noted.note == "boom fails on purpose" and noted.state.value == "failed", noted
+assert DagRunApi(viewer).get_dag_run("flaky", "from_client").note == "boom fails on purpose"
+marked = TaskInstanceApi(op).patch_task_instance(
+    "flaky", "from_client", "boom", PatchTaskInstanceBody(note="exit 3 is expected")
+)
+assert [(t.task_id, t.note) for t in marked.task_instances] == [("boom", "exit 3 is expected")]
+assert marked.task_instances[0].state.value == "failed", marked  # a note alone marks nothing
+try:
+    DagRunApi(viewer).patch_dag_run("flaky", "from_client", DAGRunPatchBody(note="mine"))
+    raise AssertionError("a viewer wrote a note")
+except ForbiddenException:
+    pass
 
 # Pause and unpause.
 assert DAGApi(op).patch_dag("flaky", DAGPatchBody(is_paused=True)).is_paused is True

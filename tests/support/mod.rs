@@ -5,6 +5,7 @@
 
 mod broker;
 mod browser;
+mod contract;
 mod daemon;
 mod lake;
 mod postgres;
@@ -15,6 +16,7 @@ mod web;
 
 pub use broker::Broker;
 pub use browser::Browser;
+pub use contract::Contract;
 pub use daemon::{Daemon, wait_for};
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};

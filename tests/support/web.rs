@@ -1,9 +1,11 @@
 //! `updraft webserver` (or `standalone`) started for a test on a free loopback port, and
 //! a small client of its API.
 
-use super::Updraft;
 use super::service::{free_port, wait_until_listening};
+use super::{Contract, Updraft};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 /// A running `updraft` serving HTTP; stopped (SIGTERM) when dropped.
 pub struct WebServer {
@@ -39,6 +41,7 @@ impl WebServer {
             http: reqwest::Client::new(),
             base: self.base.clone(),
             token: token.map(str::to_string),
+            contract: Arc::new(OnceCell::new()),
         }
     }
 
@@ -106,14 +109,45 @@ impl Drop for WebServer {
     }
 }
 
-/// An API client bound to one server and token.
+/// An API client bound to one server and token; every JSON answer it gets from the API
+/// is checked against the server's OpenAPI document.
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
     token: Option<String>,
+    contract: Arc<OnceCell<Contract>>,
 }
 
 impl Api {
+    /// The server's contract, read once.
+    async fn contract(&self) -> &Contract {
+        self.contract
+            .get_or_init(|| async {
+                let url = format!("{}/api/v2/openapi.json", self.base);
+                let answer = self
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("the OpenAPI document");
+                assert_eq!(answer.status(), 200, "GET /api/v2/openapi.json");
+                Contract::new(answer.json().await.expect("the OpenAPI document as JSON"))
+            })
+            .await
+    }
+
+    /// Fails the test unless an API answer that says it is JSON matches the document.
+    async fn check(&self, method: &reqwest::Method, path: &str, response: (u16, &str, &str)) {
+        let (status, content_type, text) = response;
+        let api = path.starts_with("/api/") || path.starts_with("/auth/");
+        if !api || !content_type.starts_with("application/json") {
+            return;
+        }
+        let body: serde_json::Value = json(text);
+        let method = method.as_str().to_ascii_lowercase();
+        self.contract().await.check(&method, path, status, &body);
+    }
+
     /// Sends `method path` with an optional raw body; the status and the body as text.
     pub async fn send(
         &self,
@@ -121,7 +155,9 @@ impl Api {
         path: &str,
         body: Option<&str>,
     ) -> (u16, String) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -130,9 +166,28 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
+        self.answer(&method, path, request).await
+    }
+
+    /// Sends `request` (`method path`); its status and body, checked against the document.
+    async fn answer(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> (u16, String) {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = response.text().await.expect("body");
+        self.check(method, path, (status, &content_type, &text))
+            .await;
+        (status, text)
     }
 
     /// `GET path` asking for `accept`; the status and the body as text.
@@ -144,9 +199,7 @@ impl Api {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        self.answer(&reqwest::Method::GET, path, request).await
     }
 
     /// `GET path` as JSON, with its status.

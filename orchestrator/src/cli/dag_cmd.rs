@@ -323,6 +323,7 @@ async fn trigger(
         logical_date: Some(logical_date(&dag, logical_date_text.as_deref())?),
         run_id,
         execute_here: !queue_only,
+        note: None,
     };
     let store = ctx.store().await?;
     let triggered = runs::trigger(&store, &ctx.settings, &dag, request)

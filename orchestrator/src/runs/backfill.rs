@@ -142,6 +142,7 @@ pub async fn prepare(
                     conf: &serde_json::json!({}),
                     job_id: Some(job_id),
                     tasks: current.task_rows(),
+                    note: None,
                 })
                 .await?
         }

@@ -30,6 +30,8 @@ pub struct TriggerRequest {
     /// scheduler takes it first), unless its DAG is paused; otherwise it waits queued
     /// for a scheduler.
     pub execute_here: bool,
+    /// What the person triggering it writes about it.
+    pub note: Option<String>,
 }
 
 /// The run created, whether its DAG is paused (it then waits queued), and the job that
@@ -93,6 +95,7 @@ pub async fn trigger(
                 conf: &conf,
                 job_id: job.as_ref().map(|j| j.id.as_str()),
                 tasks: dag.task_rows(),
+                note: request.note.as_deref(),
             })
             .await;
         match created {

@@ -73,6 +73,7 @@ pub async fn create_due_runs(
                 conf: &conf,
                 job_id: None,
                 tasks: dag.task_rows(),
+                note: None,
             })
             .await;
         match made {

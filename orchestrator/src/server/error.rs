@@ -13,11 +13,15 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// An error answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
+    /// The HTTP status code.
     #[serde(serialize_with = "as_code")]
+    #[schema(value_type = u16)]
     pub status: StatusCode,
+    /// The status code's reason.
     pub title: &'static str,
+    /// What is wrong, and where.
     pub detail: String,
 }
 

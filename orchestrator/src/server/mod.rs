@@ -10,7 +10,6 @@ mod error;
 mod headers;
 mod masking;
 mod metrics;
-mod openapi;
 mod origin;
 mod serve;
 mod ui;
@@ -197,10 +196,6 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
         .merge(ui::routes())
-        .route(
-            "/api/v2/openapi.json",
-            axum::routing::get(openapi::document),
-        )
         .route("/metrics", axum::routing::get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint: see /api/v2/openapi.json") })
         .method_not_allowed_fallback(|| async {

@@ -81,12 +81,17 @@ where
 }
 
 impl Store {
-    /// The figures `/metrics` reports, as the tables hold them now.
-    pub async fn metrics(&self) -> Result<MetricsSnapshot> {
-        let run_seconds = match self.pool {
+    /// SQL for a `dag_run` row's seconds from start to end, on this backend.
+    pub(super) fn run_seconds_sql(&self) -> &'static str {
+        match self.pool {
             super::Pool::Postgres(_) => "EXTRACT(EPOCH FROM (ended_at - started_at))::float8",
             super::Pool::Sqlite(_) => "((julianday(ended_at) - julianday(started_at)) * 86400.0)",
-        };
+        }
+    }
+
+    /// The figures `/metrics` reports, as the tables hold them now.
+    pub async fn metrics(&self) -> Result<MetricsSnapshot> {
+        let run_seconds = self.run_seconds_sql();
         let runs_sql = format!(
             "SELECT dag_id, state, {} FROM dag_run
              WHERE state IN ('success', 'failed') AND started_at IS NOT NULL AND ended_at IS NOT NULL

@@ -43,6 +43,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0008_attempt_process",
         include_str!("../../../sql/migrations/postgres/0008_attempt_process.sql"),
     ),
+    (
+        "0009_notes",
+        include_str!("../../../sql/migrations/postgres/0009_notes.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -78,6 +82,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0008_attempt_process",
         include_str!("../../../sql/migrations/sqlite/0008_attempt_process.sql"),
+    ),
+    (
+        "0009_notes",
+        include_str!("../../../sql/migrations/sqlite/0009_notes.sql"),
     ),
 ];
 

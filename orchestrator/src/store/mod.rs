@@ -38,7 +38,7 @@ pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
-pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder};
+pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder, TextMatch};
 pub use task_instances::{TaskInstanceFilter, TaskKey};
 pub use test_results::TestResultRow;
 pub use updraft_core::{RunState, RunType, TaskState};
@@ -124,6 +124,7 @@ mod jobs; // `job`: heartbeats, dead jobs, stale attempts
 mod marks; // marking runs and task instances by hand
 mod metrics; // what `/metrics` reports of the history
 mod migrations; // the embedded migrations
+mod notes; // what people write about runs and task instances
 mod reports; // what attempts report, into `test_result` and `model_run`
 mod runs; // `dag_run`
 mod scheduling; // due runs, queued runs, `next_run_after`

@@ -7,7 +7,7 @@ use updraft_core::{RunState, RunType, TaskState};
 /// Column list shared by every `dag_run` query.
 pub(super) const DAG_RUN_SELECT: &str =
     "SELECT dag_id, run_id, run_type, logical_date, data_interval_start,
-    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id, dag_version FROM dag_run";
+    data_interval_end, state, conf, queued_at, started_at, ended_at, job_id, dag_version, note FROM dag_run";
 
 row_struct! {
     /// A row of `dag`.
@@ -47,6 +47,8 @@ row_struct! {
         pub job_id: Option<String>,
         /// The DAG version the run is worked with (None until it starts).
         pub dag_version: Option<i64>,
+        /// What a person wrote about the run.
+        pub note: Option<String>,
     }
 }
 
@@ -70,7 +72,7 @@ impl DagRunRow {
 /// Column list shared by every `task_instance` query that reads whole rows.
 pub(super) const TASK_INSTANCE_SELECT: &str =
     "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-    ended_at, duration, hostname, next_try_at, dag_version FROM task_instance";
+    ended_at, duration, hostname, next_try_at, dag_version, note FROM task_instance";
 
 row_struct! {
     /// A row of `task_instance`.
@@ -91,6 +93,8 @@ row_struct! {
         pub next_try_at: Option<DateTime<Utc>>,
         /// The DAG version the instance was planned on.
         pub dag_version: Option<i64>,
+        /// What a person wrote about the instance.
+        pub note: Option<String>,
     }
 }
 

@@ -17,6 +17,8 @@ pub struct NewRun<'a> {
     pub job_id: Option<&'a str>,
     /// (task_id, task_type, max_tries) for every task of the DAG.
     pub tasks: Vec<(&'a str, &'a str, i64)>,
+    /// What the person who triggered it wrote about it.
+    pub note: Option<&'a str>,
 }
 
 /// A column runs can be listed by.
@@ -28,17 +30,21 @@ pub enum RunColumn {
     QueuedAt,
     StartedAt,
     EndedAt,
+    /// When the run became due (Airflow's `run_after`): the end of a scheduled or
+    /// backfilled run's interval, a manual run's logical date.
+    RunAfter,
 }
 
 impl RunColumn {
     /// Every column runs can be ordered by.
-    pub const ALL: [RunColumn; 6] = [
+    pub const ALL: [RunColumn; 7] = [
         RunColumn::LogicalDate,
         RunColumn::RunId,
         RunColumn::State,
         RunColumn::QueuedAt,
         RunColumn::StartedAt,
         RunColumn::EndedAt,
+        RunColumn::RunAfter,
     ];
 
     /// Airflow's name of the column, where it differs.
@@ -60,6 +66,17 @@ impl RunColumn {
             RunColumn::QueuedAt => "queued_at",
             RunColumn::StartedAt => "started_at",
             RunColumn::EndedAt => "ended_at",
+            RunColumn::RunAfter => "run_after",
+        }
+    }
+
+    /// The column's value in SQL over `dag_run`.
+    fn sql(self) -> &'static str {
+        match self {
+            RunColumn::RunAfter => {
+                "(CASE WHEN run_type = 'manual' THEN logical_date ELSE data_interval_end END)"
+            }
+            other => other.as_str(),
         }
     }
 }
@@ -84,8 +101,18 @@ impl Bound {
     }
 }
 
+/// A text column matched by a pattern, as Airflow's `*_pattern` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    /// Contains one of the texts, whatever the case (SQL `LIKE`: `%` and `_` are
+    /// wildcards).
+    Contains(Vec<String>),
+    /// Starts with the text, exactly.
+    StartsWith(String),
+}
+
 /// Which runs a listing holds: of one DAG or all, in some states and run types, with
-/// times in ranges.
+/// times and durations in ranges, of some DAG versions, matching patterns.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     /// Only the runs of these DAGs (every DAG's when empty).
@@ -94,27 +121,97 @@ pub struct RunFilter {
     pub run_types: Vec<RunType>,
     /// A time column on one side of a time.
     pub times: Vec<(RunColumn, Bound, DateTime<Utc>)>,
+    /// Seconds from start to end on one side of a number (runs not ended are left out).
+    pub durations: Vec<(Bound, f64)>,
+    /// Only runs worked with one of these DAG versions.
+    pub dag_versions: Vec<i64>,
+    /// Only runs whose `conf`, as JSON text, contains this.
+    pub conf_contains: Option<String>,
+    pub dag_id_match: Option<TextMatch>,
+    pub run_id_match: Option<TextMatch>,
 }
 
 impl RunFilter {
-    /// Adds ` WHERE ...` for the filter (always a WHERE, so conditions follow with AND).
-    fn push<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>)
+    /// Adds ` WHERE ...` for the filter (always a WHERE, so conditions follow with AND);
+    /// `seconds` is the backend's SQL for a run's duration.
+    fn push<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>, seconds: &str)
     where
         &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
         String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
         DateTime<Utc>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        f64: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
     {
         query.push(" WHERE 1 = 1");
         push_in_owned(query, "dag_id", &self.dag_ids);
         push_in(query, "state", self.states.iter().map(|s| s.as_str()));
         push_in(query, "run_type", self.run_types.iter().map(|t| t.as_str()));
         for (column, bound, at) in &self.times {
+            query.push(format_args!(" AND {} {} ", column.sql(), bound.operator()));
+            query.push_bind(*at);
+        }
+        for (bound, limit) in &self.durations {
             query.push(format_args!(
-                " AND {} {} ",
-                column.as_str(),
+                " AND ended_at IS NOT NULL AND {seconds} {} ",
                 bound.operator()
             ));
-            query.push_bind(*at);
+            query.push_bind(*limit);
+        }
+        if !self.dag_versions.is_empty() {
+            query.push(" AND dag_version IN (");
+            let mut list = query.separated(", ");
+            for version in &self.dag_versions {
+                list.push_bind(*version);
+            }
+            list.push_unseparated(")");
+        }
+        if let Some(text) = &self.conf_contains {
+            query
+                .push(" AND conf LIKE ")
+                .push_bind(format!("%{}%", like_literal(text)));
+            query.push(" ESCAPE '\\'");
+        }
+        push_match(query, "dag_id", self.dag_id_match.as_ref());
+        push_match(query, "run_id", self.run_id_match.as_ref());
+    }
+}
+
+/// `text` with LIKE's wildcards and escape character taken literally.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Adds ` AND column ...` for a pattern: Airflow's `*_pattern` is a case-insensitive
+/// LIKE (its `%` and `_` are wildcards), `*_prefix_pattern` a case-sensitive prefix.
+fn push_match<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    column: &str,
+    pattern: Option<&TextMatch>,
+) where
+    String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    match pattern {
+        None => {}
+        Some(TextMatch::Contains(texts)) => {
+            query.push(" AND (1 = 0");
+            for text in texts {
+                query
+                    .push(format_args!(" OR LOWER({column}) LIKE "))
+                    .push_bind(format!("%{}%", text.to_lowercase()));
+            }
+            query.push(")");
+        }
+        Some(TextMatch::StartsWith(text)) => {
+            // SUBSTR compares exactly on both backends (SQLite's LIKE ignores case).
+            let length = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+            query
+                .push(format_args!(" AND SUBSTR({column}, 1, CAST("))
+                .push_bind(length)
+                .push(" AS INTEGER)) = ")
+                .push_bind(text.clone());
         }
     }
 }
@@ -170,8 +267,8 @@ impl Store {
         let now = Utc::now();
         let insert_run =
             "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
-                            data_interval_end, state, conf, queued_at, job_id)
-                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9)";
+                            data_interval_end, state, conf, queued_at, job_id, note)
+                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10)";
         let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(insert_run)
@@ -184,6 +281,7 @@ impl Store {
                 .bind(run.conf.to_string())
                 .bind(now)
                 .bind(run.job_id)
+                .bind(run.note)
                 .execute(&mut *tx)
                 .await?;
             // Multi-row inserts keep a 2,000-task run to a few round trips.
@@ -266,13 +364,14 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<DagRunRow>, i64)> {
         with_pool!(self, p => {
+            let seconds = self.run_seconds_sql();
             let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run");
-            filter.push(&mut count);
+            filter.push(&mut count, seconds);
             let total: i64 = count.build_query_scalar().fetch_one(p).await?;
             let mut page = sqlx::QueryBuilder::new(DAG_RUN_SELECT);
-            filter.push(&mut page);
+            filter.push(&mut page, seconds);
             // The DAG and run ids break ties, so that pages neither repeat nor skip a run.
-            page.push(format_args!(" ORDER BY {} {dir}, dag_id {dir}, run_id {dir}", order.column.as_str(), dir = if order.descending { "DESC" } else { "ASC" }));
+            page.push(format_args!(" ORDER BY {} {dir}, dag_id {dir}, run_id {dir}", order.column.sql(), dir = if order.descending { "DESC" } else { "ASC" }));
             page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
             let runs = page.build_query_as().fetch_all(p).await?;
             Ok((runs, total))

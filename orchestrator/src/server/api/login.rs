@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// The body of a login.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     username: String,
@@ -19,13 +20,15 @@ pub struct Credentials {
 }
 
 /// A login's answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     access_token: String,
 }
 
-/// `POST /auth/token` `{"username", "password"}` → 201 `{"access_token"}`. A wrong name
-/// and a wrong password get the same answer, after the same work.
+/// A login token (a JWT) for a configured user's name and password. A wrong name and a
+/// wrong password get the same answer, after the same work.
+#[utoipa::path(post, operation_id = "create_token", path = "/auth/token", tag = "Login", security(()), request_body = Credentials,
+    responses((status = 201, body = TokenResponse)))]
 pub async fn token(
     State(state): State<Arc<AppState>>,
     Body(credentials): Body<Credentials>,

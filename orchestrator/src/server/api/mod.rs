@@ -1,10 +1,13 @@
-//! The `/api/v2` routes and what their handlers share: reading query strings and JSON
-//! bodies into requests with a 400 that says what is wrong, and list answers.
+//! The `/api/v2` routes and what their handlers share: reading JSON bodies into requests
+//! with a 400 that says what is wrong, and the task instances a change touched.
 
 mod dags;
 mod login;
 mod models;
 mod monitor;
+mod openapi;
+mod params;
+mod run_list;
 mod runs;
 mod tasks;
 mod versions;
@@ -17,7 +20,10 @@ use axum::routing::get;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-/// Every API route (the OpenAPI document lists the same).
+pub use params::{AttemptPath, DagPath, Params, RunPath, TaskPath, VersionPath, whole_number};
+
+/// Every API route (the OpenAPI document lists the same, from the handlers' own
+/// annotations).
 pub fn routes() -> Router<Arc<AppState>> {
     let run = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
     let task = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
@@ -31,11 +37,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v2/version", get(monitor::version))
         .route(
             "/api/v2/dags/{dag_id}/dagRuns",
-            get(runs::list).post(runs::trigger),
+            get(run_list::list).post(runs::trigger),
         )
         .route(
             "/api/v2/dags/{dag_id}/dagRuns/list",
-            axum::routing::post(runs::list_batch),
+            axum::routing::post(run_list::list_batch),
         )
         .route(
             "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list",
@@ -55,6 +61,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/api/v2/importErrors", get(monitor::import_errors))
         .route("/api/v2/monitor/health", get(monitor::health))
+        .route("/api/v2/openapi.json", get(openapi::document))
         .route("/auth/token", axum::routing::post(login::token))
 }
 
@@ -110,75 +117,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// The pairs of a query string, checked against the names an endpoint knows.
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    /// Reads `query`; a name not in `known` is a 400.
-    pub fn parse(query: Option<&str>, known: &[&str]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
-        if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "unknown query parameter `{name}` (known: {})",
-                known.join(", ")
-            )));
-        }
-        Ok(Self(pairs))
-    }
-
-    /// Every value of `name` (repeated, or comma-separated).
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-
-    /// The last value of `name`.
-    pub fn one(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `name` as a number, or `default` (also when sent empty, as `airflowctl` sends an
-    /// unset limit).
-    pub fn number(&self, name: &str, default: i64) -> Result<i64, ApiError> {
-        match self.one(name) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("{name}: `{v}` is not a whole number"))),
-        }
-    }
-
-    /// `name` as true/false, or false.
-    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        match self.one(name) {
-            None => Ok(false),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0") => Ok(false),
-            Some(v) => Err(ApiError::bad_request(format!(
-                "{name}: `{v}`: use true or false"
-            ))),
-        }
-    }
-}
-
 /// The task instances of a run that a clear or a mark touched, as a list answer.
 pub async fn touched_instances(
     state: &AppState,
     (dag_id, run_id): (&str, &str),
     task_ids: &[String],
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<models::TaskInstanceCollectionResponse, ApiError> {
     let run = state.run_named(dag_id, run_id).await?;
     let instances: Vec<_> = state
         .store
@@ -188,10 +132,5 @@ pub async fn touched_instances(
         .filter(|ti| task_ids.contains(&ti.task_id))
         .collect();
     let shown = versions::instances_with_versions(state, &run, &instances).await?;
-    Ok(collection("task_instances", &shown, shown.len()))
-}
-
-/// A list answer: the items under `key`, and how many there are in all.
-pub fn collection<T: serde::Serialize>(key: &str, items: &[T], total: usize) -> serde_json::Value {
-    serde_json::json!({ key: items, "total_entries": total })
+    Ok(models::TaskInstanceCollectionResponse::all(shown))
 }

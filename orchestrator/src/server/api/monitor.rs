@@ -1,43 +1,36 @@
 //! `/api/v2/monitor/health` (is the history store reachable, are schedulers alive) and
 //! `/api/v2/importErrors` (DAG files that do not load, with where).
 
-use super::collection;
-use super::models::{HealthInfoResponse, SchedulerJob, VersionInfo};
+use super::models::{
+    HealthInfoResponse, ImportErrorCollectionResponse, ImportErrorResponse, SchedulerJob,
+    VersionInfo,
+};
 use crate::server::error::ApiError;
 use crate::server::{AppState, Caller};
 use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::Utc;
-use serde::Serialize;
 use std::sync::Arc;
 
-/// A DAG file that does not load.
-#[derive(Serialize)]
-struct ImportError {
-    filename: String,
-    line: usize,
-    column: usize,
-    message: String,
-}
-
-/// `GET /api/v2/importErrors`
-pub async fn import_errors(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let errors: Vec<ImportError> = state.with_dags(|files| {
+/// DAG files that do not load, with where.
+#[utoipa::path(get, operation_id = "get_import_errors", path = "/api/v2/importErrors", tag = "ImportError",
+    responses((status = 200, body = ImportErrorCollectionResponse)))]
+pub async fn import_errors(
+    State(state): State<Arc<AppState>>,
+) -> Json<ImportErrorCollectionResponse> {
+    let errors: Vec<ImportErrorResponse> = state.with_dags(|files| {
         files
             .errors()
             .iter()
-            .map(|e| ImportError {
-                filename: e.file.display().to_string(),
-                line: e.pos.line,
-                column: e.pos.col,
-                message: updraft_core::secrets::mask(&e.message).into_owned(),
-            })
+            .map(ImportErrorResponse::new)
             .collect()
     });
-    Json(collection("import_errors", &errors, errors.len()))
+    Json(ImportErrorCollectionResponse::all(errors))
 }
 
-/// `GET /api/v2/version`
+/// Updraft's version (it is not an Airflow).
+#[utoipa::path(get, operation_id = "get_version", path = "/api/v2/version", tag = "Version",
+    responses((status = 200, body = VersionInfo)))]
 pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         version: env!("CARGO_PKG_VERSION"),
@@ -45,9 +38,12 @@ pub async fn version() -> Json<VersionInfo> {
     })
 }
 
-/// `GET /api/v2/monitor/health`: Airflow's shape, and every live scheduler with the age
-/// of its heartbeat. Anyone may ask; which hosts and processes run the schedulers is told
-/// only to callers with a token (or on an open, loopback-only server).
+/// Whether the history database is reachable and schedulers are alive: Airflow's shape,
+/// and every live scheduler with the age of its heartbeat. Anyone may ask; which hosts
+/// and processes run the schedulers is told only to callers with a token (or on an open,
+/// loopback-only server).
+#[utoipa::path(get, operation_id = "get_health", path = "/api/v2/monitor/health", tag = "Monitor", security(()),
+    responses((status = 200, body = HealthInfoResponse)))]
 pub async fn health(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

@@ -1,9 +1,12 @@
 //! `.../dagRuns/{dag_run_id}/taskInstances...`: a run's task instances, marking them,
 //! their attempts and an attempt's log (followed while it runs).
 
-use super::models::{TaskInstanceHistoryResponse, TaskInstanceResponse, TaskInstancesLogResponse};
+use super::models::{
+    TaskInstanceCollectionResponse, TaskInstanceHistoryCollectionResponse,
+    TaskInstanceHistoryResponse, TaskInstanceResponse, TaskInstancesLogResponse,
+};
 use super::runs::parse_mark_state;
-use super::{Body, Params, collection, touched_instances};
+use super::{AttemptPath, Body, Params, RunPath, TaskPath, touched_instances, whole_number};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -15,15 +18,37 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
-/// `GET .../dagRuns/{dag_run_id}/taskInstances?state&task_id&limit&offset`: a run's task
-/// instances; `~` as the DAG or run id lists those of every DAG or run, as Airflow.
+/// The query of a task-instance listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; Params reads it")]
+pub struct InstanceListQuery {
+    /// Only instances in these states (`none`: not yet decided).
+    state: Option<Vec<TaskState>>,
+    /// Only this task.
+    task_id: Option<String>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<i64>,
+    /// The first item, from 0.
+    offset: Option<i64>,
+}
+
+/// A run's task instances; `~` as the DAG or run id lists those of every DAG or run, as
+/// Airflow.
+#[utoipa::path(get, operation_id = "get_task_instances", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+    tag = "TaskInstance", params(RunPath, InstanceListQuery),
+    responses((status = 200, body = TaskInstanceCollectionResponse)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id)): Path<(String, String)>,
+    Path(RunPath {
+        dag_id,
+        dag_run_id: run_id,
+    }): Path<RunPath>,
     RawQuery(query): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["state", "task_id", "limit", "offset"])?;
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
+    let params = Params::of::<InstanceListQuery>(query.as_deref())?;
     let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
     let every = |id: &str| id == ALL;
     if !every(&dag_id) && !every(&run_id) {
@@ -54,7 +79,7 @@ pub async fn list(
 
 /// The body of `POST /api/v2/dags/~/dagRuns/~/taskInstances/list` (Airflow's
 /// `TaskInstancesBatchBody`, the filters Updraft keeps; another is a 400 that names it).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancesBatchBody {
     #[serde(default)]
@@ -65,19 +90,25 @@ pub struct InstancesBatchBody {
     task_ids: Vec<String>,
     #[serde(default)]
     state: Vec<TaskState>,
-    #[serde(default = "super::runs::default_page_limit")]
+    #[serde(default = "super::run_list::default_page_limit")]
     page_limit: i64,
     #[serde(default)]
     page_offset: i64,
 }
 
-/// `POST /api/v2/dags/~/dagRuns/~/taskInstances/list`: task instances of any DAGs and
-/// runs, filtered by the body (both path ids must be `~`, as in Airflow).
+/// Task instances of any DAGs and runs, filtered by the body (both path ids must be `~`,
+/// as in Airflow).
+#[utoipa::path(post, operation_id = "get_task_instances_batch", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list",
+    tag = "TaskInstance", params(RunPath), request_body = InstancesBatchBody,
+    responses((status = 200, body = TaskInstanceCollectionResponse)))]
 pub async fn list_batch(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id)): Path<(String, String)>,
+    Path(RunPath {
+        dag_id,
+        dag_run_id: run_id,
+    }): Path<RunPath>,
     Body(body): Body<InstancesBatchBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
     if dag_id != ALL || run_id != ALL {
         return Err(ApiError::bad_request(
             "the batch listing takes its DAGs and runs from the body: use ~ for both path ids",
@@ -97,7 +128,7 @@ async fn instance_page(
     state: &AppState,
     filter: &TaskInstanceFilter,
     (limit, offset): (i64, i64),
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
     if !(1..=runs::list::MAX_LIMIT).contains(&limit) || offset < 0 {
         return Err(ApiError::bad_request(format!(
             "the page size must be 1 to {} and the offset at least 0",
@@ -109,17 +140,22 @@ async fn instance_page(
         .task_instance_page(filter, limit, offset)
         .await?;
     let shown = super::versions::instances_of_runs(state, &instances).await?;
-    let total = usize::try_from(total).unwrap_or(0);
-    Ok(Json(collection("task_instances", &shown, total)))
+    Ok(Json(TaskInstanceCollectionResponse::new(shown, total)))
 }
 
 /// Airflow's wildcard DAG or run id in list endpoints: every one.
 const ALL: &str = "~";
 
-/// `GET .../taskInstances/{task_id}`
+/// One task instance.
+#[utoipa::path(get, operation_id = "get_task_instance", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+    tag = "TaskInstance", params(TaskPath), responses((status = 200, body = TaskInstanceResponse)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Path(TaskPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+    }): Path<TaskPath>,
 ) -> Result<Json<TaskInstanceResponse>, ApiError> {
     let (run, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
     let shown =
@@ -132,41 +168,88 @@ pub async fn get(
         .ok_or_else(|| ApiError::internal("a task instance without its answer"))
 }
 
-/// The body of `PATCH .../taskInstances/{task_id}` (Airflow's names).
-#[derive(Deserialize)]
+/// The body of `PATCH .../taskInstances/{task_id}` (Airflow's `PatchTaskInstanceBody`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancePatch {
-    new_state: String,
+    /// `success` or `failed`.
+    new_state: Option<String>,
+    /// What a person writes about the instance.
+    note: Option<String>,
+    /// Mark every task downstream of it too.
     #[serde(default)]
     include_downstream: bool,
+    /// Airflow's other reaches of a mark, which Updraft does not take: false only.
+    #[serde(default)]
+    include_upstream: bool,
+    #[serde(default)]
+    include_future: bool,
+    #[serde(default)]
+    include_past: bool,
 }
 
-/// `PATCH .../taskInstances/{task_id}` `{"new_state": "success", "include_downstream": false}`:
-/// marks the task (and what is downstream of it); answers with the instances marked.
+/// Marks a task instance (and optionally what is downstream of it) `success` or
+/// `failed`, and/or sets its note; answers with the instances changed.
+#[utoipa::path(patch, operation_id = "patch_task_instance", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+    tag = "TaskInstance", params(TaskPath), request_body = InstancePatch,
+    responses((status = 200, body = TaskInstanceCollectionResponse)))]
 pub async fn mark(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Path(TaskPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+    }): Path<TaskPath>,
     Body(body): Body<InstancePatch>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
+    let reaches = [
+        ("include_upstream", body.include_upstream),
+        ("include_future", body.include_future),
+        ("include_past", body.include_past),
+    ];
+    if let Some((name, _)) = reaches.iter().find(|(_, on)| *on) {
+        return Err(ApiError::bad_request(format!(
+            "{name}: Updraft marks a task alone or with what is downstream of it \
+             (include_downstream)"
+        )));
+    }
+    super::runs::check_note(body.note.as_deref())?;
     let (dag, _) = state.dag_named(&dag_id).await?;
-    let request = MarkRequest {
-        run_id: run_id.clone(),
-        task_ids: Some(vec![task_id]),
-        downstream: body.include_downstream,
-        state: parse_mark_state(&body.new_state)?,
-    };
-    let marked = runs::mark(&state.store, &dag, request).await?;
+    state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    if body.note.is_some() {
+        state
+            .store
+            .set_instance_note((&dag_id, &run_id, &task_id), body.note.as_deref())
+            .await?;
+    }
+    let mut touched = vec![task_id.clone()];
+    if let Some(new_state) = &body.new_state {
+        let request = MarkRequest {
+            run_id: run_id.clone(),
+            task_ids: Some(vec![task_id]),
+            downstream: body.include_downstream,
+            state: parse_mark_state(new_state)?,
+        };
+        touched = runs::mark(&state.store, &dag, request).await?.task_ids;
+    }
     Ok(Json(
-        touched_instances(&state, (&dag_id, &run_id), &marked.task_ids).await?,
+        touched_instances(&state, (&dag_id, &run_id), &touched).await?,
     ))
 }
 
-/// `GET .../taskInstances/{task_id}/tries`: every attempt, first to last (Airflow's
-/// `TaskInstanceHistoryResponse`, with each attempt's error and metrics).
+/// Every attempt of a task instance, first to last, with each attempt's error and
+/// metrics.
+#[utoipa::path(get, operation_id = "get_task_instance_tries", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries",
+    tag = "TaskInstance", params(TaskPath),
+    responses((status = 200, body = TaskInstanceHistoryCollectionResponse)))]
 pub async fn tries(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    Path(TaskPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+    }): Path<TaskPath>,
+) -> Result<Json<TaskInstanceHistoryCollectionResponse>, ApiError> {
     let (_, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
     let shown_as = state.display_name(&dag_id);
     let tries: Vec<TaskInstanceHistoryResponse> = state
@@ -176,28 +259,51 @@ pub async fn tries(
         .iter()
         .map(|attempt| TaskInstanceHistoryResponse::new(attempt, &instance, &shown_as))
         .collect();
-    Ok(Json(collection("task_instances", &tries, tries.len())))
+    Ok(Json(TaskInstanceHistoryCollectionResponse::all(tries)))
 }
 
-/// `GET .../taskInstances/{task_id}/logs/{try_number}`: as Airflow, a page of the log as
-/// structured lines with a `continuation_token` (`token` asks for the next page,
-/// `full_content` starts from the beginning), or the log as text with `Accept:
-/// text/plain` (a browser's `text/html` too). Text is streamed from the file in chunks
-/// (never read whole); with `follow` (Updraft's), lines keep coming while the attempt runs
-/// (until the server stops); with `download`, as a file to save.
+/// The query of a log.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; Params reads it")]
+pub struct LogQuery {
+    /// The `continuation_token` of the previous page.
+    token: Option<String>,
+    /// From the beginning, whatever the token.
+    full_content: Option<bool>,
+    /// Always -1: Updraft does not map tasks.
+    map_index: Option<i64>,
+    /// Keep sending lines while the attempt runs (text; Updraft's).
+    follow: Option<bool>,
+    /// As a file to save (`Content-Disposition: attachment`; Updraft's).
+    download: Option<bool>,
+}
+
+/// An attempt's log: as Airflow, a page of structured lines with a `continuation_token`,
+/// or the log as text with `Accept: text/plain` (a browser's `text/html` too). Text is
+/// streamed from the file in chunks (never read whole); with `follow`, lines keep coming
+/// while the attempt runs (until the server stops); with `download`, as a file to save.
+#[utoipa::path(get,
+    operation_id = "get_log",
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}",
+    tag = "TaskInstance", params(AttemptPath, LogQuery),
+    responses((status = 200, content(
+        (TaskInstancesLogResponse = "application/json"),
+        (String = "text/plain"),
+    ))))]
 pub async fn log(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, String)>,
+    Path(AttemptPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+        try_number,
+    }): Path<AttemptPath>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let try_number: i64 = try_number.parse().map_err(|_| {
-        ApiError::bad_request(format!("try_number `{try_number}` is not a whole number"))
-    })?;
-    let params = Params::parse(
-        query.as_deref(),
-        &["follow", "download", "full_content", "map_index", "token"],
-    )?;
+    let try_number = whole_number("try_number", &try_number)?;
+    let params = Params::of::<LogQuery>(query.as_deref())?;
     if params.number("map_index", -1)? != -1 {
         return Err(ApiError::not_found(
             "Updraft does not map tasks: the only map_index is -1",

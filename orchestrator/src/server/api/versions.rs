@@ -2,23 +2,41 @@
 //! runs and task instances with the versions they were worked with (`dag_versions` on a
 //! run, `dag_version` on a task instance).
 
-use super::models::{DagRunResponse, DagVersionResponse, TaskInstanceResponse};
-use super::{Params, collection};
+use super::models::{
+    DagRunResponse, DagVersionCollectionResponse, DagVersionResponse, TaskInstanceResponse,
+};
+use super::{DagPath, Params, VersionPath, whole_number};
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::{DagRunRow, TaskInstanceRow};
+use crate::store::{DagRunRow, DagVersionRow, TaskInstanceRow};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::IntoParams;
 
-/// `GET /api/v2/dags/{dag_id}/dagVersions?limit&offset&order_by`
+/// The query of a DAG's versions.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; Params reads it")]
+pub struct VersionsQuery {
+    /// Page size (default 100).
+    limit: Option<i64>,
+    /// The first item, from 0.
+    offset: Option<i64>,
+    /// `version_number` (the default) or `created_at`; `-` first: descending.
+    order_by: Option<String>,
+}
+
+/// The DAG's recorded versions.
+#[utoipa::path(get, operation_id = "get_dag_versions", path = "/api/v2/dags/{dag_id}/dagVersions", tag = "DagVersion",
+    params(DagPath, VersionsQuery), responses((status = 200, body = DagVersionCollectionResponse)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Path(dag_id): Path<String>,
+    Path(DagPath { dag_id }): Path<DagPath>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["limit", "offset", "order_by"])?;
+) -> Result<Json<DagVersionCollectionResponse>, ApiError> {
+    let params = Params::of::<VersionsQuery>(query.as_deref())?;
     let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
     if limit < 1 || offset < 0 {
         return Err(ApiError::bad_request(
@@ -48,17 +66,21 @@ pub async fn list(
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|v| DagVersionResponse::new(v, &shown_as))
         .collect();
-    Ok(Json(collection("dag_versions", &page, versions.len())))
+    let total = i64::try_from(versions.len()).unwrap_or(i64::MAX);
+    Ok(Json(DagVersionCollectionResponse::new(page, total)))
 }
 
-/// `GET /api/v2/dags/{dag_id}/dagVersions/{version_number}`
+/// One recorded version of a DAG.
+#[utoipa::path(get, operation_id = "get_dag_version", path = "/api/v2/dags/{dag_id}/dagVersions/{version_number}", tag = "DagVersion",
+    params(VersionPath), responses((status = 200, body = DagVersionResponse)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
-    Path((dag_id, number)): Path<(String, String)>,
+    Path(VersionPath {
+        dag_id,
+        version_number,
+    }): Path<VersionPath>,
 ) -> Result<Json<DagVersionResponse>, ApiError> {
-    let number: i64 = number.parse().map_err(|_| {
-        ApiError::bad_request(format!("version_number `{number}` is not a whole number"))
-    })?;
+    let number = whole_number("version_number", &version_number)?;
     let version = state
         .store
         .dag_version(&dag_id, number)
@@ -82,7 +104,7 @@ pub async fn runs_with_versions(
     dag_ids.dedup();
     let mut versions = Vec::new();
     let mut used = Vec::new();
-    let mut shown_as = std::collections::HashMap::new();
+    let mut shown_as = HashMap::new();
     for dag_id in dag_ids {
         shown_as.insert(dag_id, state.display_name(dag_id));
         versions.extend(state.store.dag_versions(dag_id).await?);
@@ -121,12 +143,13 @@ pub async fn runs_with_versions(
 }
 
 /// Task instances of any runs as Airflow answers them, each with its run's dates and the
-/// version it was planned on.
+/// version it was planned on (each DAG's versions read once).
 pub async fn instances_of_runs(
     state: &AppState,
     instances: &[TaskInstanceRow],
 ) -> Result<Vec<TaskInstanceResponse>, ApiError> {
     let mut shown = Vec::with_capacity(instances.len());
+    let mut versions_of: HashMap<&str, (Vec<DagVersionRow>, String)> = HashMap::new();
     let mut start = 0;
     // The page is ordered by DAG and run: each run's instances are together.
     while let Some(first) = instances.get(start) {
@@ -135,7 +158,19 @@ pub async fn instances_of_runs(
             .position(|ti| ti.dag_id != first.dag_id || ti.run_id != first.run_id)
             .map_or(instances.len(), |n| start + n);
         let run = state.run_named(&first.dag_id, &first.run_id).await?;
-        shown.extend(instances_with_versions(state, &run, &instances[start..end]).await?);
+        if !versions_of.contains_key(first.dag_id.as_str()) {
+            let versions = state.store.dag_versions(&first.dag_id).await?;
+            let name = state.display_name(&first.dag_id);
+            versions_of.insert(&first.dag_id, (versions, name));
+        }
+        if let Some((versions, name)) = versions_of.get(first.dag_id.as_str()) {
+            shown.extend(shown_instances(
+                &run,
+                &instances[start..end],
+                versions,
+                name,
+            ));
+        }
         start = end;
     }
     Ok(shown)
@@ -150,14 +185,24 @@ pub async fn instances_with_versions(
 ) -> Result<Vec<TaskInstanceResponse>, ApiError> {
     let versions = state.store.dag_versions(&run.dag_id).await?;
     let shown_as = state.display_name(&run.dag_id);
-    Ok(instances
+    Ok(shown_instances(run, instances, &versions, &shown_as))
+}
+
+/// `instances` of `run`, of a DAG with `versions` that people see as `shown_as`.
+fn shown_instances(
+    run: &DagRunRow,
+    instances: &[TaskInstanceRow],
+    versions: &[DagVersionRow],
+    shown_as: &str,
+) -> Vec<TaskInstanceResponse> {
+    instances
         .iter()
         .map(|ti| {
             let version = versions
                 .iter()
                 .find(|v| Some(v.version_number) == ti.dag_version)
-                .map(|v| DagVersionResponse::new(v, &shown_as));
-            TaskInstanceResponse::new(ti, run, &shown_as, version)
+                .map(|v| DagVersionResponse::new(v, shown_as));
+            TaskInstanceResponse::new(ti, run, shown_as, version)
         })
-        .collect())
+        .collect()
 }

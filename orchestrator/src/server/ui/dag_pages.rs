@@ -71,14 +71,14 @@ async fn dag_list_body(state: &AppState) -> Result<Markup, ApiError> {
                 @for (dag, row, runs) in &recent {
                     tr {
                         td {
-                            a href={"/dags/" (url_escape(&dag.dag_id))} { (dag.dag_id) }
+                            a href={"/dags/" (url_escape(&dag.dag_id))} { (super::dag_name(dag)) }
                             @if let Some(d) = &dag.description { br; span.muted { (d) } }
                         }
                         td { (row.schedule.as_deref().unwrap_or("manual")) }
                         td { (when(row.next_run_after)) }
                         td {
                             input type="checkbox" checked[row.is_paused]
-                                aria-label={"pause " (dag.dag_id)}
+                                aria-label={"pause " (dag.display_name())}
                                 data-pause-url={"/api/v2/dags/" (url_escape(&dag.dag_id))};
                         }
                         td.last-run {
@@ -204,7 +204,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
     let base = format!("/dags/{}", url_escape(dag_id));
     let total = page_runs.total_entries;
     let body = html! {
-        h1 { (dag.dag_id) }
+        h1 { (super::dag_name(&dag)) }
         (dag_tabs(dag_id, "Grid"))
         (dag_actions(&dag, &row))
         p.muted { (total) " runs; " ((offset + 1).min(total)) "–" (offset + ids.len() as i64) " shown (newest on the right)" }
@@ -286,7 +286,7 @@ async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiErr
         .max(1.0);
     let (width, height, bar) = (points.len().max(1) * 12 + 60, 220.0, 10);
     let body = html! {
-        h1 { (dag.dag_id) }
+        h1 { (super::dag_name(&dag)) }
         (dag_tabs(dag_id, "Durations"))
         p.muted { "Run durations of the last " (points.len()) " runs that started (seconds; colour: state)." }
         svg width=(width) height="250" role="img" aria-label="Run durations" {
@@ -302,5 +302,5 @@ async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiErr
             }
         }
     };
-    Ok(page(state, &dag.dag_id, None, body))
+    Ok(page(state, dag.display_name(), None, body))
 }

@@ -146,7 +146,7 @@ async fn graph_body(
     };
     let active = run.as_ref().is_some_and(|r| r.is_active());
     let body = html! {
-        h1 { (dag.dag_id) }
+        h1 { (super::dag_name(&dag)) }
         (dag_tabs(dag_id, "Graph"))
         @match &run {
             Some(r) => p { "States of run " a href=(run_path(dag_id, &r.run_id)) { (r.run_id) } " (" (r.state) ")"

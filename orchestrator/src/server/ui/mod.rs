@@ -82,6 +82,16 @@ pub fn page(state: &AppState, title: &str, refresh: Option<u32>, body: Markup) -
     }
 }
 
+/// A DAG as people see it: its display name, with its id beside it when they differ.
+pub fn dag_name(dag: &crate::dag::Dag) -> Markup {
+    html! {
+        (dag.display_name())
+        @if dag.display_name() != dag.dag_id {
+            " " span.muted.dag-id { (dag.dag_id) }
+        }
+    }
+}
+
 /// The state's square, with its name for screen readers and on hover.
 pub fn state_square(state: &str) -> Markup {
     html! { span class={"sq s-" (state)} title=(state) role="img" aria-label=(state) {} }

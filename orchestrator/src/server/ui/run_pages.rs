@@ -42,7 +42,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     let api = run_api_path(dag_id, run_id);
     let base = run_path(dag_id, run_id);
     let body = html! {
-        h1 { (dag.dag_id) " · " (run.run_id) }
+        h1 { (super::dag_name(&dag)) " · " (run.run_id) }
         (dag_tabs(dag_id, ""))
         p { (state_square(run.state.as_str())) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
             " · interval " (when(Some(run.data_interval_start))) " – " (when(Some(run.data_interval_end)))

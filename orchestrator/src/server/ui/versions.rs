@@ -42,7 +42,7 @@ async fn versions_body(state: &AppState, dag_id: &str, q: DiffQuery) -> Result<M
     };
     let base = format!("/dags/{}", url_escape(dag_id));
     let body = html! {
-        h1 { (dag.dag_id) }
+        h1 { (super::dag_name(&dag)) }
         (dag_tabs(dag_id, "Versions"))
         @if listed.is_empty() {
             p.muted { "No version recorded yet: a scheduler or a trigger records one when it reads the DAG's file." }

@@ -2,16 +2,17 @@
 
 use crate::store::RunState;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `GET /api/v2/version`: Updraft's own version (it is not an Airflow).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct VersionInfo {
     pub version: &'static str,
     pub git_version: Option<String>,
 }
 
 /// A DAG file's text: of a recorded version, or as the folder holds it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagSourceResponse {
     pub content: Option<String>,
     pub dag_id: String,
@@ -20,14 +21,14 @@ pub struct DagSourceResponse {
 }
 
 /// How many runs of a DAG are in one state.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagStatsStateResponse {
     pub state: RunState,
     pub count: i64,
 }
 
 /// The run counts of one DAG, by state (every state, zero included, as Airflow).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagStatsResponse {
     pub dag_id: String,
     pub dag_display_name: String,

@@ -6,9 +6,10 @@ use crate::store::DagRow;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
+use utoipa::ToSchema;
 
 /// A DAG tag, as Airflow lists them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagTagResponse {
     pub name: String,
     pub dag_id: String,
@@ -16,7 +17,7 @@ pub struct DagTagResponse {
 }
 
 /// A DAG, as Airflow's API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagResponse {
     pub dag_id: String,
     pub dag_display_name: String,
@@ -120,7 +121,7 @@ impl DagResponse {
 }
 
 /// A DAG with the rest of its definition, as Airflow's `dags/{id}/details` answers.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagDetailsResponse {
     #[serde(flatten)]
     pub dag: DagResponse,

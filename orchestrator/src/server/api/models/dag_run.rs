@@ -1,12 +1,13 @@
 //! `DAGRunResponse`: a run, with the DAG versions it was worked with.
 
-use super::DagVersionResponse;
+use super::{ClearTaskInstanceCollectionResponse, DagVersionResponse};
 use crate::store::{DagRunRow, RunState, RunType};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A run, as Airflow's API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagRunResponse {
     pub dag_run_id: String,
     pub dag_id: String,
@@ -62,7 +63,7 @@ impl DagRunResponse {
             triggered_by: None,
             triggering_user_name: None,
             conf: run.conf_shown(),
-            note: None,
+            note: run.note.clone(),
             dag_versions: versions,
             bundle_version: None,
             partition_key: None,
@@ -78,4 +79,12 @@ pub fn run_after(run: &DagRunRow) -> DateTime<Utc> {
         RunType::Scheduled | RunType::Backfill => run.data_interval_end,
         RunType::Manual => run.logical_date,
     }
+}
+
+/// What a clear answers: a dry run, what it would touch; else the run, queued again.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ClearDagRunResponse {
+    DryRun(ClearTaskInstanceCollectionResponse),
+    Cleared(Box<DagRunResponse>),
 }

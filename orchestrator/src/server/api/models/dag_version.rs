@@ -4,9 +4,10 @@ use super::{BUNDLE_NAME, stable_uuid};
 use crate::store::DagVersionRow;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One version, as Airflow's API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagVersionResponse {
     /// A UUID, the same for the same DAG and number on every server.
     pub id: String,

@@ -4,29 +4,30 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A component's status: `healthy`, `unhealthy`, or null when there is no such thing.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BaseInfoResponse {
     pub status: Option<&'static str>,
 }
 
 /// The schedulers' status and the newest heartbeat of any.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SchedulerInfoResponse {
     pub status: Option<&'static str>,
     pub latest_scheduler_heartbeat: Option<String>,
 }
 
 /// The triggerer's status (Updraft has none: waiting costs no process).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TriggererInfoResponse {
     pub status: Option<&'static str>,
     pub latest_triggerer_heartbeat: Option<String>,
 }
 
 /// A live scheduler (Updraft's extra); who runs it is told only to callers with a token.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SchedulerJob {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -42,7 +43,7 @@ pub struct SchedulerJob {
 }
 
 /// Health, as Airflow's API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HealthInfoResponse {
     pub metadatabase: BaseInfoResponse,
     pub scheduler: SchedulerInfoResponse,

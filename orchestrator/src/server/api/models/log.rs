@@ -3,17 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One log line: its text, and when it was written (the time of the chunk of output it
 /// came in; null for the first lines of a page that starts inside a chunk).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StructuredLogMessage {
     pub timestamp: Option<DateTime<Utc>>,
     pub event: String,
 }
 
 /// A page of a log.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskInstancesLogResponse {
     pub content: Vec<StructuredLogMessage>,
     /// Send it back as `token` for the lines that follow (also while the attempt runs).

@@ -5,24 +5,35 @@
 //! additional fields, which Airflow's clients accept.
 
 mod about;
+mod collections;
 mod dag;
 mod dag_run;
 mod dag_version;
 mod health;
+mod import_error;
 mod log;
 mod task;
 mod task_instance;
 mod task_try;
+mod test_result;
 
 pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
+pub use collections::{
+    ClearTaskInstanceCollectionResponse, ClearedTask, DagCollectionResponse,
+    DagRunCollectionResponse, DagStatsCollectionResponse, DagVersionCollectionResponse,
+    ImportErrorCollectionResponse, TaskCollectionResponse, TaskInstanceCollectionResponse,
+    TaskInstanceHistoryCollectionResponse, TestResultCollectionResponse,
+};
 pub use dag::{DagDetailsResponse, DagResponse};
-pub use dag_run::DagRunResponse;
+pub use dag_run::{ClearDagRunResponse, DagRunResponse};
 pub use dag_version::DagVersionResponse;
 pub use health::{HealthInfoResponse, SchedulerJob};
+pub use import_error::ImportErrorResponse;
 pub use log::TaskInstancesLogResponse;
-pub use task::TaskResponse;
+pub use task::{NewTaskResponse, TaskResponse};
 pub use task_instance::TaskInstanceResponse;
 pub use task_try::TaskInstanceHistoryResponse;
+pub use test_result::TestResultResponse;
 
 /// Airflow's name for a DAGs folder as a bundle.
 pub const BUNDLE_NAME: &str = "dags-folder";

@@ -3,9 +3,10 @@
 use crate::dag::Task;
 use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// Airflow's serialized `timedelta`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TimeDelta {
     #[serde(rename = "__type")]
     pub kind: &'static str,
@@ -27,7 +28,7 @@ impl From<Duration> for TimeDelta {
 }
 
 /// A task, as Airflow's API answers it; its type is Airflow's operator.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskResponse {
     pub task_id: String,
     pub task_display_name: String,
@@ -80,4 +81,11 @@ impl From<&Task> for TaskResponse {
             upstream_task_ids: task.upstream.clone(),
         }
     }
+}
+
+/// A task a run would gain from a newer DAG version (it has no instance yet).
+#[derive(Serialize, ToSchema)]
+pub struct NewTaskResponse {
+    pub task_id: String,
+    pub task_display_name: String,
 }

@@ -5,9 +5,10 @@ use super::{DagVersionResponse, stable_uuid};
 use crate::store::{DagRunRow, TaskInstanceRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A task instance, as Airflow's API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskInstanceResponse {
     /// A UUID, the same for the same task of the same run on every server.
     pub id: String,
@@ -38,7 +39,7 @@ impl TaskInstanceResponse {
             attempt: AttemptFields::of_instance(ti, display_name, version),
             logical_date: Some(run.logical_date),
             run_after: super::dag_run::run_after(run),
-            note: None,
+            note: ti.note.clone(),
             rendered_map_index: None,
             rendered_fields: None,
             trigger: None,

@@ -6,12 +6,13 @@ use super::DagVersionResponse;
 use crate::store::{TaskInstanceRow, TaskState, TaskTryRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Airflow's `map_index` of a task that is not mapped.
 pub const NOT_MAPPED: i64 = -1;
 
 /// What Airflow says of an attempt, whether it answers an instance or its history.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AttemptFields {
     pub task_id: String,
     pub dag_id: String,
@@ -83,7 +84,7 @@ impl AttemptFields {
 }
 
 /// An attempt, as Airflow's `tries` answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskInstanceHistoryResponse {
     #[serde(flatten)]
     pub attempt: AttemptFields,
