@@ -466,9 +466,33 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         400,
         "at most 1000",
     );
+    // The run's last change is the note: it alone changed after the note's time.
+    let noted_at = chrono::Utc::now();
+    let (status, _) = op
+        .call(
+            Method::PATCH,
+            "/api/v2/dags/etl/dagRuns/from_api",
+            r#"{"note": "noted again"}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let since = noted_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (status, changed) = viewer
+        .get(&format!(
+            "/api/v2/dags/~/dagRuns?updated_at_gte={since}&order_by=-updated_at"
+        ))
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let ids: Vec<&Value> = changed["dag_runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| &r["dag_run_id"])
+        .collect();
+    assert_eq!(ids, [&json!("from_api")], "{changed}");
     assert_error(
         &viewer
-            .get("/api/v2/dags/etl/dagRuns?updated_at_gte=2026-01-01T00:00:00Z")
+            .get("/api/v2/dags/etl/dagRuns?triggering_user_name_pattern=ann")
             .await,
         400,
         "run_after_gte",

@@ -21,7 +21,7 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
     );
     u.write_dag(
         "hello.yaml",
-        "dag_id: hello\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n  load_the_gold_sensor_statistics_by_hour_into_the_warehouse: { type: noop, depends_on: [hi] }\n",
+        "dag_id: hello\ndisplay_name: Hello world\ntasks:\n  hi: { type: shell, with: { command: 'echo hi' } }\n  load_the_gold_sensor_statistics_by_hour_into_the_warehouse: { type: noop, depends_on: [hi] }\n",
     );
     u.write_dag(
         "broken.yaml",
@@ -33,10 +33,14 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
     let api = server.client(None);
     let b = Browser::start().await;
 
-    // The DAG list: both DAGs, the broken file, the failed run's square.
+    // The DAG list: both DAGs (by the names people gave them, ids beside), the broken
+    // file, the failed run's square.
     b.open(&format!("{}/", server.base)).await;
     let list = b.text("main").await;
-    assert!(list.contains("etl") && list.contains("hello"), "{list}");
+    assert!(
+        list.contains("etl") && list.contains("Hello world hello"),
+        "{list}"
+    );
     assert!(list.contains("extract, a step that fails, load"), "{list}");
     let banner = b.text(".banner").await;
     assert!(
@@ -51,7 +55,7 @@ async fn a_user_finds_a_failure_reads_its_log_triggers_and_clears() {
         .await;
     assert_eq!(
         last_runs,
-        json!(["etl: failed", "hello: never ran"]),
+        json!(["etl: failed", "Hello world hello: never ran"]),
         "a DAG that never ran is not shown as failed"
     );
     let header = b.text("header").await;

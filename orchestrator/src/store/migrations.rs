@@ -44,8 +44,8 @@ const POSTGRES: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/postgres/0008_attempt_process.sql"),
     ),
     (
-        "0009_notes",
-        include_str!("../../../sql/migrations/postgres/0009_notes.sql"),
+        "0009_notes_and_updated_at",
+        include_str!("../../../sql/migrations/postgres/0009_notes_and_updated_at.sql"),
     ),
 ];
 
@@ -84,8 +84,8 @@ const SQLITE: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/sqlite/0008_attempt_process.sql"),
     ),
     (
-        "0009_notes",
-        include_str!("../../../sql/migrations/sqlite/0009_notes.sql"),
+        "0009_notes_and_updated_at",
+        include_str!("../../../sql/migrations/sqlite/0009_notes_and_updated_at.sql"),
     ),
 ];
 

@@ -33,11 +33,13 @@ pub enum RunColumn {
     /// When the run became due (Airflow's `run_after`): the end of a scheduled or
     /// backfilled run's interval, a manual run's logical date.
     RunAfter,
+    /// When the run last changed (kept by the database).
+    UpdatedAt,
 }
 
 impl RunColumn {
     /// Every column runs can be ordered by.
-    pub const ALL: [RunColumn; 7] = [
+    pub const ALL: [RunColumn; 8] = [
         RunColumn::LogicalDate,
         RunColumn::RunId,
         RunColumn::State,
@@ -45,6 +47,7 @@ impl RunColumn {
         RunColumn::StartedAt,
         RunColumn::EndedAt,
         RunColumn::RunAfter,
+        RunColumn::UpdatedAt,
     ];
 
     /// Airflow's name of the column, where it differs.
@@ -67,6 +70,7 @@ impl RunColumn {
             RunColumn::StartedAt => "started_at",
             RunColumn::EndedAt => "ended_at",
             RunColumn::RunAfter => "run_after",
+            RunColumn::UpdatedAt => "updated_at",
         }
     }
 

@@ -18,8 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 const ALL_DAGS: &str = "~";
 
 /// The time filters of a run listing: Airflow's `<column>_<bound>` names.
-const TIME_FILTERS: [(&str, RunColumn); 4] = [
+const TIME_FILTERS: [(&str, RunColumn); 5] = [
     ("run_after", RunColumn::RunAfter),
+    ("updated_at", RunColumn::UpdatedAt),
     ("logical_date", RunColumn::LogicalDate),
     ("start_date", RunColumn::StartedAt),
     ("end_date", RunColumn::EndedAt),
@@ -60,13 +61,19 @@ pub struct RunListQuery {
     limit: Option<i64>,
     /// The first item, from 0.
     offset: Option<i64>,
-    /// `logical_date` (the default, descending), `run_after`, `dag_run_id`, `state`,
-    /// `queued_at`, `start_date` or `end_date`; `-` first: descending.
+    /// `logical_date` (the default, descending), `run_after`, `updated_at`,
+    /// `dag_run_id`, `state`, `queued_at`, `start_date` or `end_date`; `-` first:
+    /// descending.
     order_by: Option<String>,
     run_after_gte: Option<DateTime<Utc>>,
     run_after_gt: Option<DateTime<Utc>>,
     run_after_lte: Option<DateTime<Utc>>,
     run_after_lt: Option<DateTime<Utc>>,
+    /// When the run last changed.
+    updated_at_gte: Option<DateTime<Utc>>,
+    updated_at_gt: Option<DateTime<Utc>>,
+    updated_at_lte: Option<DateTime<Utc>>,
+    updated_at_lt: Option<DateTime<Utc>>,
     logical_date_gte: Option<DateTime<Utc>>,
     logical_date_gt: Option<DateTime<Utc>>,
     logical_date_lte: Option<DateTime<Utc>>,
