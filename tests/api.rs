@@ -3,6 +3,7 @@
 //! API executed by `updraft standalone` with its log followed while it runs.
 
 use crate::support::{Api, Updraft, WebServer, text};
+use chrono::SubsecRound;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -476,7 +477,10 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         )
         .await;
     assert_eq!(status, 200);
-    let since = noted_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    // SQLite keeps updated_at to the millisecond (its clock's precision).
+    let since = noted_at
+        .trunc_subsecs(3)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (status, changed) = viewer
         .get(&format!(
             "/api/v2/dags/~/dagRuns?updated_at_gte={since}&order_by=-updated_at"

@@ -7,6 +7,7 @@
 mod support;
 
 mod airflow_client;
+mod alerts;
 mod api;
 mod books;
 mod cli;

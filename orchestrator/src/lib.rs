@@ -28,6 +28,7 @@
 //!    `dag_run` ends. A job's heartbeat ([`engine::job`]) keeps its attempts
 //!    alive; [`engine::recovery`] fails those of a job that stopped beating.
 
+pub mod alerts;
 pub mod cli;
 pub mod dag;
 pub mod engine;

@@ -141,6 +141,21 @@ pub fn render_config(
     render_value(&ENVIRONMENT, &ctx, config, "with")
 }
 
+/// Renders every string in an alert action (`webhook.body`, `shell.command`) with the
+/// event's `facts` (`dag_id`, `run_id`, `task_id`, `state`, `error`, ...) and `env`;
+/// errors name the key.
+pub fn render_alert(action: &Value, facts: &Value) -> Result<Value, String> {
+    let mut ctx: std::collections::BTreeMap<String, JinjaValue> = match facts {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), JinjaValue::from_serialize(v)))
+            .collect(),
+        _ => Default::default(),
+    };
+    ctx.insert("env".into(), JinjaValue::from_object(EnvVars));
+    render_value(&ENVIRONMENT, &JinjaValue::from(ctx), action, "action")
+}
+
 /// Whether a task's `when:` lets it run: it renders to anything but empty text, `false`,
 /// `no`, `0`, `none` or `null` (any case).
 pub fn render_when(

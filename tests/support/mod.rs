@@ -10,8 +10,10 @@ mod daemon;
 mod lake;
 mod postgres;
 mod process;
+mod receiver;
 mod s3;
 mod service;
+mod smtp;
 mod web;
 
 pub use broker::Broker;
@@ -21,8 +23,10 @@ pub use daemon::{Daemon, wait_for};
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;
+pub use receiver::Receiver;
 pub use s3::S3Server;
 pub use service::{free_port, wait_until_listening};
+pub use smtp::SmtpServer;
 pub use web::{Api, WebServer};
 
 use std::path::{Path, PathBuf};

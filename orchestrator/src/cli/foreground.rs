@@ -5,6 +5,7 @@
 
 use super::output::print_rows;
 use super::{Context, cancel_on_signal, progress, usage};
+use crate::alerts::{Dispatcher, dispatch_until};
 use crate::dag::{Dag, load::parse_datetime};
 use crate::engine::{Engine, Job, RunMode, left_runs};
 use crate::store::{DagRunRow, RunState, Store};
@@ -13,6 +14,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// How long `dag trigger` sends its run's alerts before it exits, at most.
+const ALERTS_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Parses `--logical-date` in the DAG's timezone (now when absent).
 pub fn logical_date(dag: &Dag, text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
@@ -80,7 +84,16 @@ pub async fn execute_in_foreground(
         return Ok(ExitCode::from(1));
     }
     store.adopt_run(&run.dag_id, &run.run_id, &job.id).await?;
+    // Alerts are sent while the run goes on, as a scheduler sends them.
+    let alerts = Dispatcher::new(store.clone(), &job.id, ctx.settings.connections.clone());
+    let sending = CancellationToken::new();
+    let background = tokio::spawn(alerts.clone().run(sending.clone()));
     let state = work_run(ctx, &store, dag, run, &job, cancel).await;
+    sending.cancel();
+    let _ = background.await;
+    // What the run's end caused is said before the job ends; a retry not yet due is
+    // left to a scheduler.
+    dispatch_until(&alerts, ALERTS_BEFORE_EXIT).await;
     job.stop().await;
     let state = state?;
     let tis = store.task_instances(&run.dag_id, &run.run_id).await?;

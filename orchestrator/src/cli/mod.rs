@@ -5,6 +5,7 @@
 #[macro_use]
 mod output;
 
+mod alerts_cmd;
 mod backfill_cmd;
 mod dag_cmd;
 mod db_cmd;
@@ -84,6 +85,9 @@ enum Command {
     /// Data-quality test results of runs, and `data_test` tasks run now
     #[command(subcommand)]
     Test(test_cmd::TestCommand),
+    /// The alert messages sent (or not) and what their receivers answered
+    #[command(subcommand)]
+    Alerts(alerts_cmd::AlertsCommand),
     /// Manage the history database
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
@@ -196,6 +200,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
         Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
+        Command::Alerts(cmd) => alerts_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,

@@ -5,6 +5,7 @@ use super::ids::{IdKind, check_id};
 use super::source::DagSource;
 use super::spec::{DagSpec, DurationSpec, RetrySpec, TaskSpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
+use crate::alerts::{Callbacks, check_actions};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -215,6 +216,19 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         errors.key("tasks", "a DAG needs at least one task");
     }
 
+    let callbacks = Callbacks {
+        on_failure: spec.on_failure.clone(),
+        on_retry: Vec::new(),
+        on_success: spec.on_success.clone(),
+    };
+    for (event, actions) in [
+        ("on_failure", &callbacks.on_failure),
+        ("on_success", &callbacks.on_success),
+    ] {
+        for (at, problem) in check_actions(actions, event) {
+            errors.value(&at, problem);
+        }
+    }
     let mut tasks = IndexMap::new();
     for (task_id, task) in &spec.tasks {
         tasks.insert(
@@ -267,6 +281,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         max_active_tasks,
         params: spec.params,
         tags: spec.tags,
+        callbacks,
         tasks,
         graph: graph.graph,
         topo_order: graph.order,
@@ -303,6 +318,7 @@ fn build_task(
     };
     check_depends_on(spec, task_id, task, &path, errors);
     check_with(task_id, task, &path, errors, file);
+    let callbacks = task_callbacks(&retry, &path, errors);
     let policy = RetryPolicy {
         retries: retry.retries.unwrap_or(0),
         delay: duration(
@@ -334,6 +350,7 @@ fn build_task(
         execution_timeout,
         when: task.when.clone(),
         config: task.config.clone(),
+        callbacks,
     }
 }
 
@@ -404,7 +421,36 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
             .trigger_rule
             .clone()
             .or_else(|| defaults.trigger_rule.clone()),
+        on_failure: own
+            .on_failure
+            .clone()
+            .or_else(|| defaults.on_failure.clone()),
+        on_retry: own.on_retry.clone().or_else(|| defaults.on_retry.clone()),
+        on_success: own
+            .on_success
+            .clone()
+            .or_else(|| defaults.on_success.clone()),
     }
+}
+
+/// The callbacks of `retry` (merged settings), their problems added to `errors` at
+/// `path` (`tasks.load`).
+fn task_callbacks(retry: &RetrySpec, path: &str, errors: &mut Errors) -> Callbacks {
+    let callbacks = Callbacks {
+        on_failure: retry.on_failure.clone().unwrap_or_default(),
+        on_retry: retry.on_retry.clone().unwrap_or_default(),
+        on_success: retry.on_success.clone().unwrap_or_default(),
+    };
+    for (event, actions) in [
+        ("on_failure", &callbacks.on_failure),
+        ("on_retry", &callbacks.on_retry),
+        ("on_success", &callbacks.on_success),
+    ] {
+        for (at, problem) in check_actions(actions, &format!("{path}.{event}")) {
+            errors.value(&at, problem);
+        }
+    }
+    callbacks
 }
 
 /// Points a task config error at the field serde names (`unknown field `x``, `missing field`).

@@ -22,6 +22,7 @@ pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
 pub use updraft_core::yaml_locations::Position;
 
+use crate::alerts::Callbacks;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -48,6 +49,8 @@ pub struct Dag {
     pub max_active_tasks: u32,
     pub params: serde_json::Map<String, Value>,
     pub tags: Vec<String>,
+    /// What to do when a run fails or succeeds (`on_retry` is a task's only).
+    pub callbacks: Callbacks,
     /// Tasks in file order.
     pub tasks: IndexMap<String, Task>,
     /// Edges point from upstream to downstream; node weights are task ids.
@@ -75,6 +78,8 @@ pub struct Task {
     pub when: Option<String>,
     /// The unrendered `with:` block.
     pub config: Value,
+    /// What to do when the task fails for good, is retried, or succeeds.
+    pub callbacks: Callbacks,
 }
 
 /// How a failed attempt is retried.

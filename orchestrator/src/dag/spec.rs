@@ -1,5 +1,6 @@
 //! The DAG file as written: serde structs that mirror the YAML and reject unknown keys.
 
+use crate::alerts::Action;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,12 +36,18 @@ pub struct DagSpec {
     pub params: serde_json::Map<String, Value>,
     #[serde(default)]
     pub default_args: RetrySpec,
+    /// What to do when a run fails or succeeds (`- webhook: {...}`: one-key maps, not
+    /// YAML tags).
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_failure: Vec<Action>,
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_success: Vec<Action>,
     #[serde(default)]
     pub tags: Vec<String>,
     pub tasks: IndexMap<String, TaskSpec>,
 }
 
-/// Retry and timeout settings, in `default_args` or on a task.
+/// Retry, timeout and alert settings, in `default_args` or on a task.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
@@ -50,6 +57,13 @@ pub struct RetrySpec {
     pub max_retry_delay: Option<DurationSpec>,
     pub execution_timeout: Option<DurationSpec>,
     pub trigger_rule: Option<String>,
+    /// What to do when the task fails for good, is retried, or succeeds.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_failure: Option<Vec<Action>>,
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_retry: Option<Vec<Action>>,
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_success: Option<Vec<Action>>,
 }
 
 /// A duration as written: `30s`, `10m`, `1h`, `1d`, or a number of seconds.

@@ -2,6 +2,7 @@
 //! under its execution timeout, write its log, and record how it ended.
 
 use super::{Job, RunEvent};
+use crate::alerts::{AlertEvent, NewCallback, task_facts};
 use crate::dag::Task;
 use crate::settings::Settings;
 use crate::store::{OwnedAttempt, Store, TaskState, TryEnd};
@@ -152,6 +153,7 @@ impl Attempt {
             let delay = self.task.retry.delay_after(self.try_number);
             ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
         });
+        let callbacks = self.callbacks(state, error.as_deref());
         TryEnd {
             dag_id: self.vars.dag_id.clone(),
             run_id: self.vars.run_id.clone(),
@@ -166,7 +168,36 @@ impl Attempt {
             next_try_at,
             // What the attempt found and built, failed or not: losing it would hide it.
             reports,
+            callbacks,
         }
+    }
+
+    /// The alert messages an end in `state` causes, by the task's callbacks.
+    fn callbacks(&self, state: TaskState, error: Option<&str>) -> Vec<NewCallback> {
+        let on = &self.task.callbacks;
+        let (event, actions) = match state {
+            TaskState::Failed => (AlertEvent::TaskFailure, &on.on_failure),
+            TaskState::UpForRetry => (AlertEvent::TaskRetry, &on.on_retry),
+            TaskState::Success => (AlertEvent::TaskSuccess, &on.on_success),
+            _ => return Vec::new(),
+        };
+        if actions.is_empty() {
+            return Vec::new();
+        }
+        let key = (
+            self.vars.dag_id.as_str(),
+            self.vars.run_id.as_str(),
+            self.task.task_id.as_str(),
+        );
+        let base = self.settings.base_url.as_ref().map(url::Url::as_str);
+        let shown_state = if state == TaskState::UpForRetry {
+            "failed, to be retried"
+        } else {
+            state.as_str()
+        };
+        let try_number = i64::from(self.try_number);
+        let facts = task_facts(key, try_number, shown_state, error, base);
+        NewCallback::for_actions(key, try_number, event, actions, &facts)
     }
 
     /// Renders and runs the task, logging the attempt's beginning and end.

@@ -15,6 +15,7 @@ pub use attempt::run_task;
 pub use events::RunEvent;
 pub use job::{Job, JobType};
 
+use crate::alerts::{AlertEvent, NewCallback, run_facts};
 use crate::dag::Dag;
 use crate::dag::Seen;
 use crate::dag::trigger_rule::{Decision, UpstreamCounts};
@@ -128,8 +129,9 @@ impl Engine {
                 let reason = e.to_string();
                 tracing::error!("{dag_id} {run_id}: {reason}");
                 self.store.fail_unfinished(dag_id, run_id, &reason).await?;
+                let callbacks = self.run_callbacks(current.map(|d| &**d), run, RunState::Failed);
                 self.store
-                    .finish_run(dag_id, run_id, RunState::Failed)
+                    .finish_run(dag_id, run_id, RunState::Failed, &callbacks)
                     .await?;
                 self.emit(RunEvent::RunFinished {
                     state: RunState::Failed,
@@ -219,8 +221,9 @@ impl Engine {
                     "Updraft was stopped (SIGTERM or Ctrl-C) while the task ran",
                 )
                 .await?;
+            let callbacks = self.run_callbacks(Some(dag), run, RunState::Failed);
             self.store
-                .finish_run(dag_id, run_id, RunState::Failed)
+                .finish_run(dag_id, run_id, RunState::Failed, &callbacks)
                 .await?;
             self.emit(RunEvent::RunFinished {
                 state: RunState::Failed,
@@ -228,9 +231,32 @@ impl Engine {
             return Ok(RunState::Failed);
         }
         let state = run_outcome(dag, &tasks);
-        self.store.finish_run(dag_id, run_id, state).await?;
+        let callbacks = self.run_callbacks(Some(dag), run, state);
+        self.store
+            .finish_run(dag_id, run_id, state, &callbacks)
+            .await?;
         self.emit(RunEvent::RunFinished { state });
         Ok(state)
+    }
+
+    /// The alert messages `run` ending in `state` causes, by `dag`'s callbacks.
+    fn run_callbacks(
+        &self,
+        dag: Option<&Dag>,
+        run: &DagRunRow,
+        state: RunState,
+    ) -> Vec<NewCallback> {
+        let Some(dag) = dag else {
+            return Vec::new();
+        };
+        let (event, actions) = match state {
+            RunState::Success => (AlertEvent::RunSuccess, &dag.callbacks.on_success),
+            _ => (AlertEvent::RunFailure, &dag.callbacks.on_failure),
+        };
+        let key = (run.dag_id.as_str(), run.run_id.as_str());
+        let base = self.settings.base_url.as_ref().map(url::Url::as_str);
+        let facts = run_facts(key, state.as_str(), base);
+        NewCallback::for_actions((key.0, key.1, ""), 0, event, actions, &facts)
     }
 
     /// Records what a local attempt left; an attempt taken over by another job makes the

@@ -9,6 +9,7 @@ mod due_runs;
 
 pub use due_runs::{DueRuns, create_due_runs};
 
+use crate::alerts::Dispatcher;
 use crate::dag::Dag;
 use crate::dag::{DagFiles, Seen};
 use crate::engine::{Engine, Job, JobType, RunMode, recovery};
@@ -26,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 /// How often the scheduler looks for queued and orphaned runs; it wakes earlier when a
 /// scheduled run falls due sooner, or a run it works ends.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// How long a stopping scheduler lets messages being sent finish.
+const ALERTS_GRACE: Duration = Duration::from_secs(2);
 
 /// How often dead jobs are looked for and pause flags read, at most.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
@@ -101,6 +105,12 @@ impl Scheduler {
     /// Runs ticks until `shutdown` fires, then stops the attempts running here (they are
     /// recorded as failed and retried by their policy) and leaves the runs to others.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let dispatcher = Dispatcher::new(
+            self.store.clone(),
+            &self.job.id,
+            self.settings.connections.clone(),
+        );
+        let mut alerts = tokio::spawn(dispatcher.run(self.stop.clone()));
         loop {
             let next_due = match self.tick().await {
                 Ok(next_due) => next_due,
@@ -123,6 +133,14 @@ impl Scheduler {
             );
         }
         self.stop.cancel();
+        // A message being sent when the scheduler stops is sent again by another one
+        // (its claim dies with this job): a stop does not wait for a slow receiver.
+        if tokio::time::timeout(ALERTS_GRACE, &mut alerts)
+            .await
+            .is_err()
+        {
+            alerts.abort();
+        }
         let mut worked = Vec::new();
         for (key, driver) in self.drivers.drain() {
             let _ = driver.task.await;

@@ -12,7 +12,7 @@ mod masking;
 mod metrics;
 mod origin;
 mod serve;
-mod ui;
+pub mod ui;
 
 use crate::dag::Dag;
 use crate::dag::DagFiles;

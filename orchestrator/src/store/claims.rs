@@ -54,6 +54,8 @@ pub struct TryEnd {
     pub next_try_at: Option<DateTime<Utc>>,
     /// What the attempt reported, written with its end.
     pub reports: Vec<updraft_core::Report>,
+    /// The alert messages its end causes, recorded with it.
+    pub callbacks: Vec<crate::alerts::NewCallback>,
 }
 
 impl TryEnd {
@@ -358,11 +360,9 @@ async fn finish_tries_postgres(
         .bind(job_id)
         .fetch_all(&mut *tx)
         .await?;
-    for e in ends
-        .iter()
-        .filter(|e| !e.reports.is_empty() && owned.contains(&e.key()))
-    {
+    for e in ends.iter().filter(|e| owned.contains(&e.key())) {
         write_reports!(tx, e).await?;
+        super::callbacks::write_callbacks!(tx, &e.callbacks).await?;
     }
     tx.commit().await?;
     Ok(owned)
@@ -411,6 +411,7 @@ async fn finish_tries_sqlite(
                 .execute(&mut *tx)
                 .await?;
             write_reports!(tx, e).await?;
+            super::callbacks::write_callbacks!(tx, &e.callbacks).await?;
             owned.push(e.key());
         }
     }

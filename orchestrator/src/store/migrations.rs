@@ -47,6 +47,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0009_notes_and_updated_at",
         include_str!("../../../sql/migrations/postgres/0009_notes_and_updated_at.sql"),
     ),
+    (
+        "0010_callback",
+        include_str!("../../../sql/migrations/postgres/0010_callback.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -86,6 +90,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0009_notes_and_updated_at",
         include_str!("../../../sql/migrations/sqlite/0009_notes_and_updated_at.sql"),
+    ),
+    (
+        "0010_callback",
+        include_str!("../../../sql/migrations/sqlite/0010_callback.sql"),
     ),
 ];
 

@@ -32,6 +32,7 @@ macro_rules! row_struct {
 
 mod rows;
 
+pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use connect::StoreStatus;
 pub use jobs::{OwnedAttempt, StaleAttempt};
@@ -117,6 +118,7 @@ macro_rules! with_pool {
 }
 
 // The map: one file per table or aggregate.
+mod callbacks; // alert messages: recorded, claimed, answered
 mod claims; // task instances several jobs race for: claims, moves, attempt ends
 mod connect; // opening, migrating, `db check`
 mod dags; // `dag`

@@ -154,13 +154,28 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Ends a running run in `state` (success or failed); false when it was not running
-    /// (another job ended it first).
-    pub async fn finish_run(&self, dag_id: &str, run_id: &str, state: RunState) -> Result<bool> {
+    /// Ends a running run in `state` (success or failed), recording the alert messages
+    /// its end causes with it; false when it was not running (another job ended it
+    /// first, and recorded them).
+    pub async fn finish_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        state: RunState,
+        callbacks: &[crate::alerts::NewCallback],
+    ) -> Result<bool> {
         let sql = "UPDATE dag_run SET state = $3, ended_at = $4, job_id = NULL
                    WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
-        let done = with_pool!(self, p => sqlx::query(sql).bind(dag_id).bind(run_id)
-            .bind(state.as_str()).bind(Utc::now()).execute(p).await?.rows_affected());
+        let done = with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(sql).bind(dag_id).bind(run_id)
+                .bind(state.as_str()).bind(Utc::now()).execute(&mut *tx).await?.rows_affected();
+            if done == 1 {
+                super::callbacks::write_callbacks!(tx, callbacks).await?;
+            }
+            tx.commit().await?;
+            done
+        });
         Ok(done == 1)
     }
 

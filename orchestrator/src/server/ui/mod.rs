@@ -110,6 +110,11 @@ pub fn run_path(dag_id: &str, run_id: &str) -> String {
     format!("/dags/{}/runs/{}", url_escape(dag_id), url_escape(run_id))
 }
 
+/// The page of a task of a run.
+pub fn task_path(dag_id: &str, run_id: &str, task_id: &str) -> String {
+    format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id))
+}
+
 /// The API resource of a run.
 pub fn run_api_path(dag_id: &str, run_id: &str) -> String {
     format!(

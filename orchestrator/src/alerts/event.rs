@@ -1,0 +1,166 @@
+//! What happened (an `AlertEvent`), what becomes of its message (a `CallbackState`), and
+//! a message to record: one action of one event, with the facts it is rendered with.
+
+use super::Action;
+use serde_json::{Value, json};
+
+updraft_core::stored_name! {
+    /// What a callback answers.
+    pub enum AlertEvent ("alert event") {
+        /// A task failed for good (no tries left, or not retryable).
+        TaskFailure = "task_failure",
+        /// A task's attempt failed and it will be tried again.
+        TaskRetry = "task_retry",
+        TaskSuccess = "task_success",
+        /// A run ended failed.
+        RunFailure = "run_failure",
+        RunSuccess = "run_success",
+    }
+}
+
+updraft_core::stored_name! {
+    /// Where a callback is.
+    pub enum CallbackState ("callback state") {
+        /// Waiting to be sent (first, or again after a retryable failure).
+        Pending = "pending",
+        /// Claimed by a scheduler, being sent.
+        Sending = "sending",
+        Sent = "sent",
+        /// Its tries are spent, or the receiver refused it (4xx), or it timed out.
+        Failed = "failed",
+    }
+}
+
+/// One action of one event, to be recorded (and then sent).
+#[derive(Debug, Clone)]
+pub struct NewCallback {
+    pub dag_id: String,
+    pub run_id: String,
+    /// Empty for a run's event.
+    pub task_id: String,
+    /// 0 for a run's event.
+    pub try_number: i64,
+    pub event: AlertEvent,
+    /// Which action of the event's list.
+    pub action_index: i64,
+    pub action: Action,
+    /// What the message says: dag, run, task, try, state, error, link.
+    pub facts: Value,
+}
+
+impl NewCallback {
+    /// The callbacks `actions` make of `event`, whose facts are `facts`.
+    pub fn for_actions(
+        (dag_id, run_id, task_id): (&str, &str, &str),
+        try_number: i64,
+        event: AlertEvent,
+        actions: &[Action],
+        facts: &Value,
+    ) -> Vec<NewCallback> {
+        let mut facts = facts.clone();
+        if let Value::Object(map) = &mut facts {
+            map.insert("event".into(), Value::from(event.as_str()));
+        }
+        actions
+            .iter()
+            .enumerate()
+            .map(|(i, action)| NewCallback {
+                dag_id: dag_id.to_string(),
+                run_id: run_id.to_string(),
+                task_id: task_id.to_string(),
+                try_number,
+                event,
+                action_index: i64::try_from(i).unwrap_or(i64::MAX),
+                action: action.clone(),
+                facts: facts.clone(),
+            })
+            .collect()
+    }
+
+    /// The row's id: the same event and action always give the same id, so recording it
+    /// twice records it once.
+    pub fn id(&self) -> String {
+        let key = [
+            self.dag_id.as_str(),
+            &self.run_id,
+            &self.task_id,
+            &self.try_number.to_string(),
+            self.event.as_str(),
+            &self.action_index.to_string(),
+        ]
+        .join("\0");
+        crate::dag::source::sha256(key.as_bytes())
+    }
+
+    /// Who receives it, as shown (a URL's scheme and host only: the rest may be a secret).
+    pub fn target(&self) -> String {
+        match &self.action {
+            Action::Webhook { conn: Some(c), .. } | Action::Slack { conn: Some(c), .. } => {
+                format!("conn {c}")
+            }
+            Action::Email { conn, to, .. } => format!("conn {conn} to {}", to.join(", ")),
+            Action::Webhook { url: Some(u), .. } | Action::Slack { url: Some(u), .. } => {
+                shown_url(u)
+            }
+            Action::Shell { command, .. } => updraft_core::secrets::mask(command).into_owned(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A URL as shown: its scheme and host (a template as written).
+pub fn shown_url(url: &str) -> String {
+    if url.contains("{{") {
+        return updraft_core::secrets::mask(url).into_owned();
+    }
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")),
+        Err(_) => "(not a URL)".to_string(),
+    }
+}
+
+/// The facts of a task's event.
+pub fn task_facts(
+    (dag_id, run_id, task_id): (&str, &str, &str),
+    try_number: i64,
+    state: &str,
+    error: Option<&str>,
+    base_url: Option<&str>,
+) -> Value {
+    let link = base_url.map(|base| {
+        format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            crate::server::ui::task_path(dag_id, run_id, task_id)
+        )
+    });
+    json!({
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "try_number": try_number,
+        "state": state,
+        "error": error,
+        "url": link,
+    })
+}
+
+/// The facts of a run's event.
+pub fn run_facts((dag_id, run_id): (&str, &str), state: &str, base_url: Option<&str>) -> Value {
+    let link = base_url.map(|base| {
+        format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            crate::server::ui::run_path(dag_id, run_id)
+        )
+    });
+    json!({
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": null,
+        "try_number": null,
+        "state": state,
+        "error": null,
+        "url": link,
+    })
+}

@@ -1,0 +1,28 @@
+-- One row per action of an alert event (a task failed, was retried, succeeded; a run
+-- ended): written in the transaction of the state change that caused it, claimed by one
+-- scheduler at a time, sent in the background, and kept with what the receiver answered.
+-- The action is kept as written (templates unrendered): URLs, tokens and passwords are
+-- looked up when it is sent, never stored.
+CREATE TABLE callback (
+    id              TEXT PRIMARY KEY,
+    dag_id          TEXT NOT NULL,
+    run_id          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    try_number      BIGINT NOT NULL,
+    event           TEXT NOT NULL,
+    action_index    BIGINT NOT NULL,
+    action_kind     TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    facts           TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    claimed_by      TEXT,
+    answer          TEXT,
+    duration        DOUBLE PRECISION,
+    created_at      TIMESTAMP NOT NULL,
+    sent_at         TIMESTAMP
+);
+CREATE INDEX callback_due_idx ON callback (state, next_attempt_at);
+CREATE INDEX callback_run_idx ON callback (dag_id, run_id);
