@@ -9,7 +9,9 @@ use std::time::Duration;
 
 on_both_backends!(
     a_failing_task_alerts_on_each_retry_and_on_failure,
-    a_receiver_that_fails_twice_gets_the_message_on_the_third_try
+    a_receiver_that_fails_twice_gets_the_message_on_the_third_try,
+    a_deadline_fires_once_while_a_slow_run_goes_on_and_not_for_a_fast_one,
+    a_deadline_missed_while_no_scheduler_ran_fires_once_after_a_kill_9
 );
 
 /// The secret planted in the Slack connection's URL.
@@ -167,6 +169,17 @@ tasks:
         err.contains("bad.yaml:3:") && err.contains("conn:"),
         "{err}"
     );
+    u.write_dag(
+        "bad.yaml",
+        "dag_id: bad\ndeadline:\n  reference: started_at\n  interval: 2h\n  on_miss: [{shell: {command: 'true'}}]\ntasks:\n  a: {type: noop}\n",
+    );
+    let out = u.run(&["dag", "validate"]);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.yaml:3:14") && err.contains("queued_at, logical_date, data_interval_end"),
+        "{err}"
+    );
 }
 
 async fn a_receiver_that_fails_twice_gets_the_message_on_the_third_try(u: &Updraft) {
@@ -241,4 +254,180 @@ tasks:
     );
     assert!(started.elapsed() < Duration::from_secs(60));
     drop(scheduler);
+}
+
+/// `slow` sleeps 6 s and `fast` does nothing, both with a 2 s deadline from queued_at.
+fn write_deadline_dags(u: &Updraft, receiver: &Receiver) {
+    for (dag_id, task) in [
+        ("slow", "{type: shell, with: {command: 'sleep 6'}}"),
+        ("fast", "{type: noop}"),
+    ] {
+        u.write_dag(
+            &format!("{dag_id}.yaml"),
+            &format!(
+                "dag_id: {dag_id}
+deadline:
+  reference: queued_at
+  interval: 2s
+  on_miss:
+    - webhook: {{url: '{base}/late/{dag_id}'}}
+tasks:
+  t: {task}
+",
+                base = receiver.base
+            ),
+        );
+    }
+}
+
+async fn a_deadline_fires_once_while_a_slow_run_goes_on_and_not_for_a_fast_one(u: &Updraft) {
+    let receiver = Receiver::start().await;
+    write_deadline_dags(u, &receiver);
+    let scheduler = Daemon::start(u, "scheduler", &[]);
+    for dag_id in ["slow", "fast"] {
+        let out = u.run(&["dag", "trigger", dag_id, "--run-id", "r1", "--queue-only"]);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let queued = std::time::Instant::now();
+    wait_for(
+        "the slow run's deadline",
+        Duration::from_secs(30),
+        &[&scheduler],
+        || async { !receiver.at("/late/slow").is_empty() },
+    )
+    .await;
+    let fired_after = queued.elapsed();
+    assert!(
+        fired_after >= Duration::from_millis(1500) && fired_after < Duration::from_secs(5),
+        "fired {fired_after:?} after the trigger, for a 2 s deadline"
+    );
+    let store = u.store().await;
+    let run = store.run("slow", "r1").await.expect("run").expect("r1");
+    assert_eq!(
+        run.state.as_str(),
+        "running",
+        "the alert comes while the run goes on"
+    );
+    let message = &receiver.at("/late/slow")[0].body;
+    assert_eq!(message["event"], "deadline_miss", "{message}");
+    assert_eq!(message["reference"], "queued_at", "{message}");
+    wait_for(
+        "the slow run's end",
+        Duration::from_secs(30),
+        &[&scheduler],
+        || async {
+            store
+                .run("slow", "r1")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state.as_str() == "success")
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.at("/late/slow").len(), 1, "once");
+    assert!(
+        receiver.at("/late/fast").is_empty(),
+        "the fast run was in time"
+    );
+    drop(scheduler);
+}
+
+async fn a_deadline_missed_while_no_scheduler_ran_fires_once_after_a_kill_9(u: &Updraft) {
+    let receiver = Receiver::start().await;
+    write_deadline_dags(u, &receiver);
+    let env = [("UPDRAFT_HEARTBEAT_TIMEOUT", "2s")];
+    let first = Daemon::start(u, "first", &env);
+    let out = u.run(&["dag", "trigger", "slow", "--run-id", "r1", "--queue-only"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let store = u.store().await;
+    wait_for(
+        "the slow task to start",
+        Duration::from_secs(30),
+        &[&first],
+        || async {
+            store
+                .tries("slow", "r1", Some("t"))
+                .await
+                .is_ok_and(|t| !t.is_empty())
+        },
+    )
+    .await;
+    first.kill9();
+    // The deadline falls due while no scheduler runs; the next one fires it, once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(receiver.at("/late/slow").is_empty());
+    let second = Daemon::start(u, "second", &env);
+    wait_for(
+        "the missed deadline",
+        Duration::from_secs(30),
+        &[&second],
+        || async { !receiver.at("/late/slow").is_empty() },
+    )
+    .await;
+    wait_for(
+        "the run to end",
+        Duration::from_secs(60),
+        &[&second],
+        || async {
+            store
+                .run("slow", "r1")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| !r.is_active())
+        },
+    )
+    .await;
+    assert_eq!(receiver.at("/late/slow").len(), 1, "once");
+    drop(second);
+}
+
+/// Two schedulers on one PostgreSQL: a deadline and a failure each reach the receiver
+/// once, whichever scheduler saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_send_each_alert_once() {
+    let u = Updraft::new(crate::support::Backend::Postgres).await;
+    let receiver = Receiver::start().await;
+    write_deadline_dags(&u, &receiver);
+    u.write_dag(
+        "failing.yaml",
+        &format!(
+            "dag_id: failing\non_failure:\n  - webhook: {{url: '{}/failed'}}\ntasks:\n  t: {{type: shell, with: {{command: 'exit 1'}}}}\n",
+            receiver.base
+        ),
+    );
+    let a = Daemon::start(&u, "a", &[]);
+    let b = Daemon::start(&u, "b", &[]);
+    for run_id in ["r1", "r2", "r3"] {
+        for dag_id in ["slow", "failing"] {
+            let out = u.run(&["dag", "trigger", dag_id, "--run-id", run_id, "--queue-only"]);
+            assert!(out.status.success(), "{:?}", text(&out));
+        }
+    }
+    wait_for(
+        "every alert",
+        Duration::from_secs(60),
+        &[&a, &b],
+        || async { receiver.at("/late/slow").len() >= 3 && receiver.at("/failed").len() >= 3 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut late: Vec<String> = receiver
+        .at("/late/slow")
+        .iter()
+        .map(|r| r.body["run_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    late.sort();
+    assert_eq!(late, ["r1", "r2", "r3"]);
+    let mut failed: Vec<String> = receiver
+        .at("/failed")
+        .iter()
+        .map(|r| r.body["run_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["r1", "r2", "r3"]);
+    drop((a, b));
+    u.cleanup().await;
 }

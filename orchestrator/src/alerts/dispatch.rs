@@ -4,6 +4,7 @@
 
 use super::send::{NotSent, send};
 use super::{Action, CallbackState};
+use crate::settings::Settings;
 use crate::store::{CallbackEnd, CallbackRow, Store};
 use chrono::Utc;
 use std::sync::Arc;
@@ -27,16 +28,19 @@ pub struct Dispatcher {
     store: Store,
     job_id: String,
     connections: Arc<Connections>,
+    /// Where people reach the UI, for links in messages.
+    base_url: Option<String>,
     http: reqwest::Client,
 }
 
 impl Dispatcher {
-    /// A dispatcher claiming as `job_id`.
-    pub fn new(store: Store, job_id: &str, connections: Arc<Connections>) -> Self {
+    /// A dispatcher claiming as `job_id`, with `settings`' connections and base URL.
+    pub fn new(store: Store, job_id: &str, settings: &Settings) -> Self {
         Self {
             store,
             job_id: job_id.to_string(),
-            connections,
+            connections: settings.connections.clone(),
+            base_url: settings.base_url.as_ref().map(|u| u.to_string()),
             http: reqwest::Client::new(),
         }
     }
@@ -55,8 +59,12 @@ impl Dispatcher {
         }
     }
 
-    /// Claims the due messages and sends them; how many it claimed.
+    /// Decides the deadlines that can be, claims the due messages and sends them; how
+    /// many it claimed.
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
+        self.store
+            .decide_deadlines(self.base_url.as_deref())
+            .await?;
         let claimed = self.store.claim_callbacks(&self.job_id, BATCH).await?;
         let count = claimed.len();
         let mut sending = JoinSet::new();

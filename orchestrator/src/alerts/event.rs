@@ -15,6 +15,8 @@ updraft_core::stored_name! {
         /// A run ended failed.
         RunFailure = "run_failure",
         RunSuccess = "run_success",
+        /// A run had not finished by one of its deadlines.
+        DeadlineMiss = "deadline_miss",
     }
 }
 

@@ -4,15 +4,17 @@
 //! transaction as the state change that caused it (so a crash cannot lose it), and a
 //! scheduler's dispatcher claims due rows (one scheduler per row), sends them in the
 //! background with a timeout and up to three tries, and records what the receiver
-//! answered.
+//! answered. Deadlines (`deadline:`) are rows too, fired by the same dispatcher.
 
 mod action;
+mod deadline;
 mod dispatch;
 mod email;
 mod event;
 mod send;
 
 pub use action::{Action, Callbacks, check_actions};
+pub use deadline::{Deadline, DeadlineReference, DeadlineSpecs, DeadlineState};
 pub use dispatch::{Dispatcher, dispatch_until};
 pub use event::{AlertEvent, CallbackState, NewCallback, run_facts, task_facts};
 pub use send::Sent;

@@ -85,7 +85,7 @@ pub async fn execute_in_foreground(
     }
     store.adopt_run(&run.dag_id, &run.run_id, &job.id).await?;
     // Alerts are sent while the run goes on, as a scheduler sends them.
-    let alerts = Dispatcher::new(store.clone(), &job.id, ctx.settings.connections.clone());
+    let alerts = Dispatcher::new(store.clone(), &job.id, &ctx.settings);
     let sending = CancellationToken::new();
     let background = tokio::spawn(alerts.clone().run(sending.clone()));
     let state = work_run(ctx, &store, dag, run, &job, cancel).await;

@@ -5,7 +5,7 @@ use super::ids::{IdKind, check_id};
 use super::source::DagSource;
 use super::spec::{DagSpec, DurationSpec, RetrySpec, TaskSpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
-use crate::alerts::{Callbacks, check_actions};
+use crate::alerts::{Callbacks, Deadline, DeadlineReference, DeadlineSpecs, check_actions};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -229,6 +229,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
             errors.value(&at, problem);
         }
     }
+    let deadlines = deadlines(spec.deadline.as_ref(), errors);
     let mut tasks = IndexMap::new();
     for (task_id, task) in &spec.tasks {
         tasks.insert(
@@ -282,6 +283,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         params: spec.params,
         tags: spec.tags,
         callbacks,
+        deadlines,
         tasks,
         graph: graph.graph,
         topo_order: graph.order,
@@ -431,6 +433,44 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
             .clone()
             .or_else(|| defaults.on_success.clone()),
     }
+}
+
+/// The DAG's deadlines, their problems added to `errors`.
+fn deadlines(specs: Option<&DeadlineSpecs>, errors: &mut Errors) -> Vec<Deadline> {
+    let Some(specs) = specs else {
+        return Vec::new();
+    };
+    let single = matches!(specs, DeadlineSpecs::One(_));
+    let mut found = Vec::new();
+    for (i, spec) in specs.list().into_iter().enumerate() {
+        let path = if single {
+            "deadline".to_string()
+        } else {
+            format!("deadline.{i}")
+        };
+        let reference = DeadlineReference::parse(&spec.reference);
+        if let Err(e) = &reference {
+            errors.value(&format!("{path}.reference"), e.to_string());
+        }
+        let interval = duration(errors, &format!("{path}.interval"), Some(&spec.interval));
+        if spec.on_miss.is_empty() {
+            errors.key(
+                &path,
+                "a deadline needs `on_miss:` (what to do when a run is late)",
+            );
+        }
+        for (at, problem) in check_actions(&spec.on_miss, &format!("{path}.on_miss")) {
+            errors.value(&at, problem);
+        }
+        if let (Ok(reference), Some(interval)) = (reference, interval) {
+            found.push(Deadline {
+                reference,
+                interval,
+                on_miss: spec.on_miss.clone(),
+            });
+        }
+    }
+    found
 }
 
 /// The callbacks of `retry` (merged settings), their problems added to `errors` at

@@ -9,7 +9,7 @@ pub mod load;
 mod run_vars;
 mod schedule;
 pub mod source;
-mod spec;
+pub mod spec;
 pub mod timetable;
 pub mod trigger_rule;
 
@@ -22,7 +22,7 @@ pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
 pub use updraft_core::yaml_locations::Position;
 
-use crate::alerts::Callbacks;
+use crate::alerts::{Callbacks, Deadline};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -51,6 +51,8 @@ pub struct Dag {
     pub tags: Vec<String>,
     /// What to do when a run fails or succeeds (`on_retry` is a task's only).
     pub callbacks: Callbacks,
+    /// When its runs must be done by (`deadline:`).
+    pub deadlines: Vec<Deadline>,
     /// Tasks in file order.
     pub tasks: IndexMap<String, Task>,
     /// Edges point from upstream to downstream; node weights are task ids.

@@ -1,6 +1,6 @@
 //! The DAG file as written: serde structs that mirror the YAML and reject unknown keys.
 
-use crate::alerts::Action;
+use crate::alerts::{Action, DeadlineSpecs};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -42,6 +42,9 @@ pub struct DagSpec {
     pub on_failure: Vec<Action>,
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub on_success: Vec<Action>,
+    /// When runs must be done by, and what to do when one is not.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub deadline: Option<DeadlineSpecs>,
     #[serde(default)]
     pub tags: Vec<String>,
     pub tasks: IndexMap<String, TaskSpec>,

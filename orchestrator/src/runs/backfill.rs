@@ -143,6 +143,7 @@ pub async fn prepare(
                     job_id: Some(job_id),
                     tasks: current.task_rows(),
                     note: None,
+                    deadlines: &current.deadlines,
                 })
                 .await?
         }

@@ -96,6 +96,7 @@ pub async fn trigger(
                 job_id: job.as_ref().map(|j| j.id.as_str()),
                 tasks: dag.task_rows(),
                 note: request.note.as_deref(),
+                deadlines: &dag.deadlines,
             })
             .await;
         match created {

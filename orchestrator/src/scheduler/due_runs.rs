@@ -74,6 +74,7 @@ pub async fn create_due_runs(
                 job_id: None,
                 tasks: dag.task_rows(),
                 note: None,
+                deadlines: &dag.deadlines,
             })
             .await;
         match made {

@@ -105,11 +105,7 @@ impl Scheduler {
     /// Runs ticks until `shutdown` fires, then stops the attempts running here (they are
     /// recorded as failed and retried by their policy) and leaves the runs to others.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let dispatcher = Dispatcher::new(
-            self.store.clone(),
-            &self.job.id,
-            self.settings.connections.clone(),
-        );
+        let dispatcher = Dispatcher::new(self.store.clone(), &self.job.id, &self.settings);
         let mut alerts = tokio::spawn(dispatcher.run(self.stop.clone()));
         loop {
             let next_due = match self.tick().await {

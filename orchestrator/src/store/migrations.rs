@@ -48,8 +48,8 @@ const POSTGRES: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/postgres/0009_notes_and_updated_at.sql"),
     ),
     (
-        "0010_callback",
-        include_str!("../../../sql/migrations/postgres/0010_callback.sql"),
+        "0010_alerts",
+        include_str!("../../../sql/migrations/postgres/0010_alerts.sql"),
     ),
 ];
 
@@ -92,8 +92,8 @@ const SQLITE: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/sqlite/0009_notes_and_updated_at.sql"),
     ),
     (
-        "0010_callback",
-        include_str!("../../../sql/migrations/sqlite/0010_callback.sql"),
+        "0010_alerts",
+        include_str!("../../../sql/migrations/sqlite/0010_alerts.sql"),
     ),
 ];
 

@@ -122,6 +122,7 @@ mod callbacks; // alert messages: recorded, claimed, answered
 mod claims; // task instances several jobs race for: claims, moves, attempt ends
 mod connect; // opening, migrating, `db check`
 mod dags; // `dag`
+mod deadlines; // when runs must be done by, met or missed
 mod jobs; // `job`: heartbeats, dead jobs, stale attempts
 mod marks; // marking runs and task instances by hand
 mod metrics; // what `/metrics` reports of the history

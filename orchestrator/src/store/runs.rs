@@ -19,6 +19,8 @@ pub struct NewRun<'a> {
     pub tasks: Vec<(&'a str, &'a str, i64)>,
     /// What the person who triggered it wrote about it.
     pub note: Option<&'a str>,
+    /// When it must be done by (its DAG's `deadline:`), written with it.
+    pub deadlines: &'a [crate::alerts::Deadline],
 }
 
 /// A column runs can be listed by.
@@ -288,6 +290,18 @@ impl Store {
                 .bind(run.note)
                 .execute(&mut *tx)
                 .await?;
+            for (i, deadline) in run.deadlines.iter().enumerate() {
+                sqlx::query(super::deadlines::INSERT_DEADLINE)
+                    .bind(run.dag_id)
+                    .bind(run.run_id)
+                    .bind(i64::try_from(i).unwrap_or(i64::MAX))
+                    .bind(super::deadlines::due_at(run, now, deadline))
+                    .bind(deadline.reference.as_str())
+                    .bind(deadline.interval.as_secs_f64())
+                    .bind(serde_json::to_string(&deadline.on_miss).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Multi-row inserts keep a 2,000-task run to a few round trips.
             for chunk in run.tasks.chunks(500) {
                 let mut insert = sqlx::QueryBuilder::new(

@@ -26,3 +26,22 @@ CREATE TABLE callback (
 );
 CREATE INDEX callback_due_idx ON callback (state, next_attempt_at);
 CREATE INDEX callback_run_idx ON callback (dag_id, run_id);
+
+-- One row per deadline of a run (`deadline:`), written with the run: due at a time
+-- measured from one of the run's own times. A dispatcher marks it met (the run ended in
+-- time) or missed (it had not), and a miss records its `on_miss` callbacks in the same
+-- transaction: the update is the claim, so each deadline fires once, whichever scheduler
+-- sees it first and whatever crashed before.
+CREATE TABLE deadline (
+    dag_id            TEXT NOT NULL,
+    run_id            TEXT NOT NULL,
+    deadline_index    BIGINT NOT NULL,
+    due_at            TIMESTAMP NOT NULL,
+    reference         TEXT NOT NULL,
+    interval_seconds  DOUBLE PRECISION NOT NULL,
+    on_miss           TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    decided_at        TIMESTAMP,
+    PRIMARY KEY (dag_id, run_id, deadline_index)
+);
+CREATE INDEX deadline_due_idx ON deadline (state, due_at);
