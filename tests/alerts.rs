@@ -11,7 +11,8 @@ on_both_backends!(
     a_failing_task_alerts_on_each_retry_and_on_failure,
     a_receiver_that_fails_twice_gets_the_message_on_the_third_try,
     a_deadline_fires_once_while_a_slow_run_goes_on_and_not_for_a_fast_one,
-    a_deadline_missed_while_no_scheduler_ran_fires_once_after_a_kill_9
+    a_deadline_missed_while_no_scheduler_ran_fires_once_after_a_kill_9,
+    failing_data_tests_alert_with_their_counts_and_failing_rows
 );
 
 /// The secret planted in the Slack connection's URL.
@@ -430,4 +431,62 @@ async fn two_schedulers_send_each_alert_once() {
     assert_eq!(failed, ["r1", "r2", "r3"]);
     drop((a, b));
     u.cleanup().await;
+}
+
+async fn failing_data_tests_alert_with_their_counts_and_failing_rows(u: &Updraft) {
+    let receiver = Receiver::start().await;
+    let warehouse = u.dir.path().join("wh.db");
+    std::fs::write(
+        u.dags().join("schema.yml"),
+        "version: 2\nmodels:\n  - name: users\n    columns:\n      - name: email\n        data_tests: [not_null]\n      - name: user_id\n        data_tests: [unique]\n",
+    )
+    .expect("schema");
+    u.write_dag(
+        "quality.yaml",
+        &format!(
+            "dag_id: quality
+default_args:
+  on_test_failure:
+    - slack: {{url: '{base}/quality'}}
+tasks:
+  load:
+    type: sql
+    with:
+      conn: wh
+      sql: |
+        CREATE TABLE users (user_id INTEGER, email TEXT);
+        INSERT INTO users VALUES (1, 'a@x.org'), (2, NULL), (3, NULL);
+  check:
+    type: data_test
+    depends_on: [load]
+    with: {{schema_file: schema.yml, conn: wh, store_failures: true}}
+",
+            base = receiver.base
+        ),
+    );
+    let out = u
+        .command(&["dag", "trigger", "quality", "--run-id", "r1"])
+        .env(
+            "UPDRAFT_CONN_WH",
+            format!("sqlite://{}", warehouse.display()),
+        )
+        .output()
+        .expect("trigger");
+    assert!(!out.status.success(), "not_null fails: {:?}", text(&out));
+    let got = receiver.at("/quality");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let message = &got[0].body;
+    assert_eq!(
+        message["text"], "quality.check: 1 of 2 data tests failed",
+        "{message}"
+    );
+    let shown = message.to_string();
+    assert!(
+        shown.contains("not_null_users_email") && shown.contains("2 failing rows"),
+        "the failing test and its count: {shown}"
+    );
+    assert!(
+        shown.contains("```{\\\"email\\\":null}\\n{\\\"email\\\":null}```"),
+        "the failing rows it kept (as dbt selects them): {shown}"
+    );
 }

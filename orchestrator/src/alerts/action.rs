@@ -85,13 +85,9 @@ pub struct Callbacks {
     pub on_failure: Vec<Action>,
     pub on_retry: Vec<Action>,
     pub on_success: Vec<Action>,
-}
-
-impl Callbacks {
-    /// Whether there is nothing to do for any event.
-    pub fn is_empty(&self) -> bool {
-        self.on_failure.is_empty() && self.on_retry.is_empty() && self.on_success.is_empty()
-    }
+    /// Data tests the attempt reported failed (or errored); warned.
+    pub on_test_failure: Vec<Action>,
+    pub on_test_warn: Vec<Action>,
 }
 
 /// What is wrong with `actions` (at `path`, e.g. `tasks.load.on_failure`): each problem

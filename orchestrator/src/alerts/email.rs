@@ -99,6 +99,9 @@ fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotS
     } else {
         format!("[Updraft] {dag}.{task} {state}")
     };
+    let headline = facts["summary"]
+        .as_str()
+        .map_or(headline, |s| format!("[Updraft] {s}"));
     let subject = email.subject.map_or(headline, str::to_string);
     let lines: Vec<(&str, String)> = [
         ("DAG", dag),
@@ -112,11 +115,18 @@ fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotS
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
     .collect();
+    let tests: Vec<String> = facts["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(super::send::test_line)
+        .collect();
     let text = match email.body {
         Some(body) => body.to_string(),
         None => lines
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
+            .chain(tests.iter().cloned())
             .collect::<Vec<_>>()
             .join("\n"),
     };
@@ -129,6 +139,7 @@ fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotS
                     tr { th align="left" { (k) } td { @if *k == "Error" { pre { (v) } } @else { (v) } } }
                 }
             }
+            @for test in &tests { pre { (test) } }
         }
     };
     let mut builder = Message::builder().from(mailbox(from)?).subject(subject);

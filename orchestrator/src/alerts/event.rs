@@ -17,6 +17,10 @@ updraft_core::stored_name! {
         RunSuccess = "run_success",
         /// A run had not finished by one of its deadlines.
         DeadlineMiss = "deadline_miss",
+        /// Data tests of an attempt failed (or errored).
+        TestFailure = "test_failure",
+        /// Data tests of an attempt warned (and none failed).
+        TestWarn = "test_warn",
     }
 }
 

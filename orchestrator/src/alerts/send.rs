@@ -237,6 +237,7 @@ pub fn slack_message(facts: &Value, text: Option<&str>) -> Value {
     } else {
         format!("{dag}.{task} {state} (try {})", facts["try_number"])
     };
+    let what = facts["summary"].as_str().map_or(what, str::to_string);
     let headline = text.map_or(what, str::to_string);
     let mut fields = vec![
         json!({"type": "mrkdwn", "text": format!("*DAG*\n`{dag}`")}),
@@ -257,6 +258,12 @@ pub fn slack_message(facts: &Value, text: Option<&str>) -> Value {
             "text": {"type": "mrkdwn", "text": format!("```{}```", first.join("\n"))},
         }));
     }
+    for test in facts["tests"].as_array().into_iter().flatten() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": test_line(test)},
+        }));
+    }
     if let Some(url) = facts["url"].as_str() {
         blocks.push(json!({
             "type": "actions",
@@ -264,6 +271,32 @@ pub fn slack_message(facts: &Value, text: Option<&str>) -> Value {
         }));
     }
     json!({"text": headline, "blocks": blocks})
+}
+
+/// One test of a data-quality message: its verdict, failing rows counted, message, and
+/// the first rows it kept.
+pub fn test_line(test: &Value) -> String {
+    let mut line = format!(
+        "`{}`: {}",
+        test["test_name"].as_str().unwrap_or_default(),
+        test["status"].as_str().unwrap_or_default()
+    );
+    if let Some(n) = test["failures"].as_i64() {
+        line.push_str(&format!(", {n} failing rows"));
+    }
+    if let Some(message) = test["message"].as_str() {
+        line.push_str(&format!("\n{message}"));
+    }
+    let sample: Vec<String> = test["sample_rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(Value::to_string)
+        .collect();
+    if !sample.is_empty() {
+        line.push_str(&format!("\n```{}```", sample.join("\n")));
+    }
+    line
 }
 
 #[cfg(test)]

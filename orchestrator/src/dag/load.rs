@@ -218,8 +218,8 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
 
     let callbacks = Callbacks {
         on_failure: spec.on_failure.clone(),
-        on_retry: Vec::new(),
         on_success: spec.on_success.clone(),
+        ..Callbacks::default()
     };
     for (event, actions) in [
         ("on_failure", &callbacks.on_failure),
@@ -432,6 +432,14 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
             .on_success
             .clone()
             .or_else(|| defaults.on_success.clone()),
+        on_test_failure: own
+            .on_test_failure
+            .clone()
+            .or_else(|| defaults.on_test_failure.clone()),
+        on_test_warn: own
+            .on_test_warn
+            .clone()
+            .or_else(|| defaults.on_test_warn.clone()),
     }
 }
 
@@ -480,11 +488,15 @@ fn task_callbacks(retry: &RetrySpec, path: &str, errors: &mut Errors) -> Callbac
         on_failure: retry.on_failure.clone().unwrap_or_default(),
         on_retry: retry.on_retry.clone().unwrap_or_default(),
         on_success: retry.on_success.clone().unwrap_or_default(),
+        on_test_failure: retry.on_test_failure.clone().unwrap_or_default(),
+        on_test_warn: retry.on_test_warn.clone().unwrap_or_default(),
     };
     for (event, actions) in [
         ("on_failure", &callbacks.on_failure),
         ("on_retry", &callbacks.on_retry),
         ("on_success", &callbacks.on_success),
+        ("on_test_failure", &callbacks.on_test_failure),
+        ("on_test_warn", &callbacks.on_test_warn),
     ] {
         for (at, problem) in check_actions(actions, &format!("{path}.{event}")) {
             errors.value(&at, problem);

@@ -67,6 +67,11 @@ pub struct RetrySpec {
     pub on_retry: Option<Vec<Action>>,
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub on_success: Option<Vec<Action>>,
+    /// What to do when data tests the task reports fail (or error), or warn.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_test_failure: Option<Vec<Action>>,
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_test_warn: Option<Vec<Action>>,
 }
 
 /// A duration as written: `30s`, `10m`, `1h`, `1d`, or a number of seconds.

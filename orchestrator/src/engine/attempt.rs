@@ -44,6 +44,9 @@ pub(super) struct AttemptEnd {
     pub next_try_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// How many of a failing test's kept rows a message shows.
+const SAMPLE_ROWS: usize = 5;
+
 impl Attempt {
     /// Runs the attempt and records how it ended (unless another job took it over).
     pub async fn run(self) -> Result<AttemptEnd> {
@@ -54,7 +57,9 @@ impl Attempt {
         let started = Instant::now();
         let reports = Reports::default();
         let result = self.logged(&reports).await;
-        let end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
+        let mut end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
+        let tested = self.test_callbacks(&end).await;
+        end.callbacks.extend(tested);
         let owned = self.job.finish(end.clone()).await?;
         self.job.untrack(&OwnedAttempt {
             dag_id: end.dag_id.clone(),
@@ -170,6 +175,97 @@ impl Attempt {
             reports,
             callbacks,
         }
+    }
+
+    /// The alert messages the data tests `end` reports cause (`on_test_failure` when
+    /// any failed or errored, else `on_test_warn` when any warned), with each test's
+    /// verdict and a few of the failing rows it kept.
+    async fn test_callbacks(&self, end: &TryEnd) -> Vec<NewCallback> {
+        use updraft_core::report::{Report, TestStatus};
+        let tests: Vec<_> = end
+            .reports
+            .iter()
+            .filter_map(|r| match r {
+                Report::Test(t) => Some(t),
+                Report::Model(_) => None,
+            })
+            .collect();
+        let failed = |t: &&&updraft_core::report::TestResult| {
+            matches!(t.status, TestStatus::Fail | TestStatus::Error)
+        };
+        let on = &self.task.callbacks;
+        let (event, actions, picked): (_, _, Vec<_>) = if tests.iter().any(|t| failed(&t)) {
+            (
+                AlertEvent::TestFailure,
+                &on.on_test_failure,
+                tests.iter().filter(failed).collect(),
+            )
+        } else if tests.iter().any(|t| t.status == TestStatus::Warn) {
+            let warned = tests
+                .iter()
+                .filter(|t| t.status == TestStatus::Warn)
+                .collect();
+            (AlertEvent::TestWarn, &on.on_test_warn, warned)
+        } else {
+            return Vec::new();
+        };
+        if actions.is_empty() {
+            return Vec::new();
+        }
+        let mut shown = Vec::new();
+        for t in &picked {
+            let sample = match &t.stored_failures {
+                Some(at) => updraft_tasks::stored_failing_rows(at, &self.settings.connections)
+                    .await
+                    .map(|found| found.rows.into_iter().take(SAMPLE_ROWS).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            shown.push(serde_json::json!({
+                "test_name": t.test_name,
+                "status": t.status.as_str(),
+                "failures": t.failures,
+                "message": t.message,
+                "sample_rows": sample,
+            }));
+        }
+        let summary: Vec<String> = picked
+            .iter()
+            .map(|t| match t.failures {
+                Some(n) => format!("{} {} ({n} rows)", t.test_name, t.status),
+                None => format!("{} {}", t.test_name, t.status),
+            })
+            .collect();
+        let key = (
+            end.dag_id.as_str(),
+            end.run_id.as_str(),
+            end.task_id.as_str(),
+        );
+        let base = self.settings.base_url.as_ref().map(url::Url::as_str);
+        let verdict = if event == AlertEvent::TestFailure {
+            "failed"
+        } else {
+            "warned"
+        };
+        let headline = format!(
+            "{}.{}: {} of {} data tests {verdict}",
+            end.dag_id,
+            end.task_id,
+            picked.len(),
+            tests.len()
+        );
+        let mut facts = task_facts(
+            key,
+            end.try_number,
+            end.ti_state.as_str(),
+            Some(&summary.join("\n")),
+            base,
+        );
+        if let serde_json::Value::Object(map) = &mut facts {
+            map.insert("tests".into(), serde_json::Value::Array(shown));
+            map.insert("summary".into(), headline.into());
+        }
+        NewCallback::for_actions(key, end.try_number, event, actions, &facts)
     }
 
     /// The alert messages an end in `state` causes, by the task's callbacks.
