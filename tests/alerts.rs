@@ -4,7 +4,7 @@
 //! that never answers is recorded as timed out without slowing the run, and the secret
 //! in a connection's URL appears nowhere.
 
-use crate::support::{Daemon, Receiver, SmtpServer, Updraft, text, wait_for};
+use crate::support::{Daemon, Receiver, SmtpServer, Updraft, WebServer, text, wait_for};
 use std::time::Duration;
 
 on_both_backends!(
@@ -158,6 +158,42 @@ tasks:
             .all(|s| !listed.contains(s) && !stdout.contains(s) && !stderr.contains(s)),
         "a secret leaked"
     );
+    // The API, the run's page and /metrics show them too, without the secrets.
+    let server = WebServer::start(u, "webserver", &[]);
+    let api = server.client(None);
+    let (status, answer) = api.get("/api/v2/dags/alerting/dagRuns/r1/callbacks").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["total_entries"], 5, "{answer}");
+    let page = api
+        .http
+        .get(format!("{}/dags/alerting/runs/r1", server.base))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("<h2>Alerts</h2>") && page.contains("task_retry"),
+        "{page}"
+    );
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("updraft_callbacks_total{kind=\"webhook\",status=\"sent\"} 2"),
+        "{metrics}"
+    );
+    for shown in [answer.to_string(), page, metrics] {
+        assert!(!shown.contains(SECRET) && !shown.contains(HEADER_SECRET));
+    }
+    drop(server);
     // `dag validate` refuses an action without a receiver, saying where.
     u.write_dag(
         "bad.yaml",

@@ -129,6 +129,18 @@ impl Collector for Scrape {
             "Data-quality test results by status",
             tests,
         )?;
+        let alerts = s.callbacks.iter().map(|(kind, status, n)| {
+            (
+                [("kind", kind.as_str()), ("status", status.as_str())],
+                (*n).max(0) as u64,
+            )
+        });
+        counters(
+            &mut encoder,
+            "updraft_callbacks",
+            "Alert messages sent and failed, by action kind",
+            alerts,
+        )?;
         Ok(())
     }
 }

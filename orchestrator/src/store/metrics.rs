@@ -36,6 +36,8 @@ pub struct MetricsSnapshot {
     pub schedulers: Vec<(String, DateTime<Utc>)>,
     /// Data-test results by status.
     pub data_tests: Vec<(String, i64)>,
+    /// Alert messages by (action kind, sent or failed).
+    pub callbacks: Vec<(String, String, i64)>,
 }
 
 /// `SUM(CASE WHEN <duration> <= b THEN 1 ELSE 0 END)` for each bucket, then the rest.
@@ -122,6 +124,10 @@ impl Store {
                 "SELECT COALESCE(state, 'none'), COUNT(*) FROM task_instance GROUP BY state ORDER BY 1")
                 .fetch_all(p).await?;
             snapshot.data_tests = sqlx::query_as("SELECT status, COUNT(*) FROM test_result GROUP BY status ORDER BY status")
+                .fetch_all(p).await?;
+            snapshot.callbacks = sqlx::query_as(
+                "SELECT action_kind, state, COUNT(*) FROM callback WHERE state IN ('sent', 'failed')
+                 GROUP BY action_kind, state ORDER BY 1, 2")
                 .fetch_all(p).await?;
         });
         snapshot.schedulers = self

@@ -50,6 +50,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(run, get(runs::get).patch(runs::mark))
         .route(&format!("{run}/clear"), axum::routing::post(runs::clear))
         .route(&format!("{run}/testResults"), get(runs::test_results))
+        .route(&format!("{run}/callbacks"), get(runs::callbacks))
         .route(&format!("{run}/taskInstances"), get(tasks::list))
         .route(task, get(tasks::get).patch(tasks::mark))
         .route(&format!("{task}/tries"), get(tasks::tries))

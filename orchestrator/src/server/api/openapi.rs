@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         dags::list, dags::get, dags::patch, dags::details, dags::tasks, dags::source,
         dags::stats,
         run_list::list, run_list::list_batch, runs::trigger, runs::get, runs::mark, runs::clear,
-        runs::test_results,
+        runs::test_results, runs::callbacks,
         tasks::list, tasks::list_batch, tasks::get, tasks::mark, tasks::tries, tasks::log,
         versions::list, versions::get,
         monitor::import_errors, monitor::health, monitor::version,

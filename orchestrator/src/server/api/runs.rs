@@ -2,8 +2,8 @@
 //! data-quality results (listing runs is `run_list`).
 
 use super::models::{
-    ClearDagRunResponse, ClearTaskInstanceCollectionResponse, ClearedTask, DagRunResponse,
-    NewTaskResponse, TestResultCollectionResponse,
+    CallbackCollectionResponse, ClearDagRunResponse, ClearTaskInstanceCollectionResponse,
+    ClearedTask, DagRunResponse, NewTaskResponse, TestResultCollectionResponse,
 };
 use super::{Body, DagPath, Params, RunPath, touched_instances, versions};
 use crate::runs::{self, ClearRequest, MarkRequest, MarkState, TaskPick, TriggerRequest};
@@ -275,4 +275,23 @@ pub async fn test_results(
     let results = state.store.test_results(&dag_id, &run_id).await?;
     let shown = results.into_iter().map(Into::into).collect();
     Ok(Json(TestResultCollectionResponse::all(shown)))
+}
+
+/// The alert messages of a run (Updraft's): every action of every event, whether it was
+/// sent, and what its receiver answered.
+#[utoipa::path(get, operation_id = "get_callbacks",
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/callbacks",
+    tag = "DagRun", params(RunPath),
+    responses((status = 200, body = CallbackCollectionResponse)))]
+pub async fn callbacks(
+    State(state): State<Arc<AppState>>,
+    Path(RunPath {
+        dag_id,
+        dag_run_id: run_id,
+    }): Path<RunPath>,
+) -> Result<Json<CallbackCollectionResponse>, ApiError> {
+    state.run_named(&dag_id, &run_id).await?;
+    let rows = state.store.run_callbacks(&dag_id, &run_id).await?;
+    let shown = rows.into_iter().map(Into::into).collect();
+    Ok(Json(CallbackCollectionResponse::all(shown)))
 }

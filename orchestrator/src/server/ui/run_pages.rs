@@ -39,6 +39,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     let dag = state.run_dag(&current, &run).await?;
     let instances = state.store.task_instances(dag_id, run_id).await?;
     let results = state.store.test_results(dag_id, run_id).await?;
+    let alerts = state.store.run_callbacks(dag_id, run_id).await?;
     let api = run_api_path(dag_id, run_id);
     let base = run_path(dag_id, run_id);
     let body = html! {
@@ -84,6 +85,26 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
                 tbody {
                     @for r in &results {
                         tr { td { (r.test_name) } td { (r.task_id) } td { (r.status) } td { (r.failures.map(|f| f.to_string()).unwrap_or_default()) } td { (r.message.as_deref().unwrap_or("")) } }
+                    }
+                }
+            }
+        }
+        h2 { "Alerts" }
+        @if alerts.is_empty() { p.muted { "No alerts for this run." } } @else {
+            table.alerts {
+                thead { tr { th { "event" } th { "task" } th { "action" } th { "to" } th { "state" } th { "tries" } th { "answer" } th { "at" } } }
+                tbody {
+                    @for a in &alerts {
+                        tr {
+                            td { (a.event) }
+                            td { (a.task_id) @if a.try_number > 0 && !a.task_id.is_empty() { " (try " (a.try_number) ")" } }
+                            td { (a.action_kind) }
+                            td { (a.target) }
+                            td { (a.state) }
+                            td { (a.attempts) }
+                            td { (a.answer.as_deref().unwrap_or("")) }
+                            td { (when(a.sent_at.or(Some(a.created_at)))) }
+                        }
                     }
                 }
             }

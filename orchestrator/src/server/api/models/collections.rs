@@ -2,9 +2,9 @@
 //! how many there are in all.
 
 use super::{
-    DagResponse, DagRunResponse, DagStatsResponse, DagVersionResponse, ImportErrorResponse,
-    NewTaskResponse, TaskInstanceHistoryResponse, TaskInstanceResponse, TaskResponse,
-    TestResultResponse,
+    CallbackResponse, DagResponse, DagRunResponse, DagStatsResponse, DagVersionResponse,
+    ImportErrorResponse, NewTaskResponse, TaskInstanceHistoryResponse, TaskInstanceResponse,
+    TaskResponse, TestResultResponse,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -70,6 +70,10 @@ collection! {
 collection! {
     /// A run's data-quality test results (Updraft's).
     TestResultCollectionResponse { test_results: TestResultResponse }
+}
+collection! {
+    /// A run's alert messages (Updraft's).
+    CallbackCollectionResponse { callbacks: CallbackResponse }
 }
 collection! {
     /// What a dry-run clear would touch: task instances, and tasks a newer DAG version

@@ -5,6 +5,7 @@
 //! additional fields, which Airflow's clients accept.
 
 mod about;
+mod callback;
 mod collections;
 mod dag;
 mod dag_run;
@@ -18,11 +19,13 @@ mod task_try;
 mod test_result;
 
 pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
+pub use callback::CallbackResponse;
 pub use collections::{
-    ClearTaskInstanceCollectionResponse, ClearedTask, DagCollectionResponse,
-    DagRunCollectionResponse, DagStatsCollectionResponse, DagVersionCollectionResponse,
-    ImportErrorCollectionResponse, TaskCollectionResponse, TaskInstanceCollectionResponse,
-    TaskInstanceHistoryCollectionResponse, TestResultCollectionResponse,
+    CallbackCollectionResponse, ClearTaskInstanceCollectionResponse, ClearedTask,
+    DagCollectionResponse, DagRunCollectionResponse, DagStatsCollectionResponse,
+    DagVersionCollectionResponse, ImportErrorCollectionResponse, TaskCollectionResponse,
+    TaskInstanceCollectionResponse, TaskInstanceHistoryCollectionResponse,
+    TestResultCollectionResponse,
 };
 pub use dag::{DagDetailsResponse, DagResponse};
 pub use dag_run::{ClearDagRunResponse, DagRunResponse};
