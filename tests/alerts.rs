@@ -158,6 +158,45 @@ tasks:
             .all(|s| !listed.contains(s) && !stdout.contains(s) && !stderr.contains(s)),
         "a secret leaked"
     );
+    // `alerts test` sends a sample of each action now and says what each receiver answered.
+    let out = u
+        .command(&[
+            "alerts", "test", "alerting", "--event", "failure", "-o", "json",
+        ])
+        .env("UPDRAFT_CONN_ALERTS_SLACK", &slack_url)
+        .env(
+            "UPDRAFT_CONN_SMTP",
+            format!("smtp://127.0.0.1:{}?tls=none", smtp.port),
+        )
+        .output()
+        .expect("alerts test");
+    let (said, err) = text(&out);
+    assert!(out.status.success(), "{said} {err}");
+    let samples: Vec<serde_json::Value> = serde_json::from_str(&said).expect("json");
+    let kinds: Vec<(&str, &str)> = samples
+        .iter()
+        .map(|r| {
+            (
+                r["action_kind"].as_str().unwrap_or_default(),
+                r["result"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("shell", "sent"), ("slack", "sent"), ("email", "sent")],
+        "{said}"
+    );
+    assert_eq!(receiver.at("/slack").len(), 2);
+    assert_eq!(smtp.messages().len(), 2);
+    let out = u.run(&["alerts", "test", "alerting", "--event", "retry"]);
+    let (said, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "HOOK_TOKEN is not set: {said}");
+    assert!(
+        said.contains("HOOK_TOKEN") || said.contains("undefined"),
+        "{said}"
+    );
+
     // The API, the run's page and /metrics show them too, without the secrets.
     let server = WebServer::start(u, "webserver", &[]);
     let api = server.client(None);

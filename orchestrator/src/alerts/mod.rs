@@ -11,10 +11,12 @@ mod deadline;
 mod dispatch;
 mod email;
 mod event;
+mod sample;
 mod send;
 
 pub use action::{Action, Callbacks, check_actions};
 pub use deadline::{Deadline, DeadlineReference, DeadlineSpecs, DeadlineState};
 pub use dispatch::{Dispatcher, dispatch_until};
 pub use event::{AlertEvent, CallbackState, NewCallback, run_facts, task_facts};
+pub use sample::{SampleResult, send_samples};
 pub use send::Sent;
