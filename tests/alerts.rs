@@ -83,6 +83,13 @@ tasks:
     );
     assert_eq!(retries[0].body["task_id"], "boom");
     assert!(
+        retries[0].body["log_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("going wrong")),
+        "the end of the attempt's log: {:?}",
+        retries[0].body
+    );
+    assert!(
         retries[0]
             .headers
             .contains(&format!("Bearer {HEADER_SECRET}")),

@@ -118,7 +118,7 @@ pub async fn make(now: DateTime<Utc>) -> History {
 }
 
 /// A data test that fails and one that warns on the warehouse's gold table, and a task
-/// that fails on both of its tries.
+/// that fails on both of its tries, with an alert sent and one that cannot be.
 const QUALITY_GATE: &str = r#"
 dag_id: quality_gate
 schedule: null
@@ -144,6 +144,9 @@ tasks:
     type: shell
     retries: 1
     retry_delay: 1s
+    on_failure:
+      - shell: {command: 'true'}
+      - slack: {conn: not_configured}
     with:
       command: echo "the publisher is down" >&2; exit 3
 "#;

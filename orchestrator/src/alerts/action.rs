@@ -85,6 +85,8 @@ pub struct Callbacks {
     pub on_failure: Vec<Action>,
     pub on_retry: Vec<Action>,
     pub on_success: Vec<Action>,
+    /// The task's `when:` skipped it.
+    pub on_skipped: Vec<Action>,
     /// Data tests the attempt reported failed (or errored); warned.
     pub on_test_failure: Vec<Action>,
     pub on_test_warn: Vec<Action>,

@@ -111,6 +111,7 @@ fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotS
         ("State", state),
         ("Error", get("error")),
         ("Link", get("url")),
+        ("Log", get("log_tail")),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
@@ -136,7 +137,7 @@ fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotS
         } @else {
             table {
                 @for (k, v) in &lines {
-                    tr { th align="left" { (k) } td { @if *k == "Error" { pre { (v) } } @else { (v) } } }
+                    tr { th align="left" { (k) } td { @if *k == "Error" || *k == "Log" { pre { (v) } } @else { (v) } } }
                 }
             }
             @for test in &tests { pre { (test) } }

@@ -12,6 +12,8 @@ updraft_core::stored_name! {
         /// A task's attempt failed and it will be tried again.
         TaskRetry = "task_retry",
         TaskSuccess = "task_success",
+        /// A task's `when:` rendered false: it was skipped without running.
+        TaskSkipped = "task_skipped",
         /// A run ended failed.
         RunFailure = "run_failure",
         RunSuccess = "run_success",

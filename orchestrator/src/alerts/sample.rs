@@ -50,6 +50,7 @@ pub async fn send_samples(
         plan(AlertEvent::TaskFailure, &task.task_id, &on.on_failure);
         plan(AlertEvent::TaskRetry, &task.task_id, &on.on_retry);
         plan(AlertEvent::TaskSuccess, &task.task_id, &on.on_success);
+        plan(AlertEvent::TaskSkipped, &task.task_id, &on.on_skipped);
         plan(AlertEvent::TestFailure, &task.task_id, &on.on_test_failure);
         plan(AlertEvent::TestWarn, &task.task_id, &on.on_test_warn);
     }

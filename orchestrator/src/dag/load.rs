@@ -432,6 +432,10 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
             .on_success
             .clone()
             .or_else(|| defaults.on_success.clone()),
+        on_skipped: own
+            .on_skipped
+            .clone()
+            .or_else(|| defaults.on_skipped.clone()),
         on_test_failure: own
             .on_test_failure
             .clone()
@@ -488,6 +492,7 @@ fn task_callbacks(retry: &RetrySpec, path: &str, errors: &mut Errors) -> Callbac
         on_failure: retry.on_failure.clone().unwrap_or_default(),
         on_retry: retry.on_retry.clone().unwrap_or_default(),
         on_success: retry.on_success.clone().unwrap_or_default(),
+        on_skipped: retry.on_skipped.clone().unwrap_or_default(),
         on_test_failure: retry.on_test_failure.clone().unwrap_or_default(),
         on_test_warn: retry.on_test_warn.clone().unwrap_or_default(),
     };
@@ -495,6 +500,7 @@ fn task_callbacks(retry: &RetrySpec, path: &str, errors: &mut Errors) -> Callbac
         ("on_failure", &callbacks.on_failure),
         ("on_retry", &callbacks.on_retry),
         ("on_success", &callbacks.on_success),
+        ("on_skipped", &callbacks.on_skipped),
         ("on_test_failure", &callbacks.on_test_failure),
         ("on_test_warn", &callbacks.on_test_warn),
     ] {

@@ -67,6 +67,9 @@ pub struct RetrySpec {
     pub on_retry: Option<Vec<Action>>,
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub on_success: Option<Vec<Action>>,
+    /// What to do when the task's `when:` skips it.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub on_skipped: Option<Vec<Action>>,
     /// What to do when data tests the task reports fail (or error), or warn.
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub on_test_failure: Option<Vec<Action>>,

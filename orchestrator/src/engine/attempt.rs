@@ -47,6 +47,10 @@ pub(super) struct AttemptEnd {
 /// How many of a failing test's kept rows a message shows.
 const SAMPLE_ROWS: usize = 5;
 
+/// How much of the end of an attempt's log an alert carries.
+const LOG_TAIL_BYTES: u64 = 4096;
+const LOG_TAIL_LINES: usize = 20;
+
 impl Attempt {
     /// Runs the attempt and records how it ended (unless another job took it over).
     pub async fn run(self) -> Result<AttemptEnd> {
@@ -275,6 +279,7 @@ impl Attempt {
             TaskState::Failed => (AlertEvent::TaskFailure, &on.on_failure),
             TaskState::UpForRetry => (AlertEvent::TaskRetry, &on.on_retry),
             TaskState::Success => (AlertEvent::TaskSuccess, &on.on_success),
+            TaskState::Skipped => (AlertEvent::TaskSkipped, &on.on_skipped),
             _ => return Vec::new(),
         };
         if actions.is_empty() {
@@ -292,8 +297,41 @@ impl Attempt {
             state.as_str()
         };
         let try_number = i64::from(self.try_number);
-        let facts = task_facts(key, try_number, shown_state, error, base);
+        let mut facts = task_facts(key, try_number, shown_state, error, base);
+        if let (serde_json::Value::Object(map), Some(tail)) = (&mut facts, self.log_tail()) {
+            map.insert("log_tail".into(), tail.into());
+        }
         NewCallback::for_actions(key, try_number, event, actions, &facts)
+    }
+
+    /// The last lines of the attempt's log (at most 4 KiB), masked, for alert messages.
+    fn log_tail(&self) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self
+            .settings
+            .log_path(
+                &self.vars.dag_id,
+                &self.vars.run_id,
+                &self.task.task_id,
+                i64::from(self.try_number),
+            )
+            .ok()?;
+        let mut file = std::fs::File::open(path).ok()?;
+        let length = file.metadata().ok()?.len();
+        file.seek(SeekFrom::Start(length.saturating_sub(LOG_TAIL_BYTES)))
+            .ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        // The first line may be cut: the rest are whole.
+        let whole = if length > LOG_TAIL_BYTES {
+            &lines[1.min(lines.len())..]
+        } else {
+            &lines[..]
+        };
+        let last = &whole[whole.len().saturating_sub(LOG_TAIL_LINES)..];
+        Some(updraft_core::secrets::mask(&last.join("\n")).into_owned())
     }
 
     /// Renders and runs the task, logging the attempt's beginning and end.
