@@ -12,7 +12,8 @@ on_both_backends!(
     a_receiver_that_fails_twice_gets_the_message_on_the_third_try,
     a_deadline_fires_once_while_a_slow_run_goes_on_and_not_for_a_fast_one,
     a_deadline_missed_while_no_scheduler_ran_fires_once_after_a_kill_9,
-    failing_data_tests_alert_with_their_counts_and_failing_rows
+    failing_data_tests_alert_with_their_counts_and_failing_rows,
+    a_killed_schedulers_attempt_alerts_once_from_the_next_one
 );
 
 /// The secret planted in the Slack connection's URL.
@@ -61,6 +62,7 @@ tasks:
                 smtp.port
             ),
         )
+        .env("UPDRAFT_BASE_URL", "https://updraft.example.com")
         .output()
         .expect("trigger");
     let (stdout, stderr) = text(&out);
@@ -110,6 +112,12 @@ tasks:
     let message = &slack[0].body;
     assert_eq!(message["text"], "alerting.boom failed (try 3)", "{message}");
     assert_eq!(message["blocks"][0]["type"], "header");
+    assert!(
+        message
+            .to_string()
+            .contains("https://updraft.example.com/dags/alerting/runs/r1/tasks/boom"),
+        "the task's page: {message}"
+    );
     let shown = message.to_string();
     assert!(
         shown.contains("`boom`") && shown.contains("exit"),
@@ -223,6 +231,19 @@ tasks:
         page.contains("<h2>Alerts</h2>") && page.contains("task_retry"),
         "{page}"
     );
+    let task_page = api
+        .http
+        .get(format!("{}/dags/alerting/runs/r1/tasks/boom", server.base))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        task_page.contains("task_failure") && !task_page.contains("run_failure"),
+        "the task's alerts only: {task_page}"
+    );
     let metrics = api
         .http
         .get(format!("{}/metrics", server.base))
@@ -236,7 +257,7 @@ tasks:
         metrics.contains("updraft_callbacks_total{kind=\"webhook\",status=\"sent\"} 2"),
         "{metrics}"
     );
-    for shown in [answer.to_string(), page, metrics] {
+    for shown in [answer.to_string(), page, task_page, metrics] {
         assert!(!shown.contains(SECRET) && !shown.contains(HEADER_SECRET));
     }
     drop(server);
@@ -571,4 +592,65 @@ tasks:
         shown.contains("```{\\\"email\\\":null}\\n{\\\"email\\\":null}```"),
         "the failing rows it kept (as dbt selects them): {shown}"
     );
+}
+
+async fn a_killed_schedulers_attempt_alerts_once_from_the_next_one(u: &Updraft) {
+    let receiver = Receiver::start().await;
+    u.write_dag(
+        "crashy.yaml",
+        &format!(
+            "dag_id: crashy
+tasks:
+  work:
+    type: shell
+    retries: 1
+    retry_delay: 0s
+    on_retry:
+      - webhook: {{url: '{base}/retry'}}
+    on_success:
+      - webhook: {{url: '{base}/ok'}}
+    with: {{command: 'sleep 3'}}
+",
+            base = receiver.base
+        ),
+    );
+    let env = [("UPDRAFT_HEARTBEAT_TIMEOUT", "2s")];
+    let first = Daemon::start(u, "first", &env);
+    let out = u.run(&["dag", "trigger", "crashy", "--run-id", "r1", "--queue-only"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let store = u.store().await;
+    wait_for(
+        "the first try",
+        Duration::from_secs(30),
+        &[&first],
+        || async {
+            store
+                .tries("crashy", "r1", Some("work"))
+                .await
+                .is_ok_and(|t| !t.is_empty())
+        },
+    )
+    .await;
+    first.kill9();
+    let second = Daemon::start(u, "second", &env);
+    wait_for(
+        "the retry's success",
+        Duration::from_secs(60),
+        &[&second],
+        || async { !receiver.at("/ok").is_empty() },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let retried = receiver.at("/retry");
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(retried[0].body["try_number"], 1);
+    assert!(
+        retried[0].body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("job")),
+        "why the try failed: {:?}",
+        retried[0].body
+    );
+    assert_eq!(receiver.at("/ok").len(), 1);
+    drop(second);
 }

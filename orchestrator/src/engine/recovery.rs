@@ -4,7 +4,8 @@
 
 use super::job::Job;
 use super::supervisor::{self, Survivors};
-use crate::dag::Dag;
+use crate::alerts::{AlertEvent, NewCallback, task_facts};
+use crate::dag::{Dag, Task};
 use crate::store::{JobRow, StaleAttempt, Store};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -48,8 +49,11 @@ pub async fn recover<'a>(
                 });
             now + delay
         });
+        let why = reason(&stale, timeout);
+        let task = dag(&stale.dag_id).and_then(|d| d.task(&stale.task_id));
+        let callbacks = task.map_or_else(Vec::new, |t| alerts(&stale, t, &why, retry_at.is_some()));
         if store
-            .fail_stale_attempt(&stale, &reason(&stale, timeout), retry_at)
+            .fail_stale_attempt(&stale, &why, retry_at, &callbacks)
             .await?
         {
             tracing::warn!(
@@ -69,6 +73,31 @@ pub async fn recover<'a>(
 /// of the attempt's process group is killed first (and said in the attempt's log); other
 /// hosts' attempts died with their job's process (their supervisors saw it go), which the
 /// heartbeat timeout has given time to happen.
+/// The alert messages of `stale` failed by recovery: `on_retry` when it will be retried,
+/// `on_failure` when it will not, as if the attempt had ended so.
+fn alerts(stale: &StaleAttempt, task: &Task, why: &str, retried: bool) -> Vec<NewCallback> {
+    let (event, actions, state) = if retried {
+        (
+            AlertEvent::TaskRetry,
+            &task.callbacks.on_retry,
+            "failed, to be retried",
+        )
+    } else {
+        (
+            AlertEvent::TaskFailure,
+            &task.callbacks.on_failure,
+            "failed",
+        )
+    };
+    let key = (
+        stale.dag_id.as_str(),
+        stale.run_id.as_str(),
+        stale.task_id.as_str(),
+    );
+    let facts = task_facts(key, stale.try_number, state, Some(why), None);
+    NewCallback::for_actions(key, stale.try_number, event, actions, &facts)
+}
+
 async fn survivors_gone(stale: &StaleAttempt, hostname: &str) -> bool {
     let (Some(pgid), Some(host)) = (stale.process_group, stale.try_host.as_deref()) else {
         return true;

@@ -129,6 +129,7 @@ impl Store {
         stale: &StaleAttempt,
         reason: &str,
         retry_at: Option<DateTime<Utc>>,
+        callbacks: &[crate::alerts::NewCallback],
     ) -> Result<bool> {
         let now = Utc::now();
         let state = if retry_at.is_some() {
@@ -148,6 +149,7 @@ impl Store {
             if done {
                 sqlx::query(attempt).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
                     .bind(stale.try_number).bind(now).bind(reason).execute(&mut *tx).await?;
+                super::callbacks::write_callbacks!(tx, callbacks).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(done)

@@ -7,7 +7,7 @@ use super::{answer, page, run_api_path, run_path, state_square, url_escape};
 use crate::runs;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::store::TaskState;
+use crate::store::{CallbackRow, TaskState};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -90,11 +90,27 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
             }
         }
         h2 { "Alerts" }
-        @if alerts.is_empty() { p.muted { "No alerts for this run." } } @else {
+        (alerts_table(&alerts, "No alerts for this run."))
+        h2 { "conf" }
+        pre { (serde_json::to_string_pretty(&run.conf_shown()).unwrap_or_default()) }
+    };
+    let active = run.is_active();
+    Ok(page(
+        state,
+        &format!("{dag_id} {run_id}"),
+        active.then_some(REFRESH_SECONDS),
+        body,
+    ))
+}
+
+/// A run's (or a task's) alert messages: what, to whom, and what came of it.
+fn alerts_table(alerts: &[CallbackRow], none: &str) -> Markup {
+    html! {
+        @if alerts.is_empty() { p.muted { (none) } } @else {
             table.alerts {
                 thead { tr { th { "event" } th { "task" } th { "action" } th { "to" } th { "state" } th { "tries" } th { "answer" } th { "at" } } }
                 tbody {
-                    @for a in &alerts {
+                    @for a in alerts {
                         tr {
                             td { (a.event) }
                             td { (a.task_id) @if a.try_number > 0 && !a.task_id.is_empty() { " (try " (a.try_number) ")" } }
@@ -109,16 +125,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
                 }
             }
         }
-        h2 { "conf" }
-        pre { (serde_json::to_string_pretty(&run.conf_shown()).unwrap_or_default()) }
-    };
-    let active = run.is_active();
-    Ok(page(
-        state,
-        &format!("{dag_id} {run_id}"),
-        active.then_some(REFRESH_SECONDS),
-        body,
-    ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -146,6 +153,13 @@ async fn task_body(
 ) -> Result<Markup, ApiError> {
     let (run, instance) = state.instance_named((dag_id, run_id, task_id)).await?;
     let tries = state.store.tries(dag_id, run_id, Some(task_id)).await?;
+    let alerts: Vec<CallbackRow> = state
+        .store
+        .run_callbacks(dag_id, run_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.task_id == task_id)
+        .collect();
     let shown = match try_number {
         Some(n) => tries.iter().find(|t| t.try_number == n),
         None => tries.last(),
@@ -221,6 +235,8 @@ async fn task_body(
                 Log::Empty => pre.log id="log" {},
             }
         }
+        h2 { "Alerts" }
+        (alerts_table(&alerts, "No alerts for this task in this run."))
     };
     // A followed log updates itself; the page reloads only to show a new state.
     let active = !matches!(log, Log::Follow(_)) && run.is_active();
