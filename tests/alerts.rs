@@ -275,6 +275,16 @@ tasks:
     );
     u.write_dag(
         "bad.yaml",
+        "dag_id: bad\non_failure:\n  - pager: {to: me}\ntasks:\n  a: {type: noop}\n",
+    );
+    let out = u.run(&["dag", "validate"]);
+    let (_, err) = text(&out);
+    assert!(
+        err.contains("bad.yaml:3:5") && err.contains("unknown variant `pager`"),
+        "{err}"
+    );
+    u.write_dag(
+        "bad.yaml",
         "dag_id: bad\ndeadline:\n  reference: started_at\n  interval: 2h\n  on_miss: [{shell: {command: 'true'}}]\ntasks:\n  a: {type: noop}\n",
     );
     let out = u.run(&["dag", "validate"]);
