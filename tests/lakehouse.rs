@@ -307,6 +307,60 @@ async fn versions(lake: &Path) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// Every table the run wrote is an asset at the version its Delta log holds, written by
+/// the task that writes it and read by the tasks that read it, with no declaration; the
+/// warehouse tables too.
+async fn assert_assets_recorded(u: &Updraft, lake: &Path) {
+    let out = u.run(&["asset", "list", "-o", "json"]);
+    let (listed, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let assets: Vec<Value> = serde_json::from_str(&listed).expect("json");
+    let find = |uri: &str| {
+        assets
+            .iter()
+            .find(|a| a["uri"] == uri)
+            .unwrap_or_else(|| panic!("no asset {uri} in {listed}"))
+            .clone()
+    };
+    for (name, version) in versions(lake).await {
+        let uri = format!("delta://lake/{}", name.replace('.', "/"));
+        assert_eq!(find(&uri)["version"], serde_json::json!(version), "{uri}");
+    }
+    let bronze = find("delta://lake/bronze/tweets");
+    assert_eq!(
+        bronze["producers"],
+        serde_json::json!(["lakehouse_bronze_to_gold.land"])
+    );
+    assert!(
+        bronze["consumers"]
+            .as_array()
+            .is_some_and(|c| c.contains(&serde_json::json!("lakehouse_bronze_to_gold.silver"))),
+        "{bronze}"
+    );
+    for g in GOLD {
+        let warehouse = find(&format!("warehouse://warehouse/gold.{g}"));
+        assert_eq!(
+            warehouse["producers"],
+            serde_json::json!([format!("lakehouse_bronze_to_gold.load_{g}")])
+        );
+        assert!(
+            find(&format!("delta://lake/gold/{g}"))["consumers"]
+                .as_array()
+                .is_some_and(|c| c.contains(&serde_json::json!(format!(
+                    "lakehouse_bronze_to_gold.load_{g}"
+                ))))
+        );
+    }
+    let out = u.run(&["asset", "show", "delta://lake/bronze/tweets", "-o", "json"]);
+    let events: Vec<Value> = serde_json::from_str(&text(&out).0).expect("json");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["access"] == "write" && e["row_count"].as_i64().is_some_and(|n| n > 0)),
+        "{events:?}"
+    );
+}
+
 async fn sqlite_table(u: &Updraft, table: &str) -> Vec<Value> {
     use sqlx::Connection;
     let url = format!("sqlite://{}", u.home().join("warehouse.db").display());
@@ -437,6 +491,7 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     check_layers(&lake, &raw).await;
     assert_warehouse_equals_gold(&Warehouse::Sqlite(&u), &lake).await;
     assert_quarantine_explains(&lake).await;
+    assert_assets_recorded(&u, &lake).await;
 
     // Nothing new: every table keeps its version, the warehouse its rows.
     let before = versions(&lake).await;

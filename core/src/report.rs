@@ -1,5 +1,6 @@
 //! What an attempt reports besides its metrics: records of kinds the orchestrator keeps
-//! in history tables of their own (a data test's verdict, a model's build). A task pushes
+//! in history tables of their own (a data test's verdict, a model's build, a table
+//! written or read). A task pushes
 //! them into its context's [`Reports`] as it goes — a failing attempt's reports count
 //! too — and the engine records them with the attempt's end, in one transaction.
 
@@ -13,6 +14,8 @@ pub enum Report {
     Test(TestResult),
     /// A model's build (the `model_run` table).
     Model(ModelResult),
+    /// A table the attempt wrote or read (the `asset_event` table).
+    Asset(AssetEvent),
 }
 
 /// The kinds of [`Report`], for a task type to say which it makes.
@@ -20,6 +23,51 @@ pub enum Report {
 pub enum ReportKind {
     Test,
     Model,
+    Asset,
+}
+
+crate::stored_name! {
+    /// Whether an attempt wrote or read an asset.
+    pub enum AssetAccess ("asset access") {
+        Write = "write",
+        Read = "read",
+    }
+}
+
+/// A table an attempt wrote (committed to) or read, as the `asset_event` table keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetEvent {
+    /// The asset's URI, the same from every DAG and host: [`delta_asset_uri`],
+    /// [`warehouse_asset_uri`].
+    pub uri: String,
+    pub access: AssetAccess,
+    /// The Delta table's version committed (a write) or read.
+    pub version: Option<i64>,
+    /// Rows written (or read).
+    pub rows: Option<i64>,
+    /// The partitions touched, as `column=value`.
+    pub partitions: Vec<String>,
+}
+
+/// The URI of the Delta table at `location`: `delta://lake/<path under the lake root>`
+/// for a table under `lake` (so that every host, whatever its mount, names it the same),
+/// else `delta://` and the location as written.
+pub fn delta_asset_uri(lake: &str, location: &str) -> String {
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    let strip = |s: &str| trim(s.strip_prefix("file://").unwrap_or(s));
+    let (root, table) = (strip(lake), strip(location));
+    match table
+        .strip_prefix(&root)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) if !root.is_empty() => format!("delta://lake/{rest}"),
+        _ => format!("delta://{}", table.trim_start_matches('/')),
+    }
+}
+
+/// The URI of table `relation` (`schema.table`) of the connection `conn`.
+pub fn warehouse_asset_uri(conn: &str, relation: &str) -> String {
+    format!("warehouse://{}/{relation}", conn.to_lowercase())
 }
 
 /// Where an attempt's reports go, for whoever runs the attempt to record.
@@ -99,4 +147,32 @@ pub struct ModelResult {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub execution_time: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_under_the_lake_is_named_by_its_path_in_it() {
+        let uri = |lake, at| delta_asset_uri(lake, at);
+        assert_eq!(
+            uri("/data/lake", "/data/lake/silver/tweets"),
+            "delta://lake/silver/tweets"
+        );
+        assert_eq!(
+            uri("/mnt/x/lake/", "file:///mnt/x/lake/silver/tweets/"),
+            "delta://lake/silver/tweets"
+        );
+        assert_eq!(
+            uri("s3://b/lake", "s3://b/lake/gold/t"),
+            "delta://lake/gold/t"
+        );
+        assert_eq!(uri("/data/lake", "/elsewhere/t"), "delta://elsewhere/t");
+        assert_eq!(
+            uri("/data/lake", "/data/lakehouse/t"),
+            "delta://data/lakehouse/t"
+        );
+        assert_eq!(warehouse_asset_uri("WH", "gold.t"), "warehouse://wh/gold.t");
+    }
 }

@@ -36,9 +36,12 @@ fn yes() -> bool {
 fn default_retention() -> String {
     "7d".into()
 }
-updraft_core::declare_task_type!(DeltaMaintenance, "delta_maintenance", |config, _| validate(
-    config
-));
+updraft_core::declare_task_type!(
+    DeltaMaintenance,
+    "delta_maintenance",
+    |config, _| validate(config),
+    reports = &[updraft_core::ReportKind::Asset]
+);
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: MaintenanceConfig = parse_config(config)?;
@@ -68,6 +71,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             .with("files_removed", 0)
             .with("files_deleted", 0));
     }
+    let before = lake::version(&table);
     let mut outcome = TaskOutcome::default();
     if cfg.optimize {
         let mut builder = table.clone().optimize();
@@ -87,7 +91,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     if cfg.vacuum {
         let retention = chrono::Duration::from_std(retention)
             .map_err(|e| TaskError::Config(format!("`retention` is too long: {e}")))?;
-        let (_, metrics) = table
+        let (vacuumed, metrics) = table
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
@@ -98,6 +102,11 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             metrics.files_deleted.len()
         ));
         outcome = outcome.with("files_deleted", metrics.files_deleted.len());
+        table = vacuumed;
+    }
+    // A rewrite is a new version of the table (an asset event); a no-op is not.
+    if lake::version(&table) > before {
+        lake::report_write(ctx, &cfg.table, lake::version(&table), None, Vec::new());
     }
     Ok(outcome)
 }

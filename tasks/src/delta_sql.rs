@@ -65,7 +65,8 @@ updraft_core::declare_task_type!(
     DeltaSql,
     "delta_sql",
     |config, _| validate(config),
-    files = &["sql_file"]
+    files = &["sql_file"],
+    reports = &[updraft_core::ReportKind::Asset]
 );
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
@@ -203,6 +204,13 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         replace_where
     };
     let rows = write(&mut target, frame, &cfg, &schema, replace_where, &positions).await?;
+    lake::report_write(
+        ctx,
+        &cfg.table,
+        lake::version(&target),
+        i64::try_from(rows).ok(),
+        Vec::new(),
+    );
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "{:?} {rows} rows into {} (version {}) in {seconds:.2}s",

@@ -6,6 +6,7 @@
 mod output;
 
 mod alerts_cmd;
+mod asset_cmd;
 mod backfill_cmd;
 mod dag_cmd;
 mod db_cmd;
@@ -85,6 +86,9 @@ enum Command {
     /// Data-quality test results of runs, and `data_test` tasks run now
     #[command(subcommand)]
     Test(test_cmd::TestCommand),
+    /// The tables tasks wrote and read (assets), with versions, producers and consumers
+    #[command(subcommand)]
+    Asset(asset_cmd::AssetCommand),
     /// The alert messages sent (or not) and what their receivers answered
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
@@ -201,6 +205,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Alerts(cmd) => alerts_cmd::run(cmd, &ctx).await,
+        Command::Asset(cmd) => asset_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,

@@ -191,7 +191,7 @@ impl Attempt {
             .iter()
             .filter_map(|r| match r {
                 Report::Test(t) => Some(t),
-                Report::Model(_) => None,
+                Report::Model(_) | Report::Asset(_) => None,
             })
             .collect();
         let failed = |t: &&&updraft_core::report::TestResult| {

@@ -51,6 +51,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0010_alerts",
         include_str!("../../../sql/migrations/postgres/0010_alerts.sql"),
     ),
+    (
+        "0011_asset_event",
+        include_str!("../../../sql/migrations/postgres/0011_asset_event.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -94,6 +98,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0010_alerts",
         include_str!("../../../sql/migrations/sqlite/0010_alerts.sql"),
+    ),
+    (
+        "0011_asset_event",
+        include_str!("../../../sql/migrations/sqlite/0011_asset_event.sql"),
     ),
 ];
 

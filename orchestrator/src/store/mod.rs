@@ -32,6 +32,7 @@ macro_rules! row_struct {
 
 mod rows;
 
+pub use assets::{AssetEventRow, AssetSummary};
 pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use connect::StoreStatus;
@@ -118,6 +119,7 @@ macro_rules! with_pool {
 }
 
 // The map: one file per table or aggregate.
+mod assets; // the tables attempts wrote and read (`asset_event`)
 mod callbacks; // alert messages: recorded, claimed, answered
 mod claims; // task instances several jobs race for: claims, moves, attempt ends
 mod connect; // opening, migrating, `db check`

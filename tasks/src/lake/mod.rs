@@ -45,6 +45,37 @@ pub async fn open(
         .map_err(|e| delta_error(&format!("opening the Delta table at {location}"), e))
 }
 
+/// Reports that the attempt of `ctx` committed `version` of the Delta table at
+/// `location` (`rows` written, `partitions` touched): an asset event.
+pub fn report_write(
+    ctx: &updraft_core::TaskContext,
+    location: &str,
+    version: i64,
+    rows: Option<i64>,
+    partitions: Vec<String>,
+) {
+    use updraft_core::report::{AssetAccess, AssetEvent, Report, delta_asset_uri};
+    ctx.reports.push(Report::Asset(AssetEvent {
+        uri: delta_asset_uri(&ctx.lake, location),
+        access: AssetAccess::Write,
+        version: Some(version),
+        rows,
+        partitions,
+    }));
+}
+
+/// Reports that the attempt of `ctx` read the Delta table at `location` up to `version`.
+pub fn report_read(ctx: &updraft_core::TaskContext, location: &str, version: i64) {
+    use updraft_core::report::{AssetAccess, AssetEvent, Report, delta_asset_uri};
+    ctx.reports.push(Report::Asset(AssetEvent {
+        uri: delta_asset_uri(&ctx.lake, location),
+        access: AssetAccess::Read,
+        version: Some(version),
+        rows: None,
+        partitions: Vec::new(),
+    }));
+}
+
 /// The table's version, or -1 when it has no commit yet.
 pub fn version(table: &DeltaTable) -> i64 {
     table.version().map_or(-1, |v| v as i64)

@@ -10,6 +10,7 @@ mod csv_rows;
 mod files;
 mod kafka;
 
+use crate::lake;
 use crate::{StreamUri, TaskContext, TaskError, TaskOutcome, parse_config};
 use serde::Deserialize;
 use serde_json::Value;
@@ -49,7 +50,12 @@ impl LandConfig {
         self.source.parse().map_err(TaskError::Config)
     }
 }
-updraft_core::declare_task_type!(Land, "land", |config, _| validate(config));
+updraft_core::declare_task_type!(
+    Land,
+    "land",
+    |config, _| validate(config),
+    reports = &[updraft_core::ReportKind::Asset]
+);
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: LandConfig = parse_config(config)?;
@@ -82,6 +88,10 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             kafka::land(options, &mut bronze, ctx).await?
         }
     };
+    if bronze.commits > 0 {
+        let rows = i64::try_from(landed).ok();
+        lake::report_write(ctx, &cfg.table, bronze.version(), rows, Vec::new());
+    }
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "landed {landed} records in {} commits, {seconds:.2}s ({:.0} records/s)",

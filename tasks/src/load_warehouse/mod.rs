@@ -74,9 +74,12 @@ impl TableName {
         }
     }
 }
-updraft_core::declare_task_type!(LoadWarehouse, "load_warehouse", |config, _| validate(
-    config
-));
+updraft_core::declare_task_type!(
+    LoadWarehouse,
+    "load_warehouse",
+    |config, _| validate(config),
+    reports = &[updraft_core::ReportKind::Asset]
+);
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: LoadConfig = parse_config(config)?;
@@ -267,6 +270,17 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         r = work => r.map_err(|e| redact(conn, e))?,
         _ = ctx.cancel.cancelled() => return Err(TaskError::Cancelled("the transaction was rolled back".into())),
     };
+    lake::report_read(ctx, &cfg.source, source.version);
+    if loaded.replaced != Loaded::up_to_date().replaced {
+        use updraft_core::report::{AssetAccess, AssetEvent, Report, warehouse_asset_uri};
+        ctx.reports.push(Report::Asset(AssetEvent {
+            uri: warehouse_asset_uri(&cfg.conn, &cfg.table),
+            access: AssetAccess::Write,
+            version: None,
+            rows: i64::try_from(loaded.rows).ok(),
+            partitions: Vec::new(),
+        }));
+    }
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "loaded {} rows ({}) in {seconds:.2}s ({:.0} rows/s)",

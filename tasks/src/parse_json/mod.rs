@@ -89,7 +89,12 @@ fn default_column() -> String {
 fn default_batch_rows() -> usize {
     1_000_000
 }
-updraft_core::declare_task_type!(ParseJson, "parse_json", |config, _| validate(config));
+updraft_core::declare_task_type!(
+    ParseJson,
+    "parse_json",
+    |config, _| validate(config),
+    reports = &[updraft_core::ReportKind::Asset]
+);
 
 pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
     let cfg: ParseJsonConfig = parse_config(config)?;
@@ -235,6 +240,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         output,
     };
     let quarantine_schema = quarantine_schema(&cfg, &source)?;
+    let versions_before = (lake::version(&target), lake::version(&quarantine));
     let mut counts = Counts::default();
     for chunk in chunks(&changes.added, until, cfg.batch_rows) {
         if ctx.cancel.is_cancelled() {
@@ -264,6 +270,27 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             chunk.end, counts.records, counts.valid, counts.quarantined, counts.duplicates
         ));
     }
+    let written = [
+        (&cfg.table, &target, versions_before.0, counts.written),
+        (
+            &cfg.quarantine,
+            &quarantine,
+            versions_before.1,
+            counts.quarantined,
+        ),
+    ];
+    for (location, table, before, rows) in written {
+        if lake::version(table) > before {
+            lake::report_write(
+                ctx,
+                location,
+                lake::version(table),
+                i64::try_from(rows).ok(),
+                Vec::new(),
+            );
+        }
+    }
+    lake::report_read(ctx, &cfg.source, until);
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "parsed {} records in {seconds:.2}s: {} written, {} quarantined, {} duplicates dropped",
