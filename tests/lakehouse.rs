@@ -351,6 +351,26 @@ async fn assert_assets_recorded(u: &Updraft, lake: &Path) {
                 ))))
         );
     }
+    // The DAG's page says what it writes and reads.
+    let server = crate::support::WebServer::start(u, "webserver", &[]);
+    let page = server
+        .client(None)
+        .http
+        .get(format!("{}/dags/lakehouse_bronze_to_gold", server.base))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    for words in [
+        "<h2>Tables</h2>",
+        "<code>delta://lake/silver/tweets</code>",
+        "<code>warehouse://warehouse/gold.active_users_by_day</code>",
+    ] {
+        assert!(page.contains(words), "`{words}` in {page}");
+    }
+    drop(server);
     let out = u.run(&["asset", "show", "delta://lake/bronze/tweets", "-o", "json"]);
     let events: Vec<Value> = serde_json::from_str(&text(&out).0).expect("json");
     assert!(

@@ -201,6 +201,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
     gone.sort_unstable();
     gone.dedup();
     rows.extend(gone);
+    let assets = state.store.assets().await?;
     let base = format!("/dags/{}", url_escape(dag_id));
     let total = page_runs.total_entries;
     let body = html! {
@@ -245,6 +246,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
             }
         }
         (legend())
+        (tables_of(dag_id, &assets))
     };
     let active = any_active(&page_runs.dag_runs);
     Ok(page(
@@ -253,6 +255,44 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
         active.then_some(REFRESH_SECONDS),
         body,
     ))
+}
+
+/// The tables the DAG's tasks wrote and read (as the history recorded them), with the
+/// tasks and the latest version.
+fn tables_of(dag_id: &str, assets: &[crate::store::AssetSummary]) -> Markup {
+    let prefix = format!("{dag_id}.");
+    let of_dag = |tasks: &[String]| -> Vec<String> {
+        tasks
+            .iter()
+            .filter_map(|t| t.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect()
+    };
+    let rows: Vec<(&str, &str, Vec<String>, Option<i64>)> = assets
+        .iter()
+        .flat_map(|a| {
+            [
+                ("writes", of_dag(&a.producers)),
+                ("reads", of_dag(&a.consumers)),
+            ]
+            .into_iter()
+            .filter(|(_, tasks)| !tasks.is_empty())
+            .map(move |(how, tasks)| (a.uri.as_str(), how, tasks, a.version))
+        })
+        .collect();
+    html! {
+        h2 { "Tables" }
+        @if rows.is_empty() { p.muted { "No task of this DAG has written or read a table yet." } } @else {
+            table.assets {
+                thead { tr { th { "table" } th { "" } th { "tasks" } th { "latest version" } } }
+                tbody {
+                    @for (uri, how, tasks, version) in &rows {
+                        tr { td { code { (uri) } } td { (how) } td { (tasks.join(", ")) } td { (version.map(|v| v.to_string()).unwrap_or_default()) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What each colour means.
