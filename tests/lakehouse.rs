@@ -344,6 +344,14 @@ async fn assert_assets_recorded(u: &Updraft, lake: &Path) {
             serde_json::json!([format!("lakehouse_bronze_to_gold.load_{g}")])
         );
         assert!(
+            find("delta://lake/silver/tweets")["consumers"]
+                .as_array()
+                .is_some_and(|c| c.contains(&serde_json::json!(format!(
+                    "lakehouse_bronze_to_gold.gold_{g}"
+                )))),
+            "gold_{g} reads silver"
+        );
+        assert!(
             find(&format!("delta://lake/gold/{g}"))["consumers"]
                 .as_array()
                 .is_some_and(|c| c.contains(&serde_json::json!(format!(

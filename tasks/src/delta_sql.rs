@@ -184,6 +184,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         ));
         replace_where = Some(filter);
     }
+    for (name, table) in &sources {
+        lake::report_read(ctx, &cfg.tables[name], lake::version(table));
+    }
     let frame = session
         .sql(&query)
         .await
