@@ -577,6 +577,25 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     );
     let results: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(results.as_array().expect("array").len() >= 20, "{results}");
+    // Gold's asset event of that run names the dates it rebuilt: those of the new records.
+    let out = u.run(&[
+        "asset",
+        "show",
+        "delta://lake/gold/active_users_by_day",
+        "-o",
+        "json",
+    ]);
+    let events: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let rebuilt = events
+        .iter()
+        .find(|e| e["run_id"] == "more" && e["access"] == "write")
+        .unwrap_or_else(|| panic!("gold written in run `more`: {events:?}"));
+    let dates: Vec<String> =
+        serde_json::from_str(rebuilt["partitions"].as_str().unwrap_or("[]")).expect("partitions");
+    assert!(
+        !dates.is_empty() && dates.iter().all(|d| d.starts_with("event_date=20")),
+        "{rebuilt}"
+    );
 
     // A duplicate tweet put into silver by hand: the next run's silver test finds it, and
     // no gold table is built from silver.

@@ -138,6 +138,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let mut replace_where = cfg.replace_where.clone();
     let mut full_rebuild = cfg.mode == Mode::Overwrite;
     let mut partitions = 0usize;
+    // The partitions rebuilt, as `column=value` (empty: the whole table).
+    let mut touched: Vec<String> = Vec::new();
     for (name, table) in &sources {
         if table.version().is_none() {
             ctx.log.line(format!(
@@ -178,6 +180,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             return Ok(TaskOutcome::default().with("rows", 0).with("partitions", 0));
         }
         partitions = changes.partitions.len();
+        touched = changes.partitions.iter().map(partition_name).collect();
         let filter = restrict_to(&session, name, table, &changes.partitions).await?;
         ctx.log.line(format!(
             "rebuilding {partitions} partitions changed in `{name}`: {filter}"
@@ -206,13 +209,16 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     } else {
         replace_where
     };
+    if replace_where.is_none() {
+        touched.clear();
+    }
     let rows = write(&mut target, frame, &cfg, &schema, replace_where, &positions).await?;
     lake::report_write(
         ctx,
         &cfg.table,
         lake::version(&target),
         i64::try_from(rows).ok(),
-        Vec::new(),
+        touched,
     );
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
@@ -227,6 +233,16 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("full_rebuild", full_rebuild)
         .with("table_version", lake::version(&target))
         .with("seconds", seconds))
+}
+
+/// A partition as an asset event names it: `column=value` for each of its columns,
+/// joined with `/` (a null value is `null`).
+fn partition_name(values: &lake::PartitionValues) -> String {
+    values
+        .iter()
+        .map(|(column, value)| format!("{column}={}", value.as_deref().unwrap_or("null")))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The query text, from `query` or from `sql_file` (relative to the DAG's folder).
