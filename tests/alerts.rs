@@ -218,41 +218,22 @@ tasks:
     let (status, answer) = api.get("/api/v2/dags/alerting/dagRuns/r1/callbacks").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["total_entries"], 5, "{answer}");
-    let page = api
-        .http
-        .get(format!("{}/dags/alerting/runs/r1", server.base))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let (status, page) = api.get_as("/dags/alerting/runs/r1", "text/html").await;
+    assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("<h2>Alerts</h2>") && page.contains("task_retry"),
         "{page}"
     );
-    let task_page = api
-        .http
-        .get(format!("{}/dags/alerting/runs/r1/tasks/boom", server.base))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let (status, task_page) = api
+        .get_as("/dags/alerting/runs/r1/tasks/boom", "text/html")
+        .await;
+    assert_eq!(status, 200, "{task_page}");
     assert!(
         task_page.contains("task_failure") && !task_page.contains("run_failure"),
         "the task's alerts only: {task_page}"
     );
-    let metrics = api
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let (status, metrics) = api.get_as("/metrics", "text/plain").await;
+    assert_eq!(status, 200, "{metrics}");
     assert!(
         metrics.contains("updraft_callbacks_total{kind=\"webhook\",status=\"sent\"} 2"),
         "{metrics}"

@@ -361,16 +361,11 @@ async fn assert_assets_recorded(u: &Updraft, lake: &Path) {
     }
     // The DAG's page says what it writes and reads.
     let server = crate::support::WebServer::start(u, "webserver", &[]);
-    let page = server
+    let (status, page) = server
         .client(None)
-        .http
-        .get(format!("{}/dags/lakehouse_bronze_to_gold", server.base))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+        .get_as("/dags/lakehouse_bronze_to_gold", "text/html")
+        .await;
+    assert_eq!(status, 200, "{page}");
     for words in [
         "<h2>Tables</h2>",
         "<code>delta://lake/silver/tweets</code>",

@@ -77,6 +77,22 @@ impl Action {
             Action::Shell { .. } => "shell",
         }
     }
+
+    /// Who receives it, as shown: a connection's name, a URL's scheme and host (the
+    /// rest may be a secret), a command masked.
+    pub fn target(&self) -> String {
+        match self {
+            Action::Webhook { conn: Some(c), .. } | Action::Slack { conn: Some(c), .. } => {
+                format!("conn {c}")
+            }
+            Action::Webhook { url: Some(u), .. } | Action::Slack { url: Some(u), .. } => {
+                super::event::shown_url(u)
+            }
+            Action::Email { conn, to, .. } => format!("conn {conn} to {}", to.join(", ")),
+            Action::Shell { command, .. } => updraft_core::secrets::mask(command).into_owned(),
+            Action::Webhook { .. } | Action::Slack { .. } => String::new(),
+        }
+    }
 }
 
 /// The actions of a task or a run, by event.
@@ -90,6 +106,30 @@ pub struct Callbacks {
     /// Data tests the attempt reported failed (or errored); warned.
     pub on_test_failure: Vec<Action>,
     pub on_test_warn: Vec<Action>,
+}
+
+impl Callbacks {
+    /// What a task's end in `state` says and to whom: the event, its actions (none: no
+    /// message), and the state as messages show it.
+    pub fn for_end(
+        &self,
+        state: updraft_core::TaskState,
+    ) -> Option<(super::AlertEvent, &[Action], &'static str)> {
+        use super::AlertEvent;
+        use updraft_core::TaskState;
+        let (event, actions, shown) = match state {
+            TaskState::Failed => (AlertEvent::TaskFailure, &self.on_failure, "failed"),
+            TaskState::UpForRetry => (
+                AlertEvent::TaskRetry,
+                &self.on_retry,
+                "failed, to be retried",
+            ),
+            TaskState::Success => (AlertEvent::TaskSuccess, &self.on_success, "success"),
+            TaskState::Skipped => (AlertEvent::TaskSkipped, &self.on_skipped, "skipped"),
+            _ => return None,
+        };
+        (!actions.is_empty()).then_some((event, actions.as_slice(), shown))
+    }
 }
 
 /// What is wrong with `actions` (at `path`, e.g. `tasks.load.on_failure`): each problem

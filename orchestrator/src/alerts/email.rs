@@ -88,11 +88,7 @@ pub async fn send_email(
 /// The message: the subject and body given (rendered), or Updraft's, as plain text and
 /// HTML.
 fn message(email: &Email<'_>, from: &str, facts: &Value) -> Result<Message, NotSent> {
-    let get = |key: &str| match &facts[key] {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let get = |key: &str| super::event::fact(facts, key);
     let (dag, task, state) = (get("dag_id"), get("task_id"), get("state"));
     let headline = if task.is_empty() {
         format!("[Updraft] DAG {dag}: run {} {state}", get("run_id"))

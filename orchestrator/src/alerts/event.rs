@@ -99,21 +99,6 @@ impl NewCallback {
         .join("\0");
         crate::dag::source::sha256(key.as_bytes())
     }
-
-    /// Who receives it, as shown (a URL's scheme and host only: the rest may be a secret).
-    pub fn target(&self) -> String {
-        match &self.action {
-            Action::Webhook { conn: Some(c), .. } | Action::Slack { conn: Some(c), .. } => {
-                format!("conn {c}")
-            }
-            Action::Email { conn, to, .. } => format!("conn {conn} to {}", to.join(", ")),
-            Action::Webhook { url: Some(u), .. } | Action::Slack { url: Some(u), .. } => {
-                shown_url(u)
-            }
-            Action::Shell { command, .. } => updraft_core::secrets::mask(command).into_owned(),
-            _ => String::new(),
-        }
-    }
 }
 
 /// A URL as shown: its scheme and host (a template as written).
@@ -124,6 +109,16 @@ pub fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")),
         Err(_) => "(not a URL)".to_string(),
+    }
+}
+
+/// Fact `key` of an event as text: a string as it is, null as nothing, anything else
+/// as JSON.
+pub fn fact(facts: &Value, key: &str) -> String {
+    match &facts[key] {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -71,16 +71,6 @@ pub async fn send_samples(
         if let serde_json::Value::Object(map) = &mut facts {
             map.insert("event".into(), event.as_str().into());
         }
-        let callback = super::NewCallback {
-            dag_id: dag.dag_id.clone(),
-            run_id: run_id.to_string(),
-            task_id: task_id.clone(),
-            try_number: 1,
-            event,
-            action_index: 0,
-            action: action.clone(),
-            facts: facts.clone(),
-        };
         let outcome = send(&http, &settings.connections, &action, &facts).await;
         let (result, answer) = match outcome {
             Ok(sent) => ("sent", sent.answer),
@@ -90,7 +80,7 @@ pub async fn send_samples(
             event,
             task_id,
             action_kind: action.kind(),
-            target: callback.target(),
+            target: action.target(),
             result,
             answer,
         });

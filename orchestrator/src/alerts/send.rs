@@ -181,11 +181,7 @@ async fn post(
 
 /// Runs `command` with the facts in its environment.
 async fn shell(command: &str, facts: &Value, limit: Duration) -> Result<Sent, NotSent> {
-    let fact = |key: &str| match &facts[key] {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let fact = |key: &str| super::event::fact(facts, key);
     let mut child = tokio::process::Command::new("sh");
     child
         .arg("-c")
@@ -230,7 +226,7 @@ async fn shell(command: &str, facts: &Value, limit: Duration) -> Result<Sent, No
 /// A Slack message (Block Kit) for the event: a headline a phone shows in its
 /// notification, the DAG, run and task, the error's first lines, and the link.
 pub fn slack_message(facts: &Value, text: Option<&str>) -> Value {
-    let get = |key: &str| facts[key].as_str().unwrap_or_default().to_string();
+    let get = |key: &str| super::event::fact(facts, key);
     let (dag, run, task, state) = (get("dag_id"), get("run_id"), get("task_id"), get("state"));
     let what = if task.is_empty() {
         format!("DAG {dag}: run {run} {state}")

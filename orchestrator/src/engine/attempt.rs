@@ -274,28 +274,15 @@ impl Attempt {
 
     /// The alert messages an end in `state` causes, by the task's callbacks.
     fn callbacks(&self, state: TaskState, error: Option<&str>) -> Vec<NewCallback> {
-        let on = &self.task.callbacks;
-        let (event, actions) = match state {
-            TaskState::Failed => (AlertEvent::TaskFailure, &on.on_failure),
-            TaskState::UpForRetry => (AlertEvent::TaskRetry, &on.on_retry),
-            TaskState::Success => (AlertEvent::TaskSuccess, &on.on_success),
-            TaskState::Skipped => (AlertEvent::TaskSkipped, &on.on_skipped),
-            _ => return Vec::new(),
-        };
-        if actions.is_empty() {
+        let Some((event, actions, shown_state)) = self.task.callbacks.for_end(state) else {
             return Vec::new();
-        }
+        };
         let key = (
             self.vars.dag_id.as_str(),
             self.vars.run_id.as_str(),
             self.task.task_id.as_str(),
         );
         let base = self.settings.base_url.as_ref().map(url::Url::as_str);
-        let shown_state = if state == TaskState::UpForRetry {
-            "failed, to be retried"
-        } else {
-            state.as_str()
-        };
         let try_number = i64::from(self.try_number);
         let mut facts = task_facts(key, try_number, shown_state, error, base);
         if let (serde_json::Value::Object(map), Some(tail)) = (&mut facts, self.log_tail()) {

@@ -4,9 +4,9 @@
 
 use super::job::Job;
 use super::supervisor::{self, Survivors};
-use crate::alerts::{AlertEvent, NewCallback, task_facts};
+use crate::alerts::{NewCallback, task_facts};
 use crate::dag::{Dag, Task};
-use crate::store::{JobRow, StaleAttempt, Store};
+use crate::store::{JobRow, StaleAttempt, Store, TaskState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -69,35 +69,30 @@ pub async fn recover<'a>(
     Ok(failed)
 }
 
-/// Whether nothing of a dead job's attempt still runs: on this host, what its crash left
-/// of the attempt's process group is killed first (and said in the attempt's log); other
-/// hosts' attempts died with their job's process (their supervisors saw it go), which the
-/// heartbeat timeout has given time to happen.
 /// The alert messages of `stale` failed by recovery: `on_retry` when it will be retried,
 /// `on_failure` when it will not, as if the attempt had ended so.
 fn alerts(stale: &StaleAttempt, task: &Task, why: &str, retried: bool) -> Vec<NewCallback> {
-    let (event, actions, state) = if retried {
-        (
-            AlertEvent::TaskRetry,
-            &task.callbacks.on_retry,
-            "failed, to be retried",
-        )
+    let state = if retried {
+        TaskState::UpForRetry
     } else {
-        (
-            AlertEvent::TaskFailure,
-            &task.callbacks.on_failure,
-            "failed",
-        )
+        TaskState::Failed
+    };
+    let Some((event, actions, shown)) = task.callbacks.for_end(state) else {
+        return Vec::new();
     };
     let key = (
         stale.dag_id.as_str(),
         stale.run_id.as_str(),
         stale.task_id.as_str(),
     );
-    let facts = task_facts(key, stale.try_number, state, Some(why), None);
+    let facts = task_facts(key, stale.try_number, shown, Some(why), None);
     NewCallback::for_actions(key, stale.try_number, event, actions, &facts)
 }
 
+/// Whether nothing of a dead job's attempt still runs: on this host, what its crash left
+/// of the attempt's process group is killed first (and said in the attempt's log); other
+/// hosts' attempts died with their job's process (their supervisors saw it go), which the
+/// heartbeat timeout has given time to happen.
 async fn survivors_gone(stale: &StaleAttempt, hostname: &str) -> bool {
     let (Some(pgid), Some(host)) = (stale.process_group, stale.try_host.as_deref()) else {
         return true;

@@ -2,7 +2,7 @@
 //! claimed by one scheduler at a time, and closed with what the receiver answered.
 
 use super::{Result, Store};
-use crate::alerts::{AlertEvent, CallbackState, NewCallback};
+use crate::alerts::{AlertEvent, CallbackState};
 use chrono::{DateTime, Utc};
 
 /// The columns a claim or a listing reads.
@@ -70,7 +70,7 @@ macro_rules! write_callbacks {
                     .bind(c.action.kind())
                     .bind(action)
                     .bind(c.facts.to_string())
-                    .bind(c.target())
+                    .bind(c.action.target())
                     .bind(now)
                     .execute(&mut *$tx)
                     .await?;
@@ -91,17 +91,6 @@ pub struct CallbackEnd {
 }
 
 impl Store {
-    /// Records callbacks outside any other change (`alerts test`, and events whose state
-    /// change is already committed).
-    pub async fn record_callbacks(&self, callbacks: &[NewCallback]) -> Result<()> {
-        with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            write_callbacks!(tx, callbacks).await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Claims up to `limit` callbacks for `job_id`: those due, and those a job that is no
     /// longer running had claimed. A callback is claimed by one job at a time: the state
     /// is checked again by the update itself, which another claim may have changed.
