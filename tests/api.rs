@@ -556,6 +556,9 @@ async fn every_endpoint_answers_as_documented(u: &Updraft) {
         json!("unhealthy"),
         "no scheduler runs: {health}"
     );
+    // An asset for the asset endpoints to name (id 1).
+    let out = u.run(&["asset", "event", "delta://lake/doc_check"]);
+    assert!(out.status.success(), "{:?}", text(&out));
     every_documented_operation_exists(&server.client(None), &op).await;
     // The CLI marks through the same use-case.
     let out = u.run(&["task", "mark", "etl", "doc_check", "failed"]);
@@ -579,7 +582,7 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
     let (status, doc) = public.get("/api/v2/openapi.json").await;
     assert_eq!(status, 200, "{doc}");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 24, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 27, "{:?}", paths.keys().collect::<Vec<_>>());
     // The login has a test of its own (tests/airflow_client.rs): this server has no users.
     for (path, ops) in paths.iter().filter(|(path, _)| *path != "/auth/token") {
         // Airflow's batch listings take `~` for their ids.
@@ -589,7 +592,8 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
             .replace("{dag_run_id}", if batch { "~" } else { "first" })
             .replace("{task_id}", "boom")
             .replace("{try_number}", "1")
-            .replace("{version_number}", "1");
+            .replace("{version_number}", "1")
+            .replace("{asset_id}", "1");
         for method in ops.as_object().expect("operations").keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             // Bodies that are valid but change nothing new: a dry-run clear, marks as now.
@@ -599,6 +603,7 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
                 ("PATCH", _) => Some(r#"{"state": "failed"}"#),
                 ("POST", p) if p.ends_with("/clear") => Some("{}"),
                 ("POST", p) if p.ends_with("/list") => Some(r#"{"page_limit": 5}"#),
+                ("POST", "/api/v2/assets/events") => Some(r#"{"asset_id": 1}"#),
                 ("POST", _) => Some(r#"{"dag_run_id": "doc_check"}"#),
                 _ => None,
             };

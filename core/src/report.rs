@@ -31,6 +31,9 @@ crate::stored_name! {
     pub enum AssetAccess ("asset access") {
         Write = "write",
         Read = "read",
+        /// A new version with the same data (compaction, vacuum): recorded, but it
+        /// triggers nothing and is not lineage.
+        Rewrite = "rewrite",
     }
 }
 

@@ -20,6 +20,8 @@ crate::stored_name! {
         Scheduled = "scheduled",
         /// `dag backfill`.
         Backfill = "backfill",
+        /// The scheduler, for events of the assets the DAG is scheduled on.
+        AssetTriggered = "asset_triggered",
     }
 }
 

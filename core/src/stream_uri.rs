@@ -50,6 +50,31 @@ impl fmt::Display for StreamUri {
     }
 }
 
+impl StreamUri {
+    /// Its URI as an asset, the same from every host: a topic as written, a folder under
+    /// the lake root `lake` as `file://lake/<path under the root>`.
+    pub fn asset_uri(&self, lake: &str) -> String {
+        match self {
+            StreamUri::File(dir) => {
+                let dir = dir.display().to_string();
+                let root = lake
+                    .strip_prefix("file://")
+                    .unwrap_or(lake)
+                    .trim_end_matches('/');
+                match dir
+                    .trim_end_matches('/')
+                    .strip_prefix(root)
+                    .and_then(|r| r.strip_prefix('/'))
+                {
+                    Some(rest) if !root.is_empty() => format!("file://lake/{rest}"),
+                    _ => format!("file://{}", dir.trim_end_matches('/')),
+                }
+            }
+            StreamUri::Kafka { .. } => self.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +91,15 @@ mod tests {
             })
         );
         assert!("kafka://host:9092".parse::<StreamUri>().is_err());
+        let landing = StreamUri::File("/srv/lake/landing/".into());
+        assert_eq!(landing.asset_uri("/srv/lake"), "file://lake/landing");
+        assert_eq!(
+            landing.asset_uri("file:///srv/lake/"),
+            "file://lake/landing"
+        );
+        assert_eq!(landing.asset_uri("/elsewhere"), "file:///srv/lake/landing");
+        let topic: StreamUri = "kafka://k:9092/tweets".parse().unwrap();
+        assert_eq!(topic.asset_uri("/srv/lake"), "kafka://k:9092/tweets");
         assert!("s3://bucket/x".parse::<StreamUri>().is_err());
     }
 }

@@ -32,6 +32,8 @@ pub mod alerts;
 pub mod cli;
 pub mod dag;
 pub mod engine;
+pub mod lineage;
+pub mod openlineage;
 pub mod runs;
 pub mod scheduler;
 pub mod server;

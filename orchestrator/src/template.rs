@@ -1,5 +1,6 @@
 //! Templating of task configs with minijinja, per attempt, with Airflow's names (`ds`,
-//! `ts`, `data_interval_start`, `params`, ...) plus `env`. An undefined name is an error.
+//! `ts`, `data_interval_start`, `params`, `triggering_asset_events`, ...) plus `env`,
+//! `lake` and an asset-triggered run's `partition`. An undefined name is an error.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use minijinja::value::{Object, Value as JinjaValue};
@@ -57,6 +58,13 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
         env => JinjaValue::from_object(EnvVars),
         lake => vars.lake.clone(),
         dag_folder => vars.dag_folder.display().to_string(),
+        // An asset-triggered run's conf carries what triggered it.
+        triggering_asset_events => vars.conf.get("triggering_asset_events")
+            .map(JinjaValue::from_serialize)
+            .unwrap_or_else(|| JinjaValue::from(Vec::<JinjaValue>::new())),
+        partition => vars.conf.get("partition")
+            .map(JinjaValue::from_serialize)
+            .unwrap_or(JinjaValue::UNDEFINED),
     }
 }
 

@@ -104,9 +104,10 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         outcome = outcome.with("files_deleted", metrics.files_deleted.len());
         table = vacuumed;
     }
-    // A rewrite is a new version of the table (an asset event); a no-op is not.
+    // A rewrite is a new version of the table (an asset event, which triggers nothing:
+    // the data is the same); a no-op is not.
     if lake::version(&table) > before {
-        lake::report_write(ctx, &cfg.table, lake::version(&table), None, Vec::new());
+        lake::report_rewrite(ctx, &cfg.table, lake::version(&table));
     }
     Ok(outcome)
 }

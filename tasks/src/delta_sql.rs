@@ -35,7 +35,7 @@ enum Mode {
 struct DeltaSqlConfig {
     /// Delta tables the query can use, by name.
     #[serde(default)]
-    tables: BTreeMap<String, String>,
+    tables: BTreeMap<String, Source>,
     /// The query itself...
     #[serde(default)]
     query: Option<String>,
@@ -61,6 +61,39 @@ struct DeltaSqlConfig {
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
 }
+/// A table the query reads: its location, or `{table: location, where: predicate}` for
+/// only the rows the predicate picks (e.g. an asset-triggered run's partition).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Source {
+    Location(String),
+    Filtered(FilteredSource),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilteredSource {
+    table: String,
+    #[serde(rename = "where")]
+    filter: String,
+}
+
+impl Source {
+    fn location(&self) -> &str {
+        match self {
+            Source::Location(location) => location,
+            Source::Filtered(f) => &f.table,
+        }
+    }
+
+    fn filter(&self) -> Option<&str> {
+        match self {
+            Source::Location(_) => None,
+            Source::Filtered(f) => Some(&f.filter),
+        }
+    }
+}
+
 updraft_core::declare_task_type!(
     DeltaSql,
     "delta_sql",
@@ -83,12 +116,20 @@ pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
                     "`overwrite_partitions` needs exactly one of `partitions_from` and `replace_where`".into(),
                 ));
             }
-            if let Some(name) = &cfg.partitions_from
-                && !cfg.tables.contains_key(name)
-            {
-                return Err(TaskError::Config(format!(
-                    "`partitions_from` names `{name}`, which is not in `tables`"
-                )));
+            if let Some(name) = &cfg.partitions_from {
+                match cfg.tables.get(name) {
+                    None => {
+                        return Err(TaskError::Config(format!(
+                            "`partitions_from` names `{name}`, which is not in `tables`"
+                        )));
+                    }
+                    Some(Source::Filtered(_)) => {
+                        return Err(TaskError::Config(format!(
+                            "`partitions_from` reads the partitions of `{name}` that changed; give it as a location, without `where`"
+                        )));
+                    }
+                    Some(Source::Location(_)) => {}
+                }
             }
         }
         Mode::Merge if cfg.merge_on.is_empty() => {
@@ -126,10 +167,10 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let query = query_text(&cfg, &ctx.dag_folder)?;
     let started = std::time::Instant::now();
     let mut sources = Vec::with_capacity(cfg.tables.len());
-    for (name, location) in &cfg.tables {
+    for (name, source) in &cfg.tables {
         sources.push((
             name.clone(),
-            lake::open(location, &cfg.storage_options).await?,
+            lake::open(source.location(), &cfg.storage_options).await?,
         ));
     }
     let mut target = lake::open(&cfg.table, &cfg.storage_options).await?;
@@ -138,18 +179,19 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let mut replace_where = cfg.replace_where.clone();
     let mut full_rebuild = cfg.mode == Mode::Overwrite;
     let mut partitions = 0usize;
-    // The partitions rebuilt, as `column=value` (empty: the whole table).
-    let mut touched: Vec<String> = Vec::new();
     for (name, table) in &sources {
         if table.version().is_none() {
             ctx.log.line(format!(
                 "source table `{name}` ({}) has no commits yet; nothing to do",
-                cfg.tables[name]
+                cfg.tables[name].location()
             ));
             return Ok(TaskOutcome::nothing_to_do());
         }
         if cfg.partitions_from.as_deref() != Some(name.as_str()) {
-            lake::register(&session, name, table).await?;
+            match cfg.tables[name].filter() {
+                Some(filter) => register_view(&session, name, table, filter).await?,
+                None => lake::register(&session, name, table).await?,
+            }
             continue;
         }
         let app = lake::source_app_id(TASK, table)?;
@@ -180,7 +222,6 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             return Ok(TaskOutcome::default().with("rows", 0).with("partitions", 0));
         }
         partitions = changes.partitions.len();
-        touched = changes.partitions.iter().map(partition_name).collect();
         let filter = restrict_to(&session, name, table, &changes.partitions).await?;
         ctx.log.line(format!(
             "rebuilding {partitions} partitions changed in `{name}`: {filter}"
@@ -188,7 +229,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         replace_where = Some(filter);
     }
     for (name, table) in &sources {
-        lake::report_read(ctx, &cfg.tables[name], lake::version(table));
+        lake::report_read(ctx, cfg.tables[name].location(), lake::version(table));
     }
     let frame = session
         .sql(&query)
@@ -209,17 +250,19 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     } else {
         replace_where
     };
-    if replace_where.is_none() {
-        touched.clear();
-    }
+    let before = lake::version(&target);
     let rows = write(&mut target, frame, &cfg, &schema, replace_where, &positions).await?;
-    lake::report_write(
-        ctx,
-        &cfg.table,
-        lake::version(&target),
-        i64::try_from(rows).ok(),
-        touched,
-    );
+    if lake::version(&target) > before {
+        // The partitions the commit touched, for DAGs scheduled per partition.
+        let changes = lake::changes_since(&target, before).await?;
+        lake::report_write(
+            ctx,
+            &cfg.table,
+            lake::version(&target),
+            i64::try_from(rows).ok(),
+            lake::partition_names(&changes.partitions),
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "{:?} {rows} rows into {} (version {}) in {seconds:.2}s",
@@ -237,14 +280,6 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
 
 /// A partition as an asset event names it: `column=value` for each of its columns,
 /// joined with `/` (a null value is `null`).
-fn partition_name(values: &lake::PartitionValues) -> String {
-    values
-        .iter()
-        .map(|(column, value)| format!("{column}={}", value.as_deref().unwrap_or("null")))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// The query text, from `query` or from `sql_file` (relative to the DAG's folder).
 /// Registers `table` as `name` restricted to the partitions that changed (the whole table
 /// stays registered under a hidden name); returns the SQL filter that picks them.
@@ -260,6 +295,18 @@ async fn restrict_to(
         .snapshot()
         .arrow_schema();
     let filter = lake::partition_filter(changed, &schema).unwrap_or("FALSE".into());
+    register_view(session, name, table, &filter).await?;
+    Ok(filter)
+}
+
+/// Registers `table` as `name`, only its rows that `filter` picks (the whole table
+/// stays registered under a hidden name).
+async fn register_view(
+    session: &SessionContext,
+    name: &str,
+    table: &DeltaTable,
+    filter: &str,
+) -> Result<(), TaskError> {
     let hidden = format!("__updraft_all_{name}");
     lake::register(session, &hidden, table).await?;
     let view = format!(
@@ -267,11 +314,12 @@ async fn restrict_to(
         quote_ident(name),
         quote_ident(&hidden)
     );
-    session
-        .sql(&view)
-        .await
-        .map_err(|e| datafusion_error("restricting the source to changed partitions", e))?;
-    Ok(filter)
+    session.sql(&view).await.map_err(|e| {
+        TaskError::Config(format!(
+            "`{name}`: the filter `{filter}` does not plan: {e}"
+        ))
+    })?;
+    Ok(())
 }
 
 /// Writes the query's rows into the target as the mode says (only `replace_where`'s

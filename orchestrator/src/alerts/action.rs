@@ -65,6 +65,10 @@ pub enum Action {
         #[serde(default)]
         timeout: Option<u64>,
     },
+    /// An OpenLineage run event (the facts) to the configured backend: recorded by the
+    /// engine for every attempt when `UPDRAFT_OPENLINEAGE_URL` is set, never in a DAG.
+    #[serde(rename = "openlineage")]
+    OpenLineage {},
 }
 
 impl Action {
@@ -75,6 +79,7 @@ impl Action {
             Action::Slack { .. } => "slack",
             Action::Email { .. } => "email",
             Action::Shell { .. } => "shell",
+            Action::OpenLineage {} => "openlineage",
         }
     }
 
@@ -90,6 +95,7 @@ impl Action {
             }
             Action::Email { conn, to, .. } => format!("conn {conn} to {}", to.join(", ")),
             Action::Shell { command, .. } => updraft_core::secrets::mask(command).into_owned(),
+            Action::OpenLineage {} => "the OpenLineage backend".to_string(),
             Action::Webhook { .. } | Action::Slack { .. } => String::new(),
         }
     }
@@ -185,6 +191,12 @@ pub fn check_actions(actions: &[Action], path: &str) -> Vec<(String, String)> {
                     problems.push((format!("{at}.command"), "the command is empty".to_string()));
                 }
             }
+            Action::OpenLineage {} => problems.push((
+                at,
+                "OpenLineage events are sent for every attempt when UPDRAFT_OPENLINEAGE_URL is \
+                 set; they are not an alert action"
+                    .to_string(),
+            )),
         }
     }
     problems

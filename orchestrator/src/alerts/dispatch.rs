@@ -2,7 +2,7 @@
 //! with its timeout, and records the answer, putting a message back (with a growing
 //! delay) after a retryable failure until its tries are spent. It never touches a run.
 
-use super::send::{NotSent, send};
+use super::send::{NotSent, Receivers, send};
 use super::{Action, CallbackState};
 use crate::settings::Settings;
 use crate::store::{CallbackEnd, CallbackRow, Store};
@@ -28,6 +28,7 @@ pub struct Dispatcher {
     store: Store,
     job_id: String,
     connections: Arc<Connections>,
+    openlineage: Option<crate::settings::OpenLineageTarget>,
     /// Where people reach the UI, for links in messages.
     base_url: Option<String>,
     http: reqwest::Client,
@@ -40,6 +41,7 @@ impl Dispatcher {
             store,
             job_id: job_id.to_string(),
             connections: settings.connections.clone(),
+            openlineage: settings.openlineage.clone(),
             base_url: settings.base_url.as_ref().map(|u| u.to_string()),
             http: reqwest::Client::new(),
         }
@@ -59,11 +61,14 @@ impl Dispatcher {
         }
     }
 
-    /// Decides the deadlines that can be, claims the due messages and sends them; how
-    /// many it claimed.
+    /// Decides the deadlines that can be and which assets went stale, claims the due
+    /// messages and sends them; how many it claimed.
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
         self.store
             .decide_deadlines(self.base_url.as_deref())
+            .await?;
+        self.store
+            .decide_freshness(self.base_url.as_deref())
             .await?;
         let claimed = self.store.claim_callbacks(&self.job_id, BATCH).await?;
         let count = claimed.len();
@@ -86,7 +91,11 @@ impl Dispatcher {
         let outcome = match serde_json::from_str::<Action>(&row.action) {
             Ok(action) => {
                 let facts = serde_json::from_str(&row.facts).unwrap_or_default();
-                send(&self.http, &self.connections, &action, &facts).await
+                let receivers = Receivers {
+                    connections: &self.connections,
+                    openlineage: self.openlineage.as_ref(),
+                };
+                send(&self.http, &receivers, &action, &facts).await
             }
             Err(e) => Err(NotSent {
                 message: format!("the recorded action does not read: {e}"),

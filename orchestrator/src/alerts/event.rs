@@ -23,6 +23,12 @@ updraft_core::stored_name! {
         TestFailure = "test_failure",
         /// Data tests of an attempt warned (and none failed).
         TestWarn = "test_warn",
+        /// An asset went longer than its `freshness:` `max_age` without a write.
+        AssetStale = "asset_stale",
+        /// An attempt started: its OpenLineage `START` event.
+        LineageStart = "lineage_start",
+        /// An attempt ended: its OpenLineage `COMPLETE` or `FAIL` event.
+        LineageEnd = "lineage_end",
     }
 }
 

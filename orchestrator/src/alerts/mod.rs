@@ -4,13 +4,15 @@
 //! transaction as the state change that caused it (so a crash cannot lose it), and a
 //! scheduler's dispatcher claims due rows (one scheduler per row), sends them in the
 //! background with a timeout and up to three tries, and records what the receiver
-//! answered. Deadlines (`deadline:`) are rows too, fired by the same dispatcher.
+//! answered. Deadlines (`deadline:`) and freshness rules (`freshness:`) are rows too,
+//! fired by the same dispatcher.
 
 mod action;
 mod deadline;
 mod dispatch;
 mod email;
 mod event;
+mod freshness;
 mod sample;
 mod send;
 
@@ -18,5 +20,6 @@ pub use action::{Action, Callbacks, check_actions};
 pub use deadline::{Deadline, DeadlineReference, DeadlineSpecs, DeadlineState};
 pub use dispatch::{Dispatcher, dispatch_until};
 pub use event::{AlertEvent, CallbackState, NewCallback, run_facts, task_facts};
+pub use freshness::{Freshness, FreshnessSpec, FreshnessState};
 pub use sample::{SampleResult, send_samples};
 pub use send::Sent;

@@ -2,7 +2,7 @@
 //! that a user sees what each receiver answers before a real failure at 02:00. Nothing
 //! is recorded.
 
-use super::send::send;
+use super::send::{Receivers, send};
 use super::{Action, AlertEvent, run_facts, task_facts};
 use crate::dag::Dag;
 use crate::settings::Settings;
@@ -42,6 +42,9 @@ pub async fn send_samples(
     };
     plan(AlertEvent::RunFailure, "", &dag.callbacks.on_failure);
     plan(AlertEvent::RunSuccess, "", &dag.callbacks.on_success);
+    for rule in &dag.freshness {
+        plan(AlertEvent::AssetStale, "", &rule.on_stale);
+    }
     for deadline in &dag.deadlines {
         plan(AlertEvent::DeadlineMiss, "", &deadline.on_miss);
     }
@@ -71,7 +74,11 @@ pub async fn send_samples(
         if let serde_json::Value::Object(map) = &mut facts {
             map.insert("event".into(), event.as_str().into());
         }
-        let outcome = send(&http, &settings.connections, &action, &facts).await;
+        let receivers = Receivers {
+            connections: &settings.connections,
+            openlineage: settings.openlineage.as_ref(),
+        };
+        let outcome = send(&http, &receivers, &action, &facts).await;
         let (result, answer) = match outcome {
             Ok(sent) => ("sent", sent.answer),
             Err(not) => ("failed", not.message),

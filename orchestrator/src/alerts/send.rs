@@ -47,13 +47,31 @@ impl NotSent {
     }
 }
 
+/// Where messages may go: the connections, and the OpenLineage backend if any.
+pub struct Receivers<'a> {
+    pub connections: &'a Connections,
+    pub openlineage: Option<&'a crate::settings::OpenLineageTarget>,
+}
+
 /// Sends `action` with the event's `facts`.
 pub async fn send(
     http: &reqwest::Client,
-    connections: &Connections,
+    receivers: &Receivers<'_>,
     action: &Action,
     facts: &Value,
 ) -> Result<Sent, NotSent> {
+    let connections = receivers.connections;
+    if let Action::OpenLineage {} = action {
+        // The facts are the run event, sent as they are (no templates in them).
+        let target = receivers.openlineage.ok_or_else(|| {
+            NotSent::permanent("UPDRAFT_OPENLINEAGE_URL is not set here any more")
+        })?;
+        let mut headers = std::collections::BTreeMap::new();
+        if let Some(key) = &target.api_key {
+            headers.insert("Authorization".to_string(), format!("Bearer {key}"));
+        }
+        return post(http, &target.endpoint(), &headers, facts, DEFAULT_TIMEOUT).await;
+    }
     let rendered = crate::template::render_alert(
         &serde_json::to_value(action).map_err(|e| NotSent::permanent(e.to_string()))?,
         facts,
@@ -106,6 +124,7 @@ pub async fn send(
             })
         }
         Action::Shell { command, timeout } => shell(command, facts, limit(*timeout)).await,
+        Action::OpenLineage {} => Err(NotSent::permanent("sent above")),
     }
 }
 

@@ -130,7 +130,7 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|d| DagListing {
             dag_id: d.dag_id.clone(),
-            schedule: d.schedule.describe(),
+            schedule: d.schedule_summary(),
             timezone: d.timezone.name().to_string(),
             tasks: d.tasks.len(),
             is_paused: stored.iter().any(|s| s.dag_id == d.dag_id && s.is_paused),
@@ -255,7 +255,7 @@ async fn show(
             &serde_json::json!({
                 "dag_id": dag.dag_id,
                 "description": dag.description,
-                "schedule": dag.schedule.describe(),
+                "schedule": dag.schedule_summary(),
                 "timezone": dag.timezone.name(),
                 "max_active_tasks": dag.max_active_tasks,
                 "params": dag.params,
@@ -266,7 +266,7 @@ async fn show(
         say!(
             "{} — schedule: {}, timezone: {}, max_active_tasks: {}",
             dag.dag_id,
-            dag.schedule.describe().unwrap_or_else(|| "manual".into()),
+            dag.schedule_summary().unwrap_or_else(|| "manual".into()),
             dag.timezone.name(),
             dag.max_active_tasks
         );

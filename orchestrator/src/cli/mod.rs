@@ -86,7 +86,8 @@ enum Command {
     /// Data-quality test results of runs, and `data_test` tasks run now
     #[command(subcommand)]
     Test(test_cmd::TestCommand),
-    /// The tables tasks wrote and read (assets), with versions, producers and consumers
+    /// The tables tasks wrote and read (assets): versions, producers and consumers,
+    /// lineage across DAGs, events from outside
     #[command(subcommand)]
     Asset(asset_cmd::AssetCommand),
     /// The alert messages sent (or not) and what their receivers answered

@@ -1,11 +1,14 @@
 //! Reading one DAG file: YAML → [`DagSpec`] → checks → [`Dag`]. Every problem is reported
 //! as `file:line:col: message`, and all problems of a file are reported together.
 
+use super::asset_trigger::{asset_uri, parse_schedule};
 use super::ids::{IdKind, check_id};
 use super::source::DagSource;
 use super::spec::{DagSpec, DurationSpec, RetrySpec, TaskSpec};
 use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
-use crate::alerts::{Callbacks, Deadline, DeadlineReference, DeadlineSpecs, check_actions};
+use crate::alerts::{
+    Callbacks, Deadline, DeadlineReference, DeadlineSpecs, Freshness, FreshnessSpec, check_actions,
+};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -194,10 +197,13 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
             chrono_tz::UTC
         }
     };
-    let schedule = Schedule::parse(spec.schedule.as_deref()).unwrap_or_else(|e| {
-        errors.value("schedule", e);
-        Schedule::Manual
-    });
+    let (schedule, assets) = match parse_schedule(spec.schedule.as_ref()) {
+        Ok(parsed) => (parsed.time, parsed.assets),
+        Err((at, e)) => {
+            errors.value(&at, e);
+            (Schedule::Manual, None)
+        }
+    };
     let start_date = date_field(errors, "start_date", spec.start_date.as_deref(), timezone);
     let end_date = date_field(errors, "end_date", spec.end_date.as_deref(), timezone);
     if !matches!(schedule, Schedule::Manual) && spec.start_date.is_none() {
@@ -230,6 +236,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         }
     }
     let deadlines = deadlines(spec.deadline.as_ref(), errors);
+    let freshness = freshness(&spec.freshness, errors);
     let mut tasks = IndexMap::new();
     for (task_id, task) in &spec.tasks {
         tasks.insert(
@@ -274,6 +281,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         owner: spec.owner,
         description: spec.description,
         schedule,
+        assets,
         timezone,
         start_date,
         end_date,
@@ -284,6 +292,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         tags: spec.tags,
         callbacks,
         deadlines,
+        freshness,
         tasks,
         graph: graph.graph,
         topo_order: graph.order,
@@ -341,6 +350,18 @@ fn build_task(
         &format!("{path}.execution_timeout"),
         retry.execution_timeout.as_ref(),
     );
+    let mut declared = |key: &str, list: &[String]| -> Vec<String> {
+        let mut uris = Vec::new();
+        for (i, text) in list.iter().enumerate() {
+            match asset_uri(text) {
+                Ok(uri) => uris.push(uri),
+                Err(e) => errors.value(&format!("{path}.{key}.{i}"), e),
+            }
+        }
+        uris
+    };
+    let outlets = declared("outlets", &task.outlets);
+    let inlets = declared("inlets", &task.inlets);
     Task {
         task_id: task_id.to_string(),
         task_type: task.task_type.clone(),
@@ -353,6 +374,8 @@ fn build_task(
         when: task.when.clone(),
         config: task.config.clone(),
         callbacks,
+        outlets,
+        inlets,
     }
 }
 
@@ -448,6 +471,33 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
 }
 
 /// The DAG's deadlines, their problems added to `errors`.
+/// The `freshness:` entries, each checked.
+fn freshness(specs: &[FreshnessSpec], errors: &mut Errors) -> Vec<Freshness> {
+    let mut found = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let path = format!("freshness.{i}");
+        let uri = asset_uri(&spec.asset).map_err(|e| errors.value(&format!("{path}.asset"), e));
+        let max_age = duration(errors, &format!("{path}.max_age"), Some(&spec.max_age));
+        if spec.on_stale.is_empty() {
+            errors.key(
+                &path,
+                "a freshness rule needs `on_stale:` (what to do when the asset is stale)",
+            );
+        }
+        for (at, problem) in check_actions(&spec.on_stale, &format!("{path}.on_stale")) {
+            errors.value(&at, problem);
+        }
+        if let (Ok(uri), Some(max_age)) = (uri, max_age) {
+            found.push(Freshness {
+                uri,
+                max_age,
+                on_stale: spec.on_stale.clone(),
+            });
+        }
+    }
+    found
+}
+
 fn deadlines(specs: Option<&DeadlineSpecs>, errors: &mut Errors) -> Vec<Deadline> {
     let Some(specs) = specs else {
         return Vec::new();

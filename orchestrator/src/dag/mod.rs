@@ -1,6 +1,7 @@
 //! The DAG model: what a validated DAG file means (tasks, dependencies, retry policies,
 //! schedule), built from YAML by [`load`] and checked with file:line:col errors.
 
+pub mod asset_trigger;
 mod files;
 mod folder;
 mod graph;
@@ -13,6 +14,7 @@ pub mod spec;
 pub mod timetable;
 pub mod trigger_rule;
 
+pub use asset_trigger::{AssetMode, AssetTrigger};
 pub use files::{DagFiles, Seen};
 pub use folder::{DagFolder, dag_files, is_dag_file};
 pub use load::{DagError, load_file, parse_dag};
@@ -22,7 +24,7 @@ pub use timetable::{Restriction, RunInfo};
 pub use trigger_rule::TriggerRule;
 pub use updraft_core::yaml_locations::Position;
 
-use crate::alerts::{Callbacks, Deadline};
+use crate::alerts::{Callbacks, Deadline, Freshness};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
@@ -40,7 +42,10 @@ pub struct Dag {
     /// Who answers for it (`owner:`).
     pub owner: Option<String>,
     pub description: Option<String>,
+    /// When it runs by time (`Manual`: never by time).
     pub schedule: Schedule,
+    /// When it runs on asset events (`schedule: {assets: [...]}`), besides.
+    pub assets: Option<AssetTrigger>,
     pub timezone: Tz,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
@@ -53,6 +58,8 @@ pub struct Dag {
     pub callbacks: Callbacks,
     /// When its runs must be done by (`deadline:`).
     pub deadlines: Vec<Deadline>,
+    /// How old assets may get before someone is told (`freshness:`).
+    pub freshness: Vec<Freshness>,
     /// Tasks in file order.
     pub tasks: IndexMap<String, Task>,
     /// Edges point from upstream to downstream; node weights are task ids.
@@ -82,6 +89,9 @@ pub struct Task {
     pub config: Value,
     /// What to do when the task fails for good, is retried, or succeeds.
     pub callbacks: Callbacks,
+    /// The URIs of the assets it declares it writes (`outlets:`) and reads (`inlets:`).
+    pub outlets: Vec<String>,
+    pub inlets: Vec<String>,
 }
 
 /// How a failed attempt is retried.
@@ -114,6 +124,12 @@ impl Dag {
     /// How people see the DAG: its `display_name`, else its id.
     pub fn display_name(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.dag_id)
+    }
+
+    /// How its schedule reads in listings (None: manual only): `0 2 * * *`, `Asset`,
+    /// `Asset or 0 2 * * *`.
+    pub fn schedule_summary(&self) -> Option<String> {
+        asset_trigger::summary(&self.schedule, self.assets.as_ref())
     }
 
     /// The task with this id.

@@ -1,6 +1,6 @@
 //! The DAG file as written: serde structs that mirror the YAML and reject unknown keys.
 
-use crate::alerts::{Action, DeadlineSpecs};
+use crate::alerts::{Action, DeadlineSpecs, FreshnessSpec};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,8 +18,10 @@ pub struct DagSpec {
     pub owner: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Text (cron, preset, interval, `@once`) or a mapping with `assets:` (read by
+    /// [`super::asset_trigger::parse_schedule`]).
     #[serde(default)]
-    pub schedule: Option<String>,
+    pub schedule: Option<Value>,
     #[serde(default)]
     pub timezone: Option<String>,
     #[serde(default)]
@@ -45,6 +47,9 @@ pub struct DagSpec {
     /// When runs must be done by, and what to do when one is not.
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub deadline: Option<DeadlineSpecs>,
+    /// How old assets may get before someone is told.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub freshness: Vec<FreshnessSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
     pub tasks: IndexMap<String, TaskSpec>,
@@ -103,6 +108,13 @@ pub struct TaskSpec {
     /// A template; the task is skipped when it renders empty or false.
     #[serde(default)]
     pub when: Option<String>,
+    /// Assets a successful attempt writes, besides those its type records itself
+    /// (Airflow's `outlets`): URIs or `{{ lake }}/...` tables.
+    #[serde(default)]
+    pub outlets: Vec<String>,
+    /// Assets it reads, likewise (Airflow's `inlets`).
+    #[serde(default)]
+    pub inlets: Vec<String>,
     #[serde(flatten)]
     pub retry: RetrySpec,
 }

@@ -59,11 +59,13 @@ impl Attempt {
             try_number: self.try_number,
         });
         let started = Instant::now();
+        self.record_lineage_start().await;
         let reports = Reports::default();
         let result = self.logged(&reports).await;
         let mut end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
         let tested = self.test_callbacks(&end).await;
         end.callbacks.extend(tested);
+        end.callbacks.extend(self.lineage_end(&end).await);
         let owned = self.job.finish(end.clone()).await?;
         self.job.untrack(&OwnedAttempt {
             dag_id: end.dag_id.clone(),
@@ -163,6 +165,14 @@ impl Attempt {
             ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
         });
         let callbacks = self.callbacks(state, error.as_deref());
+        // Declared first: what the type recorded of the same table (its version) wins.
+        let reports = if state == TaskState::Success {
+            let mut all = self.declared_assets();
+            all.extend(reports);
+            all
+        } else {
+            reports
+        };
         TryEnd {
             dag_id: self.vars.dag_id.clone(),
             run_id: self.vars.run_id.clone(),
@@ -179,6 +189,27 @@ impl Attempt {
             reports,
             callbacks,
         }
+    }
+
+    /// The asset events a successful attempt's `outlets:` and `inlets:` declare.
+    fn declared_assets(&self) -> Vec<updraft_core::Report> {
+        use updraft_core::report::{AssetAccess, AssetEvent, Report};
+        let event = |uri: &String, access| {
+            Report::Asset(AssetEvent {
+                uri: uri.clone(),
+                access,
+                version: None,
+                rows: None,
+                partitions: Vec::new(),
+            })
+        };
+        let outlets = self
+            .task
+            .outlets
+            .iter()
+            .map(|u| event(u, AssetAccess::Write));
+        let inlets = self.task.inlets.iter().map(|u| event(u, AssetAccess::Read));
+        outlets.chain(inlets).collect()
     }
 
     /// The alert messages the data tests `end` reports cause (`on_test_failure` when

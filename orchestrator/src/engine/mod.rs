@@ -7,6 +7,7 @@ mod attempt;
 mod events;
 pub mod job;
 pub mod left_runs;
+mod lineage_events;
 pub mod recovery;
 mod run_tasks;
 pub mod supervisor;

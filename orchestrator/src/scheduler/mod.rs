@@ -1,12 +1,15 @@
 //! The scheduler daemon. Every tick it re-reads changed DAG files, fails the attempts of
-//! dead jobs, creates due scheduled runs, starts queued runs within `max_active_runs`,
+//! dead jobs, creates due scheduled runs and the runs asset events call for, starts
+//! queued runs within `max_active_runs`,
 //! and works every running run that no single job owns (holding those of paused DAGs).
 //! Any number of schedulers may share one PostgreSQL: every step is a conditional write,
 //! so each happens once.
 
+mod asset_runs;
 mod due_queue;
 mod due_runs;
 
+pub use asset_runs::create_asset_runs;
 pub use due_runs::{DueRuns, create_due_runs};
 
 use crate::alerts::Dispatcher;
@@ -203,6 +206,8 @@ impl Scheduler {
             };
             self.due.set(&dag_id, again);
         }
+        let dags: Vec<&Dag> = self.dags.all().map(Arc::as_ref).collect();
+        create_asset_runs(&self.store, &dags, &self.paused).await?;
         let paused = &self.paused;
         for run in self.store.runs_in_state(RunState::Queued, true).await? {
             if paused.contains(&run.dag_id) {

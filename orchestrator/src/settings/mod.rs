@@ -12,9 +12,11 @@ use updraft_core::{Connection, Connections};
 
 mod api_tokens;
 mod api_users;
+mod openlineage;
 
 pub use api_tokens::{ApiToken, Role, check_tokens, parse_tokens};
 pub use api_users::{ApiUser, JwtSettings, hash_password};
+pub use openlineage::OpenLineageTarget;
 
 /// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
 pub const DEFAULT_WAREHOUSE: &str = "warehouse";
@@ -49,6 +51,8 @@ pub struct Settings {
     /// Whether a DAG seen for the first time starts paused (`UPDRAFT_DAGS_PAUSED_AT_CREATION`
     /// > `dags_paused_at_creation`; Airflow's `dags_are_paused_at_creation`).
     pub dags_paused_at_creation: bool,
+    /// Where every attempt's OpenLineage run events go (None: nowhere).
+    pub openlineage: Option<OpenLineageTarget>,
 }
 
 /// Airflow's default `parallelism`.
@@ -87,6 +91,8 @@ struct ConfigFile {
     api: ApiSection,
     #[serde(default)]
     logs: LogsSection,
+    #[serde(default)]
+    openlineage: openlineage::OpenLineageSection,
 }
 
 /// `[logs]` of `updraft.toml`.
@@ -203,6 +209,7 @@ impl Settings {
                 None => updraft_core::log::DEFAULT_MAX_BYTES,
             },
         };
+        let openlineage = openlineage::resolve(file.openlineage)?;
         Ok(Self {
             home,
             dags_folder,
@@ -222,6 +229,7 @@ impl Settings {
             allowed_hosts,
             base_url,
             dags_paused_at_creation,
+            openlineage,
         })
     }
 

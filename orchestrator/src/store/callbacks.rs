@@ -95,9 +95,15 @@ impl Store {
     /// longer running had claimed. A callback is claimed by one job at a time: the state
     /// is checked again by the update itself, which another claim may have changed.
     pub async fn claim_callbacks(&self, job_id: &str, limit: i64) -> Result<Vec<CallbackRow>> {
-        let claimable = "(state = 'pending' AND next_attempt_at <= $2)
+        // An attempt's OpenLineage end waits until its start has been sent (or given up).
+        let claimable = "((state = 'pending' AND next_attempt_at <= $2)
             OR (state = 'sending' AND NOT EXISTS (SELECT 1 FROM job j
-                WHERE j.job_id = callback.claimed_by AND j.state = 'running'))";
+                WHERE j.job_id = callback.claimed_by AND j.state = 'running')))
+            AND NOT (event = 'lineage_end' AND EXISTS (SELECT 1 FROM callback s
+                WHERE s.event = 'lineage_start' AND s.dag_id = callback.dag_id
+                  AND s.run_id = callback.run_id AND s.task_id = callback.task_id
+                  AND s.try_number = callback.try_number
+                  AND s.state IN ('pending', 'sending')))";
         let sql = format!(
             "UPDATE callback SET state = 'sending', claimed_by = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM callback WHERE {claimable}
@@ -110,6 +116,17 @@ impl Store {
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(job_id).bind(now).bind(limit)
             .fetch_all(p).await?),
         )
+    }
+
+    /// Records `callbacks` in a transaction of their own (those of an event no state
+    /// change records, such as an attempt's OpenLineage start).
+    pub async fn record_callbacks(&self, callbacks: &[crate::alerts::NewCallback]) -> Result<()> {
+        with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            write_callbacks!(tx, callbacks).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
     }
 
     /// Closes (or puts back, to be tried again) a callback `job_id` claimed; false when

@@ -1,4 +1,5 @@
-//! The `dag` table: the DAGs read from the folder, their pause flags.
+//! The `dag` table: the DAGs read from the folder, their pause flags (and the assets
+//! each is scheduled on).
 
 use super::{DagRow, Result, Store};
 use chrono::Utc;
@@ -14,14 +15,20 @@ impl Store {
                      description = excluded.description, last_parsed_at = excluded.last_parsed_at";
         with_pool!(self, p => sqlx::query(sql)
             .bind(&dag.dag_id)
-            .bind(dag.schedule.describe())
+            .bind(dag.schedule_summary())
             .bind(dag.timezone.name())
             .bind(dag.fileloc.display().to_string())
             .bind(&dag.description)
             .bind(Utc::now())
             .bind(self.paused_at_creation)
             .execute(p).await.map(|_| ()))?;
-        Ok(())
+        let uris = dag
+            .assets
+            .as_ref()
+            .map(|a| a.uris.as_slice())
+            .unwrap_or_default();
+        self.set_dag_schedule_assets(&dag.dag_id, uris).await?;
+        self.set_freshness(&dag.dag_id, &dag.freshness).await
     }
 
     /// The ids of the paused DAGs.

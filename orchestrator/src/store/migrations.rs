@@ -55,6 +55,14 @@ const POSTGRES: &[(&str, &str)] = &[
         "0011_asset_event",
         include_str!("../../../sql/migrations/postgres/0011_asset_event.sql"),
     ),
+    (
+        "0012_asset_scheduling",
+        include_str!("../../../sql/migrations/postgres/0012_asset_scheduling.sql"),
+    ),
+    (
+        "0013_asset_triggered_runs",
+        include_str!("../../../sql/migrations/postgres/0013_asset_triggered_runs.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -102,6 +110,14 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0011_asset_event",
         include_str!("../../../sql/migrations/sqlite/0011_asset_event.sql"),
+    ),
+    (
+        "0012_asset_scheduling",
+        include_str!("../../../sql/migrations/sqlite/0012_asset_scheduling.sql"),
+    ),
+    (
+        "0013_asset_triggered_runs",
+        include_str!("../../../sql/migrations/sqlite/0013_asset_triggered_runs.sql"),
     ),
 ];
 

@@ -32,10 +32,14 @@ macro_rules! row_struct {
 
 mod rows;
 
-pub use assets::{AssetEventRow, AssetSummary};
+pub use asset_queue::QueuedEvent;
+pub use assets::{
+    AssetEventFilter, AssetEventRow, AssetRow, AssetSummary, AssetTaskRow, EdgeKind, LineageEdge,
+};
 pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, TryEnd};
 pub use connect::StoreStatus;
+pub use freshness::FreshnessRow;
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
@@ -119,12 +123,14 @@ macro_rules! with_pool {
 }
 
 // The map: one file per table or aggregate.
+mod asset_queue; // asset events written, and the asset-triggered runs they cause
 mod assets; // the tables attempts wrote and read (`asset_event`)
 mod callbacks; // alert messages: recorded, claimed, answered
 mod claims; // task instances several jobs race for: claims, moves, attempt ends
 mod connect; // opening, migrating, `db check`
 mod dags; // `dag`
 mod deadlines; // when runs must be done by, met or missed
+mod freshness; // how old assets may get: stale once per period, fresh on a write
 mod jobs; // `job`: heartbeats, dead jobs, stale attempts
 mod marks; // marking runs and task instances by hand
 mod metrics; // what `/metrics` reports of the history

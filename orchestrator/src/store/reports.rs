@@ -1,6 +1,7 @@
 //! Where what an attempt reported (`updraft_core::Report`) becomes rows: each kind of
 //! report has its table (`test_result`, `model_run`), written in the transaction that
-//! records the attempt's end (`asset_event` too). A new kind of report is a variant of
+//! records the attempt's end (`asset_event` too, through
+//! [`super::asset_queue`]). A new kind of report is a variant of
 //! `Report`, its table (a migration) and its arm here.
 
 /// Writes the reports of one attempt (`$end`, a `TryEnd`) in the transaction `$tx`,
@@ -27,7 +28,14 @@ macro_rules! write_reports {
                 let insert = match report {
                     Report::Test(_) => $crate::store::reports::INSERT_TEST,
                     Report::Model(_) => $crate::store::reports::INSERT_MODEL,
-                    Report::Asset(_) => $crate::store::reports::INSERT_ASSET,
+                    Report::Asset(r) => {
+                        $crate::store::asset_queue::write_asset_event!(
+                            $tx,
+                            &$crate::store::asset_queue::NewAssetEvent::of_attempt(end, r)
+                        )
+                        .await?;
+                        continue;
+                    }
                 };
                 let query = sqlx::query(insert)
                     .bind(&end.dag_id)
@@ -60,13 +68,7 @@ macro_rules! write_reports {
                         .bind(r.started_at)
                         .bind(r.ended_at)
                         .bind(r.execution_time),
-                    Report::Asset(r) => query
-                        .bind(&r.uri)
-                        .bind(r.access.as_str())
-                        .bind(r.version)
-                        .bind(r.rows)
-                        .bind(serde_json::to_string(&r.partitions).unwrap_or_default())
-                        .bind(chrono::Utc::now()),
+                    Report::Asset(_) => continue,
                 };
                 query.execute(&mut *$tx).await?;
             }
@@ -77,9 +79,11 @@ macro_rules! write_reports {
 pub(super) use write_reports;
 
 /// What an attempt reported before, replaced when it reports again.
-pub(super) const CLEAR: [&str; 3] = [
+pub(super) const CLEAR: [&str; 4] = [
     "DELETE FROM test_result WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
     "DELETE FROM model_run WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+    "DELETE FROM asset_dag_queue WHERE event_id IN (SELECT id FROM asset_event
+       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4)",
     "DELETE FROM asset_event WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
 ];
 
@@ -94,13 +98,3 @@ pub(super) const INSERT_MODEL: &str = "INSERT INTO model_run (dag_id, run_id, ta
       model, relation, materialized, status, row_count, message, started_at, ended_at,
       execution_time)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-
-/// A table written or read (`Report::Asset`); the same table reported twice by one
-/// attempt keeps the last report.
-pub(super) const INSERT_ASSET: &str =
-    "INSERT INTO asset_event (dag_id, run_id, task_id, try_number,
-      uri, access, version, row_count, partitions, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-    ON CONFLICT (dag_id, run_id, task_id, try_number, uri, access) DO UPDATE SET
-      version = excluded.version, row_count = excluded.row_count,
-      partitions = excluded.partitions, created_at = excluded.created_at";

@@ -267,56 +267,70 @@ pub struct RunOrder {
     pub descending: bool,
 }
 
-impl Store {
-    /// Creates a run in state `queued` with all its task instances, in one transaction.
-    pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
-        let now = Utc::now();
-        let insert_run =
-            "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
-                            data_interval_end, state, conf, queued_at, job_id, note)
-                          VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10)";
-        let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query(insert_run)
-                .bind(run.dag_id)
-                .bind(run.run_id)
-                .bind(run.run_type.as_str())
-                .bind(run.logical_date)
-                .bind(run.data_interval.0)
-                .bind(run.data_interval.1)
-                .bind(run.conf.to_string())
-                .bind(now)
-                .bind(run.job_id)
-                .bind(run.note)
-                .execute(&mut *tx)
+/// Inserts run `$run` (a [`NewRun`]) queued at `$now`, with its deadlines and task
+/// instances, in the transaction `$tx`. A macro so that the statements are written once
+/// and compiled for each database.
+macro_rules! insert_run {
+    ($tx:expr, $run:expr, $now:expr) => {
+        async {
+            sqlx::query($crate::store::runs::INSERT_RUN)
+                .bind($run.dag_id)
+                .bind($run.run_id)
+                .bind($run.run_type.as_str())
+                .bind($run.logical_date)
+                .bind($run.data_interval.0)
+                .bind($run.data_interval.1)
+                .bind($run.conf.to_string())
+                .bind($now)
+                .bind($run.job_id)
+                .bind($run.note)
+                .execute(&mut *$tx)
                 .await?;
-            for (i, deadline) in run.deadlines.iter().enumerate() {
-                sqlx::query(super::deadlines::INSERT_DEADLINE)
-                    .bind(run.dag_id)
-                    .bind(run.run_id)
+            for (i, deadline) in $run.deadlines.iter().enumerate() {
+                sqlx::query($crate::store::deadlines::INSERT_DEADLINE)
+                    .bind($run.dag_id)
+                    .bind($run.run_id)
                     .bind(i64::try_from(i).unwrap_or(i64::MAX))
-                    .bind(super::deadlines::due_at(run, now, deadline))
+                    .bind($crate::store::deadlines::due_at($run, $now, deadline))
                     .bind(deadline.reference.as_str())
                     .bind(deadline.interval.as_secs_f64())
                     .bind(serde_json::to_string(&deadline.on_miss).unwrap_or_default())
-                    .execute(&mut *tx)
+                    .execute(&mut *$tx)
                     .await?;
             }
             // Multi-row inserts keep a 2,000-task run to a few round trips.
-            for chunk in run.tasks.chunks(500) {
+            for chunk in $run.tasks.chunks(500) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries) ",
                 );
                 insert.push_values(chunk, |mut row, (task_id, task_type, max_tries)| {
-                    row.push_bind(run.dag_id)
-                        .push_bind(run.run_id)
+                    row.push_bind($run.dag_id)
+                        .push_bind($run.run_id)
                         .push_bind(*task_id)
                         .push_bind(*task_type)
                         .push_bind(0i64)
                         .push_bind(*max_tries);
                 });
-                insert.build().execute(&mut *tx).await?;
+                insert.build().execute(&mut *$tx).await?;
             }
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+pub(super) use insert_run;
+
+pub(super) const INSERT_RUN: &str =
+    "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
+       data_interval_end, state, conf, queued_at, job_id, note)
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10)";
+
+impl Store {
+    /// Creates a run in state `queued` with all its task instances, in one transaction.
+    pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
+        let now = Utc::now();
+        let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            insert_run!(tx, run, now).await?;
             tx.commit().await
         }.await);
         match result {

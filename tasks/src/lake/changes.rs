@@ -61,3 +61,22 @@ pub async fn changes_since(table: &DeltaTable, after: i64) -> Result<Changes, Ta
 fn to_partition(values: &std::collections::HashMap<String, Option<String>>) -> PartitionValues {
     values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
+
+/// The partitions of a partitioned table as asset events name them (none for a table
+/// without partition columns).
+pub fn partition_names(partitions: &BTreeSet<PartitionValues>) -> Vec<String> {
+    partitions
+        .iter()
+        .filter(|values| !values.is_empty())
+        .map(partition_name)
+        .collect()
+}
+
+/// A partition as asset events name it: `column=value[/column=value]` (`null` for null).
+fn partition_name(values: &PartitionValues) -> String {
+    values
+        .iter()
+        .map(|(column, value)| format!("{column}={}", value.as_deref().unwrap_or("null")))
+        .collect::<Vec<_>>()
+        .join("/")
+}

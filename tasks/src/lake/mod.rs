@@ -13,7 +13,7 @@ mod session;
 mod staged;
 
 pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
-pub use changes::{PartitionValues, changes_since};
+pub use changes::{PartitionValues, changes_since, partition_names};
 pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
 pub use parquet_settings::parquet_settings;
@@ -45,6 +45,20 @@ pub async fn open(
         .map_err(|e| delta_error(&format!("opening the Delta table at {location}"), e))
 }
 
+/// The columns of the Delta table at `location` and their Delta types (`string`,
+/// `long`, ...), as lineage events describe a dataset.
+pub async fn table_columns(location: &str) -> Result<Vec<(String, String)>, TaskError> {
+    let table = open(location, &BTreeMap::new()).await?;
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| delta_error("reading the table's schema", e))?;
+    Ok(snapshot
+        .schema()
+        .fields()
+        .map(|f| (f.name().to_string(), f.data_type().to_string()))
+        .collect())
+}
+
 /// Reports that the attempt of `ctx` committed `version` of the Delta table at
 /// `location` (`rows` written, `partitions` touched): an asset event.
 pub fn report_write(
@@ -61,6 +75,19 @@ pub fn report_write(
         version: Some(version),
         rows,
         partitions,
+    }));
+}
+
+/// Reports that the attempt of `ctx` committed `version` of the Delta table at
+/// `location` with the same data (compaction, vacuum): an event that triggers nothing.
+pub fn report_rewrite(ctx: &updraft_core::TaskContext, location: &str, version: i64) {
+    use updraft_core::report::{AssetAccess, AssetEvent, Report, delta_asset_uri};
+    ctx.reports.push(Report::Asset(AssetEvent {
+        uri: delta_asset_uri(&ctx.lake, location),
+        access: AssetAccess::Rewrite,
+        version: Some(version),
+        rows: None,
+        partitions: Vec::new(),
     }));
 }
 

@@ -15,6 +15,7 @@ use crate::{StreamUri, TaskContext, TaskError, TaskOutcome, parse_config};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use updraft_core::report::{AssetAccess, AssetEvent, Report};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,10 +89,17 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             kafka::land(options, &mut bronze, ctx).await?
         }
     };
+    let rows = i64::try_from(landed).ok();
     if bronze.commits > 0 {
-        let rows = i64::try_from(landed).ok();
         lake::report_write(ctx, &cfg.table, bronze.version(), rows, Vec::new());
     }
+    ctx.reports.push(Report::Asset(AssetEvent {
+        uri: source.asset_uri(&ctx.lake),
+        access: AssetAccess::Read,
+        version: None,
+        rows,
+        partitions: Vec::new(),
+    }));
     let seconds = started.elapsed().as_secs_f64();
     ctx.log.line(format!(
         "landed {landed} records in {} commits, {seconds:.2}s ({:.0} records/s)",

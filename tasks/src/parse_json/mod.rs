@@ -281,12 +281,14 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     ];
     for (location, table, before, rows) in written {
         if lake::version(table) > before {
+            // The partitions its commits touched, for DAGs scheduled per partition.
+            let changes = lake::changes_since(table, before).await?;
             lake::report_write(
                 ctx,
                 location,
                 lake::version(table),
                 i64::try_from(rows).ok(),
-                Vec::new(),
+                lake::partition_names(&changes.partitions),
             );
         }
     }

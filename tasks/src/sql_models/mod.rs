@@ -14,7 +14,9 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-use updraft_core::report::{ModelResult, ModelStatus, Report};
+use updraft_core::report::{
+    AssetAccess, AssetEvent, ModelResult, ModelStatus, Report, warehouse_asset_uri,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +53,10 @@ updraft_core::declare_task_type!(
     "sql_models",
     validate,
     files = &["models"],
-    reports = &[updraft_core::ReportKind::Model]
+    reports = &[
+        updraft_core::ReportKind::Model,
+        updraft_core::ReportKind::Asset
+    ]
 );
 
 pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {
@@ -153,6 +158,9 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         let ended_at = chrono::Utc::now();
         let built = outcome.result(model, what.clone(), (started_at, ended_at), seconds);
         ctx.reports.push(Report::Model(built));
+        if let Outcome::Built(rows) = &outcome {
+            report_assets(ctx, &cfg, model, *rows);
+        }
         ctx.log.line(match &outcome {
             Outcome::Built(Some(rows)) => format!(
                 "{} of {total} OK {} {what} ({rows} rows) [{seconds:.2}s]",
@@ -196,4 +204,41 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("built", built)
         .with("failed", 0)
         .with("skipped", skipped))
+}
+
+/// Reports a built model as an asset written (its rows, None for a view), and the models
+/// and sources it read.
+fn report_assets(
+    ctx: &TaskContext,
+    cfg: &SqlModelsConfig,
+    model: &project::Model,
+    rows: Option<i64>,
+) {
+    let event = |relation: String, access, rows| {
+        Report::Asset(AssetEvent {
+            uri: warehouse_asset_uri(&cfg.conn, &relation),
+            access,
+            version: None,
+            rows,
+            partitions: Vec::new(),
+        })
+    };
+    let reads = model
+        .refs
+        .iter()
+        .map(|up| format!("{}.{up}", cfg.schema))
+        .chain(
+            model
+                .sources
+                .iter()
+                .map(|(schema, table)| format!("{schema}.{table}")),
+        );
+    for relation in reads {
+        ctx.reports.push(event(relation, AssetAccess::Read, None));
+    }
+    ctx.reports.push(event(
+        format!("{}.{}", cfg.schema, model.name),
+        AssetAccess::Write,
+        rows,
+    ));
 }

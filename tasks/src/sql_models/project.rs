@@ -42,6 +42,8 @@ pub struct Model {
     pub unique_key: Vec<String>,
     /// The models it reads, by name.
     pub refs: Vec<String>,
+    /// The source tables it reads, as (schema, table).
+    pub sources: Vec<(String, String)>,
 }
 
 /// The models and where each source is.
@@ -72,6 +74,7 @@ struct SourceEntry {
 #[derive(Default)]
 struct Seen {
     refs: Vec<String>,
+    sources: Vec<(String, String)>,
     materialized: Option<String>,
     unique_key: Vec<String>,
 }
@@ -189,6 +192,7 @@ fn model(file: &Path, sources: &BTreeMap<String, String>) -> Result<Model, TaskE
         materialized,
         unique_key: seen.unique_key,
         refs: seen.refs,
+        sources: seen.sources,
     })
 }
 
@@ -212,11 +216,17 @@ fn environment(
         }
         Ok(ref_naming(&schema, &model))
     });
+    let read = seen.clone();
     env.add_function(
         "source",
         move |source: String, table: String| -> Result<String, Error> {
             match sources.get(&source) {
-                Some(schema) => Ok(naming(schema, &table)),
+                Some(schema) => {
+                    if let Ok(mut seen) = read.lock() {
+                        seen.sources.push((schema.clone(), table.clone()));
+                    }
+                    Ok(naming(schema, &table))
+                }
                 None => Err(Error::new(
                     ErrorKind::InvalidOperation,
                     format!("source('{source}', '{table}'): no source `{source}` in sources.yml"),

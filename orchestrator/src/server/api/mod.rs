@@ -1,6 +1,7 @@
 //! The `/api/v2` routes and what their handlers share: reading JSON bodies into requests
 //! with a 400 that says what is wrong, and the task instances a change touched.
 
+mod assets;
 mod dags;
 mod login;
 mod models;
@@ -60,6 +61,12 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/v2/dags/{dag_id}/dagVersions/{version_number}",
             get(versions::get),
         )
+        .route("/api/v2/assets", get(assets::list))
+        .route(
+            "/api/v2/assets/events",
+            get(assets::events).post(assets::create_event),
+        )
+        .route("/api/v2/assets/{asset_id}", get(assets::get))
         .route("/api/v2/importErrors", get(monitor::import_errors))
         .route("/api/v2/monitor/health", get(monitor::health))
         .route("/api/v2/openapi.json", get(openapi::document))

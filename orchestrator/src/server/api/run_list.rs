@@ -180,7 +180,7 @@ fn text_match(params: &Params, column: &str) -> Option<TextMatch> {
 }
 
 /// A time in a query: RFC 3339, or with the offset as Python writes it (`+0000`).
-fn parse_time(key: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn parse_time(key: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(text)
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .map(|at| at.with_timezone(&Utc))

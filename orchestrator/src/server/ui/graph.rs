@@ -19,12 +19,85 @@ const BOX_H: usize = 30;
 /// The width a label character takes (12 px monospace: 7.2 px) and the box's padding.
 const CHAR_W: usize = 8;
 const PAD_X: usize = 8;
-/// The narrowest and widest box; a longer task id is cut short with `…` (its box's
-/// hover title has it whole).
+/// The narrowest and widest box; a longer label is cut short with `…` (its box's hover
+/// title has it whole).
 const MIN_BOX_W: usize = 120;
 const MAX_BOX_W: usize = 420;
 const GAP_X: usize = 60;
 const GAP_Y: usize = 16;
+
+/// Boxes of one width laid out in columns and rows (a graph drawn left to right).
+pub(super) struct Boxes {
+    /// Every box's width: its longest label's, within bounds.
+    width: usize,
+    /// How many characters of a label fit.
+    max_chars: usize,
+    columns: usize,
+    rows: usize,
+}
+
+impl Boxes {
+    /// Boxes for labels at most `longest` characters long, at the `places` (column, row).
+    pub fn new(longest: usize, places: impl Iterator<Item = (usize, usize)>) -> Self {
+        let width = (longest * CHAR_W + 2 * PAD_X).clamp(MIN_BOX_W, MAX_BOX_W);
+        let (mut columns, mut rows) = (1, 1);
+        for (c, r) in places {
+            columns = columns.max(c + 1);
+            rows = rows.max(r + 1);
+        }
+        Boxes {
+            width,
+            max_chars: (width - 2 * PAD_X) / CHAR_W,
+            columns,
+            rows,
+        }
+    }
+
+    /// The SVG's width and height.
+    pub fn size(&self) -> (usize, usize) {
+        (
+            20 + self.columns * (self.width + GAP_X),
+            20 + self.rows * (BOX_H + GAP_Y),
+        )
+    }
+
+    /// The top left corner of the box at `(column, row)`.
+    fn xy(&self, (column, row): (usize, usize)) -> (usize, usize) {
+        (
+            10 + column * (self.width + GAP_X),
+            10 + row * (BOX_H + GAP_Y),
+        )
+    }
+
+    /// The curve from the right side of the box at `from` to the left side of `to`.
+    pub fn edge(&self, from: (usize, usize), to: (usize, usize)) -> String {
+        let ((x1, y1), (x2, y2)) = (self.xy(from), self.xy(to));
+        let (x1, y1, y2) = (x1 + self.width, y1 + BOX_H / 2, y2 + BOX_H / 2);
+        format!(
+            "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
+            x1 + GAP_X / 2,
+            x2.saturating_sub(GAP_X / 2)
+        )
+    }
+
+    /// The box at `(column, row)`: of `class`, with corners of radius `rx`, its label cut
+    /// short to fit, and `title` on hover.
+    pub fn node(
+        &self,
+        at: (usize, usize),
+        (class, rx): (&str, u8),
+        label: &str,
+        title: &str,
+    ) -> Markup {
+        let (x, y) = self.xy(at);
+        html! {
+            rect class=(class) x=(x) y=(y) width=(self.width) height=(BOX_H) rx=(rx) stroke="#44505f" {
+                title { (title) }
+            }
+            text x=(x + PAD_X) y=(y + 19) { (cut(label, self.max_chars)) }
+        }
+    }
+}
 
 /// Where each task's box goes: (column, row).
 fn layout(dag: &Dag) -> HashMap<&str, (usize, usize)> {
@@ -65,48 +138,35 @@ pub fn graph_svg(dag: &Dag, instances: &[TaskInstanceRow]) -> Markup {
         .map(|id| id.chars().count())
         .max()
         .unwrap_or(0);
-    let box_w = (longest * CHAR_W + 2 * PAD_X).clamp(MIN_BOX_W, MAX_BOX_W);
-    let max_chars = (box_w - 2 * PAD_X) / CHAR_W;
-    let columns = place.values().map(|(c, _)| c + 1).max().unwrap_or(1);
-    let rows = place.values().map(|(_, r)| r + 1).max().unwrap_or(1);
-    let xy = |id: &str| {
-        let (c, r) = place[id];
-        (10 + c * (box_w + GAP_X), 10 + r * (BOX_H + GAP_Y))
-    };
-    let width = 20 + columns * (box_w + GAP_X);
-    let height = 20 + rows * (BOX_H + GAP_Y);
+    let boxes = Boxes::new(longest, place.values().copied());
+    let (width, height) = boxes.size();
     html! {
         svg width=(width) height=(height) role="img" aria-label={"graph of " (dag.dag_id)} {
             @for task in dag.tasks.values() {
                 @for down in &task.downstream {
-                    @let (x1, y1) = xy(&task.task_id);
-                    @let (x2, y2) = xy(down);
-                    path d={"M" (x1 + box_w) "," (y1 + BOX_H / 2) " C" (x1 + box_w + GAP_X / 2) "," (y1 + BOX_H / 2) " " (x2 - GAP_X / 2) "," (y2 + BOX_H / 2) " " (x2) "," (y2 + BOX_H / 2)}
+                    path d=(boxes.edge(place[task.task_id.as_str()], place[down.as_str()]))
                         fill="none" stroke="#7a8699" {}
                 }
             }
             @for task_id in &dag.topo_order {
-                @let (x, y) = xy(task_id);
                 @let st = states.get(task_id.as_str()).copied().unwrap_or(TaskState::None).as_str();
                 @let task = &dag.tasks[task_id];
                 @let href = run.as_ref().map(|r| format!("{r}/tasks/{}", url_escape(task_id)));
+                @let title = format!("{task_id} ({}): {st}", task.task_type);
                 a href=[href] {
-                    rect class={"node s-" (st)} x=(x) y=(y) width=(box_w) height=(BOX_H) rx="4" stroke="#44505f" {
-                        title { (task_id) " (" (task.task_type) "): " (st) }
-                    }
-                    text x=(x + PAD_X) y=(y + 19) { (label(task_id, max_chars)) }
+                    (boxes.node(place[task_id.as_str()], (&format!("node s-{st}"), 4), task_id, &title))
                 }
             }
         }
     }
 }
 
-/// A task id as its box shows it: whole, or cut short to `max_chars` with `…`.
-fn label(task_id: &str, max_chars: usize) -> String {
-    if task_id.chars().count() <= max_chars {
-        return task_id.to_string();
+/// A label as its box shows it: whole, or cut short to `max_chars` with `…`.
+fn cut(label: &str, max_chars: usize) -> String {
+    if label.chars().count() <= max_chars {
+        return label.to_string();
     }
-    let mut cut: String = task_id.chars().take(max_chars.saturating_sub(1)).collect();
+    let mut cut: String = label.chars().take(max_chars.saturating_sub(1)).collect();
     cut.push('…');
     cut
 }

@@ -2,6 +2,7 @@
 //! DAGs as the API, with one small script and style sheet embedded in the binary. Its
 //! buttons call the REST API with JSON, so a page never writes anything itself.
 
+mod assets;
 mod dag_pages;
 mod graph;
 mod run_pages;
@@ -26,6 +27,8 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(dag_pages::dag_list))
         .route("/dags/{dag_id}", get(dag_pages::grid))
+        .route("/assets", get(assets::assets_page))
+        .route("/assets/{id}", get(assets::asset_page))
         .route("/dags/{dag_id}/graph", get(graph::graph_page))
         .route("/dags/{dag_id}/durations", get(dag_pages::durations))
         .route("/dags/{dag_id}/versions", get(versions::versions_page))
@@ -71,6 +74,7 @@ pub fn page(state: &AppState, title: &str, refresh: Option<u32>, body: Markup) -
                 header {
                     a.brand href="/" { "Updraft" }
                     a href="/" { "DAGs" }
+                    a href="/assets" { "Assets" }
                     a href="/api/v2/openapi.json" { "API" }
                     @if state.needs_login() {
                         form method="post" action="/logout" { button type="submit" { "Log out" } }

@@ -2,9 +2,9 @@
 //! how many there are in all.
 
 use super::{
-    CallbackResponse, DagResponse, DagRunResponse, DagStatsResponse, DagVersionResponse,
-    ImportErrorResponse, NewTaskResponse, TaskInstanceHistoryResponse, TaskInstanceResponse,
-    TaskResponse, TestResultResponse,
+    AssetEventResponse, AssetResponse, CallbackResponse, DagResponse, DagRunResponse,
+    DagStatsResponse, DagVersionResponse, ImportErrorResponse, NewTaskResponse,
+    TaskInstanceHistoryResponse, TaskInstanceResponse, TaskResponse, TestResultResponse,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -119,4 +119,12 @@ impl ToSchema for ClearedTask {
         }
         TaskInstanceResponse::schemas(schemas);
     }
+}
+collection! {
+    /// A page of assets.
+    AssetCollectionResponse { assets: AssetResponse }
+}
+collection! {
+    /// A page of asset events.
+    AssetEventCollectionResponse { asset_events: AssetEventResponse }
 }

@@ -86,8 +86,8 @@ impl DagResponse {
             relative_fileloc: relative,
             fileloc: row.fileloc.clone(),
             description: dag.description.clone(),
-            timetable_summary: dag.schedule.describe(),
-            timetable_description: dag.schedule.describe(),
+            timetable_summary: dag.schedule_summary(),
+            timetable_description: dag.schedule_summary(),
             timetable_partitioned: false,
             timetable_periodic: periodic,
             tags: dag
@@ -113,7 +113,7 @@ impl DagResponse {
             // Airflow's default owner when a DAG names none.
             owners: vec![dag.owner.clone().unwrap_or_else(|| "airflow".to_string())],
             file_token: crate::dag::source::sha256(row.fileloc.as_bytes()),
-            schedule: dag.schedule.describe(),
+            schedule: dag.schedule_summary(),
             timezone: row.timezone.clone(),
             next_run_after: row.next_run_after,
         }

@@ -77,7 +77,7 @@ impl DagRunResponse {
 pub fn run_after(run: &DagRunRow) -> DateTime<Utc> {
     match run.run_type {
         RunType::Scheduled | RunType::Backfill => run.data_interval_end,
-        RunType::Manual => run.logical_date,
+        RunType::Manual | RunType::AssetTriggered => run.logical_date,
     }
 }
 

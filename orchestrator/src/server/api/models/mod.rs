@@ -5,6 +5,7 @@
 //! additional fields, which Airflow's clients accept.
 
 mod about;
+mod asset;
 mod callback;
 mod collections;
 mod dag;
@@ -19,13 +20,14 @@ mod task_try;
 mod test_result;
 
 pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
+pub use asset::{AssetEventResponse, AssetFacts, AssetResponse, CreateAssetEventsBody};
 pub use callback::CallbackResponse;
 pub use collections::{
-    CallbackCollectionResponse, ClearTaskInstanceCollectionResponse, ClearedTask,
-    DagCollectionResponse, DagRunCollectionResponse, DagStatsCollectionResponse,
-    DagVersionCollectionResponse, ImportErrorCollectionResponse, TaskCollectionResponse,
-    TaskInstanceCollectionResponse, TaskInstanceHistoryCollectionResponse,
-    TestResultCollectionResponse,
+    AssetCollectionResponse, AssetEventCollectionResponse, CallbackCollectionResponse,
+    ClearTaskInstanceCollectionResponse, ClearedTask, DagCollectionResponse,
+    DagRunCollectionResponse, DagStatsCollectionResponse, DagVersionCollectionResponse,
+    ImportErrorCollectionResponse, TaskCollectionResponse, TaskInstanceCollectionResponse,
+    TaskInstanceHistoryCollectionResponse, TestResultCollectionResponse,
 };
 pub use dag::{DagDetailsResponse, DagResponse};
 pub use dag_run::{ClearDagRunResponse, DagRunResponse};
