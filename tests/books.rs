@@ -235,3 +235,54 @@ async fn kafka_to_models_in_postgres() {
     }
     u.cleanup().await;
 }
+
+/// The books pipeline in its two-DAG form (`dags/assets`): loading silver.books into the
+/// warehouse triggers `books_models` by itself, the models equal the CSV's reading, and
+/// each model is an asset written from what it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_follow_the_load_of_silver_books() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let lake = u.dir.path().join("lake");
+    let folder = crate::support::repo_path("dags/assets");
+    u.env
+        .push(("UPDRAFT_DAGS_FOLDER".into(), folder.display().to_string()));
+    let landing = lake.join("landing/books");
+    let out = u.run(&["generate", "books", "--count", "800", "--seed", "3"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let scheduler = crate::support::Daemon::start(&u, "scheduler", &[]);
+    let out = u.run(&["dag", "trigger", "books_silver", "--run-id", "s1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let store = u.store().await;
+    let s = &store;
+    crate::support::wait_for(
+        "the models' run",
+        std::time::Duration::from_secs(60),
+        &[&scheduler],
+        move || async move {
+            let runs = s.runs("books_models", None, 10).await.unwrap_or_default();
+            runs.len() == 1 && runs[0].state == "success"
+        },
+    )
+    .await;
+    let (authors, _, _) = expected(&landing);
+    let url = format!("sqlite://{}", u.home().join("warehouse.db").display());
+    let mut wh = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    assert_eq!(dim(&mut wh).await.len(), authors.len());
+    let out = u.run(&["asset", "lineage", "warehouse://warehouse/marts.dim_author"]);
+    let (said, _) = text(&out);
+    for line in [
+        "delta://lake/silver/books -> books_silver.load_silver -> warehouse://warehouse/silver.books",
+        "warehouse://warehouse/silver.books => books_models (DAG) (triggers)",
+    ] {
+        assert!(said.lines().any(|l| l == line), "`{line}` in:\n{said}");
+    }
+    let models = "warehouse://warehouse/silver.books -> books_models.models -> \
+        warehouse://warehouse/marts.dim_author, warehouse://warehouse/marts.fact_books, \
+        warehouse://warehouse/marts.stg_books";
+    assert!(
+        said.lines().any(|l| l == models),
+        "each model written, from silver.books:\n{said}"
+    );
+    assert!(scheduler.stop().success());
+    u.cleanup().await;
+}

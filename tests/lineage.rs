@@ -33,7 +33,12 @@ fn lineage_in_yaml(folder: &Path, landing: &str) -> BTreeSet<(String, String, St
                 .expect("yaml");
         let dag_id = yaml["dag_id"].as_str().expect("dag_id");
         for uri in yaml["schedule"]["assets"].as_array().into_iter().flatten() {
-            let from = lake_uri(uri.as_str().expect("text"));
+            let uri = uri.as_str().expect("text");
+            let from = if uri.contains("://") {
+                uri.to_string()
+            } else {
+                lake_uri(uri)
+            };
             edges.insert((from, format!("{dag_id} (DAG)"), "schedules".into()));
         }
         for (task_id, task) in yaml["tasks"].as_object().expect("tasks") {
@@ -79,9 +84,10 @@ fn lineage_in_yaml(folder: &Path, landing: &str) -> BTreeSet<(String, String, St
     edges
 }
 
-/// The edges `updraft asset lineage -o json` prints, in the same form.
-fn lineage_recorded(u: &Updraft) -> BTreeSet<(String, String, String)> {
-    let out = u.run(&["asset", "lineage", "-o", "json"]);
+/// The edges `updraft asset lineage URI -o json` prints (upstream and downstream of
+/// `uri`), in the same form.
+fn lineage_recorded(u: &Updraft, uri: &str) -> BTreeSet<(String, String, String)> {
+    let out = u.run(&["asset", "lineage", uri, "-o", "json"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let lineage: Value = serde_json::from_slice(&out.stdout).expect("json");
     let label = |node: &Value| match node["kind"].as_str() {
@@ -112,7 +118,7 @@ fn lineage_recorded(u: &Updraft) -> BTreeSet<(String, String, String)> {
 async fn gold_follows_silver_per_event_date_and_the_lineage_is_the_yaml() {
     let mut u = Updraft::new(Backend::Sqlite).await;
     let lake = u.dir.path().join("lake");
-    let folder = repo_path("dags/lakehouse_assets");
+    let folder = repo_path("dags/assets");
     u.env
         .push(("UPDRAFT_DAGS_FOLDER".into(), folder.display().to_string()));
     u.env
@@ -135,8 +141,24 @@ async fn gold_follows_silver_per_event_date_and_the_lineage_is_the_yaml() {
         ],
     );
     let server = WebServer::start(&u, "standalone", &[]);
-    let out = u.run(&["dag", "trigger", "lakehouse_silver", "--run-id", "first"]);
+    // The job that filled the landing folder says so: silver runs, then gold per date.
+    let out = u.run(&["asset", "event", "file://lake/landing"]);
     assert!(out.status.success(), "{:?}", text(&out));
+    let store = u.store().await;
+    let s = &store;
+    wait_for(
+        "silver's run",
+        Duration::from_secs(120),
+        &[],
+        move || async move {
+            let runs = s
+                .runs("lakehouse_silver", None, 10)
+                .await
+                .unwrap_or_default();
+            runs.len() == 1 && runs[0].state == "success"
+        },
+    )
+    .await;
 
     // One gold run per event date silver holds, each for its date.
     let silver = lake.join("silver/tweets");
@@ -149,8 +171,6 @@ async fn gold_follows_silver_per_event_date_and_the_lineage_is_the_yaml() {
     .map(|r| r["d"].as_str().expect("date").to_string())
     .collect();
     assert!(dates.len() >= 2, "{dates:?}");
-    let store = u.store().await;
-    let s = &store;
     let count = dates.len();
     wait_for(
         "a successful gold run per event date",
@@ -196,13 +216,14 @@ async fn gold_follows_silver_per_event_date_and_the_lineage_is_the_yaml() {
 
     // The lineage recorded is the lineage the YAML implies, across both DAGs.
     assert_eq!(
-        lineage_recorded(&u),
+        lineage_recorded(&u, "delta://lake/silver/tweets"),
         lineage_in_yaml(&folder, "file://lake/landing")
     );
     let out = u.run(&["asset", "lineage", "delta://lake/bronze/tweets"]);
     let (said, _) = text(&out);
     assert!(out.status.success(), "{said}");
     for line in [
+        "file://lake/landing => lakehouse_silver (DAG) (triggers)",
         "file://lake/landing -> lakehouse_silver.land -> delta://lake/bronze/tweets",
         "delta://lake/silver/tweets => lakehouse_gold (DAG) (triggers)",
         "delta://lake/gold/active_users_by_day -> lakehouse_gold.load_active_users_by_day -> warehouse://warehouse/gold.active_users_by_day",

@@ -78,7 +78,9 @@ impl Lineage {
         }
     }
 
-    /// Only what lies upstream and downstream of asset `uri` (None: it is in no edge).
+    /// Only what lies upstream and downstream of asset `uri`, with everything the tasks
+    /// on the way read and write and the DAGs their assets trigger (None: `uri` is in no
+    /// edge).
     pub fn around(&self, uri: &str) -> Option<Self> {
         let start = Node::Asset {
             uri: uri.to_string(),
@@ -104,11 +106,24 @@ impl Lineage {
             }
             keep.extend(seen);
         }
+        let tasks: BTreeSet<&Node> = keep
+            .iter()
+            .filter(|n| matches!(n, Node::Task { .. }))
+            .collect();
         let edges: Vec<Edge> = self
             .edges
             .iter()
-            .filter(|e| keep.contains(&e.from) && keep.contains(&e.to))
+            .filter(|e| {
+                let on_the_way = keep.contains(&e.from) && keep.contains(&e.to);
+                let of_a_task = tasks.contains(&e.from) || tasks.contains(&e.to);
+                let triggered = e.kind == EdgeKind::Schedules && keep.contains(&e.from);
+                on_the_way || of_a_task || triggered
+            })
             .cloned()
+            .collect();
+        let keep: BTreeSet<Node> = edges
+            .iter()
+            .flat_map(|e| [e.from.clone(), e.to.clone()])
             .collect();
         Some(Lineage {
             nodes: self
@@ -264,10 +279,16 @@ mod tests {
                 "delta://lake/silver => gold (DAG) (triggers)",
             ]
         );
-        let around = all.around("delta://lake/bronze").unwrap();
+        let around = all.around("delta://lake/gold").unwrap();
         assert!(!around.nodes.contains(&Node::Asset {
             uri: "delta://lake/other".into()
         }));
+        assert!(
+            around.nodes.contains(&Node::Dag {
+                dag_id: "gold".into()
+            }),
+            "the DAG silver triggers"
+        );
         assert!(around.nodes.contains(&Node::Asset {
             uri: "delta://lake/gold".into()
         }));

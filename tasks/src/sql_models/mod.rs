@@ -206,8 +206,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("skipped", skipped))
 }
 
-/// Reports a built model as an asset written (its rows, None for a view), and the models
-/// and sources it read.
+/// Reports a built model as an asset written (its rows, None for a view), and the
+/// sources it read (the models it reads are this task's own writes, not its inputs).
 fn report_assets(
     ctx: &TaskContext,
     cfg: &SqlModelsConfig,
@@ -223,17 +223,8 @@ fn report_assets(
             partitions: Vec::new(),
         })
     };
-    let reads = model
-        .refs
-        .iter()
-        .map(|up| format!("{}.{up}", cfg.schema))
-        .chain(
-            model
-                .sources
-                .iter()
-                .map(|(schema, table)| format!("{schema}.{table}")),
-        );
-    for relation in reads {
+    for (schema, table) in &model.sources {
+        let relation = format!("{schema}.{table}");
         ctx.reports.push(event(relation, AssetAccess::Read, None));
     }
     ctx.reports.push(event(
