@@ -605,7 +605,10 @@ tasks:
             base = receiver.base
         ),
     );
-    let env = [("UPDRAFT_HEARTBEAT_TIMEOUT", "2s")];
+    let env = [
+        ("UPDRAFT_HEARTBEAT_TIMEOUT", "2s"),
+        ("UPDRAFT_OPENLINEAGE_URL", receiver.base.as_str()),
+    ];
     let first = Daemon::start(u, "first", &env);
     let out = u.run(&["dag", "trigger", "crashy", "--run-id", "r1", "--queue-only"]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -643,5 +646,38 @@ tasks:
         retried[0].body
     );
     assert_eq!(receiver.at("/ok").len(), 1);
+    // OpenLineage: the killed try ends FAIL (sent by the second scheduler, after its
+    // START), the retry START then COMPLETE.
+    let lineage = receiver.at("/api/v1/lineage");
+    let mut runs: Vec<String> = Vec::new();
+    for r in &lineage {
+        let run = r.body["run"]["runId"].as_str().unwrap_or_default();
+        if !runs.iter().any(|seen| seen == run) {
+            runs.push(run.to_string());
+        }
+    }
+    assert_eq!(runs.len(), 2, "one OpenLineage run per try: {lineage:?}");
+    for (run, end) in runs.iter().zip(["FAIL", "COMPLETE"]) {
+        let kinds: Vec<&serde_json::Value> = lineage
+            .iter()
+            .filter(|r| r.body["run"]["runId"] == run.as_str())
+            .map(|r| &r.body["eventType"])
+            .collect();
+        assert_eq!(
+            kinds,
+            [&serde_json::json!("START"), &serde_json::json!(end)]
+        );
+    }
+    let failed = lineage
+        .iter()
+        .find(|r| r.body["eventType"] == "FAIL")
+        .map(|r| r.body["run"]["facets"]["errorMessage"]["message"].clone());
+    assert!(
+        failed
+            .as_ref()
+            .and_then(|m| m.as_str())
+            .is_some_and(|m| m.contains("job")),
+        "{failed:?}"
+    );
     drop(second);
 }

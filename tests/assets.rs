@@ -224,6 +224,19 @@ async fn writes_trigger_the_dags_scheduled_on_them_once_each(u: &Updraft) {
         !queued.is_empty() && queued.iter().all(|q| q.target_dag_id == "on_all"),
         "only the outside event of b waits (for on_all's a): {queued:?}"
     );
+    // A DAG whose file is gone is scheduled on nothing, and what it had queued goes.
+    std::fs::remove_file(u.dags().join("on_all.yaml")).expect("remove on_all");
+    wait_for(
+        "on_all to be forgotten",
+        Duration::from_secs(20),
+        &all,
+        || async {
+            let on = store.scheduled_on_assets().await.unwrap_or_default();
+            let queue = store.queued_asset_events().await.unwrap_or_default();
+            on.len() == 3 && queue.is_empty()
+        },
+    )
+    .await;
     for d in daemons {
         assert!(d.stop().success());
     }
@@ -250,6 +263,18 @@ async fn an_event_posted_to_the_api_triggers_a_run() {
     let env = [("UPDRAFT_LAKE", lake.to_str().unwrap())];
     let daemon = Daemon::start(&u, "scheduler", &env);
     let store = u.store().await;
+    wait_for(
+        "the DAG scheduled on a to be recorded",
+        Duration::from_secs(20),
+        &[&daemon],
+        || async {
+            store
+                .scheduled_on_assets()
+                .await
+                .is_ok_and(|s| s.len() == 1)
+        },
+    )
+    .await;
     trigger(&u, "make_a", json!({"days": "2026-03-01"}));
     wait_for_runs(&store, "on_a", 1, &[&daemon]).await;
 

@@ -250,10 +250,21 @@ async fn models_follow_the_load_of_silver_books() {
     let out = u.run(&["generate", "books", "--count", "800", "--seed", "3"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let scheduler = crate::support::Daemon::start(&u, "scheduler", &[]);
-    let out = u.run(&["dag", "trigger", "books_silver", "--run-id", "s1"]);
-    assert!(out.status.success(), "{:?}", text(&out));
     let store = u.store().await;
     let s = &store;
+    crate::support::wait_for(
+        "the scheduler to read the DAGs",
+        std::time::Duration::from_secs(20),
+        &[&scheduler],
+        move || async move {
+            s.scheduled_on_assets()
+                .await
+                .is_ok_and(|on| on.iter().any(|(_, dag)| dag == "books_models"))
+        },
+    )
+    .await;
+    let out = u.run(&["dag", "trigger", "books_silver", "--run-id", "s1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
     crate::support::wait_for(
         "the models' run",
         std::time::Duration::from_secs(60),

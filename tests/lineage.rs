@@ -141,11 +141,23 @@ async fn gold_follows_silver_per_event_date_and_the_lineage_is_the_yaml() {
         ],
     );
     let server = WebServer::start(&u, "standalone", &[]);
+    let store = u.store().await;
+    let s = &store;
+    // An event counts for the DAGs scheduled on its asset when it is recorded.
+    wait_for(
+        "the scheduler to read the DAGs",
+        Duration::from_secs(20),
+        &[],
+        move || async move {
+            s.scheduled_on_assets()
+                .await
+                .is_ok_and(|on| on.iter().any(|(_, dag)| dag == "lakehouse_silver"))
+        },
+    )
+    .await;
     // The job that filled the landing folder says so: silver runs, then gold per date.
     let out = u.run(&["asset", "event", "file://lake/landing"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let store = u.store().await;
-    let s = &store;
     wait_for(
         "silver's run",
         Duration::from_secs(120),

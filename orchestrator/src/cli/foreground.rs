@@ -170,8 +170,7 @@ async fn wait_for_a_run_slot(
                 run.dag_id
             ),
         }
-        let timeout = ctx.settings.heartbeat_timeout;
-        for left in left_runs::take_over_left_runs(store, job, timeout, dag).await? {
+        for left in left_runs::take_over_left_runs(store, job, &ctx.settings, dag).await? {
             eprintln!(
                 "run {} of {} was left running by a process that is gone and no scheduler is running: finishing it here first",
                 left.run_id, left.dag_id
@@ -195,7 +194,7 @@ async fn wait_for_a_run_slot(
                 dag.max_active_runs,
                 now.join("; "),
                 run.run_id,
-                humantime::format_duration(timeout),
+                humantime::format_duration(ctx.settings.heartbeat_timeout),
                 run.run_id
             );
             told = ids;

@@ -43,6 +43,8 @@ pub struct DagFiles {
     watcher: Option<Watcher>,
     /// When the files were last looked at.
     scanned: Option<Instant>,
+    /// The ids of DAGs whose file went away, until [`DagFiles::take_removed`].
+    removed: Vec<String>,
 }
 
 impl DagFiles {
@@ -57,7 +59,13 @@ impl DagFiles {
             missing: false,
             watcher: Watcher::new(),
             scanned: None,
+            removed: Vec::new(),
         }
+    }
+
+    /// The ids of the DAGs whose file went away since the last call.
+    pub fn take_removed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Reloads the folder if any DAG file changed; returns the DAGs that are new or
@@ -132,6 +140,7 @@ impl DagFiles {
                 "DAG {gone} is no longer in {}: it gets no new runs",
                 self.dir.display()
             );
+            self.removed.push(gone.clone());
         }
         if let Some(watcher) = &mut self.watcher {
             watcher.watch(&self.dir);

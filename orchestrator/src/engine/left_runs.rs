@@ -6,8 +6,8 @@
 use super::job::Job;
 use super::recovery;
 use crate::dag::Dag;
+use crate::settings::Settings;
 use crate::store::{DagRunRow, JobRow, RunState, Store};
-use std::time::Duration;
 
 /// A running run that holds a DAG at its `max_active_runs`, and the job working on it.
 pub struct Blocker {
@@ -54,22 +54,22 @@ pub async fn blockers(store: &Store, dag_id: &str) -> anyhow::Result<Vec<Blocker
         .collect())
 }
 
-/// Declares dead jobs (at once for a gone process of this host, after `timeout`
-/// otherwise) and fails their attempts; then, when no scheduler is alive to do it, makes
-/// `job` the owner of the DAG's runs that no live job works on. Returns the runs taken
-/// over, for the caller to execute.
+/// Declares dead jobs (at once for a gone process of this host, after the heartbeat
+/// timeout otherwise) and fails their attempts; then, when no scheduler is alive to do
+/// it, makes `job` the owner of the DAG's runs that no live job works on. Returns the
+/// runs taken over, for the caller to execute.
 pub async fn take_over_left_runs(
     store: &Store,
     job: &Job,
-    timeout: Duration,
+    settings: &Settings,
     dag: &Dag,
 ) -> anyhow::Result<Vec<DagRunRow>> {
-    recovery::recover(store, job, timeout, |id| (id == dag.dag_id).then_some(dag)).await?;
+    recovery::recover(store, job, settings, |id| (id == dag.dag_id).then_some(dag)).await?;
     if !store.running_jobs(Some("scheduler")).await?.is_empty() {
         return Ok(Vec::new());
     }
     let mut taken = Vec::new();
-    let cutoff = chrono::Utc::now() - timeout;
+    let cutoff = chrono::Utc::now() - settings.heartbeat_timeout;
     for run in store.runs_in_state(RunState::Running, true).await? {
         // A run whose dead job's attempts are not failed yet (something of them may still
         // run) is taken over on a later look.

@@ -6,18 +6,21 @@ use super::job::Job;
 use super::supervisor::{self, Survivors};
 use crate::alerts::{NewCallback, task_facts};
 use crate::dag::{Dag, Task};
+use crate::settings::Settings;
 use crate::store::{JobRow, StaleAttempt, Store, TaskState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// Declares dead jobs and fails their attempts; returns how many attempts it failed.
-/// `dag` looks up a DAG for retry delays (an unknown DAG retries at once).
+/// Declares dead jobs (after `settings.heartbeat_timeout` without a heartbeat) and fails
+/// their attempts; returns how many attempts it failed. `dag` looks up a DAG for retry
+/// delays (an unknown DAG retries at once).
 pub async fn recover<'a>(
     store: &Store,
     job: &Job,
-    timeout: Duration,
+    settings: &Settings,
     dag: impl Fn(&str) -> Option<&'a Dag>,
 ) -> anyhow::Result<usize> {
+    let timeout = settings.heartbeat_timeout;
     let now = Utc::now();
     let cutoff = now - timeout;
     for other in store.running_jobs(None).await? {
@@ -51,7 +54,9 @@ pub async fn recover<'a>(
         });
         let why = reason(&stale, timeout);
         let task = dag(&stale.dag_id).and_then(|d| d.task(&stale.task_id));
-        let callbacks = task.map_or_else(Vec::new, |t| alerts(&stale, t, &why, retry_at.is_some()));
+        let mut callbacks =
+            task.map_or_else(Vec::new, |t| alerts(&stale, t, &why, retry_at.is_some()));
+        callbacks.extend(lineage_fail(&stale, &why, settings));
         if store
             .fail_stale_attempt(&stale, &why, retry_at, &callbacks)
             .await?
@@ -87,6 +92,25 @@ fn alerts(stale: &StaleAttempt, task: &Task, why: &str, retried: bool) -> Vec<Ne
     );
     let facts = task_facts(key, stale.try_number, shown, Some(why), None);
     NewCallback::for_actions(key, stale.try_number, event, actions, &facts)
+}
+
+/// The OpenLineage `FAIL` of `stale` (its `START` was sent when it started), when a
+/// backend is configured.
+fn lineage_fail(stale: &StaleAttempt, why: &str, settings: &Settings) -> Option<NewCallback> {
+    let target = settings.openlineage.as_ref()?;
+    let key = crate::openlineage::AttemptKey {
+        dag_id: &stale.dag_id,
+        run_id: &stale.run_id,
+        task_id: &stale.task_id,
+        try_number: stale.try_number,
+    };
+    Some(crate::openlineage::callback(
+        &target.namespace,
+        key,
+        crate::openlineage::EventType::Fail,
+        Utc::now(),
+        (&[], &Default::default(), Some(why)),
+    ))
 }
 
 /// Whether nothing of a dead job's attempt still runs: on this host, what its crash left

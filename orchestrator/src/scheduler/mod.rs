@@ -180,6 +180,10 @@ impl Scheduler {
             }
             self.unrecorded.remove(0);
         }
+        for gone in self.dags.take_removed() {
+            // A DAG that is gone is scheduled on nothing and watches nothing.
+            self.store.forget_dag_assets(&gone).await?;
+        }
         if self
             .housekept
             .is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY)
@@ -259,12 +263,9 @@ impl Scheduler {
     /// (looking at a DAG again once it is unpaused); at most every [`HOUSEKEEPING_EVERY`].
     async fn housekeep(&mut self) -> anyhow::Result<()> {
         let dags = &self.dags;
-        recovery::recover(
-            &self.store,
-            &self.job,
-            self.settings.heartbeat_timeout,
-            |id| dags.get(id).map(Arc::as_ref),
-        )
+        recovery::recover(&self.store, &self.job, &self.settings, |id| {
+            dags.get(id).map(Arc::as_ref)
+        })
         .await?;
         let paused: HashSet<String> = self.store.paused_dags().await?.into_iter().collect();
         for unpaused in self.paused.difference(&paused) {

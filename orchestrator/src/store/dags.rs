@@ -31,6 +31,12 @@ impl Store {
         self.set_freshness(&dag.dag_id, &dag.freshness).await
     }
 
+    /// Drops what `dag_id` is scheduled on and its freshness rules (its file is gone).
+    pub async fn forget_dag_assets(&self, dag_id: &str) -> Result<()> {
+        self.set_dag_schedule_assets(dag_id, &[]).await?;
+        self.set_freshness(dag_id, &[]).await
+    }
+
     /// The ids of the paused DAGs.
     pub async fn paused_dags(&self) -> Result<Vec<String>> {
         let sql = "SELECT dag_id FROM dag WHERE is_paused";

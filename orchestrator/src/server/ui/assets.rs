@@ -29,7 +29,7 @@ async fn assets_body(state: &AppState) -> Result<Markup, ApiError> {
         @if lineage.edges.is_empty() {
             p.muted { "No task has written or read a table yet." }
         } @else {
-            (lineage_svg(&lineage, &assets))
+            div.scroll { (lineage_svg(&lineage, &assets)) }
             div.legend {
                 span { svg width="14" height="12" { rect class="lineage-asset" width="14" height="12" rx="6" {} } " asset" }
                 span { svg width="14" height="12" { rect class="lineage-task" width="14" height="12" rx="2" {} } " task" }
@@ -39,12 +39,12 @@ async fn assets_body(state: &AppState) -> Result<Markup, ApiError> {
         h2 { "All assets" }
         @if assets.is_empty() { p.muted { "None yet." } } @else {
             table.assets {
-                thead { tr { th { "asset" } th { "last written" } th { "version" } th { "written by" } th { "read by" } th { "triggers" } th { "freshness" } } }
+                thead { tr { th { "asset" } th { "last written (UTC)" } th { "version" } th { "written by" } th { "read by" } th { "triggers" } th { "freshness" } } }
                 tbody {
                     @for a in &assets {
                         tr {
                             td { a href={"/assets/" (a.id)} { code { (a.uri) } } }
-                            td { (a.last_written_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()) }
+                            td.time { (a.last_written_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()) }
                             td { (a.version.map(|v| v.to_string()).unwrap_or_default()) }
                             td { (a.producers.join(", ")) }
                             td { (a.consumers.join(", ")) }
@@ -79,11 +79,11 @@ async fn asset_body(state: &AppState, id: &str) -> Result<Markup, ApiError> {
         h2 { "Events" }
         @if events.is_empty() { p.muted { "No events yet." } } @else {
             table.assets {
-                thead { tr { th { "time" } th { "" } th { "by" } th { "version" } th { "rows" } th { "partitions" } th { "triggered" } } }
+                thead { tr { th { "time (UTC)" } th { "" } th { "by" } th { "version" } th { "rows" } th { "partitions" } th { "triggered" } } }
                 tbody {
                     @for e in &events {
                         tr {
-                            td { (e.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td.time { (e.created_at.format("%Y-%m-%d %H:%M:%S")) }
                             td { (e.access) }
                             td {
                                 @match (&e.dag_id, &e.run_id, &e.task_id) {
