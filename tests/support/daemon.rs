@@ -82,3 +82,26 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until run `run_id` of `dag_id` has succeeded, failing after `limit`.
+pub async fn wait_for_success(
+    store: &updraft::store::Store,
+    (dag_id, run_id): (&str, &str),
+    limit: Duration,
+    logs: &[&Daemon],
+) {
+    wait_for(
+        &format!("{dag_id} {run_id} to succeed"),
+        limit,
+        logs,
+        || async {
+            store
+                .run(dag_id, run_id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state == "success")
+        },
+    )
+    .await;
+}

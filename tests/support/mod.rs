@@ -19,7 +19,7 @@ mod web;
 pub use broker::Broker;
 pub use browser::Browser;
 pub use contract::Contract;
-pub use daemon::{Daemon, wait_for};
+pub use daemon::{Daemon, wait_for, wait_for_success};
 pub use lake::{query_delta, query_delta_at};
 pub use postgres::{create_database, drop_database};
 pub use process::live_processes_with;

@@ -108,11 +108,28 @@ enum Command {
     #[command(subcommand)]
     Users(users_cmd::UsersCommand),
     /// Run the scheduler: create due runs, run queued ones, recover from crashes (until SIGTERM)
-    Scheduler,
+    Scheduler(SchedulerArgs),
     /// Serve the REST API (until SIGTERM)
     Webserver(WebArgs),
     /// Run the scheduler and the web server on the embedded defaults (SQLite, ./dags, ./lake)
-    Standalone(WebArgs),
+    Standalone {
+        #[command(flatten)]
+        web: WebArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
+    },
+}
+
+/// What a scheduler claims, and how it stops.
+#[derive(clap::Args, Debug)]
+pub struct SchedulerArgs {
+    /// Claim only tasks of these queues (comma-separated) [default: `[queues] serve`, else default]
+    #[arg(long, env = "UPDRAFT_QUEUES", value_delimiter = ',')]
+    queues: Option<Vec<String>>,
+    /// On SIGTERM, claim nothing new and let running attempts finish for up to this long
+    /// (a second SIGTERM stops at once) [default: `drain_timeout`, else 0s: stop them now]
+    #[arg(long, env = "UPDRAFT_DRAIN_TIMEOUT", value_parser = humantime::parse_duration)]
+    drain_timeout: Option<std::time::Duration>,
 }
 
 /// Where the web server listens.
@@ -151,7 +168,7 @@ pub fn main() -> ExitCode {
     // A daemon reports what it does; one-shot commands only warn.
     init_tracing(matches!(
         cli.command,
-        Command::Scheduler | Command::Webserver(_) | Command::Standalone(_)
+        Command::Scheduler(_) | Command::Webserver(_) | Command::Standalone { .. }
     ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,9 +228,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,
         Command::Lake(cmd) => lake_cmd::run(cmd, &ctx).await,
         Command::Users(cmd) => users_cmd::run(cmd),
-        Command::Scheduler => scheduler_cmd::scheduler(&ctx).await,
+        Command::Scheduler(args) => scheduler_cmd::scheduler(&ctx, args).await,
         Command::Webserver(args) => scheduler_cmd::webserver(&ctx, args.bind).await,
-        Command::Standalone(args) => scheduler_cmd::standalone(&ctx, args.bind).await,
+        Command::Standalone { web, scheduler } => {
+            scheduler_cmd::standalone(&ctx, web.bind, scheduler).await
+        }
     }
 }
 
@@ -290,6 +309,25 @@ impl Context {
 
 /// Waits for Ctrl-C or SIGTERM, then fires `cancel` so running attempts end cleanly; a
 /// second signal ends the process at once.
+/// Asks `question` on the terminal; true for a yes. Without a terminal to ask on, a
+/// usage error that says to pass `-y`.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(format!(
+            "{question}\nno terminal to ask on: pass -y to go ahead"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 pub fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
     tokio::spawn(async move {
         let mut term =

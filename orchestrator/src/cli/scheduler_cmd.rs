@@ -1,10 +1,10 @@
 //! The daemons: `updraft scheduler`, `updraft webserver`, and `updraft standalone` (both
 //! on the embedded defaults, with a summary of where everything lives).
 
-use super::{Context, cancel_on_signal};
+use super::{Context, SchedulerArgs, cancel_on_signal};
 use crate::scheduler::Scheduler;
 use crate::server::{self, AppState};
-use crate::settings::Settings;
+use crate::settings::{Settings, check_queue_names};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,13 +15,35 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 /// Runs the scheduler until SIGTERM or Ctrl-C.
-pub async fn scheduler(ctx: &Context) -> anyhow::Result<ExitCode> {
+pub async fn scheduler(ctx: &Context, args: SchedulerArgs) -> anyhow::Result<ExitCode> {
+    let settings = Arc::new(scheduler_settings(ctx, args)?);
     let store = ctx.store().await?;
-    let scheduler = Scheduler::start(store, Arc::new(ctx.settings.clone())).await?;
+    let scheduler = Scheduler::start(store, settings).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     scheduler.run(shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The settings with what the scheduler's own flags say (queues, drain timeout).
+fn scheduler_settings(ctx: &Context, args: SchedulerArgs) -> anyhow::Result<Settings> {
+    let mut settings = ctx.settings.clone();
+    if let Some(queues) = args.queues {
+        let queues: Vec<String> = queues
+            .into_iter()
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty())
+            .collect();
+        if queues.is_empty() {
+            return Err(super::usage("--queues: name at least one queue"));
+        }
+        check_queue_names(&queues).map_err(|e| super::usage(format!("--queues: {e}")))?;
+        settings.queues = queues;
+    }
+    if let Some(drain) = args.drain_timeout {
+        settings.drain_timeout = drain;
+    }
+    Ok(settings)
 }
 
 /// Serves the API until SIGTERM or Ctrl-C, then finishes the requests in flight.
@@ -49,7 +71,12 @@ async fn listen(
 
 /// Prints where the embedded setup keeps things, then runs the scheduler and the web
 /// server side by side until SIGTERM or Ctrl-C.
-pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitCode> {
+pub async fn standalone(
+    ctx: &Context,
+    bind: SocketAddr,
+    args: SchedulerArgs,
+) -> anyhow::Result<ExitCode> {
+    let settings = Arc::new(scheduler_settings(ctx, args)?);
     let s = &ctx.settings;
     if !s.dags_folder.is_dir() {
         std::fs::create_dir_all(&s.dags_folder)?;
@@ -60,7 +87,6 @@ pub async fn standalone(ctx: &Context, bind: SocketAddr) -> anyhow::Result<ExitC
     eprintln!("  lake         {}", s.lake);
     eprintln!("  task logs    {}", s.home.join("logs").display());
     let store = ctx.store().await?;
-    let settings = Arc::new(ctx.settings.clone());
     let listening = listen(store.clone(), settings.clone(), bind).await?;
     eprintln!(
         "  web server   http://{}  (the UI and the API; open it in a browser)",

@@ -121,6 +121,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                 &[
                     "task_id",
                     "task_type",
+                    "queue",
                     "state",
                     "try_number",
                     "max_tries",
@@ -129,6 +130,25 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     "error",
                 ],
             )?;
+            // Said on stderr: `-o json` stays the rows alone.
+            let unserved: Vec<String> = store
+                .tasks_waiting_for_queue()
+                .await?
+                .into_iter()
+                .map(|(queue, _)| queue)
+                .collect();
+            let waiting: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.instance.state == crate::store::TaskState::Scheduled)
+                .filter(|r| unserved.contains(&r.instance.queue))
+                .map(|r| r.instance.task_id.as_str())
+                .collect();
+            if !waiting.is_empty() {
+                eprintln!(
+                    "waiting for a queue no live scheduler serves: {} (start one with `updraft scheduler --queues QUEUE`)",
+                    waiting.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Logs {

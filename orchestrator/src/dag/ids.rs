@@ -13,6 +13,7 @@ pub enum IdKind {
     Dag,
     Task,
     Run,
+    Queue,
 }
 
 impl IdKind {
@@ -21,6 +22,7 @@ impl IdKind {
             IdKind::Dag => "dag_id",
             IdKind::Task => "task id",
             IdKind::Run => "run id",
+            IdKind::Queue => "queue",
         }
     }
 

@@ -5,7 +5,7 @@ use super::asset_trigger::{asset_uri, parse_schedule};
 use super::ids::{IdKind, check_id};
 use super::source::DagSource;
 use super::spec::{DagSpec, DurationSpec, RetrySpec, TaskSpec};
-use super::{Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
+use super::{DEFAULT_QUEUE, Dag, RetryPolicy, Schedule, Task, TriggerRule, graph};
 use crate::alerts::{
     Callbacks, Deadline, DeadlineReference, DeadlineSpecs, Freshness, FreshnessSpec, check_actions,
 };
@@ -362,6 +362,13 @@ fn build_task(
     };
     let outlets = declared("outlets", &task.outlets);
     let inlets = declared("inlets", &task.inlets);
+    let queue = retry
+        .queue
+        .clone()
+        .unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+    if let Err(e) = check_id(IdKind::Queue, &queue) {
+        errors.value(&format!("{path}.queue"), e);
+    }
     Task {
         task_id: task_id.to_string(),
         task_type: task.task_type.clone(),
@@ -376,6 +383,7 @@ fn build_task(
         callbacks,
         outlets,
         inlets,
+        queue,
     }
 }
 
@@ -446,6 +454,7 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
             .trigger_rule
             .clone()
             .or_else(|| defaults.trigger_rule.clone()),
+        queue: own.queue.clone().or_else(|| defaults.queue.clone()),
         on_failure: own
             .on_failure
             .clone()
@@ -470,7 +479,6 @@ fn merge(defaults: &RetrySpec, own: &RetrySpec) -> RetrySpec {
     }
 }
 
-/// The DAG's deadlines, their problems added to `errors`.
 /// The `freshness:` entries, each checked.
 fn freshness(specs: &[FreshnessSpec], errors: &mut Errors) -> Vec<Freshness> {
     let mut found = Vec::new();
@@ -498,6 +506,7 @@ fn freshness(specs: &[FreshnessSpec], errors: &mut Errors) -> Vec<Freshness> {
     found
 }
 
+/// The DAG's deadlines, their problems added to `errors`.
 fn deadlines(specs: Option<&DeadlineSpecs>, errors: &mut Errors) -> Vec<Deadline> {
     let Some(specs) = specs else {
         return Vec::new();

@@ -92,7 +92,21 @@ pub struct Task {
     /// The URIs of the assets it declares it writes (`outlets:`) and reads (`inlets:`).
     pub outlets: Vec<String>,
     pub inlets: Vec<String>,
+    /// The queue whose schedulers may run it (`queue:`).
+    pub queue: String,
 }
+
+/// What a new run's `task_instance` row of a task starts with.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRow<'a> {
+    pub task_id: &'a str,
+    pub task_type: &'a str,
+    pub max_tries: i64,
+    pub queue: &'a str,
+}
+
+/// The queue of a task that names none, and the one a scheduler serves by default.
+pub const DEFAULT_QUEUE: &str = "default";
 
 /// How a failed attempt is retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,15 +161,14 @@ impl Dag {
     }
 
     /// (task_id, task_type, max_tries) of every task, for a new run.
-    pub fn task_rows(&self) -> Vec<(&str, &str, i64)> {
+    pub fn task_rows(&self) -> Vec<TaskRow<'_>> {
         self.tasks
             .values()
-            .map(|t| {
-                (
-                    t.task_id.as_str(),
-                    t.task_type.as_str(),
-                    i64::from(t.retry.retries) + 1,
-                )
+            .map(|t| TaskRow {
+                task_id: &t.task_id,
+                task_type: &t.task_type,
+                max_tries: i64::from(t.retry.retries) + 1,
+                queue: &t.queue,
             })
             .collect()
     }

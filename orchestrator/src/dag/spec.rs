@@ -65,6 +65,8 @@ pub struct RetrySpec {
     pub max_retry_delay: Option<DurationSpec>,
     pub execution_timeout: Option<DurationSpec>,
     pub trigger_rule: Option<String>,
+    /// Which schedulers may run the task: those serving this queue (default `default`).
+    pub queue: Option<String>,
     /// What to do when the task fails for good, is retried, or succeeds.
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub on_failure: Option<Vec<Action>>,

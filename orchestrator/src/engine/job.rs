@@ -66,8 +66,10 @@ impl Job {
             job_type.as_str(),
             rand::random::<u16>()
         );
+        // A scheduler says which queues it serves: a task of a queue none serves waits.
+        let queues = (job_type == JobType::Scheduler).then(|| settings.queues.join(","));
         store
-            .register_job(&id, job_type.as_str(), &hostname, pid)
+            .register_job(&id, job_type.as_str(), &hostname, pid, queues.as_deref())
             .await?;
         let (finishes, requests) = mpsc::unbounded_channel();
         tokio::spawn(record_finishes(store.clone(), id.clone(), requests));

@@ -17,11 +17,11 @@ pub use events::RunEvent;
 pub use job::{Job, JobType};
 
 use crate::alerts::{AlertEvent, NewCallback, run_facts};
-use crate::dag::Dag;
 use crate::dag::Seen;
 use crate::dag::trigger_rule::{Decision, UpstreamCounts};
+use crate::dag::{Dag, TaskRow};
 use crate::settings::Settings;
-use crate::store::{Claimant, DagRunRow, OwnedAttempt, RunState, Store, TaskState};
+use crate::store::{Claimant, DagRunRow, OwnedAttempt, QueueCap, RunState, Store, TaskState};
 use crate::template::RunVars;
 use crate::versions::{self, DagVersions, Resolved, VersionError};
 use anyhow::Result;
@@ -319,10 +319,10 @@ impl Engine {
         let mut rows = self.store.task_instances(dag_id, run_id).await?;
         let known: std::collections::HashSet<&str> =
             rows.iter().map(|r| r.task_id.as_str()).collect();
-        let added: Vec<(&str, &str, i64)> = dag
+        let added: Vec<TaskRow> = dag
             .task_rows()
             .into_iter()
-            .filter(|(id, _, _)| !known.contains(id))
+            .filter(|t| !known.contains(t.task_id))
             .collect();
         let gone: Vec<&str> = rows
             .iter()
@@ -335,7 +335,7 @@ impl Engine {
                 let ids = |list: Vec<&str>| list.join(", ");
                 tracing::info!(
                     "{dag_id} {run_id}: planned on DAG version {version}: new tasks [{}], removed [{}]",
-                    ids(added.iter().map(|a| a.0).collect()),
+                    ids(added.iter().map(|a| a.task_id).collect()),
                     ids(gone.clone())
                 );
             }
@@ -490,21 +490,32 @@ impl Engine {
         let room = (dag.max_active_tasks as usize)
             .saturating_sub(tasks.running())
             .min(self.job.free_slots());
+        // A run shared by schedulers gets each task run by one serving its queue; a run
+        // this process works alone (a foreground trigger) runs every task here.
+        let served = |task_id: &&str| {
+            mode == RunMode::Exclusive
+                || dag
+                    .task(task_id)
+                    .is_some_and(|t| self.settings.queues.contains(&t.queue))
+        };
         let wanted: Vec<&str> = tasks
-            .scheduled(room.min(MAX_CLAIM))
+            .scheduled(usize::MAX)
             .filter_map(|i| dag.topo_order.get(i))
             .map(String::as_str)
+            .filter(served)
+            .take(room.min(MAX_CLAIM))
             .collect();
         if wanted.is_empty() {
             return Ok(false);
         }
         let more = wanted.len() == MAX_CLAIM && room > MAX_CLAIM;
+        let caps = queue_caps(dag, &wanted, &self.settings.queue_limits);
         let claimed = self
             .store
             .claim_tasks(
-                &vars.dag_id,
-                &vars.run_id,
+                (&vars.dag_id, &vars.run_id),
                 &wanted,
+                &caps,
                 Claimant {
                     job_id: &self.job.id,
                     hostname: &self.job.hostname,
@@ -553,6 +564,29 @@ impl Engine {
         }
         Ok(more)
     }
+}
+
+/// The tasks of `wanted` in each queue that `limits` caps, in claim order.
+fn queue_caps<'a>(
+    dag: &'a Dag,
+    wanted: &[&'a str],
+    limits: &'a std::collections::BTreeMap<String, u32>,
+) -> Vec<QueueCap<'a>> {
+    limits
+        .iter()
+        .filter_map(|(queue, max)| {
+            let tasks: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|id| dag.task(id).is_some_and(|t| &t.queue == queue))
+                .collect();
+            (!tasks.is_empty()).then_some(QueueCap {
+                queue,
+                max: *max,
+                tasks,
+            })
+        })
+        .collect()
 }
 
 /// When the loop must look again: at the next poll or the earliest retry.

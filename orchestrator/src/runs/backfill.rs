@@ -119,7 +119,7 @@ pub async fn prepare(
             let resets: Vec<(&str, i64)> = dag
                 .task_rows()
                 .into_iter()
-                .map(|(id, _, tries)| (id, tries))
+                .map(|t| (t.task_id, t.max_tries))
                 .collect();
             store
                 .clear_tasks(&existing.dag_id, &existing.run_id, &resets, Some(job_id))

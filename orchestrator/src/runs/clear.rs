@@ -204,10 +204,10 @@ pub(super) async fn replan(
     instances: &[TaskInstanceRow],
 ) -> Result<(), RunsError> {
     let known: BTreeSet<&str> = instances.iter().map(|i| i.task_id.as_str()).collect();
-    let added: Vec<(&str, &str, i64)> = dag
+    let added: Vec<crate::dag::TaskRow> = dag
         .task_rows()
         .into_iter()
-        .filter(|(id, _, _)| !known.contains(id))
+        .filter(|t| !known.contains(t.task_id))
         .collect();
     let gone: Vec<&str> = instances
         .iter()

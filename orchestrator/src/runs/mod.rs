@@ -4,6 +4,7 @@
 
 pub mod backfill;
 mod clear;
+mod history;
 pub mod list;
 mod logs;
 mod mark;
@@ -12,6 +13,7 @@ mod trigger;
 mod upcoming;
 
 pub use clear::{ClearRequest, Cleared, TaskPick, clear};
+pub use history::{CleanReport, clean_history};
 pub use list::{RunListRequest, RunPage, list};
 pub use logs::{
     AttemptLog, LogPage, LogTail, attempt_log, log_chunks, log_page, log_path, log_tail,

@@ -37,6 +37,11 @@ const ALERTS_GRACE: Duration = Duration::from_secs(2);
 /// How often dead jobs are looked for and pause flags read, at most.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
+/// How often a history clean runs (`[history] keep`), whichever scheduler does it, and
+/// how often a scheduler asks whether one is due.
+const CLEAN_EVERY: Duration = Duration::from_secs(3600);
+const CLEAN_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// How soon a DAG at its `max_active_runs` is looked at again (runs that end elsewhere
 /// free its room without telling this scheduler).
 const AT_LIMIT_AGAIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
@@ -71,6 +76,10 @@ pub struct Scheduler {
     housekept: Option<Instant>,
     /// Woken when a run worked here ends: the next loop starts at once.
     wake: Arc<Notify>,
+    /// The history clean of `[history] keep` this scheduler runs, and when it next
+    /// asks whether one is due.
+    cleaning: Option<JoinHandle<()>>,
+    clean_checked: Option<Instant>,
     stop: CancellationToken,
 }
 
@@ -97,6 +106,8 @@ impl Scheduler {
             paused: HashSet::new(),
             housekept: None,
             wake: Arc::new(Notify::new()),
+            cleaning: None,
+            clean_checked: None,
             store,
             settings,
             job,
@@ -125,6 +136,7 @@ impl Scheduler {
             }
         }
         tracing::info!("scheduler {} stopping", self.job.id);
+        self.drain().await;
         let attempts = self.job.running();
         if attempts > 0 {
             tracing::info!(
@@ -161,6 +173,30 @@ impl Scheduler {
         }
         self.job.stop().await;
         Ok(())
+    }
+
+    /// With a drain timeout, claims nothing new and lets the attempts running here finish,
+    /// for up to the timeout (a host taken out of service: its runs go on elsewhere).
+    async fn drain(&mut self) {
+        let limit = self.settings.drain_timeout;
+        if limit.is_zero() || self.job.running() == 0 {
+            return;
+        }
+        tracing::info!(
+            "draining: {} running attempt(s) may finish within {}; nothing new is claimed here (SIGTERM again stops at once)",
+            self.job.running(),
+            humantime::format_duration(limit)
+        );
+        for driver in self.drivers.values() {
+            driver.hold.cancel();
+        }
+        let deadline = Instant::now() + limit;
+        while self.job.running() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if self.job.running() == 0 {
+            tracing::info!("drained: every attempt that ran here has ended");
+        }
     }
 
     /// One pass over everything the scheduler is responsible for; returns when it needs to
@@ -273,6 +309,52 @@ impl Scheduler {
         }
         self.paused = paused;
         self.housekept = Some(Instant::now());
+        self.clean_history_when_due().await?;
+        Ok(())
+    }
+
+    /// With `[history] keep`, starts a history clean in the background when one is due
+    /// (an hour after the last, whichever scheduler did it) and none runs here.
+    async fn clean_history_when_due(&mut self) -> anyhow::Result<()> {
+        let Some(keep) = self.settings.history_keep else {
+            return Ok(());
+        };
+        let looked = self
+            .clean_checked
+            .is_some_and(|at| at.elapsed() < CLEAN_CHECK_EVERY);
+        let running = self.cleaning.as_ref().is_some_and(|c| !c.is_finished());
+        if looked || running {
+            return Ok(());
+        }
+        self.clean_checked = Some(Instant::now());
+        let now = chrono::Utc::now();
+        let due = now - chrono::TimeDelta::from_std(CLEAN_EVERY).unwrap_or_default();
+        if !self
+            .store
+            .claim_maintenance("history_clean", now, due)
+            .await?
+        {
+            return Ok(());
+        }
+        let cut = now - chrono::TimeDelta::from_std(keep).unwrap_or(chrono::TimeDelta::MAX);
+        let request = crate::store::CleanRequest {
+            cut,
+            dag_id: None,
+            keep_last: self.settings.history_keep_last,
+        };
+        let store = self.store.clone();
+        self.cleaning = Some(tokio::spawn(async move {
+            match crate::runs::clean_history(&store, &request, false, |_, _| {}).await {
+                Ok(report) => tracing::info!(
+                    "history clean: {} run(s), {} task tries, {} log file(s) older than {} removed",
+                    report.cleaned.runs,
+                    report.cleaned.task_tries,
+                    report.log_files,
+                    request.cut.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                Err(e) => tracing::warn!("history clean failed (tried again in an hour): {e}"),
+            }
+        }));
         Ok(())
     }
 

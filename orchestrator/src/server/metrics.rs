@@ -115,6 +115,15 @@ impl Collector for Scrape {
         )?;
         gauges(
             &mut encoder,
+            "updraft_tasks_waiting_for_queue",
+            "Task instances ready to run whose queue no live scheduler serves",
+            s.waiting_for_queue
+                .iter()
+                .map(|(queue, n)| ([("queue", queue.clone())], *n))
+                .collect(),
+        )?;
+        gauges(
+            &mut encoder,
             "updraft_dag_import_errors",
             "DAG files that do not load",
             vec![([] as [(&str, &str); 0], self.import_errors as i64)],

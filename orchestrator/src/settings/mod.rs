@@ -13,10 +13,12 @@ use updraft_core::{Connection, Connections};
 mod api_tokens;
 mod api_users;
 mod openlineage;
+mod queues;
 
 pub use api_tokens::{ApiToken, Role, check_tokens, parse_tokens};
 pub use api_users::{ApiUser, JwtSettings, hash_password};
 pub use openlineage::OpenLineageTarget;
+pub use queues::check_names as check_queue_names;
 
 /// The connection the lakehouse DAGs load into; an embedded SQLite file unless configured.
 pub const DEFAULT_WAREHOUSE: &str = "warehouse";
@@ -53,6 +55,17 @@ pub struct Settings {
     pub dags_paused_at_creation: bool,
     /// Where every attempt's OpenLineage run events go (None: nowhere).
     pub openlineage: Option<OpenLineageTarget>,
+    /// The queues a scheduler of this process claims tasks of.
+    pub queues: Vec<String>,
+    /// At most this many running tasks of a queue, across all schedulers and processes.
+    pub queue_limits: BTreeMap<String, u32>,
+    /// How long a stopping scheduler lets its running attempts finish, claiming nothing
+    /// new (zero: it stops them at once, and they are retried elsewhere).
+    pub drain_timeout: Duration,
+    /// How long finished runs are kept before a scheduler removes them (None: forever),
+    /// and how many newest runs of each DAG are kept whatever their age.
+    pub history_keep: Option<Duration>,
+    pub history_keep_last: i64,
 }
 
 /// Airflow's default `parallelism`.
@@ -93,6 +106,19 @@ struct ConfigFile {
     logs: LogsSection,
     #[serde(default)]
     openlineage: openlineage::OpenLineageSection,
+    #[serde(default)]
+    queues: queues::QueuesSection,
+    drain_timeout: Option<String>,
+    #[serde(default)]
+    history: HistorySection,
+}
+
+/// `[history]` of `updraft.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistorySection {
+    keep: Option<String>,
+    keep_last: Option<i64>,
 }
 
 /// `[logs]` of `updraft.toml`.
@@ -210,6 +236,24 @@ impl Settings {
             },
         };
         let openlineage = openlineage::resolve(file.openlineage)?;
+        let (queues, queue_limits) =
+            queues::resolve(file.queues).with_context(|| format!("{}", file_path.display()))?;
+        let drain_timeout = match &file.drain_timeout {
+            Some(text) => humantime::parse_duration(text)
+                .with_context(|| format!("{}: drain_timeout `{text}`", file_path.display()))?,
+            None => Duration::ZERO,
+        };
+        let history_keep = match std::env::var("UPDRAFT_HISTORY_KEEP")
+            .ok()
+            .or(file.history.keep)
+        {
+            Some(text) => Some(
+                humantime::parse_duration(&text)
+                    .with_context(|| format!("history keep `{text}` (e.g. 90d)"))?,
+            ),
+            None => None,
+        };
+        let history_keep_last = file.history.keep_last.unwrap_or(1).max(0);
         Ok(Self {
             home,
             dags_folder,
@@ -230,6 +274,11 @@ impl Settings {
             base_url,
             dags_paused_at_creation,
             openlineage,
+            queues,
+            queue_limits,
+            drain_timeout,
+            history_keep,
+            history_keep_last,
         })
     }
 

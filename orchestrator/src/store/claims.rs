@@ -37,6 +37,52 @@ const PICK: &str = "SELECT t.ctid FROM unnest($3::text[]) AS w(task_id)
     CROSS JOIN LATERAL (SELECT ti.ctid FROM task_instance ti
       WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = w.task_id";
 
+/// The tasks of one queue a claim wants, for a queue whose running tasks are limited
+/// (`[queues] max_active_tasks`).
+#[derive(Debug, Clone)]
+pub struct QueueCap<'a> {
+    pub queue: &'a str,
+    pub max: u32,
+    /// In the order they should be claimed.
+    pub tasks: Vec<&'a str>,
+}
+
+/// Takes the queue's lock for the rest of the transaction, so that two claims never
+/// count the same free room: an advisory lock on PostgreSQL; on SQLite the write lock of
+/// the database (a write that changes nothing).
+const PG_QUEUE_LOCK: &str = "SELECT pg_advisory_xact_lock(7221, hashtext($1))";
+const SQLITE_QUEUE_LOCK: &str = "UPDATE task_instance SET queue = queue WHERE queue = $1 AND 0 = 1";
+
+/// `$ids` without the tasks that would take a capped queue past its limit, counting the
+/// running tasks of each queue under its lock in the transaction `$tx`. A macro so that
+/// the statements are written once and compiled for each database.
+macro_rules! within_queue_caps {
+    ($tx:expr, $caps:expr, $ids:expr, $lock:expr) => {
+        async {
+            let mut ids: Vec<&str> = $ids.to_vec();
+            let mut caps: Vec<&QueueCap> = $caps.iter().collect();
+            // One order for every claimant: no two wait on each other's locks.
+            caps.sort_by_key(|c| c.queue);
+            for cap in caps {
+                sqlx::query($lock)
+                    .bind(cap.queue)
+                    .execute(&mut *$tx)
+                    .await?;
+                let running: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM task_instance WHERE queue = $1 AND state = 'running'",
+                )
+                .bind(cap.queue)
+                .fetch_one(&mut *$tx)
+                .await?;
+                let room = usize::try_from(i64::from(cap.max) - running).unwrap_or(0);
+                let over: Vec<&str> = cap.tasks.iter().skip(room).copied().collect();
+                ids.retain(|id| !over.contains(id));
+            }
+            Ok::<Vec<&str>, sqlx::Error>(ids)
+        }
+    };
+}
+
 /// How an attempt ended, to record.
 #[derive(Debug, Clone)]
 pub struct TryEnd {
@@ -134,12 +180,13 @@ impl Store {
 
     /// Claims the given `scheduled` instances for a job: each one this job wins goes to
     /// `running` with its next try number, and gets its `task_try` row, in one
-    /// transaction. Instances another job claimed first are not returned.
+    /// transaction. Instances another job claimed first, or that would take a queue of
+    /// `caps` past its limit, are not returned.
     pub async fn claim_tasks(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        (dag_id, run_id): (&str, &str),
         task_ids: &[&str],
+        caps: &[QueueCap<'_>],
         by: Claimant<'_>,
         log_path: impl Fn(&str, i64) -> String,
     ) -> Result<Vec<ClaimedTry>> {
@@ -162,10 +209,11 @@ impl Store {
                               SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
                               FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)";
                 let mut tx = p.begin().await?;
+                let task_ids = within_queue_caps!(tx, caps, task_ids, PG_QUEUE_LOCK).await?;
                 let claimed: Vec<ClaimedTry> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                     .bind(dag_id)
                     .bind(run_id)
-                    .bind(task_ids)
+                    .bind(&task_ids)
                     .bind(by.job_id)
                     .bind(now)
                     .bind(by.hostname)
@@ -193,6 +241,7 @@ impl Store {
             }
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
+                let task_ids = within_queue_caps!(tx, caps, task_ids, SQLITE_QUEUE_LOCK).await?;
                 let mut claimed: Vec<ClaimedTry> = Vec::new();
                 for chunk in task_ids.chunks(500) {
                     let mut update = sqlx::QueryBuilder::new(

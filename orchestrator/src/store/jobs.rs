@@ -37,20 +37,22 @@ row_struct! {
 }
 
 impl Store {
-    /// Records a new job in state `running`.
+    /// Records a new job in state `running` (a scheduler with the queues it serves,
+    /// comma-separated).
     pub async fn register_job(
         &self,
         job_id: &str,
         job_type: &str,
         hostname: &str,
         pid: u32,
+        queues: Option<&str>,
     ) -> Result<()> {
         let now = Utc::now();
-        let sql =
-            "INSERT INTO job (job_id, job_type, hostname, pid, state, started_at, heartbeat_at)
-                   VALUES ($1, $2, $3, $4, 'running', $5, $5)";
+        let sql = "INSERT INTO job (job_id, job_type, hostname, pid, state, started_at,
+                     heartbeat_at, queues)
+                   VALUES ($1, $2, $3, $4, 'running', $5, $5, $6)";
         with_pool!(self, p => sqlx::query(sql).bind(job_id).bind(job_type).bind(hostname)
-            .bind(i64::from(pid)).bind(now).execute(p).await.map(|_| ()))?;
+            .bind(i64::from(pid)).bind(now).bind(queues).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -160,5 +162,21 @@ impl Store {
     /// Whether several jobs may share this database (PostgreSQL) or only one (SQLite).
     pub fn allows_several_schedulers(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))
+    }
+}
+
+impl Store {
+    /// The task instances ready to run (of runs the schedulers share) whose queue no live
+    /// scheduler serves, counted by queue.
+    pub async fn tasks_waiting_for_queue(&self) -> Result<Vec<(String, i64)>> {
+        let sql = "SELECT ti.queue, COUNT(*) FROM task_instance ti
+                   JOIN dag_run r ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id
+                     AND r.job_id IS NULL
+                   WHERE ti.state = 'scheduled'
+                     AND NOT EXISTS (SELECT 1 FROM job j
+                       WHERE j.state = 'running' AND j.job_type = 'scheduler'
+                         AND ',' || j.queues || ',' LIKE '%,' || ti.queue || ',%')
+                   GROUP BY ti.queue ORDER BY ti.queue";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
     }
 }

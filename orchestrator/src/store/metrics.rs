@@ -38,6 +38,8 @@ pub struct MetricsSnapshot {
     pub data_tests: Vec<(String, i64)>,
     /// Alert messages by (action kind, sent or failed).
     pub callbacks: Vec<(String, String, i64)>,
+    /// Task instances waiting for a queue no live scheduler serves, by queue.
+    pub waiting_for_queue: Vec<(String, i64)>,
 }
 
 /// `SUM(CASE WHEN <duration> <= b THEN 1 ELSE 0 END)` for each bucket, then the rest.
@@ -130,6 +132,7 @@ impl Store {
                  GROUP BY action_kind, state ORDER BY 1, 2")
                 .fetch_all(p).await?;
         });
+        snapshot.waiting_for_queue = self.tasks_waiting_for_queue().await?;
         snapshot.schedulers = self
             .running_jobs(Some("scheduler"))
             .await?

@@ -63,6 +63,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0013_asset_triggered_runs",
         include_str!("../../../sql/migrations/postgres/0013_asset_triggered_runs.sql"),
     ),
+    (
+        "0014_queues_and_retention",
+        include_str!("../../../sql/migrations/postgres/0014_queues_and_retention.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -118,6 +122,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0013_asset_triggered_runs",
         include_str!("../../../sql/migrations/sqlite/0013_asset_triggered_runs.sql"),
+    ),
+    (
+        "0014_queues_and_retention",
+        include_str!("../../../sql/migrations/sqlite/0014_queues_and_retention.sql"),
     ),
 ];
 

@@ -37,9 +37,10 @@ pub use assets::{
     AssetEventFilter, AssetEventRow, AssetRow, AssetSummary, AssetTaskRow, EdgeKind, LineageEdge,
 };
 pub use callbacks::{CallbackEnd, CallbackRow};
-pub use claims::{Claimant, ClaimedTry, TryEnd};
+pub use claims::{Claimant, ClaimedTry, QueueCap, TryEnd};
 pub use connect::StoreStatus;
 pub use freshness::FreshnessRow;
+pub use history_clean::{CleanBatch, CleanRequest, Cleaned, total_cleaned};
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
@@ -131,7 +132,9 @@ mod connect; // opening, migrating, `db check`
 mod dags; // `dag`
 mod deadlines; // when runs must be done by, met or missed
 mod freshness; // how old assets may get: stale once per period, fresh on a write
+mod history_clean; // removing old runs with everything that hangs off them
 mod jobs; // `job`: heartbeats, dead jobs, stale attempts
+mod maintenance; // work one scheduler among many does now and then
 mod marks; // marking runs and task instances by hand
 mod metrics; // what `/metrics` reports of the history
 mod migrations; // the embedded migrations

@@ -72,7 +72,7 @@ impl DagRunRow {
 /// Column list shared by every `task_instance` query that reads whole rows.
 pub(super) const TASK_INSTANCE_SELECT: &str =
     "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-    ended_at, duration, hostname, next_try_at, dag_version, note FROM task_instance";
+    ended_at, duration, hostname, next_try_at, dag_version, note, queue FROM task_instance";
 
 row_struct! {
     /// A row of `task_instance`.
@@ -95,6 +95,8 @@ row_struct! {
         pub dag_version: Option<i64>,
         /// What a person wrote about the instance.
         pub note: Option<String>,
+        /// The queue whose schedulers may run it.
+        pub queue: String,
     }
 }
 

@@ -16,7 +16,7 @@ pub struct NewRun<'a> {
     /// The job that will execute the run by itself; None: any scheduler.
     pub job_id: Option<&'a str>,
     /// (task_id, task_type, max_tries) for every task of the DAG.
-    pub tasks: Vec<(&'a str, &'a str, i64)>,
+    pub tasks: Vec<crate::dag::TaskRow<'a>>,
     /// What the person who triggered it wrote about it.
     pub note: Option<&'a str>,
     /// When it must be done by (its DAG's `deadline:`), written with it.
@@ -301,15 +301,16 @@ macro_rules! insert_run {
             // Multi-row inserts keep a 2,000-task run to a few round trips.
             for chunk in $run.tasks.chunks(500) {
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries) ",
+                    "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries, queue) ",
                 );
-                insert.push_values(chunk, |mut row, (task_id, task_type, max_tries)| {
+                insert.push_values(chunk, |mut row, task| {
                     row.push_bind($run.dag_id)
                         .push_bind($run.run_id)
-                        .push_bind(*task_id)
-                        .push_bind(*task_type)
+                        .push_bind(task.task_id)
+                        .push_bind(task.task_type)
                         .push_bind(0i64)
-                        .push_bind(*max_tries);
+                        .push_bind(task.max_tries)
+                        .push_bind(task.queue);
                 });
                 insert.build().execute(&mut *$tx).await?;
             }

@@ -214,8 +214,7 @@ impl Store {
         Ok(())
     }
 
-    /// Plans a run's task instances on its version `number`: instances for `added` tasks
-    /// (task id, type, tries), `removed` for the instances of `gone` tasks that are not
+    /// Plans a run's task instances on its version `number`: instances for `added` tasks, `removed` for the instances of `gone` tasks that are not
     /// running (only the unfinished ones unless `finished_too`: a finished one is history),
     /// and the version on every instance planned before the run had one. In one
     /// transaction; any job may do it.
@@ -223,11 +222,12 @@ impl Store {
         &self,
         (dag_id, run_id): (&str, &str),
         number: Option<i64>,
-        added: &[(&str, &str, i64)],
+        added: &[crate::dag::TaskRow<'_>],
         (gone, finished_too): (&[&str], bool),
     ) -> Result<()> {
-        let insert = "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries, dag_version)
-                      VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (dag_id, run_id, task_id) DO NOTHING";
+        let insert = "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries,
+                        dag_version, queue)
+                      VALUES ($1, $2, $3, $4, 0, $5, $6, $7) ON CONFLICT (dag_id, run_id, task_id) DO NOTHING";
         let remove = if finished_too {
             "UPDATE task_instance SET state = 'removed', next_try_at = NULL
              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
@@ -241,9 +241,9 @@ impl Store {
                          WHERE dag_id = $1 AND run_id = $2 AND dag_version IS NULL";
         with_pool!(self, p => async {
             let mut tx = p.begin().await?;
-            for (task_id, task_type, tries) in added {
-                sqlx::query(insert).bind(dag_id).bind(run_id).bind(*task_id).bind(*task_type)
-                    .bind(*tries).bind(number).execute(&mut *tx).await?;
+            for task in added {
+                sqlx::query(insert).bind(dag_id).bind(run_id).bind(task.task_id).bind(task.task_type)
+                    .bind(task.max_tries).bind(number).bind(task.queue).execute(&mut *tx).await?;
             }
             for task_id in gone {
                 sqlx::query(remove).bind(dag_id).bind(run_id).bind(*task_id).execute(&mut *tx).await?;

@@ -40,6 +40,13 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     let instances = state.store.task_instances(dag_id, run_id).await?;
     let results = state.store.test_results(dag_id, run_id).await?;
     let alerts = state.store.run_callbacks(dag_id, run_id).await?;
+    let unserved: Vec<String> = state
+        .store
+        .tasks_waiting_for_queue()
+        .await?
+        .into_iter()
+        .map(|(queue, _)| queue)
+        .collect();
     let api = run_api_path(dag_id, run_id);
     let base = run_path(dag_id, run_id);
     let body = html! {
@@ -61,14 +68,19 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         }
         h2 { "Tasks" }
         table {
-            thead { tr { th { "task" } th { "type" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
+            thead { tr { th { "task" } th { "type" } th { "queue" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
             tbody {
                 @for ti in &instances {
                     @let st = ti.state.as_str();
+                    @let waiting = ti.state == crate::store::TaskState::Scheduled && unserved.contains(&ti.queue);
                     tr {
                         td { a href={(base) "/tasks/" (url_escape(&ti.task_id))} { (ti.task_id) } }
                         td { (ti.task_type) }
-                        td { (state_square(st)) " " (st) }
+                        td { (ti.queue) }
+                        td {
+                            (state_square(st)) " " (st)
+                            @if waiting { " " span.waiting { "waiting: no live scheduler serves queue " (ti.queue) } }
+                        }
                         td { (ti.try_number) " / " (ti.max_tries) }
                         td { @if let Some(d) = ti.duration { (format!("{d:.2}")) " s" } }
                         td { (when(ti.ended_at)) }

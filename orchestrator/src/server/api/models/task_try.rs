@@ -69,7 +69,7 @@ impl AttemptFields {
             unixname: None,
             pool: "default_pool",
             pool_slots: 1,
-            queue: None,
+            queue: Some(instance.queue.clone()),
             priority_weight: None,
             operator: Some(instance.task_type.clone()),
             operator_name: Some(instance.task_type.clone()),
