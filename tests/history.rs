@@ -215,3 +215,60 @@ async fn one_scheduler_keeps_the_history_to_its_age() {
     assert!(second.stop().success());
     u.cleanup().await;
 }
+
+/// `bench/history_clean.sh`: `db clean --older-than 1d` on the dashboards benchmark's
+/// history (by default 100,000 runs of ten DAGs over 100 days: 1,000,000 task instances,
+/// 1,020,000 task tries, 40,000 test results), with a scheduler working meanwhile;
+/// prints the time and the rate. Run with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/history_clean.sh"]
+async fn clean_a_large_history() {
+    use sqlx::Connection;
+    let runs: u64 = std::env::var("UPDRAFT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let u = Updraft::new(crate::support::Backend::Postgres).await;
+    let out = u.run(&["db", "migrate"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut db = sqlx::PgConnection::connect(&u.database_url)
+        .await
+        .expect("db");
+    let fill = crate::grafana::bench::FILL.replace("$RUNS", &runs.to_string());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fill))
+        .execute(&mut db)
+        .await
+        .expect("fill the history");
+    let count = "SELECT (SELECT count(*) FROM dag_run), (SELECT count(*) FROM task_try)";
+    let before: (i64, i64) = sqlx::query_as(count)
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    let newest: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dag_run WHERE ended_at >= now() - interval '1 day'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("newest");
+    println!("history: {} runs, {} task tries", before.0, before.1);
+    let daemon = Daemon::start(&u, "scheduler", &[]);
+    let started = std::time::Instant::now();
+    let report = clean(&u, &["--older-than", "1d", "-y"]);
+    let seconds = started.elapsed().as_secs_f64();
+    let after: (i64, i64) = sqlx::query_as(count)
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    println!(
+        "db clean --older-than 1d: {} runs and {} task tries removed in {seconds:.1} s \
+         ({:.0} tries/s); {} runs and {} tries left",
+        report["runs"],
+        report["task_tries"],
+        report["task_tries"].as_f64().unwrap_or(0.0) / seconds,
+        after.0,
+        after.1
+    );
+    assert_eq!(after.0, newest, "the last day's runs stay, nothing else");
+    assert!(daemon.stop().success());
+    u.cleanup().await;
+}

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 /// The history: `$RUNS` runs spread evenly up to now, ten tasks each, one in fifty failed
 /// on its last task after a retry, and two data tests per run.
-const FILL: &str = r#"
+pub(crate) const FILL: &str = r#"
 INSERT INTO dag (dag_id, is_paused, schedule, timezone, fileloc, last_parsed_at, next_run_after)
 SELECT 'dag_' || d, FALSE, '*/15 * * * *', 'UTC', '/dags/dag_' || d || '.yaml', now(),
        now() + interval '5 minutes'

@@ -3,7 +3,7 @@
 //! Grafana does for the last 24 hours — runs on a real PostgreSQL history made by the
 //! engine and returns rows of the shape its panel draws.
 
-mod bench;
+pub(crate) mod bench;
 mod board;
 mod expand;
 mod history;
