@@ -126,17 +126,20 @@ async fn print_upcoming(ctx: &Context, store: &Store) -> anyhow::Result<()> {
     let width = dags.iter().map(|d| d.dag_id.len()).max().unwrap_or(0);
     for dag in &dags {
         let when = match (&dag.schedule, dag.next_run_after) {
+            (None, _) if dag.on_assets => "runs when its assets change".to_string(),
             (None, _) => "runs when triggered".to_string(),
             (Some(_), _) if dag.paused => "paused: runs when unpaused or triggered".to_string(),
             (Some(_), Some(at)) if at <= now => "next run now".to_string(),
             (Some(_), Some(at)) => format!("next run {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
             (Some(_), None) => "no more runs (past its end_date)".to_string(),
         };
-        eprintln!(
-            "  {:width$}  {:12}  {when}",
-            dag.dag_id,
-            dag.schedule.as_deref().unwrap_or("manual")
-        );
+        let schedule = match (&dag.schedule, dag.on_assets) {
+            (Some(time), true) => format!("{time} + assets"),
+            (Some(time), false) => time.clone(),
+            (None, true) => "assets".to_string(),
+            (None, false) => "manual".to_string(),
+        };
+        eprintln!("  {:width$}  {schedule:12}  {when}", dag.dag_id);
     }
     if !folder.errors.is_empty() {
         eprintln!(

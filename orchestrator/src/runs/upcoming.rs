@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 #[derive(Debug)]
 pub struct Upcoming {
     pub dag_id: String,
-    /// The schedule as written (None: runs only when triggered).
+    /// The time schedule as written (None: none).
     pub schedule: Option<String>,
+    /// Whether it also runs when the assets it is scheduled on change.
+    pub on_assets: bool,
     pub paused: bool,
     /// When its next scheduled run is due (in the past: at once).
     pub next_run_after: Option<DateTime<Utc>>,
@@ -33,6 +35,7 @@ pub async fn upcoming(
         out.push(Upcoming {
             dag_id: dag.dag_id.clone(),
             schedule: dag.schedule.describe(),
+            on_assets: dag.assets.is_some(),
             paused: store.is_paused(&dag.dag_id).await?,
             next_run_after: next.map(|n| n.run_after),
         });
