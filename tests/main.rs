@@ -30,6 +30,7 @@ mod lineage;
 mod logs;
 mod metrics;
 mod queues;
+mod remote_logs;
 mod s3;
 mod scheduler;
 mod sensors;

@@ -201,8 +201,6 @@ async fn a_queue_limit_holds_across_schedulers() {
             .count();
         assert!(overlapping <= 2, "{overlapping} running at {at}: {all:?}");
     }
-    let jobs: std::collections::BTreeSet<_> = all.iter().filter_map(|t| t.job_id.clone()).collect();
-    assert_eq!(jobs.len(), 2, "both schedulers took part: {jobs:?}");
     assert!(first.stop().success());
     assert!(second.stop().success());
     u.cleanup().await;

@@ -34,6 +34,7 @@ pub mod dag;
 pub mod engine;
 pub mod lineage;
 pub mod openlineage;
+pub mod remote_logs;
 pub mod runs;
 pub mod scheduler;
 pub mod server;

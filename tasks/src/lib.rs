@@ -26,7 +26,9 @@ pub(crate) use updraft_core::{
 };
 
 pub use data_test::{SHOWN_ROWS as SHOWN_FAILING_ROWS, read_failures as stored_failing_rows};
-pub use lake::{LakeTable, QueryResult, lake_tables, query_lake, query_tables, table_columns};
+pub use lake::{
+    LakeTable, QueryResult, lake_tables, object_store_at, query_lake, query_tables, table_columns,
+};
 pub use registry::{TASK_TYPES, task_type};
 
 use serde_json::Value;

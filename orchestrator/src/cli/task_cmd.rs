@@ -245,9 +245,9 @@ async fn logs(
         .await
         .map_err(runs_error)?;
     let from = match tail {
-        Some(lines) => runs::tail_offset(&log.path, lines)
+        Some(lines) => runs::tail_offset(&log.source, lines)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?,
+            .map_err(|e| anyhow::anyhow!("cannot read the log: {e}"))?,
         None => 0,
     };
     let stop = CancellationToken::new();
@@ -257,15 +257,14 @@ async fn logs(
     let mut chunks = std::pin::pin!(runs::log_chunks(
         store,
         &log.attempt,
-        log.path.clone(),
+        log.source.clone(),
         (from, follow),
         stop
     ));
     let mut pending: Vec<u8> = Vec::new();
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = chunks.next().await {
-        let chunk =
-            chunk.map_err(|e| anyhow::anyhow!("cannot read log {}: {e}", log.path.display()))?;
+        let chunk = chunk.map_err(|e| anyhow::anyhow!("cannot read the log: {e}"))?;
         pending.extend_from_slice(&chunk);
         // Masked a whole line at a time, so no secret is cut in two.
         let Some(last) = pending.iter().rposition(|b| *b == b'\n') else {

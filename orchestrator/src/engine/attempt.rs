@@ -61,12 +61,16 @@ impl Attempt {
         let started = Instant::now();
         self.record_lineage_start().await;
         let reports = Reports::default();
-        let result = self.logged(&reports).await;
+        let (result, uploaded) = self.logged(&reports).await;
         let mut end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
         let tested = self.test_callbacks(&end).await;
         end.callbacks.extend(tested);
         end.callbacks.extend(self.lineage_end(&end).await);
         let owned = self.job.finish(end.clone()).await?;
+        // The object store has the whole log: the local copy was only its buffer.
+        if let Some(buffer) = uploaded {
+            let _ = tokio::fs::remove_file(buffer).await;
+        }
         self.job.untrack(&OwnedAttempt {
             dag_id: end.dag_id.clone(),
             run_id: end.run_id.clone(),
@@ -105,14 +109,21 @@ impl Attempt {
         })
     }
 
-    /// Opens the attempt's log and runs the task with it.
-    async fn logged(&self, reports: &Reports) -> Result<TaskOutcome, TaskError> {
+    /// Opens the attempt's log and runs the task with it; with logs in the object store,
+    /// also the local buffer once all of it is uploaded (to delete when it has served).
+    async fn logged(
+        &self,
+        reports: &Reports,
+    ) -> (Result<TaskOutcome, TaskError>, Option<std::path::PathBuf>) {
         let (dag_id, run_id) = (&self.vars.dag_id, &self.vars.run_id);
         let try_number = i64::from(self.try_number);
         let log_path = self
             .settings
-            .log_path(dag_id, run_id, &self.task.task_id, try_number)
-            .map_err(TaskError::Config)?;
+            .log_path(dag_id, run_id, &self.task.task_id, try_number);
+        let log_path = match log_path {
+            Ok(path) => path,
+            Err(e) => return (Err(TaskError::Config(e)), None),
+        };
         // Creating a folder and a file blocks; off the async workers it does not hold up
         // the run loop and the other attempts' database work.
         let opened = {
@@ -123,13 +134,38 @@ impl Attempt {
                 .map_err(std::io::Error::other)
                 .and_then(|opened| opened)
         };
-        match opened {
-            Ok(log) => self.execute(log, reports).await,
-            Err(e) => Err(TaskError::Retryable(format!(
-                "cannot open log file {}: {e}",
-                log_path.display()
-            ))),
-        }
+        let log = match opened {
+            Ok(log) => log,
+            Err(e) => {
+                let why = format!("cannot open log file {}: {e}", log_path.display());
+                return (Err(TaskError::Retryable(why)), None);
+            }
+        };
+        let upload = self.settings.logs_url.as_ref().and_then(|root| {
+            let ids = (dag_id.as_str(), run_id.as_str(), self.task.task_id.as_str());
+            let url = crate::remote_logs::attempt_url(root, ids, try_number);
+            crate::remote_logs::Upload::start(&url, log_path.clone())
+                .map_err(|e| {
+                    tracing::warn!("{dag_id}.{}: its log stays local: {e}", self.task.task_id)
+                })
+                .ok()
+        });
+        // The log is closed (its tail written) when the task is done with it.
+        let result = self.execute(log, reports).await;
+        let uploaded = match upload {
+            Some(upload) => match upload.finish().await {
+                Ok(()) => Some(log_path),
+                Err(e) => {
+                    tracing::warn!(
+                        "{dag_id}.{}: the end of its log did not reach the object store: {e}",
+                        self.task.task_id
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        (result, uploaded)
     }
 
     /// How the attempt ended, as the store records it: a retryable failure with tries

@@ -521,6 +521,11 @@ impl Engine {
                     hostname: &self.job.hostname,
                 },
                 |task_id, try_number| {
+                    // Logs in the object store are read from there, on any host.
+                    if let Some(root) = &self.settings.logs_url {
+                        let ids = (vars.dag_id.as_str(), vars.run_id.as_str(), task_id);
+                        return crate::remote_logs::attempt_url(root, ids, try_number);
+                    }
                     // A refused path fails the attempt when it opens its log.
                     self.settings
                         .log_path(&vars.dag_id, &vars.run_id, task_id, try_number)

@@ -1,6 +1,7 @@
 //! Keeping the history to a size (`updraft db clean`, `[history] keep`): the runs a
 //! clean removes, a batch of one DAG's runs at a time (each its own short transaction),
-//! their attempts' log files once their rows are gone, and the rows of long-ended jobs.
+//! their attempts' logs (files, or objects in the store) once their rows are gone, and
+//! the rows of long-ended jobs.
 
 use crate::store::{CleanRequest, Cleaned, Store};
 use std::path::Path;
@@ -59,7 +60,7 @@ pub async fn clean_history(
             report.log_files += if dry_run {
                 i64::try_from(logs.len()).unwrap_or(i64::MAX)
             } else {
-                delete_logs(&logs)
+                delete_logs(&logs).await
             };
             report.cleaned = crate::store::total_cleaned(&[report.cleaned, cleaned]);
             progress(report.cleaned.runs, total);
@@ -69,11 +70,21 @@ pub async fn clean_history(
     Ok(report)
 }
 
-/// Deletes the log files (those on this host; another host's are its own) and the
-/// folders they leave empty; how many files went.
-fn delete_logs(paths: &[String]) -> i64 {
+/// Deletes the logs: those in the object store, and the files of this host (another
+/// host's are its own) with the folders they leave empty; how many went.
+async fn delete_logs(paths: &[String]) -> i64 {
     let mut deleted = 0;
     for path in paths {
+        if crate::remote_logs::is_remote(path) {
+            match crate::remote_logs::RemoteLog::open(path) {
+                Ok(log) => match log.delete().await {
+                    Ok(()) => deleted += 1,
+                    Err(e) => tracing::warn!("cannot delete the log at {path}: {e}"),
+                },
+                Err(e) => tracing::warn!("cannot delete the log at {path}: {e}"),
+            }
+            continue;
+        }
         let path = Path::new(path);
         match std::fs::remove_file(path) {
             Ok(()) => deleted += 1,

@@ -1,18 +1,61 @@
-//! Where an attempt's log is: the path its row recorded, else where the settings put it.
-//! The path always comes from the history, never from what a caller typed. And reading a
-//! log in constant memory: its end without the rest, its last lines, and its bytes a chunk
-//! at a time — followed while the attempt runs — for the CLI and the API alike.
+//! Where an attempt's log is: the path (or object-store location) its row recorded, else
+//! where the settings put it. The location always comes from the history, never from what
+//! a caller typed. And reading a log in constant memory, from a file or from the object
+//! store alike: its end without the rest, its last lines, and its bytes a chunk at a
+//! time — followed while the attempt runs — for the CLI and the API alike.
 
 use super::RunsError;
 use crate::settings::Settings;
 use crate::store::{Store, TaskTryRow};
 use std::path::PathBuf;
 
-/// One attempt and its log file.
+/// One attempt and where its log is.
 pub struct AttemptLog {
     pub attempt: TaskTryRow,
-    pub path: PathBuf,
+    pub source: LogSource,
 }
+
+/// Where a log's bytes are: a file of this host, or the attempt's chunks in the object
+/// store (`[logs] url`).
+#[derive(Clone)]
+pub enum LogSource {
+    File(PathBuf),
+    Remote(crate::remote_logs::RemoteLog),
+}
+
+impl LogSource {
+    /// Up to `max` bytes from `offset` (nothing for a log not written yet).
+    pub async fn read(&self, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
+        match self {
+            LogSource::File(path) => read_file(path, offset, max).await,
+            LogSource::Remote(log) => log.read(offset, max).await,
+        }
+    }
+
+    /// How many bytes it has now.
+    pub async fn len(&self) -> std::io::Result<u64> {
+        match self {
+            LogSource::File(path) => match tokio::fs::metadata(path).await {
+                Ok(meta) => Ok(meta.len()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(e),
+            },
+            LogSource::Remote(log) => log.len().await,
+        }
+    }
+
+    /// Whether its writer finished it (a file: as far as anyone can tell, yes).
+    async fn complete(&self) -> std::io::Result<bool> {
+        match self {
+            LogSource::File(_) => Ok(true),
+            LogSource::Remote(log) => log.complete().await,
+        }
+    }
+}
+
+/// The line that ends a log in the object store whose attempt is over but whose writer
+/// never finished it (killed): what reached the store is all there is.
+const CUT: &str = "[updraft] the log ends here: the process writing it stopped before finishing it (its last seconds may be missing)\n";
 
 /// The log of attempt `try_number` (default: the latest) of a task in a run.
 pub async fn attempt_log(
@@ -32,14 +75,17 @@ pub async fn attempt_log(
             try_number.map(|n| format!(" {n}")).unwrap_or_default()
         )));
     };
-    let path = log_path(settings, &attempt)?;
-    Ok(AttemptLog { attempt, path })
+    let source = log_source(settings, &attempt)?;
+    Ok(AttemptLog { attempt, source })
 }
 
-/// The log file of an attempt already read from the history.
-pub fn log_path(settings: &Settings, attempt: &TaskTryRow) -> Result<PathBuf, RunsError> {
+/// Where the log of an attempt already read from the history is.
+pub fn log_source(settings: &Settings, attempt: &TaskTryRow) -> Result<LogSource, RunsError> {
     match &attempt.log_path {
-        Some(path) => Ok(PathBuf::from(path)),
+        Some(url) if crate::remote_logs::is_remote(url) => crate::remote_logs::RemoteLog::open(url)
+            .map(LogSource::Remote)
+            .map_err(|e| RunsError::NotFound(format!("the log at {url}: {e}"))),
+        Some(path) => Ok(LogSource::File(PathBuf::from(path))),
         None => settings
             .log_path(
                 &attempt.dag_id,
@@ -47,6 +93,7 @@ pub fn log_path(settings: &Settings, attempt: &TaskTryRow) -> Result<PathBuf, Ru
                 &attempt.task_id,
                 attempt.try_number,
             )
+            .map(LogSource::File)
             .map_err(RunsError::NotFound),
     }
 }
@@ -61,25 +108,13 @@ pub struct LogTail {
     pub truncated: bool,
 }
 
-/// The last `max_bytes` of a log, read from its end (an attempt with no file: empty).
-pub async fn log_tail(path: &std::path::Path, max_bytes: u64) -> std::io::Result<LogTail> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(LogTail {
-                text: String::new(),
-                total_bytes: 0,
-                truncated: false,
-            });
-        }
-        Err(e) => return Err(e),
-    };
-    let total_bytes = file.metadata().await?.len();
+/// The last `max_bytes` of a log, read from its end (an attempt with no log yet: empty).
+pub async fn log_tail(source: &LogSource, max_bytes: u64) -> std::io::Result<LogTail> {
+    let total_bytes = source.len().await?;
     let start = total_bytes.saturating_sub(max_bytes);
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    let mut bytes = Vec::new();
-    file.take(max_bytes).read_to_end(&mut bytes).await?;
+    let bytes = source
+        .read(start, usize::try_from(max_bytes).unwrap_or(usize::MAX))
+        .await?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if start > 0
         && let Some(newline) = text.find('\n')
@@ -101,13 +136,13 @@ const CHUNK: usize = 256 * 1024;
 /// How often a followed log is looked at for new bytes.
 const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// The bytes of `attempt`'s log at `path` from `offset`, a chunk at a time; when
-/// `follow`ing, also those written later, until the attempt has ended and all is sent, or
-/// `stop` fires.
+/// The bytes of `attempt`'s log from `offset`, a chunk at a time; when `follow`ing, also
+/// those written later, until the attempt has ended and all is sent, or `stop` fires. A
+/// log in the object store that its writer never finished ends with a line saying so.
 pub fn log_chunks(
     store: Store,
     attempt: &TaskTryRow,
-    path: PathBuf,
+    source: LogSource,
     (offset, follow): (u64, bool),
     stop: tokio_util::sync::CancellationToken,
 ) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + use<> {
@@ -117,19 +152,31 @@ pub fn log_chunks(
         attempt.task_id.clone(),
         attempt.try_number,
     );
-    let watched = std::sync::Arc::new((store, ids, path, stop));
+    let watched = std::sync::Arc::new((store, ids, source, stop));
+    // Once everything is sent, a log cut short says so; `u64::MAX`: said.
     futures::stream::unfold((offset, !follow), move |(sent, mut ended)| {
         let watched = watched.clone();
         async move {
-            let (store, ids, path, stop) = &*watched;
+            let (store, ids, source, stop) = &*watched;
+            if sent == u64::MAX {
+                return None;
+            }
             loop {
-                match read_chunk(path, sent).await {
+                match source.read(sent, CHUNK).await {
                     Ok(bytes) if !bytes.is_empty() => {
                         let next = sent + bytes.len() as u64;
                         return Some((Ok(bytes), (next, ended)));
                     }
                     Err(e) => return Some((Err(e), (sent, true))),
-                    Ok(_) if ended => return None,
+                    Ok(_) if ended => {
+                        let over = !still_running(store, ids).await;
+                        return match source.complete().await {
+                            Ok(false) if over => {
+                                Some((Ok(CUT.as_bytes().to_vec()), (u64::MAX, true)))
+                            }
+                            _ => None,
+                        };
+                    }
                     Ok(_) => {}
                 }
                 tokio::select! {
@@ -160,9 +207,9 @@ async fn still_running(
         .unwrap_or(false)
 }
 
-/// Up to [`CHUNK`] bytes of the file from `offset` (nothing when it does not exist yet:
-/// an attempt that failed before starting has no log).
-async fn read_chunk(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
+/// Up to `max` bytes of the file from `offset` (nothing when it does not exist yet: an
+/// attempt that failed before starting has no log).
+async fn read_file(path: &std::path::Path, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let mut file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
@@ -170,8 +217,8 @@ async fn read_chunk(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<
         Err(e) => return Err(e),
     };
     file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let mut bytes = Vec::with_capacity(CHUNK);
-    file.take(CHUNK as u64).read_to_end(&mut bytes).await?;
+    let mut bytes = Vec::with_capacity(max.min(CHUNK));
+    file.take(max as u64).read_to_end(&mut bytes).await?;
     Ok(bytes)
 }
 
@@ -184,10 +231,10 @@ pub struct LogPage {
     pub next: u64,
 }
 
-/// Up to one chunk of whole lines of the log at `path` from `offset`; a line longer than a
-/// chunk is cut so that every page moves on.
-pub async fn log_page(path: &std::path::Path, offset: u64) -> std::io::Result<LogPage> {
-    let mut bytes = read_chunk(path, offset).await?;
+/// Up to one chunk of whole lines of the log from `offset`; a line longer than a chunk is
+/// cut so that every page moves on.
+pub async fn log_page(source: &LogSource, offset: u64) -> std::io::Result<LogPage> {
+    let mut bytes = source.read(offset, CHUNK).await?;
     if bytes.len() == CHUNK
         && let Some(end) = memchr::memrchr(b'\n', &bytes)
     {
@@ -197,26 +244,19 @@ pub async fn log_page(path: &std::path::Path, offset: u64) -> std::io::Result<Lo
     Ok(LogPage { bytes, next })
 }
 
-/// Where the last `lines` lines of the file begin, found reading backwards from its end.
-pub async fn tail_offset(path: &std::path::Path, lines: usize) -> std::io::Result<u64> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata().await?.len();
+/// Where the last `lines` lines of the log begin, found reading backwards from its end.
+pub async fn tail_offset(source: &LogSource, lines: usize) -> std::io::Result<u64> {
+    let len = source.len().await?;
     // The newline ending the last line does not start a line.
     let mut seen = 0usize;
     let mut end = len;
-    let mut block = vec![0u8; 64 * 1024];
+    const BLOCK: u64 = 64 * 1024;
     let mut skip_last = true;
     while end > 0 {
-        let start = end.saturating_sub(block.len() as u64);
-        let n = usize::try_from(end - start).unwrap_or(block.len());
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-        file.read_exact(&mut block[..n]).await?;
-        for i in (0..n).rev() {
+        let start = end.saturating_sub(BLOCK);
+        let n = usize::try_from(end - start).unwrap_or(0);
+        let block = source.read(start, n).await?;
+        for i in (0..block.len()).rev() {
             if block[i] != b'\n' {
                 continue;
             }

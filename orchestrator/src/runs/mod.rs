@@ -16,8 +16,8 @@ pub use clear::{ClearRequest, Cleared, TaskPick, clear};
 pub use history::{CleanReport, clean_history};
 pub use list::{RunListRequest, RunPage, list};
 pub use logs::{
-    AttemptLog, LogPage, LogTail, attempt_log, log_chunks, log_page, log_path, log_tail,
-    tail_offset,
+    AttemptLog, LogPage, LogSource, LogTail, attempt_log, log_chunks, log_page, log_source,
+    log_tail, tail_offset,
 };
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;

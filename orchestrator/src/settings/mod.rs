@@ -50,6 +50,9 @@ pub struct Settings {
     pub base_url: Option<url::Url>,
     /// The most of one attempt's log kept (its head and its tail), in bytes.
     pub log_max_bytes: u64,
+    /// Where attempts' logs go besides the local buffer (`s3://bucket/prefix`; None:
+    /// the local files are the logs).
+    pub logs_url: Option<String>,
     /// Whether a DAG seen for the first time starts paused (`UPDRAFT_DAGS_PAUSED_AT_CREATION`
     /// > `dags_paused_at_creation`; Airflow's `dags_are_paused_at_creation`).
     pub dags_paused_at_creation: bool,
@@ -126,6 +129,7 @@ struct HistorySection {
 #[serde(deny_unknown_fields)]
 struct LogsSection {
     max_bytes_per_attempt: Option<String>,
+    url: Option<String>,
 }
 
 /// `[api]` of `updraft.toml`.
@@ -235,6 +239,16 @@ impl Settings {
                 None => updraft_core::log::DEFAULT_MAX_BYTES,
             },
         };
+        let logs_url = std::env::var("UPDRAFT_LOGS_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .or(file.logs.url.clone())
+            .map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(url) = &logs_url
+            && !(url.starts_with("s3://") || url.starts_with("s3a://"))
+        {
+            anyhow::bail!("logs URL `{url}`: use s3://bucket/prefix (the lake's object store)");
+        }
         let openlineage = openlineage::resolve(file.openlineage)?;
         let (queues, queue_limits) =
             queues::resolve(file.queues).with_context(|| format!("{}", file_path.display()))?;
@@ -270,6 +284,7 @@ impl Settings {
             api_users: file.api.users,
             jwt,
             log_max_bytes,
+            logs_url,
             allowed_hosts,
             base_url,
             dags_paused_at_creation,

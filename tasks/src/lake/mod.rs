@@ -17,6 +17,7 @@ pub use changes::{PartitionValues, changes_since, partition_names};
 pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
 pub use parquet_settings::parquet_settings;
+pub use s3::object_store_at;
 pub use session::{
     partition_filter, query_session, quote_ident, register, single_stream_session, sql_session,
 };

@@ -78,3 +78,25 @@ impl LogStoreFactory for S3LogStores {
         ))
     }
 }
+
+/// The object store of an `s3://bucket/prefix` URL (credentials and endpoint from the
+/// `AWS_*` environment, as for tables) and the prefix under its root: where task logs go
+/// when they go to the lake's object store.
+pub fn object_store_at(
+    url: &str,
+) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path), crate::TaskError> {
+    let parsed = Url::parse(url)
+        .map_err(|e| crate::TaskError::Config(format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "s3" | "s3a") {
+        return Err(crate::TaskError::Config(format!(
+            "`{url}`: object-store URLs are s3://bucket/prefix"
+        )));
+    }
+    let store = AmazonS3Builder::from_env()
+        .with_url(url)
+        .build()
+        .map_err(|e| crate::TaskError::Config(format!("`{url}`: {e}")))?;
+    let prefix = object_store::path::Path::from_url_path(parsed.path())
+        .map_err(|e| crate::TaskError::Config(format!("`{url}`: {e}")))?;
+    Ok((Arc::new(store), prefix))
+}

@@ -324,7 +324,7 @@ pub async fn log(
             })?,
             _ => 0,
         };
-        let page = runs::log_page(&log.path, from)
+        let page = runs::log_page(&log.source, from)
             .await
             .map_err(ApiError::internal)?;
         let answer = TaskInstancesLogResponse::new(&page.bytes, page.next);
@@ -346,7 +346,7 @@ pub async fn log(
     let body = runs::log_chunks(
         state.store.clone(),
         &log.attempt,
-        log.path,
+        log.source,
         (0, follow),
         state.stopping.clone(),
     );

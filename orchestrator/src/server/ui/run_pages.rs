@@ -184,8 +184,8 @@ async fn task_body(
             Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
         }
         Some(t) => {
-            let path = runs::log_path(&state.settings, t)?;
-            let tail = runs::log_tail(&path, PAGE_LOG_BYTES)
+            let source = runs::log_source(&state.settings, t)?;
+            let tail = runs::log_tail(&source, PAGE_LOG_BYTES)
                 .await
                 .map_err(|e| ApiError::internal(format!("cannot read the log: {e}")))?;
             Log::Tail(tail, format!("{api}/logs/{}", t.try_number))
