@@ -6,6 +6,7 @@
 pub(crate) mod bench;
 mod board;
 mod expand;
+mod growth;
 mod history;
 
 use board::Query;

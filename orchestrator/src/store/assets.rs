@@ -108,6 +108,17 @@ row_struct! {
     }
 }
 
+row_struct! {
+    /// What one task of a DAG's runs did to an asset, and the newest version it saw.
+    #[derive(Debug, Clone, serde::Serialize)]
+    pub struct TouchedAsset {
+        pub uri: String,
+        pub access: String,
+        pub task_id: String,
+        pub version: Option<i64>,
+    }
+}
+
 const EVENT_SELECT: &str =
     "SELECT e.id, a.id AS asset_id, e.uri, e.access, e.dag_id, e.run_id, e.task_id,
        e.try_number, e.version, e.row_count, e.partitions, e.created_at, e.extra
@@ -220,6 +231,30 @@ impl Store {
     pub async fn asset_rows(&self) -> Result<Vec<AssetRow>> {
         let sql = "SELECT id, uri, created_at, updated_at FROM asset ORDER BY uri";
         Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+    }
+
+    /// The assets the tasks of runs `run_ids` of `dag_id` wrote and read (not rewrites),
+    /// by URI, access and task.
+    pub async fn assets_touched_by_runs(
+        &self,
+        dag_id: &str,
+        run_ids: &[&str],
+    ) -> Result<Vec<TouchedAsset>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_pool!(self, p => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT uri, access, task_id, MAX(version) AS version FROM asset_event
+                 WHERE access IN ('write', 'read') AND dag_id = ");
+            query.push_bind(dag_id.to_string()).push(" AND run_id IN (");
+            let mut ids = query.separated(", ");
+            for id in run_ids {
+                ids.push_bind(id.to_string());
+            }
+            ids.push_unseparated(") GROUP BY uri, access, task_id ORDER BY uri, access, task_id");
+            Ok(query.build_query_as().fetch_all(p).await?)
+        })
     }
 
     /// The asset with id `id`.

@@ -67,6 +67,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0014_queues_and_retention",
         include_str!("../../../sql/migrations/postgres/0014_queues_and_retention.sql"),
     ),
+    (
+        "0015_run_after_index",
+        include_str!("../../../sql/migrations/postgres/0015_run_after_index.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -126,6 +130,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0014_queues_and_retention",
         include_str!("../../../sql/migrations/sqlite/0014_queues_and_retention.sql"),
+    ),
+    (
+        "0015_run_after_index",
+        include_str!("../../../sql/migrations/sqlite/0015_run_after_index.sql"),
     ),
 ];
 

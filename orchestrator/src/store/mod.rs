@@ -35,6 +35,7 @@ mod rows;
 pub use asset_queue::QueuedEvent;
 pub use assets::{
     AssetEventFilter, AssetEventRow, AssetRow, AssetSummary, AssetTaskRow, EdgeKind, LineageEdge,
+    TouchedAsset,
 };
 pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, QueueCap, TryEnd};

@@ -201,7 +201,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
     gone.sort_unstable();
     gone.dedup();
     rows.extend(gone);
-    let assets = state.store.assets().await?;
+    let touched = state.store.assets_touched_by_runs(dag_id, &ids).await?;
     let base = format!("/dags/{}", url_escape(dag_id));
     let total = page_runs.total_entries;
     let body = html! {
@@ -246,7 +246,7 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
             }
         }
         (legend())
-        (tables_of(dag_id, &assets))
+        (tables_of(&touched))
     };
     let active = any_active(&page_runs.dag_runs);
     Ok(page(
@@ -257,32 +257,30 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
     ))
 }
 
-/// The tables the DAG's tasks wrote and read (as the history recorded them), with the
-/// tasks and the latest version.
-fn tables_of(dag_id: &str, assets: &[crate::store::AssetSummary]) -> Markup {
-    let prefix = format!("{dag_id}.");
-    let of_dag = |tasks: &[String]| -> Vec<String> {
-        tasks
-            .iter()
-            .filter_map(|t| t.strip_prefix(&prefix))
-            .map(str::to_string)
-            .collect()
-    };
-    let rows: Vec<(&str, &str, Vec<String>, Option<i64>)> = assets
-        .iter()
-        .flat_map(|a| {
-            [
-                ("writes", of_dag(&a.producers)),
-                ("reads", of_dag(&a.consumers)),
-            ]
-            .into_iter()
-            .filter(|(_, tasks)| !tasks.is_empty())
-            .map(move |(how, tasks)| (a.uri.as_str(), how, tasks, a.version))
-        })
-        .collect();
+/// The tables the tasks of the runs shown wrote and read (as the history recorded them),
+/// with the tasks and the latest version: bounded by the page, whatever the history.
+fn tables_of(touched: &[crate::store::TouchedAsset]) -> Markup {
+    let mut rows: Vec<(&str, &str, Vec<&str>, Option<i64>)> = Vec::new();
+    for t in touched {
+        let how = if t.access == "write" {
+            "writes"
+        } else {
+            "reads"
+        };
+        match rows
+            .iter_mut()
+            .find(|(uri, h, _, _)| *uri == t.uri && *h == how)
+        {
+            Some(row) => {
+                row.2.push(&t.task_id);
+                row.3 = row.3.max(t.version);
+            }
+            None => rows.push((&t.uri, how, vec![&t.task_id], t.version)),
+        }
+    }
     html! {
         h2 { "Tables" }
-        @if rows.is_empty() { p.muted { "No task of this DAG has written or read a table yet." } } @else {
+        @if rows.is_empty() { p.muted { "No task of these runs has written or read a table." } } @else {
             table.assets {
                 thead { tr { th { "table" } th { "" } th { "tasks" } th { "latest version" } } }
                 tbody {

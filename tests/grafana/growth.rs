@@ -1,0 +1,146 @@
+//! `bench/history_growth.sh`: what people feel of the history's size, on a history of
+//! 1,000 runs and then on a large one (by default 1,000,000 runs of ten DAGs, ten tasks
+//! each: 10,000,000 task instances and tries), on PostgreSQL — the scheduler's cost per
+//! attempt (a chain of 50 no-op tasks run by `dag trigger`), the grid's first page, and
+//! the run listing API (newest first, across all DAGs and of one). Prints each figure
+//! and the ratio. Run with `--ignored`.
+
+use crate::support::{Backend, Updraft, WebServer, text};
+use sqlx::Connection;
+use std::time::Instant;
+
+/// The median of five timings of `f`, in milliseconds (after one to warm up).
+async fn median_ms<F, Fut>(mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f().await;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    times[2]
+}
+
+/// The figures, in the order they are printed.
+async fn measure(u: &Updraft, round: usize) -> Vec<(&'static str, f64)> {
+    let mut figures = Vec::new();
+    // The scheduler's own cost per attempt: a chain run in the foreground.
+    let run_id = format!("chain{round}");
+    let started = Instant::now();
+    let out = u.run(&["dag", "trigger", "chain", "--run-id", &run_id]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    figures.push((
+        "ms per attempt (chain of 50 no-ops)",
+        started.elapsed().as_secs_f64() * 1e3 / 50.0,
+    ));
+    let server = WebServer::start(u, "webserver", &[]);
+    let http = reqwest::Client::new();
+    for (what, path) in [
+        ("grid, first page (ms)", "/dags/dag_3"),
+        (
+            "runs of all DAGs, newest 100 (ms)",
+            "/api/v2/dags/~/dagRuns?limit=100&order_by=-run_after",
+        ),
+        (
+            "runs of one DAG, newest 100 (ms)",
+            "/api/v2/dags/dag_3/dagRuns?limit=100&order_by=-logical_date",
+        ),
+        (
+            "failed runs of all DAGs, newest 100 (ms)",
+            "/api/v2/dags/~/dagRuns?limit=100&state=failed&order_by=-end_date",
+        ),
+    ] {
+        let url = format!("{}{path}", server.base);
+        let ms = median_ms(|| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let answer = http
+                    .get(&url)
+                    .header("accept", "text/html, application/json")
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(answer.status().is_success(), "{url}: {}", answer.status());
+                answer.bytes().await.expect("body");
+            }
+        })
+        .await;
+        figures.push((what, ms));
+    }
+    drop(server);
+    figures
+}
+
+/// An installation on a fresh PostgreSQL database holding the benchmark's history of
+/// `runs` runs, its ten DAGs and a chain of 50 no-ops in its folder.
+async fn with_history(runs: u64) -> Updraft {
+    let u = Updraft::new(Backend::Postgres).await;
+    let mut yaml = String::from("dag_id: chain\ntasks:\n");
+    for i in 0..50 {
+        let up = if i > 0 {
+            format!(", depends_on: [t{}]", i - 1)
+        } else {
+            String::new()
+        };
+        yaml.push_str(&format!("  t{i}: {{type: noop{up}}}\n"));
+    }
+    u.write_dag("chain.yaml", &yaml);
+    for d in 0..10 {
+        u.write_dag(
+            &format!("dag_{d}.yaml"),
+            &format!("dag_id: dag_{d}\ntasks:\n  t: {{type: noop}}\n"),
+        );
+    }
+    let out = u.run(&["db", "migrate"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut db = sqlx::PgConnection::connect(&u.database_url)
+        .await
+        .expect("db");
+    let started = Instant::now();
+    let fill = super::bench::FILL.replace("$RUNS", &runs.to_string());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fill))
+        .execute(&mut db)
+        .await
+        .expect("fill the history");
+    let tries: i64 = sqlx::query_scalar("SELECT count(*) FROM task_try")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    println!(
+        "history: {runs} runs, {tries} task tries (filled in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    u
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/history_growth.sh"]
+async fn what_people_feel_as_the_history_grows() {
+    let runs: u64 = std::env::var("UPDRAFT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    // A history just large enough to fill every page (an empty one would answer pages
+    // of nothing), then the large one.
+    let small = with_history(1_000).await;
+    let baseline = measure(&small, 0).await;
+    small.cleanup().await;
+    let large_history = with_history(runs).await;
+    let large = measure(&large_history, 0).await;
+    println!(
+        "{:<44} {:>10} {:>10} {:>6}",
+        "",
+        "1,000 runs",
+        format!("{runs} runs"),
+        "ratio"
+    );
+    for ((what, a), (_, b)) in baseline.iter().zip(&large) {
+        println!("{what:<44} {a:>10.2} {b:>10.2} {:>6.2}", b / a);
+    }
+    large_history.cleanup().await;
+}
