@@ -6,13 +6,5 @@
 # median of the last five.
 #
 #   bench/dashboards.sh [N]      # default 100,000 runs (1,000,000 task tries)
-#
-# It builds the test binary the way scripts/test-all does, so the two share a build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/ensure-postgres.sh
-export RUSTC_WORKSPACE_WRAPPER
-RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-UPDRAFT_BENCH_RUNS=${1:-100000} cargo test -j2 --workspace --test e2e -- \
-  --ignored --nocapture --test-threads 1 grafana::bench
+UPDRAFT_BENCH_RUNS=${1:-100000} exec "$(dirname "$0")/ignored_test.sh" grafana::bench

@@ -7,10 +7,4 @@
 #
 #   bench/history_growth.sh [N]      # default 1,000,000 runs (10,000,000 task tries)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/ensure-postgres.sh
-export RUSTC_WORKSPACE_WRAPPER
-RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-UPDRAFT_BENCH_RUNS=${1:-1000000} cargo test -j2 --workspace --test e2e -- \
-  --ignored --nocapture --test-threads 1 grafana::growth
+UPDRAFT_BENCH_RUNS=${1:-1000000} exec "$(dirname "$0")/ignored_test.sh" grafana::growth
