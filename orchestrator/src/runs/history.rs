@@ -62,7 +62,7 @@ pub async fn clean_history(
             } else {
                 delete_logs(&logs).await
             };
-            report.cleaned = crate::store::total_cleaned(&[report.cleaned, cleaned]);
+            report.cleaned.add(&cleaned);
             progress(report.cleaned.runs, total);
         }
     }

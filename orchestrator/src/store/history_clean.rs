@@ -34,7 +34,8 @@ pub struct Cleaned {
 }
 
 impl Cleaned {
-    fn add(&mut self, other: &Cleaned) {
+    /// Adds another clean's figures to these.
+    pub fn add(&mut self, other: &Cleaned) {
         self.runs += other.runs;
         self.task_instances += other.task_instances;
         self.task_tries += other.task_tries;
@@ -263,13 +264,4 @@ fn bound(year: i32, month: u32, day: u32) -> DateTime<Utc> {
     chrono::NaiveDate::from_ymd_opt(year, month, day)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.and_utc())
-}
-
-/// The total of several cleans' figures.
-pub fn total_cleaned(parts: &[Cleaned]) -> Cleaned {
-    let mut sum = Cleaned::default();
-    for part in parts {
-        sum.add(part);
-    }
-    sum
 }

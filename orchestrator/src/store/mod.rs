@@ -41,7 +41,7 @@ pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, QueueCap, TryEnd};
 pub use connect::StoreStatus;
 pub use freshness::FreshnessRow;
-pub use history_clean::{CleanBatch, CleanRequest, Cleaned, total_cleaned};
+pub use history_clean::{CleanBatch, CleanRequest, Cleaned};
 pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};

@@ -74,7 +74,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<AssetCollectionResponse>, ApiError> {
     let params = Params::of::<AssetsQuery>(query.as_deref())?;
-    let (limit, offset) = page(&params)?;
+    let (limit, offset) = params.page()?;
     let facts = facts(&state).await?;
     let patterns: Vec<Vec<String>> = ["uri_pattern", "name_pattern"]
         .iter()
@@ -155,7 +155,7 @@ pub async fn events(
     RawQuery(query): RawQuery,
 ) -> Result<Json<AssetEventCollectionResponse>, ApiError> {
     let params = Params::of::<AssetEventsQuery>(query.as_deref())?;
-    let (limit, offset) = page(&params)?;
+    let (limit, offset) = params.page()?;
     let text = |key: &str| params.one(key).map(str::to_string);
     let time = |key: &str| params.one(key).map(|t| parse_time(key, t)).transpose();
     let filter = AssetEventFilter {
@@ -226,17 +226,6 @@ pub async fn create_event(
         .pop()
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("event {id} is gone")))
-}
-
-/// `limit` and `offset`, checked.
-fn page(params: &Params) -> Result<(i64, i64), ApiError> {
-    let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
-    if limit < 1 || offset < 0 {
-        return Err(ApiError::bad_request(
-            "limit must be at least 1 and offset at least 0",
-        ));
-    }
-    Ok((limit, offset))
 }
 
 async fn facts(state: &AppState) -> Result<AssetFacts, ApiError> {

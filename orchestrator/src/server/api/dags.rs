@@ -33,13 +33,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<DagCollectionResponse>, ApiError> {
     let params = Params::of::<PageQuery>(query.as_deref())?;
-    let limit = params.number("limit", 100)?;
-    let offset = params.number("offset", 0)?;
-    if limit < 1 || offset < 0 {
-        return Err(ApiError::bad_request(
-            "limit must be at least 1 and offset at least 0",
-        ));
-    }
+    let (limit, offset) = params.page()?;
     let all = state.current_dags().await?;
     let page: Vec<DagResponse> = all
         .iter()

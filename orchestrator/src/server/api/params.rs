@@ -129,6 +129,17 @@ impl Params {
         }
     }
 
+    /// `limit` (default 100) and `offset` (default 0), checked.
+    pub fn page(&self) -> Result<(i64, i64), ApiError> {
+        let (limit, offset) = (self.number("limit", 100)?, self.number("offset", 0)?);
+        if limit < 1 || offset < 0 {
+            return Err(ApiError::bad_request(
+                "limit must be at least 1 and offset at least 0",
+            ));
+        }
+        Ok((limit, offset))
+    }
+
     /// `name` as true/false, or false.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.one(name) {

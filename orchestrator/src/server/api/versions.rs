@@ -37,12 +37,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<DagVersionCollectionResponse>, ApiError> {
     let params = Params::of::<VersionsQuery>(query.as_deref())?;
-    let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
-    if limit < 1 || offset < 0 {
-        return Err(ApiError::bad_request(
-            "limit must be at least 1 and offset at least 0",
-        ));
-    }
+    let (limit, offset) = params.page()?;
     let mut versions = state.store.dag_versions(&dag_id).await?;
     if versions.is_empty() {
         // A DAG unknown both to the folder and to the history is a 404.
