@@ -7,7 +7,8 @@ use crate::support::{Daemon, Updraft, text, wait_for, wait_for_success};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use std::time::Duration;
-use updraft::store::Store;
+use updraft::runs::RunListRequest;
+use updraft::store::{RunState, Store, TallyKind};
 
 on_both_backends!(clean_removes_old_runs_and_what_hangs_off_them);
 
@@ -71,6 +72,42 @@ async fn run_ids(store: &Store) -> Vec<String> {
     ids
 }
 
+/// The kept counts of runs, task instances and test results by DAG and state
+/// (`state_tally`), which listings, the grid and /metrics read, against the rows.
+async fn assert_tallies_match(u: &Updraft, store: &Store) {
+    let tables = [
+        (
+            TallyKind::DagRun,
+            "SELECT dag_id, state, COUNT(*) FROM dag_run GROUP BY 1, 2",
+        ),
+        (
+            TallyKind::TaskInstance,
+            "SELECT dag_id, COALESCE(state, 'none'), COUNT(*) FROM task_instance GROUP BY 1, 2",
+        ),
+        (
+            TallyKind::TestResult,
+            "SELECT dag_id, status, COUNT(*) FROM test_result GROUP BY 1, 2",
+        ),
+    ];
+    for (kind, sql) in tables {
+        let mut counted: Vec<(String, String, i64)> = if u.on_postgres() {
+            let pool = sqlx::PgPool::connect(&u.database_url).await.expect("pg");
+            sqlx::query_as(sql).fetch_all(&pool).await.expect("count")
+        } else {
+            let pool = sqlx::SqlitePool::connect(&u.database_url)
+                .await
+                .expect("sqlite");
+            sqlx::query_as(sql).fetch_all(&pool).await.expect("count")
+        };
+        counted.sort();
+        assert_eq!(
+            store.state_tally(kind).await.expect("tally"),
+            counted,
+            "{kind:?}"
+        );
+    }
+}
+
 fn clean(u: &Updraft, args: &[&str]) -> Value {
     let mut all = vec!["db", "clean", "-o", "json"];
     all.extend_from_slice(args);
@@ -111,6 +148,13 @@ async fn clean_removes_old_runs_and_what_hangs_off_them(u: &Updraft) {
     assert_eq!(planned["log_files"], 6, "{planned}");
     assert_eq!(planned["dry_run"], true);
     assert_eq!(run_ids(&store).await.len(), 6, "a dry run removes nothing");
+    assert_tallies_match(u, &store).await;
+    // /metrics' histograms: each ended attempt once (r1..r5: two tasks each).
+    let attempts_ended = async || -> u64 {
+        let metrics = store.metrics().await.expect("metrics");
+        metrics.ended_tries.iter().map(|(_, d)| d.count).sum()
+    };
+    assert_eq!(attempts_ended().await, 10);
     assert!(log_of("r1").exists());
 
     // A scheduler works on while the clean runs, and after it.
@@ -120,6 +164,7 @@ async fn clean_removes_old_runs_and_what_hangs_off_them(u: &Updraft) {
     assert_eq!(done["log_files"], 6, "{done}");
     assert_eq!(done["dry_run"], false);
     assert_eq!(run_ids(&store).await, ["r4", "r5", "r6"]);
+    assert_tallies_match(u, &store).await;
     for gone in ["r1", "r2", "r3"] {
         assert!(
             store
@@ -165,6 +210,26 @@ async fn clean_removes_old_runs_and_what_hangs_off_them(u: &Updraft) {
     );
     // The old queued run is the scheduler's to run.
     wait_for_success(&store, ("kept", "r6"), Duration::from_secs(30), &[&daemon]).await;
+    // The counts a listing answers with follow the runs, before and after a fold.
+    assert_tallies_match(u, &store).await;
+    let listed = async |state: Option<RunState>| {
+        let mut request = RunListRequest::newest("kept", 1);
+        request.filter.states.extend(state);
+        updraft::runs::list(&store, &request)
+            .await
+            .expect("list")
+            .total_entries
+    };
+    assert_eq!(listed(None).await, 3);
+    assert_eq!(listed(Some(RunState::Success)).await, 3);
+    assert_eq!(listed(Some(RunState::Failed)).await, 0);
+    // r6's two attempts added, r1..r3's six not taken back: counters do not go back.
+    assert_eq!(attempts_ended().await, 12);
+    assert!(store.fold_tallies().await.expect("fold") > 0);
+    assert_tallies_match(u, &store).await;
+    assert_eq!(attempts_ended().await, 12, "folded, the same");
+    assert_eq!(listed(None).await, 3);
+    assert_eq!(listed(Some(RunState::Success)).await, 3);
     // Nothing left to do: a second clean removes nothing.
     let again = clean(u, &["--older-than", "30d", "--keep-last", "2", "-y"]);
     assert_eq!(again["runs"], 0, "{again}");
@@ -234,7 +299,7 @@ async fn clean_a_large_history() {
     let mut db = sqlx::PgConnection::connect(&u.database_url)
         .await
         .expect("db");
-    let fill = crate::grafana::bench::FILL.replace("$RUNS", &runs.to_string());
+    let fill = crate::grafana::bench::fill(runs, None);
     sqlx::raw_sql(sqlx::AssertSqlSafe(fill))
         .execute(&mut db)
         .await

@@ -42,6 +42,9 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 const CLEAN_EVERY: Duration = Duration::from_secs(3600);
 const CLEAN_CHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// How often the tallies (counts by state, duration histograms) are folded, whichever scheduler does it.
+const FOLD_TALLY_EVERY: Duration = Duration::from_secs(60);
+
 /// How soon a DAG at its `max_active_runs` is looked at again (runs that end elsewhere
 /// free its room without telling this scheduler).
 const AT_LIMIT_AGAIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
@@ -80,6 +83,8 @@ pub struct Scheduler {
     /// asks whether one is due.
     cleaning: Option<JoinHandle<()>>,
     clean_checked: Option<Instant>,
+    /// When this scheduler last asked whether a fold of the tallies is due.
+    fold_checked: Option<Instant>,
     stop: CancellationToken,
 }
 
@@ -108,6 +113,7 @@ impl Scheduler {
             wake: Arc::new(Notify::new()),
             cleaning: None,
             clean_checked: None,
+            fold_checked: None,
             store,
             settings,
             job,
@@ -310,6 +316,26 @@ impl Scheduler {
         self.paused = paused;
         self.housekept = Some(Instant::now());
         self.clean_history_when_due().await?;
+        self.fold_tally_when_due().await?;
+        Ok(())
+    }
+
+    /// Folds the tallies (store/tallies.rs) once a minute, whichever
+    /// scheduler claims it.
+    async fn fold_tally_when_due(&mut self) -> anyhow::Result<()> {
+        if self
+            .fold_checked
+            .is_some_and(|at| at.elapsed() < FOLD_TALLY_EVERY)
+        {
+            return Ok(());
+        }
+        self.fold_checked = Some(Instant::now());
+        let now = chrono::Utc::now();
+        let due = now - chrono::TimeDelta::from_std(FOLD_TALLY_EVERY).unwrap_or_default();
+        if self.store.claim_maintenance("tallies", now, due).await? {
+            let rows = self.store.fold_tallies().await?;
+            tracing::debug!("tallies: {rows} row(s) folded");
+        }
         Ok(())
     }
 

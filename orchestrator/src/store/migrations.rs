@@ -71,6 +71,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0015_run_after_index",
         include_str!("../../../sql/migrations/postgres/0015_run_after_index.sql"),
     ),
+    (
+        "0016_tallies",
+        include_str!("../../../sql/migrations/postgres/0016_tallies.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -134,6 +138,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0015_run_after_index",
         include_str!("../../../sql/migrations/sqlite/0015_run_after_index.sql"),
+    ),
+    (
+        "0016_tallies",
+        include_str!("../../../sql/migrations/sqlite/0016_tallies.sql"),
     ),
 ];
 

@@ -47,6 +47,7 @@ pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder, TextMatch};
+pub use tallies::TallyKind;
 pub use task_instances::{TaskInstanceFilter, TaskKey};
 pub use test_results::TestResultRow;
 pub use updraft_core::{RunState, RunType, TaskState};
@@ -143,6 +144,7 @@ mod notes; // what people write about runs and task instances
 mod reports; // what attempts report, into `test_result` and `model_run`
 mod runs; // `dag_run`
 mod scheduling; // due runs, queued runs, `next_run_after`
+mod tallies; // kept counts: runs, task instances, test results by state; duration histograms
 mod task_instances; // a run's `task_instance` and `task_try` rows
 mod test_results; // reading `test_result`
 mod versions; // `dag_version`, `dag_version_file`

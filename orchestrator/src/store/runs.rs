@@ -138,6 +138,29 @@ pub struct RunFilter {
 }
 
 impl RunFilter {
+    /// Whether the filter picks runs by DAG and state alone, so that `state_tally` counts
+    /// them.
+    fn is_by_dag_and_state(&self) -> bool {
+        let RunFilter {
+            dag_ids: _,
+            states: _,
+            run_types,
+            times,
+            durations,
+            dag_versions,
+            conf_contains,
+            dag_id_match,
+            run_id_match,
+        } = self;
+        run_types.is_empty()
+            && times.is_empty()
+            && durations.is_empty()
+            && dag_versions.is_empty()
+            && conf_contains.is_none()
+            && dag_id_match.is_none()
+            && run_id_match.is_none()
+    }
+
     /// Adds ` WHERE ...` for the filter (always a WHERE, so conditions follow with AND);
     /// `seconds` is the backend's SQL for a run's duration.
     fn push<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>, seconds: &str)
@@ -223,7 +246,7 @@ fn push_match<DB: sqlx::Database>(
 }
 
 /// Adds ` AND column IN (...)` when `values` is not empty.
-fn push_in<DB: sqlx::Database>(
+pub(super) fn push_in<DB: sqlx::Database>(
     query: &mut sqlx::QueryBuilder<DB>,
     column: &str,
     values: impl ExactSizeIterator<Item = &'static str>,
@@ -366,8 +389,13 @@ impl Store {
 
     /// How many runs each DAG has in each state.
     pub async fn run_counts(&self) -> Result<Vec<(String, RunState, i64)>> {
-        let sql = "SELECT dag_id, state, COUNT(*) FROM dag_run GROUP BY dag_id, state";
-        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+        let mut counts = Vec::new();
+        for (dag_id, state, n) in self.state_tally(super::TallyKind::DagRun).await? {
+            if let Ok(state) = state.parse() {
+                counts.push((dag_id, state, n));
+            }
+        }
+        Ok(counts)
     }
 
     /// Runs of a DAG, newest logical date first.
@@ -396,11 +424,15 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<DagRunRow>, i64)> {
+        let total = if filter.is_by_dag_and_state() {
+            let states = filter.states.iter().map(|s| s.as_str());
+            self.tally_count(super::TallyKind::DagRun, &filter.dag_ids, states)
+                .await?
+        } else {
+            self.count_runs(filter).await?
+        };
         with_pool!(self, p => {
             let seconds = self.run_seconds_sql();
-            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run");
-            filter.push(&mut count, seconds);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
             let mut page = sqlx::QueryBuilder::new(DAG_RUN_SELECT);
             filter.push(&mut page, seconds);
             // The DAG and run ids break ties, so that pages neither repeat nor skip a run.
@@ -408,6 +440,15 @@ impl Store {
             page.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
             let runs = page.build_query_as().fetch_all(p).await?;
             Ok((runs, total))
+        })
+    }
+
+    /// How many runs `filter` picks, counted row by row.
+    async fn count_runs(&self, filter: &RunFilter) -> Result<i64> {
+        with_pool!(self, p => {
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dag_run");
+            filter.push(&mut count, self.run_seconds_sql());
+            Ok(count.build_query_scalar().fetch_one(p).await?)
         })
     }
 
