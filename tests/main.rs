@@ -29,6 +29,7 @@ mod land;
 mod lineage;
 mod logs;
 mod metrics;
+mod outputs;
 mod queues;
 mod remote_logs;
 mod s3;

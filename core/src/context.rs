@@ -50,11 +50,18 @@ pub struct Processes {
     pub on_start: Option<Arc<dyn Fn(u32) -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
+/// The most an attempt's outputs may hold, as JSON text: they are for small values
+/// (counts, names, short lists), not data.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
 /// The result of a successful attempt.
 #[derive(Debug, Default, Clone)]
 pub struct TaskOutcome {
     /// Figures the task reports (rows, bytes, status...), stored with the attempt.
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Values the task hands to later tasks (`{{ outputs.<task_id>.<key> }}`, beside its
+    /// metrics): a shell command's `$UPDRAFT_OUTPUT` lines, a query's rows.
+    pub outputs: serde_json::Map<String, serde_json::Value>,
     /// The task decided there was nothing to do and should be marked skipped.
     pub skipped: bool,
 }
@@ -71,6 +78,12 @@ impl TaskOutcome {
     /// Adds one metric.
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.metrics.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Adds one output.
+    pub fn with_output(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.outputs.insert(key.to_string(), value.into());
         self
     }
 }

@@ -39,7 +39,7 @@ fn iso(dt: DateTime<Utc>) -> String {
     dt.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
+fn context(vars: &RunVars, task_id: &str, try_number: u32, outputs: &Value) -> JinjaValue {
     let ld = vars.logical_date;
     minijinja::context! {
         ds => ld.format("%Y-%m-%d").to_string(),
@@ -65,6 +65,8 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32) -> JinjaValue {
         partition => vars.conf.get("partition")
             .map(JinjaValue::from_serialize)
             .unwrap_or(JinjaValue::UNDEFINED),
+        // What the upstream tasks this one reads handed on (engine/outputs.rs).
+        outputs => JinjaValue::from_serialize(outputs),
     }
 }
 
@@ -94,7 +96,7 @@ pub fn check_task(
     task_id: &str,
     vars: &RunVars,
 ) -> Vec<(String, String)> {
-    let ctx = context(vars, task_id, 1);
+    let ctx = context(vars, task_id, 1, &Value::Null);
     let mut problems = Vec::new();
     check_value(config, "with", &ctx, &mut problems);
     if let Some(when) = when {
@@ -144,8 +146,9 @@ pub fn render_config(
     vars: &RunVars,
     task_id: &str,
     try_number: u32,
+    outputs: &Value,
 ) -> Result<Value, String> {
-    let ctx = context(vars, task_id, try_number);
+    let ctx = context(vars, task_id, try_number, outputs);
     render_value(&ENVIRONMENT, &ctx, config, "with")
 }
 
@@ -171,8 +174,9 @@ pub fn render_when(
     vars: &RunVars,
     task_id: &str,
     try_number: u32,
+    outputs: &Value,
 ) -> Result<bool, String> {
-    let ctx = context(vars, task_id, try_number);
+    let ctx = context(vars, task_id, try_number, outputs);
     let rendered = render_value(&ENVIRONMENT, &ctx, &Value::String(when.into()), "when")?;
     let text = rendered
         .as_str()
@@ -262,7 +266,7 @@ mod tests {
             "table": "{{ lake }}/bronze/tweets",
             "source": "{{ params.source | default(env.UPDRAFT_TEST_NOT_SET_ANYWHERE | default('file://' ~ lake ~ '/landing')) }}",
         });
-        let out = render_config(&cfg, &vars(), "t", 1).unwrap();
+        let out = render_config(&cfg, &vars(), "t", 1, &Value::Null).unwrap();
         assert_eq!(out["table"], "/data/lake/bronze/tweets");
         assert_eq!(out["source"], "file:///data/lake/landing");
     }
@@ -270,7 +274,7 @@ mod tests {
     #[test]
     fn renders_airflow_names() {
         let cfg = json!({"command": "{{ ds }} {{ ds_nodash }} {{ ts }} {{ params.lake }} {{ conf.k }} {{ task_id }}/{{ try_number }}", "n": 3});
-        let out = render_config(&cfg, &vars(), "t", 2).unwrap();
+        let out = render_config(&cfg, &vars(), "t", 2, &Value::Null).unwrap();
         assert_eq!(
             out["command"],
             "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2"
@@ -294,8 +298,14 @@ mod tests {
 
     #[test]
     fn undefined_names_fail_with_the_key() {
-        let err =
-            render_config(&json!({"sql": ["ok", "{{ nope }}"]}), &vars(), "t", 1).unwrap_err();
+        let err = render_config(
+            &json!({"sql": ["ok", "{{ nope }}"]}),
+            &vars(),
+            "t",
+            1,
+            &Value::Null,
+        )
+        .unwrap_err();
         assert!(err.contains("with.sql.1"), "{err}");
         assert!(err.contains("undefined"), "{err}");
         let err = render_config(
@@ -303,6 +313,7 @@ mod tests {
             &vars(),
             "t",
             1,
+            &Value::Null,
         )
         .unwrap_err();
         assert!(err.contains("with.c"), "{err}");

@@ -1,5 +1,6 @@
 //! `http`: one HTTP request with reqwest. The attempt fails when the status is not the
 //! expected one; 5xx, 408, 429 and network errors can be retried, other statuses cannot.
+//! Its status is an output (as a metric); with `output: json`, its body too.
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config, parse_duration};
 use serde::Deserialize;
@@ -22,6 +23,15 @@ struct HttpConfig {
     expected_status: Option<ExpectedStatus>,
     #[serde(default = "default_timeout")]
     timeout: String,
+    /// `json`: the response body, parsed, is the output `json`.
+    output: Option<HttpOutput>,
+}
+
+/// What of the response the task hands on besides its status.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum HttpOutput {
+    Json,
 }
 
 #[derive(Deserialize)]
@@ -119,10 +129,19 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             TaskError::Fatal(message)
         });
     }
-    Ok(TaskOutcome::default()
+    let outcome = TaskOutcome::default()
         .with("status", status)
         .with("bytes", body.len())
-        .with("seconds", elapsed.as_secs_f64()))
+        .with("seconds", elapsed.as_secs_f64());
+    match cfg.output {
+        None => Ok(outcome),
+        Some(HttpOutput::Json) => {
+            let json: Value = serde_json::from_slice(&body).map_err(|e| {
+                TaskError::Fatal(format!("`output: json`, but the response is not JSON: {e}"))
+            })?;
+            Ok(outcome.with_output("json", json))
+        }
+    }
 }
 
 /// The URL without user info, fit for the log.

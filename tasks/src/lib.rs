@@ -16,6 +16,7 @@ mod noop;
 mod parse_json;
 pub mod registry;
 mod shell;
+mod shell_output;
 mod sql;
 mod sql_models;
 

@@ -1,6 +1,8 @@
 //! `shell`: runs a command with `sh -c` in its own process group, its output read line by
-//! line into the attempt log (so secrets it prints are masked). A non-zero exit fails the attempt; exit code 99 (by default) marks it skipped, as in
-//! Airflow's BashOperator. Cancellation (timeout, shutdown) kills the whole process group.
+//! line into the attempt log (so secrets it prints are masked). A non-zero exit fails the
+//! attempt; exit code 99 (by default) marks it skipped, as in Airflow's BashOperator.
+//! Cancellation (timeout, shutdown) kills the whole process group. What the command
+//! appends to `$UPDRAFT_OUTPUT` are its outputs (shell_output.rs).
 
 use crate::{TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};
 use nix::sys::signal::{Signal, killpg};
@@ -52,10 +54,12 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         }
         None => tokio::process::Command::new("sh"),
     };
+    let outputs = crate::shell_output::OutputFile::create()?;
     command
         .arg("-c")
         .arg(&cfg.command)
         .envs(&cfg.env)
+        .env("UPDRAFT_OUTPUT", outputs.path())
         // The supervisor's stdin is the pipe it watches; the command's own is null.
         .stdin(if supervised.is_some() {
             std::process::Stdio::piped()
@@ -106,13 +110,17 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     match status.code() {
         Some(0) => {
             ctx.log.line("command exited with code 0");
-            Ok(outcome.with("exit_code", 0))
+            Ok(TaskOutcome {
+                outputs: outputs.read()?,
+                ..outcome.with("exit_code", 0)
+            })
         }
         Some(code) if Some(code) == cfg.skip_on_exit_code => {
             ctx.log
                 .line(format!("command exited with code {code}: skipping"));
             Ok(TaskOutcome {
                 skipped: true,
+                outputs: outputs.read()?,
                 ..outcome.with("exit_code", code)
             })
         }

@@ -1,11 +1,15 @@
 //! `sql`: runs statements against a named PostgreSQL or SQLite connection, in one
 //! transaction. With `parameters`, each statement is prepared and the values are bound
-//! (`$1`, `$2`, ...) instead of spliced into the SQL text.
+//! (`$1`, `$2`, ...) instead of spliced into the SQL text. With `output:`, the last
+//! statement's rows are its outputs.
 
+use crate::lake::QueryResult;
 use crate::{Connection, TaskContext, TaskError, TaskOutcome, parse_config};
+use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection as _};
+use sqlx::{Column, Row};
 use std::str::FromStr;
 
 #[derive(Deserialize)]
@@ -15,7 +19,21 @@ struct SqlConfig {
     sql: Statements,
     #[serde(default)]
     parameters: Vec<Value>,
+    output: Option<SqlOutput>,
 }
+
+/// What of the last statement's rows the task hands on.
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum SqlOutput {
+    /// Every row as an object, under `rows` (at most [`MAX_ROWS`]).
+    Rows,
+    /// The first row's columns as outputs of their own (none without a row).
+    FirstRow,
+}
+
+/// The most rows `output: rows` hands on.
+const MAX_ROWS: usize = 1000;
 
 #[derive(Deserialize)]
 #[serde(untagged, expecting = "expected a SQL statement or a list of them")]
@@ -60,15 +78,17 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let statements = cfg.sql.list();
     let work = async {
         match conn.scheme() {
-            "postgres" | "postgresql" => run_postgres(conn, &statements, &cfg.parameters).await,
-            "sqlite" => run_sqlite(conn, &statements, &cfg.parameters).await,
+            "postgres" | "postgresql" => {
+                run_postgres(conn, &statements, &cfg.parameters, cfg.output).await
+            }
+            "sqlite" => run_sqlite(conn, &statements, &cfg.parameters, cfg.output).await,
             other => Err(TaskError::Config(format!(
                 "connection `{}` has scheme `{other}`; the sql task supports postgres:// and sqlite://",
                 cfg.conn
             ))),
         }
     };
-    let rows = tokio::select! {
+    let (rows, returned) = tokio::select! {
         r = work => r.map_err(|e| redact(conn, e))?,
         _ = ctx.cancel.cancelled() => return Err(TaskError::Cancelled("the transaction was rolled back".into())),
     };
@@ -76,38 +96,78 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         "committed {} statement(s), {rows} row(s) affected",
         statements.len()
     ));
-    Ok(TaskOutcome::default()
+    let outcome = TaskOutcome::default()
         .with("statements", statements.len())
-        .with("rows_affected", rows))
+        .with("rows_affected", rows);
+    Ok(match (cfg.output, returned) {
+        (Some(SqlOutput::Rows), Some(returned)) => outcome.with_output("rows", returned),
+        (Some(SqlOutput::FirstRow), Some(returned)) => match returned.into_iter().next() {
+            Some(Value::Object(first)) => TaskOutcome {
+                outputs: first,
+                ..outcome
+            },
+            _ => outcome,
+        },
+        _ => outcome,
+    })
 }
 
-/// Runs every statement in one transaction on the connection the macro arm opened.
+/// Binds `parameters` to `$query` ($1, $2, ...).
+macro_rules! bind_parameters {
+    ($query:expr, $parameters:expr) => {{
+        let mut query = $query;
+        for p in $parameters {
+            query = match p {
+                Value::Null => query.bind(None::<String>),
+                Value::Bool(b) => query.bind(*b),
+                Value::Number(n) if n.is_i64() => query.bind(n.as_i64()),
+                Value::Number(n) => query.bind(n.as_f64()),
+                Value::String(s) => query.bind(s.clone()),
+                other => query.bind(other.to_string()),
+            };
+        }
+        query
+    }};
+}
+
+/// The rows of a statement for `output:`, at most [`MAX_ROWS`] (more is an error).
+fn at_most_max_rows(rows: Vec<Value>) -> Result<Vec<Value>, TaskError> {
+    if rows.len() > MAX_ROWS {
+        return Err(TaskError::Fatal(format!(
+            "`output:` hands on at most {MAX_ROWS} rows and the last statement returned more: \
+             add a LIMIT, or write the rows to a table and pass its name"
+        )));
+    }
+    Ok(rows)
+}
+
+/// Runs every statement in one transaction on the connection the macro arm opened; with
+/// `output`, the last one through `$returning` (the rows it returned, as objects).
 macro_rules! run_in_transaction {
-    ($conn:expr, $statements:expr, $parameters:expr) => {{
+    ($conn:expr, $statements:expr, $parameters:expr, $output:expr, $returning:ident) => {{
         let mut tx = $conn.begin().await.map_err(db_error)?;
         let mut rows = 0u64;
-        for sql in $statements {
+        let mut returned = None;
+        let last = $statements.len().saturating_sub(1);
+        for (i, sql) in $statements.iter().enumerate() {
+            if i == last && $output.is_some() {
+                let found = at_most_max_rows($returning(&mut tx, sql, $parameters).await?)?;
+                rows += found.len() as u64;
+                returned = Some(found);
+                continue;
+            }
             let sql = AssertSqlSafe(sql.to_string());
             let done = if $parameters.is_empty() {
                 sqlx::raw_sql(sql).execute(&mut *tx).await
             } else {
-                let mut query = sqlx::query(sql);
-                for p in $parameters {
-                    query = match p {
-                        Value::Null => query.bind(None::<String>),
-                        Value::Bool(b) => query.bind(*b),
-                        Value::Number(n) if n.is_i64() => query.bind(n.as_i64()),
-                        Value::Number(n) => query.bind(n.as_f64()),
-                        Value::String(s) => query.bind(s.clone()),
-                        other => query.bind(other.to_string()),
-                    };
-                }
-                query.execute(&mut *tx).await
+                bind_parameters!(sqlx::query(sql), $parameters)
+                    .execute(&mut *tx)
+                    .await
             };
             rows += done.map_err(db_error)?.rows_affected();
         }
         tx.commit().await.map_err(db_error)?;
-        Ok(rows)
+        Ok((rows, returned))
     }};
 }
 
@@ -115,9 +175,49 @@ async fn run_postgres(
     conn: &Connection,
     statements: &[&str],
     parameters: &[Value],
-) -> Result<u64, TaskError> {
+    output: Option<SqlOutput>,
+) -> Result<(u64, Option<Vec<Value>>), TaskError> {
     let mut db = connect_postgres(conn).await?;
-    run_in_transaction!(db, statements, parameters)
+    run_in_transaction!(db, statements, parameters, output, postgres_rows)
+}
+
+/// A statement's rows as JSON objects, PostgreSQL typing them (`row_to_json`); a
+/// statement that changes rows returns those of its `RETURNING`.
+async fn postgres_rows(
+    tx: &mut sqlx::PgConnection,
+    sql: &str,
+    parameters: &[Value],
+) -> Result<Vec<Value>, TaskError> {
+    let statement = sql.trim().trim_end_matches(';');
+    let wrapped = format!(
+        "WITH t AS ({statement}) SELECT row_to_json(t)::text FROM t LIMIT {}",
+        MAX_ROWS + 1
+    );
+    let query = sqlx::query_scalar::<_, String>(AssertSqlSafe(wrapped));
+    let texts = bind_parameters!(query, parameters)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    Ok(texts
+        .iter()
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect())
+}
+
+/// A statement's rows as JSON objects (SQLite types each value, not each column).
+async fn sqlite_rows(
+    tx: &mut sqlx::SqliteConnection,
+    sql: &str,
+    parameters: &[Value],
+) -> Result<Vec<Value>, TaskError> {
+    let query = sqlx::query(AssertSqlSafe(sql.to_string()));
+    let rows: Vec<sqlx::sqlite::SqliteRow> = bind_parameters!(query, parameters)
+        .fetch(&mut *tx)
+        .take(MAX_ROWS + 1)
+        .try_collect()
+        .await
+        .map_err(db_error)?;
+    Ok(sqlite_json_rows(&rows).rows)
 }
 
 /// Opens a PostgreSQL connection (unreachable after a few seconds, not a minute).
@@ -143,9 +243,10 @@ async fn run_sqlite(
     conn: &Connection,
     statements: &[&str],
     parameters: &[Value],
-) -> Result<u64, TaskError> {
+    output: Option<SqlOutput>,
+) -> Result<(u64, Option<Vec<Value>>), TaskError> {
     let mut db = connect_sqlite(conn).await?;
-    run_in_transaction!(db, statements, parameters)
+    run_in_transaction!(db, statements, parameters, output, sqlite_rows)
 }
 
 /// A database error: retried unless the server rejected the SQL itself.
@@ -159,5 +260,41 @@ pub(crate) fn redact(conn: &Connection, e: TaskError) -> TaskError {
         TaskError::Fatal(m) => TaskError::Fatal(conn.redact(&m)),
         TaskError::Config(m) => TaskError::Config(conn.redact(&m)),
         TaskError::Cancelled(m) => TaskError::Cancelled(conn.redact(&m)),
+    }
+}
+
+/// SQLite rows as JSON objects (SQLite types each value, not each column).
+pub(crate) fn sqlite_json_rows(rows: &[sqlx::sqlite::SqliteRow]) -> QueryResult {
+    let columns: Vec<String> = rows
+        .first()
+        .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+        .unwrap_or_default();
+    let values = rows
+        .iter()
+        .map(|row| {
+            let mut object = serde_json::Map::new();
+            for (i, name) in columns.iter().enumerate() {
+                let value = row
+                    .try_get::<Option<i64>, _>(i)
+                    .map(|v| v.map(serde_json::Value::from))
+                    .or_else(|_| {
+                        row.try_get::<Option<f64>, _>(i)
+                            .map(|v| v.map(serde_json::Value::from))
+                    })
+                    .or_else(|_| {
+                        row.try_get::<Option<String>, _>(i)
+                            .map(|v| v.map(serde_json::Value::from))
+                    })
+                    .ok()
+                    .flatten()
+                    .unwrap_or(serde_json::Value::Null);
+                object.insert(name.clone(), value);
+            }
+            serde_json::Value::Object(object)
+        })
+        .collect();
+    QueryResult {
+        columns,
+        rows: values,
     }
 }

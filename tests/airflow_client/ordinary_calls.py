@@ -20,6 +20,7 @@ from airflow_client.client.api.monitor_api import MonitorApi
 from airflow_client.client.api.task_api import TaskApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
 from airflow_client.client.api.version_api import VersionApi
+from airflow_client.client.api.x_com_api import XComApi
 from airflow_client.client.exceptions import ForbiddenException
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.dag_run_clear_body import DAGRunClearBody
@@ -154,7 +155,7 @@ assert cleared.actual_instance.dag_run_id == "from_client", cleared
 
 # A task added to the DAG, and only it run in the finished run (Airflow's only_new).
 with open(f"{dags_folder}/flaky.yaml", "a") as dag_file:
-    dag_file.write("  extra: {type: noop}\n")
+    dag_file.write("  extra: {type: shell, with: {command: 'echo n=7 >> $UPDRAFT_OUTPUT'}}\n")
 time.sleep(1.5)  # the server reads the folder again at most once a second
 new = DagRunApi(op).clear_dag_run(
     "flaky", "from_client", DAGRunClearBody(dry_run=True, only_new=True)
@@ -173,6 +174,25 @@ while True:
     time.sleep(0.5)
 boom = TaskInstanceApi(viewer).get_task_instance("flaky", "from_client", "boom")
 assert boom.state.value == "failed" and boom.try_number == 2, boom  # cleared once above, not again
+
+# What a task handed on (its outputs), as XCom entries: one per output, metrics included,
+# and `return_value` for all of them.
+xcoms = XComApi(viewer).get_xcom_entries(dag_id="flaky", dag_run_id="from_client", task_id="extra")
+keys = [x.key for x in xcoms.xcom_entries]
+assert keys[0] == "return_value" and {"n", "exit_code"} <= set(keys), keys
+assert xcoms.total_entries == len(keys) and xcoms.xcom_entries[0].map_index == -1, xcoms
+def xcom(key, **options):
+    return XComApi(viewer).get_xcom_entry(
+        dag_id="flaky", dag_run_id="from_client", task_id="extra", xcom_key=key, **options
+    )
+
+
+n = xcom("n")
+assert n.actual_instance.value == 7, n
+whole = xcom("return_value")
+assert whole.actual_instance.value["n"] == 7, whole
+text = xcom("n", stringify=True)
+assert text.actual_instance.value == "7", text
 
 # Notes, as a person writes them on a run and on a task instance.
 noted = DagRunApi(op).patch_dag_run(

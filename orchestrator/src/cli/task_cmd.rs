@@ -31,6 +31,12 @@ pub enum TaskCommand {
         #[arg(short, long)]
         follow: bool,
     },
+    /// What a task instance handed on to later tasks: its outputs and metrics
+    Outputs {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+    },
     /// Run one task now, without dependencies and without recording anything
     Test(UnrecordedRun),
     /// Print a task's config as rendered for a run
@@ -86,6 +92,10 @@ pub struct UnrecordedRun {
     /// JSON object for the run's `conf`
     #[arg(long)]
     conf: Option<String>,
+    /// JSON object of the upstream tasks' outputs its templates read, by task id
+    /// (`{"list_files": {"count": 2}}`); a task not given has none
+    #[arg(long)]
+    outputs: Option<String>,
 }
 
 pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -167,11 +177,27 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        TaskCommand::Outputs {
+            dag_id,
+            run_id,
+            task_id,
+        } => {
+            let store = ctx.store().await?;
+            let Some(outputs) = store.outputs_of(&dag_id, &run_id, &task_id).await? else {
+                return Err(usage(format!(
+                    "dag `{dag_id}` has no task instance `{task_id}` in run `{run_id}`"
+                )));
+            };
+            crate::cli::output::print_object(ctx.format, &outputs)?;
+            Ok(ExitCode::SUCCESS)
+        }
         TaskCommand::Test(args) => test(ctx, &args).await,
         TaskCommand::Render(args) => {
             let (dag, vars) = args.resolve(ctx)?;
             let task = &dag.tasks[&args.task_id];
-            let rendered = render_config(&task.config, &vars, &task.task_id, 1).map_err(usage)?;
+            let outputs = args.outputs(task)?;
+            let rendered =
+                render_config(&task.config, &vars, &task.task_id, 1, &outputs).map_err(usage)?;
             say_raw!("{}", serde_yaml_ng::to_string(&rendered)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -287,6 +313,19 @@ async fn logs(
 }
 
 impl UnrecordedRun {
+    /// The upstream outputs this unrecorded run's templates see (`--outputs`): each task
+    /// the task reads, with what was given for it or nothing.
+    pub(super) fn outputs(&self, task: &crate::dag::Task) -> anyhow::Result<serde_json::Value> {
+        let given = match self.outputs.as_deref() {
+            Some(text) => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => return Err(usage("--outputs must be a JSON object of task id → object")),
+            },
+            None => serde_json::Map::new(),
+        };
+        Ok(crate::engine::outputs_seen(&task.reads_outputs, given))
+    }
+
     /// The DAG (known to hold the task) and the variables of this unrecorded run.
     pub(super) fn resolve(&self, ctx: &Context) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
         let dag = ctx.dag(&self.dag_id)?;
@@ -315,10 +354,12 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
     log.line(format!(
         "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
     ));
+    let outputs = args.outputs(task)?;
     match run_task(
         task,
         &vars,
         1,
+        &outputs,
         &ctx.settings.connections,
         &log,
         &cancel,

@@ -176,10 +176,12 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
     let reports = Reports::default();
     // stdout carries the results; the task's own lines go to stderr.
     let log = TaskLog::stderr();
+    let outputs = args.outputs(task)?;
     let outcome = run_task(
         task,
         &vars,
         1,
+        &outputs,
         &ctx.settings.connections,
         &log,
         &cancel,

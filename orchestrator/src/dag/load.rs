@@ -275,6 +275,10 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
             }
         }
     }
+    output_reads(&mut tasks, &upstreams, errors);
+    if !errors.list.is_empty() {
+        return None;
+    }
     Some(Dag {
         dag_id: spec.dag_id,
         display_name: spec.display_name,
@@ -384,7 +388,63 @@ fn build_task(
         outlets,
         inlets,
         queue,
+        reads_outputs: Vec::new(),
     }
+}
+
+/// Each task's templates read the outputs of tasks upstream of it only (directly or
+/// through others); records which (all of its upstreams when a read names none).
+fn output_reads(
+    tasks: &mut IndexMap<String, Task>,
+    upstreams: &IndexMap<String, Vec<String>>,
+    errors: &mut Errors,
+) {
+    for (task_id, task) in tasks.iter_mut() {
+        let found = super::output_reads::reads(&task.config, task.when.as_deref());
+        if found.is_empty() {
+            continue;
+        }
+        let above = ancestors(task_id, upstreams);
+        let mut reads = std::collections::BTreeSet::new();
+        for (key, named) in found {
+            let at = format!("tasks.{task_id}.{key}");
+            match named {
+                None => reads.extend(above.iter().cloned()),
+                Some(up) if above.contains(&up) => {
+                    reads.insert(up);
+                }
+                Some(up) if upstreams.contains_key(&up) => errors.value(
+                    &at,
+                    format!(
+                        "task `{task_id}` reads the outputs of `{up}`, which is not upstream of it: \
+                         add `{up}` to its depends_on (or to a task's in between)"
+                    ),
+                ),
+                Some(up) => errors.value(
+                    &at,
+                    format!(
+                        "task `{task_id}` reads the outputs of `{up}`, which is not a task of this DAG"
+                    ),
+                ),
+            }
+        }
+        task.reads_outputs = reads.into_iter().collect();
+    }
+}
+
+/// The tasks upstream of `task_id`, directly or through others.
+fn ancestors(
+    task_id: &str,
+    upstreams: &IndexMap<String, Vec<String>>,
+) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next: Vec<&String> = upstreams.get(task_id).into_iter().flatten().collect();
+    while let Some(up) = next.pop() {
+        if seen.insert(up.clone()) {
+            next.extend(upstreams.get(up).into_iter().flatten());
+        }
+    }
+    seen
 }
 
 /// Each upstream of a task is a task of the DAG, not the task itself, and listed once.

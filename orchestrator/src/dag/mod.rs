@@ -7,6 +7,7 @@ mod folder;
 mod graph;
 pub mod ids;
 pub mod load;
+mod output_reads;
 mod run_vars;
 mod schedule;
 pub mod source;
@@ -94,6 +95,8 @@ pub struct Task {
     pub inlets: Vec<String>,
     /// The queue whose schedulers may run it (`queue:`).
     pub queue: String,
+    /// The upstream tasks whose outputs its templates read (`{{ outputs.<task_id> }}`).
+    pub reads_outputs: Vec<String>,
 }
 
 /// What a new run's `task_instance` row of a task starts with.

@@ -176,6 +176,15 @@ impl Attempt {
         seconds: f64,
         reports: Vec<updraft_core::Report>,
     ) -> TryEnd {
+        let outputs = match result {
+            Ok(outcome) if !outcome.outputs.is_empty() => {
+                // The history is read by anyone with Grafana: no secret goes in.
+                let mut outputs = serde_json::Value::Object(outcome.outputs.clone());
+                updraft_core::secrets::mask_json(&mut outputs);
+                Some(outputs.to_string())
+            }
+            _ => None,
+        };
         let (state, error, metrics) = match result {
             Ok(outcome) if outcome.skipped => (TaskState::Skipped, None, outcome.metrics.clone()),
             Ok(outcome) => (TaskState::Success, None, outcome.metrics.clone()),
@@ -220,6 +229,7 @@ impl Attempt {
             duration: seconds,
             error,
             metrics: serde_json::Value::Object(metrics),
+            outputs,
             next_try_at,
             // What the attempt found and built, failed or not: losing it would hide it.
             reports,
@@ -420,10 +430,22 @@ impl Attempt {
         log: &TaskLog,
         reports: &Reports,
     ) -> Result<TaskOutcome, TaskError> {
+        let outputs = if self.task.reads_outputs.is_empty() {
+            serde_json::Value::Null
+        } else {
+            let (dag_id, run_id) = (&self.vars.dag_id, &self.vars.run_id);
+            let found = self
+                .store
+                .task_outputs(dag_id, run_id, &self.task.reads_outputs)
+                .await
+                .map_err(|e| TaskError::Retryable(format!("reading upstream outputs: {e}")))?;
+            super::outputs_seen(&self.task.reads_outputs, found)
+        };
         let result = run_task(
             &self.task,
             &self.vars,
             self.try_number,
+            &outputs,
             &self.settings.connections,
             log,
             // A child, so an execution timeout stopping the task is not taken for `cancel`.
@@ -499,6 +521,7 @@ pub async fn run_task(
     task: &Task,
     vars: &RunVars,
     try_number: u32,
+    outputs: &serde_json::Value,
     connections: &Arc<updraft_core::Connections>,
     log: &TaskLog,
     cancel: &CancellationToken,
@@ -506,13 +529,14 @@ pub async fn run_task(
     processes: &updraft_core::Processes,
 ) -> Result<TaskOutcome, TaskError> {
     if let Some(when) = &task.when
-        && !render_when(when, vars, &task.task_id, try_number).map_err(TaskError::Config)?
+        && !render_when(when, vars, &task.task_id, try_number, outputs)
+            .map_err(TaskError::Config)?
     {
         log.line(format!("`when: {when}` is false: nothing to do"));
         return Ok(TaskOutcome::nothing_to_do());
     }
-    let config =
-        render_config(&task.config, vars, &task.task_id, try_number).map_err(TaskError::Config)?;
+    let config = render_config(&task.config, vars, &task.task_id, try_number, outputs)
+        .map_err(TaskError::Config)?;
     let ctx = TaskContext {
         dag_id: vars.dag_id.clone(),
         run_id: vars.run_id.clone(),
@@ -531,10 +555,10 @@ pub async fn run_task(
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);
     tokio::pin!(work);
     let Some(limit) = task.execution_timeout else {
-        return work.await;
+        return work.await.and_then(outputs_fit);
     };
     tokio::select! {
-        result = &mut work => result,
+        result = &mut work => result.and_then(outputs_fit),
         _ = tokio::time::sleep(limit) => {
             let limit = humantime::format_duration(limit);
             log.line(format!("execution_timeout of {limit} exceeded: stopping the task"));
@@ -543,4 +567,21 @@ pub async fn run_task(
             Err(TaskError::Retryable(format!("execution_timeout of {limit} exceeded")))
         }
     }
+}
+
+/// The outcome, unless its outputs are larger than an attempt may hand on.
+fn outputs_fit(outcome: TaskOutcome) -> Result<TaskOutcome, TaskError> {
+    let bytes = serde_json::Value::Object(outcome.outputs.clone())
+        .to_string()
+        .len();
+    if bytes > updraft_core::MAX_OUTPUT_BYTES {
+        return Err(TaskError::Fatal(format!(
+            "the outputs are {:.1} KiB, more than the {} KiB an attempt may hand on: outputs \
+             are for small values (counts, names, short lists); put data in the lake or a \
+             table and pass its name",
+            bytes as f64 / 1024.0,
+            updraft_core::MAX_OUTPUT_BYTES / 1024
+        )));
+    }
+    Ok(outcome)
 }

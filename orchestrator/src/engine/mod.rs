@@ -8,6 +8,7 @@ mod events;
 pub mod job;
 pub mod left_runs;
 mod lineage_events;
+mod outputs;
 pub mod recovery;
 mod run_tasks;
 pub mod supervisor;
@@ -15,6 +16,7 @@ pub mod supervisor;
 pub use attempt::run_task;
 pub use events::RunEvent;
 pub use job::{Job, JobType};
+pub use outputs::outputs_seen;
 
 use crate::alerts::{AlertEvent, NewCallback, run_facts};
 use crate::dag::Seen;

@@ -96,6 +96,8 @@ pub struct TryEnd {
     pub duration: f64,
     pub error: Option<String>,
     pub metrics: serde_json::Value,
+    /// What the attempt hands to later tasks (a JSON object), when anything.
+    pub outputs: Option<String>,
     /// When an `up_for_retry` instance may run again.
     pub next_try_at: Option<DateTime<Utc>>,
     /// What the attempt reported, written with its end.
@@ -374,9 +376,9 @@ async fn finish_tries_postgres(
                  SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
                    $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
-                   $10::text[], $11::timestamptz[])
+                   $10::text[], $11::timestamptz[], $13::text[])
                  AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
-                      duration, error, metrics, next_try_at)),
+                      duration, error, metrics, next_try_at, outputs)),
                owned AS (
                  UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
                    duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
@@ -385,9 +387,10 @@ async fn finish_tries_postgres(
                    AND t.try_number = e.try_number AND t.state = e.expected_state
                    AND t.job_id = e.expected_job
                  RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
-                   e.ended_at, e.duration, e.error, e.metrics)
+                   e.ended_at, e.duration, e.error, e.metrics, e.outputs)
                UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
-                 duration = o.duration, error = o.error, metrics = o.metrics
+                 duration = o.duration, error = o.error, metrics = o.metrics,
+                 outputs = o.outputs
                FROM owned o
                WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
                  AND tt.try_number = o.try_number
@@ -407,6 +410,7 @@ async fn finish_tries_postgres(
         .bind(col(|e| e.metrics.to_string()))
         .bind(ends.iter().map(|e| e.next_try_at).collect::<Vec<_>>())
         .bind(job_id)
+        .bind(ends.iter().map(|e| e.outputs.clone()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
     for e in ends.iter().filter(|e| owned.contains(&e.key())) {
@@ -428,7 +432,7 @@ async fn finish_tries_sqlite(
                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
                     AND state = 'running' AND job_id = $9";
     let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
-                     metrics = $9
+                     metrics = $9, outputs = $10
                    WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
     let mut tx = p.begin().await?;
     let mut owned = Vec::new();
@@ -457,6 +461,7 @@ async fn finish_tries_sqlite(
                 .bind(e.duration)
                 .bind(&e.error)
                 .bind(e.metrics.to_string())
+                .bind(&e.outputs)
                 .execute(&mut *tx)
                 .await?;
             write_reports!(tx, e).await?;

@@ -75,6 +75,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0016_tallies",
         include_str!("../../../sql/migrations/postgres/0016_tallies.sql"),
     ),
+    (
+        "0017_task_outputs",
+        include_str!("../../../sql/migrations/postgres/0017_task_outputs.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -142,6 +146,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0016_tallies",
         include_str!("../../../sql/migrations/sqlite/0016_tallies.sql"),
+    ),
+    (
+        "0017_task_outputs",
+        include_str!("../../../sql/migrations/sqlite/0017_task_outputs.sql"),
     ),
 ];
 

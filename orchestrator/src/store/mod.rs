@@ -141,6 +141,7 @@ mod marks; // marking runs and task instances by hand
 mod metrics; // what `/metrics` reports of the history
 mod migrations; // the embedded migrations
 mod notes; // what people write about runs and task instances
+mod outputs; // what attempts handed on to later tasks
 mod reports; // what attempts report, into `test_result` and `model_run`
 mod runs; // `dag_run`
 mod scheduling; // due runs, queued runs, `next_run_after`

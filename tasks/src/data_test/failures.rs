@@ -9,7 +9,6 @@ use crate::{Connections, TaskError};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
-use sqlx::{Column, Row};
 use std::collections::BTreeMap;
 
 /// The schema (PostgreSQL) or name prefix (SQLite) of stored failures, as dbt's.
@@ -105,7 +104,7 @@ pub async fn read(at: &str, connections: &Connections) -> Result<QueryResult, Ta
                 .fetch_all(&mut db)
                 .await
                 .map_err(crate::db_error::task_error)?;
-            Ok(sqlite_rows(&rows))
+            Ok(crate::sql::sqlite_json_rows(&rows))
         }
         _ => {
             let mut db = crate::sql::connect_postgres(conn).await?;
@@ -125,41 +124,5 @@ pub async fn read(at: &str, connections: &Connections) -> Result<QueryResult, Ta
                 .unwrap_or_default();
             Ok(QueryResult { columns, rows })
         }
-    }
-}
-
-/// SQLite rows as JSON objects (SQLite types each value, not each column).
-fn sqlite_rows(rows: &[sqlx::sqlite::SqliteRow]) -> QueryResult {
-    let columns: Vec<String> = rows
-        .first()
-        .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-        .unwrap_or_default();
-    let values = rows
-        .iter()
-        .map(|row| {
-            let mut object = serde_json::Map::new();
-            for (i, name) in columns.iter().enumerate() {
-                let value = row
-                    .try_get::<Option<i64>, _>(i)
-                    .map(|v| v.map(serde_json::Value::from))
-                    .or_else(|_| {
-                        row.try_get::<Option<f64>, _>(i)
-                            .map(|v| v.map(serde_json::Value::from))
-                    })
-                    .or_else(|_| {
-                        row.try_get::<Option<String>, _>(i)
-                            .map(|v| v.map(serde_json::Value::from))
-                    })
-                    .ok()
-                    .flatten()
-                    .unwrap_or(serde_json::Value::Null);
-                object.insert(name.clone(), value);
-            }
-            serde_json::Value::Object(object)
-        })
-        .collect();
-    QueryResult {
-        columns,
-        rows: values,
     }
 }

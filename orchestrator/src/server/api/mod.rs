@@ -12,6 +12,7 @@ mod run_list;
 mod runs;
 mod tasks;
 mod versions;
+mod xcom;
 
 use super::AppState;
 use super::error::ApiError;
@@ -56,6 +57,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(task, get(tasks::get).patch(tasks::mark))
         .route(&format!("{task}/tries"), get(tasks::tries))
         .route(&format!("{task}/logs/{{try_number}}"), get(tasks::log))
+        .route(&format!("{task}/xcomEntries"), get(xcom::list))
+        .route(&format!("{task}/xcomEntries/{{xcom_key}}"), get(xcom::get))
         .route("/api/v2/dags/{dag_id}/dagVersions", get(versions::list))
         .route(
             "/api/v2/dags/{dag_id}/dagVersions/{version_number}",

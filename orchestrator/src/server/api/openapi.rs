@@ -2,7 +2,7 @@
 //! handlers' annotations and the types they read and answer, so it cannot drift from the
 //! answers (the tests check every answer against it).
 
-use super::{assets, dags, login, monitor, run_list, runs, tasks, versions};
+use super::{assets, dags, login, monitor, run_list, runs, tasks, versions, xcom};
 use crate::server::error::ApiError;
 use axum::Json;
 use utoipa::openapi::response::ResponseBuilder;
@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         run_list::list, run_list::list_batch, runs::trigger, runs::get, runs::mark, runs::clear,
         runs::test_results, runs::callbacks,
         tasks::list, tasks::list_batch, tasks::get, tasks::mark, tasks::tries, tasks::log,
+        xcom::list, xcom::get,
         versions::list, versions::get,
         assets::list, assets::get, assets::events, assets::create_event,
         monitor::import_errors, monitor::health, monitor::version,

@@ -192,6 +192,12 @@ async fn task_body(
         }
         None => Log::Empty,
     };
+    // What the instance hands on (its latest attempt's outputs and metrics).
+    let outputs = state
+        .store
+        .outputs_of(dag_id, run_id, task_id)
+        .await?
+        .unwrap_or_default();
     let task_ids = serde_json::json!([task_id]).to_string();
     let st = instance.state.as_str();
     let body = html! {
@@ -224,6 +230,17 @@ async fn task_body(
                             td.error { (t.error.as_deref().unwrap_or("")) }
                             td { code { (t.metrics) } }
                         }
+                    }
+                }
+            }
+        }
+        h2 { "Outputs" }
+        @if outputs.is_empty() { p.muted { "None: nothing handed on to later tasks." } } @else {
+            table {
+                thead { tr { th { "key" } th { "value" } } }
+                tbody {
+                    @for (key, value) in &outputs {
+                        tr { td { code { (key) } } td { code { (value) } } }
                     }
                 }
             }

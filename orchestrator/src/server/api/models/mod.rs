@@ -18,6 +18,7 @@ mod task;
 mod task_instance;
 mod task_try;
 mod test_result;
+pub mod xcom;
 
 pub use about::{DagSourceResponse, DagStatsResponse, VersionInfo};
 pub use asset::{AssetEventResponse, AssetFacts, AssetResponse, CreateAssetEventsBody};
