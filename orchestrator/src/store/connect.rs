@@ -21,6 +21,13 @@ impl Store {
     /// Connects (creating a SQLite file and its folder on first use) and migrates.
     pub async fn open(url: &str) -> Result<Self> {
         let store = Self::connect(url).await?;
+        // SQLite has no migration lock of its own: processes starting together on one
+        // file (a scheduler and a `dag trigger`) take turns through a lock file beside
+        // it, so that none runs its statements on a schema another is changing.
+        let _turn = match &store.pool {
+            Pool::Sqlite(_) => Some(migration_turn(url).await?),
+            Pool::Postgres(_) => None,
+        };
         if store.migrate().await.is_err() {
             // Two processes starting together on a fresh SQLite file (which has no
             // migration lock) both apply the first migration; the loser finds it done
@@ -144,4 +151,26 @@ fn create_dir(dir: &Path) -> Result<()> {
         path: dir.display().to_string(),
         source,
     })
+}
+
+/// An exclusive lock on `<database file>.migrate-lock`, held until dropped.
+async fn migration_turn(url: &str) -> Result<std::fs::File> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let mut path = options.get_filename().as_os_str().to_owned();
+    path.push(".migrate-lock");
+    let path = std::path::PathBuf::from(path);
+    let failed = |source: std::io::Error| StoreError::MigrationLock {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    let locked = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| failed(std::io::Error::other(e)))?;
+    locked.map_err(failed)
 }

@@ -46,7 +46,7 @@ pub use jobs::{OwnedAttempt, StaleAttempt};
 pub use marks::Marked;
 pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
-pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder, TextMatch};
+pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder, TextMatch, triggered_by};
 pub use tallies::TallyKind;
 pub use task_instances::{TaskInstanceFilter, TaskKey};
 pub use test_results::TestResultRow;
@@ -80,6 +80,11 @@ pub enum StoreError {
          failed first, then clear it"
     )]
     TaskRunning { run_id: String, task_id: String },
+    #[error("cannot take the SQLite migration lock {path}: {source}")]
+    MigrationLock {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// What a new run shares with one that exists.
