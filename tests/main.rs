@@ -38,6 +38,7 @@ mod sensors;
 mod silver_checks;
 mod sql_models;
 mod tasks;
+mod trigger_dag;
 mod ui;
 mod user_events;
 mod versions;

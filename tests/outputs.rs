@@ -89,18 +89,11 @@ async fn outputs_reach_later_tasks_through_the_history(u: &Updraft) {
     assert_eq!(outputs("flaky")["try"], "second");
     // The task instance's page shows them.
     let server = WebServer::start(u, "webserver", &[]);
-    let page = reqwest::Client::new()
-        .get(format!(
-            "{}/dags/passing/runs/r1/tasks/list_files",
-            server.base
-        ))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let (status, page) = server
+        .client(None)
+        .get_as("/dags/passing/runs/r1/tasks/list_files", "text/html")
+        .await;
+    assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("Outputs") && page.contains("b.json"),
         "{page}"

@@ -35,6 +35,8 @@ pub struct TaskContext {
     pub reports: crate::Reports,
     /// How the attempt starts commands.
     pub processes: Processes,
+    /// Other DAGs' runs, for `trigger_dag`: None outside a recorded run.
+    pub dag_runs: Option<Arc<dyn crate::dag_runs::DagRuns>>,
 }
 
 /// How an attempt starts commands: under a supervisor that kills them when the process

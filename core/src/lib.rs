@@ -12,6 +12,7 @@ pub mod config_message;
 mod connections;
 mod context;
 pub mod csv_row;
+pub mod dag_runs;
 pub mod db_error;
 mod error;
 pub mod log;

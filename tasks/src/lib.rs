@@ -19,6 +19,7 @@ mod shell;
 mod shell_output;
 mod sql;
 mod sql_models;
+mod trigger_dag;
 
 // What every task module takes from the core, under the names it has always used.
 pub(crate) use updraft_core::{

@@ -18,6 +18,7 @@ pub static TASK_TYPES: &[&dyn TaskType] = &[
     &crate::delta_maintenance::DeltaMaintenance,
     &crate::data_test::DataTest,
     &crate::sql_models::SqlModels,
+    &crate::trigger_dag::TriggerDag,
 ];
 
 /// The task type called `name`.

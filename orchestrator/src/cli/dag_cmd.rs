@@ -324,6 +324,8 @@ async fn trigger(
         run_id,
         execute_here: !queue_only,
         note: None,
+
+        triggered_by: None,
     };
     let store = ctx.store().await?;
     let triggered = runs::trigger(&store, &ctx.settings, &dag, request)

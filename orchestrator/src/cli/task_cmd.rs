@@ -365,6 +365,7 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         &cancel,
         &Default::default(),
         &crate::engine::supervisor::supervised(),
+        None,
     )
     .await
     {

@@ -187,6 +187,7 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
         &cancel,
         &reports,
         &crate::engine::supervisor::supervised(),
+        None,
     )
     .await;
     let results: Vec<TestResult> = reports

@@ -425,6 +425,20 @@ impl Attempt {
         result
     }
 
+    /// Other DAGs' runs, as this attempt may create them (`trigger_dag`).
+    fn dag_runs(&self) -> Arc<dyn updraft_core::dag_runs::DagRuns> {
+        Arc::new(super::dag_runs::TriggeredRuns {
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            parent: (
+                self.vars.dag_id.clone(),
+                self.vars.run_id.clone(),
+                self.task.task_id.clone(),
+            ),
+            logical_date: self.vars.logical_date,
+        })
+    }
+
     async fn render_and_run(
         &self,
         log: &TaskLog,
@@ -452,6 +466,7 @@ impl Attempt {
             &self.cancel.child_token(),
             reports,
             &self.processes(),
+            Some(&self.dag_runs()),
         )
         .await;
         self.unless_stopped(result)
@@ -527,6 +542,7 @@ pub async fn run_task(
     cancel: &CancellationToken,
     reports: &Reports,
     processes: &updraft_core::Processes,
+    dag_runs: Option<&Arc<dyn updraft_core::dag_runs::DagRuns>>,
 ) -> Result<TaskOutcome, TaskError> {
     if let Some(when) = &task.when
         && !render_when(when, vars, &task.task_id, try_number, outputs)
@@ -551,6 +567,7 @@ pub async fn run_task(
         cancel: cancel.clone(),
         reports: reports.clone(),
         processes: processes.clone(),
+        dag_runs: dag_runs.cloned(),
     };
     let work = updraft_tasks::run(&task.task_type, &config, &ctx);
     tokio::pin!(work);

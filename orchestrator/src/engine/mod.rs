@@ -4,6 +4,7 @@
 //! and records every state change in the store before acting on it.
 
 mod attempt;
+mod dag_runs;
 mod events;
 pub mod job;
 pub mod left_runs;

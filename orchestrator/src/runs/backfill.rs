@@ -144,6 +144,7 @@ pub async fn prepare(
                     tasks: current.task_rows(),
                     note: None,
                     deadlines: &current.deadlines,
+                    triggered_by: None,
                 })
                 .await?
         }

@@ -32,6 +32,8 @@ pub struct TriggerRequest {
     pub execute_here: bool,
     /// What the person triggering it writes about it.
     pub note: Option<String>,
+    /// The `trigger_dag` task creating it (JSON `{dag_id, run_id, task_id}`).
+    pub triggered_by: Option<String>,
 }
 
 /// The run created, whether its DAG is paused (it then waits queued), and the job that
@@ -97,6 +99,7 @@ pub async fn trigger(
                 tasks: dag.task_rows(),
                 note: request.note.as_deref(),
                 deadlines: &dag.deadlines,
+                triggered_by: request.triggered_by.as_deref(),
             })
             .await;
         match created {

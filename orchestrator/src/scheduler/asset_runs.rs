@@ -105,6 +105,7 @@ pub async fn create_asset_runs(
                 tasks: dag.task_rows(),
                 note: None,
                 deadlines: &dag.deadlines,
+                triggered_by: None,
             };
             if store
                 .create_asset_triggered_run(&run, &planned.events)

@@ -75,6 +75,7 @@ pub async fn create_due_runs(
                 tasks: dag.task_rows(),
                 note: None,
                 deadlines: &dag.deadlines,
+                triggered_by: None,
             })
             .await;
         match made {

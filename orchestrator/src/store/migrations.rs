@@ -79,6 +79,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0017_task_outputs",
         include_str!("../../../sql/migrations/postgres/0017_task_outputs.sql"),
     ),
+    (
+        "0018_triggered_by",
+        include_str!("../../../sql/migrations/postgres/0018_triggered_by.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -150,6 +154,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0017_task_outputs",
         include_str!("../../../sql/migrations/sqlite/0017_task_outputs.sql"),
+    ),
+    (
+        "0018_triggered_by",
+        include_str!("../../../sql/migrations/sqlite/0018_triggered_by.sql"),
     ),
 ];
 

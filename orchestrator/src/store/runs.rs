@@ -21,6 +21,8 @@ pub struct NewRun<'a> {
     pub note: Option<&'a str>,
     /// When it must be done by (its DAG's `deadline:`), written with it.
     pub deadlines: &'a [crate::alerts::Deadline],
+    /// The `trigger_dag` task that creates it (JSON `{dag_id, run_id, task_id}`).
+    pub triggered_by: Option<&'a str>,
 }
 
 /// A column runs can be listed by.
@@ -307,6 +309,7 @@ macro_rules! insert_run {
                 .bind($now)
                 .bind($run.job_id)
                 .bind($run.note)
+                .bind($run.triggered_by)
                 .execute(&mut *$tx)
                 .await?;
             for (i, deadline) in $run.deadlines.iter().enumerate() {
@@ -345,8 +348,13 @@ pub(super) use insert_run;
 
 pub(super) const INSERT_RUN: &str =
     "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, data_interval_start,
-       data_interval_end, state, conf, queued_at, job_id, note)
-     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10)";
+       data_interval_end, state, conf, queued_at, job_id, note, triggered_by)
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11)";
+
+/// What `dag_run.triggered_by` holds for runs the task `task_id` of a run creates.
+pub fn triggered_by(dag_id: &str, run_id: &str, task_id: &str) -> String {
+    serde_json::json!({"dag_id": dag_id, "run_id": run_id, "task_id": task_id}).to_string()
+}
 
 impl Store {
     /// Creates a run in state `queued` with all its task instances, in one transaction.
@@ -385,6 +393,22 @@ impl Store {
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dag_id).bind(run_id).fetch_optional(p).await?),
         )
+    }
+
+    /// The `trigger_dag` task that created a run (JSON `{dag_id, run_id, task_id}`).
+    pub async fn run_triggered_by(&self, dag_id: &str, run_id: &str) -> Result<Option<String>> {
+        let sql = "SELECT triggered_by FROM dag_run WHERE dag_id = $1 AND run_id = $2";
+        let found: Option<Option<String>> = with_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(dag_id).bind(run_id).fetch_optional(p).await?);
+        Ok(found.flatten())
+    }
+
+    /// `(dag_id, run_id)` of the runs a task created (`trigger_dag`), `triggered_by` as
+    /// recorded.
+    pub async fn runs_created_by(&self, triggered_by: &str) -> Result<Vec<(String, String)>> {
+        let sql =
+            "SELECT dag_id, run_id FROM dag_run WHERE triggered_by = $1 ORDER BY logical_date";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(triggered_by).fetch_all(p).await?))
     }
 
     /// How many runs each DAG has in each state.

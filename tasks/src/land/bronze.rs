@@ -444,6 +444,7 @@ mod tests {
             cancel: Default::default(),
             reports: Default::default(),
             processes: Default::default(),
+            dag_runs: None,
         }
     }
 

@@ -49,9 +49,24 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         .collect();
     let api = run_api_path(dag_id, run_id);
     let base = run_path(dag_id, run_id);
+    // The `trigger_dag` task that created this run, if one did.
+    let parent: Option<(String, String, String)> = state
+        .store
+        .run_triggered_by(dag_id, run_id)
+        .await?
+        .and_then(|by| serde_json::from_str::<serde_json::Value>(&by).ok())
+        .and_then(|by| {
+            let field = |k: &str| by[k].as_str().map(str::to_string);
+            Some((field("dag_id")?, field("run_id")?, field("task_id")?))
+        });
     let body = html! {
         h1 { (super::dag_name(&dag)) " · " (run.run_id) }
         (dag_tabs(dag_id, ""))
+        @if let Some((p_dag, p_run, p_task)) = &parent {
+            p { "Triggered by task "
+                a href={(run_path(p_dag, p_run)) "/tasks/" (url_escape(p_task))} { (p_task) }
+                " of run " a href=(run_path(p_dag, p_run)) { (p_run) } " of " (p_dag) }
+        }
         p { (state_square(run.state.as_str())) " " strong { (run.state) } " · " (run.run_type) " · logical date " (when(Some(run.logical_date)))
             " · interval " (when(Some(run.data_interval_start))) " – " (when(Some(run.data_interval_end)))
             @if let Some(s) = run_seconds(&run) { " · " (format!("{s:.1}")) " s" }
@@ -192,6 +207,9 @@ async fn task_body(
         }
         None => Log::Empty,
     };
+    // The runs it created (`trigger_dag`).
+    let by = crate::store::triggered_by(dag_id, run_id, task_id);
+    let triggered = state.store.runs_created_by(&by).await?;
     // What the instance hands on (its latest attempt's outputs and metrics).
     let outputs = state
         .store
@@ -233,6 +251,9 @@ async fn task_body(
                     }
                 }
             }
+        }
+        @for (child_dag, child_run) in &triggered {
+            p { "Triggered run " a href=(run_path(child_dag, child_run)) { (child_run) } " of " (child_dag) }
         }
         h2 { "Outputs" }
         @if outputs.is_empty() { p.muted { "None: nothing handed on to later tasks." } } @else {

@@ -1,0 +1,141 @@
+//! The history's side of `trigger_dag` (updraft_core::dag_runs): an attempt creates a run
+//! of another DAG, recording itself as the run's `triggered_by`, so that a retry of the
+//! same task — on this scheduler or another, after a crash — finds that run instead of
+//! creating a second.
+
+use crate::dag::DagFolder;
+use crate::runs::{self, ClearRequest, RunsError, TaskPick, TriggerRequest};
+use crate::settings::Settings;
+use crate::store::Store;
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use updraft_core::TaskError;
+use updraft_core::dag_runs::{DagRuns, RunCreated, RunRequest};
+
+/// Runs created by one task instance of one run.
+pub(super) struct TriggeredRuns {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    /// The task asking: `(dag_id, run_id, task_id)`.
+    pub parent: (String, String, String),
+    /// Its run's logical date, the default of the run it creates.
+    pub logical_date: DateTime<Utc>,
+}
+
+impl DagRuns for TriggeredRuns {
+    fn trigger(&self, request: RunRequest) -> BoxFuture<'_, Result<RunCreated, TaskError>> {
+        Box::pin(self.create(request))
+    }
+}
+
+impl TriggeredRuns {
+    async fn create(&self, request: RunRequest) -> Result<RunCreated, TaskError> {
+        let logical = request
+            .logical_date
+            .unwrap_or(self.logical_date)
+            .trunc_subsecs(6);
+        let run_id = request.run_id.clone().unwrap_or_else(|| {
+            format!(
+                "manual__{}",
+                logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+            )
+        });
+        let dag_id = &request.dag_id;
+        let created = |created, reset| RunCreated {
+            dag_id: dag_id.clone(),
+            run_id: run_id.clone(),
+            logical_date: logical,
+            created,
+            reset,
+        };
+        let (parent_dag, parent_run, parent_task) = &self.parent;
+        let by = crate::store::triggered_by(parent_dag, parent_run, parent_task);
+        let store_error = |e: crate::store::StoreError| TaskError::Retryable(e.to_string());
+        if self
+            .store
+            .run(dag_id, &run_id)
+            .await
+            .map_err(store_error)?
+            .is_some()
+        {
+            let ours = self
+                .store
+                .run_triggered_by(dag_id, &run_id)
+                .await
+                .map_err(store_error)?
+                .is_some_and(|b| b == by);
+            if request.reset {
+                self.clear(dag_id, &run_id).await?;
+                return Ok(created(false, true));
+            }
+            if ours {
+                return Ok(created(false, false));
+            }
+            return Err(TaskError::Fatal(format!(
+                "run `{run_id}` of `{dag_id}` exists and this task did not create it: give \
+                 `reset: true` to clear it and run it again, or another `run_id`"
+            )));
+        }
+        let dag = self.dag(dag_id)?;
+        let trigger = TriggerRequest {
+            conf: Some(request.conf),
+            run_id: Some(run_id.clone()),
+            logical_date: Some(logical),
+            execute_here: false,
+            note: None,
+            triggered_by: Some(by),
+        };
+        runs::trigger(&self.store, &self.settings, &dag, trigger)
+            .await
+            .map_err(task_error)?;
+        Ok(created(true, false))
+    }
+
+    /// The DAG `dag_id` as the folder holds it now.
+    fn dag(&self, dag_id: &str) -> Result<crate::dag::Dag, TaskError> {
+        let folder = DagFolder::load(&self.settings.dags_folder).map_err(|e| {
+            TaskError::Retryable(format!(
+                "cannot read {}: {e}",
+                self.settings.dags_folder.display()
+            ))
+        })?;
+        folder
+            .dags
+            .into_iter()
+            .find(|d| d.dag_id == dag_id)
+            .ok_or_else(|| {
+                TaskError::Fatal(format!(
+                    "no valid DAG `{dag_id}` in {}",
+                    self.settings.dags_folder.display()
+                ))
+            })
+    }
+
+    /// Clears every task of an existing run, for a scheduler to run it again.
+    async fn clear(&self, dag_id: &str, run_id: &str) -> Result<(), TaskError> {
+        let dag = Arc::new(self.dag(dag_id)?);
+        let request = ClearRequest {
+            run_id: run_id.to_string(),
+            tasks: TaskPick::All,
+            only_failed: false,
+            dry_run: false,
+            execute_here: false,
+            latest_version: false,
+            only_new: false,
+        };
+        runs::clear(&self.store, &self.settings, &dag, request)
+            .await
+            .map(|_| ())
+            .map_err(task_error)
+    }
+}
+
+/// A failure of the history is worth a retry; a refused request is not.
+fn task_error(e: RunsError) -> TaskError {
+    match e {
+        RunsError::Store(e) => TaskError::Retryable(e.to_string()),
+        RunsError::Failed(e) => TaskError::Retryable(format!("{e:#}")),
+        refused => TaskError::Fatal(refused.to_string()),
+    }
+}
