@@ -3,7 +3,7 @@
 //! a run it did not create is refused unless `reset: true` clears it to run again — and
 //! the UI links the two runs both ways.
 
-use crate::support::{Daemon, Updraft, WebServer, text, wait_for, wait_for_success};
+use crate::support::{Backend, Daemon, Updraft, WebServer, text, wait_for, wait_for_success};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -172,6 +172,65 @@ async fn a_task_triggers_another_dag_once(u: &Updraft) {
     );
     drop(server);
     assert!(daemon.stop().success());
+}
+
+/// Two schedulers on one PostgreSQL, each free to take the parent's tasks: the child
+/// run is created once, and run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_trigger_once() {
+    let u = Updraft::new(Backend::Postgres).await;
+    u.write_dag("parent.yaml", PARENT);
+    u.write_dag("child.yaml", CHILD);
+    let first = Daemon::start(&u, "first", &[]);
+    let second = Daemon::start(&u, "second", &[]);
+    let store = u.store().await;
+    let runs = [
+        ("q1", "2026-01-01T00:00:00Z"),
+        ("q2", "2026-01-02T00:00:00Z"),
+        ("q3", "2026-01-03T00:00:00Z"),
+    ];
+    for (run_id, at) in runs {
+        let out = u.run(&[
+            "dag",
+            "trigger",
+            "parent",
+            "--run-id",
+            run_id,
+            "--logical-date",
+            at,
+            "--queue-only",
+        ]);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    for (run_id, _) in runs {
+        wait_for_success(
+            &store,
+            ("parent", run_id),
+            Duration::from_secs(60),
+            &[&first, &second],
+        )
+        .await;
+        let by = updraft::store::triggered_by("parent", run_id, "start_child");
+        let created = store.runs_created_by(&by).await.expect("runs");
+        assert_eq!(created.len(), 1, "{run_id}: {created:?}");
+        wait_for_success(
+            &store,
+            ("child", &created[0].1),
+            Duration::from_secs(60),
+            &[&first, &second],
+        )
+        .await;
+    }
+    assert_eq!(store.runs("child", None, 10).await.expect("runs").len(), 3);
+    assert_eq!(
+        child_lines(&u).len(),
+        3,
+        "each child run ran once: {:?}",
+        child_lines(&u)
+    );
+    assert!(first.stop().success());
+    assert!(second.stop().success());
+    u.cleanup().await;
 }
 
 /// A run id as a URL path segment.
