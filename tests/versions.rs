@@ -154,7 +154,7 @@ async fn clear_keeps_the_version_or_moves_to_the_newest(u: &Updraft) {
     }
     u.write_dag(
         "v.yaml",
-        "dag_id: v\ntasks:\n  a: {type: shell, with: {command: 'echo second a'}}\n  c: {type: shell, depends_on: [a], with: {command: 'echo c'}}\n",
+        "dag_id: v\ntasks:\n  a: {type: shell, queue: q2, with: {command: 'echo second a'}}\n  c: {type: shell, depends_on: [a], with: {command: 'echo c'}}\n",
     );
     let store = u.store().await;
 
@@ -177,9 +177,20 @@ async fn clear_keeps_the_version_or_moves_to_the_newest(u: &Updraft) {
     assert!(log.contains("second a"), "{log}");
     let run = store.run("v", "r").await.expect("run").expect("exists");
     assert_eq!(run.dag_version, Some(2));
+    let queues: Vec<(String, String)> = store
+        .task_instances("v", "r")
+        .await
+        .expect("ti")
+        .into_iter()
+        .map(|t| (t.task_id, t.queue))
+        .collect();
+    assert!(
+        queues.contains(&("a".to_string(), "q2".to_string())),
+        "a moved to the queue the new version gives it: {queues:?}"
+    );
 
-    // Through the API, run by a scheduler.
-    let server = WebServer::start(u, "standalone", &[]);
+    // Through the API, run by a scheduler (serving the queue a moved to).
+    let server = WebServer::start(u, "standalone", &[("UPDRAFT_QUEUES", "default,q2")]);
     let api = server.client(None);
     let (status, cleared) = api
         .call(

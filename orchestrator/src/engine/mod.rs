@@ -343,7 +343,12 @@ impl Engine {
                 );
             }
             self.store
-                .plan_instances((dag_id, run_id), Some(version), &added, (&gone, false))
+                .plan_instances(
+                    (dag_id, run_id),
+                    Some(version),
+                    (&added, &[]),
+                    (&gone, false),
+                )
                 .await?;
             rows = self.store.task_instances(dag_id, run_id).await?;
         }

@@ -195,8 +195,8 @@ pub(super) async fn newest_dag(
 }
 
 /// Moves a run onto `dag`, version `number` (the newest): instances for its new tasks, `removed`
-/// for those of tasks it no longer has. A running instance is left to its job (the
-/// clear of it is refused).
+/// for those of tasks it no longer has, each kept one in the queue the version gives it. A
+/// running instance is left to its job (the clear of it is refused).
 pub(super) async fn replan(
     store: &Store,
     (dag, number): (&Dag, i64),
@@ -214,12 +214,19 @@ pub(super) async fn replan(
         .filter(|i| dag.task(&i.task_id).is_none())
         .map(|i| i.task_id.as_str())
         .collect();
+    let requeued: Vec<(&str, &str)> = instances
+        .iter()
+        .filter_map(|i| {
+            let task = dag.task(&i.task_id)?;
+            (task.queue != i.queue).then_some((i.task_id.as_str(), task.queue.as_str()))
+        })
+        .collect();
     store.repin_run(&run.dag_id, &run.run_id, number).await?;
     store
         .plan_instances(
             (&run.dag_id, &run.run_id),
             Some(number),
-            &added,
+            (&added, &requeued),
             (&gone, true),
         )
         .await?;

@@ -214,15 +214,17 @@ impl Store {
         Ok(())
     }
 
-    /// Plans a run's task instances on its version `number`: instances for `added` tasks, `removed` for the instances of `gone` tasks that are not
-    /// running (only the unfinished ones unless `finished_too`: a finished one is history),
-    /// and the version on every instance planned before the run had one. In one
-    /// transaction; any job may do it.
+    /// Plans a run's task instances on its version `number`: instances for `added` tasks,
+    /// `removed` for the instances of `gone` tasks that are not running (only the
+    /// unfinished ones unless `finished_too`: a finished one is history), the queue of
+    /// `requeued` tasks (`(task_id, queue)`: the version moved them), and the version on
+    /// every instance planned before the run had one. In one transaction; any job may do
+    /// it.
     pub async fn plan_instances(
         &self,
         (dag_id, run_id): (&str, &str),
         number: Option<i64>,
-        added: &[crate::dag::TaskRow<'_>],
+        (added, requeued): (&[crate::dag::TaskRow<'_>], &[(&str, &str)]),
         (gone, finished_too): (&[&str], bool),
     ) -> Result<()> {
         let insert = "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries,
@@ -239,6 +241,9 @@ impl Store {
         };
         let versioned = "UPDATE task_instance SET dag_version = $3
                          WHERE dag_id = $1 AND run_id = $2 AND dag_version IS NULL";
+        let requeue = "UPDATE task_instance SET queue = $4
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                         AND (state IS NULL OR state <> 'running')";
         with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             for task in added {
@@ -247,6 +252,10 @@ impl Store {
             }
             for task_id in gone {
                 sqlx::query(remove).bind(dag_id).bind(run_id).bind(*task_id).execute(&mut *tx).await?;
+            }
+            for (task_id, queue) in requeued {
+                sqlx::query(requeue).bind(dag_id).bind(run_id).bind(*task_id).bind(*queue)
+                    .execute(&mut *tx).await?;
             }
             if let Some(number) = number {
                 sqlx::query(versioned).bind(dag_id).bind(run_id).bind(number).execute(&mut *tx).await?;
