@@ -12,13 +12,14 @@ impl Store {
         run_id: &str,
         task_ids: &[String],
     ) -> Result<Map<String, Value>> {
-        let mut found = Map::new();
-        for (task_id, metrics, outputs) in self.succeeded_outputs(dag_id, run_id).await? {
-            if task_ids.contains(&task_id) {
-                found.insert(task_id, merged(&metrics, outputs.as_deref()));
-            }
+        if task_ids.is_empty() {
+            return Ok(Map::new());
         }
-        Ok(found)
+        let found = self.latest_outputs((dag_id, run_id), task_ids, true).await?;
+        Ok(found
+            .into_iter()
+            .map(|(task_id, outputs)| (task_id, Value::Object(outputs)))
+            .collect())
     }
 
     /// One task's outputs in a run (its latest attempt's, whatever its state), when the
@@ -29,39 +30,45 @@ impl Store {
         run_id: &str,
         task_id: &str,
     ) -> Result<Option<Map<String, Value>>> {
-        let sql = "SELECT tt.metrics, tt.outputs FROM task_instance ti
-                   JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
-                     AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
-                   WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = $3";
-        let row: Option<(String, Option<String>)> = with_pool!(self, p => sqlx::query_as(sql)
-            .bind(dag_id).bind(run_id).bind(task_id).fetch_optional(p).await?);
-        Ok(row.map(
-            |(metrics, outputs)| match merged(&metrics, outputs.as_deref()) {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            },
-        ))
+        let ids = [task_id.to_string()];
+        let found = self.latest_outputs((dag_id, run_id), &ids, false).await?;
+        Ok(found.into_iter().next().map(|(_, outputs)| outputs))
     }
 
-    /// `(task_id, metrics, outputs)` of the successful task instances of a run.
-    async fn succeeded_outputs(
+    /// `(task_id, outputs)` of the latest attempt of each task `task_ids` of a run (only
+    /// of the instances that succeeded when `succeeded`).
+    async fn latest_outputs(
         &self,
-        dag_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<(String, String, Option<String>)>> {
-        let sql = "SELECT tt.task_id, tt.metrics, tt.outputs FROM task_instance ti
-                   JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
-                     AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
-                   WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.state = 'success'";
-        Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
+        (dag_id, run_id): (&str, &str),
+        task_ids: &[String],
+        succeeded: bool,
+    ) -> Result<Vec<(String, Map<String, Value>)>> {
+        let rows: Vec<(String, String, Option<String>)> = with_pool!(self, p => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT tt.task_id, tt.metrics, tt.outputs FROM task_instance ti
+                 JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
+                   AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
+                 WHERE ti.dag_id = ",
+            );
+            query.push_bind(dag_id).push(" AND ti.run_id = ").push_bind(run_id);
+            if succeeded {
+                query.push(" AND ti.state = 'success'");
+            }
+            super::runs::push_in_owned(&mut query, "ti.task_id", task_ids);
+            query.build_query_as().fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(task_id, metrics, outputs)| (task_id, merged(&metrics, outputs.as_deref())))
+            .collect())
     }
 }
 
 /// Metrics with outputs laid over them (an output wins over a metric of the same name).
-fn merged(metrics: &str, outputs: Option<&str>) -> Value {
+fn merged(metrics: &str, outputs: Option<&str>) -> Map<String, Value> {
     let mut all: Map<String, Value> = serde_json::from_str(metrics).unwrap_or_default();
     if let Some(Ok(Value::Object(outputs))) = outputs.map(serde_json::from_str) {
         all.extend(outputs);
     }
-    Value::Object(all)
+    all
 }
