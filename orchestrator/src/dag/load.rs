@@ -275,11 +275,7 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
             }
         }
     }
-    output_reads(&mut tasks, &upstreams, errors);
-    if !errors.list.is_empty() {
-        return None;
-    }
-    Some(Dag {
+    let mut dag = Dag {
         dag_id: spec.dag_id,
         display_name: spec.display_name,
         owner: spec.owner,
@@ -302,7 +298,9 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
         topo_order: graph.order,
         fileloc: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
         source: DagSource::default(),
-    })
+    };
+    output_reads(&mut dag, errors);
+    errors.list.is_empty().then_some(dag)
 }
 
 /// A task's own setting wins over `default_args`.
@@ -394,17 +392,14 @@ fn build_task(
 
 /// Each task's templates read the outputs of tasks upstream of it only (directly or
 /// through others); records which (all of its upstreams when a read names none).
-fn output_reads(
-    tasks: &mut IndexMap<String, Task>,
-    upstreams: &IndexMap<String, Vec<String>>,
-    errors: &mut Errors,
-) {
-    for (task_id, task) in tasks.iter_mut() {
+fn output_reads(dag: &mut Dag, errors: &mut Errors) {
+    let mut recorded = Vec::new();
+    for (task_id, task) in &dag.tasks {
         let found = super::output_reads::reads(&task.config, task.when.as_deref());
         if found.is_empty() {
             continue;
         }
-        let above = ancestors(task_id, upstreams);
+        let above = dag.upstream_of(task_id);
         let mut reads = std::collections::BTreeSet::new();
         for (key, named) in found {
             let at = format!("tasks.{task_id}.{key}");
@@ -413,7 +408,7 @@ fn output_reads(
                 Some(up) if above.contains(&up) => {
                     reads.insert(up);
                 }
-                Some(up) if upstreams.contains_key(&up) => errors.value(
+                Some(up) if dag.tasks.contains_key(&up) => errors.value(
                     &at,
                     format!(
                         "task `{task_id}` reads the outputs of `{up}`, which is not upstream of it: \
@@ -428,23 +423,13 @@ fn output_reads(
                 ),
             }
         }
-        task.reads_outputs = reads.into_iter().collect();
+        recorded.push((task_id.clone(), reads.into_iter().collect()));
     }
-}
-
-/// The tasks upstream of `task_id`, directly or through others.
-fn ancestors(
-    task_id: &str,
-    upstreams: &IndexMap<String, Vec<String>>,
-) -> std::collections::BTreeSet<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut next: Vec<&String> = upstreams.get(task_id).into_iter().flatten().collect();
-    while let Some(up) = next.pop() {
-        if seen.insert(up.clone()) {
-            next.extend(upstreams.get(up).into_iter().flatten());
+    for (task_id, reads) in recorded {
+        if let Some(task) = dag.tasks.get_mut(&task_id) {
+            task.reads_outputs = reads;
         }
     }
-    seen
 }
 
 /// Each upstream of a task is a task of the DAG, not the task itself, and listed once.

@@ -183,17 +183,36 @@ impl Dag {
 
     /// Adds `task_id` and every task downstream of it to `into` (nothing for an unknown id).
     pub fn with_downstream(&self, task_id: &str, into: &mut std::collections::BTreeSet<String>) {
-        let Some(start) = self
-            .graph
-            .node_indices()
-            .find(|n| self.graph[*n] == task_id)
-        else {
+        let Some(start) = self.node(task_id) else {
             return;
         };
         let mut dfs = petgraph::visit::Dfs::new(&self.graph, start);
         while let Some(n) = dfs.next(&self.graph) {
             into.insert(self.graph[n].clone());
         }
+    }
+
+    /// The tasks upstream of `task_id`, directly or through others (not itself).
+    pub fn upstream_of(&self, task_id: &str) -> std::collections::BTreeSet<String> {
+        let mut found = std::collections::BTreeSet::new();
+        let Some(start) = self.node(task_id) else {
+            return found;
+        };
+        let reversed = petgraph::visit::Reversed(&self.graph);
+        let mut dfs = petgraph::visit::Dfs::new(reversed, start);
+        while let Some(n) = dfs.next(reversed) {
+            if n != start {
+                found.insert(self.graph[n].clone());
+            }
+        }
+        found
+    }
+
+    /// The graph's node of `task_id`.
+    fn node(&self, task_id: &str) -> Option<petgraph::graph::NodeIndex> {
+        self.graph
+            .node_indices()
+            .find(|n| self.graph[*n] == task_id)
     }
 }
 

@@ -15,7 +15,9 @@ impl Store {
         if task_ids.is_empty() {
             return Ok(Map::new());
         }
-        let found = self.latest_outputs((dag_id, run_id), task_ids, true).await?;
+        let found = self
+            .latest_outputs((dag_id, run_id), task_ids, true)
+            .await?;
         Ok(found
             .into_iter()
             .map(|(task_id, outputs)| (task_id, Value::Object(outputs)))
