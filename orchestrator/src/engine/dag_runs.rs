@@ -7,7 +7,7 @@ use crate::dag::DagFolder;
 use crate::runs::{self, ClearRequest, RunsError, TaskPick, TriggerRequest};
 use crate::settings::Settings;
 use crate::store::Store;
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use updraft_core::TaskError;
@@ -35,12 +35,10 @@ impl TriggeredRuns {
             .logical_date
             .unwrap_or(self.logical_date)
             .trunc_subsecs(6);
-        let run_id = request.run_id.clone().unwrap_or_else(|| {
-            format!(
-                "manual__{}",
-                logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-            )
-        });
+        let run_id = request
+            .run_id
+            .clone()
+            .unwrap_or_else(|| runs::manual_run_id(logical));
         let dag_id = &request.dag_id;
         let created = |created, reset| RunCreated {
             dag_id: dag_id.clone(),
@@ -52,19 +50,13 @@ impl TriggeredRuns {
         let (parent_dag, parent_run, parent_task) = &self.parent;
         let by = crate::store::triggered_by(parent_dag, parent_run, parent_task);
         let store_error = |e: crate::store::StoreError| TaskError::Retryable(e.to_string());
-        if self
+        let existing = self
             .store
-            .run(dag_id, &run_id)
+            .run_triggered_by(dag_id, &run_id)
             .await
-            .map_err(store_error)?
-            .is_some()
-        {
-            let ours = self
-                .store
-                .run_triggered_by(dag_id, &run_id)
-                .await
-                .map_err(store_error)?
-                .is_some_and(|b| b == by);
+            .map_err(store_error)?;
+        if let Some(creator) = existing {
+            let ours = creator.is_some_and(|b| b == by);
             if request.reset {
                 self.clear(dag_id, &run_id).await?;
                 return Ok(created(false, true));

@@ -21,7 +21,7 @@ pub use logs::{
 };
 pub use mark::{MarkRequest, MarkState, MarkedRun, mark};
 pub use pause::set_paused;
-pub use trigger::{TriggerRequest, Triggered, trigger};
+pub use trigger::{TriggerRequest, Triggered, manual_run_id, trigger};
 pub use upcoming::{Upcoming, upcoming};
 
 use crate::store::StoreError;

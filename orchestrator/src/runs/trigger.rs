@@ -44,6 +44,14 @@ pub struct Triggered {
     pub job: Option<Arc<Job>>,
 }
 
+/// The id a manual run gets by default: `manual__<logical date>`, as Airflow's.
+pub fn manual_run_id(logical_date: DateTime<Utc>) -> String {
+    format!(
+        "manual__{}",
+        logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    )
+}
+
 /// Creates the run `request` describes.
 pub async fn trigger(
     store: &Store,
@@ -62,12 +70,10 @@ pub async fn trigger(
     let chosen_date = request.logical_date.map(|at| at.trunc_subsecs(6));
     let mut logical = chosen_date.unwrap_or_else(|| Utc::now().trunc_subsecs(6));
     let run_id_for = |logical: DateTime<Utc>| {
-        request.run_id.clone().unwrap_or_else(|| {
-            format!(
-                "manual__{}",
-                logical.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-            )
-        })
+        request
+            .run_id
+            .clone()
+            .unwrap_or_else(|| manual_run_id(logical))
     };
     check_id(IdKind::Run, &run_id_for(logical)).map_err(|message| RunsError::Invalid {
         field: "run_id",

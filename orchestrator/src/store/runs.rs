@@ -395,12 +395,16 @@ impl Store {
         )
     }
 
-    /// The `trigger_dag` task that created a run (JSON `{dag_id, run_id, task_id}`).
-    pub async fn run_triggered_by(&self, dag_id: &str, run_id: &str) -> Result<Option<String>> {
+    /// Whether a run exists (`None`: no) and the `trigger_dag` task that created it (JSON
+    /// `{dag_id, run_id, task_id}`; `Some(None)`: none did).
+    pub async fn run_triggered_by(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Option<Option<String>>> {
         let sql = "SELECT triggered_by FROM dag_run WHERE dag_id = $1 AND run_id = $2";
-        let found: Option<Option<String>> = with_pool!(self, p => sqlx::query_scalar(sql)
-            .bind(dag_id).bind(run_id).fetch_optional(p).await?);
-        Ok(found.flatten())
+        Ok(with_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(dag_id).bind(run_id).fetch_optional(p).await?))
     }
 
     /// `(dag_id, run_id)` of the runs a task created (`trigger_dag`), `triggered_by` as

@@ -54,6 +54,7 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         .store
         .run_triggered_by(dag_id, run_id)
         .await?
+        .flatten()
         .and_then(|by| serde_json::from_str::<serde_json::Value>(&by).ok())
         .and_then(|by| {
             let field = |k: &str| by[k].as_str().map(str::to_string);
