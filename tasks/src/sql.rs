@@ -181,9 +181,10 @@ async fn run_postgres(
     run_in_transaction!(db, statements, parameters, output, postgres_rows)
 }
 
-/// A statement's rows as JSON objects, PostgreSQL typing them (`row_to_json`); a
-/// statement that changes rows returns those of its `RETURNING`.
-async fn postgres_rows(
+/// A statement's rows as JSON objects, PostgreSQL typing them (`row_to_json`), at most
+/// one more than [`MAX_ROWS`]; a statement that changes rows returns those of its
+/// `RETURNING`.
+pub(crate) async fn postgres_rows(
     tx: &mut sqlx::PgConnection,
     sql: &str,
     parameters: &[Value],

@@ -324,7 +324,6 @@ async fn trigger(
         run_id,
         execute_here: !queue_only,
         note: None,
-
         triggered_by: None,
     };
     let store = ctx.store().await?;

@@ -108,15 +108,7 @@ pub async fn read(at: &str, connections: &Connections) -> Result<QueryResult, Ta
         }
         _ => {
             let mut db = crate::sql::connect_postgres(conn).await?;
-            let sql = format!("SELECT row_to_json(t)::text FROM ({select}) t");
-            let texts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut db)
-                .await
-                .map_err(crate::db_error::task_error)?;
-            let rows: Vec<serde_json::Value> = texts
-                .iter()
-                .filter_map(|t| serde_json::from_str(t).ok())
-                .collect();
+            let rows = crate::sql::postgres_rows(&mut db, &select, &[]).await?;
             let columns = rows
                 .first()
                 .and_then(|r| r.as_object())

@@ -84,7 +84,6 @@ pub async fn trigger(
         logical_date: body.logical_date,
         execute_here: false,
         note: body.note,
-
         triggered_by: None,
     };
     let triggered = runs::trigger(&state.store, &state.settings, &dag, request).await?;
