@@ -42,3 +42,4 @@ mod trigger_dag;
 mod ui;
 mod user_events;
 mod versions;
+mod waiting;

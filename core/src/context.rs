@@ -20,6 +20,10 @@ pub struct TaskContext {
     pub dag_folder: std::path::PathBuf,
     /// 1 for the first attempt, 2 for the first retry, ...
     pub try_number: u32,
+    /// Set when this attempt checks again what an earlier check of the same try found
+    /// not ready (a sensor, `trigger_dag` with `wait`): when that first check was. A
+    /// sensor's `timeout` counts from there, across restarts.
+    pub waiting_since: Option<DateTime<Utc>>,
     /// Start of the run's data interval (inclusive).
     pub data_interval_start: DateTime<Utc>,
     /// End of the run's data interval (exclusive).
@@ -66,6 +70,16 @@ pub struct TaskOutcome {
     pub outputs: serde_json::Map<String, serde_json::Value>,
     /// The task decided there was nothing to do and should be marked skipped.
     pub skipped: bool,
+    /// A sensor's condition is not met yet: the task waits, holding no slot, and is
+    /// checked again (in the same try) then.
+    pub recheck: Option<Recheck>,
+}
+
+/// When a waiting task is checked again, and what it waits for (shown while it waits).
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub at: DateTime<Utc>,
+    pub waiting_for: String,
 }
 
 impl TaskOutcome {
@@ -73,6 +87,17 @@ impl TaskOutcome {
     pub fn nothing_to_do() -> Self {
         Self {
             skipped: true,
+            ..Self::default()
+        }
+    }
+
+    /// An outcome that says the condition is not met yet: check again at `at`.
+    pub fn not_yet(at: DateTime<Utc>, waiting_for: impl Into<String>) -> Self {
+        Self {
+            recheck: Some(Recheck {
+                at,
+                waiting_for: waiting_for.into(),
+            }),
             ..Self::default()
         }
     }

@@ -25,7 +25,7 @@ mod task_type;
 pub mod yaml_locations;
 
 pub use connections::{Connection, Connections};
-pub use context::{MAX_OUTPUT_BYTES, Processes, TaskContext, TaskOutcome};
+pub use context::{MAX_OUTPUT_BYTES, Processes, Recheck, TaskContext, TaskOutcome};
 pub use error::TaskError;
 pub use log::TaskLog;
 pub use report::{Report, ReportKind, Reports};

@@ -34,6 +34,9 @@ crate::stored_name! {
         Queued = "queued",
         Scheduled = "scheduled",
         UpForRetry = "up_for_retry",
+        /// A sensor whose condition was not met yet: it holds no slot until its next
+        /// check (`next_try_at`), in the same try (Airflow's name).
+        UpForReschedule = "up_for_reschedule",
         UpstreamFailed = "upstream_failed",
         Skipped = "skipped",
         /// The task is no longer in the DAG version the run was re-planned on (Airflow's

@@ -134,13 +134,20 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Starts copying the local file `local` to the log at `url` as it grows.
-    pub fn start(url: &str, local: std::path::PathBuf) -> std::io::Result<Self> {
+    /// Starts copying the local file `local` to the log at `url` as it grows; when
+    /// `resume`, after the chunks the log has (a sensor's next check, whose earlier
+    /// checks' buffer was removed once uploaded), the log becoming incomplete again.
+    pub fn start(url: &str, local: std::path::PathBuf, resume: bool) -> std::io::Result<Self> {
         let log = RemoteLog::open(url)?;
         let done = CancellationToken::new();
         let stop = done.clone();
         let task = tokio::spawn(async move {
             let mut sent = (0u64, 0u64);
+            if resume {
+                let (chunks, _) = log.chunks().await?;
+                sent.1 = chunks.len() as u64;
+                let _ = log.store.delete(&log.prefix.clone().join(END)).await;
+            }
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(UPLOAD_EVERY) => {}

@@ -20,6 +20,7 @@ mod shell_output;
 mod sql;
 mod sql_models;
 mod trigger_dag;
+mod wait;
 
 // What every task module takes from the core, under the names it has always used.
 pub(crate) use updraft_core::{

@@ -19,6 +19,7 @@ pub static TASK_TYPES: &[&dyn TaskType] = &[
     &crate::data_test::DataTest,
     &crate::sql_models::SqlModels,
     &crate::trigger_dag::TriggerDag,
+    &crate::wait::Wait,
 ];
 
 /// The task type called `name`.

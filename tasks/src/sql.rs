@@ -221,6 +221,51 @@ async fn sqlite_rows(
     Ok(sqlite_json_rows(&rows).rows)
 }
 
+/// The first column of the first row `sql` returns on the connection (a sensor's
+/// condition), typed as JSON; None when it returns no row.
+pub(crate) async fn first_cell(conn: &Connection, sql: &str) -> Result<Option<Value>, TaskError> {
+    let statement = sql.trim().trim_end_matches(';');
+    let found = match conn.scheme() {
+        "postgres" | "postgresql" => {
+            // `json_each` over the row keeps its columns' order: the first is the cell.
+            let wrapped = format!(
+                "WITH t AS ({statement}) SELECT j.value::text FROM
+                   (SELECT row_to_json(t) AS r FROM t LIMIT 1) s
+                   CROSS JOIN LATERAL json_each(s.r) j LIMIT 1"
+            );
+            let mut db = connect_postgres(conn).await?;
+            let text: Option<String> = sqlx::query_scalar(AssertSqlSafe(wrapped))
+                .fetch_optional(&mut db)
+                .await
+                .map_err(db_error)?;
+            text.and_then(|t| serde_json::from_str(&t).ok())
+        }
+        "sqlite" => {
+            let mut db = connect_sqlite(conn).await?;
+            let row = sqlx::query(AssertSqlSafe(statement.to_string()))
+                .fetch_optional(&mut db)
+                .await
+                .map_err(db_error)?;
+            let rows: Vec<_> = row.into_iter().collect();
+            let found = sqlite_json_rows(&rows);
+            let first = found.columns.first().cloned();
+            found
+                .rows
+                .into_iter()
+                .next()
+                .zip(first)
+                .and_then(|(row, column)| row.get(&column).cloned())
+        }
+        other => {
+            return Err(TaskError::Config(format!(
+                "connection `{}` has scheme `{other}`; a sql condition needs postgres:// or sqlite://",
+                conn.name
+            )));
+        }
+    };
+    Ok(found)
+}
+
 /// Opens a PostgreSQL connection (unreachable after a few seconds, not a minute).
 pub(crate) async fn connect_postgres(conn: &Connection) -> Result<sqlx::PgConnection, TaskError> {
     crate::db_error::within_connect_timeout(

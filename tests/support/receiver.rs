@@ -1,6 +1,6 @@
-//! A real HTTP receiver on loopback for alert tests: it records every request it is sent
-//! (path and JSON body) and answers each path with the statuses a test scripts (then
-//! 200), or never answers (`/silent`).
+//! A real HTTP receiver on loopback for alert and sensor tests: it records every request
+//! it is sent (path and JSON body) and answers each path with the statuses a test scripts
+//! (then 200) and the body it sets (none by default), or never answers (`/silent`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,6 +22,8 @@ struct Book {
     received: Vec<Received>,
     /// Statuses still to answer, by path.
     script: HashMap<String, Vec<u16>>,
+    /// The body answered, by path.
+    bodies: HashMap<String, String>,
 }
 
 /// The receiver; it stops when dropped.
@@ -36,7 +38,7 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let book = Arc::new(Mutex::new(Book::default()));
         let app = Router::new()
-            .route("/{*path}", axum::routing::post(record))
+            .route("/{*path}", axum::routing::post(record).get(record))
             .with_state(book.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -52,6 +54,12 @@ impl Receiver {
     pub fn script(&self, path: &str, statuses: &[u16]) {
         let mut book = self.book.lock().expect("book");
         book.script.insert(path.to_string(), statuses.to_vec());
+    }
+
+    /// Answers the next requests to `path` with `body` (JSON).
+    pub fn answer_with(&self, path: &str, body: serde_json::Value) {
+        let mut book = self.book.lock().expect("book");
+        book.bodies.insert(path.to_string(), body.to_string());
     }
 
     /// Everything received so far.
@@ -79,22 +87,26 @@ async fn record(
     Path(path): Path<String>,
     headers: axum::http::HeaderMap,
     body: String,
-) -> StatusCode {
+) -> (StatusCode, String) {
     let path = format!("/{path}");
-    let status = {
+    let (status, answer) = {
         let mut book = book.lock().expect("book");
         book.received.push(Received {
             path: path.clone(),
             body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
             headers: format!("{headers:?}"),
         });
-        match book.script.get_mut(&path) {
+        let status = match book.script.get_mut(&path) {
             Some(list) if !list.is_empty() => list.remove(0),
             _ => 200,
-        }
+        };
+        (status, book.bodies.get(&path).cloned().unwrap_or_default())
     };
     if path == "/silent" {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        answer,
+    )
 }

@@ -40,7 +40,7 @@ pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
                 say(format!(
                     "{task_id} {state} (try {try_number}, {seconds:.2}s){detail}"
                 ));
-                if state != TaskState::UpForRetry {
+                if !matches!(state, TaskState::UpForRetry | TaskState::UpForReschedule) {
                     bar.inc(1);
                 }
             }

@@ -79,6 +79,25 @@ struct InstanceState {
     instance: crate::store::TaskInstanceRow,
     metrics: Option<serde_json::Value>,
     error: Option<String>,
+    /// What a waiting task (a sensor) waits for, since when, and its next check.
+    waiting: Option<String>,
+}
+
+/// What a waiting instance waits for, since its first check, and its next check.
+fn waiting(
+    instance: &crate::store::TaskInstanceRow,
+    latest: &crate::store::TaskTryRow,
+) -> Option<String> {
+    if instance.state != crate::store::TaskState::UpForReschedule {
+        return None;
+    }
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    Some(format!(
+        "{} since {}, next check {}",
+        latest.waiting_for.as_deref()?,
+        at(latest.started_at),
+        instance.next_try_at.map_or("now".to_string(), at)
+    ))
 }
 
 /// A task of a run that is not recorded (`task test`, `task render`, `test run`).
@@ -121,6 +140,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                                 m.as_object().is_some_and(|o| !o.is_empty())
                             }),
                         error: latest.and_then(|t| t.error.clone()),
+                        waiting: latest.and_then(|t| waiting(&instance, t)),
                         instance,
                     }
                 })
@@ -138,6 +158,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     "duration",
                     "metrics",
                     "error",
+                    "waiting",
                 ],
             )?;
             // Said on stderr: `-o json` stays the rows alone.
@@ -355,20 +376,44 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
     ));
     let outputs = args.outputs(task)?;
-    match run_task(
-        task,
-        &vars,
-        1,
-        &outputs,
-        &ctx.settings.connections,
-        &log,
-        &cancel,
-        &Default::default(),
-        &crate::engine::supervisor::supervised(),
-        None,
-    )
-    .await
-    {
+    // A sensor is checked here until its condition is met or its timeout passes.
+    let (first_check, mut waiting_since) = (chrono::Utc::now(), None);
+    let result = loop {
+        let result = run_task(
+            task,
+            &vars,
+            (1, waiting_since),
+            &outputs,
+            &ctx.settings.connections,
+            &log,
+            &cancel,
+            &Default::default(),
+            &crate::engine::supervisor::supervised(),
+            None,
+        )
+        .await;
+        let Ok(updraft_core::TaskOutcome {
+            recheck: Some(recheck),
+            ..
+        }) = &result
+        else {
+            break result;
+        };
+        log.line(format!(
+            "not yet: waiting for {}; checking again at {}",
+            recheck.waiting_for,
+            recheck.at.format("%H:%M:%S UTC")
+        ));
+        waiting_since = Some(first_check);
+        let wait = (recheck.at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => break Err(updraft_core::TaskError::Cancelled("stopped while waiting".into())),
+        }
+    };
+    match result {
         Ok(outcome) => {
             log.line(format!(
                 "{} {}",

@@ -180,7 +180,7 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
     let outcome = run_task(
         task,
         &vars,
-        1,
+        (1, None),
         &outputs,
         &ctx.settings.connections,
         &log,

@@ -99,6 +99,18 @@ pub struct Task {
     pub reads_outputs: Vec<String>,
 }
 
+impl Task {
+    /// Whether its attempts may wait between checks (`up_for_reschedule`): a sensor, or
+    /// `trigger_dag` with `wait`. Such a check is safe to do again after a crash.
+    pub fn waits(&self) -> bool {
+        match self.task_type.as_str() {
+            "wait" => true,
+            "trigger_dag" => self.config.get("wait").is_some_and(|w| w != false),
+            _ => false,
+        }
+    }
+}
+
 /// What a new run's `task_instance` row of a task starts with.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskRow<'a> {

@@ -27,6 +27,9 @@ pub(super) struct Attempt {
     pub vars: Arc<RunVars>,
     pub try_number: u32,
     pub max_tries: u32,
+    /// When this try's first check was, when the attempt checks again what it found not
+    /// ready (a sensor).
+    pub waiting_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Stops the task: on shutdown, or when the store gave the attempt to another job.
     pub cancel: CancellationToken,
     /// Fires on shutdown (and cancels `cancel`).
@@ -59,13 +62,18 @@ impl Attempt {
             try_number: self.try_number,
         });
         let started = Instant::now();
-        self.record_lineage_start().await;
+        // A waiting task's checks are one attempt to lineage: it started at the first.
+        if self.waiting_since.is_none() {
+            self.record_lineage_start().await;
+        }
         let reports = Reports::default();
         let (result, uploaded) = self.logged(&reports).await;
         let mut end = self.end(&result, started.elapsed().as_secs_f64(), reports.take());
         let tested = self.test_callbacks(&end).await;
         end.callbacks.extend(tested);
-        end.callbacks.extend(self.lineage_end(&end).await);
+        if end.ti_state != TaskState::UpForReschedule {
+            end.callbacks.extend(self.lineage_end(&end).await);
+        }
         let owned = self.job.finish(end.clone()).await?;
         // The object store has the whole log: the local copy was only its buffer.
         if let Some(buffer) = uploaded {
@@ -144,7 +152,8 @@ impl Attempt {
         let upload = self.settings.logs_url.as_ref().and_then(|root| {
             let ids = (dag_id.as_str(), run_id.as_str(), self.task.task_id.as_str());
             let url = crate::remote_logs::attempt_url(root, ids, try_number);
-            crate::remote_logs::Upload::start(&url, log_path.clone())
+            // A check after the first adds to what the earlier ones uploaded.
+            crate::remote_logs::Upload::start(&url, log_path.clone(), self.waiting_since.is_some())
                 .map_err(|e| {
                     tracing::warn!("{dag_id}.{}: its log stays local: {e}", self.task.task_id)
                 })
@@ -186,6 +195,9 @@ impl Attempt {
             _ => None,
         };
         let (state, error, metrics) = match result {
+            Ok(outcome) if outcome.recheck.is_some() => {
+                (TaskState::UpForReschedule, None, outcome.metrics.clone())
+            }
             Ok(outcome) if outcome.skipped => (TaskState::Skipped, None, outcome.metrics.clone()),
             Ok(outcome) => (TaskState::Success, None, outcome.metrics.clone()),
             Err(e) => {
@@ -205,10 +217,19 @@ impl Attempt {
             state
         };
         let ended_at = chrono::Utc::now();
-        let next_try_at = (state == TaskState::UpForRetry).then(|| {
-            let delay = self.task.retry.delay_after(self.try_number);
-            ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
-        });
+        let recheck = result.as_ref().ok().and_then(|o| o.recheck.clone());
+        let next_try_at = match &recheck {
+            Some(recheck) => Some(recheck.at),
+            None => (state == TaskState::UpForRetry).then(|| {
+                let delay = self.task.retry.delay_after(self.try_number);
+                ended_at + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
+            }),
+        };
+        // A task that waited took from its first check to now.
+        let seconds = match self.waiting_since {
+            Some(since) => (ended_at - since).as_seconds_f64().max(seconds),
+            None => seconds,
+        };
         let callbacks = self.callbacks(state, error.as_deref());
         // Declared first: what the type recorded of the same table (its version) wins.
         let reports = if state == TaskState::Success {
@@ -231,6 +252,7 @@ impl Attempt {
             metrics: serde_json::Value::Object(metrics),
             outputs,
             next_try_at,
+            waiting_for: recheck.map(|r| r.waiting_for),
             // What the attempt found and built, failed or not: losing it would hide it.
             reports,
             callbacks,
@@ -401,20 +423,31 @@ impl Attempt {
     /// Renders and runs the task, logging the attempt's beginning and end.
     async fn execute(&self, log: TaskLog, reports: &Reports) -> Result<TaskOutcome, TaskError> {
         let task = &self.task;
-        log.line(format!(
-            "attempt {} of {} of task `{}` ({}) in run `{}` on {}",
-            self.try_number,
-            self.max_tries,
-            task.task_id,
-            task.task_type,
-            self.vars.run_id,
-            self.job.hostname
-        ));
+        if self.waiting_since.is_none() {
+            log.line(format!(
+                "attempt {} of {} of task `{}` ({}) in run `{}` on {}",
+                self.try_number,
+                self.max_tries,
+                task.task_id,
+                task.task_type,
+                self.vars.run_id,
+                self.job.hostname
+            ));
+        }
         let result = match &self.refused {
             Some(reason) => Err(TaskError::Config(reason.clone())),
             None => self.render_and_run(&log, reports).await,
         };
         match &result {
+            Ok(TaskOutcome {
+                recheck: Some(recheck),
+                ..
+            }) => log.line(format!(
+                "not yet: waiting for {}; next check at {} (on {})",
+                recheck.waiting_for,
+                recheck.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                self.job.hostname
+            )),
             Ok(o) if o.skipped => log.line("task skipped"),
             Ok(_) => log.line("task succeeded"),
             Err(e) if e.is_retryable() && self.try_number < self.max_tries => {
@@ -458,7 +491,7 @@ impl Attempt {
         let result = run_task(
             &self.task,
             &self.vars,
-            self.try_number,
+            (self.try_number, self.waiting_since),
             &outputs,
             &self.settings.connections,
             log,
@@ -535,7 +568,7 @@ impl Attempt {
 pub async fn run_task(
     task: &Task,
     vars: &RunVars,
-    try_number: u32,
+    (try_number, waiting_since): (u32, Option<chrono::DateTime<chrono::Utc>>),
     outputs: &serde_json::Value,
     connections: &Arc<updraft_core::Connections>,
     log: &TaskLog,
@@ -560,6 +593,7 @@ pub async fn run_task(
         lake: vars.lake.clone(),
         dag_folder: vars.dag_folder.clone(),
         try_number,
+        waiting_since,
         data_interval_start: vars.data_interval_start,
         data_interval_end: vars.data_interval_end,
         connections: connections.clone(),

@@ -1,7 +1,7 @@
-//! The history's side of `trigger_dag` (updraft_core::dag_runs): an attempt creates a run
-//! of another DAG, recording itself as the run's `triggered_by`, so that a retry of the
+//! The history's side of updraft_core::dag_runs: an attempt creates a run of another DAG
+//! (`trigger_dag`), recording itself as the run's `triggered_by`, so that a retry of the
 //! same task — on this scheduler or another, after a crash — finds that run instead of
-//! creating a second.
+//! creating a second; and it looks at runs (`wait`, the `dag_run` and `delta` sensors).
 
 use crate::dag::DagFolder;
 use crate::runs::{self, ClearRequest, RunsError, TaskPick, TriggerRequest};
@@ -11,9 +11,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use updraft_core::TaskError;
-use updraft_core::dag_runs::{DagRuns, RunCreated, RunRequest};
+use updraft_core::dag_runs::{DagRuns, RunAt, RunCreated, RunRequest, RunSeen};
 
-/// Runs created by one task instance of one run.
+/// Runs created and looked at by one task instance of one run.
 pub(super) struct TriggeredRuns {
     pub store: Store,
     pub settings: Arc<Settings>,
@@ -26,6 +26,43 @@ pub(super) struct TriggeredRuns {
 impl DagRuns for TriggeredRuns {
     fn trigger(&self, request: RunRequest) -> BoxFuture<'_, Result<RunCreated, TaskError>> {
         Box::pin(self.create(request))
+    }
+
+    fn run<'a>(
+        &'a self,
+        dag_id: &'a str,
+        at: RunAt,
+        task_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<RunSeen>, TaskError>> {
+        Box::pin(async move {
+            let key = match &at {
+                RunAt::Id(run_id) => (Some(run_id.as_str()), None),
+                RunAt::LogicalDate(date) => (None, Some(date.trunc_subsecs(6))),
+                RunAt::SameLogicalDate => (None, Some(self.logical_date.trunc_subsecs(6))),
+            };
+            let seen = self
+                .store
+                .run_seen(dag_id, key, task_id)
+                .await
+                .map_err(|e| TaskError::Retryable(e.to_string()))?;
+            Ok(seen.map(|(run_id, state, task_state)| RunSeen {
+                run_id,
+                state,
+                task_state,
+            }))
+        })
+    }
+
+    fn previous_outputs(&self) -> BoxFuture<'_, Result<Option<serde_json::Value>, TaskError>> {
+        Box::pin(async move {
+            let (dag_id, _, task_id) = &self.parent;
+            let found = self
+                .store
+                .previous_outputs(dag_id, task_id, self.logical_date)
+                .await
+                .map_err(|e| TaskError::Retryable(e.to_string()))?;
+            Ok(found.map(serde_json::Value::Object))
+        })
     }
 }
 
@@ -56,8 +93,8 @@ impl TriggeredRuns {
             .await
             .map_err(store_error)?;
         if let Some(creator) = existing {
-            let ours = creator.is_some_and(|b| b == by);
-            if request.reset {
+            let ours = request.again || creator.is_some_and(|b| b == by);
+            if request.reset && !request.again {
                 self.clear(dag_id, &run_id).await?;
                 return Ok(created(false, true));
             }

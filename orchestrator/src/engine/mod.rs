@@ -506,10 +506,20 @@ impl Engine {
                     .task(task_id)
                     .is_some_and(|t| self.settings.queues.contains(&t.queue))
         };
-        let wanted: Vec<&str> = tasks
+        // Checks of waiting tasks first: they are short, and a sensor's interval is a
+        // promise.
+        let now = Utc::now();
+        let scheduled = tasks
             .scheduled(usize::MAX)
             .filter_map(|i| dag.topo_order.get(i))
-            .map(String::as_str)
+            .map(String::as_str);
+        // The ids as the DAG holds them: `tasks` changes below.
+        let due = tasks
+            .due_rechecks(now)
+            .filter_map(|id| dag.task(id))
+            .map(|t| t.task_id.as_str());
+        let wanted: Vec<&str> = due
+            .chain(scheduled)
             .filter(served)
             .take(room.min(MAX_CLAIM))
             .collect();
@@ -569,6 +579,7 @@ impl Engine {
                 vars: vars.clone(),
                 try_number: u32::try_from(c.try_number).unwrap_or(u32::MAX),
                 max_tries,
+                waiting_since: c.rechecked.then_some(c.started_at),
                 cancel: attempt_cancel,
                 shutdown: cancel.clone(),
                 retry_on_shutdown: mode == RunMode::Shared,
@@ -602,10 +613,12 @@ fn queue_caps<'a>(
         .collect()
 }
 
-/// When the loop must look again: at the next poll or the earliest retry.
+/// When the loop must look again: at the next poll or the earliest retry or check.
 fn next_wake(tasks: &RunTasks, poll_at: Instant) -> Instant {
     let now = Utc::now();
-    let retry = tasks.retrying().filter_map(|(_, at)| at).min().map(|at| {
+    // What is due already and still waits could not be claimed (no room, another
+    // queue): an attempt ending or the next poll wakes the loop for it.
+    let retry = tasks.next_due(now).map(|at| {
         let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
         Instant::now() + wait
     });

@@ -43,6 +43,21 @@ pub async fn recover<'a>(
         if !survivors_gone(&stale, &job.hostname).await {
             continue;
         }
+        let task = dag(&stale.dag_id).and_then(|d| d.task(&stale.task_id));
+        if task.is_some_and(Task::waits) {
+            if store.recheck_stale_attempt(&stale).await? {
+                tracing::warn!(
+                    "attempt {} of {}.{} in run {}: its job died during a check; it waits \
+                     again in the same try, to be checked at once",
+                    stale.try_number,
+                    stale.dag_id,
+                    stale.task_id,
+                    stale.run_id
+                );
+                failed += 1;
+            }
+            continue;
+        }
         let retry_at = (stale.try_number < stale.max_tries).then(|| {
             let delay = dag(&stale.dag_id)
                 .and_then(|d| d.task(&stale.task_id))
@@ -53,7 +68,6 @@ pub async fn recover<'a>(
             now + delay
         });
         let why = reason(&stale, timeout);
-        let task = dag(&stale.dag_id).and_then(|d| d.task(&stale.task_id));
         let mut callbacks =
             task.map_or_else(Vec::new, |t| alerts(&stale, t, &why, retry_at.is_some()));
         callbacks.extend(lineage_fail(&stale, &why, settings));

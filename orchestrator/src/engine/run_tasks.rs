@@ -1,7 +1,7 @@
 //! What the engine knows of a run's tasks, kept with the indexes that let each step of
 //! its loop touch only what changed: the tasks whose upstreams changed (to decide), the
-//! scheduled ones (to claim, in topological order), those waiting to retry, and how many
-//! are unfinished. A chain of 5,000 tasks then costs per task what a chain of 100 does.
+//! scheduled ones (to claim, in topological order), those waiting to retry or to be
+//! checked again (sensors), and how many are unfinished. A chain of 5,000 tasks then costs per task what a chain of 100 does.
 
 use crate::dag::Dag;
 use crate::store::TaskState;
@@ -28,6 +28,8 @@ pub(super) struct RunTasks {
     scheduled: BTreeSet<usize>,
     /// Tasks waiting for a retry.
     retrying: BTreeSet<String>,
+    /// Waiting tasks (sensors) between two checks.
+    rechecking: BTreeSet<String>,
     running: usize,
     unfinished: usize,
 }
@@ -47,6 +49,7 @@ impl RunTasks {
             candidates: BTreeSet::new(),
             scheduled: BTreeSet::new(),
             retrying: BTreeSet::new(),
+            rechecking: BTreeSet::new(),
             running: 0,
             unfinished: 0,
         };
@@ -142,11 +145,16 @@ impl RunTasks {
                     }
                 }
             }
-            TaskState::UpForRetry => {
-                if delta > 0 {
-                    self.retrying.insert(task_id.to_string());
+            TaskState::UpForRetry | TaskState::UpForReschedule => {
+                let set = if state == TaskState::UpForRetry {
+                    &mut self.retrying
                 } else {
-                    self.retrying.remove(task_id);
+                    &mut self.rechecking
+                };
+                if delta > 0 {
+                    set.insert(task_id.to_string());
+                } else {
+                    set.remove(task_id);
                 }
             }
             _ => {}
@@ -169,9 +177,9 @@ impl RunTasks {
         self.scheduled.iter().copied().take(n)
     }
 
-    /// Whether any task is scheduled.
+    /// Whether any task is scheduled or may be due for a check.
     pub fn any_scheduled(&self) -> bool {
-        !self.scheduled.is_empty()
+        !self.scheduled.is_empty() || !self.rechecking.is_empty()
     }
 
     /// How many tasks are running (here or elsewhere).
@@ -189,6 +197,29 @@ impl RunTasks {
         self.retrying
             .iter()
             .map(|id| (id.as_str(), self.views.get(id).and_then(|v| v.next_try_at)))
+    }
+
+    /// The waiting tasks whose next check is due at `now`.
+    pub fn due_rechecks(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        self.rechecking
+            .iter()
+            .map(String::as_str)
+            .filter(move |id| {
+                self.views
+                    .get(*id)
+                    .and_then(|v| v.next_try_at)
+                    .is_none_or(|at| at <= now)
+            })
+    }
+
+    /// The earliest time after `now` a task waiting for a retry or a check is due.
+    pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.retrying
+            .iter()
+            .chain(&self.rechecking)
+            .filter_map(|id| self.views.get(id).and_then(|v| v.next_try_at))
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// Every task and its view.

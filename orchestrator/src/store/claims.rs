@@ -19,8 +19,27 @@ row_struct! {
     pub struct ClaimedTry {
         pub task_id: String,
         pub try_number: i64,
+        /// When its try started: its first check, when `rechecked`.
+        pub started_at: DateTime<Utc>,
+        /// It checks again, in the same try, what a check found not ready (it was
+        /// `up_for_reschedule`).
+        pub rechecked: bool,
     }
 }
+
+/// What a claim takes: scheduled instances, and waiting ones whose next check is due
+/// (`$5`: now). A check of a waiting instance goes on in its try: the try number and the
+/// try's start (its first check) stay.
+const CLAIMABLE: &str = "(state = 'scheduled' OR (state = 'up_for_reschedule'
+    AND (next_try_at IS NULL OR next_try_at <= $5)))";
+const CLAIM_SET: &str = "state = 'running',
+    try_number = try_number + CASE WHEN state = 'up_for_reschedule' THEN 0 ELSE 1 END,
+    started_at = CASE WHEN state = 'up_for_reschedule' THEN COALESCE(started_at, $5) ELSE $5 END,
+    ended_at = NULL, duration = NULL, next_try_at = NULL";
+/// A recheck's try row exists: it becomes running again, on this job and host.
+const TRY_AGAIN: &str = "ON CONFLICT (dag_id, run_id, task_id, try_number) DO UPDATE SET
+    state = 'running', hostname = excluded.hostname, log_path = excluded.log_path,
+    job_id = excluded.job_id, ended_at = NULL, process_group = NULL, process_start = NULL";
 
 /// Who claims attempts.
 #[derive(Debug, Clone, Copy)]
@@ -98,8 +117,11 @@ pub struct TryEnd {
     pub metrics: serde_json::Value,
     /// What the attempt hands to later tasks (a JSON object), when anything.
     pub outputs: Option<String>,
-    /// When an `up_for_retry` instance may run again.
+    /// When an `up_for_retry` instance may run again, or an `up_for_reschedule` one is
+    /// checked again.
     pub next_try_at: Option<DateTime<Utc>>,
+    /// What a waiting task waits for, as its check said (kept on the try).
+    pub waiting_for: Option<String>,
     /// What the attempt reported, written with its end.
     pub reports: Vec<updraft_core::Report>,
     /// The alert messages its end causes, recorded with it.
@@ -107,6 +129,16 @@ pub struct TryEnd {
 }
 
 impl TryEnd {
+    /// When the try and its instance ended, and how long the try took: none while the
+    /// task waits for its next check.
+    fn ended(&self) -> (Option<DateTime<Utc>>, Option<f64>) {
+        if self.ti_state == TaskState::UpForReschedule {
+            (None, None)
+        } else {
+            (Some(self.ended_at), Some(self.duration))
+        }
+    }
+
     /// Its task instance's key.
     fn key(&self) -> (String, String, String) {
         (
@@ -199,17 +231,19 @@ impl Store {
         match &self.pool {
             Pool::Postgres(p) => {
                 let claim = format!(
-                    "WITH picked AS ({PICK} AND state = 'scheduled' FOR UPDATE SKIP LOCKED) t)
-                             UPDATE task_instance SET state = 'running', try_number = try_number + 1,
-                               job_id = $4, heartbeat_at = $5, started_at = $5, hostname = $6,
-                               ended_at = NULL, duration = NULL, next_try_at = NULL
+                    "WITH picked AS ({PICK} AND {CLAIMABLE} FOR UPDATE SKIP LOCKED) t)
+                             UPDATE task_instance SET {CLAIM_SET},
+                               job_id = $4, heartbeat_at = $5, hostname = $6
                              WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))
-                             RETURNING task_id, try_number"
+                             RETURNING task_id, try_number, started_at, started_at <> $5 AS rechecked"
                 );
-                let record = "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
-                                                    hostname, log_path, job_id)
-                              SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
-                              FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)";
+                let record = format!(
+                    "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
+                                           hostname, log_path, job_id)
+                     SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
+                     FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)
+                     {TRY_AGAIN}"
+                );
                 let mut tx = p.begin().await?;
                 let task_ids = within_queue_caps!(tx, caps, task_ids, PG_QUEUE_LOCK).await?;
                 let claimed: Vec<ClaimedTry> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
@@ -227,7 +261,7 @@ impl Store {
                     .iter()
                     .map(|c| log_path(&c.task_id, c.try_number))
                     .collect();
-                sqlx::query(record)
+                sqlx::query(sqlx::AssertSqlSafe(record))
                     .bind(dag_id)
                     .bind(run_id)
                     .bind(&ids)
@@ -246,28 +280,26 @@ impl Store {
                 let task_ids = within_queue_caps!(tx, caps, task_ids, SQLITE_QUEUE_LOCK).await?;
                 let mut claimed: Vec<ClaimedTry> = Vec::new();
                 for chunk in task_ids.chunks(500) {
-                    let mut update = sqlx::QueryBuilder::new(
-                        "UPDATE task_instance SET state = 'running', try_number = try_number + 1, job_id = ",
+                    // Numbered binds throughout: SQLite would number `?` after `$5`.
+                    let ids: Vec<String> = (6..6 + chunk.len()).map(|n| format!("${n}")).collect();
+                    let update = format!(
+                        "UPDATE task_instance SET {CLAIM_SET}, job_id = $3, heartbeat_at = $5,
+                           hostname = $4
+                         WHERE dag_id = $1 AND run_id = $2 AND {CLAIMABLE}
+                           AND task_id IN ({})
+                         RETURNING task_id, try_number, started_at, started_at <> $5 AS rechecked",
+                        ids.join(", ")
                     );
-                    update
-                        .push_bind(by.job_id)
-                        .push(", heartbeat_at = ")
-                        .push_bind(now)
-                        .push(", started_at = ")
-                        .push_bind(now)
-                        .push(", hostname = ")
-                        .push_bind(by.hostname)
-                        .push(", ended_at = NULL, duration = NULL, next_try_at = NULL WHERE dag_id = ")
-                        .push_bind(dag_id)
-                        .push(" AND run_id = ")
-                        .push_bind(run_id)
-                        .push(" AND state = 'scheduled' AND task_id IN (");
-                    let mut ids = update.separated(", ");
+                    let mut update = sqlx::query_as(sqlx::AssertSqlSafe(update))
+                        .bind(dag_id)
+                        .bind(run_id)
+                        .bind(by.job_id)
+                        .bind(by.hostname)
+                        .bind(now);
                     for id in chunk {
-                        ids.push_bind(*id);
+                        update = update.bind(*id);
                     }
-                    update.push(") RETURNING task_id, try_number");
-                    let won: Vec<ClaimedTry> = update.build_query_as().fetch_all(&mut *tx).await?;
+                    let won: Vec<ClaimedTry> = update.fetch_all(&mut *tx).await?;
                     if won.is_empty() {
                         continue;
                     }
@@ -285,6 +317,8 @@ impl Store {
                             .push_bind(log_path(&c.task_id, c.try_number))
                             .push_bind(by.job_id);
                     });
+                    insert.push(" ");
+                    insert.push(TRY_AGAIN);
                     insert.build().execute(&mut *tx).await?;
                     claimed.extend(won);
                 }
@@ -376,9 +410,9 @@ async fn finish_tries_postgres(
                  SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
                    $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
-                   $10::text[], $11::timestamptz[], $13::text[])
+                   $10::text[], $11::timestamptz[], $13::text[], $14::text[])
                  AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
-                      duration, error, metrics, next_try_at, outputs)),
+                      duration, error, metrics, next_try_at, outputs, waiting_for)),
                owned AS (
                  UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
                    duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
@@ -387,10 +421,10 @@ async fn finish_tries_postgres(
                    AND t.try_number = e.try_number AND t.state = e.expected_state
                    AND t.job_id = e.expected_job
                  RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
-                   e.ended_at, e.duration, e.error, e.metrics, e.outputs)
+                   e.ended_at, e.duration, e.error, e.metrics, e.outputs, e.waiting_for)
                UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
                  duration = o.duration, error = o.error, metrics = o.metrics,
-                 outputs = o.outputs
+                 outputs = o.outputs, waiting_for = COALESCE(o.waiting_for, tt.waiting_for)
                FROM owned o
                WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
                  AND tt.try_number = o.try_number
@@ -404,13 +438,18 @@ async fn finish_tries_postgres(
         .bind(ends.iter().map(|e| e.try_number).collect::<Vec<_>>())
         .bind(col(|e| e.ti_state.as_str().to_string()))
         .bind(col(|e| e.try_state.as_str().to_string()))
-        .bind(ends.iter().map(|e| e.ended_at).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.duration).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.ended().0).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.ended().1).collect::<Vec<_>>())
         .bind(ends.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
         .bind(col(|e| e.metrics.to_string()))
         .bind(ends.iter().map(|e| e.next_try_at).collect::<Vec<_>>())
         .bind(job_id)
         .bind(ends.iter().map(|e| e.outputs.clone()).collect::<Vec<_>>())
+        .bind(
+            ends.iter()
+                .map(|e| e.waiting_for.clone())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *tx)
         .await?;
     for e in ends.iter().filter(|e| owned.contains(&e.key())) {
@@ -432,7 +471,7 @@ async fn finish_tries_sqlite(
                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
                     AND state = 'running' AND job_id = $9";
     let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
-                     metrics = $9, outputs = $10
+                     metrics = $9, outputs = $10, waiting_for = COALESCE($11, waiting_for)
                    WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
     let mut tx = p.begin().await?;
     let mut owned = Vec::new();
@@ -443,8 +482,8 @@ async fn finish_tries_sqlite(
             .bind(&e.task_id)
             .bind(e.try_number)
             .bind(e.ti_state.as_str())
-            .bind(e.ended_at)
-            .bind(e.duration)
+            .bind(e.ended().0)
+            .bind(e.ended().1)
             .bind(e.next_try_at)
             .bind(job_id)
             .execute(&mut *tx)
@@ -457,11 +496,12 @@ async fn finish_tries_sqlite(
                 .bind(&e.task_id)
                 .bind(e.try_number)
                 .bind(e.try_state.as_str())
-                .bind(e.ended_at)
-                .bind(e.duration)
+                .bind(e.ended().0)
+                .bind(e.ended().1)
                 .bind(&e.error)
                 .bind(e.metrics.to_string())
                 .bind(&e.outputs)
+                .bind(&e.waiting_for)
                 .execute(&mut *tx)
                 .await?;
             write_reports!(tx, e).await?;

@@ -159,6 +159,30 @@ impl Store {
         Ok(done)
     }
 
+    /// Puts a stale check of a waiting task (a sensor) back to waiting, due at once, in
+    /// the same try: a check is safe to do again, and its timeout keeps counting from the
+    /// try's first check. False when the attempt had already ended or been taken over.
+    pub async fn recheck_stale_attempt(&self, stale: &StaleAttempt) -> Result<bool> {
+        let now = Utc::now();
+        let ti = "UPDATE task_instance SET state = 'up_for_reschedule', next_try_at = $5, job_id = NULL
+                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+        let attempt = "UPDATE task_try SET state = 'up_for_reschedule', job_id = NULL
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+        let done = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
+                .bind(stale.try_number).bind(now)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                sqlx::query(attempt).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
+                    .bind(stale.try_number).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        }.await)?;
+        Ok(done)
+    }
+
     /// Whether several jobs may share this database (PostgreSQL) or only one (SQLite).
     pub fn allows_several_schedulers(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))

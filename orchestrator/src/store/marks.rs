@@ -14,7 +14,8 @@ pub enum Marked {
 }
 
 /// States still to come: the instance has not finished.
-const UNFINISHED: &str = "(state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry'))";
+const UNFINISHED: &str =
+    "(state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry', 'up_for_reschedule'))";
 
 impl Store {
     /// Ends a run that is not executing as `state` (`success` or `failed`): its unfinished

@@ -83,6 +83,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0018_triggered_by",
         include_str!("../../../sql/migrations/postgres/0018_triggered_by.sql"),
     ),
+    (
+        "0019_waiting_for",
+        include_str!("../../../sql/migrations/postgres/0019_waiting_for.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -158,6 +162,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0018_triggered_by",
         include_str!("../../../sql/migrations/sqlite/0018_triggered_by.sql"),
+    ),
+    (
+        "0019_waiting_for",
+        include_str!("../../../sql/migrations/sqlite/0019_waiting_for.sql"),
     ),
 ];
 

@@ -1,6 +1,7 @@
 //! Reading what attempts handed on (`task_try.outputs`, beside `metrics`).
 
 use super::{Result, Store};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 impl Store {
@@ -35,6 +36,24 @@ impl Store {
         let ids = [task_id.to_string()];
         let found = self.latest_outputs((dag_id, run_id), &ids, false).await?;
         Ok(found.into_iter().next().map(|(_, outputs)| outputs))
+    }
+
+    /// What task `task_id` handed on (metrics and outputs) in the last successful run
+    /// of `dag_id` before `logical_date` in which it succeeded.
+    pub async fn previous_outputs(
+        &self,
+        dag_id: &str,
+        task_id: &str,
+        logical_date: DateTime<Utc>,
+    ) -> Result<Option<Map<String, Value>>> {
+        let sql = "SELECT tt.metrics, tt.outputs FROM dag_run r
+                   JOIN task_try tt ON tt.dag_id = r.dag_id AND tt.run_id = r.run_id
+                   WHERE r.dag_id = $1 AND r.state = 'success' AND r.logical_date < $3
+                     AND tt.task_id = $2 AND tt.state = 'success'
+                   ORDER BY r.logical_date DESC, tt.try_number DESC LIMIT 1";
+        let row: Option<(String, Option<String>)> = with_pool!(self, p => sqlx::query_as(sql)
+            .bind(dag_id).bind(task_id).bind(logical_date).fetch_optional(p).await?);
+        Ok(row.map(|(metrics, outputs)| merged(&metrics, outputs.as_deref())))
     }
 
     /// `(task_id, outputs)` of the latest attempt of each task `task_ids` of a run (only

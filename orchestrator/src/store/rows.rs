@@ -119,6 +119,8 @@ row_struct! {
         pub metrics: String,
         /// The job that ran the attempt.
         pub job_id: Option<String>,
+        /// What a waiting task (a sensor) waits, or waited, for.
+        pub waiting_for: Option<String>,
     }
 }
 

@@ -2,7 +2,7 @@
 //! runs, moving a run's state.
 
 use super::rows::DAG_RUN_SELECT;
-use super::{DagRunRow, Result, RunClash, RunState, RunType, Store, StoreError};
+use super::{DagRunRow, Result, RunClash, RunState, RunType, Store, StoreError, TaskState};
 use chrono::{DateTime, Utc};
 
 /// A run to create.
@@ -405,6 +405,29 @@ impl Store {
         let sql = "SELECT triggered_by FROM dag_run WHERE dag_id = $1 AND run_id = $2";
         Ok(with_pool!(self, p => sqlx::query_scalar(sql)
             .bind(dag_id).bind(run_id).fetch_optional(p).await?))
+    }
+
+    /// The run of `dag_id` with id `run_id` or at `logical_date`: its id, its state and
+    /// the state of its task `task_id` (NULL when it has no such instance or it is
+    /// undecided), when the run exists.
+    pub async fn run_seen(
+        &self,
+        dag_id: &str,
+        (run_id, logical_date): (Option<&str>, Option<DateTime<Utc>>),
+        task_id: Option<&str>,
+    ) -> Result<Option<(String, RunState, Option<TaskState>)>> {
+        let sql = "SELECT r.run_id, r.state,
+                     (SELECT ti.state FROM task_instance ti WHERE ti.dag_id = r.dag_id
+                        AND ti.run_id = r.run_id AND ti.task_id = $4) AS task_state
+                   FROM dag_run r
+                   WHERE r.dag_id = $1 AND (r.run_id = $2 OR r.logical_date = $3)
+                   ORDER BY r.queued_at DESC LIMIT 1";
+        let row: Option<(String, RunState, Option<String>)> = with_pool!(self, p => sqlx::query_as(sql)
+            .bind(dag_id).bind(run_id).bind(logical_date).bind(task_id).fetch_optional(p).await?);
+        Ok(row.map(|(run_id, state, task)| {
+            let task_state = task.and_then(|t| t.parse().ok());
+            (run_id, state, task_state)
+        }))
     }
 
     /// `(dag_id, run_id)` of the runs a task created (`trigger_dag`), `triggered_by` as

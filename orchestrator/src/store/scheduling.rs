@@ -206,7 +206,8 @@ impl Store {
     ) -> Result<Vec<(String, TaskState, i64, Option<DateTime<Utc>>)>> {
         let sql = "SELECT task_id, state, max_tries, next_try_at FROM task_instance
                    WHERE dag_id = $1 AND run_id = $2
-                     AND (state IS NULL OR state IN ('scheduled', 'queued', 'running', 'up_for_retry'))";
+                     AND (state IS NULL OR state IN ('scheduled', 'queued', 'running', 'up_for_retry',
+                                                    'up_for_reschedule'))";
         Ok(with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).fetch_all(p).await?))
     }
 }

@@ -118,7 +118,7 @@ impl Store {
     ) -> Result<Vec<TaskTryRow>> {
         let sql =
             "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
-                          hostname, error, log_path, metrics, job_id
+                          hostname, error, log_path, metrics, job_id, waiting_for
                    FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
                    ORDER BY task_id, try_number";
         Ok(
@@ -147,6 +147,11 @@ impl Store {
                                        WHERE r.dag_id = $1 AND r.run_id = $2)
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
                         AND (state IS NULL OR state <> 'running')";
+        // A waiting task's try ends here: the cleared task starts a new one.
+        let waiting_sql = "UPDATE task_try SET state = 'failed', ended_at = $4,
+                             error = 'cleared while it waited for its condition'
+                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                             AND state = 'up_for_reschedule'";
         let running_sql = "SELECT COUNT(*) FROM task_instance
                            WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND state = 'running'";
         let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
@@ -157,6 +162,10 @@ impl Store {
             for (task_id, tries) in tasks {
                 let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
                     .execute(&mut *tx).await?.rows_affected();
+                if done == 1 {
+                    sqlx::query(waiting_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(Utc::now())
+                        .execute(&mut *tx).await?;
+                }
                 if done == 0 {
                     let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
                         .fetch_one(&mut *tx).await?;
@@ -199,12 +208,13 @@ impl Store {
     pub async fn fail_unfinished(&self, dag_id: &str, run_id: &str, reason: &str) -> Result<()> {
         let now = Utc::now();
         let tries = "UPDATE task_try SET state = 'failed', ended_at = $3, error = $4
-                     WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
+                     WHERE dag_id = $1 AND run_id = $2 AND state IN ('running', 'up_for_reschedule')";
         let running = "UPDATE task_instance SET state = 'failed', ended_at = $3
                        WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
         let waiting = "UPDATE task_instance SET state = 'skipped', ended_at = $3
                        WHERE dag_id = $1 AND run_id = $2
-                         AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry'))";
+                         AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry',
+                                                         'up_for_reschedule'))";
         with_pool!(self, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(tries).bind(dag_id).bind(run_id).bind(now).bind(reason).execute(&mut *tx).await?;

@@ -237,7 +237,8 @@ impl Store {
         } else {
             "UPDATE task_instance SET state = 'removed', next_try_at = NULL
              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
-               AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry'))"
+               AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry',
+                                               'up_for_reschedule'))"
         };
         let versioned = "UPDATE task_instance SET dag_version = $3
                          WHERE dag_id = $1 AND run_id = $2 AND dag_version IS NULL";

@@ -437,6 +437,7 @@ mod tests {
             lake: String::new(),
             dag_folder: std::path::PathBuf::new(),
             try_number: 1,
+            waiting_since: None,
             data_interval_start: Utc::now(),
             data_interval_end: Utc::now(),
             connections: Default::default(),

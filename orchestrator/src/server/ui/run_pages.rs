@@ -223,6 +223,13 @@ async fn task_body(
         h1 { (task_id) }
         p { "in run " a href=(run_path(dag_id, run_id)) { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
         p { (state_square(st)) " " strong { (st) } " · " (instance.task_type) " · try " (instance.try_number) " of " (instance.max_tries) }
+        @if let Some((t, what)) = tries.last().and_then(|t| Some((t, t.waiting_for.as_deref()?))) {
+            @if instance.state == TaskState::UpForReschedule {
+                p.waiting { "Waiting for " (what) " since " (when(Some(t.started_at))) " · next check " (when(instance.next_try_at)) }
+            } @else {
+                p.muted { "Waited for " (what) }
+            }
+        }
         div.actions {
             (api_button(&format!("{run_api}/clear"), "POST", &[("dry_run", "false"), ("task_ids", &task_ids)], "Clear (with downstream)"))
             @for new_state in ["success", "failed"] {
