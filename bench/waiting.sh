@@ -120,6 +120,6 @@ for i in $(seq "$TRIALS"); do beside+=("$(run_work32 "beside$i")"); done
 echo "seconds: ${beside[*]}"
 python3 -c "
 import statistics as s
-a, b = [${alone[*]// /,}], [${beside[*]// /,}]
+a, b = [$(IFS=,; echo "${alone[*]}")], [$(IFS=,; echo "${beside[*]}")]
 print(f'median alone {s.median(a):.2f} s, beside {s.median(b):.2f} s: ratio {s.median(b) / s.median(a):.3f}')
 "

@@ -148,8 +148,23 @@ pub fn render_config(
     try_number: u32,
     outputs: &Value,
 ) -> Result<Value, String> {
+    // Most blocks of a sensor checked hundreds of times a second hold no template: the
+    // run's context is not built for them.
+    if !has_template(config) {
+        return Ok(config.clone());
+    }
     let ctx = context(vars, task_id, try_number, outputs);
     render_value(&ENVIRONMENT, &ctx, config, "with")
+}
+
+/// Whether any string in `value` is a template.
+fn has_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.values().any(has_template),
+        _ => false,
+    }
 }
 
 /// Renders every string in an alert action (`webhook.body`, `shell.command`) with the

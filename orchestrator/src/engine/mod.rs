@@ -613,12 +613,21 @@ fn queue_caps<'a>(
         .collect()
 }
 
-/// When the loop must look again: at the next poll or the earliest retry or check.
+/// The grid the loop wakes on for retries and checks: the checks of many sensors due
+/// within one step are claimed and recorded together, a few transactions a second
+/// instead of one per check.
+const DUE_STEP_MS: i64 = 250;
+
+/// When the loop must look again: at the next poll or the earliest retry or check
+/// (rounded up to the next [`DUE_STEP_MS`]).
 fn next_wake(tasks: &RunTasks, poll_at: Instant) -> Instant {
     let now = Utc::now();
     // What is due already and still waits could not be claimed (no room, another
     // queue): an attempt ending or the next poll wakes the loop for it.
     let retry = tasks.next_due(now).map(|at| {
+        let subsec = i64::from(at.timestamp_subsec_millis());
+        let late = (DUE_STEP_MS - subsec % DUE_STEP_MS) % DUE_STEP_MS;
+        let at = at + chrono::TimeDelta::milliseconds(late);
         let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
         Instant::now() + wait
     });

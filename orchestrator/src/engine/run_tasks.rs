@@ -7,6 +7,7 @@ use crate::dag::Dag;
 use crate::store::TaskState;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 /// One task of the run as the engine sees it.
 pub(super) struct TaskView {
@@ -30,6 +31,11 @@ pub(super) struct RunTasks {
     retrying: BTreeSet<String>,
     /// Waiting tasks (sensors) between two checks.
     rechecking: BTreeSet<String>,
+    /// The tasks waiting for a retry or a check, by when it is due (none: at once), so
+    /// that finding the next due costs the same with 1,000 sensors as with one.
+    due: BTreeSet<(DateTime<Utc>, String)>,
+    /// Each task's key in `due`.
+    due_keys: HashMap<String, DateTime<Utc>>,
     running: usize,
     unfinished: usize,
 }
@@ -50,6 +56,8 @@ impl RunTasks {
             scheduled: BTreeSet::new(),
             retrying: BTreeSet::new(),
             rechecking: BTreeSet::new(),
+            due: BTreeSet::new(),
+            due_keys: HashMap::new(),
             running: 0,
             unfinished: 0,
         };
@@ -60,9 +68,30 @@ impl RunTasks {
             {
                 tasks.candidates.insert(*i);
             }
-            tasks.views.insert(id, view);
+            tasks.views.insert(id.clone(), view);
+            tasks.index_due(&id);
         }
         tasks
+    }
+
+    /// Puts a task in `due` by its state and `next_try_at`, or takes it out.
+    fn index_due(&mut self, task_id: &str) {
+        let wanted = self.views.get(task_id).and_then(|v| {
+            matches!(v.state, TaskState::UpForRetry | TaskState::UpForReschedule)
+                .then(|| v.next_try_at.unwrap_or(DateTime::<Utc>::MIN_UTC))
+        });
+        let current = self.due_keys.get(task_id).copied();
+        if wanted == current {
+            return;
+        }
+        if let Some(old) = current {
+            self.due.remove(&(old, task_id.to_string()));
+            self.due_keys.remove(task_id);
+        }
+        if let Some(at) = wanted {
+            self.due.insert((at, task_id.to_string()));
+            self.due_keys.insert(task_id.to_string(), at);
+        }
     }
 
     /// The view of a task.
@@ -89,6 +118,7 @@ impl RunTasks {
         if let Some(view) = self.views.get_mut(task_id) {
             view.state = state;
         }
+        self.index_due(task_id);
         if state == TaskState::None
             && let Some(i) = self.order.get(task_id)
         {
@@ -118,6 +148,7 @@ impl RunTasks {
                 view.next_try_at = at;
             }
         }
+        self.index_due(task_id);
     }
 
     /// Sets a task's `max_tries` (a clear elsewhere may have raised it).
@@ -201,25 +232,20 @@ impl RunTasks {
 
     /// The waiting tasks whose next check is due at `now`.
     pub fn due_rechecks(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
-        self.rechecking
+        self.due
             .iter()
-            .map(String::as_str)
-            .filter(move |id| {
-                self.views
-                    .get(*id)
-                    .and_then(|v| v.next_try_at)
-                    .is_none_or(|at| at <= now)
-            })
+            .take_while(move |(at, _)| *at <= now)
+            .map(|(_, id)| id.as_str())
+            .filter(|id| self.rechecking.contains(*id))
     }
 
     /// The earliest time after `now` a task waiting for a retry or a check is due.
     pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.retrying
-            .iter()
-            .chain(&self.rechecking)
-            .filter_map(|id| self.views.get(id).and_then(|v| v.next_try_at))
-            .filter(|at| *at > now)
-            .min()
+        let after = (Bound::Excluded((now, String::new())), Bound::Unbounded);
+        self.due
+            .range::<(DateTime<Utc>, String), _>(after)
+            .map(|(at, _)| *at)
+            .find(|at| *at > now)
     }
 
     /// Every task and its view.

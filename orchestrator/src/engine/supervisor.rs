@@ -82,10 +82,11 @@ fn exit_as(status: std::process::ExitStatus) -> ExitCode {
 /// How attempts of this process start commands: under `updraft __supervise` (this very
 /// binary), so that they die with it.
 pub fn supervised() -> updraft_core::Processes {
+    // Read once: every attempt asks (a sensor's checks, hundreds a second).
+    static EXE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| std::env::current_exe().ok());
     updraft_core::Processes {
-        supervisor: std::env::current_exe()
-            .ok()
-            .map(|exe| (exe, SUPERVISE_ARG.to_string())),
+        supervisor: exe.clone().map(|exe| (exe, SUPERVISE_ARG.to_string())),
         on_start: None,
     }
 }
