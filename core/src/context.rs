@@ -82,6 +82,17 @@ pub struct Recheck {
     pub waiting_for: String,
 }
 
+impl Recheck {
+    /// The attempt log's line for a check that found the condition not met.
+    pub fn log_line(&self) -> String {
+        format!(
+            "not yet: waiting for {}; next check at {}",
+            self.waiting_for,
+            self.at.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
 impl TaskOutcome {
     /// An outcome that marks the task skipped: there was nothing to do.
     pub fn nothing_to_do() -> Self {

@@ -399,11 +399,7 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         else {
             break result;
         };
-        log.line(format!(
-            "not yet: waiting for {}; checking again at {}",
-            recheck.waiting_for,
-            recheck.at.format("%H:%M:%S UTC")
-        ));
+        log.line(recheck.log_line());
         waiting_since = Some(first_check);
         let wait = (recheck.at - chrono::Utc::now())
             .to_std()

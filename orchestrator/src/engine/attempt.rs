@@ -442,12 +442,7 @@ impl Attempt {
             Ok(TaskOutcome {
                 recheck: Some(recheck),
                 ..
-            }) => log.line(format!(
-                "not yet: waiting for {}; next check at {} (on {})",
-                recheck.waiting_for,
-                recheck.at.format("%Y-%m-%d %H:%M:%S UTC"),
-                self.job.hostname
-            )),
+            }) => log.line(format!("{} (on {})", recheck.log_line(), self.job.hostname)),
             Ok(o) if o.skipped => log.line("task skipped"),
             Ok(_) => log.line("task succeeded"),
             Err(e) if e.is_retryable() && self.try_number < self.max_tries => {

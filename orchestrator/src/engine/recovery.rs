@@ -59,12 +59,10 @@ pub async fn recover<'a>(
             continue;
         }
         let retry_at = (stale.try_number < stale.max_tries).then(|| {
-            let delay = dag(&stale.dag_id)
-                .and_then(|d| d.task(&stale.task_id))
-                .map_or(Duration::ZERO, |t| {
-                    t.retry
-                        .delay_after(u32::try_from(stale.try_number).unwrap_or(u32::MAX))
-                });
+            let delay = task.map_or(Duration::ZERO, |t| {
+                t.retry
+                    .delay_after(u32::try_from(stale.try_number).unwrap_or(u32::MAX))
+            });
             now + delay
         });
         let why = reason(&stale, timeout);

@@ -1,7 +1,8 @@
 //! What the engine knows of a run's tasks, kept with the indexes that let each step of
 //! its loop touch only what changed: the tasks whose upstreams changed (to decide), the
 //! scheduled ones (to claim, in topological order), those waiting to retry or to be
-//! checked again (sensors), and how many are unfinished. A chain of 5,000 tasks then costs per task what a chain of 100 does.
+//! checked again (sensors), and how many are unfinished. A chain of 5,000 tasks then
+//! costs per task what a chain of 100 does.
 
 use crate::dag::Dag;
 use crate::store::TaskState;

@@ -5,6 +5,7 @@
 //! the queue rows it consumes, so a run is created once whichever scheduler sees them
 //! first, and nothing queued is lost to a crash.
 
+use super::BeginWrite;
 use super::runs::insert_run;
 use super::{DagRunRow, NewRun, Result, Store, StoreError, TryEnd};
 use chrono::{DateTime, Utc};
@@ -164,7 +165,7 @@ impl Store {
             at: Utc::now(),
         };
         Ok(with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let id = write_asset_event!(tx, &event).await?;
             tx.commit().await?;
             Ok::<i64, sqlx::Error>(id)
@@ -175,7 +176,7 @@ impl Store {
     /// assets); events queued for assets it no longer names are dropped.
     pub async fn set_dag_schedule_assets(&self, dag_id: &str, uris: &[String]) -> Result<()> {
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query("DELETE FROM dag_schedule_asset WHERE dag_id = $1")
                 .bind(dag_id)
                 .execute(&mut *tx)
@@ -226,7 +227,7 @@ impl Store {
         events.sort_unstable();
         events.dedup();
         let made: std::result::Result<bool, sqlx::Error> = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut deleted = 0u64;
             for chunk in consumed.chunks(500) {
                 let mut delete = sqlx::QueryBuilder::new("DELETE FROM asset_dag_queue WHERE id IN (");

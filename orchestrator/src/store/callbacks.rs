@@ -1,6 +1,7 @@
 //! The `callback` table: alert messages recorded with the state change that caused them,
 //! claimed by one scheduler at a time, and closed with what the receiver answered.
 
+use super::BeginWrite;
 use super::{Result, Store};
 use crate::alerts::{AlertEvent, CallbackState};
 use chrono::{DateTime, Utc};
@@ -122,7 +123,7 @@ impl Store {
     /// change records, such as an attempt's OpenLineage start).
     pub async fn record_callbacks(&self, callbacks: &[crate::alerts::NewCallback]) -> Result<()> {
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             write_callbacks!(tx, callbacks).await?;
             tx.commit().await
         }.await)?;

@@ -9,6 +9,7 @@
 //! row" compared every row of the run with every id.
 //! SQLite has one writer at a time and takes plain `IN` lists.
 
+use super::BeginWrite;
 use super::reports::write_reports;
 use super::{Pool, Result, Store, TaskState};
 use chrono::{DateTime, Utc};
@@ -185,7 +186,7 @@ impl Store {
                     .await?;
             }
             Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 for chunk in task_ids.chunks(500) {
                     let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
                     update
@@ -244,7 +245,7 @@ impl Store {
                      FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)
                      {TRY_AGAIN}"
                 );
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 let task_ids = within_queue_caps!(tx, caps, task_ids, PG_QUEUE_LOCK).await?;
                 let claimed: Vec<ClaimedTry> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                     .bind(dag_id)
@@ -276,7 +277,7 @@ impl Store {
                 Ok(claimed)
             }
             Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 let task_ids = within_queue_caps!(tx, caps, task_ids, SQLITE_QUEUE_LOCK).await?;
                 let mut claimed: Vec<ClaimedTry> = Vec::new();
                 for chunk in task_ids.chunks(500) {
@@ -430,7 +431,7 @@ async fn finish_tries_postgres(
                  AND tt.try_number = o.try_number
                RETURNING tt.dag_id, tt.run_id, tt.task_id";
     let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
-    let mut tx = p.begin().await?;
+    let mut tx = p.begin_write().await?;
     let owned: Vec<(String, String, String)> = sqlx::query_as(sql)
         .bind(col(|e| e.dag_id.clone()))
         .bind(col(|e| e.run_id.clone()))
@@ -473,7 +474,7 @@ async fn finish_tries_sqlite(
     let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
                      metrics = $9, outputs = $10, waiting_for = COALESCE($11, waiting_for)
                    WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
-    let mut tx = p.begin().await?;
+    let mut tx = p.begin_write().await?;
     let mut owned = Vec::new();
     for e in ends {
         let done = sqlx::query(ti_sql)

@@ -4,7 +4,7 @@
 use super::migrations::{PG_MIGRATIONS, SQLITE_MIGRATIONS};
 use super::{Pool, Result, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -63,9 +63,12 @@ impl Store {
                     .await?,
             )
         } else if url.starts_with("sqlite:") {
+            // No `journal_mode` here: sqlx would set it on every new connection, which takes
+            // a lock SQLite does not wait for, and a process opening a connection while
+            // another wrote failed with "database is locked". WAL is kept in the file: it is
+            // set once, below.
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 // A page of rows crosses from SQLite's thread in one go instead of waking
@@ -77,12 +80,12 @@ impl Store {
             {
                 create_dir(dir)?;
             }
-            Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await?,
-            )
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            use_wal(&pool).await?;
+            Pool::Sqlite(pool)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
@@ -144,6 +147,41 @@ impl Store {
             pending,
         })
     }
+}
+
+/// Puts a SQLite database in WAL mode (readers and the writer do not block each other),
+/// unless it is in it already. The change needs the database to itself, and SQLite does
+/// not wait for that: a file two processes create at once is tried again for a while.
+async fn use_wal(pool: &SqlitePool) -> Result<()> {
+    for _ in 0..50 {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        // While another connection holds the file, the mode stays (or the pragma fails
+        // with "locked"): look again shortly.
+        match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL")
+            .fetch_one(pool)
+            .await
+        {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("locked") => {}
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+        .fetch_one(pool)
+        .await?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            "the history database stays in journal mode {mode}, not WAL: another process holds it"
+        );
+    }
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

@@ -2,6 +2,7 @@
 //! it ended in time, missed (its `on_miss` callbacks recorded in the same transaction)
 //! when it had not.
 
+use super::BeginWrite;
 use super::runs::NewRun;
 use super::{Result, Store};
 use crate::alerts::{Action, AlertEvent, Deadline, DeadlineReference, NewCallback};
@@ -64,7 +65,7 @@ impl Store {
     pub async fn decide_deadlines(&self, base_url: Option<&str>) -> Result<usize> {
         let now = Utc::now();
         let missed: Vec<Missed> = with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(MEET).bind(now).execute(&mut *tx).await?;
             let missed: Vec<Missed> = sqlx::query_as(MISS).bind(now).fetch_all(&mut *tx).await?;
             let callbacks: Vec<NewCallback> = missed.iter().flat_map(|m| m.callbacks(base_url)).collect();

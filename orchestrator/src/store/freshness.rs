@@ -3,6 +3,7 @@
 //! the conditional update is the claim) once per period its asset goes without a write,
 //! and fresh again after the next write.
 
+use super::BeginWrite;
 use super::{Result, Store};
 use crate::alerts::{Action, AlertEvent, Freshness, FreshnessState, NewCallback};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -85,7 +86,7 @@ impl Store {
     pub async fn set_freshness(&self, dag_id: &str, rules: &[Freshness]) -> Result<()> {
         let now = Utc::now();
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for (i, rule) in rules.iter().enumerate() {
                 let index = i64::try_from(i).unwrap_or(i64::MAX);
                 sqlx::query(
@@ -171,7 +172,7 @@ impl Store {
     ) -> Result<bool> {
         let callbacks = rule.callbacks(base_url);
         let claimed = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE asset_freshness SET state = 'stale', stale_since = $1,
                    stale_periods = stale_periods + 1

@@ -6,6 +6,7 @@
 //! triggered. A DAG's runs go a batch at a time, each batch one short transaction, so the
 //! schedulers and the UI keep working during a long clean.
 
+use super::BeginWrite;
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
 
@@ -174,7 +175,7 @@ impl Store {
         let instances_sql = count("task_instance", &of_runs);
         let runs_sql = delete("dag_run", &of_runs);
         let result: std::result::Result<(Cleaned, Vec<String>), sqlx::Error> = with_pool!(self, p => async {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 // A write first: SQLite takes its write lock now, not at the first DELETE
                 // (a transaction that read first may not write once another committed).
                 sqlx::query("DELETE FROM dag_run WHERE 1 = 0").execute(&mut *tx).await?;

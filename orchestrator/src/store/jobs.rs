@@ -2,6 +2,7 @@
 //! Each heartbeats its row and the attempts it runs; a job whose heartbeat goes stale
 //! is dead, and its attempts are failed so the retry policy takes over.
 
+use super::BeginWrite;
 use super::{Pool, Result, Store, rows::JobRow};
 use chrono::{DateTime, Utc};
 
@@ -66,7 +67,7 @@ impl Store {
                         WHERE job_id = $1 AND state = 'running'
                         RETURNING dag_id, run_id, task_id";
         let owned = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(job).bind(job_id).bind(now).execute(&mut *tx).await?;
             let owned: Vec<OwnedAttempt> = sqlx::query_as(attempts).bind(job_id).bind(now)
                 .fetch_all(&mut *tx).await?;
@@ -144,7 +145,7 @@ impl Store {
         let attempt = "UPDATE task_try SET state = 'failed', ended_at = $5, error = $6
                        WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
         let done = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
                 .bind(stale.try_number).bind(state).bind(now).bind(retry_at)
                 .execute(&mut *tx).await?.rows_affected() == 1;
@@ -169,7 +170,7 @@ impl Store {
         let attempt = "UPDATE task_try SET state = 'up_for_reschedule', job_id = NULL
                        WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
         let done = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
                 .bind(stale.try_number).bind(now)
                 .execute(&mut *tx).await?.rows_affected() == 1;

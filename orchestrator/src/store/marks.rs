@@ -2,6 +2,7 @@
 //! transaction that first takes the run away from schedulers: a run that is executing
 //! is left alone, so a hand never races an attempt.
 
+use super::BeginWrite;
 use super::{Result, RunState, Store, TaskState};
 use chrono::Utc;
 
@@ -81,7 +82,7 @@ impl Store {
     ) -> Result<Marked> {
         let now = Utc::now();
         let done = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let taken = sqlx::query(sqlx::AssertSqlSafe(take)).bind(dag_id).bind(run_id).bind(now).bind(run_state)
                 .execute(&mut *tx).await?.rows_affected();
             if taken == 0 {

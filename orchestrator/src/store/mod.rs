@@ -111,6 +111,37 @@ enum Pool {
     Sqlite(SqlitePool),
 }
 
+/// Begins a transaction that writes. On SQLite it takes the write lock first (`BEGIN
+/// IMMEDIATE`): a deferred transaction that read before another process (a CLI command
+/// beside the scheduler) wrote fails at its first write with "database is locked",
+/// without waiting out the busy timeout.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send
+    {
+        self.begin()
+    }
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
 /// A connection pool to the history database.
 #[derive(Clone)]
 pub struct Store {

@@ -1,6 +1,7 @@
 //! The `dag_run` table: creating a run with its task instances, reading and listing
 //! runs, moving a run's state.
 
+use super::BeginWrite;
 use super::rows::DAG_RUN_SELECT;
 use super::{DagRunRow, Result, RunClash, RunState, RunType, Store, StoreError, TaskState};
 use chrono::{DateTime, Utc};
@@ -361,7 +362,7 @@ impl Store {
     pub async fn create_run(&self, run: &NewRun<'_>) -> Result<DagRunRow> {
         let now = Utc::now();
         let result: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             insert_run!(tx, run, now).await?;
             tx.commit().await
         }.await);

@@ -2,6 +2,7 @@
 //! runs to start and to work on, and run transitions that several schedulers may race
 //! for (each a conditional update, so it happens once).
 
+use super::BeginWrite;
 use super::{DagRunRow, Result, RunState, Store, TaskState, rows};
 use chrono::{DateTime, Utc};
 
@@ -110,7 +111,7 @@ impl Store {
              WHERE dag_id = $1 AND run_id = $2 AND state = 'queued'"
         );
         let started = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(lock).bind(dag_id).execute(&mut *tx).await?;
             let count: i64 = sqlx::query_scalar(running).bind(dag_id).fetch_one(&mut *tx).await?;
             let started = count < i64::from(max_active_runs)
@@ -133,7 +134,7 @@ impl Store {
              WHERE dag_id = $1 AND run_id = $2"
         );
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(dag_id).bind(run_id).bind(job_id).bind(Utc::now())
                 .execute(&mut *tx).await?;
             sqlx::query(VERSION_INSTANCES).bind(dag_id).bind(run_id).execute(&mut *tx).await?;
@@ -167,7 +168,7 @@ impl Store {
         let sql = "UPDATE dag_run SET state = $3, ended_at = $4, job_id = NULL
                    WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
         let done = with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let done = sqlx::query(sql).bind(dag_id).bind(run_id)
                 .bind(state.as_str()).bind(Utc::now()).execute(&mut *tx).await?.rows_affected();
             if done == 1 {

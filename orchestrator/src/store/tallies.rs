@@ -5,6 +5,7 @@
 //! count. `duration_tally`: the duration histograms of /metrics — a trigger appends a row
 //! when a run finishes or an attempt ends, and a sum per bucket is the histogram. Folding
 //! replaces the appended rows with their sums, so both tables stay a few rows per DAG.
+use super::BeginWrite;
 use super::{Durations, RUN_BUCKETS, Result, Store, TASK_BUCKETS};
 
 /// Which table a tally counts.
@@ -107,7 +108,7 @@ impl Store {
                 folded
             }
             super::Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 // A write first, so that the transaction holds SQLite's write lock before
                 // it reads (one that read first may not write once another committed).
                 sqlx::query("DELETE FROM state_tally WHERE 1 = 0")

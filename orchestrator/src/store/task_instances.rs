@@ -1,6 +1,7 @@
 //! The `task_instance` and `task_try` tables as one run sees them: its instances and
 //! attempts, clearing them to run again, ending what is unfinished.
 
+use super::BeginWrite;
 use super::rows::TASK_INSTANCE_SELECT;
 use super::runs::push_in_owned;
 use super::{Result, Store, StoreError, TaskInstanceRow, TaskState, TaskTryRow};
@@ -158,7 +159,7 @@ impl Store {
                          job_id = $4
                        WHERE dag_id = $1 AND run_id = $2";
         let running: Option<String> = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for (task_id, tries) in tasks {
                 let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
                     .execute(&mut *tx).await?.rows_affected();
@@ -216,7 +217,7 @@ impl Store {
                          AND (state IS NULL OR state IN ('scheduled', 'queued', 'up_for_retry',
                                                          'up_for_reschedule'))";
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(tries).bind(dag_id).bind(run_id).bind(now).bind(reason).execute(&mut *tx).await?;
             sqlx::query(running).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(waiting).bind(dag_id).bind(run_id).bind(now).execute(&mut *tx).await?;

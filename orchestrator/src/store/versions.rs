@@ -3,6 +3,7 @@
 //! back with their files, pinning a run to the newest, and planning a run's task
 //! instances on its version (new tasks get instances, tasks gone become `removed`).
 
+use super::BeginWrite;
 use super::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -91,7 +92,7 @@ impl Store {
         // one DAG take turns.
         let lock = "UPDATE dag SET is_paused = is_paused WHERE dag_id = $1";
         let number = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(lock).bind(dag_id).execute(&mut *tx).await?;
             let newest: Option<(i64, String)> = sqlx::query_as(newest).bind(dag_id).fetch_optional(&mut *tx).await?;
             if let Some((number, hash)) = &newest
@@ -246,7 +247,7 @@ impl Store {
                        WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
                          AND (state IS NULL OR state <> 'running')";
         with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for task in added {
                 sqlx::query(insert).bind(dag_id).bind(run_id).bind(task.task_id).bind(task.task_type)
                     .bind(task.max_tries).bind(number).bind(task.queue).execute(&mut *tx).await?;

@@ -20,6 +20,10 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the consumer may see nothing while offsets below the watermark remain.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a partition may return nothing from where it was positioned before landing
+/// looks further back: a broker that skips to the next record batch (tansu 0.6) returns
+/// nothing at all when the position falls inside the partition's last batch.
+const SILENCE_BEFORE_LOOKBACK: Duration = Duration::from_secs(2);
 
 /// What to land from where.
 pub struct Options {
@@ -42,8 +46,10 @@ struct Range {
     watermark: i64,
     /// The partition's low watermark: looking back never goes below it.
     low: i64,
-    /// Where the consumer was last positioned, and whether its first record was checked.
+    /// Where the consumer was last positioned, when, and whether its first record was
+    /// checked.
     fetch_from: i64,
+    positioned_at: Instant,
     checked: bool,
 }
 
@@ -55,9 +61,39 @@ impl Range {
             watermark,
             low,
             fetch_from: start,
+            positioned_at: Instant::now(),
             checked: false,
         }
     }
+
+    /// Whether the consumer should be positioned further back: its first record came from
+    /// past the start, or nothing came for a while (and there is a further back).
+    fn should_look_back(&self, first_offset: Option<i64>) -> bool {
+        let skipped = match first_offset {
+            Some(offset) => offset > self.start,
+            None => self.positioned_at.elapsed() > SILENCE_BEFORE_LOOKBACK,
+        };
+        !self.checked && skipped && self.fetch_from > self.low
+    }
+}
+
+/// Positions the consumer of `partition` further back than it was (see [`lookback`]).
+fn look_back(
+    consumer: &BaseConsumer<LandContext>,
+    topic: &str,
+    partition: i32,
+    range: &mut Range,
+) -> Result<(), TaskError> {
+    range.fetch_from = lookback(range.fetch_from, range.start, range.low);
+    range.positioned_at = Instant::now();
+    consumer
+        .seek(
+            topic,
+            partition,
+            Offset::Offset(range.fetch_from),
+            Duration::from_secs(10),
+        )
+        .map_err(|e| kafka_error("seeking back", e))
 }
 
 /// How far before the landed position to look when a broker skips records.
@@ -219,9 +255,17 @@ fn consume(
     let mut batch = BronzeBatch::new(source, batch_size);
     let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_progress = Instant::now();
+    for range in ranges.values_mut() {
+        range.positioned_at = Instant::now();
+    }
     while !ranges.is_empty() {
         if cancel.is_cancelled() {
             return Ok(());
+        }
+        for (partition, range) in ranges.iter_mut() {
+            if range.should_look_back(None) {
+                look_back(consumer, topic, *partition, range)?;
+            }
         }
         let Some(result) = consumer.poll(Duration::from_millis(200)) else {
             if last_progress.elapsed() > STALL_TIMEOUT {
@@ -264,16 +308,8 @@ fn consume(
             // A broker must serve the record at the requested offset (or the next one that
             // exists). Some (tansu 0.6) skip to the next record batch when the offset falls
             // inside one: then look further back, and drop what was landed already.
-            if offset > range.start && range.fetch_from > range.low {
-                range.fetch_from = lookback(range.fetch_from, range.start, range.low);
-                consumer
-                    .seek(
-                        topic,
-                        partition,
-                        Offset::Offset(range.fetch_from),
-                        Duration::from_secs(10),
-                    )
-                    .map_err(|e| kafka_error("seeking back", e))?;
+            if range.should_look_back(Some(offset)) {
+                look_back(consumer, topic, partition, range)?;
                 continue;
             }
             range.checked = true;
