@@ -582,7 +582,7 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
     let (status, doc) = public.get("/api/v2/openapi.json").await;
     assert_eq!(status, 200, "{doc}");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 31, "{:?}", paths.keys().collect::<Vec<_>>());
     // The login has a test of its own (tests/airflow_client.rs): this server has no users.
     for (path, ops) in paths.iter().filter(|(path, _)| *path != "/auth/token") {
         // Airflow's batch listings take `~` for their ids.
@@ -594,7 +594,8 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
             .replace("{try_number}", "1")
             .replace("{version_number}", "1")
             .replace("{asset_id}", "1")
-            .replace("{xcom_key}", "return_value");
+            .replace("{xcom_key}", "return_value")
+            .replace("{map_index}", "-1");
         for method in ops.as_object().expect("operations").keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             // Bodies that are valid but change nothing new: a dry-run clear, marks as now.

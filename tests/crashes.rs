@@ -171,7 +171,7 @@ async fn wait_for_group(store: &updraft::store::Store, run_id: &str) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(group) = store
-            .attempt_process("k", run_id, "work")
+            .attempt_process("k", run_id, ("work", -1))
             .await
             .expect("process")
         {

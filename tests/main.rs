@@ -28,6 +28,7 @@ mod lakehouse;
 mod land;
 mod lineage;
 mod logs;
+mod mapping;
 mod metrics;
 mod outputs;
 mod queues;

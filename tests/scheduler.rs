@@ -832,7 +832,7 @@ tasks:
         Duration::from_secs(30),
         &[&frozen],
         move || async move {
-            s.attempt_process("slow", "r", "work")
+            s.attempt_process("slow", "r", ("work", -1))
                 .await
                 .is_ok_and(|g| g.is_some())
         },

@@ -49,6 +49,8 @@ pub struct AttemptKey<'a> {
     pub dag_id: &'a str,
     pub run_id: &'a str,
     pub task_id: &'a str,
+    /// Which instance of a mapped task (-1: not mapped).
+    pub map_index: i32,
     pub try_number: i64,
 }
 
@@ -74,6 +76,7 @@ pub fn callback(
         run_id: attempt.run_id.to_string(),
         task_id: attempt.task_id.to_string(),
         try_number: attempt.try_number,
+        map_index: attempt.map_index,
         event: kind,
         action_index: 0,
         action: Action::OpenLineage {},
@@ -89,10 +92,14 @@ pub fn run_event(
     at: DateTime<Utc>,
     (reports, schemas, error): (&[Report], &Schemas, Option<&str>),
 ) -> Value {
-    let run_id = uuid_of(&format!(
+    let mut key = format!(
         "{}\0{}\0{}\0{}",
         attempt.dag_id, attempt.run_id, attempt.task_id, attempt.try_number
-    ));
+    );
+    if attempt.map_index >= 0 {
+        key.push_str(&format!("\0{}", attempt.map_index));
+    }
+    let run_id = uuid_of(&key);
     let dag_run_id = uuid_of(&format!("{}\0{}", attempt.dag_id, attempt.run_id));
     let mut run_facets = json!({
         "parent": {
@@ -274,6 +281,7 @@ mod tests {
             dag_id: "d",
             run_id: "r",
             task_id: "t",
+            map_index: -1,
             try_number: 1,
         };
         let event = run_event(

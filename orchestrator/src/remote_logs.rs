@@ -24,10 +24,16 @@ const END: &str = "end";
 pub fn attempt_url(
     root: &str,
     (dag_id, run_id, task_id): (&str, &str, &str),
+    map_index: i32,
     try_number: i64,
 ) -> String {
+    let instance = if map_index >= 0 {
+        format!("map_index={map_index}/")
+    } else {
+        String::new()
+    };
     format!(
-        "{}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt={try_number}/",
+        "{}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{instance}attempt={try_number}/",
         root.trim_end_matches('/')
     )
 }
@@ -213,8 +219,12 @@ mod tests {
     #[test]
     fn attempts_have_a_folder_each() {
         assert_eq!(
-            attempt_url("s3://logs/updraft/", ("etl", "r1", "load"), 2),
+            attempt_url("s3://logs/updraft/", ("etl", "r1", "load"), -1, 2),
             "s3://logs/updraft/dag_id=etl/run_id=r1/task_id=load/attempt=2/"
+        );
+        assert_eq!(
+            attempt_url("s3://logs/updraft", ("etl", "r1", "load"), 3, 1),
+            "s3://logs/updraft/dag_id=etl/run_id=r1/task_id=load/map_index=3/attempt=1/"
         );
         assert!(is_remote("s3://logs/x/"));
         assert!(!is_remote("/var/lib/updraft/logs/x.log"));

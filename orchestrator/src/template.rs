@@ -39,8 +39,32 @@ fn iso(dt: DateTime<Utc>) -> String {
     dt.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-fn context(vars: &RunVars, task_id: &str, try_number: u32, outputs: &Value) -> JinjaValue {
+/// Which attempt a template renders for: its task and try and, for an instance of a
+/// mapped task, its map index and item.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptVars<'a> {
+    pub task_id: &'a str,
+    pub try_number: u32,
+    pub map: Option<(i32, &'a Value)>,
+}
+
+impl<'a> AttemptVars<'a> {
+    /// A try of a task that is not mapped.
+    pub fn unmapped(task_id: &'a str, try_number: u32) -> Self {
+        Self {
+            task_id,
+            try_number,
+            map: None,
+        }
+    }
+}
+
+fn context(vars: &RunVars, attempt: AttemptVars<'_>, outputs: &Value) -> JinjaValue {
     let ld = vars.logical_date;
+    let (map_index, item) = match attempt.map {
+        Some((index, item)) => (index, JinjaValue::from_serialize(item)),
+        None => (-1, JinjaValue::UNDEFINED),
+    };
     minijinja::context! {
         ds => ld.format("%Y-%m-%d").to_string(),
         ds_nodash => ld.format("%Y%m%d").to_string(),
@@ -51,8 +75,11 @@ fn context(vars: &RunVars, task_id: &str, try_number: u32, outputs: &Value) -> J
         data_interval_end => iso(vars.data_interval_end),
         run_id => vars.run_id.clone(),
         dag_id => vars.dag_id.clone(),
-        task_id => task_id,
-        try_number => try_number,
+        task_id => attempt.task_id,
+        try_number => attempt.try_number,
+        // An instance of a mapped task (`for_each`): which, and its item.
+        map_index => map_index,
+        item => item,
         params => JinjaValue::from_serialize(&vars.params),
         conf => JinjaValue::from_serialize(&vars.conf),
         env => JinjaValue::from_object(EnvVars),
@@ -96,7 +123,14 @@ pub fn check_task(
     task_id: &str,
     vars: &RunVars,
 ) -> Vec<(String, String)> {
-    let ctx = context(vars, task_id, 1, &Value::Null);
+    // A mapped task's templates may use `item`: checked as if it were any value.
+    let any = Value::Null;
+    let attempt = AttemptVars {
+        task_id,
+        try_number: 1,
+        map: Some((0, &any)),
+    };
+    let ctx = context(vars, attempt, &Value::Null);
     let mut problems = Vec::new();
     check_value(config, "with", &ctx, &mut problems);
     if let Some(when) = when {
@@ -144,8 +178,7 @@ fn check_value(value: &Value, path: &str, ctx: &JinjaValue, problems: &mut Vec<(
 pub fn render_config(
     config: &Value,
     vars: &RunVars,
-    task_id: &str,
-    try_number: u32,
+    attempt: AttemptVars<'_>,
     outputs: &Value,
 ) -> Result<Value, String> {
     // Most blocks of a sensor checked hundreds of times a second hold no template: the
@@ -153,8 +186,65 @@ pub fn render_config(
     if !has_template(config) {
         return Ok(config.clone());
     }
-    let ctx = context(vars, task_id, try_number, outputs);
+    let ctx = context(vars, attempt, outputs);
     render_value(&ENVIRONMENT, &ctx, config, "with")
+}
+
+/// The items of a mapped task's `for_each`: a YAML list (its templates rendered), or a
+/// template that gives a list — one expression (`{{ outputs.list_files.files }}`, whose
+/// value is taken as it is) or text that renders to a JSON list.
+pub fn render_items(
+    items: &Value,
+    vars: &RunVars,
+    task_id: &str,
+    outputs: &Value,
+) -> Result<Vec<Value>, String> {
+    let ctx = context(vars, AttemptVars::unmapped(task_id, 1), outputs);
+    let value = match items {
+        Value::Array(_) => render_value(&ENVIRONMENT, &ctx, items, "for_each")?,
+        Value::String(text) => match single_expression(text) {
+            Some(expression) => {
+                let found = ENVIRONMENT
+                    .compile_expression(expression)
+                    .and_then(|e| e.eval(&ctx))
+                    .map_err(|e| format!("template error in for_each: {}", describe(&e)))?;
+                serde_json::to_value(&found).map_err(|e| format!("for_each: {e}"))?
+            }
+            None => render_value(&ENVIRONMENT, &ctx, items, "for_each")?,
+        },
+        other => other.clone(),
+    };
+    // Text is read as JSON: `{{ x | tojson }}`, or a list written out.
+    let value = match value {
+        Value::String(text) => serde_json::from_str(text.trim()).map_err(|_| {
+            format!(
+                "for_each rendered to `{}`, which is not a JSON list",
+                short(&text)
+            )
+        })?,
+        other => other,
+    };
+    match value {
+        Value::Array(list) => Ok(list),
+        other => Err(format!(
+            "for_each rendered to `{}`, which is not a list",
+            short(&other.to_string())
+        )),
+    }
+}
+
+/// The expression of a template that is one `{{ ... }}` and nothing else.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+}
+
+/// At most 80 characters of `text`, for a message.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// Whether any string in `value` is a template.
@@ -187,11 +277,10 @@ pub fn render_alert(action: &Value, facts: &Value) -> Result<Value, String> {
 pub fn render_when(
     when: &str,
     vars: &RunVars,
-    task_id: &str,
-    try_number: u32,
+    attempt: AttemptVars<'_>,
     outputs: &Value,
 ) -> Result<bool, String> {
-    let ctx = context(vars, task_id, try_number, outputs);
+    let ctx = context(vars, attempt, outputs);
     let rendered = render_value(&ENVIRONMENT, &ctx, &Value::String(when.into()), "when")?;
     let text = rendered
         .as_str()
@@ -281,7 +370,8 @@ mod tests {
             "table": "{{ lake }}/bronze/tweets",
             "source": "{{ params.source | default(env.UPDRAFT_TEST_NOT_SET_ANYWHERE | default('file://' ~ lake ~ '/landing')) }}",
         });
-        let out = render_config(&cfg, &vars(), "t", 1, &Value::Null).unwrap();
+        let out =
+            render_config(&cfg, &vars(), AttemptVars::unmapped("t", 1), &Value::Null).unwrap();
         assert_eq!(out["table"], "/data/lake/bronze/tweets");
         assert_eq!(out["source"], "file:///data/lake/landing");
     }
@@ -289,7 +379,8 @@ mod tests {
     #[test]
     fn renders_airflow_names() {
         let cfg = json!({"command": "{{ ds }} {{ ds_nodash }} {{ ts }} {{ params.lake }} {{ conf.k }} {{ task_id }}/{{ try_number }}", "n": 3});
-        let out = render_config(&cfg, &vars(), "t", 2, &Value::Null).unwrap();
+        let out =
+            render_config(&cfg, &vars(), AttemptVars::unmapped("t", 2), &Value::Null).unwrap();
         assert_eq!(
             out["command"],
             "2026-01-02 20260102 2026-01-02T03:04:05+00:00 ./lake 1 t/2"
@@ -316,8 +407,7 @@ mod tests {
         let err = render_config(
             &json!({"sql": ["ok", "{{ nope }}"]}),
             &vars(),
-            "t",
-            1,
+            AttemptVars::unmapped("t", 1),
             &Value::Null,
         )
         .unwrap_err();
@@ -326,11 +416,62 @@ mod tests {
         let err = render_config(
             &json!({"c": "{{ env.UPDRAFT_SURELY_UNSET_VAR }}"}),
             &vars(),
-            "t",
-            1,
+            AttemptVars::unmapped("t", 1),
             &Value::Null,
         )
         .unwrap_err();
         assert!(err.contains("with.c"), "{err}");
+    }
+
+    #[test]
+    fn for_each_gives_a_list_from_yaml_an_expression_or_json_text() {
+        let outputs = json!({"ls": {"files": ["a.csv", "b.csv"], "n": 2}});
+        let items = |v: Value| render_items(&v, &vars(), "t", &outputs);
+        assert_eq!(
+            items(json!(["x", "{{ ds }}", 3])).unwrap(),
+            [json!("x"), json!("2026-01-02"), json!(3)]
+        );
+        assert_eq!(
+            items(json!("{{ outputs.ls.files }}")).unwrap(),
+            [json!("a.csv"), json!("b.csv")]
+        );
+        assert_eq!(
+            items(json!("{{ [{'k': 1}, {'k': 2}] }}")).unwrap(),
+            [json!({"k": 1}), json!({"k": 2})]
+        );
+        assert_eq!(
+            items(json!("[{{ outputs.ls.n }}, 7]")).unwrap(),
+            [json!(2), json!(7)]
+        );
+        let err = items(json!("{{ outputs.ls.n }}")).unwrap_err();
+        assert!(err.contains("not a list"), "{err}");
+        let err = items(json!("{{ outputs.missing.files }}")).unwrap_err();
+        assert!(err.contains("for_each"), "{err}");
+    }
+
+    #[test]
+    fn an_instance_sees_its_item_and_map_index() {
+        let item = json!({"region": "eu"});
+        let attempt = AttemptVars {
+            task_id: "t",
+            try_number: 1,
+            map: Some((3, &item)),
+        };
+        let out = render_config(
+            &json!({"c": "{{ item.region }}-{{ map_index }}"}),
+            &vars(),
+            attempt,
+            &Value::Null,
+        )
+        .unwrap();
+        assert_eq!(out, json!({"c": "eu-3"}));
+        let err = render_config(
+            &json!({"c": "{{ item }}"}),
+            &vars(),
+            AttemptVars::unmapped("t", 1),
+            &Value::Null,
+        )
+        .unwrap_err();
+        assert!(err.contains("undefined"), "{err}");
     }
 }

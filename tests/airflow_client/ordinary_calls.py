@@ -194,6 +194,24 @@ assert whole.actual_instance.value["n"] == 7, whole
 text = xcom("n", stringify=True)
 assert text.actual_instance.value == "7", text
 
+# A mapped task (`for_each`), added and run the same way: its instances, as the client
+# lists and reads them.
+with open(f"{dags_folder}/flaky.yaml", "a") as dag_file:
+    dag_file.write("  fan: {type: noop, for_each: [a, b, c]}\n")
+time.sleep(1.5)
+DagRunApi(op).clear_dag_run("flaky", "from_client", DAGRunClearBody(dry_run=False, only_new=True))
+deadline = time.time() + 60
+while True:
+    mapped = TaskInstanceApi(viewer).get_mapped_task_instances("flaky", "from_client", "fan")
+    states = [t.state.value if t.state else None for t in mapped.task_instances]
+    if mapped.total_entries == 3 and states == ["success"] * 3:
+        break
+    assert time.time() < deadline, mapped
+    time.sleep(0.5)
+assert [t.map_index for t in mapped.task_instances] == [0, 1, 2], mapped
+second = TaskInstanceApi(viewer).get_mapped_task_instance("flaky", "from_client", "fan", 1)
+assert second.map_index == 1 and second.rendered_map_index == "1", second
+
 # Notes, as a person writes them on a run and on a task instance.
 noted = DagRunApi(op).patch_dag_run(
     "flaky", "from_client", DAGRunPatchBody(note="boom fails on purpose")

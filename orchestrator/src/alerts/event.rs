@@ -54,6 +54,8 @@ pub struct NewCallback {
     pub task_id: String,
     /// 0 for a run's event.
     pub try_number: i64,
+    /// The instance of a mapped task (-1: not mapped, or a run's event).
+    pub map_index: i32,
     pub event: AlertEvent,
     /// Which action of the event's list.
     pub action_index: i64,
@@ -63,6 +65,21 @@ pub struct NewCallback {
 }
 
 impl NewCallback {
+    /// `callbacks` as messages about instance `map_index` of a mapped task (the facts say
+    /// which).
+    pub fn of_instance(mut callbacks: Vec<NewCallback>, map_index: i32) -> Vec<NewCallback> {
+        if map_index < 0 {
+            return callbacks;
+        }
+        for c in &mut callbacks {
+            c.map_index = map_index;
+            if let Value::Object(map) = &mut c.facts {
+                map.insert("map_index".into(), Value::from(map_index));
+            }
+        }
+        callbacks
+    }
+
     /// The callbacks `actions` make of `event`, whose facts are `facts`.
     pub fn for_actions(
         (dag_id, run_id, task_id): (&str, &str, &str),
@@ -83,6 +100,7 @@ impl NewCallback {
                 run_id: run_id.to_string(),
                 task_id: task_id.to_string(),
                 try_number,
+                map_index: -1,
                 event,
                 action_index: i64::try_from(i).unwrap_or(i64::MAX),
                 action: action.clone(),
@@ -94,7 +112,7 @@ impl NewCallback {
     /// The row's id: the same event and action always give the same id, so recording it
     /// twice records it once.
     pub fn id(&self) -> String {
-        let key = [
+        let mut key = [
             self.dag_id.as_str(),
             &self.run_id,
             &self.task_id,
@@ -103,6 +121,10 @@ impl NewCallback {
             &self.action_index.to_string(),
         ]
         .join("\0");
+        // Ids of instances that are not mapped stay what they were before mapping.
+        if self.map_index >= 0 {
+            key.push_str(&format!("\0{}", self.map_index));
+        }
         crate::dag::source::sha256(key.as_bytes())
     }
 }

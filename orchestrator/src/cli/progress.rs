@@ -48,6 +48,11 @@ pub async fn report(mut events: UnboundedReceiver<RunEvent>, label: String) {
                 say(format!("{task_id} {state}"));
                 bar.inc(1);
             }
+            RunEvent::TaskExpanded { task_id, count } => {
+                say(format!("{task_id} mapped over {count} items"));
+                // The task counted once; its instances count each.
+                bar.inc_length((count as u64).saturating_sub(1));
+            }
             RunEvent::RunFinished { state } => {
                 bar.finish_and_clear();
                 say(format!("run {}", state.as_str()));

@@ -5,7 +5,7 @@ use super::output::print_rows;
 use super::{Context, cancel_on_signal, runs_error, usage};
 use crate::engine::run_task;
 use crate::runs::{self, ClearRequest, MarkRequest, MarkState, TaskPick};
-use crate::template::{RunVars, render_config};
+use crate::template::{AttemptVars, RunVars, render_config};
 use chrono::SecondsFormat;
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -21,6 +21,9 @@ pub enum TaskCommand {
         dag_id: String,
         run_id: String,
         task_id: String,
+        /// Which instance of a mapped task (`for_each`)
+        #[arg(long = "map-index", default_value_t = -1, allow_negative_numbers = true)]
+        map_index: i32,
         /// Which attempt (1 = first)
         #[arg(long = "try")]
         try_number: Option<i64>,
@@ -36,6 +39,9 @@ pub enum TaskCommand {
         dag_id: String,
         run_id: String,
         task_id: String,
+        /// Which instance of a mapped task (`for_each`)
+        #[arg(long = "map-index", default_value_t = -1, allow_negative_numbers = true)]
+        map_index: i32,
     },
     /// Run one task now, without dependencies and without recording anything
     Test(UnrecordedRun),
@@ -51,6 +57,9 @@ pub enum TaskCommand {
         /// Only tasks that failed (failed or upstream_failed)
         #[arg(long)]
         only_failed: bool,
+        /// Only this instance of the mapped tasks picked (their downstream tasks whole)
+        #[arg(long = "map-index")]
+        map_index: Option<i32>,
         /// Re-plan the run on the DAG's newest version: new tasks run, tasks no longer in
         /// the DAG become `removed`, changed ones run as they are now (default: the run
         /// keeps the version it ran with)
@@ -115,6 +124,10 @@ pub struct UnrecordedRun {
     /// (`{"list_files": {"count": 2}}`); a task not given has none
     #[arg(long)]
     outputs: Option<String>,
+    /// For a mapped task (`for_each`): the JSON item of the instance to run (its
+    /// `{{ item }}`; `{{ map_index }}` is 0)
+    #[arg(long)]
+    item: Option<String>,
 }
 
 pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -131,7 +144,9 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .map(|instance| {
                     let latest = tries.iter().find(|t| {
-                        t.task_id == instance.task_id && t.try_number == instance.try_number
+                        t.task_id == instance.task_id
+                            && t.map_index == instance.map_index
+                            && t.try_number == instance.try_number
                     });
                     InstanceState {
                         metrics: latest
@@ -145,11 +160,13 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     }
                 })
                 .collect();
-            print_rows(
-                ctx.format,
-                &rows,
-                &[
-                    "task_id",
+            // Mapped instances are told apart by their index (a column only then).
+            let mapped = rows.iter().any(|r| r.instance.map_index >= 0);
+            let index_column: &[&str] = if mapped { &["map_index"] } else { &[] };
+            let columns: Vec<&str> = ["task_id"]
+                .iter()
+                .chain(index_column)
+                .chain(&[
                     "task_type",
                     "queue",
                     "state",
@@ -159,8 +176,10 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     "metrics",
                     "error",
                     "waiting",
-                ],
-            )?;
+                ])
+                .copied()
+                .collect();
+            print_rows(ctx.format, &rows, &columns)?;
             // Said on stderr: `-o json` stays the rows alone.
             let unserved: Vec<String> = store
                 .tasks_waiting_for_queue()
@@ -186,13 +205,14 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             dag_id,
             run_id,
             task_id,
+            map_index,
             try_number,
             tail,
             follow,
         } => {
             logs(
                 ctx,
-                (&dag_id, &run_id, &task_id),
+                (&dag_id, &run_id, &task_id, map_index),
                 try_number,
                 (tail, follow),
             )
@@ -202,11 +222,16 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             dag_id,
             run_id,
             task_id,
+            map_index,
         } => {
             let store = ctx.store().await?;
-            let Some(outputs) = store.outputs_of(&dag_id, &run_id, &task_id).await? else {
+            let found = store
+                .outputs_of(&dag_id, &run_id, (&task_id, map_index))
+                .await?;
+            let Some(outputs) = found else {
                 return Err(usage(format!(
-                    "dag `{dag_id}` has no task instance `{task_id}` in run `{run_id}`"
+                    "dag `{dag_id}` has no task instance `{}` in run `{run_id}`",
+                    crate::store::instance_name(&task_id, map_index)
                 )));
             };
             crate::cli::output::print_object(ctx.format, &outputs)?;
@@ -217,8 +242,14 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             let (dag, vars) = args.resolve(ctx)?;
             let task = &dag.tasks[&args.task_id];
             let outputs = args.outputs(task)?;
-            let rendered =
-                render_config(&task.config, &vars, &task.task_id, 1, &outputs).map_err(usage)?;
+            let item = args.item()?;
+            let rendered = render_config(
+                &task.config,
+                &vars,
+                args.attempt(task, item.as_ref()),
+                &outputs,
+            )
+            .map_err(usage)?;
             say_raw!("{}", serde_yaml_ng::to_string(&rendered)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -227,13 +258,14 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             run_id,
             task_regex,
             only_failed,
+            map_index,
             latest_version,
         } => {
             clear(
                 ctx,
                 &dag_id,
                 &run_id,
-                (task_regex, only_failed),
+                (task_regex, only_failed, map_index),
                 latest_version,
             )
             .await
@@ -281,7 +313,7 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
 /// or followed while the attempt runs. Lines are masked as they pass.
 async fn logs(
     ctx: &Context,
-    ids: (&str, &str, &str),
+    ids: (&str, &str, &str, i32),
     try_number: Option<i64>,
     (tail, follow): (Option<usize>, bool),
 ) -> anyhow::Result<ExitCode> {
@@ -347,6 +379,28 @@ impl UnrecordedRun {
         Ok(crate::engine::outputs_seen(&task.reads_outputs, given))
     }
 
+    /// The item given for a mapped task's instance (`--item`).
+    fn item(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        self.item
+            .as_deref()
+            .map(|text| serde_json::from_str(text).map_err(|e| usage(format!("--item: {e}"))))
+            .transpose()
+    }
+
+    /// Which attempt the templates render for: the first, of instance 0 with `item` when
+    /// one is given.
+    fn attempt<'a>(
+        &self,
+        task: &'a crate::dag::Task,
+        item: Option<&'a serde_json::Value>,
+    ) -> AttemptVars<'a> {
+        AttemptVars {
+            task_id: &task.task_id,
+            try_number: 1,
+            map: item.map(|item| (0, item)),
+        }
+    }
+
     /// The DAG (known to hold the task) and the variables of this unrecorded run.
     pub(super) fn resolve(&self, ctx: &Context) -> anyhow::Result<(crate::dag::Dag, RunVars)> {
         let dag = ctx.dag(&self.dag_id)?;
@@ -376,13 +430,15 @@ async fn test(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode> {
         "testing task `{task_id}` of `{dag_id}` (nothing is recorded)"
     ));
     let outputs = args.outputs(task)?;
+    let item = args.item()?;
+    let attempt = args.attempt(task, item.as_ref());
     // A sensor is checked here until its condition is met or its timeout passes.
     let (first_check, mut waiting_since) = (chrono::Utc::now(), None);
     let result = loop {
         let result = run_task(
             task,
             &vars,
-            (1, waiting_since),
+            (attempt, waiting_since),
             &outputs,
             &ctx.settings.connections,
             &log,
@@ -433,7 +489,7 @@ async fn clear(
     ctx: &Context,
     dag_id: &str,
     run_id: &str,
-    (task_regex, only_failed): (Option<String>, bool),
+    (task_regex, only_failed, map_index): (Option<String>, bool, Option<i32>),
     latest_version: bool,
 ) -> anyhow::Result<ExitCode> {
     let dag = std::sync::Arc::new(ctx.dag(dag_id)?);
@@ -448,6 +504,7 @@ async fn clear(
         run_id: run_id.to_string(),
         tasks,
         only_failed,
+        map_index,
         dry_run: false,
         execute_here: true,
         latest_version,

@@ -6,6 +6,7 @@ use super::task_cmd::UnrecordedRun;
 use super::{Context, cancel_on_signal, usage};
 use crate::engine::run_task;
 use crate::store::TestResultRow;
+use crate::template::AttemptVars;
 use clap::Subcommand;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -180,7 +181,7 @@ async fn run_now(ctx: &Context, args: &UnrecordedRun) -> anyhow::Result<ExitCode
     let outcome = run_task(
         task,
         &vars,
-        (1, None),
+        (AttemptVars::unmapped(&task.task_id, 1), None),
         &outputs,
         &ctx.settings.connections,
         &log,

@@ -364,6 +364,7 @@ fn build_task(
     };
     let outlets = declared("outlets", &task.outlets);
     let inlets = declared("inlets", &task.inlets);
+    let map = mapping(task, &path, errors);
     let queue = retry
         .queue
         .clone()
@@ -387,7 +388,53 @@ fn build_task(
         inlets,
         queue,
         reads_outputs: Vec::new(),
+        map,
     }
+}
+
+/// A task's `for_each:` with its limits: a list, or a template (checked when it renders).
+fn mapping(task: &TaskSpec, path: &str, errors: &mut Errors) -> Option<super::Mapping> {
+    let Some(items) = &task.for_each else {
+        for (key, set) in [
+            ("max_active", task.max_active.is_some()),
+            ("max_items", task.max_items.is_some()),
+        ] {
+            if set {
+                errors.value(
+                    &format!("{path}.{key}"),
+                    format!("`{key}` limits a mapped task: it needs `for_each`"),
+                );
+            }
+        }
+        return None;
+    };
+    let usable = match items {
+        serde_json::Value::Array(_) => true,
+        serde_json::Value::String(text) => text.contains("{{"),
+        _ => false,
+    };
+    if !usable {
+        errors.value(
+            &format!("{path}.for_each"),
+            "`for_each` must be a list, or a template that renders to a JSON list              (\"{{ outputs.list_files.files }}\")",
+        );
+    }
+    for (key, value) in [
+        ("max_active", task.max_active),
+        ("max_items", task.max_items),
+    ] {
+        if value == Some(0) {
+            errors.value(
+                &format!("{path}.{key}"),
+                format!("`{key}` must be at least 1"),
+            );
+        }
+    }
+    Some(super::Mapping {
+        items: items.clone(),
+        max_active: task.max_active,
+        max_items: task.max_items.unwrap_or(super::DEFAULT_MAX_ITEMS),
+    })
 }
 
 /// Each task's templates read the outputs of tasks upstream of it only (directly or
@@ -395,7 +442,8 @@ fn build_task(
 fn output_reads(dag: &mut Dag, errors: &mut Errors) {
     let mut recorded = Vec::new();
     for (task_id, task) in &dag.tasks {
-        let found = super::output_reads::reads(&task.config, task.when.as_deref());
+        let items = task.map.as_ref().map(|m| &m.items);
+        let found = super::output_reads::reads(&task.config, task.when.as_deref(), items);
         if found.is_empty() {
             continue;
         }

@@ -97,7 +97,23 @@ pub struct Task {
     pub queue: String,
     /// The upstream tasks whose outputs its templates read (`{{ outputs.<task_id> }}`).
     pub reads_outputs: Vec<String>,
+    /// One instance per item of a list, when it is mapped (`for_each:`).
+    pub map: Option<Mapping>,
 }
+
+/// How a task fans out (`for_each:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    /// A list, or a template (text) that renders to a JSON list.
+    pub items: Value,
+    /// How many instances may run at once (None: the DAG's `max_active_tasks`).
+    pub max_active: Option<u32>,
+    /// The longest list expanded; a longer one fails the task.
+    pub max_items: u32,
+}
+
+/// The longest list a mapped task expands by default (Airflow's `max_map_length`).
+pub const DEFAULT_MAX_ITEMS: u32 = 1024;
 
 impl Task {
     /// Whether its attempts may wait between checks (`up_for_reschedule`): a sensor, or

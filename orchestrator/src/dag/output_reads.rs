@@ -19,11 +19,19 @@ static OUTPUTS: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("{e}"))
 });
 
-/// Each read in a task's `with:` and `when:`: the key it is in (`with.command`, `when`)
-/// and the task it names — None when it names none (`outputs[name]`, `outputs` alone).
-pub(super) fn reads(config: &Value, when: Option<&str>) -> Vec<(String, Option<String>)> {
+/// Each read in a task's `with:`, `when:` and `for_each:`: the key it is in
+/// (`with.command`, `when`) and the task it names — None when it names none
+/// (`outputs[name]`, `outputs` alone).
+pub(super) fn reads(
+    config: &Value,
+    when: Option<&str>,
+    for_each: Option<&Value>,
+) -> Vec<(String, Option<String>)> {
     let mut found = Vec::new();
     collect(config, "with", &mut found);
+    if let Some(items) = for_each {
+        collect(items, "for_each", &mut found);
+    }
     if let Some(when) = when {
         collect_text(when, "when", &mut found);
     }
@@ -73,7 +81,11 @@ mod tests {
             "args": ["{% for f in outputs.list_files.files %}{{ f }}{% endfor %}", "{{ x.outputs.y }}"],
             "n": 3,
         });
-        let found = reads(&config, Some("{{ outputs[\"check\"].new_rows > 0 }}"));
+        let found = reads(
+            &config,
+            Some("{{ outputs[\"check\"].new_rows > 0 }}"),
+            Some(&json!("{{ outputs.list_files.files }}")),
+        );
         let mut named: Vec<(&str, Option<&str>)> = found
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_deref()))
@@ -82,6 +94,7 @@ mod tests {
         assert_eq!(
             named,
             [
+                ("for_each", Some("list_files")),
                 ("when", Some("check")),
                 ("with.args.0", Some("list_files")),
                 ("with.command", Some("list_files")),
@@ -94,6 +107,7 @@ mod tests {
     fn a_read_that_names_no_task_is_found_as_such() {
         let found = reads(
             &json!({"c": "{{ outputs[name].x }} {{ outputs | tojson }}"}),
+            None,
             None,
         );
         assert_eq!(

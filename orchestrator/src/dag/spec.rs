@@ -117,6 +117,17 @@ pub struct TaskSpec {
     /// Assets it reads, likewise (Airflow's `inlets`).
     #[serde(default)]
     pub inlets: Vec<String>,
+    /// Runs one instance of the task per item: a YAML list, or a template that renders
+    /// to a JSON list.
+    #[serde(default)]
+    pub for_each: Option<Value>,
+    /// How many of its instances may run at once (default: the DAG's
+    /// `max_active_tasks`).
+    #[serde(default)]
+    pub max_active: Option<u32>,
+    /// The longest list it expands (default 1,024, Airflow's `max_map_length`).
+    #[serde(default)]
+    pub max_items: Option<u32>,
     #[serde(flatten)]
     pub retry: RetrySpec,
 }

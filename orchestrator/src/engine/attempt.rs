@@ -5,8 +5,9 @@ use super::{Job, RunEvent};
 use crate::alerts::{AlertEvent, NewCallback, task_facts};
 use crate::dag::Task;
 use crate::settings::Settings;
+use crate::store::instance_name;
 use crate::store::{OwnedAttempt, Store, TaskState, TryEnd};
-use crate::template::{RunVars, render_config, render_when};
+use crate::template::{AttemptVars, RunVars, render_config, render_when};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,9 @@ pub(super) struct Attempt {
     /// provide as it was): the attempt fails with it, as a configuration error.
     pub refused: Option<String>,
     pub vars: Arc<RunVars>,
+    /// Which instance of a mapped task this is (-1: not mapped), and its item.
+    pub map_index: i32,
+    pub item: Option<serde_json::Value>,
     pub try_number: u32,
     pub max_tries: u32,
     /// When this try's first check was, when the attempt checks again what it found not
@@ -42,6 +46,7 @@ pub(super) struct Attempt {
 /// How an attempt left its task instance.
 pub(super) struct AttemptEnd {
     pub task_id: String,
+    pub map_index: i32,
     /// None when another job took the attempt over and this one recorded nothing.
     pub state: Option<TaskState>,
     pub next_try_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -58,7 +63,7 @@ impl Attempt {
     /// Runs the attempt and records how it ended (unless another job took it over).
     pub async fn run(self) -> Result<AttemptEnd> {
         self.emit(RunEvent::TaskStarted {
-            task_id: self.task.task_id.clone(),
+            task_id: self.name(),
             try_number: self.try_number,
         });
         let started = Instant::now();
@@ -83,6 +88,7 @@ impl Attempt {
             dag_id: end.dag_id.clone(),
             run_id: end.run_id.clone(),
             task_id: end.task_id.clone(),
+            map_index: end.map_index,
         });
         if !owned {
             let reason = format!(
@@ -94,17 +100,18 @@ impl Attempt {
                 "attempt {} of {}.{} in run {} ended here after another job had declared it dead; its result was not recorded",
                 end.try_number,
                 end.dag_id,
-                end.task_id,
+                self.name(),
                 end.run_id
             );
             return Ok(AttemptEnd {
                 task_id: self.task.task_id.clone(),
+                map_index: self.map_index,
                 state: None,
                 next_try_at: None,
             });
         }
         self.emit(RunEvent::TaskFinished {
-            task_id: self.task.task_id.clone(),
+            task_id: self.name(),
             try_number: self.try_number,
             state: end.ti_state,
             seconds: end.duration,
@@ -112,6 +119,7 @@ impl Attempt {
         });
         Ok(AttemptEnd {
             task_id: self.task.task_id.clone(),
+            map_index: self.map_index,
             state: Some(end.ti_state),
             next_try_at: end.next_try_at,
         })
@@ -125,9 +133,8 @@ impl Attempt {
     ) -> (Result<TaskOutcome, TaskError>, Option<std::path::PathBuf>) {
         let (dag_id, run_id) = (&self.vars.dag_id, &self.vars.run_id);
         let try_number = i64::from(self.try_number);
-        let log_path = self
-            .settings
-            .log_path(dag_id, run_id, &self.task.task_id, try_number);
+        let ids = (dag_id.as_str(), run_id.as_str(), self.task.task_id.as_str());
+        let log_path = self.settings.log_path(ids, self.map_index, try_number);
         let log_path = match log_path {
             Ok(path) => path,
             Err(e) => return (Err(TaskError::Config(e)), None),
@@ -150,8 +157,7 @@ impl Attempt {
             }
         };
         let upload = self.settings.logs_url.as_ref().and_then(|root| {
-            let ids = (dag_id.as_str(), run_id.as_str(), self.task.task_id.as_str());
-            let url = crate::remote_logs::attempt_url(root, ids, try_number);
+            let url = crate::remote_logs::attempt_url(root, ids, self.map_index, try_number);
             // A check after the first adds to what the earlier ones uploaded.
             crate::remote_logs::Upload::start(&url, log_path.clone(), self.waiting_since.is_some())
                 .map_err(|e| {
@@ -243,6 +249,7 @@ impl Attempt {
             dag_id: self.vars.dag_id.clone(),
             run_id: self.vars.run_id.clone(),
             task_id: self.task.task_id.clone(),
+            map_index: self.map_index,
             try_number: i64::from(self.try_number),
             ti_state: state,
             try_state,
@@ -368,7 +375,10 @@ impl Attempt {
             map.insert("tests".into(), serde_json::Value::Array(shown));
             map.insert("summary".into(), headline.into());
         }
-        NewCallback::for_actions(key, end.try_number, event, actions, &facts)
+        NewCallback::of_instance(
+            NewCallback::for_actions(key, end.try_number, event, actions, &facts),
+            end.map_index,
+        )
     }
 
     /// The alert messages an end in `state` causes, by the task's callbacks.
@@ -387,7 +397,10 @@ impl Attempt {
         if let (serde_json::Value::Object(map), Some(tail)) = (&mut facts, self.log_tail()) {
             map.insert("log_tail".into(), tail.into());
         }
-        NewCallback::for_actions(key, try_number, event, actions, &facts)
+        NewCallback::of_instance(
+            NewCallback::for_actions(key, try_number, event, actions, &facts),
+            self.map_index,
+        )
     }
 
     /// The last lines of the attempt's log (at most 4 KiB), masked, for alert messages.
@@ -396,9 +409,8 @@ impl Attempt {
         let path = self
             .settings
             .log_path(
-                &self.vars.dag_id,
-                &self.vars.run_id,
-                &self.task.task_id,
+                (&self.vars.dag_id, &self.vars.run_id, &self.task.task_id),
+                self.map_index,
                 i64::from(self.try_number),
             )
             .ok()?;
@@ -428,7 +440,7 @@ impl Attempt {
                 "attempt {} of {} of task `{}` ({}) in run `{}` on {}",
                 self.try_number,
                 self.max_tries,
-                task.task_id,
+                self.name(),
                 task.task_type,
                 self.vars.run_id,
                 self.job.hostname
@@ -483,10 +495,15 @@ impl Attempt {
                 .map_err(|e| TaskError::Retryable(format!("reading upstream outputs: {e}")))?;
             super::outputs_seen(&self.task.reads_outputs, found)
         };
+        let attempt = AttemptVars {
+            task_id: &self.task.task_id,
+            try_number: self.try_number,
+            map: self.item.as_ref().map(|item| (self.map_index, item)),
+        };
         let result = run_task(
             &self.task,
             &self.vars,
-            (self.try_number, self.waiting_since),
+            (attempt, self.waiting_since),
             &outputs,
             &self.settings.connections,
             log,
@@ -508,13 +525,14 @@ impl Attempt {
             self.vars.dag_id.clone(),
             self.vars.run_id.clone(),
             self.task.task_id.clone(),
+            self.map_index,
         );
         let try_number = i64::from(self.try_number);
         let on_start = move |pid: u32| -> futures::future::BoxFuture<'static, ()> {
             let (store, job_id, key) = (store.clone(), job_id.clone(), key.clone());
             let start = super::supervisor::process_start(pid);
             Box::pin(async move {
-                let key = (key.0.as_str(), key.1.as_str(), key.2.as_str());
+                let key = (key.0.as_str(), key.1.as_str(), key.2.as_str(), key.3);
                 if let Err(e) = store
                     .record_attempt_process(key, try_number, &job_id, (pid, start.as_deref()))
                     .await
@@ -555,6 +573,11 @@ impl Attempt {
             let _ = tx.send(event);
         }
     }
+
+    /// The instance as people name it: `task`, or `task[3]` when mapped.
+    fn name(&self) -> String {
+        instance_name(&self.task.task_id, self.map_index)
+    }
 }
 
 /// Renders a task's config and runs it once under its execution timeout. Shared by the
@@ -563,7 +586,7 @@ impl Attempt {
 pub async fn run_task(
     task: &Task,
     vars: &RunVars,
-    (try_number, waiting_since): (u32, Option<chrono::DateTime<chrono::Utc>>),
+    (attempt, waiting_since): (AttemptVars<'_>, Option<chrono::DateTime<chrono::Utc>>),
     outputs: &serde_json::Value,
     connections: &Arc<updraft_core::Connections>,
     log: &TaskLog,
@@ -573,14 +596,13 @@ pub async fn run_task(
     dag_runs: Option<&Arc<dyn updraft_core::dag_runs::DagRuns>>,
 ) -> Result<TaskOutcome, TaskError> {
     if let Some(when) = &task.when
-        && !render_when(when, vars, &task.task_id, try_number, outputs)
-            .map_err(TaskError::Config)?
+        && !render_when(when, vars, attempt, outputs).map_err(TaskError::Config)?
     {
         log.line(format!("`when: {when}` is false: nothing to do"));
         return Ok(TaskOutcome::nothing_to_do());
     }
-    let config = render_config(&task.config, vars, &task.task_id, try_number, outputs)
-        .map_err(TaskError::Config)?;
+    let config = render_config(&task.config, vars, attempt, outputs).map_err(TaskError::Config)?;
+    let try_number = attempt.try_number;
     let ctx = TaskContext {
         dag_id: vars.dag_id.clone(),
         run_id: vars.run_id.clone(),

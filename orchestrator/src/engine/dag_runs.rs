@@ -148,6 +148,7 @@ impl TriggeredRuns {
             run_id: run_id.to_string(),
             tasks: TaskPick::All,
             only_failed: false,
+            map_index: None,
             dry_run: false,
             execute_here: false,
             latest_version: false,

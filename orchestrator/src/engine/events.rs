@@ -25,6 +25,11 @@ pub enum RunEvent {
         task_id: String,
         state: TaskState,
     },
+    /// A mapped task became `count` instances (`task_id[0]`, `task_id[1]`, …).
+    TaskExpanded {
+        task_id: String,
+        count: usize,
+    },
     RunFinished {
         state: RunState,
     },

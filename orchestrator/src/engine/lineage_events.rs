@@ -19,6 +19,7 @@ impl Attempt {
             dag_id: &self.vars.dag_id,
             run_id: &self.vars.run_id,
             task_id: &self.task.task_id,
+            map_index: self.map_index,
             try_number: i64::from(self.try_number),
         };
         let start = callback(
@@ -50,6 +51,7 @@ impl Attempt {
             dag_id: &end.dag_id,
             run_id: &end.run_id,
             task_id: &end.task_id,
+            map_index: end.map_index,
             try_number: end.try_number,
         };
         let schemas = self.delta_schemas(&end.reports).await;

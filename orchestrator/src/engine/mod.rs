@@ -24,13 +24,16 @@ use crate::dag::Seen;
 use crate::dag::trigger_rule::{Decision, UpstreamCounts};
 use crate::dag::{Dag, TaskRow};
 use crate::settings::Settings;
-use crate::store::{Claimant, DagRunRow, OwnedAttempt, QueueCap, RunState, Store, TaskState};
+use crate::store::{
+    Claimant, DagRunRow, Expansion, OwnedAttempt, QueueCap, RunState, Store, TaskState,
+    instance_name,
+};
 use crate::template::RunVars;
 use crate::versions::{self, DagVersions, Resolved, VersionError};
 use anyhow::Result;
 use attempt::{Attempt, AttemptEnd};
 use chrono::Utc;
-use run_tasks::{RunTasks, TaskView};
+use run_tasks::{Key, RunTasks, TaskView};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,7 +180,7 @@ impl Engine {
                     (poll * 2).min(MAX_POLL)
                 };
             }
-            self.decide_ready(dag, run, &mut tasks).await?;
+            self.decide_ready(dag, run, &vars, &mut tasks).await?;
             self.promote_due_retries(dag, run, &mut tasks).await?;
             let held = self.held();
             let more = !held
@@ -273,11 +276,12 @@ impl Engine {
         refreshed: &mut Instant,
         poll: Duration,
     ) {
-        tasks.update(&end.task_id, Some(false), None);
+        let key = (end.task_id, end.map_index);
+        tasks.update(&key, Some(false), None);
         match end.state {
             Some(state) => {
-                tasks.update(&end.task_id, None, Some(end.next_try_at));
-                tasks.set(dag, &end.task_id, state);
+                tasks.update(&key, None, Some(end.next_try_at));
+                tasks.set(dag, &key, state);
             }
             None => *refreshed = refreshed.checked_sub(poll).unwrap_or(*refreshed),
         }
@@ -317,7 +321,7 @@ impl Engine {
         dag: &Dag,
         run: &DagRunRow,
         version: i64,
-    ) -> Result<HashMap<String, TaskView>> {
+    ) -> Result<HashMap<Key, TaskView>> {
         let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
         let mut rows = self.store.task_instances(dag_id, run_id).await?;
         let known: std::collections::HashSet<&str> =
@@ -352,19 +356,7 @@ impl Engine {
                 .await?;
             rows = self.store.task_instances(dag_id, run_id).await?;
         }
-        let mut tasks = HashMap::with_capacity(rows.len());
-        for row in rows {
-            tasks.insert(
-                row.task_id,
-                TaskView {
-                    state: row.state,
-                    max_tries: row.max_tries.max(1) as u32,
-                    next_try_at: row.next_try_at,
-                    local: false,
-                },
-            );
-        }
-        Ok(tasks)
+        Ok(rows.into_iter().map(view_of).collect())
     }
 
     /// Re-reads what other jobs may have changed: the instances not finished yet (a
@@ -376,30 +368,47 @@ impl Engine {
             .unfinished_tasks(&run.dag_id, &run.run_id)
             .await?;
         let mut unfinished = std::collections::HashSet::with_capacity(rows.len());
-        let mut changed = false;
-        for (task_id, state, max_tries, next_try_at) in rows {
-            if let Some(view) = tasks.get(&task_id)
-                && !view.local
-            {
-                changed |= view.state != state || view.next_try_at != next_try_at;
-                tasks.set_max_tries(&task_id, max_tries.max(1) as u32);
-                tasks.update(&task_id, None, Some(next_try_at));
-                tasks.set(dag, &task_id, state);
+        let (mut changed, mut unknown) = (false, false);
+        for (task_id, map_index, state, max_tries, next_try_at) in rows {
+            let key = (task_id, map_index);
+            match tasks.get(&key) {
+                Some(view) if !view.local => {
+                    changed |= view.state != state || view.next_try_at != next_try_at;
+                    tasks.set_max_tries(&key, max_tries.max(1) as u32);
+                    tasks.update(&key, None, Some(next_try_at));
+                    tasks.set(dag, &key, state);
+                }
+                Some(_) => {}
+                // Made elsewhere (another job expanded a mapped task): read in full below.
+                None => unknown = true,
             }
-            unfinished.insert(task_id);
+            unfinished.insert(key);
         }
         // What this job still thought unfinished, and the store no longer does, has ended
-        // elsewhere: read those few rows in full.
+        // elsewhere (or gone: an expanded task's placeholder): read the rows in full.
         let ended = tasks
             .iter()
-            .any(|(id, t)| !t.local && !t.state.is_finished() && !unfinished.contains(id));
-        if ended {
+            .any(|(key, t)| !t.local && !t.state.is_finished() && !unfinished.contains(key));
+        if ended || unknown {
             changed = true;
             let rows = self.store.task_instances(&run.dag_id, &run.run_id).await?;
+            let mut present = std::collections::HashSet::with_capacity(rows.len());
             for row in rows {
-                if tasks.get(&row.task_id).is_some_and(|v| !v.local) {
-                    tasks.set(dag, &row.task_id, row.state);
+                let (key, view) = view_of(row);
+                present.insert(key.clone());
+                match tasks.get(&key) {
+                    Some(v) if v.local => {}
+                    Some(_) => tasks.set(dag, &key, view.state),
+                    None => tasks.insert(key, view),
                 }
+            }
+            let gone: Vec<Key> = tasks
+                .iter()
+                .filter(|(key, v)| !v.local && !present.contains(*key))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in gone {
+                tasks.remove(&key);
             }
         }
         Ok(changed)
@@ -407,42 +416,180 @@ impl Engine {
 
     /// Applies trigger rules to undecided tasks whose upstreams changed and allow a
     /// decision.
-    async fn decide_ready(&self, dag: &Dag, run: &DagRunRow, tasks: &mut RunTasks) -> Result<()> {
+    async fn decide_ready(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+        vars: &RunVars,
+        tasks: &mut RunTasks,
+    ) -> Result<()> {
         if !tasks.has_candidates() {
             return Ok(());
         }
-        let mut decided: HashMap<TaskState, Vec<&str>> = HashMap::new();
+        let mut decided: HashMap<TaskState, Vec<(&str, i32)>> = HashMap::new();
+        let mut to_expand = Vec::new();
         // Topological order lets a skip or upstream failure flow down in one pass.
         while let Some(i) = tasks.next_candidate() {
             let Some(task_id) = dag.topo_order.get(i) else {
                 continue;
             };
-            if tasks.state(task_id) != TaskState::None {
+            let undecided: Vec<i32> = tasks
+                .instances_of(task_id)
+                .filter(|m| {
+                    tasks
+                        .get(&(task_id.clone(), *m))
+                        .is_some_and(|v| v.state == TaskState::None)
+                })
+                .collect();
+            if undecided.is_empty() {
                 continue;
             }
             let task = &dag.tasks[task_id];
-            let counts = upstream_counts(task.upstream.iter().map(|u| tasks.state(u)));
+            let counts = upstream_counts(task.upstream.iter().flat_map(|u| tasks.states_of(u)));
             let new_state = match task.trigger_rule.decide(counts) {
                 Decision::Wait => continue,
                 Decision::Run => TaskState::Scheduled,
                 Decision::Skip => TaskState::Skipped,
                 Decision::UpstreamFailed => TaskState::UpstreamFailed,
             };
-            tasks.set(dag, task_id, new_state);
-            decided.entry(new_state).or_default().push(task_id);
+            // A mapped task runs over its list as it is now, unless only some of its
+            // instances were cleared: those run again with their items.
+            let all_undecided = tasks
+                .states_of(task_id)
+                .iter()
+                .all(|s| *s == TaskState::None);
+            if new_state == TaskState::Scheduled && task.map.is_some() && all_undecided {
+                to_expand.push(task_id.as_str());
+                continue;
+            }
+            for map_index in undecided {
+                tasks.set(dag, &(task_id.clone(), map_index), new_state);
+                decided
+                    .entry(new_state)
+                    .or_default()
+                    .push((task_id.as_str(), map_index));
+            }
         }
-        for (state, ids) in decided {
+        for (state, keys) in decided {
             self.store
-                .move_tasks(&run.dag_id, &run.run_id, &ids, TaskState::None, state)
+                .move_tasks(&run.dag_id, &run.run_id, &keys, TaskState::None, state)
                 .await?;
             if state != TaskState::Scheduled {
-                for id in ids {
+                for (id, map_index) in keys {
                     self.emit(RunEvent::TaskDecided {
-                        task_id: id.to_string(),
+                        task_id: instance_name(id, map_index),
                         state,
                     });
                 }
             }
+        }
+        for task_id in to_expand {
+            self.expand(dag, run, vars, tasks, task_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Expands mapped task `task_id` over its list (rendered now, with the outputs of
+    /// the tasks it reads), and takes the instances the store then has.
+    async fn expand(
+        &self,
+        dag: &Dag,
+        run: &DagRunRow,
+        vars: &RunVars,
+        tasks: &mut RunTasks,
+        task_id: &str,
+    ) -> Result<()> {
+        let task = &dag.tasks[task_id];
+        let Some(map) = &task.map else {
+            return Ok(());
+        };
+        let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+        let started = std::time::Instant::now();
+        let found = self
+            .store
+            .task_outputs(dag_id, run_id, &task.reads_outputs)
+            .await?;
+        let outputs = outputs_seen(&task.reads_outputs, found);
+        let listed = crate::template::render_items(&map.items, vars, task_id, &outputs);
+        let texts: Vec<String>;
+        let why: String;
+        let expansion = match listed {
+            Ok(items) if items.len() > map.max_items as usize => {
+                why = format!(
+                    "for_each gave {} items, more than max_items ({}): no instance ran;                      raise max_items or list less",
+                    items.len(),
+                    map.max_items
+                );
+                Expansion::Failed(&why)
+            }
+            Ok(items) => {
+                texts = items.iter().map(|i| i.to_string()).collect();
+                Expansion::Items(&texts)
+            }
+            Err(e) => {
+                why = e;
+                Expansion::Failed(&why)
+            }
+        };
+        let row = dag
+            .task_rows()
+            .into_iter()
+            .find(|r| r.task_id == task_id)
+            .ok_or_else(|| anyhow::anyhow!("task {task_id} is not in its DAG"))?;
+        if !self
+            .store
+            .expand_task((dag_id, run_id), &row, expansion)
+            .await?
+        {
+            return Ok(()); // another job decided it: the next refresh tells
+        }
+        match expansion {
+            Expansion::Items(items) if !items.is_empty() => {
+                tracing::info!(
+                    "{dag_id} {run_id}: {task_id} mapped over {} items ({} ms)",
+                    items.len(),
+                    started.elapsed().as_millis()
+                );
+                self.emit(RunEvent::TaskExpanded {
+                    task_id: task_id.to_string(),
+                    count: items.len(),
+                });
+            }
+            Expansion::Items(_) => self.emit(RunEvent::TaskDecided {
+                task_id: task_id.to_string(),
+                state: TaskState::Skipped,
+            }),
+            Expansion::Failed(why) => {
+                tracing::warn!("{dag_id} {run_id}: {task_id} failed: {why}");
+                self.emit(RunEvent::TaskFinished {
+                    task_id: task_id.to_string(),
+                    try_number: 1,
+                    state: TaskState::Failed,
+                    seconds: 0.0,
+                    error: Some(why.to_string()),
+                });
+            }
+        }
+        let rows = self.store.task_instances(dag_id, run_id).await?;
+        let old: Vec<Key> = tasks
+            .instances_of(task_id)
+            .map(|m| (task_id.to_string(), m))
+            .collect();
+        for key in old {
+            tasks.remove(&key);
+        }
+        for row in rows.into_iter().filter(|r| r.task_id == task_id) {
+            let (key, view) = view_of(row);
+            let state = view.state;
+            tasks.insert(
+                key.clone(),
+                TaskView {
+                    state: TaskState::None,
+                    ..view
+                },
+            );
+            // Through `set`, so that a skip or failure makes the downstream decide.
+            tasks.set(dag, &key, state);
         }
         Ok(())
     }
@@ -455,27 +602,27 @@ impl Engine {
         tasks: &mut RunTasks,
     ) -> Result<()> {
         let now = Utc::now();
-        let due: Vec<String> = tasks
+        let due: Vec<Key> = tasks
             .retrying()
             .filter(|(_, at)| at.is_none_or(|at| at <= now))
-            .map(|(id, _)| id.to_string())
+            .map(|(key, _)| key.clone())
             .collect();
         if due.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = due.iter().map(String::as_str).collect();
+        let keys: Vec<(&str, i32)> = due.iter().map(|(id, m)| (id.as_str(), *m)).collect();
         self.store
             .move_tasks(
                 &run.dag_id,
                 &run.run_id,
-                &ids,
+                &keys,
                 TaskState::UpForRetry,
                 TaskState::Scheduled,
             )
             .await?;
-        for id in &due {
-            tasks.update(id, None, Some(None));
-            tasks.set(dag, id, TaskState::Scheduled);
+        for key in &due {
+            tasks.update(key, None, Some(None));
+            tasks.set(dag, key, TaskState::Scheduled);
         }
         Ok(())
     }
@@ -500,7 +647,7 @@ impl Engine {
             .min(self.job.free_slots());
         // A run shared by schedulers gets each task run by one serving its queue; a run
         // this process works alone (a foreground trigger) runs every task here.
-        let served = |task_id: &&str| {
+        let served = |(task_id, _): &(&str, i32)| {
             mode == RunMode::Exclusive
                 || dag
                     .task(task_id)
@@ -510,17 +657,33 @@ impl Engine {
         // promise.
         let now = Utc::now();
         let scheduled = tasks
-            .scheduled(usize::MAX)
-            .filter_map(|i| dag.topo_order.get(i))
-            .map(String::as_str);
+            .scheduled()
+            .filter_map(|(i, m)| dag.topo_order.get(i).map(|id| (id.as_str(), m)));
         // The ids as the DAG holds them: `tasks` changes below.
         let due = tasks
             .due_rechecks(now)
-            .filter_map(|id| dag.task(id))
-            .map(|t| t.task_id.as_str());
-        let wanted: Vec<&str> = due
+            .filter_map(|(id, m)| dag.task(id).map(|t| (t.task_id.as_str(), *m)));
+        // A mapped task's instances run at most `max_active` at once.
+        let mut starting: HashMap<&str, usize> = HashMap::new();
+        let mut within_max_active = |(task_id, _): &(&str, i32)| {
+            let Some(task) = dag.task(task_id) else {
+                return true;
+            };
+            let Some(map) = &task.map else {
+                return true;
+            };
+            let limit = map.max_active.unwrap_or(dag.max_active_tasks) as usize;
+            let n = starting.entry(task.task_id.as_str()).or_default();
+            if tasks.running_of(&task.task_id) + *n >= limit {
+                return false;
+            }
+            *n += 1;
+            true
+        };
+        let wanted: Vec<(&str, i32)> = due
             .chain(scheduled)
             .filter(served)
+            .filter(|key| within_max_active(key))
             .take(room.min(MAX_CLAIM))
             .collect();
         if wanted.is_empty() {
@@ -538,33 +701,37 @@ impl Engine {
                     job_id: &self.job.id,
                     hostname: &self.job.hostname,
                 },
-                |task_id, try_number| {
+                |task_id, map_index, try_number| {
+                    let ids = (vars.dag_id.as_str(), vars.run_id.as_str(), task_id);
                     // Logs in the object store are read from there, on any host.
                     if let Some(root) = &self.settings.logs_url {
-                        let ids = (vars.dag_id.as_str(), vars.run_id.as_str(), task_id);
-                        return crate::remote_logs::attempt_url(root, ids, try_number);
+                        return crate::remote_logs::attempt_url(root, ids, map_index, try_number);
                     }
                     // A refused path fails the attempt when it opens its log.
                     self.settings
-                        .log_path(&vars.dag_id, &vars.run_id, task_id, try_number)
+                        .log_path(ids, map_index, try_number)
                         .map(|path| path.display().to_string())
                         .unwrap_or_default()
                 },
             )
             .await?;
         // Whatever was not won is running elsewhere (or finished); the next refresh tells.
-        for id in &wanted {
-            tasks.set(dag, id, TaskState::Running);
+        for (id, map_index) in &wanted {
+            tasks.set(dag, &(id.to_string(), *map_index), TaskState::Running);
         }
         for c in claimed {
-            tasks.update(&c.task_id, Some(true), None);
-            let max_tries = tasks.get(&c.task_id).map_or(1, |v| v.max_tries);
+            let key = (c.task_id.clone(), c.map_index);
+            tasks.update(&key, Some(true), None);
+            let (max_tries, item) = tasks
+                .get(&key)
+                .map_or((1, None), |v| (v.max_tries, v.item.clone()));
             let attempt_cancel = cancel.child_token();
             self.job.track(
                 OwnedAttempt {
                     dag_id: vars.dag_id.clone(),
                     run_id: vars.run_id.clone(),
                     task_id: c.task_id.clone(),
+                    map_index: c.map_index,
                 },
                 attempt_cancel.clone(),
             );
@@ -577,6 +744,8 @@ impl Engine {
                 refused: resolved.refusal(&task),
                 task,
                 vars: vars.clone(),
+                map_index: c.map_index,
+                item: item.and_then(|text| serde_json::from_str(&text).ok()),
                 try_number: u32::try_from(c.try_number).unwrap_or(u32::MAX),
                 max_tries,
                 waiting_since: c.rechecked.then_some(c.started_at),
@@ -593,16 +762,16 @@ impl Engine {
 /// The tasks of `wanted` in each queue that `limits` caps, in claim order.
 fn queue_caps<'a>(
     dag: &'a Dag,
-    wanted: &[&'a str],
+    wanted: &[(&'a str, i32)],
     limits: &'a std::collections::BTreeMap<String, u32>,
 ) -> Vec<QueueCap<'a>> {
     limits
         .iter()
         .filter_map(|(queue, max)| {
-            let tasks: Vec<&str> = wanted
+            let tasks: Vec<(&str, i32)> = wanted
                 .iter()
                 .copied()
-                .filter(|id| dag.task(id).is_some_and(|t| &t.queue == queue))
+                .filter(|(id, _)| dag.task(id).is_some_and(|t| &t.queue == queue))
                 .collect();
             (!tasks.is_empty()).then_some(QueueCap {
                 queue,
@@ -637,6 +806,20 @@ fn next_wake(tasks: &RunTasks, poll_at: Instant) -> Instant {
     }
 }
 
+/// What the engine knows of an instance from its row.
+fn view_of(row: crate::store::TaskInstanceRow) -> (Key, TaskView) {
+    (
+        (row.task_id, row.map_index),
+        TaskView {
+            state: row.state,
+            max_tries: row.max_tries.max(1) as u32,
+            next_try_at: row.next_try_at,
+            local: false,
+            item: row.map_item,
+        },
+    )
+}
+
 fn upstream_counts(states: impl Iterator<Item = TaskState>) -> UpstreamCounts {
     let mut c = UpstreamCounts::default();
     for s in states {
@@ -652,13 +835,13 @@ fn upstream_counts(states: impl Iterator<Item = TaskState>) -> UpstreamCounts {
     c
 }
 
-/// A run succeeds only if every leaf task succeeded or was skipped.
+/// A run succeeds only if every instance of every leaf task succeeded or was skipped.
 fn run_outcome(dag: &Dag, tasks: &RunTasks) -> RunState {
     let leaves_ok = dag.leaves().all(|t| {
-        matches!(
-            tasks.state(&t.task_id),
-            TaskState::Success | TaskState::Skipped
-        )
+        tasks
+            .states_of(&t.task_id)
+            .iter()
+            .all(|s| matches!(s, TaskState::Success | TaskState::Skipped))
     });
     if leaves_ok {
         RunState::Success

@@ -51,7 +51,7 @@ pub async fn recover<'a>(
                      again in the same try, to be checked at once",
                     stale.try_number,
                     stale.dag_id,
-                    stale.task_id,
+                    crate::store::instance_name(&stale.task_id, stale.map_index),
                     stale.run_id
                 );
                 failed += 1;
@@ -77,7 +77,7 @@ pub async fn recover<'a>(
                 "failed attempt {} of {}.{} in run {}: its job is dead",
                 stale.try_number,
                 stale.dag_id,
-                stale.task_id,
+                crate::store::instance_name(&stale.task_id, stale.map_index),
                 stale.run_id
             );
             failed += 1;
@@ -103,7 +103,10 @@ fn alerts(stale: &StaleAttempt, task: &Task, why: &str, retried: bool) -> Vec<Ne
         stale.task_id.as_str(),
     );
     let facts = task_facts(key, stale.try_number, shown, Some(why), None);
-    NewCallback::for_actions(key, stale.try_number, event, actions, &facts)
+    NewCallback::of_instance(
+        NewCallback::for_actions(key, stale.try_number, event, actions, &facts),
+        stale.map_index,
+    )
 }
 
 /// The OpenLineage `FAIL` of `stale` (its `START` was sent when it started), when a
@@ -114,6 +117,7 @@ fn lineage_fail(stale: &StaleAttempt, why: &str, settings: &Settings) -> Option<
         dag_id: &stale.dag_id,
         run_id: &stale.run_id,
         task_id: &stale.task_id,
+        map_index: stale.map_index,
         try_number: stale.try_number,
     };
     Some(crate::openlineage::callback(
@@ -154,7 +158,7 @@ async fn survivors_gone(stale: &StaleAttempt, hostname: &str) -> bool {
         "attempt {} of {}.{} in run {}: {said}",
         stale.try_number,
         stale.dag_id,
-        stale.task_id,
+        crate::store::instance_name(&stale.task_id, stale.map_index),
         stale.run_id
     );
     if let Some(path) = &stale.log_path

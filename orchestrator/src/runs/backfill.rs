@@ -116,10 +116,10 @@ pub async fn prepare(
             } else {
                 clear::run_dag(store, versions, current, existing).await?
             };
-            let resets: Vec<(&str, i64)> = dag
+            let resets: Vec<(&str, Option<i32>, i64)> = dag
                 .task_rows()
                 .into_iter()
-                .map(|t| (t.task_id, t.max_tries))
+                .map(|t| (t.task_id, None, t.max_tries))
                 .collect();
             store
                 .clear_tasks(&existing.dag_id, &existing.run_id, &resets, Some(job_id))

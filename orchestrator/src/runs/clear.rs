@@ -19,8 +19,12 @@ pub struct ClearRequest {
     pub run_id: String,
     /// The tasks to start from (their downstream tasks are cleared with them).
     pub tasks: TaskPick,
-    /// Only tasks that failed or whose upstream failed.
+    /// Only tasks that failed or whose upstream failed (of a mapped task: only its
+    /// instances that did).
     pub only_failed: bool,
+    /// Only this instance of the picked tasks that are mapped (their downstream tasks
+    /// are cleared whole).
+    pub map_index: Option<i32>,
     /// Say what would be cleared, change nothing.
     pub dry_run: bool,
     /// Work the run again in this process (a `trigger` job), instead of leaving it to a
@@ -60,7 +64,8 @@ pub struct Cleared {
     pub run: DagRunRow,
     /// The DAG version the run is worked with from now on.
     pub dag: Arc<Dag>,
-    /// The tasks cleared (or that would be, on a dry run), downstream ones included.
+    /// The tasks cleared (or that would be, on a dry run), downstream ones included; an
+    /// instance of a mapped task cleared alone as `task[3]`.
     pub task_ids: Vec<String>,
     /// The job working the run again here.
     pub job: Option<Arc<Job>>,
@@ -102,15 +107,19 @@ pub async fn clear(
         replan(store, (&dag, number), &run, &instances).await?;
         instances = store.task_instances(dag_id, &request.run_id).await?;
     }
-    let task_ids = if request.only_new {
+    let picked: Vec<(String, Option<i32>)> = if request.only_new {
         dag.topo_order
             .iter()
             .filter(|id| !planned.contains(*id))
-            .cloned()
+            .map(|id| (id.clone(), None))
             .collect()
     } else {
         to_clear(&dag, &instances, &request)
     };
+    let task_ids: Vec<String> = picked
+        .iter()
+        .map(|(id, index)| crate::store::instance_name(id, index.unwrap_or(-1)))
+        .collect();
     // As the run is now (a re-plan moved it to another version).
     let run = store.run(dag_id, &request.run_id).await?.unwrap_or(run);
     if task_ids.is_empty() || request.dry_run {
@@ -121,14 +130,14 @@ pub async fn clear(
             job: None,
         });
     }
-    let resets: Vec<(&str, i64)> = task_ids
+    let resets: Vec<(&str, Option<i32>, i64)> = picked
         .iter()
-        .map(|id| {
+        .map(|(id, index)| {
             let tries = dag
                 .tasks
                 .get(id)
                 .map_or(1, |t| i64::from(t.retry.retries) + 1);
-            (id.as_str(), tries)
+            (id.as_str(), *index, tries)
         })
         .collect();
     let job = if request.execute_here {
@@ -240,19 +249,47 @@ fn version_error(e: VersionError) -> RunsError {
     }
 }
 
-/// The picked tasks and everything downstream of them, sorted.
-fn to_clear(dag: &Dag, instances: &[TaskInstanceRow], request: &ClearRequest) -> Vec<String> {
-    let picked = instances
+/// The picked tasks and everything downstream of them, sorted: each a whole task, or one
+/// instance of a mapped task (when the request names an index, or only the failed ones).
+fn to_clear(
+    dag: &Dag,
+    instances: &[TaskInstanceRow],
+    request: &ClearRequest,
+) -> Vec<(String, Option<i32>)> {
+    let picked: Vec<&TaskInstanceRow> = instances
         .iter()
         .filter(|ti| dag.task(&ti.task_id).is_some())
         .filter(|ti| request.tasks.picks(&ti.task_id))
+        .filter(|ti| request.map_index.is_none_or(|m| ti.map_index == m))
         .filter(|ti| {
             !request.only_failed
                 || matches!(ti.state, TaskState::Failed | TaskState::UpstreamFailed)
-        });
-    let mut cleared = BTreeSet::new();
-    for ti in picked {
-        dag.with_downstream(&ti.task_id, &mut cleared);
+        })
+        .collect();
+    let mut whole = BTreeSet::new();
+    let mut alone = BTreeSet::new();
+    for ti in &picked {
+        let one_instance =
+            ti.map_index >= 0 && (request.map_index.is_some() || request.only_failed);
+        if one_instance {
+            alone.insert((ti.task_id.clone(), ti.map_index));
+            if let Some(task) = dag.task(&ti.task_id) {
+                for down in &task.downstream {
+                    dag.with_downstream(down, &mut whole);
+                }
+            }
+        } else {
+            dag.with_downstream(&ti.task_id, &mut whole);
+        }
     }
-    cleared.into_iter().collect()
+    let alone: Vec<(String, Option<i32>)> = alone
+        .into_iter()
+        .filter(|(id, _)| !whole.contains(id))
+        .map(|(id, m)| (id, Some(m)))
+        .collect();
+    whole
+        .into_iter()
+        .map(|id| (id, None))
+        .chain(alone)
+        .collect()
 }

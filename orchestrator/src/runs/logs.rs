@@ -57,22 +57,33 @@ impl LogSource {
 /// never finished it (killed): what reached the store is all there is.
 const CUT: &str = "[updraft] the log ends here: the process writing it stopped before finishing it (its last seconds may be missing)\n";
 
-/// The log of attempt `try_number` (default: the latest) of a task in a run.
+/// The log of attempt `try_number` (default: the latest) of a task instance in a run
+/// (`map_index` -1: a task that is not mapped).
 pub async fn attempt_log(
     store: &Store,
     settings: &Settings,
-    (dag_id, run_id, task_id): (&str, &str, &str),
+    (dag_id, run_id, task_id, map_index): (&str, &str, &str, i32),
     try_number: Option<i64>,
 ) -> Result<AttemptLog, RunsError> {
     let tries = store.tries(dag_id, run_id, Some(task_id)).await?;
+    let mut tries = tries
+        .into_iter()
+        .filter(|t| t.map_index == map_index)
+        .peekable();
+    if map_index >= 0 && tries.peek().is_none() {
+        return Err(RunsError::NotFound(format!(
+            "task `{task_id}` in run `{run_id}` of `{dag_id}` has no instance with map_index {map_index}"
+        )));
+    }
     let chosen = match try_number {
-        Some(n) => tries.into_iter().find(|t| t.try_number == n),
-        None => tries.into_iter().last(),
+        Some(n) => tries.find(|t| t.try_number == n),
+        None => tries.next_back(),
     };
     let Some(attempt) = chosen else {
         return Err(RunsError::NotFound(format!(
-            "no attempt{} of task `{task_id}` in run `{run_id}` of `{dag_id}`",
-            try_number.map(|n| format!(" {n}")).unwrap_or_default()
+            "no attempt{} of task `{}` in run `{run_id}` of `{dag_id}`",
+            try_number.map(|n| format!(" {n}")).unwrap_or_default(),
+            crate::store::instance_name(task_id, map_index)
         )));
     };
     let source = log_source(settings, &attempt)?;
@@ -88,9 +99,8 @@ pub fn log_source(settings: &Settings, attempt: &TaskTryRow) -> Result<LogSource
         Some(path) => Ok(LogSource::File(PathBuf::from(path))),
         None => settings
             .log_path(
-                &attempt.dag_id,
-                &attempt.run_id,
-                &attempt.task_id,
+                (&attempt.dag_id, &attempt.run_id, &attempt.task_id),
+                attempt.map_index,
                 attempt.try_number,
             )
             .map(LogSource::File)

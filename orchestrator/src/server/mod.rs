@@ -161,21 +161,38 @@ impl AppState {
     /// A task instance by its ids, with its run, or 404.
     pub async fn instance_named(
         &self,
+        ids: (&str, &str, &str),
+    ) -> Result<(DagRunRow, TaskInstanceRow), ApiError> {
+        self.instance_at(ids, -1).await
+    }
+
+    /// Instance `map_index` of a task in a run (-1: a task that is not mapped), or 404
+    /// (saying how to name the instances of a mapped task).
+    pub async fn instance_at(
+        &self,
         (dag_id, run_id, task_id): (&str, &str, &str),
+        map_index: i32,
     ) -> Result<(DagRunRow, TaskInstanceRow), ApiError> {
         let run = self.run_named(dag_id, run_id).await?;
-        let instance = self
+        let instances: Vec<TaskInstanceRow> = self
             .store
             .task_instances(dag_id, run_id)
             .await?
             .into_iter()
-            .find(|ti| ti.task_id == task_id)
-            .ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "run `{run_id}` of `{dag_id}` has no task `{task_id}`"
-                ))
-            })?;
-        Ok((run, instance))
+            .filter(|ti| ti.task_id == task_id)
+            .collect();
+        let mapped = instances.iter().any(|ti| ti.map_index >= 0);
+        match instances.into_iter().find(|ti| ti.map_index == map_index) {
+            Some(instance) => Ok((run, instance)),
+            None if mapped && map_index < 0 => Err(ApiError::not_found(format!(
+                "task `{task_id}` is mapped in run `{run_id}`: name an instance \
+                 (.../taskInstances/{task_id}/0) or list them (.../{task_id}/listMapped)"
+            ))),
+            None => Err(ApiError::not_found(format!(
+                "run `{run_id}` of `{dag_id}` has no task `{}`",
+                crate::store::instance_name(task_id, map_index)
+            ))),
+        }
     }
 
     /// The folder's DAG `dag_id` with its row, or 404.

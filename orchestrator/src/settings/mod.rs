@@ -306,22 +306,27 @@ impl Settings {
     /// an error when the ids would place it outside the logs folder.
     pub fn log_path(
         &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
+        (dag_id, run_id, task_id): (&str, &str, &str),
+        map_index: i32,
         try_number: i64,
     ) -> Result<PathBuf, String> {
         let root = self.home.join("logs");
-        let path = root
+        let mut path = root
             .join(format!("dag_id={dag_id}"))
             .join(format!("run_id={run_id}"))
-            .join(format!("task_id={task_id}"))
-            .join(format!("attempt={try_number}.log"));
-        // Four components below the root: an id holding a separator would add more.
+            .join(format!("task_id={task_id}"));
+        // An instance of a mapped task has a folder of its own, as in Airflow.
+        let mut expected = 4;
+        if map_index >= 0 {
+            path.push(format!("map_index={map_index}"));
+            expected = 5;
+        }
+        path.push(format!("attempt={try_number}.log"));
+        // So many components below the root: an id holding a separator would add more.
         let depth = path
             .strip_prefix(&root)
             .map_or(0, |p| p.components().count());
-        if depth == 4 && crate::dag::ids::stays_inside(&root, &path) {
+        if depth == expected && crate::dag::ids::stays_inside(&root, &path) {
             Ok(path)
         } else {
             Err(format!(

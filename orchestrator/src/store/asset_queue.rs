@@ -18,6 +18,8 @@ pub struct NewAssetEvent<'a> {
     pub access: AssetAccess,
     /// The attempt that produced it (dag, run, task, try); None for an external event.
     pub producer: Option<(&'a str, &'a str, &'a str, i64)>,
+    /// The producing instance's map index (-1: not mapped, or no attempt).
+    pub map_index: i32,
     pub version: Option<i64>,
     pub rows: Option<i64>,
     /// The partitions touched, as `column=value[/column=value]`.
@@ -35,6 +37,7 @@ impl<'a> NewAssetEvent<'a> {
             uri: &event.uri,
             access: event.access,
             producer: Some((&end.dag_id, &end.run_id, &end.task_id, end.try_number)),
+            map_index: end.map_index,
             version: event.version,
             rows: event.rows,
             partitions: &event.partitions,
@@ -87,6 +90,7 @@ macro_rules! write_asset_event {
                 .bind(serde_json::to_string(event.partitions).unwrap_or_default())
                 .bind(event.at)
                 .bind(extra)
+                .bind(event.map_index)
                 .fetch_one(&mut *$tx)
                 .await?;
             if event.access == updraft_core::report::AssetAccess::Write {
@@ -111,9 +115,9 @@ pub(super) const INSERT_ASSET: &str = "INSERT INTO asset (uri, created_at, updat
 
 /// The same table reported twice by one attempt keeps the last report.
 pub(super) const INSERT_EVENT: &str = "INSERT INTO asset_event (dag_id, run_id, task_id,
-      try_number, uri, access, version, row_count, partitions, created_at, extra)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-    ON CONFLICT (dag_id, run_id, task_id, try_number, uri, access) DO UPDATE SET
+      try_number, uri, access, version, row_count, partitions, created_at, extra, map_index)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (dag_id, run_id, task_id, map_index, try_number, uri, access) DO UPDATE SET
       version = excluded.version, row_count = excluded.row_count,
       partitions = excluded.partitions, created_at = excluded.created_at
     RETURNING id";
@@ -158,6 +162,7 @@ impl Store {
             uri,
             access: AssetAccess::Write,
             producer: None,
+            map_index: -1,
             version: None,
             rows: None,
             partitions,

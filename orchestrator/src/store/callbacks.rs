@@ -7,7 +7,8 @@ use crate::alerts::{AlertEvent, CallbackState};
 use chrono::{DateTime, Utc};
 
 /// The columns a claim or a listing reads.
-const CALLBACK_COLUMNS: &str = "id, dag_id, run_id, task_id, try_number, event, action_index,
+const CALLBACK_COLUMNS: &str =
+    "id, dag_id, run_id, task_id, map_index, try_number, event, action_index,
     action_kind, action, facts, target, state, attempts, next_attempt_at, claimed_by, answer,
     duration, created_at, sent_at";
 
@@ -20,6 +21,8 @@ row_struct! {
         pub run_id: String,
         /// Empty for a run's event.
         pub task_id: String,
+        /// The instance of a mapped task (-1: not mapped, or a run's event).
+        pub map_index: i32,
         pub try_number: i64,
         pub event: AlertEvent,
         pub action_index: i64,
@@ -47,8 +50,8 @@ row_struct! {
 /// The statement that records one callback (once: the same id again does nothing).
 pub(super) const INSERT_CALLBACK: &str = "INSERT INTO callback (id, dag_id, run_id, task_id,
     try_number, event, action_index, action_kind, action, facts, target, state, attempts,
-    next_attempt_at, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12)
+    next_attempt_at, created_at, map_index)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12, $13)
     ON CONFLICT (id) DO NOTHING";
 
 /// Records `$callbacks` (a slice of `NewCallback`) in the transaction `$tx`. A macro so
@@ -73,6 +76,7 @@ macro_rules! write_callbacks {
                     .bind(c.facts.to_string())
                     .bind(c.action.target())
                     .bind(now)
+                    .bind(c.map_index)
                     .execute(&mut *$tx)
                     .await?;
             }

@@ -3,7 +3,7 @@
 //! others change nothing: an attempt is claimed, and recorded, by exactly one job.
 //! On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED` (a row another job is
 //! changing is left to it, so jobs never wait on or deadlock with each other) and, being
-//! locked, updated by their `ctid`. The ids travel as one array (`task_id = ANY(...)`).
+//! locked, updated by their `ctid`. The keys travel as arrays (task ids, map indexes).
 //! No statement joins a run's rows with the ids: the planner's statistics lag behind a
 //! new wide run (and always take running attempts for rare), and a join planned for "one
 //! row" compared every row of the run with every id.
@@ -19,6 +19,7 @@ row_struct! {
     #[derive(Debug, Clone)]
     pub struct ClaimedTry {
         pub task_id: String,
+        pub map_index: i32,
         pub try_number: i64,
         /// When its try started: its first check, when `rechecked`.
         pub started_at: DateTime<Utc>,
@@ -38,7 +39,7 @@ const CLAIM_SET: &str = "state = 'running',
     started_at = CASE WHEN state = 'up_for_reschedule' THEN COALESCE(started_at, $5) ELSE $5 END,
     ended_at = NULL, duration = NULL, next_try_at = NULL";
 /// A recheck's try row exists: it becomes running again, on this job and host.
-const TRY_AGAIN: &str = "ON CONFLICT (dag_id, run_id, task_id, try_number) DO UPDATE SET
+const TRY_AGAIN: &str = "ON CONFLICT (dag_id, run_id, task_id, map_index, try_number) DO UPDATE SET
     state = 'running', hostname = excluded.hostname, log_path = excluded.log_path,
     job_id = excluded.job_id, ended_at = NULL, process_group = NULL, process_start = NULL";
 
@@ -49,13 +50,15 @@ pub struct Claimant<'a> {
     pub hostname: &'a str,
 }
 
-/// The rows of a run's task instances named in `$3`, each looked up by its whole key
-/// (`$1`, `$2`, one task id): a wide run just created has no statistics yet, and with
-/// `task_id = ANY($3)` the planner then walked the whole run for each claimed task. Ends
-/// inside the lateral subquery: callers add its conditions, the lock and `) t`.
-const PICK: &str = "SELECT t.ctid FROM unnest($3::text[]) AS w(task_id)
+/// The rows of a run's task instances named in `$3` (task ids) and `$4` (their map
+/// indexes), each looked up by its whole key: a wide run just created has no statistics
+/// yet, and with `task_id = ANY($3)` the planner then walked the whole run for each
+/// claimed task. Ends inside the lateral subquery: callers add its conditions, the lock
+/// and `) t`.
+const PICK: &str = "SELECT t.ctid FROM unnest($3::text[], $4::int[]) AS w(task_id, map_index)
     CROSS JOIN LATERAL (SELECT ti.ctid FROM task_instance ti
-      WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = w.task_id";
+      WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = w.task_id
+        AND ti.map_index = w.map_index";
 
 /// The tasks of one queue a claim wants, for a queue whose running tasks are limited
 /// (`[queues] max_active_tasks`).
@@ -64,7 +67,7 @@ pub struct QueueCap<'a> {
     pub queue: &'a str,
     pub max: u32,
     /// In the order they should be claimed.
-    pub tasks: Vec<&'a str>,
+    pub tasks: Vec<(&'a str, i32)>,
 }
 
 /// Takes the queue's lock for the rest of the transaction, so that two claims never
@@ -79,7 +82,7 @@ const SQLITE_QUEUE_LOCK: &str = "UPDATE task_instance SET queue = queue WHERE qu
 macro_rules! within_queue_caps {
     ($tx:expr, $caps:expr, $ids:expr, $lock:expr) => {
         async {
-            let mut ids: Vec<&str> = $ids.to_vec();
+            let mut ids: Vec<(&str, i32)> = $ids.to_vec();
             let mut caps: Vec<&QueueCap> = $caps.iter().collect();
             // One order for every claimant: no two wait on each other's locks.
             caps.sort_by_key(|c| c.queue);
@@ -95,10 +98,10 @@ macro_rules! within_queue_caps {
                 .fetch_one(&mut *$tx)
                 .await?;
                 let room = usize::try_from(i64::from(cap.max) - running).unwrap_or(0);
-                let over: Vec<&str> = cap.tasks.iter().skip(room).copied().collect();
+                let over: Vec<(&str, i32)> = cap.tasks.iter().skip(room).copied().collect();
                 ids.retain(|id| !over.contains(id));
             }
-            Ok::<Vec<&str>, sqlx::Error>(ids)
+            Ok::<Vec<(&str, i32)>, sqlx::Error>(ids)
         }
     };
 }
@@ -109,6 +112,7 @@ pub struct TryEnd {
     pub dag_id: String,
     pub run_id: String,
     pub task_id: String,
+    pub map_index: i32,
     pub try_number: i64,
     pub ti_state: TaskState,
     pub try_state: TaskState,
@@ -141,27 +145,37 @@ impl TryEnd {
     }
 
     /// Its task instance's key.
-    fn key(&self) -> (String, String, String) {
+    fn key(&self) -> InstanceRow {
         (
             self.dag_id.clone(),
             self.run_id.clone(),
             self.task_id.clone(),
+            self.map_index,
         )
     }
 }
 
+/// A task instance's whole key: DAG, run, task and map index.
+type InstanceRow = (String, String, String, i32);
+
+/// The task ids and map indexes of `keys`, as two arrays to bind.
+fn key_arrays<'a>(keys: &[(&'a str, i32)]) -> (Vec<&'a str>, Vec<i32>) {
+    keys.iter().copied().unzip()
+}
+
 impl Store {
-    /// Moves instances from state `from` to `to` (scheduled, skipped, upstream_failed);
-    /// finished states get an end time. Instances no longer in `from` are left alone.
+    /// Moves instances (task id, map index) from state `from` to `to` (scheduled,
+    /// skipped, upstream_failed); finished states get an end time. Instances no longer in
+    /// `from` are left alone.
     pub async fn move_tasks(
         &self,
         dag_id: &str,
         run_id: &str,
-        task_ids: &[&str],
+        keys: &[(&str, i32)],
         from: TaskState,
         to: TaskState,
     ) -> Result<()> {
-        if task_ids.is_empty() {
+        if keys.is_empty() {
             return Ok(());
         }
         let ended = to.is_finished().then(Utc::now);
@@ -173,13 +187,15 @@ impl Store {
             Pool::Postgres(p) => {
                 let sql = format!(
                     "WITH picked AS ({PICK} AND {from_sql} FOR UPDATE SKIP LOCKED) t)
-                     UPDATE task_instance SET state = $4, ended_at = $5, next_try_at = NULL
+                     UPDATE task_instance SET state = $5, ended_at = $6, next_try_at = NULL
                      WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))"
                 );
+                let (ids, indexes) = key_arrays(keys);
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(dag_id)
                     .bind(run_id)
-                    .bind(task_ids)
+                    .bind(ids)
+                    .bind(indexes)
                     .bind(to.as_str())
                     .bind(ended)
                     .execute(p)
@@ -187,7 +203,7 @@ impl Store {
             }
             Pool::Sqlite(p) => {
                 let mut tx = p.begin_write().await?;
-                for chunk in task_ids.chunks(500) {
+                for chunk in keys.chunks(400) {
                     let mut update = sqlx::QueryBuilder::new("UPDATE task_instance SET state = ");
                     update
                         .push_bind(to.as_str())
@@ -199,10 +215,14 @@ impl Store {
                         .push_bind(run_id)
                         .push(" AND ")
                         .push(&from_sql)
-                        .push(" AND task_id IN (");
+                        .push(" AND (task_id, map_index) IN (VALUES ");
                     let mut ids = update.separated(", ");
-                    for id in chunk {
-                        ids.push_bind(*id);
+                    for (id, index) in chunk {
+                        ids.push("(")
+                            .push_bind_unseparated(*id)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(*index)
+                            .push_unseparated(")");
                     }
                     update.push(")");
                     update.build().execute(&mut *tx).await?;
@@ -220,47 +240,53 @@ impl Store {
     pub async fn claim_tasks(
         &self,
         (dag_id, run_id): (&str, &str),
-        task_ids: &[&str],
+        keys: &[(&str, i32)],
         caps: &[QueueCap<'_>],
         by: Claimant<'_>,
-        log_path: impl Fn(&str, i64) -> String,
+        log_path: impl Fn(&str, i32, i64) -> String,
     ) -> Result<Vec<ClaimedTry>> {
-        if task_ids.is_empty() {
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
         let now = Utc::now();
         match &self.pool {
             Pool::Postgres(p) => {
+                // `$5` is now in CLAIMABLE and CLAIM_SET.
                 let claim = format!(
                     "WITH picked AS ({PICK} AND {CLAIMABLE} FOR UPDATE SKIP LOCKED) t)
                              UPDATE task_instance SET {CLAIM_SET},
-                               job_id = $4, heartbeat_at = $5, hostname = $6
+                               job_id = $6, heartbeat_at = $5, hostname = $7
                              WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))
-                             RETURNING task_id, try_number, started_at, started_at <> $5 AS rechecked"
+                             RETURNING task_id, map_index, try_number, started_at,
+                               started_at <> $5 AS rechecked"
                 );
                 let record = format!(
-                    "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at,
-                                           hostname, log_path, job_id)
-                     SELECT $1, $2, task_id, try_number, 'running', $5, $6, log_path, $7
-                     FROM UNNEST($3::text[], $4::bigint[], $8::text[]) AS c(task_id, try_number, log_path)
+                    "INSERT INTO task_try (dag_id, run_id, task_id, map_index, try_number, state,
+                                           started_at, hostname, log_path, job_id)
+                     SELECT $1, $2, task_id, map_index, try_number, 'running', $5, $6, log_path, $7
+                     FROM UNNEST($3::text[], $4::bigint[], $8::text[], $9::int[])
+                       AS c(task_id, try_number, log_path, map_index)
                      {TRY_AGAIN}"
                 );
                 let mut tx = p.begin_write().await?;
-                let task_ids = within_queue_caps!(tx, caps, task_ids, PG_QUEUE_LOCK).await?;
+                let keys = within_queue_caps!(tx, caps, keys, PG_QUEUE_LOCK).await?;
+                let (ids, indexes) = key_arrays(&keys);
                 let claimed: Vec<ClaimedTry> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                     .bind(dag_id)
                     .bind(run_id)
-                    .bind(&task_ids)
-                    .bind(by.job_id)
+                    .bind(&ids)
+                    .bind(&indexes)
                     .bind(now)
+                    .bind(by.job_id)
                     .bind(by.hostname)
                     .fetch_all(&mut *tx)
                     .await?;
                 let ids: Vec<&str> = claimed.iter().map(|c| c.task_id.as_str()).collect();
+                let indexes: Vec<i32> = claimed.iter().map(|c| c.map_index).collect();
                 let tries: Vec<i64> = claimed.iter().map(|c| c.try_number).collect();
                 let logs: Vec<String> = claimed
                     .iter()
-                    .map(|c| log_path(&c.task_id, c.try_number))
+                    .map(|c| log_path(&c.task_id, c.map_index, c.try_number))
                     .collect();
                 sqlx::query(sqlx::AssertSqlSafe(record))
                     .bind(dag_id)
@@ -271,6 +297,7 @@ impl Store {
                     .bind(by.hostname)
                     .bind(by.job_id)
                     .bind(&logs)
+                    .bind(&indexes)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -278,18 +305,21 @@ impl Store {
             }
             Pool::Sqlite(p) => {
                 let mut tx = p.begin_write().await?;
-                let task_ids = within_queue_caps!(tx, caps, task_ids, SQLITE_QUEUE_LOCK).await?;
+                let keys = within_queue_caps!(tx, caps, keys, SQLITE_QUEUE_LOCK).await?;
                 let mut claimed: Vec<ClaimedTry> = Vec::new();
-                for chunk in task_ids.chunks(500) {
+                for chunk in keys.chunks(400) {
                     // Numbered binds throughout: SQLite would number `?` after `$5`.
-                    let ids: Vec<String> = (6..6 + chunk.len()).map(|n| format!("${n}")).collect();
+                    let pairs: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("(${}, ${})", 6 + 2 * i, 7 + 2 * i))
+                        .collect();
                     let update = format!(
                         "UPDATE task_instance SET {CLAIM_SET}, job_id = $3, heartbeat_at = $5,
                            hostname = $4
                          WHERE dag_id = $1 AND run_id = $2 AND {CLAIMABLE}
-                           AND task_id IN ({})
-                         RETURNING task_id, try_number, started_at, started_at <> $5 AS rechecked",
-                        ids.join(", ")
+                           AND (task_id, map_index) IN (VALUES {})
+                         RETURNING task_id, map_index, try_number, started_at,
+                           started_at <> $5 AS rechecked",
+                        pairs.join(", ")
                     );
                     let mut update = sqlx::query_as(sqlx::AssertSqlSafe(update))
                         .bind(dag_id)
@@ -297,25 +327,26 @@ impl Store {
                         .bind(by.job_id)
                         .bind(by.hostname)
                         .bind(now);
-                    for id in chunk {
-                        update = update.bind(*id);
+                    for (id, index) in chunk {
+                        update = update.bind(*id).bind(*index);
                     }
                     let won: Vec<ClaimedTry> = update.fetch_all(&mut *tx).await?;
                     if won.is_empty() {
                         continue;
                     }
                     let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO task_try (dag_id, run_id, task_id, try_number, state, started_at, hostname, log_path, job_id) ",
+                        "INSERT INTO task_try (dag_id, run_id, task_id, map_index, try_number, state, started_at, hostname, log_path, job_id) ",
                     );
                     insert.push_values(&won, |mut row, c| {
                         row.push_bind(dag_id)
                             .push_bind(run_id)
                             .push_bind(&c.task_id)
+                            .push_bind(c.map_index)
                             .push_bind(c.try_number)
                             .push_bind("running")
                             .push_bind(now)
                             .push_bind(by.hostname)
-                            .push_bind(log_path(&c.task_id, c.try_number))
+                            .push_bind(log_path(&c.task_id, c.map_index, c.try_number))
                             .push_bind(by.job_id);
                     });
                     insert.push(" ");
@@ -333,14 +364,14 @@ impl Store {
     /// the attempt's row while this job runs it.
     pub async fn record_attempt_process(
         &self,
-        (dag_id, run_id, task_id): (&str, &str, &str),
+        (dag_id, run_id, task_id, map_index): (&str, &str, &str, i32),
         try_number: i64,
         job_id: &str,
         (pgid, start): (u32, Option<&str>),
     ) -> Result<()> {
         let sql = "UPDATE task_try SET process_group = $5, process_start = $6
                    WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
-                     AND job_id = $7 AND state = 'running'";
+                     AND job_id = $7 AND state = 'running' AND map_index = $8";
         with_pool!(self, p => sqlx::query(sql)
             .bind(dag_id)
             .bind(run_id)
@@ -349,6 +380,7 @@ impl Store {
             .bind(i64::from(pgid))
             .bind(start)
             .bind(job_id)
+            .bind(map_index)
             .execute(p)
             .await
             .map(|_| ()))?;
@@ -361,7 +393,7 @@ impl Store {
     pub async fn end_lost_try(&self, job_id: &str, end: &TryEnd, reason: &str) -> Result<()> {
         let sql = "UPDATE task_try SET state = 'failed', ended_at = $5, duration = $6, error = $7
                    WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
-                     AND state = 'running' AND job_id = $8";
+                     AND state = 'running' AND job_id = $8 AND map_index = $9";
         with_pool!(self, p => sqlx::query(sql)
             .bind(&end.dag_id)
             .bind(&end.run_id)
@@ -371,6 +403,7 @@ impl Store {
             .bind(end.duration)
             .bind(reason)
             .bind(job_id)
+            .bind(end.map_index)
             .execute(p)
             .await
             .map(|_| ()))?;
@@ -388,8 +421,7 @@ impl Store {
             Pool::Postgres(p) => finish_tries_postgres(p, job_id, ends).await?,
             Pool::Sqlite(p) => finish_tries_sqlite(p, job_id, ends).await?,
         };
-        let owned: std::collections::HashSet<(String, String, String)> =
-            owned.into_iter().collect();
+        let owned: std::collections::HashSet<InstanceRow> = owned.into_iter().collect();
         Ok(ends.iter().map(|e| owned.contains(&e.key())).collect())
     }
 }
@@ -400,7 +432,7 @@ async fn finish_tries_postgres(
     p: &sqlx::PgPool,
     job_id: &str,
     ends: &[&TryEnd],
-) -> std::result::Result<Vec<(String, String, String)>, sqlx::Error> {
+) -> std::result::Result<Vec<InstanceRow>, sqlx::Error> {
     // Each end is matched to its row by primary key. `e` is materialized and
     // carries the expected state and job, so that every condition on
     // `task_instance` is a join condition: given a condition of its own, the
@@ -411,28 +443,29 @@ async fn finish_tries_postgres(
                  SELECT *, 'running'::text AS expected_state, $12::text AS expected_job
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[],
                    $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::text[],
-                   $10::text[], $11::timestamptz[], $13::text[], $14::text[])
+                   $10::text[], $11::timestamptz[], $13::text[], $14::text[], $15::int[])
                  AS e(dag_id, run_id, task_id, try_number, ti_state, try_state, ended_at,
-                      duration, error, metrics, next_try_at, outputs, waiting_for)),
+                      duration, error, metrics, next_try_at, outputs, waiting_for, map_index)),
                owned AS (
                  UPDATE task_instance t SET state = e.ti_state, ended_at = e.ended_at,
                    duration = e.duration, next_try_at = e.next_try_at, job_id = NULL
                  FROM e
                  WHERE t.dag_id = e.dag_id AND t.run_id = e.run_id AND t.task_id = e.task_id
+                   AND t.map_index = e.map_index
                    AND t.try_number = e.try_number AND t.state = e.expected_state
                    AND t.job_id = e.expected_job
-                 RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, e.try_state,
+                 RETURNING t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, e.try_state,
                    e.ended_at, e.duration, e.error, e.metrics, e.outputs, e.waiting_for)
                UPDATE task_try tt SET state = o.try_state, ended_at = o.ended_at,
                  duration = o.duration, error = o.error, metrics = o.metrics,
                  outputs = o.outputs, waiting_for = COALESCE(o.waiting_for, tt.waiting_for)
                FROM owned o
                WHERE tt.dag_id = o.dag_id AND tt.run_id = o.run_id AND tt.task_id = o.task_id
-                 AND tt.try_number = o.try_number
-               RETURNING tt.dag_id, tt.run_id, tt.task_id";
+                 AND tt.map_index = o.map_index AND tt.try_number = o.try_number
+               RETURNING tt.dag_id, tt.run_id, tt.task_id, tt.map_index";
     let col = |f: fn(&TryEnd) -> String| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
     let mut tx = p.begin_write().await?;
-    let owned: Vec<(String, String, String)> = sqlx::query_as(sql)
+    let owned: Vec<InstanceRow> = sqlx::query_as(sql)
         .bind(col(|e| e.dag_id.clone()))
         .bind(col(|e| e.run_id.clone()))
         .bind(col(|e| e.task_id.clone()))
@@ -451,6 +484,7 @@ async fn finish_tries_postgres(
                 .map(|e| e.waiting_for.clone())
                 .collect::<Vec<_>>(),
         )
+        .bind(ends.iter().map(|e| e.map_index).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
     for e in ends.iter().filter(|e| owned.contains(&e.key())) {
@@ -466,14 +500,15 @@ async fn finish_tries_sqlite(
     p: &sqlx::SqlitePool,
     job_id: &str,
     ends: &[&TryEnd],
-) -> std::result::Result<Vec<(String, String, String)>, sqlx::Error> {
+) -> std::result::Result<Vec<InstanceRow>, sqlx::Error> {
     let ti_sql = "UPDATE task_instance SET state = $5, ended_at = $6, duration = $7,
                     next_try_at = $8, job_id = NULL
                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
-                    AND state = 'running' AND job_id = $9";
+                    AND state = 'running' AND job_id = $9 AND map_index = $10";
     let try_sql = "UPDATE task_try SET state = $5, ended_at = $6, duration = $7, error = $8,
                      metrics = $9, outputs = $10, waiting_for = COALESCE($11, waiting_for)
-                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4";
+                   WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+                     AND map_index = $12";
     let mut tx = p.begin_write().await?;
     let mut owned = Vec::new();
     for e in ends {
@@ -487,6 +522,7 @@ async fn finish_tries_sqlite(
             .bind(e.ended().1)
             .bind(e.next_try_at)
             .bind(job_id)
+            .bind(e.map_index)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -503,6 +539,7 @@ async fn finish_tries_sqlite(
                 .bind(e.metrics.to_string())
                 .bind(&e.outputs)
                 .bind(&e.waiting_for)
+                .bind(e.map_index)
                 .execute(&mut *tx)
                 .await?;
             write_reports!(tx, e).await?;

@@ -13,6 +13,7 @@ row_struct! {
         pub dag_id: String,
         pub run_id: String,
         pub task_id: String,
+        pub map_index: i32,
         pub try_number: i64,
         pub max_tries: i64,
         pub job_id: Option<String>,
@@ -34,6 +35,7 @@ row_struct! {
         pub dag_id: String,
         pub run_id: String,
         pub task_id: String,
+        pub map_index: i32,
     }
 }
 
@@ -65,7 +67,7 @@ impl Store {
         let job = "UPDATE job SET heartbeat_at = $2, state = 'running', ended_at = NULL WHERE job_id = $1";
         let attempts = "UPDATE task_instance SET heartbeat_at = $2
                         WHERE job_id = $1 AND state = 'running'
-                        RETURNING dag_id, run_id, task_id";
+                        RETURNING dag_id, run_id, task_id, map_index";
         let owned = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             sqlx::query(job).bind(job_id).bind(now).execute(&mut *tx).await?;
@@ -108,12 +110,14 @@ impl Store {
         cutoff: DateTime<Utc>,
         run: Option<(&str, &str)>,
     ) -> Result<Vec<StaleAttempt>> {
-        let sql = "SELECT ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.max_tries, ti.job_id,
+        let sql = "SELECT ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number,
+                          ti.max_tries, ti.job_id,
                           ti.heartbeat_at, tt.hostname AS try_host, tt.process_group,
                           tt.process_start, tt.log_path
                    FROM task_instance ti
                    LEFT JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
-                     AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
+                     AND tt.task_id = ti.task_id AND tt.map_index = ti.map_index
+                     AND tt.try_number = ti.try_number
                    WHERE ti.state = 'running'
                      AND ($2 IS NULL OR (ti.dag_id = $2 AND ti.run_id = $3))
                      AND (ti.heartbeat_at IS NULL OR ti.heartbeat_at < $1 OR ti.job_id IS NULL
@@ -141,17 +145,20 @@ impl Store {
             "failed"
         };
         let ti = "UPDATE task_instance SET state = $5, ended_at = $6, next_try_at = $7, job_id = NULL
-                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'
+                    AND map_index = $8";
         let attempt = "UPDATE task_try SET state = 'failed', ended_at = $5, error = $6
-                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'
+                         AND map_index = $7";
         let done = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
-                .bind(stale.try_number).bind(state).bind(now).bind(retry_at)
+                .bind(stale.try_number).bind(state).bind(now).bind(retry_at).bind(stale.map_index)
                 .execute(&mut *tx).await?.rows_affected() == 1;
             if done {
                 sqlx::query(attempt).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
-                    .bind(stale.try_number).bind(now).bind(reason).execute(&mut *tx).await?;
+                    .bind(stale.try_number).bind(now).bind(reason).bind(stale.map_index)
+                    .execute(&mut *tx).await?;
                 super::callbacks::write_callbacks!(tx, callbacks).await?;
             }
             tx.commit().await?;
@@ -166,17 +173,19 @@ impl Store {
     pub async fn recheck_stale_attempt(&self, stale: &StaleAttempt) -> Result<bool> {
         let now = Utc::now();
         let ti = "UPDATE task_instance SET state = 'up_for_reschedule', next_try_at = $5, job_id = NULL
-                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'
+                    AND map_index = $6";
         let attempt = "UPDATE task_try SET state = 'up_for_reschedule', job_id = NULL
-                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'";
+                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND state = 'running'
+                         AND map_index = $5";
         let done = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             let done = sqlx::query(ti).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
-                .bind(stale.try_number).bind(now)
+                .bind(stale.try_number).bind(now).bind(stale.map_index)
                 .execute(&mut *tx).await?.rows_affected() == 1;
             if done {
                 sqlx::query(attempt).bind(&stale.dag_id).bind(&stale.run_id).bind(&stale.task_id)
-                    .bind(stale.try_number).execute(&mut *tx).await?;
+                    .bind(stale.try_number).bind(stale.map_index).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(done)

@@ -87,6 +87,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "0019_waiting_for",
         include_str!("../../../sql/migrations/postgres/0019_waiting_for.sql"),
     ),
+    (
+        "0020_map_index",
+        include_str!("../../../sql/migrations/postgres/0020_map_index.sql"),
+    ),
 ];
 
 /// `(file stem, SQL)` of each SQLite migration, oldest first.
@@ -166,6 +170,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "0019_waiting_for",
         include_str!("../../../sql/migrations/sqlite/0019_waiting_for.sql"),
+    ),
+    (
+        "0020_map_index",
+        include_str!("../../../sql/migrations/sqlite/0020_map_index.sql"),
     ),
 ];
 

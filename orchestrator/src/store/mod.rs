@@ -40,6 +40,7 @@ pub use assets::{
 pub use callbacks::{CallbackEnd, CallbackRow};
 pub use claims::{Claimant, ClaimedTry, QueueCap, TryEnd};
 pub use connect::StoreStatus;
+pub use expansion::Expansion;
 pub use freshness::FreshnessRow;
 pub use history_clean::{CleanBatch, CleanRequest, Cleaned};
 pub use jobs::{OwnedAttempt, StaleAttempt};
@@ -48,7 +49,7 @@ pub use metrics::{Durations, MetricsSnapshot, RUN_BUCKETS, TASK_BUCKETS};
 pub use rows::{DagRow, DagRunRow, JobRow, TaskInstanceRow, TaskTryRow};
 pub use runs::{Bound, NewRun, RunColumn, RunFilter, RunOrder, TextMatch, triggered_by};
 pub use tallies::TallyKind;
-pub use task_instances::{TaskInstanceFilter, TaskKey};
+pub use task_instances::{TaskInstanceFilter, instance_name};
 pub use test_results::TestResultRow;
 pub use updraft_core::{RunState, RunType, TaskState};
 pub use versions::{DagVersionRow, NewVersionFile, VersionFileRow};
@@ -169,6 +170,7 @@ mod claims; // task instances several jobs race for: claims, moves, attempt ends
 mod connect; // opening, migrating, `db check`
 mod dags; // `dag`
 mod deadlines; // when runs must be done by, met or missed
+mod expansion; // a mapped task's instances, made when it is about to run
 mod freshness; // how old assets may get: stale once per period, fresh on a write
 mod history_clean; // removing old runs with everything that hangs off them
 mod jobs; // `job`: heartbeats, dead jobs, stale attempts

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 impl Store {
     /// The outputs of the tasks `task_ids` of a run that succeeded: each one's latest
-    /// (successful) attempt's metrics with its outputs laid over them.
+    /// (successful) attempt's metrics with its outputs laid over them; for a mapped task,
+    /// the list of its successful instances' outputs, in map order.
     pub async fn task_outputs(
         &self,
         dag_id: &str,
@@ -17,12 +18,23 @@ impl Store {
             return Ok(Map::new());
         }
         let found = self
-            .latest_outputs((dag_id, run_id), task_ids, true)
+            .latest_outputs((dag_id, run_id), task_ids, None)
             .await?;
-        Ok(found
-            .into_iter()
-            .map(|(task_id, outputs)| (task_id, Value::Object(outputs)))
-            .collect())
+        let mut all = Map::new();
+        for (task_id, map_index, outputs) in found {
+            if map_index < 0 {
+                all.insert(task_id, Value::Object(outputs));
+                continue;
+            }
+            // Rows come in map order.
+            let list = all
+                .entry(task_id)
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = list {
+                list.push(Value::Object(outputs));
+            }
+        }
+        Ok(all)
     }
 
     /// One task's outputs in a run (its latest attempt's, whatever its state), when the
@@ -31,11 +43,13 @@ impl Store {
         &self,
         dag_id: &str,
         run_id: &str,
-        task_id: &str,
+        (task_id, map_index): (&str, i32),
     ) -> Result<Option<Map<String, Value>>> {
         let ids = [task_id.to_string()];
-        let found = self.latest_outputs((dag_id, run_id), &ids, false).await?;
-        Ok(found.into_iter().next().map(|(_, outputs)| outputs))
+        let found = self
+            .latest_outputs((dag_id, run_id), &ids, Some(map_index))
+            .await?;
+        Ok(found.into_iter().next().map(|(_, _, outputs)| outputs))
     }
 
     /// What task `task_id` handed on (metrics and outputs) in the last successful run
@@ -56,31 +70,37 @@ impl Store {
         Ok(row.map(|(metrics, outputs)| merged(&metrics, outputs.as_deref())))
     }
 
-    /// `(task_id, outputs)` of the latest attempt of each task `task_ids` of a run (only
-    /// of the instances that succeeded when `succeeded`).
+    /// `(task_id, map_index, outputs)` of the latest attempt of the instances of each
+    /// task `task_ids` of a run, in map order: of one instance whatever its state when
+    /// `instance` names it, else of those that succeeded.
     async fn latest_outputs(
         &self,
         (dag_id, run_id): (&str, &str),
         task_ids: &[String],
-        succeeded: bool,
-    ) -> Result<Vec<(String, Map<String, Value>)>> {
-        let rows: Vec<(String, String, Option<String>)> = with_pool!(self, p => {
+        instance: Option<i32>,
+    ) -> Result<Vec<(String, i32, Map<String, Value>)>> {
+        let rows: Vec<(String, i32, String, Option<String>)> = with_pool!(self, p => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT tt.task_id, tt.metrics, tt.outputs FROM task_instance ti
+                "SELECT tt.task_id, tt.map_index, tt.metrics, tt.outputs FROM task_instance ti
                  JOIN task_try tt ON tt.dag_id = ti.dag_id AND tt.run_id = ti.run_id
-                   AND tt.task_id = ti.task_id AND tt.try_number = ti.try_number
+                   AND tt.task_id = ti.task_id AND tt.map_index = ti.map_index
+                   AND tt.try_number = ti.try_number
                  WHERE ti.dag_id = ",
             );
             query.push_bind(dag_id).push(" AND ti.run_id = ").push_bind(run_id);
-            if succeeded {
-                query.push(" AND ti.state = 'success'");
-            }
+            match instance {
+                Some(index) => query.push(" AND ti.map_index = ").push_bind(index),
+                None => query.push(" AND ti.state = 'success'"),
+            };
             super::runs::push_in_owned(&mut query, "ti.task_id", task_ids);
+            query.push(" ORDER BY tt.task_id, tt.map_index");
             query.build_query_as().fetch_all(p).await?
         });
         Ok(rows
             .into_iter()
-            .map(|(task_id, metrics, outputs)| (task_id, merged(&metrics, outputs.as_deref())))
+            .map(|(task_id, map_index, metrics, outputs)| {
+                (task_id, map_index, merged(&metrics, outputs.as_deref()))
+            })
             .collect())
     }
 }

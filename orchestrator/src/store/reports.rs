@@ -21,6 +21,7 @@ macro_rules! write_reports {
                     .bind(&end.run_id)
                     .bind(&end.task_id)
                     .bind(end.try_number)
+                    .bind(end.map_index)
                     .execute(&mut *$tx)
                     .await?;
             }
@@ -41,7 +42,8 @@ macro_rules! write_reports {
                     .bind(&end.dag_id)
                     .bind(&end.run_id)
                     .bind(&end.task_id)
-                    .bind(end.try_number);
+                    .bind(end.try_number)
+                    .bind(end.map_index);
                 let query = match report {
                     Report::Test(r) => query
                         .bind(&r.test_id)
@@ -80,21 +82,24 @@ pub(super) use write_reports;
 
 /// What an attempt reported before, replaced when it reports again.
 pub(super) const CLEAR: [&str; 4] = [
-    "DELETE FROM test_result WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
-    "DELETE FROM model_run WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+    "DELETE FROM test_result WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+       AND map_index = $5",
+    "DELETE FROM model_run WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+       AND map_index = $5",
     "DELETE FROM asset_dag_queue WHERE event_id IN (SELECT id FROM asset_event
-       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4)",
-    "DELETE FROM asset_event WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4 AND map_index = $5)",
+    "DELETE FROM asset_event WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4
+       AND map_index = $5",
 ];
 
 /// A data test's verdict (`Report::Test`).
 pub(super) const INSERT_TEST: &str = "INSERT INTO test_result (dag_id, run_id, task_id, try_number,
-      test_id, test_name, model, column_name, test_type, severity, status, failures, message,
-      compiled_sql, started_at, ended_at, execution_time, stored_failures)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+      map_index, test_id, test_name, model, column_name, test_type, severity, status, failures,
+      message, compiled_sql, started_at, ended_at, execution_time, stored_failures)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
 /// A model's build (`Report::Model`).
 pub(super) const INSERT_MODEL: &str = "INSERT INTO model_run (dag_id, run_id, task_id, try_number,
-      model, relation, materialized, status, row_count, message, started_at, ended_at,
-      execution_time)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+      map_index, model, relation, materialized, status, row_count, message, started_at,
+      ended_at, execution_time)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";

@@ -71,8 +71,9 @@ impl DagRunRow {
 
 /// Column list shared by every `task_instance` query that reads whole rows.
 pub(super) const TASK_INSTANCE_SELECT: &str =
-    "SELECT dag_id, run_id, task_id, task_type, state, try_number, max_tries, started_at,
-    ended_at, duration, hostname, next_try_at, dag_version, note, queue FROM task_instance";
+    "SELECT dag_id, run_id, task_id, map_index, map_item, task_type, state, try_number,
+    max_tries, started_at, ended_at, duration, hostname, next_try_at, dag_version, note, queue
+    FROM task_instance";
 
 row_struct! {
     /// A row of `task_instance`.
@@ -81,6 +82,10 @@ row_struct! {
         pub dag_id: String,
         pub run_id: String,
         pub task_id: String,
+        /// Which instance of a mapped task (`for_each`) this is; -1: not mapped.
+        pub map_index: i32,
+        /// A mapped instance's item (JSON).
+        pub map_item: Option<String>,
         pub task_type: String,
         pub state: TaskState,
         pub try_number: i64,
@@ -107,6 +112,8 @@ row_struct! {
         pub dag_id: String,
         pub run_id: String,
         pub task_id: String,
+        /// Its instance's map index (-1: not mapped).
+        pub map_index: i32,
         pub try_number: i64,
         pub state: TaskState,
         pub started_at: DateTime<Utc>,

@@ -419,7 +419,10 @@ impl Store {
     ) -> Result<Option<(String, RunState, Option<TaskState>)>> {
         let sql = "SELECT r.run_id, r.state,
                      (SELECT ti.state FROM task_instance ti WHERE ti.dag_id = r.dag_id
-                        AND ti.run_id = r.run_id AND ti.task_id = $4) AS task_state
+                        AND ti.run_id = r.run_id AND ti.task_id = $4
+                      -- A mapped task: the state of an instance that did not succeed, if any.
+                      ORDER BY CASE WHEN ti.state = 'success' THEN 1 ELSE 0 END, ti.map_index
+                      LIMIT 1) AS task_state
                    FROM dag_run r
                    WHERE r.dag_id = $1 AND (r.run_id = $2 OR r.logical_date = $3)
                    ORDER BY r.queued_at DESC LIMIT 1";

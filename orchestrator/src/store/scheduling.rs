@@ -197,15 +197,15 @@ impl Store {
         )
     }
 
-    /// The run's task instances that may still change state: (task_id, state, max_tries,
-    /// next_try_at). Finished instances are left out, so re-reading a wide run gets
-    /// cheaper as it progresses.
+    /// The run's task instances that may still change state: (task_id, map_index, state,
+    /// max_tries, next_try_at). Finished instances are left out, so re-reading a wide run
+    /// gets cheaper as it progresses.
     pub async fn unfinished_tasks(
         &self,
         dag_id: &str,
         run_id: &str,
-    ) -> Result<Vec<(String, TaskState, i64, Option<DateTime<Utc>>)>> {
-        let sql = "SELECT task_id, state, max_tries, next_try_at FROM task_instance
+    ) -> Result<Vec<(String, i32, TaskState, i64, Option<DateTime<Utc>>)>> {
+        let sql = "SELECT task_id, map_index, state, max_tries, next_try_at FROM task_instance
                    WHERE dag_id = $1 AND run_id = $2
                      AND (state IS NULL OR state IN ('scheduled', 'queued', 'running', 'up_for_retry',
                                                     'up_for_reschedule'))";

@@ -7,12 +7,13 @@ use super::runs::push_in_owned;
 use super::{Result, Store, StoreError, TaskInstanceRow, TaskState, TaskTryRow};
 use chrono::Utc;
 
-/// Identifies one task instance.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskKey<'a> {
-    pub dag_id: &'a str,
-    pub run_id: &'a str,
-    pub task_id: &'a str,
+/// A task's instance as people name it: `task` or, for a mapped one, `task[3]`.
+pub fn instance_name(task_id: &str, map_index: i32) -> String {
+    if map_index < 0 {
+        task_id.to_string()
+    } else {
+        format!("{task_id}[{map_index}]")
+    }
 }
 
 /// Which task instances a listing holds: of one DAG or all, one run or all, one task or
@@ -24,6 +25,8 @@ pub struct TaskInstanceFilter {
     pub run_ids: Vec<String>,
     pub task_ids: Vec<String>,
     pub states: Vec<TaskState>,
+    /// Only the instances of mapped tasks (map index 0 and up).
+    pub mapped_only: bool,
 }
 
 impl TaskInstanceFilter {
@@ -37,6 +40,9 @@ impl TaskInstanceFilter {
         push_in_owned(query, "dag_id", &self.dag_ids);
         push_in_owned(query, "run_id", &self.run_ids);
         push_in_owned(query, "task_id", &self.task_ids);
+        if self.mapped_only {
+            query.push(" AND map_index >= 0");
+        }
         if self.states.is_empty() {
             return;
         }
@@ -73,7 +79,7 @@ impl Store {
             let total: i64 = count.build_query_scalar().fetch_one(p).await?;
             let mut page = sqlx::QueryBuilder::new(TASK_INSTANCE_SELECT);
             filter.push(&mut page);
-            page.push(" ORDER BY dag_id, run_id, task_id LIMIT ").push_bind(limit);
+            page.push(" ORDER BY dag_id, run_id, task_id, map_index LIMIT ").push_bind(limit);
             page.push(" OFFSET ").push_bind(offset);
             let rows = page.build_query_as().fetch_all(p).await?;
             Ok((rows, total))
@@ -82,8 +88,9 @@ impl Store {
 
     /// The task instances of a run, in task-id order.
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Result<Vec<TaskInstanceRow>> {
-        let sql =
-            format!("{TASK_INSTANCE_SELECT} WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id");
+        let sql = format!(
+            "{TASK_INSTANCE_SELECT} WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, map_index"
+        );
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(dag_id).bind(run_id).fetch_all(p).await?),
         )
@@ -118,10 +125,10 @@ impl Store {
         task_id: Option<&str>,
     ) -> Result<Vec<TaskTryRow>> {
         let sql =
-            "SELECT dag_id, run_id, task_id, try_number, state, started_at, ended_at, duration,
-                          hostname, error, log_path, metrics, job_id, waiting_for
+            "SELECT dag_id, run_id, task_id, map_index, try_number, state, started_at, ended_at,
+                          duration, hostname, error, log_path, metrics, job_id, waiting_for
                    FROM task_try WHERE dag_id = $1 AND run_id = $2 AND ($3 IS NULL OR task_id = $3)
-                   ORDER BY task_id, try_number";
+                   ORDER BY task_id, map_index, try_number";
         Ok(
             with_pool!(self, p => sqlx::query_as(sql).bind(dag_id).bind(run_id).bind(task_id).fetch_all(p).await?),
         )
@@ -129,12 +136,13 @@ impl Store {
 
     /// Resets task instances so the run executes them again (`task clear`): each gets
     /// `retries + 1` more tries, continuing its try numbers; the run goes back to queued,
-    /// owned by `owner` when given (so no scheduler picks it up first).
+    /// owned by `owner` when given (so no scheduler picks it up first). Each entry is a
+    /// task, one of its instances (a map index) or all of them, and its tries.
     pub async fn clear_tasks(
         &self,
         dag_id: &str,
         run_id: &str,
-        tasks: &[(&str, i64)],
+        tasks: &[(&str, Option<i32>, i64)],
         owner: Option<&str>,
     ) -> Result<()> {
         // A running attempt is never cleared under its job: it would run on, and its try
@@ -147,34 +155,32 @@ impl Store {
                         dag_version = (SELECT r.dag_version FROM dag_run r
                                        WHERE r.dag_id = $1 AND r.run_id = $2)
                       WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                        AND ($5 IS NULL OR map_index = $5)
                         AND (state IS NULL OR state <> 'running')";
         // A waiting task's try ends here: the cleared task starts a new one.
         let waiting_sql = "UPDATE task_try SET state = 'failed', ended_at = $4,
                              error = 'cleared while it waited for its condition'
                            WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
-                             AND state = 'up_for_reschedule'";
+                             AND ($5 IS NULL OR map_index = $5) AND state = 'up_for_reschedule'";
         let running_sql = "SELECT COUNT(*) FROM task_instance
-                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND state = 'running'";
+                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                             AND ($4 IS NULL OR map_index = $4) AND state = 'running'";
         let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
                          job_id = $4
                        WHERE dag_id = $1 AND run_id = $2";
         let running: Option<String> = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
-            for (task_id, tries) in tasks {
-                let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
-                    .execute(&mut *tx).await?.rows_affected();
-                if done == 1 {
-                    sqlx::query(waiting_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(Utc::now())
-                        .execute(&mut *tx).await?;
+            for (task_id, map_index, tries) in tasks {
+                let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
+                    .bind(*map_index).fetch_one(&mut *tx).await?;
+                if n > 0 {
+                    tx.rollback().await?;
+                    return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
                 }
-                if done == 0 {
-                    let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
-                        .fetch_one(&mut *tx).await?;
-                    if n > 0 {
-                        tx.rollback().await?;
-                        return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
-                    }
-                }
+                sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
+                    .bind(*map_index).execute(&mut *tx).await?;
+                sqlx::query(waiting_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(Utc::now())
+                    .bind(*map_index).execute(&mut *tx).await?;
             }
             sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).bind(owner).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -194,13 +200,14 @@ impl Store {
         &self,
         dag_id: &str,
         run_id: &str,
-        task_id: &str,
+        (task_id, map_index): (&str, i32),
     ) -> Result<Option<i64>> {
         let sql =
             "SELECT process_group FROM task_try WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
+                     AND map_index = $4
                    ORDER BY try_number DESC LIMIT 1";
         let found: Option<Option<i64>> = with_pool!(self, p => sqlx::query_scalar(sql)
-            .bind(dag_id).bind(run_id).bind(task_id).fetch_optional(p).await?);
+            .bind(dag_id).bind(run_id).bind(task_id).bind(map_index).fetch_optional(p).await?);
         Ok(found.flatten())
     }
 

@@ -230,7 +230,8 @@ impl Store {
     ) -> Result<()> {
         let insert = "INSERT INTO task_instance (dag_id, run_id, task_id, task_type, try_number, max_tries,
                         dag_version, queue)
-                      VALUES ($1, $2, $3, $4, 0, $5, $6, $7) ON CONFLICT (dag_id, run_id, task_id) DO NOTHING";
+                      VALUES ($1, $2, $3, $4, 0, $5, $6, $7) ON CONFLICT (dag_id, run_id, task_id, map_index)
+                      DO NOTHING";
         let remove = if finished_too {
             "UPDATE task_instance SET state = 'removed', next_try_at = NULL
              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3

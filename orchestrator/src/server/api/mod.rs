@@ -22,7 +22,9 @@ use axum::routing::get;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-pub use params::{AttemptPath, DagPath, Params, RunPath, TaskPath, VersionPath, whole_number};
+pub use params::{
+    AttemptPath, DagPath, MappedPath, Params, RunPath, TaskPath, VersionPath, whole_number,
+};
 
 /// Every API route (the OpenAPI document lists the same, from the handlers' own
 /// annotations).
@@ -56,6 +58,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(&format!("{run}/taskInstances"), get(tasks::list))
         .route(task, get(tasks::get).patch(tasks::mark))
         .route(&format!("{task}/tries"), get(tasks::tries))
+        .route(&format!("{task}/listMapped"), get(tasks::list_mapped))
+        .route(&format!("{task}/{{map_index}}"), get(tasks::get_mapped))
         .route(&format!("{task}/logs/{{try_number}}"), get(tasks::log))
         .route(&format!("{task}/xcomEntries"), get(xcom::list))
         .route(&format!("{task}/xcomEntries/{{xcom_key}}"), get(xcom::get))

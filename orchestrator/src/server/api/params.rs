@@ -36,6 +36,20 @@ pub struct TaskPath {
     pub task_id: String,
 }
 
+/// An instance of a mapped task named in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MappedPath {
+    /// The DAG's id.
+    pub dag_id: String,
+    /// The run's id.
+    pub dag_run_id: String,
+    /// The task's id.
+    pub task_id: String,
+    /// Which instance (0, 1, …).
+    pub map_index: String,
+}
+
 /// An attempt named in the path.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -120,6 +134,23 @@ impl Params {
 
     /// `name` as a number, or `default` (also when sent empty, as `airflowctl` sends an
     /// unset limit).
+    /// `map_index`: which instance of a mapped task (default -1: a task not mapped).
+    pub fn map_index(&self) -> Result<i32, ApiError> {
+        i32::try_from(self.number("map_index", -1)?)
+            .map_err(|_| ApiError::bad_request("map_index is out of range"))
+    }
+
+    /// Every `state` given, as task states.
+    pub fn task_states(&self) -> Result<Vec<crate::store::TaskState>, ApiError> {
+        self.all("state")
+            .into_iter()
+            .map(|s| {
+                crate::store::TaskState::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("state: {e}")))
+            })
+            .collect()
+    }
+
     pub fn number(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.one(name) {
             None | Some("") => Ok(default),

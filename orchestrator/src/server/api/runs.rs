@@ -219,6 +219,7 @@ pub async fn clear(
         run_id: run_id.clone(),
         tasks: body.task_ids.map_or(TaskPick::All, TaskPick::Ids),
         only_failed: body.only_failed,
+        map_index: None,
         dry_run: body.dry_run,
         execute_here: false,
         latest_version: body.run_on_latest_version.unwrap_or(false),

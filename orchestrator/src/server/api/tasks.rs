@@ -6,7 +6,9 @@ use super::models::{
     TaskInstanceHistoryResponse, TaskInstanceResponse, TaskInstancesLogResponse,
 };
 use super::runs::parse_mark_state;
-use super::{AttemptPath, Body, Params, RunPath, TaskPath, touched_instances, whole_number};
+use super::{
+    AttemptPath, Body, MappedPath, Params, RunPath, TaskPath, touched_instances, whole_number,
+};
 use crate::runs::{self, MarkRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -68,13 +70,63 @@ pub async fn list(
             .map(str::to_string)
             .into_iter()
             .collect(),
-        states: params
-            .all("state")
-            .into_iter()
-            .map(|s| TaskState::parse(s).map_err(|e| ApiError::bad_request(format!("state: {e}"))))
-            .collect::<Result<_, _>>()?,
+        states: params.task_states()?,
+        mapped_only: false,
     };
     instance_page(&state, &filter, (limit, offset)).await
+}
+
+/// The instances of a mapped task (`for_each`), in map order.
+#[utoipa::path(get, operation_id = "get_mapped_task_instances", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped",
+    tag = "TaskInstance", params(TaskPath, InstanceListQuery),
+    responses((status = 200, body = TaskInstanceCollectionResponse)))]
+pub async fn list_mapped(
+    State(state): State<Arc<AppState>>,
+    Path(TaskPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+    }): Path<TaskPath>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
+    let params = Params::of::<InstanceListQuery>(query.as_deref())?;
+    let (limit, offset) = (params.number("limit", 100)?, params.number("offset", 0)?);
+    state.run_named(&dag_id, &run_id).await?;
+    let filter = TaskInstanceFilter {
+        dag_ids: vec![dag_id],
+        run_ids: vec![run_id],
+        task_ids: vec![task_id],
+        states: params.task_states()?,
+        mapped_only: true,
+    };
+    instance_page(&state, &filter, (limit, offset)).await
+}
+
+/// One instance of a mapped task.
+#[utoipa::path(get, operation_id = "get_mapped_task_instance", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+    tag = "TaskInstance", params(MappedPath), responses((status = 200, body = TaskInstanceResponse)))]
+pub async fn get_mapped(
+    State(state): State<Arc<AppState>>,
+    Path(MappedPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+        map_index,
+    }): Path<MappedPath>,
+) -> Result<Json<TaskInstanceResponse>, ApiError> {
+    let map_index = i32::try_from(whole_number("map_index", &map_index)?)
+        .map_err(|_| ApiError::bad_request("map_index is out of range"))?;
+    let (run, instance) = state
+        .instance_at((&dag_id, &run_id, &task_id), map_index)
+        .await?;
+    let shown =
+        super::versions::instances_with_versions(&state, &run, std::slice::from_ref(&instance))
+            .await?;
+    shown
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("a task instance without its answer"))
 }
 
 /// The body of `POST /api/v2/dags/~/dagRuns/~/taskInstances/list` (Airflow's
@@ -119,6 +171,7 @@ pub async fn list_batch(
         run_ids: body.dag_run_ids,
         task_ids: body.task_ids,
         states: body.state,
+        mapped_only: false,
     };
     instance_page(&state, &filter, (body.page_limit, body.page_offset)).await
 }
@@ -237,10 +290,19 @@ pub async fn mark(
     ))
 }
 
+/// The query of an instance's attempts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; Params reads it")]
+pub struct TriesQuery {
+    /// The instance of a mapped task (default -1: a task that is not mapped).
+    map_index: Option<i64>,
+}
+
 /// Every attempt of a task instance, first to last, with each attempt's error and
 /// metrics.
 #[utoipa::path(get, operation_id = "get_task_instance_tries", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries",
-    tag = "TaskInstance", params(TaskPath),
+    tag = "TaskInstance", params(TaskPath, TriesQuery),
     responses((status = 200, body = TaskInstanceHistoryCollectionResponse)))]
 pub async fn tries(
     State(state): State<Arc<AppState>>,
@@ -249,14 +311,20 @@ pub async fn tries(
         dag_run_id: run_id,
         task_id,
     }): Path<TaskPath>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<TaskInstanceHistoryCollectionResponse>, ApiError> {
-    let (_, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    let params = Params::of::<TriesQuery>(query.as_deref())?;
+    let map_index = params.map_index()?;
+    let (_, instance) = state
+        .instance_at((&dag_id, &run_id, &task_id), map_index)
+        .await?;
     let shown_as = state.display_name(&dag_id);
     let tries: Vec<TaskInstanceHistoryResponse> = state
         .store
         .tries(&dag_id, &run_id, Some(&task_id))
         .await?
         .iter()
+        .filter(|attempt| attempt.map_index == instance.map_index)
         .map(|attempt| TaskInstanceHistoryResponse::new(attempt, &instance, &shown_as))
         .collect();
     Ok(Json(TaskInstanceHistoryCollectionResponse::all(tries)))
@@ -271,7 +339,7 @@ pub struct LogQuery {
     token: Option<String>,
     /// From the beginning, whatever the token.
     full_content: Option<bool>,
-    /// Always -1: Updraft does not map tasks.
+    /// Which instance of a mapped task (default -1: a task that is not mapped).
     map_index: Option<i64>,
     /// Keep sending lines while the attempt runs (text; Updraft's).
     follow: Option<bool>,
@@ -304,16 +372,12 @@ pub async fn log(
 ) -> Result<Response, ApiError> {
     let try_number = whole_number("try_number", &try_number)?;
     let params = Params::of::<LogQuery>(query.as_deref())?;
-    if params.number("map_index", -1)? != -1 {
-        return Err(ApiError::not_found(
-            "Updraft does not map tasks: the only map_index is -1",
-        ));
-    }
+    let map_index = params.map_index()?;
     let (follow, download) = (params.flag("follow")?, params.flag("download")?);
     let log = runs::attempt_log(
         &state.store,
         &state.settings,
-        (&dag_id, &run_id, &task_id),
+        (&dag_id, &run_id, &task_id, map_index),
         Some(try_number),
     )
     .await?;

@@ -20,7 +20,7 @@ use utoipa::IntoParams;
 pub struct XComListQuery {
     /// Only this key.
     xcom_key: Option<String>,
-    /// Only this map index (-1: not mapped, the only one there is).
+    /// The instance of a mapped task (default -1: a task that is not mapped).
     map_index: Option<i64>,
     /// Page size (default 100).
     limit: Option<i64>,
@@ -33,7 +33,7 @@ pub struct XComListQuery {
 #[into_params(parameter_in = Query)]
 #[expect(dead_code, reason = "documents the query; Params reads it")]
 pub struct XComEntryQuery {
-    /// Only -1 (not mapped).
+    /// The instance of a mapped task (default -1: a task that is not mapped).
     map_index: Option<i64>,
     /// Accepted for Airflow's clients; values are JSON either way.
     deserialize: Option<bool>,
@@ -68,11 +68,14 @@ impl Entries {
     async fn of(
         state: &AppState,
         (dag_id, run_id, task_id): (&str, &str, &str),
+        map_index: i32,
     ) -> Result<Self, ApiError> {
-        let (run, instance) = state.instance_named((dag_id, run_id, task_id)).await?;
+        let (run, instance) = state
+            .instance_at((dag_id, run_id, task_id), map_index)
+            .await?;
         let outputs: Map<String, Value> = state
             .store
-            .outputs_of(dag_id, run_id, task_id)
+            .outputs_of(dag_id, run_id, (task_id, instance.map_index))
             .await?
             .unwrap_or_default();
         let mut all = vec![(RETURN_VALUE.to_string(), Value::Object(outputs.clone()))];
@@ -103,14 +106,13 @@ pub async fn list(
 ) -> Result<Json<XComCollectionResponse>, ApiError> {
     let params = Params::of::<XComListQuery>(query.as_deref())?;
     let (limit, offset) = params.page()?;
-    let map_index = params.number("map_index", -1)?;
+    let map_index = params.map_index()?;
     let ids = (&*path.dag_id, &*path.dag_run_id, &*path.task_id);
-    let entries = Entries::of(&state, ids).await?;
+    let entries = Entries::of(&state, ids, map_index).await?;
     let matching: Vec<XComResponse> = entries
         .all
         .iter()
         .filter(|(key, _)| params.one("xcom_key").is_none_or(|k| k == key))
-        .filter(|_| map_index == -1)
         .map(|(key, _)| entries.entry(key))
         .collect();
     let total_entries = i64::try_from(matching.len()).unwrap_or(i64::MAX);
@@ -138,14 +140,10 @@ pub async fn get(
     let params = Params::of::<XComEntryQuery>(query.as_deref())?;
     let stringify = params.flag("stringify")?;
     params.flag("deserialize")?;
-    let not_mapped = params.number("map_index", -1)? == -1;
+    let map_index = params.map_index()?;
     let ids = (&*path.dag_id, &*path.dag_run_id, &*path.task_id);
-    let entries = Entries::of(&state, ids).await?;
-    let found = entries
-        .all
-        .iter()
-        .find(|(key, _)| *key == path.xcom_key)
-        .filter(|_| not_mapped);
+    let entries = Entries::of(&state, ids, map_index).await?;
+    let found = entries.all.iter().find(|(key, _)| *key == path.xcom_key);
     let Some((key, value)) = found else {
         return Err(ApiError::not_found(format!(
             "task `{}` of run `{}` has no output `{}`",

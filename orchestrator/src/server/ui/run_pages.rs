@@ -49,6 +49,8 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         .collect();
     let api = run_api_path(dag_id, run_id);
     let base = run_path(dag_id, run_id);
+    // A mapped task is one row, with its instances counted by state.
+    let mapped_rows = mapped_summaries(&instances);
     // The `trigger_dag` task that created this run, if one did.
     let parent: Option<(String, String, String)> = state
         .store
@@ -86,7 +88,18 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
         table {
             thead { tr { th { "task" } th { "type" } th { "queue" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
             tbody {
-                @for ti in &instances {
+                @for (task_id, mapped) in &mapped_rows {
+                    tr {
+                        td { a href={(base) "/tasks/" (url_escape(task_id))} { (task_id) } }
+                        td { (mapped.task_type) }
+                        td { (mapped.queue) }
+                        td { "mapped · " (mapped.count) " instances: " (mapped.states) }
+                        td {}
+                        td {}
+                        td { (when(mapped.ended_at)) }
+                    }
+                }
+                @for ti in instances.iter().filter(|ti| ti.map_index < 0) {
                     @let st = ti.state.as_str();
                     @let waiting = ti.state == crate::store::TaskState::Scheduled && unserved.contains(&ti.queue);
                     tr {
@@ -131,6 +144,56 @@ async fn run_body(state: &AppState, dag_id: &str, run_id: &str) -> Result<Markup
     ))
 }
 
+/// A mapped task as one row of a run's tasks.
+struct MappedSummary {
+    task_type: String,
+    queue: String,
+    count: usize,
+    /// `2 success, 1 running`.
+    states: String,
+    /// When the last instance ended, once all have.
+    ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The mapped tasks among `instances` (those with map indexes 0 and up), by task id.
+fn mapped_summaries(
+    instances: &[crate::store::TaskInstanceRow],
+) -> std::collections::BTreeMap<String, MappedSummary> {
+    let mut by_task: std::collections::BTreeMap<String, Vec<&crate::store::TaskInstanceRow>> =
+        std::collections::BTreeMap::new();
+    for ti in instances.iter().filter(|ti| ti.map_index >= 0) {
+        by_task.entry(ti.task_id.clone()).or_default().push(ti);
+    }
+    by_task
+        .into_iter()
+        .map(|(task_id, list)| {
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for ti in &list {
+                *counts.entry(ti.state.as_str()).or_default() += 1;
+            }
+            let states = counts
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let ended_at = list
+                .iter()
+                .map(|ti| ti.ended_at)
+                .collect::<Option<Vec<_>>>()
+                .and_then(|ends| ends.into_iter().max());
+            let first = list[0];
+            let summary = MappedSummary {
+                task_type: first.task_type.clone(),
+                queue: first.queue.clone(),
+                count: list.len(),
+                states,
+                ended_at,
+            };
+            (task_id, summary)
+        })
+        .collect()
+}
+
 /// A run's (or a task's) alert messages: what, to whom, and what came of it.
 fn alerts_table(alerts: &[CallbackRow], none: &str) -> Markup {
     html! {
@@ -160,6 +223,8 @@ fn alerts_table(alerts: &[CallbackRow], none: &str) -> Markup {
 pub struct TryQuery {
     #[serde(rename = "try")]
     try_number: Option<i64>,
+    /// Which instance of a mapped task.
+    map_index: Option<i32>,
 }
 
 /// `GET /dags/{dag_id}/runs/{run_id}/tasks/{task_id}?try=N`
@@ -170,23 +235,52 @@ pub async fn task_page(
 ) -> Response {
     answer(
         &state,
-        task_body(&state, (&dag_id, &run_id, &task_id), q.try_number).await,
+        task_body(
+            &state,
+            (&dag_id, &run_id, &task_id),
+            q.map_index,
+            q.try_number,
+        )
+        .await,
     )
 }
 
 async fn task_body(
     state: &AppState,
     (dag_id, run_id, task_id): (&str, &str, &str),
+    map_index: Option<i32>,
     try_number: Option<i64>,
 ) -> Result<Markup, ApiError> {
-    let (run, instance) = state.instance_named((dag_id, run_id, task_id)).await?;
-    let tries = state.store.tries(dag_id, run_id, Some(task_id)).await?;
+    let (run, instance) = match map_index {
+        Some(index) => state.instance_at((dag_id, run_id, task_id), index).await?,
+        None => {
+            let instances = state.store.task_instances(dag_id, run_id).await?;
+            let mapped: Vec<_> = instances
+                .into_iter()
+                .filter(|ti| ti.task_id == task_id && ti.map_index >= 0)
+                .collect();
+            if !mapped.is_empty() {
+                let run = state.run_named(dag_id, run_id).await?;
+                return Ok(mapped_task_body(state, &run, task_id, &mapped));
+            }
+            state.instance_named((dag_id, run_id, task_id)).await?
+        }
+    };
+    let index = instance.map_index;
+    let name = crate::store::instance_name(task_id, index);
+    let tries: Vec<crate::store::TaskTryRow> = state
+        .store
+        .tries(dag_id, run_id, Some(task_id))
+        .await?
+        .into_iter()
+        .filter(|t| t.map_index == index)
+        .collect();
     let alerts: Vec<CallbackRow> = state
         .store
         .run_callbacks(dag_id, run_id)
         .await?
         .into_iter()
-        .filter(|a| a.task_id == task_id)
+        .filter(|a| a.task_id == task_id && a.map_index == index)
         .collect();
     let shown = match try_number {
         Some(n) => tries.iter().find(|t| t.try_number == n),
@@ -194,17 +288,25 @@ async fn task_body(
     };
     let run_api = run_api_path(dag_id, run_id);
     let api = format!("{run_api}/taskInstances/{}", url_escape(task_id));
-    let page_url = format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id));
+    let page_url = format!(
+        "{}/tasks/{}?map_index={index}",
+        run_path(dag_id, run_id),
+        url_escape(task_id)
+    );
     let log = match shown {
-        Some(t) if t.state == TaskState::Running => {
-            Log::Follow(format!("{api}/logs/{}?follow=true", t.try_number))
-        }
+        Some(t) if t.state == TaskState::Running => Log::Follow(format!(
+            "{api}/logs/{}?map_index={index}&follow=true",
+            t.try_number
+        )),
         Some(t) => {
             let source = runs::log_source(&state.settings, t)?;
             let tail = runs::log_tail(&source, PAGE_LOG_BYTES)
                 .await
                 .map_err(|e| ApiError::internal(format!("cannot read the log: {e}")))?;
-            Log::Tail(tail, format!("{api}/logs/{}", t.try_number))
+            Log::Tail(
+                tail,
+                format!("{api}/logs/{}?map_index={index}", t.try_number),
+            )
         }
         None => Log::Empty,
     };
@@ -214,14 +316,18 @@ async fn task_body(
     // What the instance hands on (its latest attempt's outputs and metrics).
     let outputs = state
         .store
-        .outputs_of(dag_id, run_id, task_id)
+        .outputs_of(dag_id, run_id, (task_id, instance.map_index))
         .await?
         .unwrap_or_default();
     let task_ids = serde_json::json!([task_id]).to_string();
     let st = instance.state.as_str();
     let body = html! {
-        h1 { (task_id) }
+        h1 { (name) }
         p { "in run " a href=(run_path(dag_id, run_id)) { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
+        @if index >= 0 {
+            p { "Instance " (index) " of mapped task " a href={(run_path(dag_id, run_id)) "/tasks/" (url_escape(task_id))} { (task_id) }
+                @if let Some(item) = &instance.map_item { " · item " code { (item) } } }
+        }
         p { (state_square(st)) " " strong { (st) } " · " (instance.task_type) " · try " (instance.try_number) " of " (instance.max_tries) }
         @if let Some((t, what)) = tries.last().and_then(|t| Some((t, t.waiting_for.as_deref()?))) {
             @if instance.state == TaskState::UpForReschedule {
@@ -248,7 +354,7 @@ async fn task_body(
                 tbody {
                     @for t in &tries {
                         tr {
-                            td { a href={(page_url) "?try=" (t.try_number)} { (t.try_number) } }
+                            td { a href={(page_url) "&try=" (t.try_number)} { (t.try_number) } }
                             td { (state_square(t.state.as_str())) " " (t.state) }
                             td { (when(Some(t.started_at))) }
                             td { @if let Some(d) = t.duration { (format!("{d:.2}")) " s" } }
@@ -283,10 +389,10 @@ async fn task_body(
                         p.muted {
                             "The last " (mib(tail.text.len() as u64)) " of " (mib(tail.total_bytes)) ": "
                             a href=(url) { "show all" } " · "
-                            a href={(url) "?download=true"} { "download" }
+                            a href={(url) "&download=true"} { "download" }
                         }
                     } @else if tail.total_bytes > 0 {
-                        p.muted { a href={(url) "?download=true"} { "download" } }
+                        p.muted { a href={(url) "&download=true"} { "download" } }
                     }
                     pre.log id="log" { (tail.text) }
                 }
@@ -300,10 +406,57 @@ async fn task_body(
     let active = !matches!(log, Log::Follow(_)) && run.is_active();
     Ok(page(
         state,
-        &format!("{task_id} · {run_id}"),
+        &format!("{name} · {run_id}"),
         active.then_some(REFRESH_SECONDS),
         body,
     ))
+}
+
+/// A mapped task's page: its instances, each with its item, state and last try.
+fn mapped_task_body(
+    state: &AppState,
+    run: &crate::store::DagRunRow,
+    task_id: &str,
+    instances: &[crate::store::TaskInstanceRow],
+) -> Markup {
+    let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+    let page_url = format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id));
+    let summary = mapped_summaries(instances);
+    let counts = summary
+        .get(task_id)
+        .map_or(String::new(), |s| s.states.clone());
+    let task_ids = serde_json::json!([task_id]).to_string();
+    let run_api = run_api_path(dag_id, run_id);
+    let body = html! {
+        h1 { (task_id) }
+        p { "in run " a href=(run_path(dag_id, run_id)) { (run_id) } " of " a href={"/dags/" (url_escape(dag_id))} { (dag_id) } }
+        p { "Mapped over " (instances.len()) " items: " (counts) }
+        div.actions {
+            (api_button(&format!("{run_api}/clear"), "POST", &[("dry_run", "false"), ("task_ids", &task_ids)], "Clear all instances (with downstream)"))
+        }
+        h2 { "Instances" }
+        table {
+            thead { tr { th { "map index" } th { "item" } th { "state" } th { "try" } th { "duration" } th { "ended" } } }
+            tbody {
+                @for ti in instances {
+                    tr {
+                        td { a href={(page_url) "?map_index=" (ti.map_index)} { (ti.map_index) } }
+                        td { code { (ti.map_item.as_deref().unwrap_or("")) } }
+                        td { (state_square(ti.state.as_str())) " " (ti.state) }
+                        td { (ti.try_number) " / " (ti.max_tries) }
+                        td { @if let Some(d) = ti.duration { (format!("{d:.2}")) " s" } }
+                        td { (when(ti.ended_at)) }
+                    }
+                }
+            }
+        }
+    };
+    page(
+        state,
+        &format!("{task_id} · {run_id}"),
+        run.is_active().then_some(REFRESH_SECONDS),
+        body,
+    )
 }
 
 /// How a try's log is shown: its end (with the API URL of the whole log), or followed

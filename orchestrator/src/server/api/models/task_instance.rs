@@ -1,6 +1,6 @@
 //! `TaskInstanceResponse`: a task of a run, with the DAG version it was planned on.
 
-use super::task_try::{AttemptFields, NOT_MAPPED};
+use super::task_try::AttemptFields;
 use super::{DagVersionResponse, stable_uuid};
 use crate::store::{DagRunRow, TaskInstanceRow};
 use chrono::{DateTime, Utc};
@@ -35,12 +35,17 @@ impl TaskInstanceResponse {
         version: Option<DagVersionResponse>,
     ) -> Self {
         Self {
-            id: stable_uuid(&[&ti.dag_id, &ti.run_id, &ti.task_id, &NOT_MAPPED.to_string()]),
+            id: stable_uuid(&[
+                &ti.dag_id,
+                &ti.run_id,
+                &ti.task_id,
+                &ti.map_index.to_string(),
+            ]),
             attempt: AttemptFields::of_instance(ti, display_name, version),
             logical_date: Some(run.logical_date),
             run_after: super::dag_run::run_after(run),
             note: ti.note.clone(),
-            rendered_map_index: None,
+            rendered_map_index: (ti.map_index >= 0).then(|| ti.map_index.to_string()),
             rendered_fields: None,
             trigger: None,
             triggerer_job: None,

@@ -8,9 +8,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Airflow's `map_index` of a task that is not mapped.
-pub const NOT_MAPPED: i64 = -1;
-
 /// What Airflow says of an attempt, whether it answers an instance or its history.
 #[derive(Serialize, ToSchema)]
 pub struct AttemptFields {
@@ -55,7 +52,7 @@ impl AttemptFields {
             task_id: instance.task_id.clone(),
             dag_id: instance.dag_id.clone(),
             dag_run_id: instance.run_id.clone(),
-            map_index: NOT_MAPPED,
+            map_index: i64::from(instance.map_index),
             start_date: instance.started_at,
             end_date: instance.ended_at,
             duration: instance.duration,

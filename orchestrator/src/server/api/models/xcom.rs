@@ -1,7 +1,6 @@
 //! `XComResponse` and kin: a task instance's outputs as Airflow's XCom entries — one
 //! entry per output (metrics included) and `return_value`, the whole object.
 
-use super::task_try::NOT_MAPPED;
 use crate::store::{DagRunRow, TaskInstanceRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -32,7 +31,7 @@ impl XComResponse {
             key: key.to_string(),
             timestamp: ti.ended_at.or(ti.started_at).unwrap_or(run.queued_at),
             logical_date: Some(run.logical_date),
-            map_index: NOT_MAPPED,
+            map_index: i64::from(ti.map_index),
             task_id: ti.task_id.clone(),
             dag_id: ti.dag_id.clone(),
             run_id: ti.run_id.clone(),
