@@ -48,6 +48,16 @@ const FAILED_TRY: &str = "INSERT INTO task_try (dag_id, run_id, task_id, map_ind
       try_number, state, started_at, ended_at, duration, error)
     VALUES ($1, $2, $3, -1, $4, 'failed', $5, $5, 0, $6)";
 
+/// An instance per element of the JSON array `$8`, in order; an instance a clear left
+/// undecided is scheduled again, its tries kept (PostgreSQL).
+const PG_INSERT_INSTANCES: &str = "INSERT INTO task_instance (dag_id, run_id, task_id,
+      map_index, map_item, task_type, state, try_number, max_tries, queue, dag_version)
+    SELECT $1, $2, $3, (e.ord - 1)::int, e.value::text, $4, 'scheduled', 0, $5, $6, $7
+    FROM json_array_elements($8::json) WITH ORDINALITY AS e(value, ord)
+    ON CONFLICT (dag_id, run_id, task_id, map_index) DO UPDATE SET
+      state = 'scheduled', map_item = excluded.map_item, ended_at = NULL
+    WHERE task_instance.state IS NULL";
+
 impl Store {
     /// Expands mapped task `task` of a run as `expansion` says, if it is still undecided;
     /// false when another job decided it first (nothing changed).
@@ -62,6 +72,7 @@ impl Store {
             Pool::Sqlite(_) => "",
         };
         let undecided = format!("{UNDECIDED}{lock}");
+        let postgres = matches!(self.pool, Pool::Postgres(_));
         let now = Utc::now();
         Ok(with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
@@ -99,6 +110,16 @@ impl Store {
                     "SELECT dag_version FROM dag_run WHERE dag_id = $1 AND run_id = $2",
                 )
                 .bind(dag_id).bind(run_id).fetch_one(&mut *tx).await?;
+                if postgres {
+                    // One statement over the list as JSON: 10,000 instances at once.
+                    sqlx::query(PG_INSERT_INSTANCES)
+                        .bind(dag_id).bind(run_id).bind(task.task_id).bind(task.task_type)
+                        .bind(task.max_tries).bind(task.queue).bind(version)
+                        .bind(format!("[{}]", items.join(",")))
+                        .execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    return Ok(true);
+                }
                 let indexed: Vec<(i32, &String)> = (0..count).zip(items.iter()).collect();
                 // Multi-row inserts: 10,000 instances in a few round trips.
                 for chunk in indexed.chunks(500) {
