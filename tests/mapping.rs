@@ -15,7 +15,8 @@ on_both_backends!(
     an_instance_retries_and_clears_alone,
     empty_and_too_long_lists_skip_and_fail,
     max_active_caps_the_instances_running_at_once,
-    a_mapped_run_survives_a_kill_9_of_its_scheduler
+    a_mapped_run_survives_a_kill_9_of_its_scheduler,
+    the_fan_out_example_runs_as_its_comment_says
 );
 
 /// The task instances of a run as `task states -o json` shows them.
@@ -412,4 +413,90 @@ async fn a_mapped_run_survives_a_kill_9_of_its_scheduler(u: &Updraft) {
     if let Some(third) = third {
         let _ = third.stop();
     }
+}
+
+/// The shipped `example_fan_out`, as its comment says to run it: queued while a scheduler
+/// runs, it waits for order files, loads each in an instance, counts the rows in the
+/// warehouse and has the report DAG run and finish.
+async fn the_fan_out_example_runs_as_its_comment_says(u: &Updraft) {
+    for name in ["example_fan_out.yaml", "example_fan_out_report.yaml"] {
+        let text = std::fs::read_to_string(crate::support::repo_path(&format!("dags/{name}")))
+            .expect("shipped example");
+        u.write_dag(name, &text);
+    }
+    let scheduler = Daemon::start(u, "scheduler", &[]);
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "example_fan_out",
+        "--run-id",
+        "w1",
+        "--queue-only",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let store = u.store().await;
+    wait_for(
+        "the sensor to wait",
+        Duration::from_secs(30),
+        &[&scheduler],
+        || async {
+            store
+                .task_instances("example_fan_out", "w1")
+                .await
+                .is_ok_and(|t| {
+                    t.iter().any(|i| {
+                        i.task_id == "wait_for_files" && i.state.as_str() == "up_for_reschedule"
+                    })
+                })
+        },
+    )
+    .await;
+    let landing = u.dags().join("landing/orders");
+    std::fs::create_dir_all(&landing).expect("landing");
+    std::fs::write(landing.join("a.csv"), "id,amount\n1,9.5\n2,3\n").expect("a");
+    std::fs::write(landing.join("b o'k.csv"), "id,amount\n3,1\n").expect("b");
+    wait_for_success(
+        &store,
+        ("example_fan_out", "w1"),
+        Duration::from_secs(60),
+        &[&scheduler],
+    )
+    .await;
+    assert_eq!(
+        instances(u, "example_fan_out", "w1", "load"),
+        [(0, "success".into(), 1), (1, "success".into(), 1)]
+    );
+    let out = u.run(&[
+        "task",
+        "outputs",
+        "example_fan_out",
+        "w1",
+        "count_new",
+        "-o",
+        "json",
+    ]);
+    let counted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(counted["new_rows"], 3, "{counted}");
+    let child = store
+        .runs_created_by(&updraft::store::triggered_by(
+            "example_fan_out",
+            "w1",
+            "report",
+        ))
+        .await
+        .expect("children");
+    assert_eq!(child.len(), 1, "{child:?}");
+    let out = u.run(&[
+        "task",
+        "logs",
+        "example_fan_out_report",
+        &child[0].1,
+        "report",
+    ]);
+    assert!(
+        text(&out).0.contains("3 order rows arrived in 2 files"),
+        "{:?}",
+        text(&out)
+    );
+    let _ = scheduler.stop();
 }

@@ -97,11 +97,12 @@ pub async fn execute_in_foreground(
     job.stop().await;
     let state = state?;
     let tis = store.task_instances(&run.dag_id, &run.run_id).await?;
-    print_rows(
-        ctx.format,
-        &tis,
+    let mapped = tis.iter().any(|ti| ti.map_index >= 0);
+    let columns = super::output::instance_columns(
+        mapped,
         &["task_id", "state", "try_number", "max_tries", "duration"],
-    )?;
+    );
+    print_rows(ctx.format, &tis, &columns)?;
     eprintln!("run {} of {}: {}", run.run_id, run.dag_id, state.as_str());
     Ok(if state == RunState::Success {
         ExitCode::SUCCESS

@@ -101,3 +101,13 @@ fn cell(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// `columns` of a table of task instances, with `map_index` after `task_id` when any of
+/// them is an instance of a mapped task.
+pub fn instance_columns(mapped: bool, columns: &[&'static str]) -> Vec<&'static str> {
+    let mut shown = columns.to_vec();
+    if mapped && let Some(at) = shown.iter().position(|c| *c == "task_id") {
+        shown.insert(at + 1, "map_index");
+    }
+    shown
+}

@@ -162,11 +162,10 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                 .collect();
             // Mapped instances are told apart by their index (a column only then).
             let mapped = rows.iter().any(|r| r.instance.map_index >= 0);
-            let index_column: &[&str] = if mapped { &["map_index"] } else { &[] };
-            let columns: Vec<&str> = ["task_id"]
-                .iter()
-                .chain(index_column)
-                .chain(&[
+            let columns = super::output::instance_columns(
+                mapped,
+                &[
+                    "task_id",
                     "task_type",
                     "queue",
                     "state",
@@ -176,9 +175,8 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
                     "metrics",
                     "error",
                     "waiting",
-                ])
-                .copied()
-                .collect();
+                ],
+            );
             print_rows(ctx.format, &rows, &columns)?;
             // Said on stderr: `-o json` stays the rows alone.
             let unserved: Vec<String> = store
