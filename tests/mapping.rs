@@ -239,6 +239,8 @@ tasks:
   each:
     type: noop
     for_each: "{{ range(conf.n) | list }}"
+    on_failure:
+      - shell: {command: 'echo "$UPDRAFT_TASK_ID $UPDRAFT_STATE $UPDRAFT_ERROR" >> "$UPDRAFT_DAGS_FOLDER/alerted.txt"'}
   after:
     type: noop
     depends_on: [each]
@@ -288,6 +290,13 @@ tasks:
     assert!(
         error.contains("1025 items, more than max_items (1024)"),
         "{each}"
+    );
+    // Its on_failure message went out once, saying why.
+    let alerted = std::fs::read_to_string(u.dags().join("alerted.txt")).unwrap_or_default();
+    assert_eq!(alerted.lines().count(), 1, "{alerted}");
+    assert!(
+        alerted.starts_with("each failed for_each gave 1025 items"),
+        "{alerted}"
     );
 }
 

@@ -511,25 +511,23 @@ impl Engine {
             .await?;
         let outputs = outputs_seen(&task.reads_outputs, found);
         let listed = crate::template::render_items(&map.items, vars, task_id, &outputs);
-        let texts: Vec<String>;
-        let why: String;
-        let expansion = match listed {
-            Ok(items) if items.len() > map.max_items as usize => {
-                why = format!(
-                    "for_each gave {} items, more than max_items ({}): no instance ran;                      raise max_items or list less",
-                    items.len(),
-                    map.max_items
-                );
-                Expansion::Failed(&why)
-            }
-            Ok(items) => {
-                texts = items.iter().map(|i| i.to_string()).collect();
-                Expansion::Items(&texts)
-            }
-            Err(e) => {
-                why = e;
-                Expansion::Failed(&why)
-            }
+        let listed: std::result::Result<Vec<String>, String> = match listed {
+            Ok(items) if items.len() > map.max_items as usize => Err(format!(
+                "for_each gave {} items, more than max_items ({}): no instance ran; \
+                 raise max_items or list less",
+                items.len(),
+                map.max_items
+            )),
+            Ok(items) => Ok(items.iter().map(|i| i.to_string()).collect()),
+            Err(e) => Err(e),
+        };
+        let alerts = match &listed {
+            Err(why) => self.expansion_alerts(run, task, why).await?,
+            Ok(_) => Vec::new(),
+        };
+        let expansion = match &listed {
+            Ok(texts) => Expansion::Items(texts),
+            Err(why) => Expansion::Failed(why, &alerts),
         };
         let row = dag
             .task_rows()
@@ -559,7 +557,7 @@ impl Engine {
                 task_id: task_id.to_string(),
                 state: TaskState::Skipped,
             }),
-            Expansion::Failed(why) => {
+            Expansion::Failed(why, _) => {
                 tracing::warn!("{dag_id} {run_id}: {task_id} failed: {why}");
                 self.emit(RunEvent::TaskFinished {
                     task_id: task_id.to_string(),
@@ -592,6 +590,37 @@ impl Engine {
             tasks.set(dag, &key, state);
         }
         Ok(())
+    }
+
+    /// The `on_failure` messages of mapped task `task` failing to expand with `why`, for
+    /// the try that records it.
+    async fn expansion_alerts(
+        &self,
+        run: &DagRunRow,
+        task: &crate::dag::Task,
+        why: &str,
+    ) -> Result<Vec<NewCallback>> {
+        let Some((event, actions, shown)) = task.callbacks.for_end(TaskState::Failed) else {
+            return Ok(Vec::new());
+        };
+        let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+        let tried = self
+            .store
+            .task_instances(dag_id, run_id)
+            .await?
+            .into_iter()
+            .find(|ti| ti.task_id == task.task_id && ti.map_index < 0)
+            .map_or(0, |ti| ti.try_number);
+        let key = (dag_id, run_id, task.task_id.as_str());
+        let base = self.settings.base_url.as_ref().map(url::Url::as_str);
+        let facts = crate::alerts::task_facts(key, tried + 1, shown, Some(why), base);
+        Ok(NewCallback::for_actions(
+            key,
+            tried + 1,
+            event,
+            actions,
+            &facts,
+        ))
     }
 
     /// Moves tasks whose retry is due from `up_for_retry` to `scheduled`.

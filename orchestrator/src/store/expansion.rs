@@ -16,8 +16,9 @@ use chrono::Utc;
 pub enum Expansion<'a> {
     /// One instance per item (JSON texts, in order); none: the task is skipped.
     Items(&'a [String]),
-    /// The list could not be used (not a list, too long): the task fails with this.
-    Failed(&'a str),
+    /// The list could not be used (not a list, too long): the task fails with this, and
+    /// its `on_failure` messages are recorded with the failure.
+    Failed(&'a str, &'a [crate::alerts::NewCallback]),
 }
 
 /// The task's undecided instances, locked on PostgreSQL (SQLite's writer lock is held).
@@ -85,18 +86,19 @@ impl Store {
             }
             let items = match expansion {
                 Expansion::Items(items) => items,
-                Expansion::Failed(_) => &[],
+                Expansion::Failed(..) => &[],
             };
             let count = i32::try_from(items.len()).unwrap_or(i32::MAX);
             sqlx::query(REMOVE_UNDECIDED_FROM).bind(dag_id).bind(run_id).bind(task.task_id)
                 .bind(count.max(0)).bind(now).execute(&mut *tx).await?;
-            if let Expansion::Failed(why) = expansion {
+            if let Expansion::Failed(why, callbacks) = expansion {
                 let try_number: i64 = sqlx::query_scalar(END_AS_ONE).bind(dag_id).bind(run_id)
                     .bind(task.task_id).bind(task.task_type).bind("failed").bind(now)
                     .bind(1i64).bind(task.max_tries).bind(task.queue)
                     .fetch_one(&mut *tx).await?;
                 sqlx::query(FAILED_TRY).bind(dag_id).bind(run_id).bind(task.task_id)
                     .bind(try_number).bind(now).bind(why).execute(&mut *tx).await?;
+                super::callbacks::write_callbacks!(tx, callbacks).await?;
             } else if items.is_empty() {
                 sqlx::query(END_AS_ONE).bind(dag_id).bind(run_id).bind(task.task_id)
                     .bind(task.task_type).bind("skipped").bind(now).bind(0i64)

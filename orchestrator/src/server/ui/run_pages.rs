@@ -288,14 +288,16 @@ async fn task_body(
     };
     let run_api = run_api_path(dag_id, run_id);
     let api = format!("{run_api}/taskInstances/{}", url_escape(task_id));
-    let page_url = format!(
-        "{}/tasks/{}?map_index={index}",
-        run_path(dag_id, run_id),
-        url_escape(task_id)
-    );
+    let page_url = format!("{}/tasks/{}", run_path(dag_id, run_id), url_escape(task_id));
+    // An instance of a mapped task is named in every link's query.
+    let instance_query = if index >= 0 {
+        format!("map_index={index}&")
+    } else {
+        String::new()
+    };
     let log = match shown {
         Some(t) if t.state == TaskState::Running => Log::Follow(format!(
-            "{api}/logs/{}?map_index={index}&follow=true",
+            "{api}/logs/{}?{instance_query}follow=true",
             t.try_number
         )),
         Some(t) => {
@@ -303,10 +305,12 @@ async fn task_body(
             let tail = runs::log_tail(&source, PAGE_LOG_BYTES)
                 .await
                 .map_err(|e| ApiError::internal(format!("cannot read the log: {e}")))?;
-            Log::Tail(
-                tail,
-                format!("{api}/logs/{}?map_index={index}", t.try_number),
-            )
+            let url = format!("{api}/logs/{}", t.try_number);
+            let url = match index {
+                i if i >= 0 => format!("{url}?map_index={i}"),
+                _ => url,
+            };
+            Log::Tail(tail, url)
         }
         None => Log::Empty,
     };
@@ -354,7 +358,7 @@ async fn task_body(
                 tbody {
                     @for t in &tries {
                         tr {
-                            td { a href={(page_url) "&try=" (t.try_number)} { (t.try_number) } }
+                            td { a href={(page_url) "?" (instance_query) "try=" (t.try_number)} { (t.try_number) } }
                             td { (state_square(t.state.as_str())) " " (t.state) }
                             td { (when(Some(t.started_at))) }
                             td { @if let Some(d) = t.duration { (format!("{d:.2}")) " s" } }
@@ -389,10 +393,10 @@ async fn task_body(
                         p.muted {
                             "The last " (mib(tail.text.len() as u64)) " of " (mib(tail.total_bytes)) ": "
                             a href=(url) { "show all" } " · "
-                            a href={(url) "&download=true"} { "download" }
+                            a href={(url) (query_sep(url)) "download=true"} { "download" }
                         }
                     } @else if tail.total_bytes > 0 {
-                        p.muted { a href={(url) "&download=true"} { "download" } }
+                        p.muted { a href={(url) (query_sep(url)) "download=true"} { "download" } }
                     }
                     pre.log id="log" { (tail.text) }
                 }
@@ -469,6 +473,11 @@ enum Log {
 
 /// The most of a log a task page embeds: its end; the whole log streams from the API.
 const PAGE_LOG_BYTES: u64 = 1024 * 1024;
+
+/// What joins one more parameter to `url`: `?`, or `&` after a query.
+fn query_sep(url: &str) -> &'static str {
+    if url.contains('?') { "&" } else { "?" }
+}
 
 /// A size in MiB, for people.
 fn mib(bytes: u64) -> String {
