@@ -601,7 +601,9 @@ async fn every_documented_operation_exists(public: &Api, op: &Api) {
             // Bodies that are valid but change nothing new: a dry-run clear, marks as now.
             let body = match (method.as_str(), path.as_str()) {
                 ("PATCH", "/api/v2/dags/{dag_id}") => Some(r#"{"is_paused": false}"#),
-                ("PATCH", p) if p.ends_with("{task_id}") => Some(r#"{"new_state": "failed"}"#),
+                ("PATCH", p) if p.ends_with("{task_id}") || p.ends_with("{map_index}") => {
+                    Some(r#"{"new_state": "failed"}"#)
+                }
                 ("PATCH", _) => Some(r#"{"state": "failed"}"#),
                 ("POST", p) if p.ends_with("/clear") => Some("{}"),
                 ("POST", p) if p.ends_with("/list") => Some(r#"{"page_limit": 5}"#),

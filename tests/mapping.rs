@@ -218,6 +218,27 @@ async fn an_instance_retries_and_clears_alone(u: &Updraft) {
             "after", "after", "x try 1", "y try 1", "y try 2", "z try 1", "z try 2"
         ]
     );
+    // Marking one instance marks it alone.
+    let out = u.run(&[
+        "task",
+        "mark",
+        "flaky_items",
+        "r1",
+        "failed",
+        "--task",
+        "work",
+        "--map-index",
+        "0",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        instances(u, "flaky_items", "r1", "work"),
+        [
+            (0, "failed".into(), 1),
+            (1, "success".into(), 2),
+            (2, "success".into(), 2)
+        ]
+    );
 }
 
 async fn empty_and_too_long_lists_skip_and_fail(u: &Updraft) {

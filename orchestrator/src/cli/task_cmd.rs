@@ -78,6 +78,9 @@ pub enum TaskCommand {
         /// Also every task downstream of the marked ones
         #[arg(long)]
         downstream: bool,
+        /// Only this instance of the mapped tasks named (their downstream tasks whole)
+        #[arg(long = "map-index")]
+        map_index: Option<i32>,
     },
 }
 
@@ -274,12 +277,14 @@ pub async fn run(cmd: TaskCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             state,
             task_ids,
             downstream,
+            map_index,
         } => {
             let state = MarkState::parse(&state).map_err(usage)?;
             let request = MarkRequest {
                 run_id,
                 task_ids: (!task_ids.is_empty()).then_some(task_ids),
                 downstream,
+                map_index,
                 state,
             };
             let dag = ctx.dag(&dag_id)?;

@@ -33,6 +33,8 @@ pub struct MarkRequest {
     pub task_ids: Option<Vec<String>>,
     /// With every task downstream of them.
     pub downstream: bool,
+    /// Only this instance of the named tasks that are mapped (downstream tasks whole).
+    pub map_index: Option<i32>,
     pub state: MarkState,
 }
 
@@ -69,7 +71,14 @@ pub async fn mark(store: &Store, dag: &Dag, request: MarkRequest) -> Result<Mark
                 MarkState::Success => TaskState::Success,
                 MarkState::Failed => TaskState::Failed,
             };
-            let ids: Vec<&str> = task_ids.iter().map(String::as_str).collect();
+            // The instance named applies to the tasks named, not to those downstream.
+            let ids: Vec<(&str, Option<i32>)> = task_ids
+                .iter()
+                .map(|id| {
+                    let named = picked.iter().any(|p| p == id);
+                    (id.as_str(), request.map_index.filter(|_| named))
+                })
+                .collect();
             let marked = store
                 .mark_tasks(&dag.dag_id, &request.run_id, &ids, state)
                 .await?;

@@ -18,12 +18,13 @@ impl Store {
     /// such instance.
     pub async fn set_instance_note(
         &self,
-        (dag_id, run_id, task_id): (&str, &str, &str),
+        (dag_id, run_id, task_id, map_index): (&str, &str, &str, i32),
         note: Option<&str>,
     ) -> Result<bool> {
-        let sql =
-            "UPDATE task_instance SET note = $1 WHERE dag_id = $2 AND run_id = $3 AND task_id = $4";
-        let done = with_pool!(self, p => sqlx::query(sql).bind(note).bind(dag_id).bind(run_id).bind(task_id).execute(p).await?.rows_affected());
+        let sql = "UPDATE task_instance SET note = $1
+                   WHERE dag_id = $2 AND run_id = $3 AND task_id = $4 AND map_index = $5";
+        let done = with_pool!(self, p => sqlx::query(sql).bind(note).bind(dag_id).bind(run_id).bind(task_id)
+            .bind(map_index).execute(p).await?.rows_affected());
         Ok(done > 0)
     }
 }

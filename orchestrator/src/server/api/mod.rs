@@ -59,7 +59,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(task, get(tasks::get).patch(tasks::mark))
         .route(&format!("{task}/tries"), get(tasks::tries))
         .route(&format!("{task}/listMapped"), get(tasks::list_mapped))
-        .route(&format!("{task}/{{map_index}}"), get(tasks::get_mapped))
+        .route(
+            &format!("{task}/{{map_index}}"),
+            get(tasks::get_mapped).patch(tasks::mark_mapped),
+        )
         .route(&format!("{task}/logs/{{try_number}}"), get(tasks::log))
         .route(&format!("{task}/xcomEntries"), get(xcom::list))
         .route(&format!("{task}/xcomEntries/{{xcom_key}}"), get(xcom::get))

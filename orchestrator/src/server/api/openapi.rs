@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         run_list::list, run_list::list_batch, runs::trigger, runs::get, runs::mark, runs::clear,
         runs::test_results, runs::callbacks,
         tasks::list, tasks::list_batch, tasks::get, tasks::mark, tasks::tries, tasks::log,
-        tasks::list_mapped, tasks::get_mapped,
+        tasks::list_mapped, tasks::get_mapped, tasks::mark_mapped,
         xcom::list, xcom::get,
         versions::list, versions::get,
         assets::list, assets::get, assets::events, assets::create_event,

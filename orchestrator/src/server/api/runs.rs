@@ -159,6 +159,7 @@ pub async fn mark(
             run_id,
             task_ids: None,
             downstream: false,
+            map_index: None,
             state: parse_mark_state(new_state)?,
         };
         run = runs::mark(&state.store, &dag, request).await?.run;

@@ -255,6 +255,36 @@ pub async fn mark(
     }): Path<TaskPath>,
     Body(body): Body<InstancePatch>,
 ) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
+    mark_instance(&state, (&dag_id, &run_id, &task_id), -1, body).await
+}
+
+/// Marks an instance of a mapped task (and optionally every task downstream of it)
+/// `success` or `failed`, and/or sets its note.
+#[utoipa::path(patch, operation_id = "patch_task_instance_by_map_index", path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+    tag = "TaskInstance", params(MappedPath), request_body = InstancePatch,
+    responses((status = 200, body = TaskInstanceCollectionResponse)))]
+pub async fn mark_mapped(
+    State(state): State<Arc<AppState>>,
+    Path(MappedPath {
+        dag_id,
+        dag_run_id: run_id,
+        task_id,
+        map_index,
+    }): Path<MappedPath>,
+    Body(body): Body<InstancePatch>,
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
+    let map_index = i32::try_from(whole_number("map_index", &map_index)?)
+        .map_err(|_| ApiError::bad_request("map_index is out of range"))?;
+    mark_instance(&state, (&dag_id, &run_id, &task_id), map_index, body).await
+}
+
+/// A mark and/or note of instance `map_index` of a task (-1: not mapped).
+async fn mark_instance(
+    state: &AppState,
+    (dag_id, run_id, task_id): (&str, &str, &str),
+    map_index: i32,
+    body: InstancePatch,
+) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
     let reaches = [
         ("include_upstream", body.include_upstream),
         ("include_future", body.include_future),
@@ -267,26 +297,29 @@ pub async fn mark(
         )));
     }
     super::runs::check_note(body.note.as_deref())?;
-    let (dag, _) = state.dag_named(&dag_id).await?;
-    state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    let (dag, _) = state.dag_named(dag_id).await?;
+    state
+        .instance_at((dag_id, run_id, task_id), map_index)
+        .await?;
     if body.note.is_some() {
         state
             .store
-            .set_instance_note((&dag_id, &run_id, &task_id), body.note.as_deref())
+            .set_instance_note((dag_id, run_id, task_id, map_index), body.note.as_deref())
             .await?;
     }
-    let mut touched = vec![task_id.clone()];
+    let mut touched = vec![task_id.to_string()];
     if let Some(new_state) = &body.new_state {
         let request = MarkRequest {
-            run_id: run_id.clone(),
-            task_ids: Some(vec![task_id]),
+            run_id: run_id.to_string(),
+            task_ids: Some(vec![task_id.to_string()]),
             downstream: body.include_downstream,
+            map_index: (map_index >= 0).then_some(map_index),
             state: parse_mark_state(new_state)?,
         };
         touched = runs::mark(&state.store, &dag, request).await?.task_ids;
     }
     Ok(Json(
-        touched_instances(&state, (&dag_id, &run_id), &touched).await?,
+        touched_instances(state, (dag_id, run_id), &touched).await?,
     ))
 }
 
