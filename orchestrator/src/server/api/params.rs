@@ -50,6 +50,14 @@ pub struct MappedPath {
     pub map_index: String,
 }
 
+impl MappedPath {
+    /// The map index named, as a number.
+    pub fn index(&self) -> Result<i32, ApiError> {
+        i32::try_from(whole_number("map_index", &self.map_index)?)
+            .map_err(|_| ApiError::bad_request("map_index is out of range"))
+    }
+}
+
 /// An attempt named in the path.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

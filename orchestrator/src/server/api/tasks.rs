@@ -107,26 +107,11 @@ pub async fn list_mapped(
     tag = "TaskInstance", params(MappedPath), responses((status = 200, body = TaskInstanceResponse)))]
 pub async fn get_mapped(
     State(state): State<Arc<AppState>>,
-    Path(MappedPath {
-        dag_id,
-        dag_run_id: run_id,
-        task_id,
-        map_index,
-    }): Path<MappedPath>,
+    Path(path): Path<MappedPath>,
 ) -> Result<Json<TaskInstanceResponse>, ApiError> {
-    let map_index = i32::try_from(whole_number("map_index", &map_index)?)
-        .map_err(|_| ApiError::bad_request("map_index is out of range"))?;
-    let (run, instance) = state
-        .instance_at((&dag_id, &run_id, &task_id), map_index)
-        .await?;
-    let shown =
-        super::versions::instances_with_versions(&state, &run, std::slice::from_ref(&instance))
-            .await?;
-    shown
-        .into_iter()
-        .next()
-        .map(Json)
-        .ok_or_else(|| ApiError::internal("a task instance without its answer"))
+    let ids = (&*path.dag_id, &*path.dag_run_id, &*path.task_id);
+    let (run, instance) = state.instance_at(ids, path.index()?).await?;
+    one_instance(&state, &run, instance).await
 }
 
 /// The body of `POST /api/v2/dags/~/dagRuns/~/taskInstances/list` (Airflow's
@@ -211,8 +196,17 @@ pub async fn get(
     }): Path<TaskPath>,
 ) -> Result<Json<TaskInstanceResponse>, ApiError> {
     let (run, instance) = state.instance_named((&dag_id, &run_id, &task_id)).await?;
+    one_instance(&state, &run, instance).await
+}
+
+/// `instance` of `run` as Airflow answers for one task instance.
+async fn one_instance(
+    state: &AppState,
+    run: &crate::store::DagRunRow,
+    instance: crate::store::TaskInstanceRow,
+) -> Result<Json<TaskInstanceResponse>, ApiError> {
     let shown =
-        super::versions::instances_with_versions(&state, &run, std::slice::from_ref(&instance))
+        super::versions::instances_with_versions(state, run, std::slice::from_ref(&instance))
             .await?;
     shown
         .into_iter()
@@ -265,17 +259,11 @@ pub async fn mark(
     responses((status = 200, body = TaskInstanceCollectionResponse)))]
 pub async fn mark_mapped(
     State(state): State<Arc<AppState>>,
-    Path(MappedPath {
-        dag_id,
-        dag_run_id: run_id,
-        task_id,
-        map_index,
-    }): Path<MappedPath>,
+    Path(path): Path<MappedPath>,
     Body(body): Body<InstancePatch>,
 ) -> Result<Json<TaskInstanceCollectionResponse>, ApiError> {
-    let map_index = i32::try_from(whole_number("map_index", &map_index)?)
-        .map_err(|_| ApiError::bad_request("map_index is out of range"))?;
-    mark_instance(&state, (&dag_id, &run_id, &task_id), map_index, body).await
+    let ids = (&*path.dag_id, &*path.dag_run_id, &*path.task_id);
+    mark_instance(&state, ids, path.index()?, body).await
 }
 
 /// A mark and/or note of instance `map_index` of a task (-1: not mapped).
