@@ -239,6 +239,14 @@ async fn an_instance_retries_and_clears_alone(u: &Updraft) {
             (2, "success".into(), 2)
         ]
     );
+    // The grid's cell of the mapped task shows the failed instance.
+    let server = WebServer::start(u, "webserver", &[]);
+    let (status, grid) = server
+        .client(None)
+        .get_as("/dags/flaky_items", "text/html")
+        .await;
+    assert_eq!(status, 200, "{grid}");
+    assert!(grid.contains("aria-label=\"work in r1: failed\""), "{grid}");
 }
 
 async fn empty_and_too_long_lists_skip_and_fail(u: &Updraft) {

@@ -180,10 +180,16 @@ async fn grid_body(state: &AppState, dag_id: &str, offset: i64) -> Result<Markup
         .map(|r| r.run_id.as_str())
         .collect();
     let instances = state.store.task_instances_of_runs(dag_id, &ids).await?;
-    let cells: HashMap<(&str, &str), TaskState> = instances
-        .iter()
-        .map(|ti| ((ti.run_id.as_str(), ti.task_id.as_str()), ti.state))
-        .collect();
+    // A mapped task's cell shows the state that most needs seeing among its instances.
+    let mut cells: HashMap<(&str, &str), TaskState> = HashMap::new();
+    for ti in &instances {
+        let cell = cells
+            .entry((ti.run_id.as_str(), ti.task_id.as_str()))
+            .or_insert(ti.state);
+        if urgency(ti.state) > urgency(*cell) {
+            *cell = ti.state;
+        }
+    }
     // Oldest on the left, as Airflow's grid, so a page reads as time going by.
     let runs: Vec<&DagRunRow> = page_runs.dag_runs.iter().rev().collect();
     let longest = runs
@@ -341,4 +347,21 @@ async fn durations_body(state: &AppState, dag_id: &str) -> Result<Markup, ApiErr
         }
     };
     Ok(page(state, dag.display_name(), None, body))
+}
+
+/// How much a state of one instance of a mapped task needs seeing in the grid, next to
+/// its others' states: a failure before work going on, work going on before an end.
+fn urgency(state: TaskState) -> u8 {
+    match state {
+        TaskState::Removed => 0,
+        TaskState::Skipped => 1,
+        TaskState::Success => 2,
+        TaskState::None => 3,
+        TaskState::Scheduled | TaskState::Queued => 4,
+        TaskState::UpForReschedule => 5,
+        TaskState::UpForRetry => 6,
+        TaskState::Running => 7,
+        TaskState::UpstreamFailed => 8,
+        TaskState::Failed => 9,
+    }
 }
