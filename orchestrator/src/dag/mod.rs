@@ -116,6 +116,16 @@ pub struct Mapping {
 pub const DEFAULT_MAX_ITEMS: u32 = 1024;
 
 impl Task {
+    /// What a new `task_instance` row of this task starts with.
+    pub fn row(&self) -> TaskRow<'_> {
+        TaskRow {
+            task_id: &self.task_id,
+            task_type: &self.task_type,
+            max_tries: i64::from(self.retry.retries) + 1,
+            queue: &self.queue,
+        }
+    }
+
     /// Whether its attempts may wait between checks (`up_for_reschedule`): a sensor, or
     /// `trigger_dag` with `wait`. Such a check is safe to do again after a crash.
     pub fn waits(&self) -> bool {
@@ -193,15 +203,7 @@ impl Dag {
 
     /// (task_id, task_type, max_tries) of every task, for a new run.
     pub fn task_rows(&self) -> Vec<TaskRow<'_>> {
-        self.tasks
-            .values()
-            .map(|t| TaskRow {
-                task_id: &t.task_id,
-                task_type: &t.task_type,
-                max_tries: i64::from(t.retry.retries) + 1,
-                queue: &t.queue,
-            })
-            .collect()
+        self.tasks.values().map(Task::row).collect()
     }
 
     /// Tasks nothing depends on: the run's outcome is decided by them.

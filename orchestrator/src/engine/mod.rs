@@ -529,14 +529,9 @@ impl Engine {
             Ok(texts) => Expansion::Items(texts),
             Err(why) => Expansion::Failed(why, &alerts),
         };
-        let row = dag
-            .task_rows()
-            .into_iter()
-            .find(|r| r.task_id == task_id)
-            .ok_or_else(|| anyhow::anyhow!("task {task_id} is not in its DAG"))?;
         if !self
             .store
-            .expand_task((dag_id, run_id), &row, expansion)
+            .expand_task((dag_id, run_id), &task.row(), expansion)
             .await?
         {
             return Ok(()); // another job decided it: the next refresh tells

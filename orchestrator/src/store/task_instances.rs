@@ -162,25 +162,30 @@ impl Store {
                              error = 'cleared while it waited for its condition'
                            WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
                              AND ($5 IS NULL OR map_index = $5) AND state = 'up_for_reschedule'";
-        let running_sql = "SELECT COUNT(*) FROM task_instance
-                           WHERE dag_id = $1 AND run_id = $2 AND task_id = $3
-                             AND ($4 IS NULL OR map_index = $4) AND state = 'running'";
+        // Read once, in the transaction: a clear reaching any running instance is refused.
+        let running_sql = "SELECT task_id, map_index FROM task_instance
+                           WHERE dag_id = $1 AND run_id = $2 AND state = 'running'";
         let run_sql = "UPDATE dag_run SET state = 'queued', queued_at = $3, started_at = NULL, ended_at = NULL,
                          job_id = $4
                        WHERE dag_id = $1 AND run_id = $2";
         let running: Option<String> = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
+            let running: Vec<(String, i32)> = sqlx::query_as(running_sql).bind(dag_id).bind(run_id)
+                .fetch_all(&mut *tx).await?;
+            let reached = tasks.iter().find(|(task_id, map_index, _)| {
+                running.iter().any(|(id, m)| id == task_id && map_index.is_none_or(|i| i == *m))
+            });
+            if let Some((task_id, _, _)) = reached {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
+            }
             for (task_id, map_index, tries) in tasks {
-                let (n,): (i64,) = sqlx::query_as(running_sql).bind(dag_id).bind(run_id).bind(*task_id)
-                    .bind(*map_index).fetch_one(&mut *tx).await?;
-                if n > 0 {
-                    tx.rollback().await?;
-                    return Ok::<_, sqlx::Error>(Some(task_id.to_string()));
+                let done = sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
+                    .bind(*map_index).execute(&mut *tx).await?.rows_affected();
+                if done > 0 {
+                    sqlx::query(waiting_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(Utc::now())
+                        .bind(*map_index).execute(&mut *tx).await?;
                 }
-                sqlx::query(ti_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(*tries)
-                    .bind(*map_index).execute(&mut *tx).await?;
-                sqlx::query(waiting_sql).bind(dag_id).bind(run_id).bind(*task_id).bind(Utc::now())
-                    .bind(*map_index).execute(&mut *tx).await?;
             }
             sqlx::query(run_sql).bind(dag_id).bind(run_id).bind(Utc::now()).bind(owner).execute(&mut *tx).await?;
             tx.commit().await?;
