@@ -18,6 +18,8 @@ row_struct! {
         pub dag_id: Option<String>,
         pub run_id: Option<String>,
         pub task_id: Option<String>,
+        /// The producing instance of a mapped task (-1: not mapped, or from outside).
+        pub map_index: i32,
         pub try_number: Option<i64>,
         pub version: Option<i64>,
         pub row_count: Option<i64>,
@@ -121,7 +123,7 @@ row_struct! {
 
 const EVENT_SELECT: &str =
     "SELECT e.id, a.id AS asset_id, e.uri, e.access, e.dag_id, e.run_id, e.task_id,
-       e.try_number, e.version, e.row_count, e.partitions, e.created_at, e.extra
+       e.map_index, e.try_number, e.version, e.row_count, e.partitions, e.created_at, e.extra
     FROM asset_event e JOIN asset a ON a.uri = e.uri WHERE 1 = 1";
 
 impl Store {

@@ -173,7 +173,7 @@ impl AssetEventResponse {
             source_task_id: event.task_id,
             source_dag_id: event.dag_id,
             source_run_id: event.run_id,
-            source_map_index: -1,
+            source_map_index: i64::from(event.map_index),
             created_dagruns: runs
                 .iter()
                 .map(|run| DagRunAssetReference {

@@ -1,7 +1,7 @@
 //! Airflow 3's public API models, field for field, each built from Updraft's typed rows
 //! in one mapping: the API's shape is Airflow's, the store's is ours, and they meet here.
 //! Where Updraft has no such concept, a field holds the value Airflow itself uses for
-//! "none" (`map_index` -1, `pool` `default_pool`); Updraft's own extras ride along as
+//! "none" (`pool` `default_pool`); Updraft's own extras ride along as
 //! additional fields, which Airflow's clients accept.
 
 mod about;
