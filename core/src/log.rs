@@ -70,10 +70,17 @@ impl TaskLog {
     /// Opens (appending) the log file of an attempt, keeping at most `max_bytes` of it
     /// (its head and its tail).
     pub fn open_capped(path: &Path, max_bytes: u64) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let head = OpenOptions::new().create(true).append(true).open(path)?;
+        let open = || OpenOptions::new().create(true).append(true).open(path);
+        // A sensor's log is opened again at every check: its folder is there already.
+        let head = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                open()?
+            }
+            other => other?,
+        };
         let head_bytes = head.metadata()?.len();
         Ok(Self {
             target: Arc::new(Target::File {

@@ -5,6 +5,7 @@
 //! whether a retry can help.
 
 mod data_test;
+pub mod dbt;
 mod delta_maintenance;
 mod delta_sql;
 mod http;

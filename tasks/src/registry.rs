@@ -18,6 +18,7 @@ pub static TASK_TYPES: &[&dyn TaskType] = &[
     &crate::delta_maintenance::DeltaMaintenance,
     &crate::data_test::DataTest,
     &crate::sql_models::SqlModels,
+    &crate::dbt::Dbt,
     &crate::trigger_dag::TriggerDag,
     &crate::wait::Wait,
 ];

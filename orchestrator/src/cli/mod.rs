@@ -10,6 +10,7 @@ mod asset_cmd;
 mod backfill_cmd;
 mod dag_cmd;
 mod db_cmd;
+mod dbt_cmd;
 mod foreground;
 mod generate_cmd;
 mod lake_cmd;
@@ -93,6 +94,9 @@ enum Command {
     /// The alert messages sent (or not) and what their receivers answered
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
+    /// Run a dbt project (build, run, test, seed, compile, ls) in a connection, no dbt needed
+    #[command(subcommand)]
+    Dbt(dbt_cmd::DbtCommand),
     /// Manage the history database
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
@@ -223,6 +227,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
         Command::Alerts(cmd) => alerts_cmd::run(cmd, &ctx).await,
+        Command::Dbt(cmd) => dbt_cmd::run(cmd, &ctx).await,
         Command::Asset(cmd) => asset_cmd::run(cmd, &ctx).await,
         Command::Generate(cmd) => generate_cmd::run(cmd, &ctx).await,
         Command::Produce(args) => produce_cmd::run(args, &ctx).await,

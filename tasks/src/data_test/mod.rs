@@ -15,6 +15,9 @@ mod singular;
 mod target;
 mod verdict;
 
+pub(crate) use schema::{Relation, TestCase};
+pub(crate) use target::Target;
+
 pub use failures::{SHOWN_ROWS, read as read_failures};
 
 pub use updraft_core::report::TestResult;
@@ -22,12 +25,11 @@ use verdict::TestStatus;
 
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
 use chrono::Utc;
-use schema::{Relation, SchemaFile, TestCase};
+use schema::SchemaFile;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use target::Target;
 use updraft_core::report::Report;
 
 #[derive(Deserialize)]
@@ -194,7 +196,11 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .tests
         .iter()
         .filter(|t| t.config.enabled)
-        .map(|t| Prepared::generic(&target, t, &cfg.tables))
+        .map(|t| {
+            Prepared::generic(&target, t, &|r| {
+                target.relation(r, table_key(&cfg.tables, r))
+            })
+        })
         .collect();
     prepared.extend(
         singulars
@@ -277,6 +283,25 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("errored", errored))
 }
 
+/// The tests of a dbt property document (`models:`, `sources:`), as dbt names them.
+pub(crate) fn tests_of(doc: &Value, file: &Path) -> Result<Vec<TestCase>, TaskError> {
+    schema::from_value(doc, file)
+        .map(|s| s.tests)
+        .map_err(|errors| TaskError::Config(errors.join("\n")))
+}
+
+/// Runs one test of a project on `target`, each relation named by `relation`; its id
+/// is `test.<project>.<name>`.
+pub(crate) async fn run_test(
+    target: &Target,
+    test: &TestCase,
+    relation: &(dyn Fn(&Relation) -> String + Sync),
+    project: &str,
+) -> TestResult {
+    let prepared = Prepared::generic(target, test, relation);
+    prepared.run(target, project).await
+}
+
 /// A test ready to run: its failing-rows query compiled for the target.
 struct Prepared {
     name: String,
@@ -290,8 +315,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn generic(target: &Target, test: &TestCase, tables: &BTreeMap<String, String>) -> Self {
-        let relation = |r: &Relation| target.relation(r, table_key(tables, r));
+    fn generic(target: &Target, test: &TestCase, relation: &dyn Fn(&Relation) -> String) -> Self {
         let base = relation(&test.relation);
         let model = match &test.config.where_ {
             Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
@@ -302,7 +326,7 @@ impl Prepared {
             test.column.as_deref(),
             &test.args,
             target.dialect(),
-            &relation,
+            relation,
         );
         let fail_calc = if test.config.fail_calc == "count(*)" {
             test.kind.default_fail_calc().to_string()
@@ -398,7 +422,7 @@ pub fn run_results_path(log: &Path) -> PathBuf {
 }
 
 /// One line of the attempt log, as dbt prints a test.
-fn log_line(i: usize, total: usize, r: &TestResult) -> String {
+pub(crate) fn log_line(i: usize, total: usize, r: &TestResult) -> String {
     let status = match r.status {
         TestStatus::Pass => "PASS".to_string(),
         TestStatus::Warn => format!("WARN {}", r.failures.unwrap_or(0)),

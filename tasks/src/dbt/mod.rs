@@ -1,0 +1,367 @@
+//! `dbt`: runs a dbt project folder as it is — `dbt_project.yml`, macros, property files,
+//! seeds, models (`view`, `table`, `incremental`, `ephemeral`), hooks, tests, selection —
+//! in a PostgreSQL or SQLite connection, with no Python and no dbt installed. `sql_models`
+//! is the same engine over a folder without `dbt_project.yml`. `updraft dbt` runs the
+//! same from the command line ([`invoke`]).
+
+mod config;
+mod context;
+mod jinja;
+mod macros;
+mod project;
+mod project_file;
+mod relation;
+mod run;
+mod seeds;
+mod select;
+mod settings;
+mod warehouse;
+
+use crate::{Connection, TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use updraft_core::Reports;
+
+pub use project::Project;
+
+/// What a dbt invocation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Seeds, models and their tests, in the project's order.
+    #[default]
+    Build,
+    /// Models only.
+    Run,
+    /// Tests only.
+    Test,
+    /// Seeds only.
+    Seed,
+}
+
+impl Command {
+    fn as_str(self) -> &'static str {
+        match self {
+            Command::Build => "build",
+            Command::Run => "run",
+            Command::Test => "test",
+            Command::Seed => "seed",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbtConfig {
+    /// The project folder, relative to the DAG file.
+    project: String,
+    conn: String,
+    /// The target schema (profiles.yml's `schema`).
+    schema: Option<String>,
+    #[serde(default)]
+    command: Command,
+    select: Option<String>,
+    exclude: Option<String>,
+    #[serde(default)]
+    vars: Map<String, Value>,
+    #[serde(default)]
+    full_refresh: bool,
+    /// `target.name` in the project's Jinja.
+    target: Option<String>,
+}
+
+updraft_core::declare_task_type!(
+    Dbt,
+    "dbt",
+    validate,
+    files = &["project"],
+    reports = &[
+        updraft_core::ReportKind::Model,
+        updraft_core::ReportKind::Test,
+        updraft_core::ReportKind::Asset
+    ]
+);
+
+/// A request to run a project: what the task's `with:` and `updraft dbt` give.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub project: PathBuf,
+    pub schema: Option<String>,
+    pub target: Option<String>,
+    pub select: Option<String>,
+    pub exclude: Option<String>,
+    pub vars: Map<String, Value>,
+    pub full_refresh: bool,
+}
+
+impl Request {
+    /// Reads the project for a connection of `kind` (`postgres`, `sqlite`).
+    pub fn load(&self, kind: &'static str, command: &'static str) -> Result<Project, TaskError> {
+        let schema = match &self.schema {
+            Some(s) => s.clone(),
+            None => profile_schema(&self.project)?.ok_or_else(|| {
+                TaskError::Config(format!(
+                    "give the target schema (`schema:`): {} has no profiles.yml that names one",
+                    self.project.display()
+                ))
+            })?,
+        };
+        check_schema(&schema)?;
+        project::Project::load(
+            &self.project,
+            &project::Options {
+                schema,
+                target_name: self.target.clone().unwrap_or_else(|| "dev".into()),
+                kind,
+                vars: self.vars.clone(),
+                full_refresh: self.full_refresh,
+                command,
+            },
+        )
+    }
+}
+
+fn check_schema(schema: &str) -> Result<(), TaskError> {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(TaskError::Config(format!(
+            "`schema: {schema}`: letters, digits and _ only"
+        )));
+    }
+    Ok(())
+}
+
+/// The schema of the default target of the project's own `profiles.yml`, if it has one.
+fn profile_schema(root: &Path) -> Result<Option<String>, TaskError> {
+    let file = root.join("profiles.yml");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    let doc: Value = serde_yaml_ng::from_str(&text)
+        .map_err(|e| TaskError::Config(format!("{}: {e}", file.display())))?;
+    let project = project_file::ProjectFile::read(root)?;
+    let profile_name = std::fs::read_to_string(root.join("dbt_project.yml"))
+        .ok()
+        .and_then(|t| serde_yaml_ng::from_str::<Value>(&t).ok())
+        .and_then(|d| d.get("profile").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or(project.name);
+    let profile = doc.get(&profile_name);
+    let target = profile
+        .and_then(|p| p.get("target"))
+        .and_then(Value::as_str)
+        .unwrap_or("dev");
+    Ok(profile
+        .and_then(|p| p.get("outputs"))
+        .and_then(|o| o.get(target))
+        .and_then(|t| t.get("schema"))
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+fn request(cfg: &DbtConfig, dag_folder: &Path) -> Request {
+    Request {
+        project: dag_folder.join(&cfg.project),
+        schema: cfg.schema.clone(),
+        target: cfg.target.clone(),
+        select: cfg.select.clone(),
+        exclude: cfg.exclude.clone(),
+        vars: cfg.vars.clone(),
+        full_refresh: cfg.full_refresh,
+    }
+}
+
+/// The kind of warehouse a connection is, as the project's `target.type` says it.
+fn warehouse_kind(conn: &Connection) -> Result<&'static str, TaskError> {
+    match conn.scheme() {
+        "postgres" | "postgresql" => Ok("postgres"),
+        "sqlite" => Ok("sqlite"),
+        other => Err(TaskError::Config(format!(
+            "connection `{}` has scheme `{other}`: dbt projects run on postgres:// and sqlite://",
+            conn.name
+        ))),
+    }
+}
+
+pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskError> {
+    let cfg: DbtConfig = parse_config(config)?;
+    if cfg.project.contains("{{") {
+        return Ok(());
+    }
+    let request = request(&cfg, dag_folder);
+    // The connection's kind is not known before it is resolved: parse as PostgreSQL.
+    let project = request.load("postgres", cfg.command.as_str())?;
+    select::select(&project, cfg.select.as_deref(), cfg.exclude.as_deref()).map(|_| ())
+}
+
+pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+    let cfg: DbtConfig = parse_config(config)?;
+    let request = request(&cfg, &ctx.dag_folder);
+    let conn = ctx.connections.get(&cfg.conn)?;
+    let summary = invoke(
+        &request,
+        cfg.command,
+        conn,
+        &ctx.log,
+        &ctx.reports,
+        &ctx.cancel,
+    )
+    .await?;
+    outcome(&summary)
+}
+
+/// The task's outcome from a command's summary: failed when a node or an error test did.
+pub(crate) fn outcome(summary: &run::Summary) -> Result<TaskOutcome, TaskError> {
+    use run::Outcome;
+    let failures = summary.failures();
+    let built = summary.count(|o| matches!(o, Outcome::Built(_)));
+    let skipped = summary.count(|o| matches!(o, Outcome::Skipped(_)));
+    if !failures.is_empty() {
+        return Err(TaskError::Fatal(format!(
+            "{} failure(s), {skipped} skipped: {}",
+            failures.len(),
+            failures.join("; ")
+        )));
+    }
+    Ok(TaskOutcome::default()
+        .with("models", summary.nodes.len())
+        .with("built", built)
+        .with("failed", 0)
+        .with("skipped", skipped)
+        .with("tests", summary.tests.len()))
+}
+
+/// Runs `command` on the project of `request` in `conn`, logging as dbt prints.
+pub async fn invoke(
+    request: &Request,
+    command: Command,
+    conn: &Connection,
+    log: &TaskLog,
+    reports: &Reports,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<run::Summary, TaskError> {
+    let kind = warehouse_kind(conn)?;
+    let loaded = {
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || request.load(kind, command.as_str()))
+            .await
+            .map_err(|e| TaskError::Fatal(format!("reading the project stopped: {e}")))??
+    };
+    let selected = select::select(
+        &loaded,
+        request.select.as_deref(),
+        request.exclude.as_deref(),
+    )?;
+    let mut warehouse = warehouse::Warehouse::connect(conn.secret_uri())
+        .await
+        .map_err(|e| TaskError::Retryable(conn.redact(&crate::db_error::describe(&e))))?;
+    let target = crate::data_test::Target::connect(conn, &loaded.source_schemas).await?;
+    let sink = run::Sink {
+        log,
+        reports,
+        cancel,
+        conn: &conn.name,
+    };
+    run::execute(&loaded, command, &selected, &mut warehouse, &target, &sink).await
+}
+
+/// `file:line: message`, as minijinja locates it.
+pub(crate) fn jinja_error(file: &Path, e: &minijinja::Error) -> String {
+    // An error inside a macro names the macro's file: that is where it is.
+    let mut out = String::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut first = true;
+    while let Some(err) = current {
+        if let Some(j) = err.downcast_ref::<minijinja::Error>() {
+            let place = match (j.name(), j.line()) {
+                (Some(name), Some(line)) if !name.starts_with("<string>") => {
+                    format!("{name}:{line}")
+                }
+                (_, Some(line)) => format!("{}:{line}", file.display()),
+                _ => file.display().to_string(),
+            };
+            let detail = j.detail().map(|d| format!(": {d}")).unwrap_or_default();
+            if first {
+                out = format!("{place}: {}{detail}", j.kind());
+                first = false;
+            } else {
+                out.push_str(&format!(" (from {place}: {}{detail})", j.kind()));
+            }
+        }
+        current = err.source();
+    }
+    if out.is_empty() {
+        out = format!("{}: {e}", file.display());
+    }
+    out
+}
+
+/// The kind of warehouse a connection is, for commands that only read the project.
+pub fn kind_of(conn: &Connection) -> Result<&'static str, TaskError> {
+    warehouse_kind(conn)
+}
+
+/// `dbt ls`: the selected nodes, as dbt's selectors name them (`project.folder.model`),
+/// then their tests (`project.test_name`).
+pub fn list(request: &Request, kind: &'static str) -> Result<Vec<String>, TaskError> {
+    let project = request.load(kind, "ls")?;
+    let selected = select::select(
+        &project,
+        request.select.as_deref(),
+        request.exclude.as_deref(),
+    )?;
+    let mut out: Vec<String> = project
+        .nodes
+        .iter()
+        .filter(|n| selected.contains(&n.name))
+        .map(|n| n.fqn.join("."))
+        .collect();
+    out.sort();
+    let mut tests: Vec<String> = run::project_tests(&project)?
+        .into_iter()
+        .filter(|t| match &t.relation {
+            crate::data_test::Relation::Model(m) => selected.contains(m),
+            crate::data_test::Relation::Source { .. } => request.select.is_none(),
+        })
+        .map(|t| format!("{}.{}", project.file.name, t.name))
+        .collect();
+    tests.sort();
+    out.extend(tests);
+    Ok(out)
+}
+
+/// `dbt compile`: each selected model's SQL as it would run (first run: no
+/// `is_incremental()`), written under `target/compiled/<project>/<its path>`; the files.
+pub fn compile(request: &Request, kind: &'static str) -> Result<Vec<PathBuf>, TaskError> {
+    let project = request.load(kind, "compile")?;
+    let selected = select::select(
+        &project,
+        request.select.as_deref(),
+        request.exclude.as_deref(),
+    )?;
+    let root = request
+        .project
+        .join("target")
+        .join("compiled")
+        .join(&project.file.name);
+    let mut written = Vec::new();
+    for node in project
+        .nodes
+        .iter()
+        .filter(|n| selected.contains(&n.name) && n.kind == project::NodeKind::Model)
+    {
+        let sql = run::compiled_sql(&project, node, false)?;
+        let file = root.join(&node.path);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TaskError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        std::fs::write(&file, format!("{sql}\n"))
+            .map_err(|e| TaskError::Fatal(format!("cannot write {}: {e}", file.display())))?;
+        written.push(file);
+    }
+    Ok(written)
+}

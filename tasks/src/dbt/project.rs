@@ -1,0 +1,845 @@
+//! A dbt project read as dbt parses it: the project file, the macros, the property files
+//! (sources, models' and seeds' configs and tests), every model (rendered once to learn
+//! its `ref()`s, `source()`s and `config()`) and every seed, each with its configs
+//! merged, its relation named (`generate_schema_name` / `generate_alias_name`, the
+//! project's own when it has them) and in an order where each comes after what it reads.
+
+use super::config::{self, Layer};
+use super::context::{self, Invocation, Phase, Scope, Seen};
+use super::macros::{self, MacroFile};
+use super::project_file::ProjectFile;
+use super::relation::{Naming, Relation};
+use super::settings::Settings;
+use crate::TaskError;
+use minijinja::Environment;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Model,
+    Seed,
+}
+
+impl NodeKind {
+    /// dbt's `resource_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Model => "model",
+            NodeKind::Seed => "seed",
+        }
+    }
+}
+
+/// A model or a seed.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub name: String,
+    pub unique_id: String,
+    /// Its file, and its path inside the project.
+    pub file: PathBuf,
+    pub path: String,
+    /// `[project, folders..., name]`.
+    pub fqn: Vec<String>,
+    /// A model's SQL template (empty for a seed).
+    pub template: String,
+    /// Its configs, all layers merged.
+    pub config: Layer,
+    pub settings: Settings,
+    /// The models and seeds it reads, by name; the source tables it reads.
+    pub refs: Vec<String>,
+    pub sources: Vec<(String, String)>,
+    pub relation: Relation,
+    pub description: String,
+}
+
+/// The project, ready to compile and build.
+pub struct Project {
+    pub file: ProjectFile,
+    pub macros: Vec<MacroFile>,
+    pub env: Arc<Environment<'static>>,
+    /// Models and seeds, each after what it reads.
+    pub nodes: Vec<Node>,
+    /// The property files' models, seeds and sources, merged into one document of
+    /// dbt's schema-file shape (for the tests).
+    pub properties: Value,
+    /// Each source's database schema.
+    pub source_schemas: BTreeMap<String, String>,
+    pub invocation: Arc<Invocation>,
+}
+
+/// What the loader is told about the invocation.
+pub struct Options {
+    pub schema: String,
+    pub target_name: String,
+    /// `postgres`, `sqlite` or `lake`.
+    pub kind: &'static str,
+    pub vars: Map<String, Value>,
+    pub full_refresh: bool,
+    pub command: &'static str,
+}
+
+/// Files under `dirs` of `root` whose names end with one of `exts`, sorted, each with its
+/// path inside the project.
+fn files_under(root: &Path, dirs: &[String], exts: &[&str]) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || name == "target" || name == "dbt_packages" {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if exts.iter().any(|e| name.ends_with(e)) {
+                    let inside = path
+                        .strip_prefix(root)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .trim_start_matches("./")
+                        .to_string();
+                    out.push((path, inside));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The folders of `inside` under whichever of `dirs` holds it.
+fn folders(inside: &str, dirs: &[String]) -> Vec<String> {
+    let trimmed = dirs
+        .iter()
+        .filter(|d| d.as_str() != ".")
+        .find_map(|d| inside.strip_prefix(&format!("{d}/")))
+        .unwrap_or(inside);
+    let mut parts: Vec<String> = trimmed.split('/').map(str::to_string).collect();
+    parts.pop();
+    parts
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The property files' entries: models', seeds' and snapshots' `config:` and
+/// descriptions by name; sources; everything for the tests.
+#[derive(Default)]
+struct Properties {
+    configs: BTreeMap<String, Layer>,
+    descriptions: BTreeMap<String, String>,
+    models: Vec<Value>,
+    sources: Vec<Value>,
+}
+
+fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskError> {
+    let mut dirs = file.model_paths.clone();
+    dirs.extend(file.seed_paths.iter().cloned());
+    dirs.extend(file.snapshot_paths.iter().cloned());
+    dirs.extend(file.macro_paths.iter().cloned());
+    dirs.extend(file.test_paths.iter().cloned());
+    let mut out = Properties::default();
+    for (path, _) in files_under(root, &dirs, &[".yml", ".yaml"]) {
+        if path.file_name().is_some_and(|n| n == "dbt_project.yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            TaskError::Config(format!("{}{at}: {e}", path.display()))
+        })?;
+        for key in ["models", "seeds", "snapshots"] {
+            for entry in doc.get(key).and_then(Value::as_array).into_iter().flatten() {
+                let Some(name) = entry.get("name").and_then(Value::as_str) else {
+                    return Err(TaskError::Config(format!(
+                        "{}: an entry of `{key}:` has no `name`",
+                        path.display()
+                    )));
+                };
+                if let Some(Value::Object(cfg)) = entry.get("config") {
+                    let layer = cfg
+                        .iter()
+                        .map(|(k, v)| (config::key_name(k), v.clone()))
+                        .collect();
+                    out.configs.insert(name.to_string(), layer);
+                }
+                if let Some(d) = entry.get("description").and_then(Value::as_str) {
+                    out.descriptions.insert(name.to_string(), d.to_string());
+                }
+                out.models.push(entry.clone());
+            }
+        }
+        if let Some(sources) = doc.get("sources").and_then(Value::as_array) {
+            out.sources.extend(sources.iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+impl Project {
+    /// Reads and parses the project at `root`.
+    pub fn load(root: &Path, options: &Options) -> Result<Self, TaskError> {
+        let file = ProjectFile::read(root)?;
+        let mut macro_files = Vec::new();
+        for (path, inside) in files_under(root, &file.macro_paths, &[".sql"]) {
+            macro_files.push(macros::read_file(&path, &inside)?);
+        }
+        let index = macros::index(&macro_files)?;
+        let mut env = Environment::new();
+        super::jinja::configure(&mut env);
+        macros::register(&mut env, &macro_files)?;
+        context::register(&mut env);
+        let naming = match options.kind {
+            "sqlite" => Naming::Prefixed,
+            _ => Naming::Schemas,
+        };
+        let props = read_properties(root, &file)?;
+        let (sources, source_schemas) = source_relations(&props.sources, naming)?;
+        let mut project_vars = file.vars.clone();
+        project_vars.retain(|_, _| true);
+        let mut invocation = Invocation {
+            project: file.name.clone(),
+            project_vars,
+            cli_vars: options.vars.clone(),
+            target: context::Target {
+                name: options.target_name.clone(),
+                schema: options.schema.clone(),
+                kind: options.kind,
+                database: None,
+            },
+            naming,
+            relations: BTreeMap::new(),
+            sources,
+            run_started_at: chrono::Utc::now(),
+            invocation_id: invocation_id(),
+            full_refresh: options.full_refresh,
+            command: options.command,
+        };
+        let env = Arc::new(env);
+        let prelude = macros::prelude(&macro_files);
+        let parse_inv = Arc::new(invocation_clone(&invocation));
+        let mut nodes = Vec::new();
+        for (path, inside) in files_under(root, &file.model_paths, &[".sql", ".py"]) {
+            if inside.ends_with(".py") {
+                return Err(TaskError::Config(format!(
+                    "{}: Python models are not supported: write the model in SQL",
+                    path.display()
+                )));
+            }
+            if !file.declared && path.file_name().is_some_and(|n| n == "sources.yml") {
+                continue;
+            }
+            let node = parse_model(
+                &env,
+                &prelude,
+                &parse_inv,
+                (&file, &props),
+                (&path, &inside),
+            )?;
+            if enabled(&node.config, &node.file)? {
+                nodes.push(node);
+            }
+        }
+        for (path, inside) in files_under(root, &file.seed_paths, &[".csv"]) {
+            let name = stem(&path);
+            let mut fqn = vec![file.name.clone()];
+            fqn.extend(folders(&inside, &file.seed_paths));
+            fqn.push(name.clone());
+            let mut merged = Layer::new();
+            for layer in config::tree_layers(&file.trees.seeds, &fqn) {
+                config::merge(&mut merged, &layer);
+            }
+            if let Some(layer) = props.configs.get(&name) {
+                config::merge(&mut merged, layer);
+            }
+            merged.insert("materialized".into(), Value::from("seed"));
+            let merged = render_values(&env, &parse_inv, merged, &path)?;
+            if !enabled(&merged, &path)? {
+                continue;
+            }
+            nodes.push(Node {
+                kind: NodeKind::Seed,
+                unique_id: format!("seed.{}.{name}", file.name),
+                settings: Settings::read(&merged, &path)?,
+                config: merged,
+                description: props.descriptions.get(&name).cloned().unwrap_or_default(),
+                name: name.clone(),
+                file: path,
+                path: inside,
+                fqn,
+                template: String::new(),
+                refs: Vec::new(),
+                sources: Vec::new(),
+                relation: Relation::new(&options.schema, &name, naming),
+            });
+        }
+        if nodes.is_empty() && !file.declared {
+            return Err(TaskError::Config(format!(
+                "no models (.sql files) in {}",
+                root.display()
+            )));
+        }
+        check_names(&nodes)?;
+        let nodes = in_order(nodes)?;
+        let mut project = Self {
+            file,
+            macros: macro_files,
+            env,
+            nodes,
+            properties: Value::Null,
+            source_schemas,
+            invocation: Arc::new(invocation_clone(&invocation)),
+        };
+        project.name_relations(&index, &prelude, &parse_inv)?;
+        invocation.relations = project
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.relation.clone()))
+            .collect();
+        project.invocation = Arc::new(invocation);
+        project.properties = serde_json::json!({
+            "version": 2,
+            "models": props.models,
+            "sources": props.sources,
+        });
+        Ok(project)
+    }
+
+    /// Names each node's relation: its schema and alias, by the project's macros when it
+    /// has `generate_schema_name` / `generate_alias_name`, else by dbt's defaults.
+    fn name_relations(
+        &mut self,
+        index: &BTreeMap<String, usize>,
+        prelude: &str,
+        inv: &Arc<Invocation>,
+    ) -> Result<(), TaskError> {
+        let target_schema = inv.target.schema.clone();
+        for node in &mut self.nodes {
+            let custom_schema = node.config.get("schema").and_then(Value::as_str);
+            let custom_alias = node.config.get("alias").and_then(Value::as_str);
+            let schema = if index.contains_key("generate_schema_name") {
+                let call = format!(
+                    "{{{{ generate_schema_name({}, model) }}}}",
+                    py_literal(custom_schema)
+                );
+                render(&self.env, prelude, inv, node, &call)?
+                    .trim()
+                    .to_string()
+            } else {
+                match custom_schema {
+                    Some(custom) => format!("{target_schema}_{}", custom.trim()),
+                    None => target_schema.clone(),
+                }
+            };
+            let alias = if index.contains_key("generate_alias_name") {
+                let call = format!(
+                    "{{{{ generate_alias_name({}, model) }}}}",
+                    py_literal(custom_alias)
+                );
+                render(&self.env, prelude, inv, node, &call)?
+                    .trim()
+                    .to_string()
+            } else {
+                custom_alias.unwrap_or(&node.name).trim().to_string()
+            };
+            let mut relation = Relation::new(&schema, &alias, inv.naming);
+            relation.kind = Some(match node.settings.materialized {
+                super::settings::Materialized::View => "view",
+                super::settings::Materialized::Ephemeral => {
+                    relation.identifier = format!("__dbt__cte__{}", node.name);
+                    relation.show_schema = false;
+                    "cte"
+                }
+                _ => "table",
+            });
+            node.relation = relation;
+        }
+        Ok(())
+    }
+
+    /// Renders `template` for `node` in the execute phase: its SQL, and what it recorded
+    /// (the ephemeral models it reads).
+    pub fn compile(
+        &self,
+        node: &Node,
+        template: &str,
+        incremental: bool,
+    ) -> Result<(String, Seen), TaskError> {
+        let scope = Arc::new(Scope {
+            phase: Phase::Execute,
+            this: Some(node.relation.clone()),
+            incremental,
+            ..node_scope(&self.invocation, node)
+        });
+        let source = format!("{}{template}", macros::prelude(&self.macros));
+        let sql = self
+            .env
+            .render_str(&source, context::context(scope.clone()))
+            .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
+        let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        Ok((sql, seen))
+    }
+
+    /// The node of this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// A Jinja literal for an optional string (`none` or a quoted string).
+fn py_literal(value: Option<&str>) -> String {
+    match value {
+        Some(s) => serde_json::to_string(s).unwrap_or_else(|_| "none".into()),
+        None => "none".into(),
+    }
+}
+
+/// Renders `template` in `node`'s parse scope.
+fn render(
+    env: &Environment<'static>,
+    prelude: &str,
+    inv: &Arc<Invocation>,
+    node: &Node,
+    template: &str,
+) -> Result<String, TaskError> {
+    let scope = Arc::new(node_scope(inv, node));
+    env.render_str(&format!("{prelude}{template}"), context::context(scope))
+        .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))
+}
+
+/// A parse-phase rendering of `node` as it is known.
+fn node_scope(inv: &Arc<Invocation>, node: &Node) -> Scope {
+    Scope {
+        unique_id: node.unique_id.clone(),
+        resource_type: node.kind.as_str(),
+        original_file_path: node.path.clone(),
+        ..Scope::parsing(inv, &node.name, node.config.clone())
+    }
+}
+
+fn invocation_clone(inv: &Invocation) -> Invocation {
+    Invocation {
+        project: inv.project.clone(),
+        project_vars: inv.project_vars.clone(),
+        cli_vars: inv.cli_vars.clone(),
+        target: inv.target.clone(),
+        naming: inv.naming,
+        relations: inv.relations.clone(),
+        sources: inv.sources.clone(),
+        run_started_at: inv.run_started_at,
+        invocation_id: inv.invocation_id.clone(),
+        full_refresh: inv.full_refresh,
+        command: inv.command,
+    }
+}
+
+/// A v4-shaped id from the clock and the process (dbt's `invocation_id` is a UUID).
+fn invocation_id() -> String {
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128;
+    let mixed = nanos ^ (u128::from(std::process::id()) << 64);
+    let hex = format!("{mixed:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Reads a model: its configs from the project file and property files, then its file
+/// rendered once to learn its `ref()`s, `source()`s and `config()`.
+fn parse_model(
+    env: &Environment<'static>,
+    prelude: &str,
+    inv: &Arc<Invocation>,
+    (file, props): (&ProjectFile, &Properties),
+    (path, inside): (&Path, &str),
+) -> Result<Node, TaskError> {
+    let template = std::fs::read_to_string(path)
+        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+    let name = stem(path);
+    let mut fqn = vec![file.name.clone()];
+    fqn.extend(folders(inside, &file.model_paths));
+    fqn.push(name.clone());
+    let mut merged = Layer::new();
+    for layer in config::tree_layers(&file.trees.models, &fqn) {
+        config::merge(&mut merged, &layer);
+    }
+    if let Some(layer) = props.configs.get(&name) {
+        config::merge(&mut merged, layer);
+    }
+    let merged = render_values(env, inv, merged, path)?;
+    let scope = Arc::new(Scope {
+        original_file_path: inside.to_string(),
+        this: Some(Relation::new(&inv.target.schema, &name, inv.naming)),
+        ..Scope::parsing(inv, &name, merged.clone())
+    });
+    env.render_str(
+        &format!("{prelude}{template}"),
+        context::context(scope.clone()),
+    )
+    .map_err(|e| TaskError::Config(super::jinja_error(path, &e)))?;
+    let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut merged = merged;
+    config::merge(&mut merged, &seen.config);
+    for key in merged.keys() {
+        if !config::is_known(key) {
+            tracing::warn!(
+                "{}: the config `{key}` is not one dbt knows; kept, but it changes nothing",
+                path.display()
+            );
+        }
+    }
+    let mut refs = seen.refs;
+    refs.dedup();
+    let mut sources = seen.sources;
+    sources.dedup();
+    Ok(Node {
+        kind: NodeKind::Model,
+        unique_id: format!("model.{}.{name}", file.name),
+        settings: Settings::read(&merged, path)?,
+        config: merged,
+        description: props.descriptions.get(&name).cloned().unwrap_or_default(),
+        relation: Relation::new(&inv.target.schema, &name, inv.naming),
+        name,
+        file: path.to_path_buf(),
+        path: inside.to_string(),
+        fqn,
+        template,
+        refs,
+        sources,
+    })
+}
+
+/// Renders the config values written as templates (`"{{ var('x', false) }}"`), as dbt
+/// renders the project file: a value that reads as a bool or a number becomes one.
+/// Hooks stay templates: they are rendered when they run.
+fn render_values(
+    env: &Environment<'static>,
+    inv: &Arc<Invocation>,
+    mut layer: Layer,
+    path: &Path,
+) -> Result<Layer, TaskError> {
+    for (key, value) in layer.iter_mut() {
+        if key == "pre_hook" || key == "post_hook" {
+            continue;
+        }
+        if let Value::String(text) = value
+            && (text.contains("{{") || text.contains("{%"))
+        {
+            let scope = Arc::new(Scope::parsing(inv, &stem(path), Layer::new()));
+            let rendered = env.render_str(text, context::context(scope)).map_err(|e| {
+                TaskError::Config(format!(
+                    "{}: the config `{key}`: {}",
+                    path.display(),
+                    super::jinja_error(path, &e)
+                ))
+            })?;
+            *value = native(&rendered);
+        }
+    }
+    Ok(layer)
+}
+
+/// A rendered text as the value it spells (`true`, `False`, `3`), else the text.
+fn native(text: &str) -> Value {
+    match text.trim() {
+        "true" | "True" => Value::Bool(true),
+        "false" | "False" => Value::Bool(false),
+        "none" | "None" => Value::Null,
+        t => t
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| t.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(text.to_string())),
+    }
+}
+
+fn enabled(config: &Layer, path: &Path) -> Result<bool, TaskError> {
+    match config.get("enabled") {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(TaskError::Config(format!(
+            "{}: `enabled: {other}`: true or false",
+            path.display()
+        ))),
+    }
+}
+
+/// Each source table's relation, and each source's schema.
+#[allow(clippy::type_complexity)]
+fn source_relations(
+    sources: &[Value],
+    naming: Naming,
+) -> Result<
+    (
+        BTreeMap<(String, String), Relation>,
+        BTreeMap<String, String>,
+    ),
+    TaskError,
+> {
+    let mut relations = BTreeMap::new();
+    let mut schemas = BTreeMap::new();
+    for source in sources {
+        let Some(name) = source.get("name").and_then(Value::as_str) else {
+            return Err(TaskError::Config("a source has no `name`".into()));
+        };
+        let schema = source
+            .get("schema")
+            .and_then(Value::as_str)
+            .unwrap_or(name)
+            .to_string();
+        schemas.insert(name.to_string(), schema.clone());
+        for table in source
+            .get("tables")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(table_name) = table.get("name").and_then(Value::as_str) else {
+                return Err(TaskError::Config(format!(
+                    "a table of the source `{name}` has no `name`"
+                )));
+            };
+            let identifier = table
+                .get("identifier")
+                .and_then(Value::as_str)
+                .unwrap_or(table_name);
+            let mut relation = Relation::new(&schema, identifier, naming);
+            relation.kind = Some("table");
+            relations.insert((name.to_string(), table_name.to_string()), relation);
+        }
+    }
+    Ok((relations, schemas))
+}
+
+/// Two nodes of one name: dbt refuses it, as `ref()` could not tell them apart.
+fn check_names(nodes: &[Node]) -> Result<(), TaskError> {
+    let mut seen: BTreeMap<&str, &Node> = BTreeMap::new();
+    for node in nodes {
+        if let Some(first) = seen.insert(node.name.as_str(), node) {
+            return Err(TaskError::Config(format!(
+                "two nodes are named `{}`: {} and {}",
+                node.name, first.path, node.path
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The nodes in build order; a `ref()` to no node, or a cycle, is an error naming them.
+fn in_order(nodes: Vec<Node>) -> Result<Vec<Node>, TaskError> {
+    use petgraph::graph::DiGraph;
+    let mut graph = DiGraph::<usize, ()>::new();
+    let ids: Vec<_> = (0..nodes.len()).map(|i| graph.add_node(i)).collect();
+    let by_name: BTreeMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        for r in &node.refs {
+            let Some(&j) = by_name.get(r.as_str()) else {
+                let line = node
+                    .template
+                    .lines()
+                    .position(|l| l.contains(&format!("'{r}'")) || l.contains(&format!("\"{r}\"")))
+                    .map(|l| format!(":{}", l + 1))
+                    .unwrap_or_default();
+                return Err(TaskError::Config(format!(
+                    "{}{line}: ref('{r}'): no model, seed or snapshot `{r}` in the project (a disabled one cannot be ref()'d)",
+                    node.file.display()
+                )));
+            };
+            graph.add_edge(ids[j], ids[i], ());
+        }
+    }
+    let order = petgraph::algo::toposort(&graph, None).map_err(|cycle| {
+        let start = graph[cycle.node_id()];
+        let members: Vec<&str> = petgraph::algo::kosaraju_scc(&graph)
+            .into_iter()
+            .find(|c| c.iter().any(|n| graph[*n] == start))
+            .unwrap_or_default()
+            .iter()
+            .map(|n| nodes[graph[*n]].name.as_str())
+            .collect();
+        TaskError::Config(format!(
+            "the models {} ref() each other in a cycle",
+            members.join(", ")
+        ))
+    })?;
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|n| slots[graph[n]].take())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn options(kind: &'static str) -> Options {
+        Options {
+            schema: "analytics".into(),
+            target_name: "dev".into(),
+            kind,
+            vars: Map::new(),
+            full_refresh: false,
+            command: "build",
+        }
+    }
+
+    fn sql(project: &Project, name: &str, incremental: bool) -> String {
+        let node = project.node(name).unwrap();
+        super::super::run::compiled_sql(project, node, incremental).unwrap()
+    }
+
+    const SOURCES: &str = "version: 2\nsources:\n  - name: silver\n    tables: [{name: books}]\n";
+
+    #[test]
+    fn a_plain_folder_builds_in_ref_order_as_sql_models_did() {
+        let dir = folder(&[
+            ("sources.yml", SOURCES),
+            (
+                "fact.sql",
+                "{{ config(materialized='incremental', unique_key=['book', 'year']) }}\nselect * from {{ ref('stg') }} s join {{ ref('dim') }} d using (author)\n{% if is_incremental() %}where year > (select max(year) from {{ this }}){% endif %}",
+            ),
+            (
+                "dim.sql",
+                "{{ config(materialized='table') }}select author from {{ ref('stg') }}",
+            ),
+            ("stg.sql", "select * from {{ source('silver', 'books') }}"),
+        ]);
+        let project = Project::load(dir.path(), &options("sqlite")).unwrap();
+        let names: Vec<&str> = project.nodes.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["stg", "dim", "fact"]);
+        let fact = project.node("fact").unwrap();
+        assert_eq!(fact.settings.unique_key, ["book", "year"]);
+        let first = sql(&project, "fact", false);
+        assert!(
+            first.contains("from \"analytics_stg\" s join \"analytics_dim\" d"),
+            "{first}"
+        );
+        assert!(!first.contains("where year"), "{first}");
+        let again = sql(&project, "fact", true);
+        assert!(
+            again.contains("where year > (select max(year) from \"analytics_fact\")"),
+            "{again}"
+        );
+        assert_eq!(
+            sql(&project, "stg", false),
+            "select * from \"silver_books\""
+        );
+    }
+
+    #[test]
+    fn project_macros_return_values_call_blocks_vars_and_custom_schemas() {
+        let dir = folder(&[
+            (
+                "dbt_project.yml",
+                "name: shop\nvars:\n  cutoff: 3\n  shop: {region: eu}\nmodels:\n  shop:\n    staging:\n      +schema: stg\n      +materialized: ephemeral\n",
+            ),
+            (
+                "macros/util.sql",
+                "{% macro cents(col) %}({{ col }} * 100)::int{% endmacro %}\n\
+                 {% macro columns() %}{{ return(['a', 'b']) }}{% endmacro %}\n\
+                 {% macro wrap() %}({{ caller() }}){% endmacro %}\n\
+                 {% macro postgres__greet() %}'pg'{% endmacro %}\n\
+                 {% macro default__greet() %}'any'{% endmacro %}\n",
+            ),
+            (
+                "macros/schema.sql",
+                "{% macro generate_schema_name(custom, node) %}{{ custom if custom else target.schema }}{% endmacro %}",
+            ),
+            (
+                "models/staging/stg.sql",
+                "select {{ cents('price') }} as c from {{ source('raw', 'items') }}",
+            ),
+            (
+                "models/marts/mart.sql",
+                "{{ config(materialized='table', alias='the_mart') }}select {{ columns() | join(', ') }}, {{ var('cutoff') }} as k, '{{ var('region') }}' as r, {{ adapter.dispatch('greet')() }} as g\n\
+                 from {% call wrap() %}select * from {{ ref('stg') }}{% endcall %} x",
+            ),
+            (
+                "models/props.yml",
+                "version: 2\nsources:\n  - name: raw\n    schema: landing\n    tables: [{name: items}]\n",
+            ),
+        ]);
+        let project = Project::load(dir.path(), &options("postgres")).unwrap();
+        let mart = project.node("mart").unwrap();
+        assert_eq!(mart.relation.sql(), "\"analytics\".\"the_mart\"");
+        assert_eq!(
+            project.node("stg").unwrap().settings.materialized,
+            super::super::settings::Materialized::Ephemeral
+        );
+        let out = sql(&project, "mart", false);
+        assert_eq!(
+            out,
+            "with __dbt__cte__stg as (\nselect (price * 100)::int as c from \"landing\".\"items\"\n)\n\
+             select a, b, 3 as k, 'eu' as r, 'pg' as g\nfrom (select * from __dbt__cte__stg) x"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_file() {
+        let err = |files: &[(&str, &str)]| match Project::load(
+            folder(files).path(),
+            &options("postgres"),
+        ) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        };
+        let e = err(&[("a.sql", "select * from {{ ref('nope') }}")]);
+        assert!(e.contains("a.sql:1: ref('nope'): no model"), "{e}");
+        let e = err(&[
+            ("a.sql", "select * from {{ ref('b') }}"),
+            ("b.sql", "select * from {{ ref('a') }}"),
+        ]);
+        assert!(e.contains("ref() each other in a cycle"), "{e}");
+        let e = err(&[("a.sql", "\n{{ config(materialized='materialised_view') }}")]);
+        assert!(
+            e.contains("a.sql: `materialized: materialised_view` is not supported"),
+            "{e}"
+        );
+        let e = err(&[("a.sql", "select {{ nope() }}")]);
+        assert!(e.contains("a.sql:1"), "{e}");
+        let e = err(&[
+            ("dbt_project.yml", "name: p\n"),
+            ("models/a.py", "def model(dbt, s): pass"),
+        ]);
+        assert!(e.contains("Python models are not supported"), "{e}");
+        let e = err(&[("a.sql", "select {{ var('missing') }}")]);
+        assert!(e.contains("Required var 'missing' not found"), "{e}");
+    }
+}

@@ -1,0 +1,450 @@
+//! Running a dbt command over a project in a warehouse: nodes in order (seeds loaded,
+//! models compiled and built, ephemeral models inlined as CTEs), each model's tests right
+//! after it under `build`; a node that fails, or whose tests fail, skips what reads it.
+//! Each node's result is logged as dbt prints it and reported (`model_run`,
+//! `test_result`, asset events).
+
+use super::project::{Node, NodeKind, Project};
+use super::settings::Materialized;
+use super::warehouse::{Build, Kind, Warehouse};
+use super::{Command, seeds};
+use crate::data_test::{self, Relation as TestRelation, TestCase};
+use crate::{TaskError, TaskLog};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use updraft_core::Reports;
+use updraft_core::report::TestStatus as Status;
+use updraft_core::report::{ModelResult, ModelStatus, Report, TestResult};
+
+/// How one node ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// With its rows (None for a view or an ephemeral model).
+    Built(Option<i64>),
+    Failed(String),
+    /// Not built because this node it reads was not (or its tests failed).
+    Skipped(String),
+}
+
+/// What a command did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub nodes: Vec<(String, Outcome)>,
+    pub tests: Vec<TestResult>,
+}
+
+impl Summary {
+    /// dbt's last line: `Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..`.
+    pub fn done_line(&self) -> String {
+        let built = self.count(|o| matches!(o, Outcome::Built(_)));
+        let failed = self.count(|o| matches!(o, Outcome::Failed(_)));
+        let skipped = self.count(|o| matches!(o, Outcome::Skipped(_)));
+        let test = |s: Status| self.tests.iter().filter(|t| t.status == s).count();
+        let pass = built + test(Status::Pass);
+        let error = failed + test(Status::Fail) + test(Status::Error);
+        let total = self.nodes.len() + self.tests.len();
+        format!(
+            "Done. PASS={pass} WARN={} ERROR={error} SKIP={} TOTAL={total}",
+            test(Status::Warn),
+            skipped + test(Status::Skipped)
+        )
+    }
+
+    /// How many nodes ended so.
+    pub fn count(&self, f: fn(&Outcome) -> bool) -> usize {
+        self.nodes.iter().filter(|(_, o)| f(o)).count()
+    }
+
+    /// The failures that fail the command: nodes that failed, tests of severity error
+    /// that failed or errored.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|(name, o)| match o {
+                Outcome::Failed(e) => Some(format!("{name}: {e}")),
+                _ => None,
+            })
+            .collect();
+        out.extend(
+            self.tests
+                .iter()
+                .filter(|t| {
+                    t.severity == "ERROR" && matches!(t.status, Status::Fail | Status::Error)
+                })
+                .map(|t| format!("{} {}", t.test_name, t.status)),
+        );
+        out
+    }
+}
+
+/// Where results go as they come.
+pub struct Sink<'a> {
+    pub log: &'a TaskLog,
+    pub reports: &'a Reports,
+    pub cancel: &'a tokio_util::sync::CancellationToken,
+    /// The connection's name, for asset URIs.
+    pub conn: &'a str,
+}
+
+/// Runs `command` on the `selected` nodes of `project` in `warehouse`.
+pub async fn execute(
+    project: &Project,
+    command: Command,
+    selected: &BTreeSet<String>,
+    warehouse: &mut Warehouse,
+    target: &data_test::Target,
+    sink: &Sink<'_>,
+) -> Result<Summary, TaskError> {
+    let tests = project_tests(project)?;
+    let nodes: Vec<&Node> = project
+        .nodes
+        .iter()
+        .filter(|n| selected.contains(&n.name))
+        .filter(|n| match command {
+            Command::Seed => n.kind == NodeKind::Seed,
+            Command::Run => n.kind == NodeKind::Model,
+            Command::Build => true,
+            Command::Test => false,
+        })
+        .collect();
+    let chosen_tests: Vec<&TestCase> = tests
+        .iter()
+        .filter(|t| match &t.relation {
+            TestRelation::Model(m) => selected.contains(m),
+            TestRelation::Source { .. } => command == Command::Test,
+        })
+        .collect();
+    let total = nodes
+        .iter()
+        .filter(|n| n.settings.materialized != Materialized::Ephemeral)
+        .count()
+        + if matches!(command, Command::Build | Command::Test) {
+            chosen_tests.len()
+        } else {
+            0
+        };
+    sink.log.line(format!(
+        "Found {} models, {} seeds, {} data tests, {} sources, {} macros",
+        project
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Model)
+            .count(),
+        project
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Seed)
+            .count(),
+        tests.len(),
+        project.invocation.sources.len(),
+        project.macros.iter().map(|m| m.macros.len()).sum::<usize>()
+    ));
+    let mut summary = Summary::default();
+    let mut broken: BTreeSet<String> = BTreeSet::new();
+    let mut index = 0usize;
+    let relation = |r: &TestRelation| resolve(project, r);
+    for node in nodes {
+        if sink.cancel.is_cancelled() {
+            return Err(TaskError::Cancelled("stopped between models".into()));
+        }
+        if node.settings.materialized == Materialized::Ephemeral {
+            if let Some(up) = node.refs.iter().find(|r| broken.contains(*r)) {
+                broken.insert(node.name.clone());
+                summary
+                    .nodes
+                    .push((node.name.clone(), Outcome::Skipped(up.clone())));
+            }
+            continue;
+        }
+        index += 1;
+        let clock = std::time::Instant::now();
+        let started_at = Utc::now();
+        let outcome = match node.refs.iter().find(|r| broken.contains(*r)) {
+            Some(up) => Outcome::Skipped(up.clone()),
+            None => match build_node(project, node, warehouse).await {
+                Ok(rows) => Outcome::Built(rows),
+                Err(e) => Outcome::Failed(e),
+            },
+        };
+        let seconds = clock.elapsed().as_secs_f64();
+        report_node(
+            project,
+            sink,
+            node,
+            &outcome,
+            (started_at, Utc::now()),
+            seconds,
+        );
+        sink.log
+            .line(node_line(index, total, node, &outcome, seconds));
+        let mut ok = matches!(outcome, Outcome::Built(_));
+        summary.nodes.push((node.name.clone(), outcome));
+        if ok && command == Command::Build {
+            for test in chosen_tests
+                .iter()
+                .filter(|t| t.relation == TestRelation::Model(node.name.clone()))
+            {
+                index += 1;
+                let result = data_test::run_test(target, test, &relation, &project.file.name).await;
+                sink.log.line(data_test::log_line(index, total, &result));
+                if result.severity == "ERROR"
+                    && matches!(result.status, Status::Fail | Status::Error)
+                {
+                    ok = false;
+                }
+                sink.reports.push(Report::Test(result.clone()));
+                summary.tests.push(result);
+            }
+        }
+        if !ok {
+            broken.insert(node.name.clone());
+        }
+    }
+    if command == Command::Test {
+        for test in chosen_tests {
+            index += 1;
+            let result = data_test::run_test(target, test, &relation, &project.file.name).await;
+            sink.log.line(data_test::log_line(index, total, &result));
+            sink.reports.push(Report::Test(result.clone()));
+            summary.tests.push(result);
+        }
+    }
+    sink.log.line(summary.done_line());
+    Ok(summary)
+}
+
+/// The project's tests, from its property files, for the enabled nodes.
+pub fn project_tests(project: &Project) -> Result<Vec<TestCase>, TaskError> {
+    let tests = data_test::tests_of(&project.properties, &project.file.root)?;
+    Ok(tests
+        .into_iter()
+        .filter(|t| t.config.enabled)
+        .filter(|t| match &t.relation {
+            TestRelation::Model(m) => project.node(m).is_some(),
+            TestRelation::Source { .. } => true,
+        })
+        .collect())
+}
+
+/// A test's relation as the warehouse names it.
+fn resolve(project: &Project, relation: &TestRelation) -> String {
+    match relation {
+        TestRelation::Model(m) => project
+            .node(m)
+            .map(|n| n.relation.sql())
+            .unwrap_or_else(|| super::relation::quote(m)),
+        TestRelation::Source { source, table } => project
+            .invocation
+            .sources
+            .get(&(source.clone(), table.clone()))
+            .map(super::relation::Relation::sql)
+            .unwrap_or_else(|| super::relation::quote(table)),
+    }
+}
+
+/// Builds one seed or model; the database's or the template's message on failure.
+async fn build_node(
+    project: &Project,
+    node: &Node,
+    warehouse: &mut Warehouse,
+) -> Result<Option<i64>, String> {
+    let postgres = matches!(warehouse, Warehouse::Postgres(_));
+    if node.kind == NodeKind::Seed {
+        let data = seeds::read(&node.file, &node.settings).map_err(|e| e.to_string())?;
+        let exists = warehouse
+            .existing(&node.relation)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+            && !project.invocation.full_refresh;
+        if !exists
+            && warehouse
+                .existing(&node.relation)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+        {
+            warehouse
+                .in_transaction(&[format!("DROP TABLE {} CASCADE", node.relation.sql())])
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let statements = seeds::statements(&node.relation, &data, &node.settings, exists, postgres);
+        warehouse
+            .in_transaction(&statements)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(i64::try_from(data.rows.len()).unwrap_or(i64::MAX)));
+    }
+    let full_refresh = node
+        .settings
+        .full_refresh
+        .unwrap_or(project.invocation.full_refresh);
+    let incremental = node.settings.materialized == Materialized::Incremental
+        && !full_refresh
+        && warehouse
+            .existing(&node.relation)
+            .await
+            .map_err(|e| e.to_string())?
+            == Some(Kind::Table);
+    let sql = compiled_sql(project, node, incremental).map_err(|e| e.to_string())?;
+    let hooks = |list: &[super::settings::Hook]| -> Result<Vec<(String, bool)>, String> {
+        list.iter()
+            .map(|h| {
+                project
+                    .compile(node, &h.sql, incremental)
+                    .map(|(sql, _)| (sql, h.transaction))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    let pre = hooks(&node.settings.pre_hook)?;
+    let post = hooks(&node.settings.post_hook)?;
+    warehouse
+        .build(&Build {
+            relation: &node.relation,
+            sql: &sql,
+            materialized: node.settings.materialized,
+            unique_key: &node.settings.unique_key,
+            strategy: node.settings.strategy,
+            on_schema_change: node.settings.on_schema_change,
+            pre_hooks: &pre,
+            post_hooks: &post,
+            full_refresh,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A model's SQL as it runs: rendered, with the ephemeral models it reads inlined as
+/// CTEs (`__dbt__cte__<name>`, each before what reads it), no trailing `;`.
+pub fn compiled_sql(
+    project: &Project,
+    node: &Node,
+    incremental: bool,
+) -> Result<String, TaskError> {
+    let (sql, seen) = project.compile(node, &node.template, incremental)?;
+    let mut ctes: Vec<(String, String)> = Vec::new();
+    collect_ctes(project, &seen.refs, &mut ctes, 0)?;
+    let sql = sql.trim().trim_end_matches(';').trim_end().to_string();
+    if ctes.is_empty() {
+        return Ok(sql);
+    }
+    let defs: Vec<String> = ctes
+        .iter()
+        .map(|(name, body)| format!("__dbt__cte__{name} as (\n{body}\n)"))
+        .collect();
+    let lowered = sql.trim_start().to_ascii_lowercase();
+    Ok(
+        if lowered.starts_with("with ") || lowered.starts_with("with\n") {
+            let rest = &sql.trim_start()[4..];
+            format!("with {},{rest}", defs.join(", "))
+        } else {
+            format!("with {}\n{sql}", defs.join(", "))
+        },
+    )
+}
+
+/// The ephemeral models `refs` reads, depth first, each once.
+fn collect_ctes(
+    project: &Project,
+    refs: &[String],
+    out: &mut Vec<(String, String)>,
+    depth: usize,
+) -> Result<(), TaskError> {
+    if depth > 64 {
+        return Err(TaskError::Config(
+            "ephemeral models nest more than 64 deep".into(),
+        ));
+    }
+    for name in refs {
+        let Some(node) = project.node(name) else {
+            continue;
+        };
+        if node.settings.materialized != Materialized::Ephemeral
+            || out.iter().any(|(n, _)| n == name)
+        {
+            continue;
+        }
+        let (sql, seen) = project.compile(node, &node.template, false)?;
+        collect_ctes(project, &seen.refs, out, depth + 1)?;
+        if !out.iter().any(|(n, _)| n == name) {
+            out.push((name.clone(), sql.trim().trim_end_matches(';').to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The log line dbt prints for a node.
+fn node_line(i: usize, total: usize, node: &Node, outcome: &Outcome, seconds: f64) -> String {
+    let what = format!("{}.{}", node.relation.schema, node.relation.identifier);
+    let kind = match node.kind {
+        NodeKind::Seed => "seed file".to_string(),
+        NodeKind::Model => format!("{} model", node.settings.materialized.as_str()),
+    };
+    match outcome {
+        Outcome::Built(Some(rows)) => {
+            format!("{i} of {total} OK created {kind} {what} ({rows} rows) [{seconds:.2}s]")
+        }
+        Outcome::Built(None) => format!("{i} of {total} OK created {kind} {what} [{seconds:.2}s]"),
+        Outcome::Failed(e) => format!("{i} of {total} ERROR creating {kind} {what}: {e}"),
+        Outcome::Skipped(up) => format!("{i} of {total} SKIP {kind} {what}: `{up}` was not built"),
+    }
+}
+
+/// Reports a node's build (`model_run`) and the assets it wrote and read.
+fn report_node(
+    project: &Project,
+    sink: &Sink<'_>,
+    node: &Node,
+    outcome: &Outcome,
+    (started_at, ended_at): (DateTime<Utc>, DateTime<Utc>),
+    seconds: f64,
+) {
+    use updraft_core::report::{AssetAccess, AssetEvent, warehouse_asset_uri};
+    let relation = format!("{}.{}", node.relation.schema, node.relation.identifier);
+    let (status, row_count, message) = match outcome {
+        Outcome::Built(rows) => (ModelStatus::Success, *rows, None),
+        Outcome::Failed(e) => (ModelStatus::Error, None, Some(e.clone())),
+        Outcome::Skipped(up) => (
+            ModelStatus::Skipped,
+            None,
+            Some(format!("`{up}` was not built")),
+        ),
+    };
+    sink.reports.push(Report::Model(ModelResult {
+        model: node.name.clone(),
+        relation: relation.clone(),
+        materialized: node.settings.materialized.as_str(),
+        status,
+        row_count,
+        message,
+        started_at,
+        ended_at,
+        execution_time: seconds,
+    }));
+    let Outcome::Built(rows) = outcome else {
+        return;
+    };
+    let event = |relation: String, access, rows| {
+        Report::Asset(AssetEvent {
+            uri: warehouse_asset_uri(sink.conn, &relation),
+            access,
+            version: None,
+            rows,
+            partitions: Vec::new(),
+        })
+    };
+    let read: BTreeSet<String> = node
+        .sources
+        .iter()
+        .filter_map(|key| project.invocation.sources.get(key))
+        .map(|r| format!("{}.{}", r.schema, r.identifier))
+        .collect();
+    for source in read {
+        sink.reports.push(event(source, AssetAccess::Read, None));
+    }
+    sink.reports
+        .push(event(relation, AssetAccess::Write, *rows));
+}
