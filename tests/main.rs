@@ -15,6 +15,7 @@ mod cli;
 mod compose;
 mod crashes;
 mod data_test;
+mod dbt;
 mod delta_sql;
 mod docs;
 mod engine;

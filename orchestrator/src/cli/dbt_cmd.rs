@@ -50,6 +50,9 @@ pub struct DbtArgs {
     /// Rebuild incremental models and seeds from scratch
     #[arg(long)]
     full_refresh: bool,
+    /// `ls`: models and seeds only, no tests
+    #[arg(long)]
+    nodes_only: bool,
 }
 
 impl DbtArgs {
@@ -111,7 +114,7 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
             None => "postgres",
         };
         let lines = if matches!(cmd, DbtCommand::Ls(_)) {
-            dbt::list(&request, kind).map_err(task_error)?
+            dbt::list(&request, kind, !args.nodes_only).map_err(task_error)?
         } else {
             dbt::compile(&request, kind)
                 .map_err(task_error)?

@@ -305,8 +305,12 @@ pub fn kind_of(conn: &Connection) -> Result<&'static str, TaskError> {
 }
 
 /// `dbt ls`: the selected nodes, as dbt's selectors name them (`project.folder.model`),
-/// then their tests (`project.test_name`).
-pub fn list(request: &Request, kind: &'static str) -> Result<Vec<String>, TaskError> {
+/// then (`with_tests`) their tests (`project.test_name`).
+pub fn list(
+    request: &Request,
+    kind: &'static str,
+    with_tests: bool,
+) -> Result<Vec<String>, TaskError> {
     let project = request.load(kind, "ls")?;
     let selected = select::select(
         &project,
@@ -320,6 +324,9 @@ pub fn list(request: &Request, kind: &'static str) -> Result<Vec<String>, TaskEr
         .map(|n| n.fqn.join("."))
         .collect();
     out.sort();
+    if !with_tests {
+        return Ok(out);
+    }
     let mut tests: Vec<String> = run::project_tests(&project)?
         .into_iter()
         .filter(|t| match &t.relation {

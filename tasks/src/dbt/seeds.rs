@@ -136,24 +136,27 @@ pub fn read(path: &Path, settings: &Settings) -> Result<SeedData, TaskError> {
         }
         raw.push(record.iter().map(str::to_string).collect());
     }
+    let inferred: Vec<Inferred> = (0..columns.len())
+        .map(|i| infer(raw.iter().map(|r| r[i].as_str())))
+        .collect();
     let types = columns
         .iter()
-        .enumerate()
-        .map(|(i, name)| match settings.column_types.get(name) {
+        .zip(&inferred)
+        .map(|(name, inferred)| match settings.column_types.get(name) {
             Some(given) => given.clone(),
-            None => infer(raw.iter().map(|r| r[i].as_str())).sql().to_string(),
+            None => inferred.sql().to_string(),
         })
         .collect();
+    // agate keeps a text value as written; the other types read it trimmed.
     let rows = raw
         .into_iter()
         .map(|r| {
             r.into_iter()
-                .map(|v| {
-                    if is_null(&v) {
-                        None
-                    } else {
-                        Some(v.trim().to_string())
-                    }
+                .zip(&inferred)
+                .map(|(v, t)| match (is_null(&v), t) {
+                    (true, _) => None,
+                    (false, Inferred::Text) => Some(v),
+                    (false, _) => Some(v.trim().to_string()),
                 })
                 .collect()
         })

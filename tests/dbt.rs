@@ -1,0 +1,353 @@
+//! dbt projects as they are: `tests/dbt_projects/shop` (a config tree at three levels,
+//! custom schemas and an alias, seeds of every inferred type and `column_types`, project
+//! macros with `return()`, `{% call %}` and `adapter.dispatch`, vars and an env var, an
+//! ephemeral chain, each incremental strategy, `on_schema_change`, a post-hook, tests of
+//! models and seeds) built by `dbt build` (dbt-core 1.11, dbt-postgres) and by
+//! `updraft dbt build` into two schemas of one PostgreSQL, twice (the second time after
+//! the seeds changed and with another var): the same relations, column types, rows and
+//! test verdicts. And `updraft dbt ls` selects what `dbt ls` selects.
+
+use crate::support::{Backend, Updraft, copy_tree, repo_path, text};
+use sqlx::Connection;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn dbt() -> String {
+    std::env::var("DBT_BIN").expect("DBT_BIN (scripts/ensure-dbt.sh installs dbt)")
+}
+
+/// Writes `profiles.yml` for the database at `url`, target schema `schema`.
+fn profiles(dir: &Path, url: &str, schema: &str) {
+    let url = url::Url::parse(url).expect("database url");
+    std::fs::write(
+        dir.join("profiles.yml"),
+        format!(
+            "shop:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: '{}', port: {}, user: '{}', password: '', dbname: '{}', schema: {schema}, threads: 1}}\n",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432),
+            url.username(),
+            url.path().trim_start_matches('/'),
+        ),
+    )
+    .unwrap();
+}
+
+/// Runs dbt in `project` with `args`; its stdout.
+fn run_dbt(project: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(dbt())
+        .args(args)
+        .args(["--profiles-dir", ".", "--project-dir", "."])
+        .current_dir(project)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .env("SHOP_REGION", "north")
+        .output()
+        .expect("run dbt");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "dbt {args:?}: {stdout}\n{stderr}");
+    stdout
+}
+
+/// Every relation of the schemas starting with `prefix` (the prefix cut off): its
+/// columns and types, and its rows as sorted JSON.
+async fn relations(
+    db: &mut sqlx::PgConnection,
+    prefix: &str,
+) -> BTreeMap<String, (String, String)> {
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_schema, table_name FROM information_schema.tables
+         WHERE table_schema = $1 OR table_schema LIKE $1 || '\\_%' ORDER BY 1, 2",
+    )
+    .bind(prefix)
+    .fetch_all(&mut *db)
+    .await
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for (schema, table) in names {
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(&schema)
+        .bind(&table)
+        .fetch_all(&mut *db)
+        .await
+        .unwrap();
+        let sql = format!(
+            "SELECT coalesce(json_agg(r ORDER BY r::text), '[]')::text FROM \"{schema}\".\"{table}\" r"
+        );
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *db)
+            .await
+            .unwrap();
+        let key = format!("{}.{table}", &schema[prefix.len()..]);
+        out.insert(key, (format!("{columns:?}"), rows));
+    }
+    out
+}
+
+/// Test name → status, from dbt's `run_results.json`.
+fn dbt_verdicts(project: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(project.join("target/run_results.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let id = r["unique_id"].as_str()?.strip_prefix("test.shop.")?;
+            let name = id.rsplit_once('.').map_or(id, |(n, _)| n);
+            Some((name.to_string(), r["status"].as_str()?.to_uppercase()))
+        })
+        .collect()
+}
+
+/// Test name → status, from the lines `updraft dbt build` prints (`3 of 20 PASS name`).
+fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "of")?;
+            let status = *words.get(at + 2)?;
+            let name = match status {
+                "PASS" => words.get(at + 3)?,
+                "WARN" | "FAIL" => words.get(at + 4)?,
+                _ => return None,
+            };
+            Some((name.to_string(), status.to_string()))
+        })
+        .collect()
+}
+
+fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String {
+    let project = project.to_string_lossy().to_string();
+    let mut all = vec!["dbt"];
+    all.extend_from_slice(&args[..1]);
+    all.extend([
+        "--project",
+        &project,
+        "--conn",
+        "warehouse",
+        "--schema",
+        "ours",
+    ]);
+    all.extend_from_slice(&args[1..]);
+    let out = u.run(&all);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "updraft {all:?}: {stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let url = u.database_url.clone();
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    u.env.push(("SHOP_REGION".into(), "north".into()));
+    let project = u.dir.path().join("shop");
+    copy_tree(&repo_path("tests/dbt_projects/shop"), &project);
+    profiles(&project, &url, "theirs");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+
+    for round in ["1", "2"] {
+        if round == "2" {
+            // The sources change: new orders, one changed, a customer of an unknown country.
+            let seeds = project.join("seeds");
+            let orders = std::fs::read_to_string(seeds.join("orders.csv")).unwrap();
+            let orders = orders.replace(
+                "7.10,2024-01-03,2024-01-03 09:15:00,true,returned",
+                "7.10,2024-01-03,2024-01-03 09:15:00,true,shipped",
+            ) + "6,11,55.00,2024-01-04,2024-01-04 08:00:00,true,placed,gift,\n7,14,1.99,2024-01-05,2024-01-05 23:59:59,false,placed,,\n";
+            std::fs::write(seeds.join("orders.csv"), orders).unwrap();
+            let mut customers = std::fs::read_to_string(seeds.join("customers.csv")).unwrap();
+            customers.push_str("14,jürgen,DE,2023-03-03,5\n");
+            std::fs::write(seeds.join("customers.csv"), customers).unwrap();
+        }
+        let vars = format!("{{round: {round}}}");
+        run_dbt(&project, &["build", "--vars", &vars]);
+        let ours = updraft_dbt(&u, &project, &["build", "--vars", &vars]);
+        let theirs = relations(&mut db, "theirs").await;
+        let mine = relations(&mut db, "ours").await;
+        assert_eq!(
+            theirs.keys().collect::<Vec<_>>(),
+            mine.keys().collect::<Vec<_>>(),
+            "round {round}: the same relations"
+        );
+        for (name, (columns, rows)) in &theirs {
+            let (my_columns, my_rows) = &mine[name];
+            assert_eq!(columns, my_columns, "round {round}: columns of {name}");
+            assert_eq!(rows, my_rows, "round {round}: rows of {name}");
+        }
+        assert!(
+            theirs.contains_key("_staging.customers_clean"),
+            "{:?}",
+            theirs.keys()
+        );
+        assert!(theirs.contains_key("_raw.countries"), "{:?}", theirs.keys());
+        let (theirs, mine) = (dbt_verdicts(&project), our_verdicts(&ours));
+        assert_eq!(theirs, mine, "round {round}: test verdicts\n{ours}");
+        assert!(theirs.len() >= 7, "{theirs:?}");
+        if round == "2" {
+            assert_eq!(theirs["not_null_customer_totals_country_name"], "WARN");
+        }
+    }
+
+    // Selection picks what dbt's picks.
+    for selector in [
+        "tag:nightly",
+        "+customer_totals",
+        "stg_orders+",
+        "1+customer_totals",
+        "path:models/staging",
+        "config.materialized:incremental",
+        "resource_type:seed",
+        "staging,tag:staging",
+        "@stg_customers",
+        "marts --exclude orders_append",
+    ] {
+        let (select, exclude) = match selector.split_once(" --exclude ") {
+            Some((s, e)) => (s, Some(e)),
+            None => (selector, None),
+        };
+        let mut args = vec![
+            "ls",
+            "--quiet",
+            "--select",
+            select,
+            "--resource-type",
+            "model",
+            "--resource-type",
+            "seed",
+            "--output",
+            "name",
+        ];
+        if let Some(e) = exclude {
+            args.extend(["--exclude", e]);
+        }
+        let mut theirs: Vec<String> = run_dbt(&project, &args)
+            .lines()
+            .filter(|l| !l.contains(' ') && !l.is_empty() && !l.contains('\u{1b}'))
+            .map(str::to_string)
+            .collect();
+        theirs.sort();
+        let mut ours_args = vec!["ls", "--select", select, "--nodes-only"];
+        if let Some(e) = exclude {
+            ours_args.extend(["--exclude", e]);
+        }
+        let mut ours: Vec<String> = updraft_dbt(&u, &project, &ours_args)
+            .lines()
+            .map(|l| l.rsplit('.').next().unwrap_or(l).to_string())
+            .collect();
+        ours.sort();
+        assert!(
+            !theirs.is_empty(),
+            "dbt ls --select {selector} picked nothing"
+        );
+        assert_eq!(theirs, ours, "selector {selector}");
+    }
+}
+
+const DAG: &str = r#"
+dag_id: shop
+tasks:
+  seed:
+    type: dbt
+    with: {project: shop, conn: warehouse, schema: nightly, command: seed}
+  marts:
+    type: dbt
+    depends_on: [seed]
+    retries: 0
+    with:
+      project: shop
+      conn: warehouse
+      schema: nightly
+      select: "+tag:nightly"
+      vars: {min_amount: "{{ params.min_amount }}"}
+params:
+  min_amount: 5
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dbt_task_records_each_model_and_test_and_a_failure_skips_what_reads_it() {
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let url = u.database_url.clone();
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    copy_tree(
+        &repo_path("tests/dbt_projects/shop"),
+        &u.dags().join("shop"),
+    );
+    u.write_dag("shop.yaml", DAG);
+    let out = u.run(&["dag", "validate"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = u.run(&["dag", "trigger", "shop"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    // The var reached the models: orders under 5.00 are left out.
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM nightly.orders_merge")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(orders, 3);
+    let models: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT task_id, model, status FROM model_run ORDER BY task_id, model")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    let built: Vec<&str> = models
+        .iter()
+        .filter(|(t, _, s)| t == "marts" && s == "success")
+        .map(|(_, m, _)| m.as_str())
+        .collect();
+    // `+tag:nightly`: the marts and everything upstream (ephemeral models are inlined).
+    assert_eq!(
+        built,
+        [
+            "countries",
+            "customer_totals",
+            "customers",
+            "orders",
+            "orders_append",
+            "orders_columns",
+            "orders_delete_insert",
+            "orders_merge",
+            "stg_customers",
+            "stg_orders"
+        ],
+        "{models:?}"
+    );
+    assert_eq!(
+        models.iter().filter(|(t, _, _)| t == "seed").count(),
+        3,
+        "{models:?}"
+    );
+    let tests: i64 = sqlx::query_scalar("SELECT count(*) FROM test_result WHERE task_id = 'marts'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(tests >= 6, "{tests} test results");
+
+    // A model the database refuses fails the task; what reads it is skipped.
+    let file = u.dags().join("shop/models/staging/stg_orders.sql");
+    std::fs::write(
+        &file,
+        "select no_such_column as order_id from {{ ref('orders') }}",
+    )
+    .unwrap();
+    let out = u.run(&["dag", "trigger", "shop"]);
+    assert!(!out.status.success());
+    let states: Vec<(String, String)> = sqlx::query_as(
+        "SELECT model, status FROM model_run WHERE task_id = 'marts' AND model IN ('stg_orders', 'customer_totals')
+         ORDER BY started_at DESC, model LIMIT 2",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(
+        states.contains(&("stg_orders".into(), "error".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("customer_totals".into(), "skipped".into())),
+        "{states:?}"
+    );
+}
