@@ -21,6 +21,9 @@ pub enum Kind {
     Recency,
     EqualRowcount,
     RowCountBetween,
+    /// A generic test the dbt project defines (`{% test name(model, column_name) %}`):
+    /// its failing rows are the project's macro rendered (by the `dbt` engine).
+    Project,
 }
 
 /// Names as written, the dbt-utils ones also under `dbt_utils.`.
@@ -70,6 +73,9 @@ impl Kind {
 
     /// The name stored as `test_type`.
     pub fn as_str(self) -> &'static str {
+        if self == Kind::Project {
+            return "project";
+        }
         NAMES
             .iter()
             .find(|(_, k, _)| *k == self)
@@ -83,6 +89,8 @@ impl Kind {
         has_column: bool,
     ) -> Result<(), (String, String)> {
         let (required, optional): (&[&str], &[&str]) = match self {
+            // The project's macro says what it takes; rendering it checks.
+            Kind::Project => return Ok(()),
             Kind::Unique | Kind::NotNull => (&[], &[]),
             Kind::AcceptedValues => (&["values"], &["quote"]),
             Kind::Relationships => (&["to", "field"], &[]),
@@ -356,6 +364,10 @@ impl Kind {
                     "select * from (select count(*) as row_count from {model}) counted where {}",
                     conditions.join(" or ")
                 )
+            }
+            // Only the dbt engine renders these; a query that names why, should it run.
+            Kind::Project => {
+                "select * from \"a generic test of a dbt project runs only in its project\"".into()
             }
         }
     }

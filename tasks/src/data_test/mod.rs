@@ -15,7 +15,8 @@ mod singular;
 mod target;
 mod verdict;
 
-pub(crate) use schema::{Relation, TestCase};
+pub(crate) use kinds::Kind;
+pub(crate) use schema::{Relation, TestCase, read_config as test_config};
 pub(crate) use target::Target;
 
 pub use failures::{SHOWN_ROWS, read as read_failures};
@@ -283,9 +284,14 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         .with("errored", errored))
 }
 
-/// The tests of a dbt property document (`models:`, `sources:`), as dbt names them.
-pub(crate) fn tests_of(doc: &Value, file: &Path) -> Result<Vec<TestCase>, TaskError> {
-    schema::from_value(doc, file)
+/// The tests of a dbt property document (`models:`, `sources:`), as dbt names them;
+/// `custom` names the generic tests the project defines.
+pub(crate) fn tests_of(
+    doc: &Value,
+    file: &Path,
+    custom: &std::collections::BTreeSet<String>,
+) -> Result<Vec<TestCase>, TaskError> {
+    schema::of_project(doc, file, custom)
         .map(|s| s.tests)
         .map_err(|errors| TaskError::Config(errors.join("\n")))
 }
@@ -300,6 +306,53 @@ pub(crate) async fn run_test(
 ) -> TestResult {
     let prepared = Prepared::generic(target, test, relation);
     prepared.run(target, project).await
+}
+
+/// Runs one test whose failing rows `rows_sql` gives (a project's own generic test), or
+/// reports why its SQL could not be made.
+pub(crate) async fn run_rows_test(
+    target: &Target,
+    test: &TestCase,
+    rows_sql: Result<String, String>,
+    project: &str,
+) -> TestResult {
+    let prepared = Prepared {
+        name: test.name.clone(),
+        model: test.relation.shown(),
+        column: test.column.clone(),
+        test_type: test.written.clone(),
+        rows_sql: String::new(),
+        fail_calc: test.config.fail_calc.clone(),
+        config: test.config.clone(),
+    };
+    match rows_sql {
+        Ok(rows) => {
+            let prepared = Prepared {
+                rows_sql: with_limit(rows, test.config.limit),
+                ..prepared
+            };
+            prepared.run(target, project).await
+        }
+        Err(message) => {
+            let now = Utc::now();
+            TestResult {
+                test_id: format!("test.{project}.{}", prepared.name),
+                test_name: prepared.name,
+                model: prepared.model,
+                column_name: prepared.column,
+                test_type: prepared.test_type,
+                severity: prepared.config.severity.as_str().to_string(),
+                status: TestStatus::Error,
+                failures: None,
+                message: Some(message),
+                compiled_sql: String::new(),
+                started_at: now,
+                ended_at: now,
+                execution_time: 0.0,
+                stored_failures: None,
+            }
+        }
+    }
 }
 
 /// A test ready to run: its failing-rows query compiled for the target.

@@ -111,16 +111,28 @@ pub fn read(text: &str, file: &Path) -> Result<SchemaFile, Vec<String>> {
         let at = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         vec![format!("{}:{}:{}: {e}", file.display(), at.0, at.1)]
     })?;
-    parse(&doc, &Locations::scan(text), file)
+    parse(&doc, &Locations::scan(text), file, &Default::default())
 }
 
 /// The tests of a schema document given inline (`models:` in the task's config).
 pub fn from_value(doc: &Value, file: &Path) -> Result<SchemaFile, Vec<String>> {
-    parse(doc, &Locations::default(), file)
+    parse(doc, &Locations::default(), file, &Default::default())
+}
+
+/// The tests of a dbt project's property document, `custom` naming the generic tests
+/// the project defines.
+pub fn of_project(
+    doc: &Value,
+    file: &Path,
+    custom: &std::collections::BTreeSet<String>,
+) -> Result<SchemaFile, Vec<String>> {
+    parse(doc, &Locations::default(), file, custom)
 }
 
 struct Reader<'a> {
     locations: &'a Locations,
+    /// Generic tests a dbt project defines, by name.
+    custom: &'a std::collections::BTreeSet<String>,
     file: &'a Path,
     errors: Vec<String>,
     out: SchemaFile,
@@ -220,9 +232,15 @@ const TABLE_KEYS: &[&str] = &[
     "external",
 ];
 
-fn parse(doc: &Value, locations: &Locations, file: &Path) -> Result<SchemaFile, Vec<String>> {
+fn parse(
+    doc: &Value,
+    locations: &Locations,
+    file: &Path,
+    custom: &std::collections::BTreeSet<String>,
+) -> Result<SchemaFile, Vec<String>> {
     let mut r = Reader {
         locations,
+        custom,
         file,
         errors: Vec::new(),
         out: SchemaFile::default(),
@@ -370,7 +388,7 @@ fn tests_of(
         let tpath = format!("{path}.{key}");
         for (i, test) in list(r, node.get(key), &tpath).iter().enumerate() {
             let at = format!("{tpath}.{i}");
-            match test_case(test, relation, column) {
+            match test_case(test, relation, column, r.custom) {
                 Ok(case) => r.out.tests.push(case),
                 Err((sub, message)) => r.error(&format!("{at}{sub}"), message),
             }
@@ -383,6 +401,7 @@ fn test_case(
     entry: &Value,
     relation: &Relation,
     column: Option<&str>,
+    custom: &std::collections::BTreeSet<String>,
 ) -> Result<TestCase, (String, String)> {
     let (written, body) = match entry {
         Value::String(name) => (name.clone(), Map::new()),
@@ -410,15 +429,17 @@ fn test_case(
         }
     };
     let at = |key: &str| format!(".{written}.{key}");
-    let kind = Kind::parse(&written).ok_or_else(|| {
-        (
-            String::new(),
-            format!(
-                "unknown test `{written}` (known: {})",
-                Kind::known().join(", ")
-            ),
-        )
-    })?;
+    let kind = Kind::parse(&written)
+        .or_else(|| custom.contains(&written).then_some(Kind::Project))
+        .ok_or_else(|| {
+            (
+                String::new(),
+                format!(
+                    "unknown test `{written}` (known: {})",
+                    Kind::known().join(", ")
+                ),
+            )
+        })?;
     let mut args = Map::new();
     let mut config = Map::new();
     for (key, value) in &body {
@@ -460,7 +481,9 @@ fn test_case(
     })
 }
 
-fn read_config(c: &Map<String, Value>) -> Result<TestConfig, (String, String)> {
+/// A test's configs (`severity`, `warn_if`, `where`...) from their map; an error names
+/// the key.
+pub fn read_config(c: &Map<String, Value>) -> Result<TestConfig, (String, String)> {
     let mut config = TestConfig::default();
     for (key, value) in c {
         let bad = |what: &str| (key.clone(), format!("`{key}` must be {what}"));

@@ -69,6 +69,8 @@ pub struct Project {
     pub properties: Value,
     /// Each source's database schema.
     pub source_schemas: BTreeMap<String, String>,
+    /// The singular tests of `test-paths`: (name, file, path inside the project, SQL template).
+    pub singular_tests: Vec<(String, PathBuf, String, String)>,
     pub invocation: Arc<Invocation>,
 }
 
@@ -202,6 +204,12 @@ impl Project {
         for (path, inside) in files_under(root, &file.macro_paths, &[".sql"]) {
             macro_files.push(macros::read_file(&path, &inside)?);
         }
+        // Generic tests may live in `<test-path>/generic/`, as dbt allows.
+        for (path, inside) in files_under(root, &file.test_paths, &[".sql"]) {
+            if is_generic(&inside, &file.test_paths) {
+                macro_files.push(macros::read_file(&path, &inside)?);
+            }
+        }
         let index = macros::index(&macro_files)?;
         let mut env = Environment::new();
         super::jinja::configure(&mut env);
@@ -306,6 +314,7 @@ impl Project {
             nodes,
             properties: Value::Null,
             source_schemas,
+            singular_tests: Vec::new(),
             invocation: Arc::new(invocation_clone(&invocation)),
         };
         project.name_relations(&index, &prelude, &parse_inv)?;
@@ -315,6 +324,16 @@ impl Project {
             .map(|n| (n.name.clone(), n.relation.clone()))
             .collect();
         project.invocation = Arc::new(invocation);
+        for (path, inside) in files_under(root, &project.file.test_paths, &[".sql"]) {
+            if is_generic(&inside, &project.file.test_paths) {
+                continue;
+            }
+            let template = std::fs::read_to_string(&path)
+                .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+            project
+                .singular_tests
+                .push((stem(&path), path, inside, template));
+        }
         project.properties = serde_json::json!({
             "version": 2,
             "models": props.models,
@@ -398,9 +417,130 @@ impl Project {
         Ok((sql, seen))
     }
 
+    /// The generic tests the project defines (`{% test name %}`), by name.
+    pub fn generic_tests(&self) -> std::collections::BTreeSet<String> {
+        self.macros
+            .iter()
+            .flat_map(|f| &f.macros)
+            .filter_map(|m| m.strip_prefix("test_").map(str::to_string))
+            .collect()
+    }
+
+    /// The failing rows of the project's generic test `name` on `model` (a relation, or
+    /// a subquery under the test's `where`), as its macro renders them.
+    pub fn render_test(
+        &self,
+        name: &str,
+        model: &str,
+        column: Option<&str>,
+        args: &Map<String, Value>,
+    ) -> Result<String, TaskError> {
+        let mut call = vec!["model=__model".to_string()];
+        if column.is_some() {
+            call.push("column_name=__column".into());
+        }
+        for key in args.keys() {
+            if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(TaskError::Config(format!(
+                    "the test `{name}`: `{key}` cannot be a macro's argument"
+                )));
+            }
+            call.push(format!("{key}=__args[{key:?}]"));
+        }
+        let template = format!(
+            "{}{{{{ test_{name}({}) }}}}",
+            macros::prelude(&self.macros),
+            call.join(", ")
+        );
+        let scope = Arc::new(Scope {
+            phase: Phase::Execute,
+            ..Scope::parsing(&self.invocation, name, Layer::new())
+        });
+        let ctx = minijinja::context! {
+            __model => minijinja::Value::from_safe_string(model.to_string()),
+            __column => column,
+            __args => minijinja::Value::from_serialize(args),
+            ..context::context(scope)
+        };
+        self.env
+            .render_str(&template, ctx)
+            .map_err(|e| TaskError::Config(super::jinja_error(&self.file.root, &e)))
+    }
+
     /// The node of this name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// Whether a file of `test-paths` is a generic test's definition (under `generic/`).
+fn is_generic(inside: &str, test_paths: &[String]) -> bool {
+    test_paths
+        .iter()
+        .any(|t| inside.starts_with(&format!("{t}/generic/")))
+}
+
+/// A singular test, rendered.
+pub struct Singular {
+    pub name: String,
+    pub path: String,
+    /// Its failing rows' SQL, or why it could not be rendered.
+    pub sql: Result<String, String>,
+    /// The nodes it reads; its `config()`.
+    pub refs: Vec<String>,
+    pub config: Layer,
+}
+
+impl Project {
+    /// The singular tests of `test-paths`, each rendered to learn what it reads and its
+    /// configs, then for the warehouse.
+    pub fn singular(&self) -> Vec<Singular> {
+        self.singular_tests
+            .iter()
+            .map(|(name, file, inside, template)| {
+                let node = Node {
+                    kind: NodeKind::Model,
+                    name: name.clone(),
+                    unique_id: format!("test.{}.{name}", self.file.name),
+                    file: file.clone(),
+                    path: inside.clone(),
+                    fqn: vec![self.file.name.clone(), name.clone()],
+                    template: template.clone(),
+                    config: Layer::new(),
+                    settings: Settings::default(),
+                    refs: Vec::new(),
+                    sources: Vec::new(),
+                    relation: Relation::new(
+                        &self.invocation.target.schema,
+                        name,
+                        self.invocation.naming,
+                    ),
+                    description: String::new(),
+                };
+                let prelude = macros::prelude(&self.macros);
+                let scope = Arc::new(node_scope(&self.invocation, &node));
+                let parsed = self
+                    .env
+                    .render_str(
+                        &format!("{prelude}{template}"),
+                        context::context(scope.clone()),
+                    )
+                    .map_err(|e| super::jinja_error(file, &e));
+                let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
+                let sql = parsed.and_then(|_| {
+                    self.compile(&node, template, false)
+                        .map(|(sql, _)| sql.trim().trim_end_matches(';').to_string())
+                        .map_err(|e| e.to_string())
+                });
+                Singular {
+                    name: name.clone(),
+                    path: inside.clone(),
+                    sql,
+                    refs: seen.refs,
+                    config: seen.config,
+                }
+            })
+            .collect()
     }
 }
 

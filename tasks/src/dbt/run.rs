@@ -108,9 +108,9 @@ pub async fn execute(
             Command::Test => false,
         })
         .collect();
-    let chosen_tests: Vec<&TestCase> = tests
+    let chosen_tests: Vec<&Check> = tests
         .iter()
-        .filter(|t| match &t.relation {
+        .filter(|t| match &t.case.relation {
             TestRelation::Model(m) => selected.contains(m),
             TestRelation::Source { .. } => command == Command::Test,
         })
@@ -143,7 +143,6 @@ pub async fn execute(
     let mut summary = Summary::default();
     let mut broken: BTreeSet<String> = BTreeSet::new();
     let mut index = 0usize;
-    let relation = |r: &TestRelation| resolve(project, r);
     for node in nodes {
         if sink.cancel.is_cancelled() {
             return Err(TaskError::Cancelled("stopped between models".into()));
@@ -183,10 +182,10 @@ pub async fn execute(
         if ok && command == Command::Build {
             for test in chosen_tests
                 .iter()
-                .filter(|t| t.relation == TestRelation::Model(node.name.clone()))
+                .filter(|t| t.case.relation == TestRelation::Model(node.name.clone()))
             {
                 index += 1;
-                let result = data_test::run_test(target, test, &relation, &project.file.name).await;
+                let result = run_test(project, target, test).await;
                 sink.log.line(data_test::log_line(index, total, &result));
                 if result.severity == "ERROR"
                     && matches!(result.status, Status::Fail | Status::Error)
@@ -204,7 +203,7 @@ pub async fn execute(
     if command == Command::Test {
         for test in chosen_tests {
             index += 1;
-            let result = data_test::run_test(target, test, &relation, &project.file.name).await;
+            let result = run_test(project, target, test).await;
             sink.log.line(data_test::log_line(index, total, &result));
             sink.reports.push(Report::Test(result.clone()));
             summary.tests.push(result);
@@ -214,17 +213,84 @@ pub async fn execute(
     Ok(summary)
 }
 
-/// The project's tests, from its property files, for the enabled nodes.
-pub fn project_tests(project: &Project) -> Result<Vec<TestCase>, TaskError> {
-    let tests = data_test::tests_of(&project.properties, &project.file.root)?;
-    Ok(tests
+/// A test of the project: a generic test of its property files, or a singular test with
+/// its SQL already rendered.
+pub struct Check {
+    pub case: TestCase,
+    pub rows: Option<Result<String, String>>,
+}
+
+/// The project's tests, from its property files (for the enabled nodes) and its
+/// singular tests (each run after the last of the nodes it reads).
+pub fn project_tests(project: &Project) -> Result<Vec<Check>, TaskError> {
+    let tests = data_test::tests_of(
+        &project.properties,
+        &project.file.root,
+        &project.generic_tests(),
+    )?;
+    let mut out: Vec<Check> = tests
         .into_iter()
         .filter(|t| t.config.enabled)
         .filter(|t| match &t.relation {
             TestRelation::Model(m) => project.node(m).is_some(),
             TestRelation::Source { .. } => true,
         })
-        .collect())
+        .map(|case| Check { case, rows: None })
+        .collect();
+    for singular in project.singular() {
+        let last = project
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| singular.refs.contains(&n.name))
+            .map_or_else(|| singular.name.clone(), |n| n.name.clone());
+        let (config, rows) = match data_test::test_config(&singular.config) {
+            Ok(config) => (config, singular.sql),
+            Err((key, message)) => (
+                Default::default(),
+                Err(format!("{}: config `{key}`: {message}", singular.path)),
+            ),
+        };
+        if !config.enabled {
+            continue;
+        }
+        out.push(Check {
+            case: TestCase {
+                name: singular.name,
+                kind: data_test::Kind::Project,
+                written: "singular".into(),
+                relation: TestRelation::Model(last),
+                column: None,
+                args: Default::default(),
+                config,
+            },
+            rows: Some(rows),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one test: a built-in generic test by the `data_test` engine, a project's own by
+/// its macro, a singular test by its SQL (an error rendering one is the test's error, as
+/// dbt reports it).
+async fn run_test(project: &Project, target: &data_test::Target, check: &Check) -> TestResult {
+    let relation = |r: &TestRelation| resolve(project, r);
+    let test = &check.case;
+    if let Some(rows) = &check.rows {
+        return data_test::run_rows_test(target, test, rows.clone(), &project.file.name).await;
+    }
+    if test.kind != data_test::Kind::Project {
+        return data_test::run_test(target, test, &relation, &project.file.name).await;
+    }
+    let base = relation(&test.relation);
+    let model = match &test.config.where_ {
+        Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
+        None => base,
+    };
+    let rows = project
+        .render_test(&test.written, &model, test.column.as_deref(), &test.args)
+        .map_err(|e| e.to_string());
+    data_test::run_rows_test(target, test, rows, &project.file.name).await
 }
 
 /// A test's relation as the warehouse names it.

@@ -153,6 +153,26 @@ fn hooks(layer: &Layer, key: &str, path: &Path) -> Result<Vec<Hook>, TaskError> 
         .collect()
 }
 
+impl Default for Settings {
+    /// dbt's defaults: a view, no hooks, nothing incremental.
+    fn default() -> Self {
+        Self {
+            materialized: Materialized::View,
+            unique_key: Vec::new(),
+            strategy: None,
+            on_schema_change: OnSchemaChange::Ignore,
+            full_refresh: None,
+            pre_hook: Vec::new(),
+            post_hook: Vec::new(),
+            tags: Vec::new(),
+            column_types: BTreeMap::new(),
+            quote_columns: true,
+            delimiter: b',',
+            persist_docs: (false, false),
+        }
+    }
+}
+
 impl Settings {
     /// Reads the merged configs of the node in `path`.
     pub fn read(layer: &Layer, path: &Path) -> Result<Self, TaskError> {
