@@ -19,10 +19,11 @@ fn dbt() -> String {
 /// Writes `profiles.yml` for the database at `url`, target schema `schema`.
 fn profiles(dir: &Path, url: &str, schema: &str) {
     let url = url::Url::parse(url).expect("database url");
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
     std::fs::write(
         dir.join("profiles.yml"),
         format!(
-            "shop:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: '{}', port: {}, user: '{}', password: '', dbname: '{}', schema: {schema}, threads: 1}}\n",
+            "{name}:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: '{}', port: {}, user: '{}', password: '', dbname: '{}', schema: {schema}, threads: 1}}\n",
             url.host_str().unwrap_or("127.0.0.1"),
             url.port().unwrap_or(5432),
             url.username(),
@@ -358,4 +359,83 @@ async fn a_dbt_task_records_each_model_and_test_and_a_failure_skips_what_reads_i
         states.contains(&("customer_totals".into(), "skipped".into())),
         "{states:?}"
     );
+}
+
+/// The rows of a snapshot, its times left out when they are the build's clock (`check`).
+async fn history(db: &mut sqlx::PgConnection, table: &str, clock: bool) -> Vec<String> {
+    let columns = if clock {
+        "id, name, plan, dbt_valid_to is null as current"
+    } else {
+        "id, name, plan, updated_at, dbt_scd_id, dbt_updated_at, dbt_valid_from, dbt_valid_to"
+    };
+    let sql =
+        format!("SELECT row_to_json(r)::text FROM (SELECT {columns} FROM {table}) r ORDER BY 1");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
+    let mut u = Updraft::new(Backend::Postgres).await;
+    let url = u.database_url.clone();
+    u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    let project = u.dir.path().join("history");
+    copy_tree(&repo_path("tests/dbt_projects/history"), &project);
+    profiles(&project, &url, "theirs");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let rounds = [
+        "CREATE SCHEMA raw; CREATE TABLE raw.accounts (id int, name text, plan text, updated_at timestamp);
+         INSERT INTO raw.accounts VALUES (1, 'ada', 'free', '2024-01-01 10:00'), (2, 'grace', 'pro', '2024-01-01 11:00'),
+           (3, 'linus', 'free', '2024-01-02 09:00')",
+        // A plan changes (newer time), a name changes (same plan), a key goes, one comes.
+        "UPDATE raw.accounts SET plan = 'pro', updated_at = '2024-02-01 08:00' WHERE id = 1;
+         UPDATE raw.accounts SET name = 'Grace', updated_at = '2024-02-02 08:00' WHERE id = 2;
+         DELETE FROM raw.accounts WHERE id = 3;
+         INSERT INTO raw.accounts VALUES (4, 'margaret', 'free', '2024-02-03 12:00')",
+        // The plan changes back; a row changes without a newer time (timestamp sees nothing).
+        "UPDATE raw.accounts SET plan = 'free', updated_at = '2024-03-01 08:00' WHERE id = 1;
+         UPDATE raw.accounts SET plan = 'team' WHERE id = 4",
+    ];
+    for (round, change) in rounds.iter().enumerate() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(change.to_string()))
+            .execute(&mut db)
+            .await
+            .unwrap();
+        run_dbt(&project, &["snapshot"]);
+        let out = u.run(&[
+            "dbt",
+            "snapshot",
+            "--project",
+            &project.to_string_lossy(),
+            "--conn",
+            "warehouse",
+            "--schema",
+            "ours",
+        ]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        for (table, clock) in [
+            ("accounts_by_time", false),
+            ("accounts_by_plan", true),
+            ("accounts_all", true),
+        ] {
+            let theirs = history(&mut db, &format!("theirs.{table}"), clock).await;
+            let ours = history(&mut db, &format!("ours.{table}"), clock).await;
+            assert_eq!(theirs, ours, "round {}: {table}", round + 1);
+        }
+    }
+    // Three rounds leave versions: ada 3 by time, margaret's silent change unseen.
+    let ada: i64 = sqlx::query_scalar("SELECT count(*) FROM ours.accounts_by_time WHERE id = 1")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(ada, 3);
+    let gone: Option<bool> = sqlx::query_scalar(
+        "SELECT bool_and(dbt_valid_to IS NOT NULL) FROM ours.accounts_all WHERE id = 3",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(gone, Some(true), "a deleted key's version is closed");
 }

@@ -17,6 +17,8 @@ pub enum DbtCommand {
     Test(DbtArgs),
     /// Load the seeds
     Seed(DbtArgs),
+    /// Build the snapshots
+    Snapshot(DbtArgs),
     /// Write each model's SQL as it would run under target/compiled
     Compile(DbtArgs),
     /// List the selected nodes and tests
@@ -105,6 +107,7 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         DbtCommand::Run(a) => (Some(Command::Run), a),
         DbtCommand::Test(a) => (Some(Command::Test), a),
         DbtCommand::Seed(a) => (Some(Command::Seed), a),
+        DbtCommand::Snapshot(a) => (Some(Command::Snapshot), a),
         DbtCommand::Compile(a) | DbtCommand::Ls(a) => (None, a),
     };
     let request = args.request()?;

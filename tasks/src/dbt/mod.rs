@@ -15,6 +15,7 @@ mod run;
 mod seeds;
 mod select;
 mod settings;
+mod snapshots;
 mod warehouse;
 
 use crate::{Connection, TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};
@@ -38,6 +39,8 @@ pub enum Command {
     Test,
     /// Seeds only.
     Seed,
+    /// Snapshots only.
+    Snapshot,
 }
 
 impl Command {
@@ -47,6 +50,7 @@ impl Command {
             Command::Run => "run",
             Command::Test => "test",
             Command::Seed => "seed",
+            Command::Snapshot => "snapshot",
         }
     }
 }

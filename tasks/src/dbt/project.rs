@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub enum NodeKind {
     Model,
     Seed,
+    Snapshot,
 }
 
 impl NodeKind {
@@ -30,6 +31,7 @@ impl NodeKind {
         match self {
             NodeKind::Model => "model",
             NodeKind::Seed => "seed",
+            NodeKind::Snapshot => "snapshot",
         }
     }
 }
@@ -266,6 +268,23 @@ impl Project {
                 nodes.push(node);
             }
         }
+        for (path, inside) in files_under(root, &file.snapshot_paths, &[".sql"]) {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+            for (name, body) in super::snapshots::blocks(&text, &path)? {
+                let node = parse_sql_node(
+                    &env,
+                    &prelude,
+                    &parse_inv,
+                    (&file, &props),
+                    (&path, &inside),
+                    (NodeKind::Snapshot, name, body),
+                )?;
+                if enabled(&node.config, &node.file)? {
+                    nodes.push(node);
+                }
+            }
+        }
         for (path, inside) in files_under(root, &file.seed_paths, &[".csv"]) {
             let name = stem(&path);
             let mut fqn = vec![file.name.clone()];
@@ -353,8 +372,12 @@ impl Project {
         let target_schema = inv.target.schema.clone();
         for node in &mut self.nodes {
             let custom_schema = node.config.get("schema").and_then(Value::as_str);
+            // A snapshot's `target_schema` (dbt's older form) is the schema as written.
+            let fixed_schema = node.config.get("target_schema").and_then(Value::as_str);
             let custom_alias = node.config.get("alias").and_then(Value::as_str);
-            let schema = if index.contains_key("generate_schema_name") {
+            let schema = if let Some(fixed) = fixed_schema {
+                fixed.to_string()
+            } else if index.contains_key("generate_schema_name") {
                 let call = format!(
                     "{{{{ generate_schema_name({}, model) }}}}",
                     py_literal(custom_schema)
@@ -617,12 +640,39 @@ fn parse_model(
 ) -> Result<Node, TaskError> {
     let template = std::fs::read_to_string(path)
         .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
-    let name = stem(path);
+    parse_sql_node(
+        env,
+        prelude,
+        inv,
+        (file, props),
+        (path, inside),
+        (NodeKind::Model, stem(path), template),
+    )
+}
+
+/// Reads a model or a snapshot: its configs from the project file's tree for its kind
+/// and the property files, then its SQL rendered once to learn its `ref()`s, `source()`s
+/// and `config()`.
+fn parse_sql_node(
+    env: &Environment<'static>,
+    prelude: &str,
+    inv: &Arc<Invocation>,
+    (file, props): (&ProjectFile, &Properties),
+    (path, inside): (&Path, &str),
+    (kind, name, template): (NodeKind, String, String),
+) -> Result<Node, TaskError> {
+    let (tree, dirs) = match kind {
+        NodeKind::Snapshot => (&file.trees.snapshots, &file.snapshot_paths),
+        _ => (&file.trees.models, &file.model_paths),
+    };
     let mut fqn = vec![file.name.clone()];
-    fqn.extend(folders(inside, &file.model_paths));
+    fqn.extend(folders(inside, dirs));
     fqn.push(name.clone());
     let mut merged = Layer::new();
-    for layer in config::tree_layers(&file.trees.models, &fqn) {
+    if kind == NodeKind::Snapshot {
+        merged.insert("materialized".into(), Value::from("snapshot"));
+    }
+    for layer in config::tree_layers(tree, &fqn) {
         config::merge(&mut merged, &layer);
     }
     if let Some(layer) = props.configs.get(&name) {
@@ -655,8 +705,8 @@ fn parse_model(
     let mut sources = seen.sources;
     sources.dedup();
     Ok(Node {
-        kind: NodeKind::Model,
-        unique_id: format!("model.{}.{name}", file.name),
+        kind,
+        unique_id: format!("{}.{}.{name}", kind.as_str(), file.name),
         settings: Settings::read(&merged, path)?,
         config: merged,
         description: props.descriptions.get(&name).cloned().unwrap_or_default(),

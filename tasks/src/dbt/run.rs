@@ -104,6 +104,7 @@ pub async fn execute(
         .filter(|n| match command {
             Command::Seed => n.kind == NodeKind::Seed,
             Command::Run => n.kind == NodeKind::Model,
+            Command::Snapshot => n.kind == NodeKind::Snapshot,
             Command::Build => true,
             Command::Test => false,
         })
@@ -343,6 +344,9 @@ async fn build_node(
             .map_err(|e| e.to_string())?;
         return Ok(Some(i64::try_from(data.rows.len()).unwrap_or(i64::MAX)));
     }
+    if node.kind == NodeKind::Snapshot {
+        return build_snapshot(project, node, warehouse).await;
+    }
     let full_refresh = node
         .settings
         .full_refresh
@@ -380,6 +384,55 @@ async fn build_node(
             full_refresh,
         })
         .await
+        .map_err(|e| e.to_string())
+}
+
+/// Builds a snapshot: created the first time, its history extended afterwards.
+async fn build_snapshot(
+    project: &Project,
+    node: &Node,
+    warehouse: &mut Warehouse,
+) -> Result<Option<i64>, String> {
+    let Some(strategy) = &node.settings.snapshot else {
+        return Err("a snapshot without a strategy".into());
+    };
+    if !matches!(warehouse, Warehouse::Postgres(_)) {
+        return Err("snapshots are built on PostgreSQL only, for now".into());
+    }
+    let sql = compiled_sql(project, node, false).map_err(|e| e.to_string())?;
+    let columns: Vec<String> = warehouse
+        .columns(&format!("(\n{sql}\n) sbq"))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let snapshot = super::snapshots::Snapshot {
+        relation: &node.relation,
+        sql: &sql,
+        unique_key: &node.settings.unique_key,
+        strategy,
+        invalidate_hard_deletes: node.settings.invalidate_hard_deletes,
+        columns: &columns,
+    };
+    let exists = warehouse
+        .existing(&node.relation)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    let statements = if exists {
+        snapshot.update()
+    } else {
+        snapshot.create()
+    };
+    warehouse
+        .in_transaction(&statements)
+        .await
+        .map_err(|e| e.to_string())?;
+    warehouse
+        .count(&node.relation.sql())
+        .await
+        .map(Some)
         .map_err(|e| e.to_string())
 }
 
@@ -447,6 +500,7 @@ fn node_line(i: usize, total: usize, node: &Node, outcome: &Outcome, seconds: f6
     let what = format!("{}.{}", node.relation.schema, node.relation.identifier);
     let kind = match node.kind {
         NodeKind::Seed => "seed file".to_string(),
+        NodeKind::Snapshot => "snapshot".to_string(),
         NodeKind::Model => format!("{} model", node.settings.materialized.as_str()),
     };
     match outcome {

@@ -17,6 +17,8 @@ pub enum Materialized {
     Ephemeral,
     /// A CSV file loaded as a table.
     Seed,
+    /// A type-2 history of a query's rows (dbt's snapshot).
+    Snapshot,
 }
 
 impl Materialized {
@@ -28,6 +30,7 @@ impl Materialized {
             Materialized::Incremental => "incremental",
             Materialized::Ephemeral => "ephemeral",
             Materialized::Seed => "seed",
+            Materialized::Snapshot => "snapshot",
         }
     }
 }
@@ -75,6 +78,19 @@ pub struct Settings {
     pub delimiter: u8,
     /// Comments on the relation (`relation`) and its columns (`columns`).
     pub persist_docs: (bool, bool),
+    /// A snapshot's strategy.
+    pub snapshot: Option<SnapshotStrategy>,
+    /// A snapshot closes the rows of keys gone from its query (`hard_deletes: invalidate`).
+    pub invalidate_hard_deletes: bool,
+}
+
+/// How a snapshot tells that a row changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotStrategy {
+    /// Its `updated_at` column is newer.
+    Timestamp { updated_at: String },
+    /// One of these columns differs (None: `all` of them).
+    Check { columns: Option<Vec<String>> },
 }
 
 fn wrong(path: &Path, key: &str, wanted: &str, found: &Value) -> TaskError {
@@ -169,6 +185,8 @@ impl Default for Settings {
             quote_columns: true,
             delimiter: b',',
             persist_docs: (false, false),
+            snapshot: None,
+            invalidate_hard_deletes: false,
         }
     }
 }
@@ -182,6 +200,7 @@ impl Settings {
             Some("incremental") => Materialized::Incremental,
             Some("ephemeral") => Materialized::Ephemeral,
             Some("seed") => Materialized::Seed,
+            Some("snapshot") => Materialized::Snapshot,
             Some(other) => {
                 return Err(TaskError::Config(format!(
                     "{}: `materialized: {other}` is not supported: use table, view, incremental or ephemeral",
@@ -255,9 +274,25 @@ impl Settings {
             ),
             _ => (false, false),
         };
-        for key in ["schema", "alias", "database"] {
+        for key in ["schema", "alias", "database", "target_schema"] {
             string(layer, key, path)?;
         }
+        let snapshot = match materialized {
+            Materialized::Snapshot => Some(snapshot_strategy(layer, path)?),
+            _ => None,
+        };
+        let invalidate_hard_deletes = match string(layer, "hard_deletes", path)? {
+            None | Some("ignore") => {
+                bool_of(layer, "invalidate_hard_deletes", path)?.unwrap_or(false)
+            }
+            Some("invalidate") => true,
+            Some(other) => {
+                return Err(TaskError::Config(format!(
+                    "{}: `hard_deletes: {other}`: ignore or invalidate (new_record is not supported yet)",
+                    path.display()
+                )));
+            }
+        };
         Ok(Self {
             materialized,
             unique_key: strings(layer, "unique_key", path)?,
@@ -271,6 +306,45 @@ impl Settings {
             quote_columns: bool_of(layer, "quote_columns", path)?.unwrap_or(true),
             delimiter,
             persist_docs,
+            snapshot,
+            invalidate_hard_deletes,
         })
+    }
+}
+
+/// A snapshot's `strategy` with the keys it needs.
+fn snapshot_strategy(layer: &Layer, path: &Path) -> Result<SnapshotStrategy, TaskError> {
+    if strings(layer, "unique_key", path)?.is_empty() {
+        return Err(TaskError::Config(format!(
+            "{}: a snapshot needs `unique_key`",
+            path.display()
+        )));
+    }
+    match string(layer, "strategy", path)? {
+        Some("timestamp") => match string(layer, "updated_at", path)? {
+            Some(column) => Ok(SnapshotStrategy::Timestamp {
+                updated_at: column.to_string(),
+            }),
+            None => Err(TaskError::Config(format!(
+                "{}: `strategy: timestamp` needs `updated_at`",
+                path.display()
+            ))),
+        },
+        Some("check") => match layer.get("check_cols") {
+            Some(Value::String(all)) if all == "all" => {
+                Ok(SnapshotStrategy::Check { columns: None })
+            }
+            Some(Value::Array(_)) => Ok(SnapshotStrategy::Check {
+                columns: Some(strings(layer, "check_cols", path)?),
+            }),
+            _ => Err(TaskError::Config(format!(
+                "{}: `strategy: check` needs `check_cols` (a list of columns, or 'all')",
+                path.display()
+            ))),
+        },
+        other => Err(TaskError::Config(format!(
+            "{}: a snapshot's `strategy` is timestamp or check, found {other:?}",
+            path.display()
+        ))),
     }
 }

@@ -1,0 +1,207 @@
+//! Snapshots (dbt's type-2 history of a query's rows): `{% snapshot name %}` blocks of
+//! `snapshot-paths`, built as dbt-postgres builds them — the first time, the query's rows
+//! with `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`; afterwards a
+//! changed row (`timestamp`: a newer `updated_at`; `check`: a checked column differs)
+//! closes its current version and adds a new one, a new key adds a row, and with
+//! `hard_deletes: invalidate` a key gone from the query closes its current version.
+
+use super::relation::{Relation, quote};
+use super::settings::SnapshotStrategy;
+use crate::TaskError;
+use regex::Regex;
+use std::path::Path;
+use std::sync::LazyLock;
+
+static BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?s)\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}",
+    )
+    .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
+});
+
+/// The `{% snapshot %}` blocks of a file: (name, body). The body keeps its lines'
+/// numbers (the lines before it are kept empty).
+pub fn blocks(text: &str, path: &Path) -> Result<Vec<(String, String)>, TaskError> {
+    let found: Vec<(String, String)> = BLOCK
+        .captures_iter(text)
+        .map(|c| {
+            let start = c.get(2).map_or(0, |m| m.start());
+            let before = "\n".repeat(text[..start].matches('\n').count());
+            (c[1].to_string(), format!("{before}{}", &c[2]))
+        })
+        .collect();
+    if found.is_empty() && !text.trim().is_empty() {
+        return Err(TaskError::Config(format!(
+            "{}: no `{{% snapshot name %}} ... {{% endsnapshot %}}` block",
+            path.display()
+        )));
+    }
+    Ok(found)
+}
+
+/// dbt's `snapshot_get_time()` on PostgreSQL.
+const NOW: &str = "now()::timestamp without time zone";
+
+/// dbt's `snapshot_hash_arguments`: an md5 of the values joined by `|`.
+fn hash(values: &[String]) -> String {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| format!("coalesce(cast({v} as varchar ), '')"))
+        .collect();
+    format!("md5({})", parts.join(" || '|' || "))
+}
+
+/// What a snapshot's build needs.
+pub struct Snapshot<'a> {
+    pub relation: &'a Relation,
+    pub sql: &'a str,
+    pub unique_key: &'a [String],
+    pub strategy: &'a SnapshotStrategy,
+    pub invalidate_hard_deletes: bool,
+    /// The query's columns, in order.
+    pub columns: &'a [String],
+}
+
+impl Snapshot<'_> {
+    /// The expression of a version's time (`updated_at`, or now for `check`), on `s`.
+    fn updated_at(&self, s: &str) -> String {
+        match self.strategy {
+            SnapshotStrategy::Timestamp { updated_at } => format!("{s}{}", quote(updated_at)),
+            SnapshotStrategy::Check { .. } => NOW.into(),
+        }
+    }
+
+    /// The four columns dbt adds, from the query's row `s` (`s.` or nothing).
+    fn meta_columns(&self, s: &str) -> String {
+        let mut keys: Vec<String> = self
+            .unique_key
+            .iter()
+            .map(|k| format!("{s}{}", quote(k)))
+            .collect();
+        let at = self.updated_at(s);
+        keys.push(at.clone());
+        format!(
+            "{} as dbt_scd_id, {at} as dbt_updated_at, {at} as dbt_valid_from, nullif({at}, {at}) as dbt_valid_to",
+            hash(&keys)
+        )
+    }
+
+    fn same_key(&self) -> String {
+        self.unique_key
+            .iter()
+            .map(|k| format!("t.{k} = s.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+
+    /// Whether the current version `t` differs from the query's row `s`.
+    fn changed(&self) -> String {
+        match self.strategy {
+            SnapshotStrategy::Timestamp { updated_at } => {
+                format!("t.dbt_valid_from < s.{}", quote(updated_at))
+            }
+            SnapshotStrategy::Check { columns } => {
+                let all: Vec<String>;
+                let checked = match columns {
+                    Some(c) => c,
+                    None => {
+                        all = self.columns.to_vec();
+                        &all
+                    }
+                };
+                let diffs: Vec<String> = checked
+                    .iter()
+                    .map(|c| format!("t.{c} is distinct from s.{c}", c = quote(c)))
+                    .collect();
+                format!("({})", diffs.join(" or "))
+            }
+        }
+    }
+
+    /// The statements of the first build.
+    pub fn create(&self) -> Vec<String> {
+        vec![
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote(&self.relation.schema)
+            ),
+            format!(
+                "CREATE TABLE {} AS (select *, {} from (\n{}\n) sbq)",
+                self.relation.sql(),
+                self.meta_columns(""),
+                self.sql
+            ),
+        ]
+    }
+
+    /// The statements of a later build, in one transaction.
+    pub fn update(&self) -> Vec<String> {
+        let target = self.relation.sql();
+        let src = quote(&format!("{}__dbt_snap_src", self.relation.identifier));
+        let new = quote(&format!("{}__dbt_snap_new", self.relation.identifier));
+        let (same, changed) = (self.same_key(), self.changed());
+        let current = format!("select 1 from {target} t where t.dbt_valid_to is null and {same}");
+        let valid_to = match self.strategy {
+            SnapshotStrategy::Timestamp { updated_at } => format!("s.{}", quote(updated_at)),
+            SnapshotStrategy::Check { .. } => NOW.into(),
+        };
+        let mut columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        columns.extend(
+            [
+                "dbt_scd_id",
+                "dbt_updated_at",
+                "dbt_valid_from",
+                "dbt_valid_to",
+            ]
+            .map(String::from),
+        );
+        let list = columns.join(", ");
+        let mut out = vec![
+            format!("DROP TABLE IF EXISTS {src}"),
+            format!(
+                "CREATE TEMPORARY TABLE {src} AS select * from (\n{}\n) sbq",
+                self.sql
+            ),
+            format!("DROP TABLE IF EXISTS {new}"),
+            format!(
+                "CREATE TEMPORARY TABLE {new} AS select s.*, {} from {src} s \
+                 where not exists ({current}) or exists ({current} and {changed})",
+                self.meta_columns("s.")
+            ),
+            format!(
+                "UPDATE {target} AS t SET dbt_valid_to = {valid_to} FROM {src} s \
+                 WHERE t.dbt_valid_to is null and {same} and {changed}"
+            ),
+        ];
+        if self.invalidate_hard_deletes {
+            out.push(format!(
+                "UPDATE {target} AS t SET dbt_valid_to = {NOW} \
+                 WHERE t.dbt_valid_to is null and not exists (select 1 from {src} s where {same})"
+            ));
+        }
+        out.push(format!(
+            "INSERT INTO {target} ({list}) SELECT {list} FROM {new}"
+        ));
+        out.push(format!("DROP TABLE {new}"));
+        out.push(format!("DROP TABLE {src}"));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_found_with_their_lines() {
+        let text = "-- history\n{% snapshot orders_snapshot %}\n{{ config(unique_key='id') }}\nselect 1\n{% endsnapshot %}\n";
+        let found = blocks(text, Path::new("s.sql")).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "orders_snapshot");
+        assert_eq!(
+            found[0].1.lines().nth(2),
+            Some("{{ config(unique_key='id') }}")
+        );
+        assert!(blocks("select 1", Path::new("s.sql")).is_err());
+    }
+}
