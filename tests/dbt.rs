@@ -37,7 +37,15 @@ fn profiles(dir: &Path, url: &str, schema: &str) {
 fn run_dbt(project: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(dbt())
         .args(args)
-        .args(["--profiles-dir", ".", "--project-dir", "."])
+        // Not target/, where `updraft dbt` writes its artifacts.
+        .args([
+            "--profiles-dir",
+            ".",
+            "--project-dir",
+            ".",
+            "--target-path",
+            "dbt_target",
+        ])
         .current_dir(project)
         .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         .env("SHOP_REGION", "north")
@@ -88,7 +96,7 @@ async fn relations(
 
 /// Test name → status, from dbt's `run_results.json`.
 fn dbt_verdicts(project: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(project.join("target/run_results.json")).unwrap();
+    let text = std::fs::read_to_string(project.join("dbt_target/run_results.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     doc["results"]
         .as_array()
@@ -200,6 +208,34 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
             assert_eq!(theirs["no_order_without_customer"], "WARN");
         }
     }
+
+    // dbt's own parser reads the artifacts `updraft dbt build` wrote.
+    let python = std::env::var("DBT_PYTHON").expect("DBT_PYTHON (scripts/ensure-dbt.sh)");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\n\
+             from dbt_artifacts_parser.parser import parse_manifest, parse_run_results\n\
+             m = parse_manifest(json.load(open(sys.argv[1])))\n\
+             r = parse_run_results(json.load(open(sys.argv[2])))\n\
+             kinds = sorted({n.resource_type.value if hasattr(n.resource_type, 'value') else n.resource_type for n in m.nodes.values()})\n\
+             print(len(m.nodes), len(m.sources), len(r.results), ','.join(kinds))",
+        ])
+        .arg(project.join("target/manifest.json"))
+        .arg(project.join("target/run_results.json"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "dbt-artifacts-parser: {stdout}\n{stderr}"
+    );
+    let counts: Vec<&str> = stdout.split_whitespace().collect();
+    // 9 models + 3 seeds + the tests; the run: 12 nodes built (ephemeral ones are not) and the tests.
+    assert_eq!(counts.get(3), Some(&"model,seed,test"), "{stdout}");
+    let nodes: usize = counts[0].parse().unwrap();
+    let results: usize = counts[2].parse().unwrap();
+    assert!(nodes >= 12 + 12 && results >= 10 + 12, "{stdout}");
 
     // Selection picks what dbt's picks.
     for selector in [
@@ -334,6 +370,30 @@ async fn a_dbt_task_records_each_model_and_test_and_a_failure_skips_what_reads_i
         .await
         .unwrap();
     assert!(tests >= 6, "{tests} test results");
+    // dbt's artifacts are next to the attempt's log.
+    let logs = u.home().join("logs/dag_id=shop");
+    let mut found = Vec::new();
+    let mut stack = vec![logs];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().contains("task_id=marts") {
+                found.push(path.file_name().unwrap().to_string_lossy().to_string());
+            }
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "attempt=1.log",
+            "attempt=1.manifest.json",
+            "attempt=1.run_results.json"
+        ],
+        "the marts attempt's files"
+    );
 
     // A model the database refuses fails the task; what reads it is skipped.
     let file = u.dags().join("shop/models/staging/stg_orders.sql");

@@ -132,13 +132,17 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let conn = args.connection(ctx)?;
     let cancel = tokio_util::sync::CancellationToken::new();
+    // Where dbt leaves them: the project's target/.
+    let target = request.project.join("target");
     let summary = dbt::invoke(
         &request,
         command,
         conn,
-        &TaskLog::stdout(),
-        &Reports::default(),
-        &cancel,
+        (&TaskLog::stdout(), &Reports::default(), &cancel),
+        Some((
+            target.join("manifest.json"),
+            target.join("run_results.json"),
+        )),
     )
     .await
     .map_err(task_error)?;

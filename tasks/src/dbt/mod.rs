@@ -4,6 +4,7 @@
 //! is the same engine over a folder without `dbt_project.yml`. `updraft dbt` runs the
 //! same from the command line ([`invoke`]).
 
+mod artifacts;
 mod config;
 mod context;
 mod jinja;
@@ -209,9 +210,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         &request,
         cfg.command,
         conn,
-        &ctx.log,
-        &ctx.reports,
-        &ctx.cancel,
+        (&ctx.log, &ctx.reports, &ctx.cancel),
+        ctx.log.path().map(artifacts_next_to),
     )
     .await?;
     outcome(&summary)
@@ -238,15 +238,29 @@ pub(crate) fn outcome(summary: &run::Summary) -> Result<TaskOutcome, TaskError> 
         .with("tests", summary.tests.len()))
 }
 
-/// Runs `command` on the project of `request` in `conn`, logging as dbt prints.
+/// Where an attempt's `manifest.json` and `run_results.json` go: next to its log
+/// (`attempt=N.manifest.json`, `attempt=N.run_results.json`).
+pub fn artifacts_next_to(log: &Path) -> (PathBuf, PathBuf) {
+    let stem = log
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        log.with_file_name(format!("{stem}.manifest.json")),
+        log.with_file_name(format!("{stem}.run_results.json")),
+    )
+}
+
+/// Runs `command` on the project of `request` in `conn`, logging as dbt prints, and
+/// writes dbt's artifacts (`manifest.json`, `run_results.json`) where `artifacts` says.
 pub async fn invoke(
     request: &Request,
     command: Command,
     conn: &Connection,
-    log: &TaskLog,
-    reports: &Reports,
-    cancel: &tokio_util::sync::CancellationToken,
+    (log, reports, cancel): (&TaskLog, &Reports, &tokio_util::sync::CancellationToken),
+    artifacts: Option<(PathBuf, PathBuf)>,
 ) -> Result<run::Summary, TaskError> {
+    let started = chrono::Utc::now();
     let kind = warehouse_kind(conn)?;
     let loaded = {
         let request = request.clone();
@@ -269,7 +283,26 @@ pub async fn invoke(
         cancel,
         conn: &conn.name,
     };
-    run::execute(&loaded, command, &selected, &mut warehouse, &target, &sink).await
+    let summary = run::execute(&loaded, command, &selected, &mut warehouse, &target, &sink).await?;
+    if let Some((manifest, run_results)) = artifacts {
+        let tests = run::project_tests(&loaded)?;
+        let written =
+            artifacts::write(&manifest, &artifacts::manifest(&loaded, &tests)).and_then(|()| {
+                artifacts::write(
+                    &run_results,
+                    &artifacts::run_results(&loaded, &summary, started, command.as_str()),
+                )
+            });
+        match written {
+            Ok(()) => log.line(format!(
+                "wrote {} and {}",
+                manifest.display(),
+                run_results.display()
+            )),
+            Err(e) => log.line(format!("cannot write dbt's artifacts: {e}")),
+        }
+    }
+    Ok(summary)
 }
 
 /// `file:line: message`, as minijinja locates it.

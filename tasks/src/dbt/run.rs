@@ -30,6 +30,8 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct Summary {
     pub nodes: Vec<(String, Outcome)>,
+    /// Each built (or failed, or skipped) node as `model_run` records it.
+    pub models: Vec<ModelResult>,
     pub tests: Vec<TestResult>,
 }
 
@@ -168,7 +170,7 @@ pub async fn execute(
             },
         };
         let seconds = clock.elapsed().as_secs_f64();
-        report_node(
+        let result = report_node(
             project,
             sink,
             node,
@@ -176,6 +178,7 @@ pub async fn execute(
             (started_at, Utc::now()),
             seconds,
         );
+        summary.models.push(result);
         sink.log
             .line(node_line(index, total, node, &outcome, seconds));
         let mut ok = matches!(outcome, Outcome::Built(_));
@@ -521,7 +524,7 @@ fn report_node(
     outcome: &Outcome,
     (started_at, ended_at): (DateTime<Utc>, DateTime<Utc>),
     seconds: f64,
-) {
+) -> ModelResult {
     use updraft_core::report::{AssetAccess, AssetEvent, warehouse_asset_uri};
     let relation = format!("{}.{}", node.relation.schema, node.relation.identifier);
     let (status, row_count, message) = match outcome {
@@ -533,7 +536,7 @@ fn report_node(
             Some(format!("`{up}` was not built")),
         ),
     };
-    sink.reports.push(Report::Model(ModelResult {
+    let result = ModelResult {
         model: node.name.clone(),
         relation: relation.clone(),
         materialized: node.settings.materialized.as_str(),
@@ -543,9 +546,10 @@ fn report_node(
         started_at,
         ended_at,
         execution_time: seconds,
-    }));
+    };
+    sink.reports.push(Report::Model(result.clone()));
     let Outcome::Built(rows) = outcome else {
-        return;
+        return result;
     };
     let event = |relation: String, access, rows| {
         Report::Asset(AssetEvent {
@@ -567,4 +571,5 @@ fn report_node(
     }
     sink.reports
         .push(event(relation, AssetAccess::Write, *rows));
+    result
 }

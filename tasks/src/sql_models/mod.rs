@@ -63,9 +63,8 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
         &request,
         Command::Run,
         conn,
-        &ctx.log,
-        &ctx.reports,
-        &ctx.cancel,
+        (&ctx.log, &ctx.reports, &ctx.cancel),
+        ctx.log.path().map(dbt::artifacts_next_to),
     )
     .await?;
     dbt::outcome(&summary)
