@@ -9,7 +9,7 @@
 mod failures;
 mod junit;
 mod kinds;
-mod run_results;
+pub(crate) mod run_results;
 mod schema;
 mod singular;
 mod target;

@@ -27,28 +27,7 @@ pub fn document(results: &[TestResult], started: DateTime<Utc>) -> Value {
         rand_u32() & 0xfff,
         (u64::from(rand_u32()) << 16) ^ u64::from(rand_u32() & 0xffff)
     );
-    let entries: Vec<Value> = results
-        .iter()
-        .map(|r| {
-            json!({
-                "status": r.status.as_str(),
-                "timing": [
-                    {"name": "compile", "started_at": iso(r.started_at), "completed_at": iso(r.started_at)},
-                    {"name": "execute", "started_at": iso(r.started_at), "completed_at": iso(r.ended_at)},
-                ],
-                "thread_id": "Thread-1",
-                "execution_time": r.execution_time,
-                "adapter_response": {},
-                "message": r.message,
-                "failures": r.failures,
-                "unique_id": r.test_id,
-                "compiled": true,
-                "compiled_code": r.compiled_sql,
-                "relation_name": null,
-                "batch_results": null,
-            })
-        })
-        .collect();
+    let entries: Vec<Value> = results.iter().map(entry).collect();
     json!({
         "metadata": {
             "dbt_schema_version": SCHEMA_VERSION,
@@ -61,6 +40,27 @@ pub fn document(results: &[TestResult], started: DateTime<Utc>) -> Value {
         "results": entries,
         "elapsed_time": (now - started).num_microseconds().unwrap_or(0) as f64 / 1e6,
         "args": {"command": "test", "which": "test", "invocation_command": "updraft data_test"},
+    })
+}
+
+/// One test's entry of `results`, as dbt writes it.
+pub fn entry(r: &TestResult) -> Value {
+    json!({
+        "status": r.status.as_str(),
+        "timing": [
+            {"name": "compile", "started_at": iso(r.started_at), "completed_at": iso(r.started_at)},
+            {"name": "execute", "started_at": iso(r.started_at), "completed_at": iso(r.ended_at)},
+        ],
+        "thread_id": "Thread-1",
+        "execution_time": r.execution_time,
+        "adapter_response": {},
+        "message": r.message,
+        "failures": r.failures,
+        "unique_id": r.test_id,
+        "compiled": true,
+        "compiled_code": r.compiled_sql,
+        "relation_name": null,
+        "batch_results": null,
     })
 }
 

@@ -250,22 +250,12 @@ pub fn run_results(
             })
         })
         .collect();
-    results.extend(summary.tests.iter().map(|r| {
-        json!({
-            "status": r.status.as_str(),
-            "timing": timing(r.started_at, r.ended_at),
-            "thread_id": "Thread-1",
-            "execution_time": r.execution_time,
-            "adapter_response": {},
-            "message": r.message,
-            "failures": r.failures,
-            "unique_id": r.test_id,
-            "compiled": true,
-            "compiled_code": r.compiled_sql,
-            "relation_name": null,
-            "batch_results": null,
-        })
-    }));
+    results.extend(
+        summary
+            .tests
+            .iter()
+            .map(crate::data_test::run_results::entry),
+    );
     json!({
         "metadata": {
             "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
