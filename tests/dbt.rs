@@ -352,6 +352,7 @@ async fn a_dbt_task_records_each_model_and_test_and_a_failure_skips_what_reads_i
             "customers",
             "orders",
             "orders_append",
+            "orders_by_status",
             "orders_columns",
             "orders_delete_insert",
             "orders_merge",

@@ -54,6 +54,8 @@ pub struct Invocation {
     pub full_refresh: bool,
     /// `build`, `run`, `test`, `seed`, `snapshot`, `compile` or `ls`.
     pub command: &'static str,
+    /// The warehouse for the templates' own queries, once the project runs.
+    pub runner: std::sync::OnceLock<Arc<super::queries::Runner>>,
 }
 
 /// What rendering a node recorded.
@@ -217,6 +219,65 @@ pub fn register(env: &mut Environment<'static>) {
         ))
     });
     env.add_function("doc", |_name: String| String::new());
+    env.add_function("run_query", run_query);
+    env.add_function("statement", statement);
+    env.add_function(
+        "load_result",
+        |state: &State, name: String| -> Result<Value, Error> {
+            let scope = scope(state)?;
+            Ok(scope
+                .invocation
+                .runner
+                .get()
+                .and_then(|r| r.load(&name))
+                .unwrap_or(Value::from(())))
+        },
+    );
+}
+
+/// The warehouse, when this rendering may query it (the execute phase of a run).
+fn runner(scope: &Scope) -> Option<Arc<super::queries::Runner>> {
+    match scope.phase {
+        Phase::Parse => None,
+        Phase::Execute => scope.invocation.runner.get().cloned(),
+    }
+}
+
+/// `run_query(sql)`: its rows as a table; none while parsing, as in dbt.
+fn run_query(state: &State, sql: String) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    match runner(&scope) {
+        None => Ok(Value::from(())),
+        Some(r) => Ok(Value::from_object(r.query(&sql)?)),
+    }
+}
+
+/// `{% call statement('name', fetch_result=True) %}SQL{% endcall %}`: runs the block's SQL
+/// and keeps its result for `load_result('name')`.
+fn statement(state: &State, name: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let fetch: Option<bool> = kwargs.get("fetch_result")?;
+    let _: Option<bool> = kwargs.get("auto_begin")?;
+    let _: Option<String> = kwargs.get("language")?;
+    let caller: Value = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    let sql = caller.call(state, &[])?.to_string();
+    let scope = scope(state)?;
+    let Some(runner) = runner(&scope) else {
+        return Ok(String::new());
+    };
+    let table = runner.query(&sql)?;
+    let name = name.unwrap_or_else(|| "main".into());
+    let result = if fetch.unwrap_or(false) {
+        minijinja::context! {
+            data => table.data(),
+            table => Value::from_object(table.clone()),
+            response => minijinja::context! { code => "SELECT", rows_affected => table.rows.len() },
+        }
+    } else {
+        minijinja::context! { response => minijinja::context! { code => "OK" } }
+    };
+    runner.keep(&name, result);
+    Ok(String::new())
 }
 
 /// `ref('model')`, `ref('package', 'model')`, `ref('model', v=2)`.
@@ -405,6 +466,36 @@ impl Object for Adapter {
                         "adapter.dispatch('{name}'): no macro `{kind}__{name}` or `default__{name}` in the project"
                     ))
                 })
+            }
+            "get_columns_in_relation" => {
+                let scope = scope(state)?;
+                let relation = args
+                    .first()
+                    .map(|r| r.to_string())
+                    .ok_or_else(|| fail("adapter.get_columns_in_relation() takes a relation"))?;
+                match runner(&scope) {
+                    None => Ok(Value::from(Vec::<Value>::new())),
+                    Some(r) => Ok(Value::from(r.columns(&relation)?)),
+                }
+            }
+            "get_relation" => {
+                let scope = scope(state)?;
+                let (_, kwargs): (Option<Value>, Kwargs) = minijinja::value::from_args(args)?;
+                let schema: String = kwargs.get("schema")?;
+                let identifier: String = kwargs.get("identifier")?;
+                let _: Option<Value> = kwargs.get("database")?;
+                kwargs.assert_all_used()?;
+                let mut relation = Relation::new(&schema, &identifier, scope.invocation.naming);
+                match runner(&scope) {
+                    None => Ok(Value::from(())),
+                    Some(r) => Ok(match r.existing(&relation)? {
+                        None => Value::from(()),
+                        Some(kind) => {
+                            relation.kind = Some(kind);
+                            Value::from_object(relation)
+                        }
+                    }),
+                }
             }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,

@@ -11,6 +11,7 @@ mod jinja;
 mod macros;
 mod project;
 mod project_file;
+mod queries;
 mod relation;
 mod run;
 mod seeds;
@@ -277,6 +278,10 @@ pub async fn invoke(
         .await
         .map_err(|e| TaskError::Retryable(conn.redact(&crate::db_error::describe(&e))))?;
     let target = crate::data_test::Target::connect(conn, &loaded.source_schemas).await?;
+    let _ = loaded
+        .invocation
+        .runner
+        .set(std::sync::Arc::new(queries::Runner::new(conn.secret_uri())));
     let sink = run::Sink {
         log,
         reports,

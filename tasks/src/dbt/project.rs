@@ -242,6 +242,7 @@ impl Project {
             invocation_id: invocation_id(),
             full_refresh: options.full_refresh,
             command: options.command,
+            runner: std::sync::OnceLock::new(),
         };
         let env = Arc::new(env);
         let prelude = macros::prelude(&macro_files);
@@ -611,6 +612,7 @@ fn invocation_clone(inv: &Invocation) -> Invocation {
         invocation_id: inv.invocation_id.clone(),
         full_refresh: inv.full_refresh,
         command: inv.command,
+        runner: std::sync::OnceLock::new(),
     }
 }
 

@@ -352,6 +352,59 @@ impl Warehouse {
     }
 }
 
+impl Warehouse {
+    /// Runs a query; its column names in order and its rows as JSON values.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), TaskError> {
+        let statement = sql.trim().trim_end_matches(';');
+        let objects: Vec<serde_json::Map<String, serde_json::Value>> = match self {
+            Warehouse::Postgres(db) => {
+                let wrapped = format!("WITH t AS ({statement}) SELECT row_to_json(t)::text FROM t");
+                let texts: Vec<String> = sqlx::query_scalar(AssertSqlSafe(wrapped))
+                    .fetch_all(&mut *db)
+                    .await
+                    .map_err(db_err)?;
+                texts
+                    .iter()
+                    .filter_map(|t| serde_json::from_str(t).ok())
+                    .collect()
+            }
+            Warehouse::Sqlite(db) => {
+                let rows = sqlx::query(AssertSqlSafe(statement.to_string()))
+                    .fetch_all(&mut *db)
+                    .await
+                    .map_err(db_err)?;
+                crate::sql::sqlite_json_rows(&rows)
+                    .rows
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        serde_json::Value::Object(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
+        let columns: Vec<String> = self
+            .columns(&format!("({statement}) q"))
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let rows = objects
+            .into_iter()
+            .map(|mut object| {
+                columns
+                    .iter()
+                    .map(|c| object.remove(c).unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        Ok((columns, rows))
+    }
+}
+
 /// A column type from what the driver reports, as DDL accepts it.
 fn column_type(reported: &str) -> String {
     match reported {
