@@ -33,8 +33,13 @@ fn profiles(dir: &Path, url: &str, schema: &str) {
     .unwrap();
 }
 
-/// Runs dbt in `project` with `args`; its stdout.
+/// Runs dbt in `project` with `args`; its stdout (it must succeed).
 fn run_dbt(project: &Path, args: &[&str]) -> String {
+    run_dbt_ending(project, args, false)
+}
+
+/// Runs dbt; it must succeed unless `may_fail`.
+fn run_dbt_ending(project: &Path, args: &[&str], may_fail: bool) -> String {
     let out = std::process::Command::new(dbt())
         .args(args)
         // Not target/, where `updraft dbt` writes its artifacts.
@@ -52,7 +57,10 @@ fn run_dbt(project: &Path, args: &[&str]) -> String {
         .output()
         .expect("run dbt");
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "dbt {args:?}: {stdout}\n{stderr}");
+    assert!(
+        may_fail || out.status.success(),
+        "dbt {args:?}: {stdout}\n{stderr}"
+    );
     stdout
 }
 
@@ -103,8 +111,12 @@ fn dbt_verdicts(project: &Path) -> BTreeMap<String, String> {
         .unwrap()
         .iter()
         .filter_map(|r| {
-            let id = r["unique_id"].as_str()?.strip_prefix("test.shop.")?;
-            let name = id.rsplit_once('.').map_or(id, |(n, _)| n);
+            let id = r["unique_id"].as_str()?;
+            let name = match id.strip_prefix("test.shop.") {
+                Some(test) => test.rsplit_once('.').map_or(test, |(n, _)| n),
+                // `unit_test.shop.<model>.<name>`
+                None => id.strip_prefix("unit_test.shop.")?.split_once('.')?.1,
+            };
             Some((name.to_string(), r["status"].as_str()?.to_uppercase()))
         })
         .collect()
@@ -129,6 +141,10 @@ fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
 }
 
 fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String {
+    updraft_dbt_ending(u, project, args, false)
+}
+
+fn updraft_dbt_ending(u: &Updraft, project: &Path, args: &[&str], may_fail: bool) -> String {
     let project = project.to_string_lossy().to_string();
     let mut all = vec!["dbt"];
     all.extend_from_slice(&args[..1]);
@@ -143,7 +159,10 @@ fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String {
     all.extend_from_slice(&args[1..]);
     let out = u.run(&all);
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "updraft {all:?}: {stdout}\n{stderr}");
+    assert!(
+        may_fail || out.status.success(),
+        "updraft {all:?}: {stdout}\n{stderr}"
+    );
     stdout
 }
 
@@ -173,8 +192,9 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
             std::fs::write(seeds.join("customers.csv"), customers).unwrap();
         }
         let vars = format!("{{round: {round}}}");
-        run_dbt(&project, &["build", "--vars", &vars]);
-        let ours = updraft_dbt(&u, &project, &["build", "--vars", &vars]);
+        // One unit test fails on purpose: both exit 1 and skip its model.
+        run_dbt_ending(&project, &["build", "--vars", &vars], true);
+        let ours = updraft_dbt_ending(&u, &project, &["build", "--vars", &vars], true);
         let theirs = relations(&mut db, "theirs").await;
         let mine = relations(&mut db, "ours").await;
         assert_eq!(
@@ -199,6 +219,10 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
         // The project's own generic tests (one in tests/generic/) and singular tests ran.
         assert_eq!(theirs["is_positive_customer_totals_big_orders"], "WARN");
         assert_eq!(theirs["totals_are_counted"], "PASS");
+        assert_eq!(theirs["delete_insert_keeps_the_columns_it_selects"], "PASS");
+        assert_eq!(theirs["merge_reads_csv_and_sql_fixtures"], "PASS");
+        assert_eq!(theirs["columns_follow_the_round_var"], "PASS");
+        assert_eq!(theirs["append_expects_another_round"], "FAIL");
         assert!(
             theirs.contains_key("at_most_stg_orders_amount_cents__10000"),
             "{theirs:?}"

@@ -18,6 +18,7 @@ mod seeds;
 mod select;
 mod settings;
 mod snapshots;
+mod unit_tests;
 mod warehouse;
 
 use crate::{Connection, TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};

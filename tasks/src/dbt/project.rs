@@ -59,6 +59,14 @@ pub struct Node {
     pub description: String,
 }
 
+/// What a unit test puts in place of the project's: relations by name, source tables,
+/// vars.
+pub type Stand = (
+    BTreeMap<String, Relation>,
+    BTreeMap<(String, String), Relation>,
+    Map<String, Value>,
+);
+
 /// The project, ready to compile and build.
 pub struct Project {
     pub file: ProjectFile,
@@ -71,6 +79,8 @@ pub struct Project {
     pub properties: Value,
     /// Each source's database schema.
     pub source_schemas: BTreeMap<String, String>,
+    /// The property files' unit tests.
+    pub unit_tests: Vec<super::unit_tests::UnitTest>,
     /// The singular tests of `test-paths`: (name, file, path inside the project, SQL template).
     pub singular_tests: Vec<(String, PathBuf, String, String)>,
     pub invocation: Arc<Invocation>,
@@ -148,6 +158,7 @@ struct Properties {
     descriptions: BTreeMap<String, String>,
     models: Vec<Value>,
     sources: Vec<Value>,
+    unit_tests: Vec<Value>,
 }
 
 fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskError> {
@@ -193,6 +204,9 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
         }
         if let Some(sources) = doc.get("sources").and_then(Value::as_array) {
             out.sources.extend(sources.iter().cloned());
+        }
+        if let Some(tests) = doc.get("unit_tests").and_then(Value::as_array) {
+            out.unit_tests.extend(tests.iter().cloned());
         }
     }
     Ok(out)
@@ -335,6 +349,7 @@ impl Project {
             properties: Value::Null,
             source_schemas,
             singular_tests: Vec::new(),
+            unit_tests: super::unit_tests::read(&props.unit_tests)?,
             invocation: Arc::new(invocation_clone(&invocation)),
         };
         project.name_relations(&index, &prelude, &parse_inv)?;
@@ -344,6 +359,26 @@ impl Project {
             .map(|n| (n.name.clone(), n.relation.clone()))
             .collect();
         project.invocation = Arc::new(invocation);
+        for test in &project.unit_tests {
+            match project.node(&test.model) {
+                None => {
+                    return Err(TaskError::Config(format!(
+                        "unit test `{}`: no model `{}` in the project",
+                        test.name, test.model
+                    )));
+                }
+                Some(n)
+                    if n.settings.materialized == super::settings::Materialized::Incremental
+                        && test.incremental.is_none() =>
+                {
+                    return Err(TaskError::Config(format!(
+                        "unit test `{}`: `{}` is incremental: give `overrides: {{macros: {{is_incremental: true|false}}}}`, as dbt requires",
+                        test.name, test.model
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         for (path, inside) in files_under(root, &project.file.test_paths, &[".sql"]) {
             if is_generic(&inside, &project.file.test_paths) {
                 continue;
@@ -439,6 +474,42 @@ impl Project {
             .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
         let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
         Ok((sql, seen))
+    }
+
+    /// A model's SQL with other relations, sources and vars (a unit test's fixtures),
+    /// ephemeral models it reads inlined.
+    pub fn compile_with(
+        &self,
+        node: &Node,
+        incremental: bool,
+        (relations, sources, vars): Stand,
+    ) -> Result<String, TaskError> {
+        let invocation = Arc::new(Invocation {
+            relations,
+            sources,
+            cli_vars: vars,
+            ..invocation_clone(&self.invocation)
+        });
+        let scope = Arc::new(Scope {
+            phase: Phase::Execute,
+            this: Some(node.relation.clone()),
+            incremental,
+            ..node_scope(&invocation, node)
+        });
+        let source = format!("{}{}", macros::prelude(&self.macros), node.template);
+        let sql = self
+            .env
+            .render_str(&source, context::context(scope.clone()))
+            .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
+        let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut ctes = Vec::new();
+        super::run::collect_ctes(self, &seen.refs, &mut ctes, 0)?;
+        let defs: Vec<String> = ctes
+            .iter()
+            .map(|(name, body)| format!("__dbt__cte__{name} as (\n{body}\n)"))
+            .collect();
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        Ok(super::run::with_ctes(sql, &defs))
     }
 
     /// The generic tests the project defines (`{% test name %}`), by name.

@@ -118,12 +118,17 @@ pub async fn execute(
             TestRelation::Source { .. } => command == Command::Test,
         })
         .collect();
+    let unit_tests: Vec<&super::unit_tests::UnitTest> = project
+        .unit_tests
+        .iter()
+        .filter(|t| selected.contains(&t.model))
+        .collect();
     let total = nodes
         .iter()
         .filter(|n| n.settings.materialized != Materialized::Ephemeral)
         .count()
         + if matches!(command, Command::Build | Command::Test) {
-            chosen_tests.len()
+            chosen_tests.len() + unit_tests.len()
         } else {
             0
         };
@@ -162,7 +167,25 @@ pub async fn execute(
         index += 1;
         let clock = std::time::Instant::now();
         let started_at = Utc::now();
-        let outcome = match node.refs.iter().find(|r| broken.contains(*r)) {
+        let mut failed_unit = None;
+        if command == Command::Build && !node.refs.iter().any(|r| broken.contains(r)) {
+            for test in unit_tests.iter().filter(|t| t.model == node.name) {
+                let result = run_unit_test(project, test, warehouse).await;
+                sink.log.line(data_test::log_line(index, total, &result));
+                index += 1;
+                if result.status != Status::Pass {
+                    failed_unit = Some(format!("unit test {}", test.name));
+                }
+                sink.reports.push(Report::Test(result.clone()));
+                summary.tests.push(result);
+            }
+        }
+        let outcome = match node
+            .refs
+            .iter()
+            .find(|r| broken.contains(*r))
+            .or(failed_unit.as_ref())
+        {
             Some(up) => Outcome::Skipped(up.clone()),
             None => match build_node(project, node, warehouse).await {
                 Ok(rows) => Outcome::Built(rows),
@@ -205,6 +228,13 @@ pub async fn execute(
         }
     }
     if command == Command::Test {
+        for test in &unit_tests {
+            index += 1;
+            let result = run_unit_test(project, test, warehouse).await;
+            sink.log.line(data_test::log_line(index, total, &result));
+            sink.reports.push(Report::Test(result.clone()));
+            summary.tests.push(result);
+        }
         for test in chosen_tests {
             index += 1;
             let result = run_test(project, target, test).await;
@@ -295,6 +325,48 @@ async fn run_test(project: &Project, target: &data_test::Target, check: &Check) 
         .render_test(&test.written, &model, test.column.as_deref(), &test.args)
         .map_err(|e| e.to_string());
     data_test::run_rows_test(target, test, rows, &project.file.name).await
+}
+
+/// Runs one unit test; its verdict as a test's (`unit_test.<project>.<model>.<name>`).
+async fn run_unit_test(
+    project: &Project,
+    test: &super::unit_tests::UnitTest,
+    warehouse: &mut Warehouse,
+) -> TestResult {
+    let started_at = Utc::now();
+    let clock = std::time::Instant::now();
+    let (status, failures, message, sql) =
+        match super::unit_tests::run(project, test, warehouse).await {
+            Ok((0, sql)) => (Status::Pass, Some(0), None, sql),
+            Ok((n, sql)) => (
+                Status::Fail,
+                Some(n),
+                Some(format!(
+                    "{n} rows differ between the model's rows and the expected ones"
+                )),
+                sql,
+            ),
+            Err(e) => (Status::Error, None, Some(e), String::new()),
+        };
+    TestResult {
+        test_id: format!(
+            "unit_test.{}.{}.{}",
+            project.file.name, test.model, test.name
+        ),
+        test_name: test.name.clone(),
+        model: test.model.clone(),
+        column_name: None,
+        test_type: "unit".into(),
+        severity: "ERROR".into(),
+        status,
+        failures,
+        message,
+        compiled_sql: sql,
+        started_at,
+        ended_at: Utc::now(),
+        execution_time: clock.elapsed().as_secs_f64(),
+        stored_failures: None,
+    }
 }
 
 /// A test's relation as the warehouse names it.
@@ -457,19 +529,26 @@ pub fn compiled_sql(
         .iter()
         .map(|(name, body)| format!("__dbt__cte__{name} as (\n{body}\n)"))
         .collect();
-    let lowered = sql.trim_start().to_ascii_lowercase();
-    Ok(
-        if lowered.starts_with("with ") || lowered.starts_with("with\n") {
-            let rest = &sql.trim_start()[4..];
-            format!("with {},{rest}", defs.join(", "))
-        } else {
-            format!("with {}\n{sql}", defs.join(", "))
-        },
-    )
+    Ok(with_ctes(&sql, &defs))
+}
+
+/// `sql` with the CTEs `defs` (`name as (...)`) before it: merged into its own `with`
+/// when it has one, as dbt injects them.
+pub fn with_ctes(sql: &str, defs: &[String]) -> String {
+    if defs.is_empty() {
+        return sql.to_string();
+    }
+    let trimmed = sql.trim_start();
+    let lowered = trimmed.to_ascii_lowercase();
+    if lowered.starts_with("with ") || lowered.starts_with("with\n") {
+        format!("with {},{}", defs.join(", "), &trimmed[4..])
+    } else {
+        format!("with {}\n{sql}", defs.join(", "))
+    }
 }
 
 /// The ephemeral models `refs` reads, depth first, each once.
-fn collect_ctes(
+pub fn collect_ctes(
     project: &Project,
     refs: &[String],
     out: &mut Vec<(String, String)>,
