@@ -80,8 +80,11 @@ async fn relations(
     .unwrap();
     let mut out = BTreeMap::new();
     for (schema, table) in names {
-        let columns: Vec<(String, String)> = sqlx::query_as(
-            "SELECT column_name::text, data_type::text FROM information_schema.columns
+        // Each column's name, type and comment (persist_docs), and the relation's comment.
+        let columns: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text,
+                    col_description(format('%I.%I', table_schema, table_name)::regclass, ordinal_position::int)
+             FROM information_schema.columns
              WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
         )
         .bind(&schema)
@@ -96,8 +99,16 @@ async fn relations(
             .fetch_one(&mut *db)
             .await
             .unwrap();
+        let comment: Option<String> = sqlx::query_scalar(
+            "SELECT obj_description(format('%I.%I', $1::text, $2::text)::regclass)",
+        )
+        .bind(&schema)
+        .bind(&table)
+        .fetch_one(&mut *db)
+        .await
+        .unwrap();
         let key = format!("{}.{table}", &schema[prefix.len()..]);
-        out.insert(key, (format!("{columns:?}"), rows));
+        out.insert(key, (format!("{columns:?} {comment:?}"), rows));
     }
     out
 }
@@ -213,6 +224,13 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
             theirs.keys()
         );
         assert!(theirs.contains_key("_raw.countries"), "{:?}", theirs.keys());
+        assert!(
+            theirs[".customer_totals"]
+                .0
+                .contains("Paid orders of 10.00 or more: they're counted"),
+            "persist_docs: {:?}",
+            theirs[".customer_totals"].0
+        );
         let (theirs, mine) = (dbt_verdicts(&project), our_verdicts(&ours));
         assert_eq!(theirs, mine, "round {round}: test verdicts\n{ours}");
         assert!(theirs.len() >= 12, "{theirs:?}");

@@ -57,6 +57,8 @@ pub struct Node {
     pub sources: Vec<(String, String)>,
     pub relation: Relation,
     pub description: String,
+    /// Its columns' descriptions, from the property files.
+    pub column_docs: Vec<(String, String)>,
 }
 
 /// What a unit test puts in place of the project's: relations by name, source tables,
@@ -156,6 +158,8 @@ fn stem(path: &Path) -> String {
 struct Properties {
     configs: BTreeMap<String, Layer>,
     descriptions: BTreeMap<String, String>,
+    /// Columns' descriptions by node: (column, description).
+    column_docs: BTreeMap<String, Vec<(String, String)>>,
     models: Vec<Value>,
     sources: Vec<Value>,
     unit_tests: Vec<Value>,
@@ -198,6 +202,21 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
                 }
                 if let Some(d) = entry.get("description").and_then(Value::as_str) {
                     out.descriptions.insert(name.to_string(), d.to_string());
+                }
+                let columns: Vec<(String, String)> = entry
+                    .get("columns")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        Some((
+                            c.get("name")?.as_str()?.to_string(),
+                            c.get("description")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                if !columns.is_empty() {
+                    out.column_docs.insert(name.to_string(), columns);
                 }
                 out.models.push(entry.clone());
             }
@@ -323,6 +342,7 @@ impl Project {
                 settings: Settings::read(&merged, &path)?,
                 config: merged,
                 description: props.descriptions.get(&name).cloned().unwrap_or_default(),
+                column_docs: props.column_docs.get(&name).cloned().unwrap_or_default(),
                 name: name.clone(),
                 file: path,
                 path: inside,
@@ -611,6 +631,7 @@ impl Project {
                         self.invocation.naming,
                     ),
                     description: String::new(),
+                    column_docs: Vec::new(),
                 };
                 let prelude = macros::prelude(&self.macros);
                 let scope = Arc::new(node_scope(&self.invocation, &node));
@@ -783,6 +804,7 @@ fn parse_sql_node(
         settings: Settings::read(&merged, path)?,
         config: merged,
         description: props.descriptions.get(&name).cloned().unwrap_or_default(),
+        column_docs: props.column_docs.get(&name).cloned().unwrap_or_default(),
         relation: Relation::new(&inv.target.schema, &name, inv.naming),
         name,
         file: path.to_path_buf(),

@@ -445,7 +445,22 @@ async fn build_node(
             .collect()
     };
     let pre = hooks(&node.settings.pre_hook)?;
-    let post = hooks(&node.settings.post_hook)?;
+    let mut post = hooks(&node.settings.post_hook)?;
+    if matches!(warehouse, Warehouse::Postgres(_)) && node.settings.persist_docs != (false, false) {
+        // Only columns the model has are commented, as dbt-postgres does.
+        let existing: Vec<String> = warehouse
+            .columns(&format!("(\n{sql}\n) q"))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        post.extend(
+            persist_docs(node, &existing)
+                .into_iter()
+                .map(|sql| (sql, true)),
+        );
+    }
     warehouse
         .build(&Build {
             relation: &node.relation,
@@ -460,6 +475,40 @@ async fn build_node(
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// dbt's `persist_docs`: the model's and its columns' descriptions as PostgreSQL
+/// comments, in the build's transaction.
+fn persist_docs(node: &Node, existing: &[String]) -> Vec<String> {
+    let (relation, columns) = node.settings.persist_docs;
+    let text = |t: &str| format!("$dbt_comment_literal_block${t}$dbt_comment_literal_block$");
+    let kind = if node.settings.materialized == Materialized::View {
+        "view"
+    } else {
+        "table"
+    };
+    let target = node.relation.sql();
+    let mut out = Vec::new();
+    if relation && !node.description.is_empty() {
+        out.push(format!(
+            "comment on {kind} {target} is {}",
+            text(&node.description)
+        ));
+    }
+    if columns {
+        for (column, description) in node
+            .column_docs
+            .iter()
+            .filter(|(c, _)| existing.contains(c))
+        {
+            out.push(format!(
+                "comment on column {target}.{} is {}",
+                super::relation::quote(column),
+                text(description)
+            ));
+        }
+    }
+    out
 }
 
 /// Builds a snapshot: created the first time, its history extended afterwards.
