@@ -141,6 +141,7 @@ impl ProjectFile {
                 )));
             }
         };
+        refuse_packages(root)?;
         let tree = |key: &str| doc.get(key).cloned().unwrap_or(Value::Null);
         let data_tests = match doc.get("data_tests") {
             Some(v) => v.clone(),
@@ -182,6 +183,40 @@ impl ProjectFile {
     }
 }
 
+/// A project that lists packages (`packages.yml`, `dependencies.yml`) is refused whole,
+/// naming them: their macros would be missing from the models that call them.
+fn refuse_packages(root: &Path) -> Result<(), TaskError> {
+    for name in ["packages.yml", "dependencies.yml"] {
+        let file = root.join(name);
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let doc: Value = serde_yaml_ng::from_str(&text)
+            .map_err(|e| TaskError::Config(format!("{}: {e}", file.display())))?;
+        let listed: Vec<String> = doc
+            .get("packages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                ["package", "git", "local", "tarball", "private"]
+                    .iter()
+                    .find_map(|k| p.get(*k).and_then(Value::as_str))
+                    .map(str::to_string)
+            })
+            .collect();
+        if !listed.is_empty() {
+            return Err(TaskError::Config(format!(
+                "{}: the project uses packages ({}), which Updraft does not run yet (issue #34: packages); \
+                 remove them from {name} or run this project with dbt",
+                file.display(),
+                listed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -219,6 +254,22 @@ mod tests {
         assert_eq!(p.vars["shop"]["region"], "eu");
         assert_eq!(p.trees.models["shop"]["+materialized"], "table");
         assert!(p.declared);
+    }
+
+    #[test]
+    fn a_project_with_packages_is_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dbt_project.yml"), "name: shop\n").unwrap();
+        std::fs::write(
+            dir.path().join("packages.yml"),
+            "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n  - local: ../lib\n",
+        )
+        .unwrap();
+        let e = ProjectFile::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("packages.yml: the project uses packages (dbt-labs/dbt_utils, ../lib)"),
+            "{e}"
+        );
     }
 
     #[test]
