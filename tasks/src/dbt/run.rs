@@ -209,7 +209,7 @@ pub async fn execute(
         if ok && command == Command::Build {
             for test in chosen_tests
                 .iter()
-                .filter(|t| t.case.relation == TestRelation::Model(node.name.clone()))
+                .filter(|t| t.after == node.name)
             {
                 index += 1;
                 let result = run_test(project, target, test).await;
@@ -217,7 +217,14 @@ pub async fn execute(
                 if result.severity == "ERROR"
                     && matches!(result.status, Status::Fail | Status::Error)
                 {
-                    ok = false;
+                    // What reads the tested model is skipped (not what reads the node
+                    // the test waited for).
+                    match &test.case.relation {
+                        TestRelation::Model(m) if *m != node.name => {
+                            broken.insert(m.clone());
+                        }
+                        _ => ok = false,
+                    }
                 }
                 sink.reports.push(Report::Test(result.clone()));
                 summary.tests.push(result);
@@ -252,6 +259,19 @@ pub async fn execute(
 pub struct Check {
     pub case: TestCase,
     pub rows: Option<Result<String, String>>,
+    /// The node after which it runs under `build`: the last, in build order, of the
+    /// nodes it reads (a `relationships` test waits for its `to` too, as in dbt).
+    pub after: String,
+}
+
+/// The last of `names` in the project's build order (`fallback` when none is a node).
+fn last_built(project: &Project, names: &[String], fallback: &str) -> String {
+    project
+        .nodes
+        .iter()
+        .rev()
+        .find(|n| names.contains(&n.name))
+        .map_or_else(|| fallback.to_string(), |n| n.name.clone())
 }
 
 /// The project's tests, from its property files (for the enabled nodes) and its
@@ -269,15 +289,25 @@ pub fn project_tests(project: &Project) -> Result<Vec<Check>, TaskError> {
             TestRelation::Model(m) => project.node(m).is_some(),
             TestRelation::Source { .. } => true,
         })
-        .map(|case| Check { case, rows: None })
+        .map(|case| {
+            let mut reads: Vec<String> = std::iter::once(case.relation.clone())
+                .chain(case.kind.other_relations(&case.args))
+                .filter_map(|r| match r {
+                    TestRelation::Model(m) => Some(m),
+                    TestRelation::Source { .. } => None,
+                })
+                .collect();
+            reads.dedup();
+            let after = last_built(project, &reads, &case.relation.shown());
+            Check {
+                case,
+                rows: None,
+                after,
+            }
+        })
         .collect();
     for singular in project.singular() {
-        let last = project
-            .nodes
-            .iter()
-            .rev()
-            .find(|n| singular.refs.contains(&n.name))
-            .map_or_else(|| singular.name.clone(), |n| n.name.clone());
+        let last = last_built(project, &singular.refs, &singular.name);
         let (config, rows) = match data_test::test_config(&singular.config) {
             Ok(config) => (config, singular.sql),
             Err((key, message)) => (
@@ -293,12 +323,13 @@ pub fn project_tests(project: &Project) -> Result<Vec<Check>, TaskError> {
                 name: singular.name,
                 kind: data_test::Kind::Project,
                 written: "singular".into(),
-                relation: TestRelation::Model(last),
+                relation: TestRelation::Model(last.clone()),
                 column: None,
                 args: Default::default(),
                 config,
             },
             rows: Some(rows),
+            after: last,
         });
     }
     Ok(out)
