@@ -207,10 +207,7 @@ pub async fn execute(
         let mut ok = matches!(outcome, Outcome::Built(_));
         summary.nodes.push((node.name.clone(), outcome));
         if ok && command == Command::Build {
-            for test in chosen_tests
-                .iter()
-                .filter(|t| t.after == node.name)
-            {
+            for test in chosen_tests.iter().filter(|t| t.after == node.name) {
                 index += 1;
                 let result = run_test(project, target, test).await;
                 sink.log.line(data_test::log_line(index, total, &result));
