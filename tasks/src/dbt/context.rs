@@ -35,7 +35,7 @@ pub struct Target {
 }
 
 /// What every node of an invocation shares.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Invocation {
     /// The root project's name.
     pub project: String,

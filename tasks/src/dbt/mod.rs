@@ -289,9 +289,17 @@ pub async fn invoke(
         cancel,
         conn: &conn.name,
     };
-    let summary = run::execute(&loaded, command, &selected, &mut warehouse, &target, &sink).await?;
+    let tests = run::project_tests(&loaded)?;
+    let summary = run::execute(
+        &loaded,
+        command,
+        &selected,
+        &mut warehouse,
+        (&target, &tests),
+        &sink,
+    )
+    .await?;
     if let Some((manifest, run_results)) = artifacts {
-        let tests = run::project_tests(&loaded)?;
         let written =
             artifacts::write(&manifest, &artifacts::manifest(&loaded, &tests)).and_then(|()| {
                 artifacts::write(

@@ -73,6 +73,8 @@ pub type Stand = (
 pub struct Project {
     pub file: ProjectFile,
     pub macros: Vec<MacroFile>,
+    /// What every rendering starts with: the macro files imported (built once).
+    prelude: String,
     pub env: Arc<Environment<'static>>,
     /// Models and seeds, each after what it reads.
     pub nodes: Vec<Node>,
@@ -256,11 +258,9 @@ impl Project {
         };
         let props = read_properties(root, &file)?;
         let (sources, source_schemas) = source_relations(&props.sources, naming)?;
-        let mut project_vars = file.vars.clone();
-        project_vars.retain(|_, _| true);
         let mut invocation = Invocation {
             project: file.name.clone(),
-            project_vars,
+            project_vars: file.vars.clone(),
             cli_vars: options.vars.clone(),
             target: context::Target {
                 name: options.target_name.clone(),
@@ -279,7 +279,7 @@ impl Project {
         };
         let env = Arc::new(env);
         let prelude = macros::prelude(&macro_files);
-        let parse_inv = Arc::new(invocation_clone(&invocation));
+        let parse_inv = Arc::new(invocation.clone());
         let mut nodes = Vec::new();
         for (path, inside) in files_under(root, &file.model_paths, &[".sql", ".py"]) {
             if inside.ends_with(".py") {
@@ -364,13 +364,14 @@ impl Project {
         let mut project = Self {
             file,
             macros: macro_files,
+            prelude: prelude.clone(),
             env,
             nodes,
             properties: Value::Null,
             source_schemas,
             singular_tests: Vec::new(),
             unit_tests: super::unit_tests::read(&props.unit_tests)?,
-            invocation: Arc::new(invocation_clone(&invocation)),
+            invocation: Arc::new(invocation.clone()),
         };
         project.name_relations(&index, &prelude, &parse_inv)?;
         invocation.relations = project
@@ -481,13 +482,24 @@ impl Project {
         template: &str,
         incremental: bool,
     ) -> Result<(String, Seen), TaskError> {
+        self.compile_in(&self.invocation, node, template, incremental)
+    }
+
+    /// Renders `template` for `node` in the execute phase of `invocation`.
+    fn compile_in(
+        &self,
+        invocation: &Arc<Invocation>,
+        node: &Node,
+        template: &str,
+        incremental: bool,
+    ) -> Result<(String, Seen), TaskError> {
         let scope = Arc::new(Scope {
             phase: Phase::Execute,
             this: Some(node.relation.clone()),
             incremental,
-            ..node_scope(&self.invocation, node)
+            ..node_scope(invocation, node)
         });
-        let source = format!("{}{template}", macros::prelude(&self.macros));
+        let source = format!("{}{template}", self.prelude);
         let sql = self
             .env
             .render_str(&source, context::context(scope.clone()))
@@ -508,28 +520,10 @@ impl Project {
             relations,
             sources,
             cli_vars: vars,
-            ..invocation_clone(&self.invocation)
+            ..(*self.invocation).clone()
         });
-        let scope = Arc::new(Scope {
-            phase: Phase::Execute,
-            this: Some(node.relation.clone()),
-            incremental,
-            ..node_scope(&invocation, node)
-        });
-        let source = format!("{}{}", macros::prelude(&self.macros), node.template);
-        let sql = self
-            .env
-            .render_str(&source, context::context(scope.clone()))
-            .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
-        let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        let mut ctes = Vec::new();
-        super::run::collect_ctes(self, &seen.refs, &mut ctes, 0)?;
-        let defs: Vec<String> = ctes
-            .iter()
-            .map(|(name, body)| format!("__dbt__cte__{name} as (\n{body}\n)"))
-            .collect();
-        let sql = sql.trim().trim_end_matches(';').trim_end();
-        Ok(super::run::with_ctes(sql, &defs))
+        let (sql, seen) = self.compile_in(&invocation, node, &node.template, incremental)?;
+        super::run::inline_ephemeral(self, &sql, &seen.refs)
     }
 
     /// The generic tests the project defines (`{% test name %}`), by name.
@@ -562,11 +556,7 @@ impl Project {
             }
             call.push(format!("{key}=__args[{key:?}]"));
         }
-        let template = format!(
-            "{}{{{{ test_{name}({}) }}}}",
-            macros::prelude(&self.macros),
-            call.join(", ")
-        );
+        let template = format!("{}{{{{ test_{name}({}) }}}}", self.prelude, call.join(", "));
         let scope = Arc::new(Scope {
             phase: Phase::Execute,
             ..Scope::parsing(&self.invocation, name, Layer::new())
@@ -688,23 +678,6 @@ fn node_scope(inv: &Arc<Invocation>, node: &Node) -> Scope {
         resource_type: node.kind.as_str(),
         original_file_path: node.path.clone(),
         ..Scope::parsing(inv, &node.name, node.config.clone())
-    }
-}
-
-fn invocation_clone(inv: &Invocation) -> Invocation {
-    Invocation {
-        project: inv.project.clone(),
-        project_vars: inv.project_vars.clone(),
-        cli_vars: inv.cli_vars.clone(),
-        target: inv.target.clone(),
-        naming: inv.naming,
-        relations: inv.relations.clone(),
-        sources: inv.sources.clone(),
-        run_started_at: inv.run_started_at,
-        invocation_id: inv.invocation_id.clone(),
-        full_refresh: inv.full_refresh,
-        command: inv.command,
-        runner: std::sync::OnceLock::new(),
     }
 }
 

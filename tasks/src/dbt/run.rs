@@ -95,10 +95,9 @@ pub async fn execute(
     command: Command,
     selected: &BTreeSet<String>,
     warehouse: &mut Warehouse,
-    target: &data_test::Target,
+    (target, tests): (&data_test::Target, &[Check]),
     sink: &Sink<'_>,
 ) -> Result<Summary, TaskError> {
-    let tests = project_tests(project)?;
     let nodes: Vec<&Node> = project
         .nodes
         .iter()
@@ -422,19 +421,14 @@ async fn build_node(
     let postgres = matches!(warehouse, Warehouse::Postgres(_));
     if node.kind == NodeKind::Seed {
         let data = seeds::read(&node.file, &node.settings).map_err(|e| e.to_string())?;
-        let exists = warehouse
+        let found = warehouse
             .existing(&node.relation)
             .await
             .map_err(|e| e.to_string())?
-            .is_some()
-            && !project.invocation.full_refresh;
-        if !exists
-            && warehouse
-                .existing(&node.relation)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-        {
+            .is_some();
+        // A full refresh recreates the table; otherwise it is emptied and refilled.
+        let exists = found && !project.invocation.full_refresh;
+        if found && !exists {
             warehouse
                 .in_transaction(&[format!("DROP TABLE {} CASCADE", node.relation.sql())])
                 .await
@@ -596,17 +590,24 @@ pub fn compiled_sql(
     incremental: bool,
 ) -> Result<String, TaskError> {
     let (sql, seen) = project.compile(node, &node.template, incremental)?;
+    inline_ephemeral(project, &sql, &seen.refs)
+}
+
+/// A rendered model's SQL with the ephemeral models of `refs` inlined as CTEs
+/// (`__dbt__cte__<name>`, each before what reads it), no trailing `;`.
+pub fn inline_ephemeral(
+    project: &Project,
+    sql: &str,
+    refs: &[String],
+) -> Result<String, TaskError> {
     let mut ctes: Vec<(String, String)> = Vec::new();
-    collect_ctes(project, &seen.refs, &mut ctes, 0)?;
-    let sql = sql.trim().trim_end_matches(';').trim_end().to_string();
-    if ctes.is_empty() {
-        return Ok(sql);
-    }
+    collect_ctes(project, refs, &mut ctes, 0)?;
+    let sql = sql.trim().trim_end_matches(';').trim_end();
     let defs: Vec<String> = ctes
         .iter()
         .map(|(name, body)| format!("__dbt__cte__{name} as (\n{body}\n)"))
         .collect();
-    Ok(with_ctes(&sql, &defs))
+    Ok(with_ctes(sql, &defs))
 }
 
 /// `sql` with the CTEs `defs` (`name as (...)`) before it: merged into its own `with`
@@ -625,7 +626,7 @@ pub fn with_ctes(sql: &str, defs: &[String]) -> String {
 }
 
 /// The ephemeral models `refs` reads, depth first, each once.
-pub fn collect_ctes(
+fn collect_ctes(
     project: &Project,
     refs: &[String],
     out: &mut Vec<(String, String)>,
