@@ -17,7 +17,7 @@ fn dbt() -> String {
 }
 
 /// Writes `profiles.yml` for the database at `url`, target schema `schema`.
-fn profiles(dir: &Path, url: &str, schema: &str) {
+pub(crate) fn profiles(dir: &Path, url: &str, schema: &str) {
     let url = url::Url::parse(url).expect("database url");
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
     std::fs::write(
@@ -34,7 +34,7 @@ fn profiles(dir: &Path, url: &str, schema: &str) {
 }
 
 /// Runs dbt in `project` with `args`; its stdout (it must succeed).
-fn run_dbt(project: &Path, args: &[&str]) -> String {
+pub(crate) fn run_dbt(project: &Path, args: &[&str]) -> String {
     run_dbt_ending(project, args, false)
 }
 
@@ -66,7 +66,7 @@ fn run_dbt_ending(project: &Path, args: &[&str], may_fail: bool) -> String {
 
 /// Every relation of the schemas starting with `prefix` (the prefix cut off): its
 /// columns and types, and its rows as sorted JSON.
-async fn relations(
+pub(crate) async fn relations(
     db: &mut sqlx::PgConnection,
     prefix: &str,
 ) -> BTreeMap<String, (String, String)> {
@@ -113,8 +113,8 @@ async fn relations(
     out
 }
 
-/// Test name → status, from dbt's `run_results.json`.
-fn dbt_verdicts(project: &Path) -> BTreeMap<String, String> {
+/// Test name → status, from dbt's `run_results.json` of the project `name`.
+pub(crate) fn dbt_verdicts(project: &Path, name: &str) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(project.join("dbt_target/run_results.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     doc["results"]
@@ -123,18 +123,22 @@ fn dbt_verdicts(project: &Path) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|r| {
             let id = r["unique_id"].as_str()?;
-            let name = match id.strip_prefix("test.shop.") {
+            let test = match id.strip_prefix(&format!("test.{name}.")) {
                 Some(test) => test.rsplit_once('.').map_or(test, |(n, _)| n),
-                // `unit_test.shop.<model>.<name>`
-                None => id.strip_prefix("unit_test.shop.")?.split_once('.')?.1,
+                // `unit_test.<project>.<model>.<name>`
+                None => {
+                    id.strip_prefix(&format!("unit_test.{name}."))?
+                        .split_once('.')?
+                        .1
+                }
             };
-            Some((name.to_string(), r["status"].as_str()?.to_uppercase()))
+            Some((test.to_string(), r["status"].as_str()?.to_uppercase()))
         })
         .collect()
 }
 
 /// Test name → status, from the lines `updraft dbt build` prints (`3 of 20 PASS name`).
-fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
+pub(crate) fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
     stdout
         .lines()
         .filter_map(|line| {
@@ -151,7 +155,7 @@ fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String {
+pub(crate) fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String {
     updraft_dbt_ending(u, project, args, false)
 }
 
@@ -231,7 +235,7 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
             "persist_docs: {:?}",
             theirs[".customer_totals"].0
         );
-        let (theirs, mine) = (dbt_verdicts(&project), our_verdicts(&ours));
+        let (theirs, mine) = (dbt_verdicts(&project, "shop"), our_verdicts(&ours));
         assert_eq!(theirs, mine, "round {round}: test verdicts\n{ours}");
         assert!(theirs.len() >= 12, "{theirs:?}");
         // The project's own generic tests (one in tests/generic/) and singular tests ran.

@@ -1,5 +1,5 @@
 //! `updraft dbt`: a dbt project run from the command line, as `dbt build|run|test|seed|
-//! compile|ls` would, in one of Updraft's connections, printing dbt's console lines.
+//! compile|ls|deps` would, in one of Updraft's connections, printing dbt's console lines.
 
 use super::{Context, usage};
 use clap::{Args, Subcommand};
@@ -23,6 +23,16 @@ pub enum DbtCommand {
     Compile(DbtArgs),
     /// List the selected nodes and tests
     Ls(DbtArgs),
+    /// Install the packages packages.yml lists into dbt_packages/
+    Deps(DepsArgs),
+}
+
+/// What `updraft dbt deps` takes.
+#[derive(Args, Debug)]
+pub struct DepsArgs {
+    /// The project folder (with dbt_project.yml and packages.yml)
+    #[arg(long, default_value = ".")]
+    project: std::path::PathBuf,
 }
 
 /// What every `updraft dbt` command takes.
@@ -102,6 +112,13 @@ fn task_error(e: TaskError) -> anyhow::Error {
 }
 
 pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    if let DbtCommand::Deps(deps) = &cmd {
+        let installed = dbt::deps::install(&deps.project, |line| println!("{line}"))
+            .await
+            .map_err(task_error)?;
+        println!("{} packages installed", installed.len());
+        return Ok(ExitCode::SUCCESS);
+    }
     let (command, args) = match &cmd {
         DbtCommand::Build(a) => (Some(Command::Build), a),
         DbtCommand::Run(a) => (Some(Command::Run), a),
@@ -109,6 +126,7 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         DbtCommand::Seed(a) => (Some(Command::Seed), a),
         DbtCommand::Snapshot(a) => (Some(Command::Snapshot), a),
         DbtCommand::Compile(a) | DbtCommand::Ls(a) => (None, a),
+        DbtCommand::Deps(_) => return Ok(ExitCode::SUCCESS),
     };
     let request = args.request()?;
     let Some(command) = command else {

@@ -16,7 +16,7 @@ mod target;
 mod verdict;
 
 pub(crate) use kinds::Kind;
-pub(crate) use schema::{Relation, TestCase, read_config as test_config};
+pub(crate) use schema::{Relation, TestCase, TestConfig, read_config as test_config};
 pub(crate) use target::Target;
 
 pub use failures::{SHOWN_ROWS, read as read_failures};

@@ -429,8 +429,12 @@ fn test_case(
         }
     };
     let at = |key: &str| format!(".{written}.{key}");
-    let kind = Kind::parse(&written)
-        .or_else(|| custom.contains(&written).then_some(Kind::Project))
+    // A test the dbt project or its packages define is theirs, before a built-in of the
+    // same name (dbt's resolution: the root project's macro first).
+    let kind = custom
+        .contains(&written)
+        .then_some(Kind::Project)
+        .or_else(|| Kind::parse(&written))
         .ok_or_else(|| {
             (
                 String::new(),

@@ -1,13 +1,14 @@
 //! What a node's Jinja sees, as dbt gives it: `ref()`, `source()`, `config()` (and
 //! `config.get`), `var()`, `env_var()`, `is_incremental()`, `this`, `model`, `target`,
 //! `adapter` (`quote`, `dispatch`), `log`, `exceptions`, `fromjson`/`tojson`/`fromyaml`/
-//! `toyaml`, `zip`, `run_started_at`, `invocation_id`, `execute`, `flags`.
+//! `toyaml`, `zip`, `api`, `modules`, `run_started_at`, `invocation_id`, `execute`, `flags`.
 //!
 //! Rendering happens twice per node, as in dbt: once to parse (`execute` false; `ref`,
 //! `source` and `config` record what the node reads and how it is configured) and once
 //! to run (they name real relations).
 
 use super::config::{self, Layer};
+use super::macros::Namespaces;
 use super::relation::{Naming, Relation};
 use minijinja::value::{Kwargs, Object, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
@@ -144,6 +145,7 @@ pub fn context(scope: Arc<Scope>) -> Value {
         dbt_version => "1.11.0",
         flags => minijinja::context! {
             FULL_REFRESH => inv.full_refresh,
+            STORE_FAILURES => false,
             WHICH => inv.command,
         },
     }
@@ -160,8 +162,8 @@ fn fail(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
 }
 
-/// Adds dbt's functions and objects to `env`.
-pub fn register(env: &mut Environment<'static>) {
+/// Adds dbt's functions and objects to `env`; `macros` is where dispatch looks.
+pub fn register(env: &mut Environment<'static>, macros: &Arc<Namespaces>) {
     env.add_function("ref", ref_);
     env.add_function("source", source);
     env.add_global("config", Value::from_object(ConfigFn));
@@ -189,7 +191,14 @@ pub fn register(env: &mut Environment<'static>) {
             }),
         },
     );
-    env.add_global("adapter", Value::from_object(Adapter));
+    env.add_global(
+        "adapter",
+        Value::from_object(Adapter {
+            macros: macros.clone(),
+        }),
+    );
+    env.add_global("api", super::api::api());
+    env.add_global("modules", super::modules::modules());
     env.add_function("fromjson", |text: String, default: Option<Value>| {
         serde_json::from_str::<serde_json::Value>(&text)
             .map(|v| Value::from_serialize(&v))
@@ -429,10 +438,27 @@ impl Object for ConfigFn {
     }
 }
 
-/// `adapter`: `quote`, `dispatch` (the project's own macros, `<adapter>__` before
-/// `default__`), `type()`.
+/// `relation` as the warehouse has it (its kind known), or none when it is not there
+/// (or nothing can be queried: the project is only being parsed).
+fn existing(scope: &Scope, mut relation: Relation) -> Result<Value, Error> {
+    let Some(runner) = runner(scope) else {
+        return Ok(Value::from(()));
+    };
+    Ok(match runner.existing(&relation)? {
+        None => Value::from(()),
+        Some(kind) => {
+            relation.kind = Some(kind);
+            Value::from_object(relation)
+        }
+    })
+}
+
+/// `adapter`: `quote`, `dispatch` (dbt's search order over the project, its packages and
+/// dbt's own macros), `type()`, and what reads the warehouse.
 #[derive(Debug)]
-struct Adapter;
+struct Adapter {
+    macros: Arc<Namespaces>,
+}
 
 impl Object for Adapter {
     fn call_method(
@@ -451,21 +477,18 @@ impl Object for Adapter {
             "quote" => Ok(Value::from_safe_string(super::relation::quote(&first()?))),
             "type" => Ok(Value::from(scope(state)?.invocation.target.kind)),
             "dispatch" => {
-                let name = first()?;
+                let (name, namespace, kwargs): (String, Option<String>, Kwargs) =
+                    minijinja::value::from_args(args)?;
+                let namespace = match namespace {
+                    Some(ns) => Some(ns),
+                    None => kwargs.get::<Option<String>>("macro_namespace")?,
+                };
+                let _: Option<Value> = kwargs.get("packages")?;
+                kwargs.assert_all_used()?;
                 let kind = scope(state)?.invocation.target.kind;
-                let candidates = [
-                    format!("{kind}__{name}"),
-                    format!("default__{name}"),
-                    name.clone(),
-                ];
-                let found = candidates
-                    .iter()
-                    .find_map(|c| state.lookup(c).filter(|v| !v.is_undefined()));
-                found.ok_or_else(|| {
-                    fail(format!(
-                        "adapter.dispatch('{name}'): no macro `{kind}__{name}` or `default__{name}` in the project"
-                    ))
-                })
+                self.macros
+                    .dispatch(&name, namespace.as_deref(), &[kind, "default"])
+                    .map_err(fail)
             }
             "get_columns_in_relation" => {
                 let scope = scope(state)?;
@@ -478,6 +501,13 @@ impl Object for Adapter {
                     Some(r) => Ok(Value::from(r.columns(&relation)?)),
                 }
             }
+            "load_relation" => {
+                let scope = scope(state)?;
+                let Some(found) = args.first().and_then(|r| r.downcast_object::<Relation>()) else {
+                    return Err(fail("adapter.load_relation() takes a relation"));
+                };
+                existing(&scope, (*found).clone())
+            }
             "get_relation" => {
                 let scope = scope(state)?;
                 let (_, kwargs): (Option<Value>, Kwargs) = minijinja::value::from_args(args)?;
@@ -485,17 +515,8 @@ impl Object for Adapter {
                 let identifier: String = kwargs.get("identifier")?;
                 let _: Option<Value> = kwargs.get("database")?;
                 kwargs.assert_all_used()?;
-                let mut relation = Relation::new(&schema, &identifier, scope.invocation.naming);
-                match runner(&scope) {
-                    None => Ok(Value::from(())),
-                    Some(r) => Ok(match r.existing(&relation)? {
-                        None => Value::from(()),
-                        Some(kind) => {
-                            relation.kind = Some(kind);
-                            Value::from_object(relation)
-                        }
-                    }),
-                }
+                let relation = Relation::new(&schema, &identifier, scope.invocation.naming);
+                existing(&scope, relation)
             }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,

@@ -1,20 +1,24 @@
-//! A project's macros as dbt calls them: every macro of every file in `macro-paths` is a
-//! global, callable by its bare name from models, tests, hooks and other macros, and
-//! `return(value)` makes a call give that value (a list, a map, a bool...) instead of
-//! the text it rendered.
+//! Macros as dbt calls them. Each package is a namespace (`dbt_utils.star()`): the root
+//! project's, every installed package's, and `dbt`'s own (the cross-database macros of
+//! `cross_db.sql`). A bare name is the root project's macro, else dbt's, as dbt resolves
+//! it for the project's nodes. `adapter.dispatch` searches packages in dbt's order (the
+//! project's `dispatch:` config, else the root project then the namespace), each for
+//! `<adapter>__<name>` then `default__<name>`. `return(value)` makes a call give that
+//! value (a list, a map, a bool...) instead of the text it rendered.
 //!
 //! How: each macro file is a template whose macros are renamed `__m_<name>`, and every
 //! rendering first imports all the files into its own state (minijinja calls a macro only
 //! from the state that defined it, which `caller()` of a `{% call %}` block needs too).
-//! The global `<name>` finds the macro in the imported module and calls it; so every call
-//! goes through that global, which is where `return()` is caught.
+//! A macro as a value (a global, a namespace's attribute, what dispatch finds) finds its
+//! function in the imported module and calls it; so every call goes through that value,
+//! which is where `return()` is caught.
 
 use crate::TaskError;
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use regex::Regex;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -28,7 +32,12 @@ pub struct MacroFile {
     pub text: String,
     /// The macros it defines (`test_<name>` for a `{% test %}` block).
     pub macros: Vec<String>,
+    /// The package it belongs to (the root project's name, a package's, or `dbt`).
+    pub package: String,
 }
+
+/// The namespace of dbt's own macros.
+pub const DBT: &str = "dbt";
 
 static MACRO_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%(-?)\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(\(|,)?")
@@ -38,14 +47,30 @@ static TEST_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%(-?)\s*endtest\s*(-?)%\}").unwrap_or_else(|e| unreachable!("{e}"))
 });
 
-/// Reads a macro file: renames its macros (and turns `{% test name %}` blocks into the
-/// macros `test_<name>`, as dbt does).
-pub fn read_file(path: &Path, name: &str) -> Result<MacroFile, TaskError> {
+/// Reads a macro file of `package`, named `name` as a template.
+pub fn read_file(path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+    parse(&text, path, name, package)
+}
+
+/// dbt's own macros (the `dbt` namespace).
+pub fn builtin() -> Result<MacroFile, TaskError> {
+    parse(
+        include_str!("cross_db.sql"),
+        Path::new("<updraft>/dbt/cross_db.sql"),
+        "<dbt>/cross_db.sql",
+        DBT,
+    )
+}
+
+/// Renames a file's macros (and turns `{% test name %}` blocks into the macros
+/// `test_<name>`, as dbt does).
+fn parse(text: &str, path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
+    let text = &super::mutable::rewrite(text);
     let mut macros = Vec::new();
     let mut problem = None;
-    let renamed = MACRO_START.replace_all(&text, |c: &regex::Captures| {
+    let renamed = MACRO_START.replace_all(text, |c: &regex::Captures| {
         let (dash, kind, macro_name) = (&c[1], &c[2], &c[3]);
         let open = c.get(4).map_or("", |m| m.as_str());
         match kind {
@@ -82,40 +107,179 @@ pub fn read_file(path: &Path, name: &str) -> Result<MacroFile, TaskError> {
         path: path.to_path_buf(),
         text,
         macros,
+        package: package.to_string(),
     })
 }
 
-/// Which file defines each macro (a later file's macro of the same name is an error, as
-/// in dbt).
-pub fn index(files: &[MacroFile]) -> Result<BTreeMap<String, usize>, TaskError> {
-    let mut index = BTreeMap::new();
-    for (i, file) in files.iter().enumerate() {
-        for name in &file.macros {
-            if let Some(first) = index.insert(name.clone(), i) {
-                return Err(TaskError::Config(format!(
-                    "the macro `{name}` is defined twice: in {} and in {}",
-                    files[first].path.display(),
-                    file.path.display()
-                )));
-            }
-        }
-    }
-    Ok(index)
+/// Where each macro lives, by package, and the project's `dispatch:` search orders.
+#[derive(Debug)]
+pub struct Namespaces {
+    root: String,
+    by_package: BTreeMap<String, BTreeMap<String, usize>>,
+    search_orders: BTreeMap<String, Vec<String>>,
 }
 
-/// Registers the files as templates and each macro as a global of `env`.
-pub fn register(env: &mut Environment<'static>, files: &[MacroFile]) -> Result<(), TaskError> {
-    for (i, file) in files.iter().enumerate() {
+impl Namespaces {
+    /// The macros of `files`; a package defining a name twice is an error, as in dbt.
+    pub fn new(
+        files: &[MacroFile],
+        root: &str,
+        search_orders: BTreeMap<String, Vec<String>>,
+    ) -> Result<Self, TaskError> {
+        let mut by_package: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for (i, file) in files.iter().enumerate() {
+            let package = by_package.entry(file.package.clone()).or_default();
+            for name in &file.macros {
+                if let Some(first) = package.insert(name.clone(), i) {
+                    return Err(TaskError::Config(format!(
+                        "the macro `{name}` is defined twice: in {} and in {}",
+                        files[first].path.display(),
+                        file.path.display()
+                    )));
+                }
+            }
+        }
+        by_package.entry(root.to_string()).or_default();
+        Ok(Self {
+            root: root.to_string(),
+            by_package,
+            search_orders,
+        })
+    }
+
+    fn call(&self, package: &str, name: &str) -> Option<Value> {
+        let file = *self.by_package.get(package)?.get(name)?;
+        Some(Value::from_object(MacroCall {
+            file,
+            name: format!("__m_{name}"),
+        }))
+    }
+
+    /// Whether the root project defines `name`.
+    pub fn in_root(&self, name: &str) -> bool {
+        self.by_package
+            .get(&self.root)
+            .is_some_and(|m| m.contains_key(name))
+    }
+
+    /// A bare name as the project's nodes see it: the root project's macro, else dbt's.
+    fn bare(&self, name: &str) -> Option<Value> {
+        self.call(&self.root, name).or_else(|| self.call(DBT, name))
+    }
+
+    /// `adapter.dispatch(name, namespace)`: the first of `<prefix>__<name>` for each
+    /// prefix (the adapter's, then `default`) in each package of dbt's search order.
+    pub fn dispatch(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        prefixes: &[&str],
+    ) -> Result<Value, String> {
+        let search: Vec<Option<&str>> = match namespace {
+            None => vec![None],
+            Some(ns) => match self.search_orders.get(ns) {
+                Some(order) => order.iter().map(|p| Some(p.as_str())).collect(),
+                None if self.by_package.contains_key(ns) => vec![Some(&self.root), Some(ns)],
+                None => vec![Some(ns)],
+            },
+        };
+        let mut tried = Vec::new();
+        for package in search {
+            for prefix in prefixes {
+                let candidate = format!("{prefix}__{name}");
+                let found = match package {
+                    None => self.bare(&candidate),
+                    Some(p) => self.call(p, &candidate),
+                };
+                if let Some(found) = found {
+                    return Ok(found);
+                }
+                tried.push(match package {
+                    None => format!("'{candidate}'"),
+                    Some(p) => format!("'{p}.{candidate}'"),
+                });
+            }
+        }
+        Err(format!(
+            "In dispatch: No macro named '{name}' found within namespace: '{}'; searched for: {}",
+            namespace.unwrap_or("None"),
+            tried.join(", ")
+        ))
+    }
+
+    /// The generic test written `written` in a property file (`positive`,
+    /// `dbt_utils.accepted_range`): its macro. A bare name is the root project's, as dbt
+    /// resolves it; a package's test is named with its package.
+    pub fn generic_test(&self, written: &str) -> Option<Value> {
+        match written.split_once('.') {
+            Some((package, name)) => self.call(package, &format!("test_{name}")),
+            None => self.call(&self.root, &format!("test_{written}")),
+        }
+    }
+
+    /// Every name a property file may give a generic test of the project (bare, or with
+    /// the project's name) or of its packages (with the package's name).
+    pub fn generic_tests(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (package, macros) in &self.by_package {
+            if package == DBT {
+                continue;
+            }
+            for test in macros.keys().filter_map(|m| m.strip_prefix("test_")) {
+                if *package == self.root {
+                    out.insert(test.to_string());
+                }
+                out.insert(format!("{package}.{test}"));
+            }
+        }
+        out
+    }
+}
+
+/// A package as a global: its macros as attributes (`dbt_utils.star`).
+#[derive(Debug)]
+struct Namespace {
+    package: String,
+    all: Arc<Namespaces>,
+}
+
+impl Object for Namespace {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.all.call(&self.package, key.as_str()?)
+    }
+}
+
+/// Registers the files as templates, each package as a global namespace, and the root
+/// project's and dbt's macros by their bare names.
+pub fn register(
+    env: &mut Environment<'static>,
+    files: &[MacroFile],
+    namespaces: &Arc<Namespaces>,
+) -> Result<(), TaskError> {
+    for file in files {
         env.add_template_owned(file.name.clone(), file.text.clone())
             .map_err(|e| TaskError::Config(super::jinja_error(&file.path, &e)))?;
-        for name in &file.macros {
-            env.add_global(
-                name.clone(),
-                Value::from_object(MacroCall {
-                    file: i,
-                    name: format!("__m_{name}"),
-                }),
-            );
+    }
+    for package in namespaces.by_package.keys() {
+        env.add_global(
+            package.clone(),
+            Value::from_object(Namespace {
+                package: package.clone(),
+                all: namespaces.clone(),
+            }),
+        );
+    }
+    for package in [DBT, namespaces.root.as_str()] {
+        for name in namespaces
+            .by_package
+            .get(package)
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n)
+        {
+            if let Some(call) = namespaces.bare(name) {
+                env.add_global(name.clone(), call);
+            }
         }
     }
     env.add_function("__load_macros", load_macros);

@@ -4,11 +4,16 @@
 //! is the same engine over a folder without `dbt_project.yml`. `updraft dbt` runs the
 //! same from the command line ([`invoke`]).
 
+mod api;
 mod artifacts;
 mod config;
 mod context;
+pub mod deps;
 mod jinja;
 mod macros;
+mod modules;
+mod mutable;
+mod packages;
 mod project;
 mod project_file;
 mod queries;

@@ -73,6 +73,8 @@ pub type Stand = (
 pub struct Project {
     pub file: ProjectFile,
     pub macros: Vec<MacroFile>,
+    /// Where each macro lives, by package.
+    pub namespaces: Arc<macros::Namespaces>,
     /// What every rendering starts with: the macro files imported (built once).
     prelude: String,
     pub env: Arc<Environment<'static>>,
@@ -233,25 +235,65 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
     Ok(out)
 }
 
+/// Every macro file the project runs with: dbt's own, its packages', its own (with
+/// the generic tests of `<test-path>/generic/`, where dbt allows them too).
+fn macro_files(file: &ProjectFile) -> Result<Vec<MacroFile>, TaskError> {
+    let mut out = vec![macros::builtin()?];
+    let mut add = |project: &ProjectFile, prefix: &str| -> Result<(), TaskError> {
+        let root = &project.root;
+        for (path, inside) in files_under(root, &project.macro_paths, &[".sql"]) {
+            out.push(macros::read_file(
+                &path,
+                &format!("{prefix}{inside}"),
+                &project.name,
+            )?);
+        }
+        for (path, inside) in files_under(root, &project.test_paths, &[".sql"]) {
+            if is_generic(&inside, &project.test_paths) {
+                // dbt reads only the `{% test %}` blocks of these files.
+                let mut file =
+                    macros::read_file(&path, &format!("{prefix}{inside}"), &project.name)?;
+                file.macros.retain(|m| m.starts_with("test_"));
+                out.push(file);
+            }
+        }
+        Ok(())
+    };
+    if file.declared {
+        for package in super::packages::installed(&file.root, file)? {
+            let models = files_under(&package.root, &package.file.model_paths, &[".sql", ".py"]);
+            if let Some((path, _)) = models.first() {
+                return Err(TaskError::Config(format!(
+                    "{}: the package `{}` has models; Updraft runs packages' macros and tests, \
+                     not their models yet",
+                    path.display(),
+                    package.name
+                )));
+            }
+            add(
+                &package.file,
+                &format!("{}/{}/", file.packages_install_path, package.name),
+            )?;
+        }
+    }
+    add(file, "")?;
+    Ok(out)
+}
+
 impl Project {
     /// Reads and parses the project at `root`.
     pub fn load(root: &Path, options: &Options) -> Result<Self, TaskError> {
         let file = ProjectFile::read(root)?;
-        let mut macro_files = Vec::new();
-        for (path, inside) in files_under(root, &file.macro_paths, &[".sql"]) {
-            macro_files.push(macros::read_file(&path, &inside)?);
-        }
-        // Generic tests may live in `<test-path>/generic/`, as dbt allows.
-        for (path, inside) in files_under(root, &file.test_paths, &[".sql"]) {
-            if is_generic(&inside, &file.test_paths) {
-                macro_files.push(macros::read_file(&path, &inside)?);
-            }
-        }
-        let index = macros::index(&macro_files)?;
+        let macro_files = macro_files(&file)?;
+        let namespaces = Arc::new(macros::Namespaces::new(
+            &macro_files,
+            &file.name,
+            file.dispatch.clone(),
+        )?);
         let mut env = Environment::new();
         super::jinja::configure(&mut env);
-        macros::register(&mut env, &macro_files)?;
-        context::register(&mut env);
+        macros::register(&mut env, &macro_files, &namespaces)?;
+        context::register(&mut env, &namespaces);
         let naming = match options.kind {
             "sqlite" => Naming::Prefixed,
             _ => Naming::Schemas,
@@ -303,8 +345,7 @@ impl Project {
             }
         }
         for (path, inside) in files_under(root, &file.snapshot_paths, &[".sql"]) {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+            let text = read_template(&path)?;
             for (name, body) in super::snapshots::blocks(&text, &path)? {
                 let node = parse_sql_node(
                     &env,
@@ -364,6 +405,7 @@ impl Project {
         let mut project = Self {
             file,
             macros: macro_files,
+            namespaces,
             prelude: prelude.clone(),
             env,
             nodes,
@@ -373,7 +415,7 @@ impl Project {
             unit_tests: super::unit_tests::read(&props.unit_tests)?,
             invocation: Arc::new(invocation.clone()),
         };
-        project.name_relations(&index, &prelude, &parse_inv)?;
+        project.name_relations(&prelude, &parse_inv)?;
         invocation.relations = project
             .nodes
             .iter()
@@ -404,8 +446,7 @@ impl Project {
             if is_generic(&inside, &project.file.test_paths) {
                 continue;
             }
-            let template = std::fs::read_to_string(&path)
-                .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+            let template = read_template(&path)?;
             project
                 .singular_tests
                 .push((stem(&path), path, inside, template));
@@ -420,12 +461,7 @@ impl Project {
 
     /// Names each node's relation: its schema and alias, by the project's macros when it
     /// has `generate_schema_name` / `generate_alias_name`, else by dbt's defaults.
-    fn name_relations(
-        &mut self,
-        index: &BTreeMap<String, usize>,
-        prelude: &str,
-        inv: &Arc<Invocation>,
-    ) -> Result<(), TaskError> {
+    fn name_relations(&mut self, prelude: &str, inv: &Arc<Invocation>) -> Result<(), TaskError> {
         let target_schema = inv.target.schema.clone();
         for node in &mut self.nodes {
             let custom_schema = node.config.get("schema").and_then(Value::as_str);
@@ -434,7 +470,7 @@ impl Project {
             let custom_alias = node.config.get("alias").and_then(Value::as_str);
             let schema = if let Some(fixed) = fixed_schema {
                 fixed.to_string()
-            } else if index.contains_key("generate_schema_name") {
+            } else if self.namespaces.in_root("generate_schema_name") {
                 let call = format!(
                     "{{{{ generate_schema_name({}, model) }}}}",
                     py_literal(custom_schema)
@@ -448,7 +484,7 @@ impl Project {
                     None => target_schema.clone(),
                 }
             };
-            let alias = if index.contains_key("generate_alias_name") {
+            let alias = if self.namespaces.in_root("generate_alias_name") {
                 let call = format!(
                     "{{{{ generate_alias_name({}, model) }}}}",
                     py_literal(custom_alias)
@@ -526,24 +562,28 @@ impl Project {
         super::run::inline_ephemeral(self, &sql, &seen.refs)
     }
 
-    /// The generic tests the project defines (`{% test name %}`), by name.
+    /// The generic tests the project and its packages define (`{% test name %}`), by the
+    /// names a property file may give them (`name`, `package.name`).
     pub fn generic_tests(&self) -> std::collections::BTreeSet<String> {
-        self.macros
-            .iter()
-            .flat_map(|f| &f.macros)
-            .filter_map(|m| m.strip_prefix("test_").map(str::to_string))
-            .collect()
+        self.namespaces.generic_tests()
     }
 
-    /// The failing rows of the project's generic test `name` on `model` (a relation, or
-    /// a subquery under the test's `where`), as its macro renders them.
+    /// The failing rows of the generic test written `name` (the project's or a package's)
+    /// on `model` (a relation, or a subquery under the test's `where`), as its macro
+    /// renders them.
     pub fn render_test(
         &self,
         name: &str,
-        model: &str,
+        model: minijinja::Value,
         column: Option<&str>,
         args: &Map<String, Value>,
+        config: Layer,
     ) -> Result<String, TaskError> {
+        let test = self.namespaces.generic_test(name).ok_or_else(|| {
+            TaskError::Config(format!(
+                "no generic test `{name}` in the project or its packages"
+            ))
+        })?;
         let mut call = vec!["model=__model".to_string()];
         if column.is_some() {
             call.push("column_name=__column".into());
@@ -556,13 +596,14 @@ impl Project {
             }
             call.push(format!("{key}=__args[{key:?}]"));
         }
-        let template = format!("{}{{{{ test_{name}({}) }}}}", self.prelude, call.join(", "));
+        let template = format!("{}{{{{ __test({}) }}}}", self.prelude, call.join(", "));
         let scope = Arc::new(Scope {
             phase: Phase::Execute,
-            ..Scope::parsing(&self.invocation, name, Layer::new())
+            ..Scope::parsing(&self.invocation, name, config)
         });
         let ctx = minijinja::context! {
-            __model => minijinja::Value::from_safe_string(model.to_string()),
+            __test => test,
+            __model => model,
             __column => column,
             __args => minijinja::Value::from_serialize(args),
             ..context::context(scope)
@@ -623,12 +664,11 @@ impl Project {
                     description: String::new(),
                     column_docs: Vec::new(),
                 };
-                let prelude = macros::prelude(&self.macros);
                 let scope = Arc::new(node_scope(&self.invocation, &node));
                 let parsed = self
                     .env
                     .render_str(
-                        &format!("{prelude}{template}"),
+                        &format!("{}{template}", self.prelude),
                         context::context(scope.clone()),
                     )
                     .map_err(|e| super::jinja_error(file, &e));
@@ -648,6 +688,13 @@ impl Project {
             })
             .collect()
     }
+}
+
+/// A model's, snapshot's or test's template, its list and dict literals made mutable.
+fn read_template(path: &Path) -> Result<String, TaskError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+    Ok(super::mutable::rewrite(&text))
 }
 
 /// A Jinja literal for an optional string (`none` or a quoted string).
@@ -705,8 +752,7 @@ fn parse_model(
     (file, props): (&ProjectFile, &Properties),
     (path, inside): (&Path, &str),
 ) -> Result<Node, TaskError> {
-    let template = std::fs::read_to_string(path)
-        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+    let template = read_template(path)?;
     parse_sql_node(
         env,
         prelude,

@@ -1,10 +1,12 @@
-//! `dbt_project.yml`: the project's name, where its files are, its `vars` and the config
-//! trees under `models:`, `seeds:`, `snapshots:` and `data_tests:`. A folder without the
+//! `dbt_project.yml`: the project's name, where its files are, its `vars`, the config
+//! trees under `models:`, `seeds:`, `snapshots:` and `data_tests:`, and the `dispatch:`
+//! search orders of macro namespaces. A folder without the
 //! file is a project with dbt's defaults whose models are the folder itself (what
 //! `sql_models` builds).
 
 use crate::TaskError;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The project file as read (values not yet rendered).
@@ -22,6 +24,10 @@ pub struct ProjectFile {
     pub vars: Map<String, Value>,
     /// `models:`, `seeds:`, `snapshots:`, `data_tests:` (or the older `tests:`).
     pub trees: ConfigTrees,
+    /// Where `dbt deps` installs packages (`packages-install-path`, `dbt_packages`).
+    pub packages_install_path: String,
+    /// `dispatch:`: each macro namespace's package search order.
+    pub dispatch: BTreeMap<String, Vec<String>>,
     /// Whether the folder had a `dbt_project.yml` (else: a plain folder of models).
     pub declared: bool,
 }
@@ -76,6 +82,7 @@ const KNOWN_KEYS: &[&str] = &[
     "query-comment",
     "restrict-access",
     "flags",
+    "dbt-cloud",
 ];
 
 impl ProjectFile {
@@ -141,7 +148,16 @@ impl ProjectFile {
                 )));
             }
         };
-        refuse_packages(root)?;
+        let dispatch = read_dispatch(doc.get("dispatch"), &shown.to_string())?;
+        let packages_install_path = match doc.get("packages-install-path") {
+            None | Some(Value::Null) => "dbt_packages".to_string(),
+            Some(Value::String(p)) => safe_path(p, &shown.to_string(), "packages-install-path")?,
+            Some(other) => {
+                return Err(TaskError::Config(format!(
+                    "{shown}: `packages-install-path`: a folder, found {other}"
+                )));
+            }
+        };
         let tree = |key: &str| doc.get(key).cloned().unwrap_or(Value::Null);
         let data_tests = match doc.get("data_tests") {
             Some(v) => v.clone(),
@@ -162,6 +178,8 @@ impl ProjectFile {
                 snapshots: tree("snapshots"),
                 data_tests,
             },
+            packages_install_path,
+            dispatch,
             declared: true,
         })
     }
@@ -178,43 +196,45 @@ impl ProjectFile {
             snapshot_paths: Vec::new(),
             vars: Map::new(),
             trees: ConfigTrees::default(),
+            packages_install_path: "dbt_packages".into(),
+            dispatch: BTreeMap::new(),
             declared: false,
         }
     }
 }
 
-/// A project that lists packages (`packages.yml`, `dependencies.yml`) is refused whole,
-/// naming them: their macros would be missing from the models that call them.
-fn refuse_packages(root: &Path) -> Result<(), TaskError> {
-    for name in ["packages.yml", "dependencies.yml"] {
-        let file = root.join(name);
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        let doc: Value = serde_yaml_ng::from_str(&text)
-            .map_err(|e| TaskError::Config(format!("{}: {e}", file.display())))?;
-        let listed: Vec<String> = doc
-            .get("packages")
+/// `dispatch: [{macro_namespace: dbt_utils, search_order: [shop, dbt_utils]}]`.
+fn read_dispatch(
+    value: Option<&Value>,
+    shown: &str,
+) -> Result<BTreeMap<String, Vec<String>>, TaskError> {
+    let bad = |what: &str| {
+        TaskError::Config(format!(
+            "{shown}: `dispatch`: {what} (a list of {{macro_namespace: NAME, search_order: [PACKAGE, ...]}})"
+        ))
+    };
+    let mut out = BTreeMap::new();
+    let entries = match value {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(bad("not a list")),
+    };
+    for entry in entries {
+        let namespace = entry
+            .get("macro_namespace")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("an entry has no `macro_namespace`"))?;
+        let order = entry
+            .get("search_order")
             .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| {
-                ["package", "git", "local", "tarball", "private"]
-                    .iter()
-                    .find_map(|k| p.get(*k).and_then(Value::as_str))
-                    .map(str::to_string)
-            })
-            .collect();
-        if !listed.is_empty() {
-            return Err(TaskError::Config(format!(
-                "{}: the project uses packages ({}), which Updraft does not run yet (issue #34: packages); \
-                 remove them from {name} or run this project with dbt",
-                file.display(),
-                listed.join(", ")
-            )));
-        }
+            .ok_or_else(|| bad("an entry has no `search_order` list"))?
+            .iter()
+            .map(|p| p.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("`search_order` lists package names"))?;
+        out.insert(namespace.to_string(), order);
     }
-    Ok(())
+    Ok(out)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -257,17 +277,24 @@ mod tests {
     }
 
     #[test]
-    fn a_project_with_packages_is_refused_naming_them() {
+    fn dispatch_search_orders_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dbt_project.yml"), "name: shop\n").unwrap();
         std::fs::write(
-            dir.path().join("packages.yml"),
-            "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n  - local: ../lib\n",
+            dir.path().join("dbt_project.yml"),
+            "name: shop\ndispatch:\n  - macro_namespace: dbt_utils\n    search_order: [shop, dbt_utils]\n",
+        )
+        .unwrap();
+        let p = ProjectFile::read(dir.path()).unwrap();
+        assert_eq!(p.dispatch["dbt_utils"], ["shop", "dbt_utils"]);
+        assert_eq!(p.packages_install_path, "dbt_packages");
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: shop\ndispatch: [{macro_namespace: x}]\n",
         )
         .unwrap();
         let e = ProjectFile::read(dir.path()).unwrap_err().to_string();
         assert!(
-            e.contains("packages.yml: the project uses packages (dbt-labs/dbt_utils, ../lib)"),
+            e.contains("`dispatch`: an entry has no `search_order` list"),
             "{e}"
         );
     }

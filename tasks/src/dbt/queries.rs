@@ -86,12 +86,7 @@ impl Runner {
             self.with_conn(move |conn| Box::pin(async move { conn.columns(&relation).await }))?;
         Ok(found
             .into_iter()
-            .map(|(name, data_type)| {
-                Value::from_serialize(serde_json::json!({
-                    "name": name, "column": name, "quoted": super::relation::quote(&name),
-                    "data_type": data_type, "dtype": data_type,
-                }))
-            })
+            .map(|(name, data_type)| column(&name, &data_type))
             .collect())
     }
 
@@ -117,6 +112,14 @@ impl Runner {
     pub fn load(&self, name: &str) -> Option<Value> {
         self.results.lock().ok().and_then(|r| r.get(name).cloned())
     }
+}
+
+/// A column as dbt's `Column` shows it to templates.
+pub fn column(name: &str, data_type: &str) -> Value {
+    Value::from_serialize(serde_json::json!({
+        "name": name, "column": name, "quoted": super::relation::quote(name),
+        "data_type": data_type, "dtype": data_type,
+    }))
 }
 
 /// A query's rows as agate's `Table`: `rows` (each indexable by position and by

@@ -84,6 +84,11 @@ impl Object for Relation {
             "is_table" => Value::from(self.kind == Some("table")),
             "is_view" => Value::from(self.kind == Some("view")),
             "is_cte" => Value::from(self.kind == Some("cte")),
+            // What packages check to tell a relation from a string (dbt_utils' _is_relation).
+            "metadata" => minijinja::context! { type => match self.naming {
+                Naming::Schemas => "PostgresRelation",
+                Naming::Prefixed => "SQLiteRelation",
+            } },
             _ => return None,
         })
     }

@@ -343,13 +343,24 @@ async fn run_test(project: &Project, target: &data_test::Target, check: &Check) 
     if test.kind != data_test::Kind::Project {
         return data_test::run_test(target, test, &relation, &project.file.name).await;
     }
-    let base = relation(&test.relation);
-    let model = match &test.config.where_ {
-        Some(condition) => format!("(select * from {base} where {condition}) dbt_subquery"),
-        None => base,
+    // The model as dbt's `get_where_subquery` gives it: the relation itself, or a
+    // subquery under the test's `where`.
+    let model = match (&test.config.where_, relation_of(project, &test.relation)) {
+        (Some(condition), _) => minijinja::Value::from_safe_string(format!(
+            "(select * from {} where {condition}) dbt_subquery",
+            relation(&test.relation)
+        )),
+        (None, Some(found)) => minijinja::Value::from_object(found),
+        (None, None) => minijinja::Value::from_safe_string(relation(&test.relation)),
     };
     let rows = project
-        .render_test(&test.written, &model, test.column.as_deref(), &test.args)
+        .render_test(
+            &test.written,
+            model,
+            test.column.as_deref(),
+            &test.args,
+            test_layer(&test.config),
+        )
         .map_err(|e| e.to_string());
     data_test::run_rows_test(target, test, rows, &project.file.name).await
 }
@@ -398,17 +409,33 @@ async fn run_unit_test(
 
 /// A test's relation as the warehouse names it.
 fn resolve(project: &Project, relation: &TestRelation) -> String {
+    match relation_of(project, relation) {
+        Some(found) => found.sql(),
+        None => match relation {
+            TestRelation::Model(m) => super::relation::quote(m),
+            TestRelation::Source { table, .. } => super::relation::quote(table),
+        },
+    }
+}
+
+/// A test's configs as its macro's `config.get` reads them.
+fn test_layer(config: &data_test::TestConfig) -> super::config::Layer {
+    let mut layer = super::config::Layer::new();
+    if let Some(store) = config.store_failures {
+        layer.insert("store_failures".into(), serde_json::Value::Bool(store));
+    }
+    layer
+}
+
+/// The relation of a tested model or source, when the project has it.
+fn relation_of(project: &Project, relation: &TestRelation) -> Option<super::relation::Relation> {
     match relation {
-        TestRelation::Model(m) => project
-            .node(m)
-            .map(|n| n.relation.sql())
-            .unwrap_or_else(|| super::relation::quote(m)),
+        TestRelation::Model(m) => project.node(m).map(|n| n.relation.clone()),
         TestRelation::Source { source, table } => project
             .invocation
             .sources
             .get(&(source.clone(), table.clone()))
-            .map(super::relation::Relation::sql)
-            .unwrap_or_else(|| super::relation::quote(table)),
+            .cloned(),
     }
 }
 

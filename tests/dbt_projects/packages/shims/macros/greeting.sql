@@ -1,0 +1,4 @@
+{% macro postgres__greeting() %}'hello from shims'{% endmacro %}
+
+{# Not reached: the project's default__unit_label comes first in the search order. #}
+{% macro postgres__unit_label() %}'shim units'{% endmacro %}
