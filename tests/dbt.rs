@@ -145,9 +145,13 @@ pub(crate) fn our_verdicts(stdout: &str) -> BTreeMap<String, String> {
             let words: Vec<&str> = line.split_whitespace().collect();
             let at = words.iter().position(|w| *w == "of")?;
             let status = *words.get(at + 2)?;
-            let name = match status {
-                "PASS" => words.get(at + 3)?,
-                "WARN" | "FAIL" => words.get(at + 4)?,
+            // A test's line ends with its time (`[0.01s]`); a node's names its relation.
+            let is_test = |i: usize| words.get(i).is_some_and(|w| w.starts_with('['));
+            let (name, status) = match status {
+                "PASS" => (words.get(at + 3)?, status),
+                "WARN" | "FAIL" => (words.get(at + 4)?, status),
+                "SKIP" if is_test(at + 4) => (words.get(at + 3)?, "SKIPPED"),
+                "ERROR" if is_test(at + 4) => (words.get(at + 3)?, status),
                 _ => return None,
             };
             Some((name.to_string(), status.to_string()))

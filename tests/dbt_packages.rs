@@ -76,6 +76,14 @@ async fn a_project_with_packages_builds_as_dbt_builds_it() {
             .contains("\"all_kinds\":\"buy,click,view\"")
     );
 
+    // dbt's Column as a package reads it: types with precision, kinds.
+    let described = &mine[".column_kinds"].1;
+    assert!(
+        described.contains("amount_numeric:numeric(28,6):numeric:numeric:True")
+            && described.contains("section:text:text:string:False")
+            && described.contains("id_bigint:bigint:bigint:integer:True"),
+        "{described}"
+    );
     let (theirs, mine) = (dbt_verdicts(&project, "packaged"), our_verdicts(&ours));
     assert_eq!(theirs, mine, "test verdicts\n{ours}");
     assert_eq!(theirs["helpers_at_least_rows_event_strings_7"], "WARN");

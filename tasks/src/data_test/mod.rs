@@ -458,6 +458,27 @@ impl Prepared {
     }
 }
 
+/// A test not run because what it reads was not built, as dbt reports it (`SKIP`).
+pub(crate) fn skipped_test(test: &TestCase, dag_id: &str, why: String) -> TestResult {
+    let now = Utc::now();
+    TestResult {
+        test_id: format!("test.{dag_id}.{}", test.name),
+        test_name: test.name.clone(),
+        model: test.relation.shown(),
+        column_name: test.column.clone(),
+        test_type: test.kind.as_str().to_string(),
+        severity: test.config.severity.as_str().to_string(),
+        status: TestStatus::Skipped,
+        failures: None,
+        message: Some(why),
+        compiled_sql: String::new(),
+        started_at: now,
+        ended_at: now,
+        execution_time: 0.0,
+        stored_failures: None,
+    }
+}
+
 fn with_limit(rows: String, limit: Option<u64>) -> String {
     match limit {
         Some(n) => format!("{rows} limit {n}"),

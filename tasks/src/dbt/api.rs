@@ -27,21 +27,14 @@ fn fail(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
 }
 
-/// The adapter's name for one of dbt's portable type labels; other names unchanged.
+/// The adapter's name for one of dbt's portable type labels (dbt-postgres renames only
+/// `string`); other names unchanged.
 pub fn translate_type(adapter: &str, label: &str) -> String {
-    let upper = label.to_ascii_uppercase();
-    let sqlite = adapter == "sqlite";
-    match upper.as_str() {
-        "STRING" => "TEXT",
-        "TIMESTAMP" => "TIMESTAMP",
-        "FLOAT" if sqlite => "REAL",
-        "FLOAT" => "FLOAT",
-        "INTEGER" if sqlite => "INTEGER",
-        "INTEGER" => "INT",
-        "BOOLEAN" => "BOOLEAN",
-        _ => return label.to_string(),
+    match label.to_ascii_uppercase().as_str() {
+        "STRING" => "TEXT".to_string(),
+        "FLOAT" if adapter == "sqlite" => "REAL".to_string(),
+        _ => label.to_string(),
     }
-    .to_string()
 }
 
 #[derive(Debug)]
@@ -75,7 +68,10 @@ impl Object for ColumnClass {
             }
             "create" => {
                 let (name, dtype): (String, String) = minijinja::value::from_args(args)?;
-                Ok(super::queries::column(&name, &dtype))
+                let label = translate_type(&adapter(state), &dtype);
+                Ok(super::queries::column(
+                    super::warehouse::CatalogColumn::described(name, &label),
+                ))
             }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,

@@ -494,11 +494,10 @@ impl Object for Adapter {
                 let scope = scope(state)?;
                 let relation = args
                     .first()
-                    .map(|r| r.to_string())
                     .ok_or_else(|| fail("adapter.get_columns_in_relation() takes a relation"))?;
                 match runner(&scope) {
                     None => Ok(Value::from(Vec::<Value>::new())),
-                    Some(r) => Ok(Value::from(r.columns(&relation)?)),
+                    Some(r) => Ok(Value::from(r.columns(relation)?)),
                 }
             }
             "load_relation" => {

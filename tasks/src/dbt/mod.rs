@@ -385,10 +385,7 @@ pub fn list(
     }
     let mut tests: Vec<String> = run::project_tests(&project)?
         .into_iter()
-        .filter(|t| match &t.case.relation {
-            crate::data_test::Relation::Model(m) => selected.contains(m),
-            crate::data_test::Relation::Source { .. } => request.select.is_none(),
-        })
+        .filter(|t| t.chosen(&selected, request.select.is_none()))
         .map(|t| format!("{}.{}", project.file.name, t.case.name))
         .collect();
     tests.sort();

@@ -5,7 +5,7 @@
 //! project is only parsed (`execute` false) they run nothing: `run_query` gives none.
 
 use super::relation::Relation;
-use super::warehouse::Warehouse;
+use super::warehouse::{CatalogColumn, Warehouse};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 use std::collections::BTreeMap;
@@ -80,14 +80,25 @@ impl Runner {
     }
 
     /// The columns of `relation`, as dbt's `Column` objects.
-    pub fn columns(&self, relation: &str) -> Result<Vec<Value>, Error> {
-        let relation = relation.to_string();
-        let found =
-            self.with_conn(move |conn| Box::pin(async move { conn.columns(&relation).await }))?;
-        Ok(found
-            .into_iter()
-            .map(|(name, data_type)| column(&name, &data_type))
-            .collect())
+    pub fn columns(&self, relation: &Value) -> Result<Vec<Value>, Error> {
+        let found = match relation.downcast_object::<Relation>() {
+            // A table or view: as the catalog describes it, as dbt reads it.
+            Some(r) if r.kind != Some("cte") => {
+                let r = (*r).clone();
+                self.with_conn(move |conn| Box::pin(async move { conn.catalog_columns(&r).await }))?
+            }
+            // A query or an inlined model: the types its statement describes.
+            _ => {
+                let from = relation.to_string();
+                let described =
+                    self.with_conn(move |conn| Box::pin(async move { conn.columns(&from).await }))?;
+                described
+                    .into_iter()
+                    .map(|(name, dtype)| CatalogColumn::described(name, &dtype))
+                    .collect()
+            }
+        };
+        Ok(found.into_iter().map(column).collect())
     }
 
     /// Whether `relation` exists, and what it is.
@@ -115,11 +126,122 @@ impl Runner {
 }
 
 /// A column as dbt's `Column` shows it to templates.
-pub fn column(name: &str, data_type: &str) -> Value {
-    Value::from_serialize(serde_json::json!({
-        "name": name, "column": name, "quoted": super::relation::quote(name),
-        "data_type": data_type, "dtype": data_type,
-    }))
+pub fn column(column: CatalogColumn) -> Value {
+    Value::from_object(DbtColumn(column))
+}
+
+/// dbt's `Column`: `name`, `quoted`, `dtype`, `data_type` (with its size or precision),
+/// and `is_string()`, `is_number()`, `is_integer()`, `is_float()`, `is_numeric()`,
+/// `string_size()`, `literal()`.
+#[derive(Debug)]
+struct DbtColumn(CatalogColumn);
+
+impl DbtColumn {
+    fn is_string(&self) -> bool {
+        matches!(
+            self.0.dtype.to_lowercase().as_str(),
+            "text" | "character varying" | "character" | "varchar"
+        )
+    }
+
+    fn is_integer(&self) -> bool {
+        matches!(
+            self.0.dtype.to_lowercase().as_str(),
+            "smallint"
+                | "integer"
+                | "bigint"
+                | "smallserial"
+                | "serial"
+                | "bigserial"
+                | "int2"
+                | "int4"
+                | "int8"
+                | "serial2"
+                | "serial4"
+                | "serial8"
+        )
+    }
+
+    fn is_float(&self) -> bool {
+        matches!(
+            self.0.dtype.to_lowercase().as_str(),
+            "real" | "float4" | "float" | "double precision" | "float8" | "double"
+        )
+    }
+
+    fn is_numeric(&self) -> bool {
+        matches!(self.0.dtype.to_lowercase().as_str(), "numeric" | "decimal")
+    }
+
+    fn string_size(&self) -> i64 {
+        match self.0.char_size {
+            Some(size) if self.0.dtype != "text" => size,
+            _ => 256,
+        }
+    }
+
+    /// As dbt-postgres shows it: `text` and unsized varchar as they are, other strings
+    /// with their size, numerics with precision and scale.
+    fn data_type(&self) -> String {
+        let c = &self.0;
+        let lower = c.dtype.to_lowercase();
+        if lower == "text" || (lower == "character varying" && c.char_size.is_none()) {
+            return c.dtype.clone();
+        }
+        if self.is_string() {
+            return format!("character varying({})", self.string_size());
+        }
+        match (self.is_numeric(), c.numeric_precision, c.numeric_scale) {
+            (true, Some(p), Some(s)) => format!("{}({p},{s})", c.dtype),
+            _ => c.dtype.clone(),
+        }
+    }
+}
+
+impl Object for DbtColumn {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let c = &self.0;
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(c.name.clone()),
+            "quoted" => Value::from(super::relation::quote(&c.name)),
+            "dtype" => Value::from(c.dtype.clone()),
+            "data_type" | "expanded_data_type" => Value::from(self.data_type()),
+            "char_size" => Value::from(c.char_size),
+            "numeric_precision" => Value::from(c.numeric_precision),
+            "numeric_scale" => Value::from(c.numeric_scale),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        Ok(match method {
+            "is_string" => Value::from(self.is_string()),
+            "is_integer" => Value::from(self.is_integer()),
+            "is_float" => Value::from(self.is_float()),
+            "is_numeric" => Value::from(self.is_numeric()),
+            "is_number" => Value::from(self.is_integer() || self.is_numeric() || self.is_float()),
+            "string_size" => Value::from(self.string_size()),
+            "literal" => {
+                let value = args.first().map(Value::to_string).unwrap_or_default();
+                Value::from(format!("{value}::{}", self.data_type()))
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::UnknownMethod,
+                    format!("a column has no method {method}()"),
+                ));
+            }
+        })
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<Column {} ({})>", self.0.name, self.data_type())
+    }
 }
 
 /// A query's rows as agate's `Table`: `rows` (each indexable by position and by
@@ -224,7 +346,7 @@ impl Object for Columns {
             .iter()
             .map(|r| r.get(i).cloned().unwrap_or_default())
             .collect();
-        Some(Value::from_object(Column { name, values }))
+        Some(Value::from_object(TableColumn { name, values }))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -232,14 +354,14 @@ impl Object for Columns {
     }
 }
 
-/// One column: `name`, `values()`.
+/// One column of a query's table (agate's): `name`, `values()`.
 #[derive(Debug)]
-struct Column {
+struct TableColumn {
     name: String,
     values: Vec<serde_json::Value>,
 }
 
-impl Object for Column {
+impl Object for TableColumn {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "name" => Some(Value::from(self.name.clone())),

@@ -112,10 +112,7 @@ pub async fn execute(
         .collect();
     let chosen_tests: Vec<&Check> = tests
         .iter()
-        .filter(|t| match &t.case.relation {
-            TestRelation::Model(m) => selected.contains(m),
-            TestRelation::Source { .. } => command == Command::Test,
-        })
+        .filter(|t| t.chosen(selected, command == Command::Test))
         .collect();
     let unit_tests: Vec<&super::unit_tests::UnitTest> = project
         .unit_tests
@@ -203,7 +200,8 @@ pub async fn execute(
         summary.models.push(result);
         sink.log
             .line(node_line(index, total, node, &outcome, seconds));
-        let mut ok = matches!(outcome, Outcome::Built(_));
+        let built = matches!(outcome, Outcome::Built(_));
+        let mut ok = built;
         summary.nodes.push((node.name.clone(), outcome));
         if ok && command == Command::Build {
             for test in chosen_tests.iter().filter(|t| t.after == node.name) {
@@ -228,6 +226,17 @@ pub async fn execute(
         }
         if !ok {
             broken.insert(node.name.clone());
+        }
+        if !built && command == Command::Build {
+            // Its tests are not run; dbt reports each as skipped.
+            for test in chosen_tests.iter().filter(|t| t.after == node.name) {
+                index += 1;
+                let why = format!("`{}` was not built", node.name);
+                let result = data_test::skipped_test(&test.case, &project.file.name, why);
+                sink.log.line(data_test::log_line(index, total, &result));
+                sink.reports.push(Report::Test(result.clone()));
+                summary.tests.push(result);
+            }
         }
     }
     if command == Command::Test {
@@ -258,6 +267,17 @@ pub struct Check {
     /// The node after which it runs under `build`: the last, in build order, of the
     /// nodes it reads (a `relationships` test waits for its `to` too, as in dbt).
     pub after: String,
+    /// The models, seeds and snapshots it reads.
+    pub reads: Vec<String>,
+}
+
+impl Check {
+    /// Whether a selection of nodes selects it: when it reads any of them (dbt's eager
+    /// indirect selection); a test of sources only when `sources_too`.
+    pub fn chosen(&self, selected: &BTreeSet<String>, sources_too: bool) -> bool {
+        self.reads.iter().any(|r| selected.contains(r))
+            || (sources_too && matches!(self.case.relation, TestRelation::Source { .. }))
+    }
 }
 
 /// The last of `names` in the project's build order (`fallback` when none is a node).
@@ -299,6 +319,7 @@ pub fn project_tests(project: &Project) -> Result<Vec<Check>, TaskError> {
                 case,
                 rows: None,
                 after,
+                reads,
             }
         })
         .collect();
@@ -326,6 +347,7 @@ pub fn project_tests(project: &Project) -> Result<Vec<Check>, TaskError> {
             },
             rows: Some(rows),
             after: last,
+            reads: singular.refs,
         });
     }
     Ok(out)

@@ -93,6 +93,54 @@ impl Warehouse {
         Ok(found.map(|k| if k == "view" { Kind::View } else { Kind::Table }))
     }
 
+    /// The columns of a table or view as the database's catalog describes them (what
+    /// dbt's `get_columns_in_relation` reads): name, type, and the type's size,
+    /// precision and scale where it has them.
+    pub async fn catalog_columns(
+        &mut self,
+        relation: &Relation,
+    ) -> Result<Vec<CatalogColumn>, TaskError> {
+        match self {
+            Warehouse::Postgres(db) => {
+                // name, type, size, precision, scale
+                type Described = (String, String, Option<i32>, Option<i32>, Option<i32>);
+                let rows: Vec<Described> = sqlx::query_as(
+                    "SELECT column_name::text, data_type::text, character_maximum_length,
+                                numeric_precision, numeric_scale
+                         FROM information_schema.columns
+                         WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                )
+                .bind(&relation.schema)
+                .bind(&relation.identifier)
+                .fetch_all(db)
+                .await
+                .map_err(db_err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, dtype, size, precision, scale)| CatalogColumn {
+                        name,
+                        dtype,
+                        char_size: size.map(i64::from),
+                        numeric_precision: precision.map(i64::from),
+                        numeric_scale: scale.map(i64::from),
+                    })
+                    .collect())
+            }
+            Warehouse::Sqlite(db) => {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+                        .bind(format!("{}_{}", relation.schema, relation.identifier))
+                        .fetch_all(db)
+                        .await
+                        .map_err(db_err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, declared)| CatalogColumn::described(name, &declared))
+                    .collect())
+            }
+        }
+    }
+
     /// The columns of `relation` (or of a query, `from`), in order, with their types.
     pub async fn columns(&mut self, from: &str) -> Result<Vec<(String, String)>, TaskError> {
         use sqlx::{Column, Executor, Statement, TypeInfo};
@@ -416,5 +464,43 @@ fn column_type(reported: &str) -> String {
         "timestamp" => "timestamp without time zone".into(),
         "null" | "" => "text".into(),
         other => other.to_string(),
+    }
+}
+
+/// A column as a database's catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// The type's name without size (`character varying`, `numeric`).
+    pub dtype: String,
+    pub char_size: Option<i64>,
+    pub numeric_precision: Option<i64>,
+    pub numeric_scale: Option<i64>,
+}
+
+impl CatalogColumn {
+    /// A column whose type is written whole (`varchar(10)`, `numeric(28,6)`).
+    pub fn described(name: String, written: &str) -> Self {
+        let (dtype, sizes) = match written.split_once('(') {
+            Some((base, rest)) => (base.trim(), rest.trim_end_matches(')')),
+            None => (written.trim(), ""),
+        };
+        let numbers: Vec<Option<i64>> = sizes
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().parse().ok())
+            .collect();
+        let (char_size, numeric_precision, numeric_scale) = match numbers.as_slice() {
+            [size] => (*size, None, None),
+            [precision, scale] => (None, *precision, *scale),
+            _ => (None, None, None),
+        };
+        Self {
+            name,
+            dtype: dtype.to_string(),
+            char_size,
+            numeric_precision,
+            numeric_scale,
+        }
     }
 }

@@ -33,3 +33,14 @@
 {% macro days_between(start_date, end_date) %}
   {{ return(dbt.date_spine('day', start_date, end_date)) }}
 {% endmacro %}
+
+{# Each column of a relation as dbt's Column describes it: name, data_type, kind. #}
+{% macro describe(relation) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set parts = [] -%}
+  {%- for c in adapter.get_columns_in_relation(relation) -%}
+    {%- set kind = 'string' if c.is_string() else ('integer' if c.is_integer() else ('float' if c.is_float() else ('numeric' if c.is_numeric() else 'other'))) -%}
+    {%- do parts.append(c.name ~ ':' ~ c.data_type ~ ':' ~ c.dtype ~ ':' ~ kind ~ ':' ~ c.is_number()) -%}
+  {%- endfor -%}
+  {{ return(parts | join(';')) }}
+{% endmacro %}
