@@ -16,6 +16,7 @@ mod compose;
 mod crashes;
 mod data_test;
 mod dbt;
+mod dbt_expand;
 mod dbt_packages;
 mod delta_sql;
 mod docs;

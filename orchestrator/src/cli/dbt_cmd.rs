@@ -88,6 +88,7 @@ impl DbtArgs {
             exclude: self.exclude.clone(),
             vars,
             full_refresh: self.full_refresh,
+            node: None,
         })
     }
 

@@ -247,6 +247,14 @@ fn build(spec: DagSpec, errors: &mut Errors, file: &Path) -> Option<Dag> {
     if !errors.list.is_empty() {
         return None;
     }
+    let dag_folder = file.parent().unwrap_or(Path::new("."));
+    let mut tasks = match super::dbt_tasks::expand(tasks, dag_folder) {
+        Ok(tasks) => tasks,
+        Err((at, message)) => {
+            errors.value(&at, message);
+            return None;
+        }
+    };
 
     let upstreams: IndexMap<String, Vec<String>> = tasks
         .iter()

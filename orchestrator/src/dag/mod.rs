@@ -2,6 +2,7 @@
 //! schedule), built from YAML by [`load`] and checked with file:line:col errors.
 
 pub mod asset_trigger;
+mod dbt_tasks;
 mod files;
 mod folder;
 mod graph;

@@ -9,6 +9,7 @@ mod artifacts;
 mod config;
 mod context;
 pub mod deps;
+mod expand;
 mod jinja;
 mod macros;
 mod modules;
@@ -29,9 +30,11 @@ mod warehouse;
 use crate::{Connection, TaskContext, TaskError, TaskLog, TaskOutcome, parse_config};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use updraft_core::Reports;
 
+pub use expand::{ExpandedNode, expand};
 pub use project::Project;
 
 /// What a dbt invocation does.
@@ -81,6 +84,19 @@ struct DbtConfig {
     full_refresh: bool,
     /// `target.name` in the project's Jinja.
     target: Option<String>,
+    /// `models`: the project's nodes become tasks of the DAG (see [`expand`]).
+    expand: Option<Expand>,
+    /// Builds this one node and the tests that run after it (what `expand` gives
+    /// each task).
+    node: Option<String>,
+}
+
+/// What `expand:` turns into tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expand {
+    /// Each model, seed and snapshot (ephemeral models are inlined where they are read).
+    Models,
 }
 
 updraft_core::declare_task_type!(
@@ -105,6 +121,8 @@ pub struct Request {
     pub exclude: Option<String>,
     pub vars: Map<String, Value>,
     pub full_refresh: bool,
+    /// One node to build, with the tests that run after it (instead of a selection).
+    pub node: Option<String>,
 }
 
 impl Request {
@@ -183,6 +201,7 @@ fn request(cfg: &DbtConfig, dag_folder: &Path) -> Request {
         exclude: cfg.exclude.clone(),
         vars: cfg.vars.clone(),
         full_refresh: cfg.full_refresh,
+        node: cfg.node.clone(),
     }
 }
 
@@ -203,10 +222,31 @@ pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskErro
     if cfg.project.contains("{{") {
         return Ok(());
     }
+    if cfg.node.is_some() && (cfg.select.is_some() || cfg.exclude.is_some() || cfg.expand.is_some())
+    {
+        return Err(TaskError::Config(
+            "`node:` builds one node: it goes without `select`, `exclude` and `expand`".into(),
+        ));
+    }
     let request = request(&cfg, dag_folder);
     // The connection's kind is not known before it is resolved: parse as PostgreSQL.
     let project = request.load("postgres", cfg.command.as_str())?;
-    select::select(&project, cfg.select.as_deref(), cfg.exclude.as_deref()).map(|_| ())
+    selection(&project, &request).map(|_| ())
+}
+
+/// The nodes a request names: its one `node`, or its selection.
+fn selection(project: &Project, request: &Request) -> Result<BTreeSet<String>, TaskError> {
+    match &request.node {
+        Some(node) if project.node(node).is_some() => Ok(BTreeSet::from([node.clone()])),
+        Some(node) => Err(TaskError::Config(format!(
+            "`node: {node}`: the project has no enabled model, seed or snapshot of that name"
+        ))),
+        None => select::select(
+            project,
+            request.select.as_deref(),
+            request.exclude.as_deref(),
+        ),
+    }
 }
 
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
@@ -275,11 +315,7 @@ pub async fn invoke(
             .await
             .map_err(|e| TaskError::Fatal(format!("reading the project stopped: {e}")))??
     };
-    let selected = select::select(
-        &loaded,
-        request.select.as_deref(),
-        request.exclude.as_deref(),
-    )?;
+    let selected = selection(&loaded, request)?;
     let mut warehouse = warehouse::Warehouse::connect(conn.secret_uri())
         .await
         .map_err(|e| TaskError::Retryable(conn.redact(&crate::db_error::describe(&e))))?;
@@ -294,7 +330,11 @@ pub async fn invoke(
         cancel,
         conn: &conn.name,
     };
-    let tests = run::project_tests(&loaded)?;
+    let mut tests = run::project_tests(&loaded)?;
+    if let Some(node) = &request.node {
+        // Each test runs in the task of the last node it reads, once.
+        tests.retain(|t| t.after == *node);
+    }
     let summary = run::execute(
         &loaded,
         command,

@@ -110,9 +110,20 @@ pub async fn execute(
             Command::Test => false,
         })
         .collect();
-    let chosen_tests: Vec<&Check> = tests
+    // Each chosen test with the node it runs after here: its own, or, when that one is
+    // not built by this command, the last it reads that is.
+    let chosen_tests: Vec<(&Check, &str)> = tests
         .iter()
         .filter(|t| t.chosen(selected, command == Command::Test))
+        .map(|t| {
+            let after = nodes
+                .iter()
+                .rev()
+                .find(|n| n.name == t.after)
+                .or_else(|| nodes.iter().rev().find(|n| t.reads.contains(&n.name)))
+                .map_or(t.after.as_str(), |n| n.name.as_str());
+            (t, after)
+        })
         .collect();
     let unit_tests: Vec<&super::unit_tests::UnitTest> = project
         .unit_tests
@@ -204,7 +215,7 @@ pub async fn execute(
         let mut ok = built;
         summary.nodes.push((node.name.clone(), outcome));
         if ok && command == Command::Build {
-            for test in chosen_tests.iter().filter(|t| t.after == node.name) {
+            for (test, _) in chosen_tests.iter().filter(|(_, a)| *a == node.name) {
                 index += 1;
                 let result = run_test(project, target, test).await;
                 sink.log.line(data_test::log_line(index, total, &result));
@@ -229,7 +240,7 @@ pub async fn execute(
         }
         if !built && command == Command::Build {
             // Its tests are not run; dbt reports each as skipped.
-            for test in chosen_tests.iter().filter(|t| t.after == node.name) {
+            for (test, _) in chosen_tests.iter().filter(|(_, a)| *a == node.name) {
                 index += 1;
                 let why = format!("`{}` was not built", node.name);
                 let result = data_test::skipped_test(&test.case, &project.file.name, why);
@@ -247,7 +258,7 @@ pub async fn execute(
             sink.reports.push(Report::Test(result.clone()));
             summary.tests.push(result);
         }
-        for test in chosen_tests {
+        for (test, _) in chosen_tests {
             index += 1;
             let result = run_test(project, target, test).await;
             sink.log.line(data_test::log_line(index, total, &result));
@@ -468,6 +479,10 @@ async fn build_node(
     warehouse: &mut Warehouse,
 ) -> Result<Option<i64>, String> {
     let postgres = matches!(warehouse, Warehouse::Postgres(_));
+    warehouse
+        .ensure_schema(&node.relation.schema)
+        .await
+        .map_err(|e| e.to_string())?;
     if node.kind == NodeKind::Seed {
         let data = seeds::read(&node.file, &node.settings).map_err(|e| e.to_string())?;
         let found = warehouse

@@ -93,6 +93,26 @@ impl Warehouse {
         Ok(found.map(|k| if k == "view" { Kind::View } else { Kind::Table }))
     }
 
+    /// Creates `schema` when PostgreSQL has none of that name, on its own (not in a
+    /// build's transaction): two tasks creating one schema at once would otherwise make
+    /// one fail (`CREATE SCHEMA IF NOT EXISTS` races in PostgreSQL).
+    pub async fn ensure_schema(&mut self, schema: &str) -> Result<(), TaskError> {
+        let Warehouse::Postgres(db) = self else {
+            return Ok(());
+        };
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema));
+        match sqlx::raw_sql(AssertSqlSafe(sql)).execute(db).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another session: there it is.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("23505") | Some("42P06")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
     /// The columns of a table or view as the database's catalog describes them (what
     /// dbt's `get_columns_in_relation` reads): name, type, and the type's size,
     /// precision and scale where it has them.

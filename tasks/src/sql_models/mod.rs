@@ -45,6 +45,7 @@ fn request(cfg: &SqlModelsConfig, dag_folder: &Path) -> Request {
         exclude: None,
         vars: Default::default(),
         full_refresh: false,
+        node: None,
     }
 }
 
