@@ -176,6 +176,8 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
     dirs.extend(file.macro_paths.iter().cloned());
     dirs.extend(file.test_paths.iter().cloned());
     let mut out = Properties::default();
+    // Where each model, seed and snapshot is described (dbt allows one place).
+    let mut described: BTreeMap<(&str, String), PathBuf> = BTreeMap::new();
     for (path, _) in files_under(root, &dirs, &[".yml", ".yaml"]) {
         if path.file_name().is_some_and(|n| n == "dbt_project.yml") {
             continue;
@@ -197,6 +199,15 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
                         path.display()
                     )));
                 };
+                if let Some(first) = described.insert((key, name.to_string()), path.clone()) {
+                    return Err(TaskError::Config(format!(
+                        "{}: `{name}` is described in {} too; dbt allows one entry per {}: \
+                         remove one",
+                        path.display(),
+                        first.display(),
+                        key.trim_end_matches('s')
+                    )));
+                }
                 if let Some(Value::Object(cfg)) = entry.get("config") {
                     let layer = cfg
                         .iter()
@@ -232,7 +243,56 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
             out.unit_tests.extend(tests.iter().cloned());
         }
     }
+    let blocks = docs_blocks(root, &dirs)?;
+    for text in out.descriptions.values_mut().chain(
+        out.column_docs
+            .values_mut()
+            .flat_map(|c| c.iter_mut().map(|(_, d)| d)),
+    ) {
+        if text.contains("doc(") {
+            *text = with_docs(text, &blocks)?;
+        }
+    }
     Ok(out)
+}
+
+static DOCS_BLOCK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}",
+    )
+    .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
+});
+
+/// The `{% docs name %}...{% enddocs %}` blocks of the project's `.md` files.
+fn docs_blocks(root: &Path, dirs: &[String]) -> Result<BTreeMap<String, String>, TaskError> {
+    let mut out = BTreeMap::new();
+    for (path, _) in files_under(root, dirs, &[".md"]) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+        for block in DOCS_BLOCK.captures_iter(&text) {
+            out.insert(block[1].to_string(), block[2].trim().to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// A description with its `{{ doc('name') }}` calls replaced by the docs blocks.
+fn with_docs(text: &str, blocks: &BTreeMap<String, String>) -> Result<String, TaskError> {
+    let mut env = Environment::new();
+    let found = blocks.clone();
+    env.add_function(
+        "doc",
+        move |name: String| -> Result<String, minijinja::Error> {
+            found.get(&name).cloned().ok_or_else(|| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("no `{{% docs {name} %}}` block in the project's .md files"),
+                )
+            })
+        },
+    );
+    env.render_str(text, ())
+        .map_err(|e| TaskError::Config(format!("a description `{text}`: {e}")))
 }
 
 /// Every macro file the project runs with: dbt's own, its packages', its own (with
@@ -1030,6 +1090,50 @@ mod tests {
     }
 
     const SOURCES: &str = "version: 2\nsources:\n  - name: silver\n    tables: [{name: books}]\n";
+
+    #[test]
+    fn descriptions_take_their_docs_blocks() {
+        let dir = folder(&[
+            ("dbt_project.yml", "name: shop\n"),
+            ("models/a.sql", "select 1 as x"),
+            (
+                "models/docs.md",
+                "{% docs a_table %}\nOne row per *thing*.\n{% enddocs %}\n",
+            ),
+            (
+                "models/a.yml",
+                "version: 2\nmodels:\n  - name: a\n    description: '{{ doc(\"a_table\") }}'\n    columns: [{name: x, description: 'x: {{ doc(\"a_table\") }}'}]\n",
+            ),
+        ]);
+        let p = Project::load(dir.path(), &options("postgres")).unwrap();
+        let a = p.node("a").unwrap();
+        assert_eq!(a.description, "One row per *thing*.");
+        assert_eq!(
+            a.column_docs,
+            [("x".to_string(), "x: One row per *thing*.".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_model_described_in_two_property_files_is_refused_naming_both() {
+        let dir = folder(&[
+            ("dbt_project.yml", "name: shop\n"),
+            ("models/a.sql", "select 1 as x"),
+            ("models/one.yml", "version: 2\nmodels: [{name: a}]\n"),
+            (
+                "models/two.yml",
+                "version: 2\nmodels: [{name: a, description: again}]\n",
+            ),
+        ]);
+        let e = Project::load(dir.path(), &options("postgres"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("two.yml: `a` is described in") && e.contains("one.yml too"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_plain_folder_builds_in_ref_order_as_sql_models_did() {
