@@ -43,6 +43,10 @@ static MACRO_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%(-?)\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(\(|,)?")
         .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
 });
+static MATERIALIZATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}")
+        .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
+});
 static TEST_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%(-?)\s*endtest\s*(-?)%\}").unwrap_or_else(|e| unreachable!("{e}"))
 });
@@ -54,6 +58,15 @@ pub fn read_file(path: &Path, name: &str, package: &str) -> Result<MacroFile, Ta
     parse(&text, path, name, package)
 }
 
+/// Reads a macro file of an installed package: its custom materializations are left
+/// out (a model asking for one is refused by its `materialized`), the rest as the
+/// project's.
+pub fn read_package_file(path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
+    parse(&blank_materializations(&text), path, name, package)
+}
+
 /// dbt's own macros (the `dbt` namespace).
 pub fn builtin() -> Result<MacroFile, TaskError> {
     parse(
@@ -62,6 +75,16 @@ pub fn builtin() -> Result<MacroFile, TaskError> {
         "<dbt>/cross_db.sql",
         DBT,
     )
+}
+
+/// `text` with each `{% materialization %}` block blanked, its lines kept (so errors
+/// elsewhere keep their line numbers).
+fn blank_materializations(text: &str) -> String {
+    MATERIALIZATION
+        .replace_all(text, |c: &regex::Captures| {
+            "\n".repeat(c[0].matches('\n').count())
+        })
+        .into_owned()
 }
 
 /// Renames a file's macros (and turns `{% test name %}` blocks into the macros
@@ -356,5 +379,28 @@ impl Object for MacroCall {
             (Some(value), _) => Ok(value),
             (None, result) => result,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packages_materializations_are_left_out_and_the_projects_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.sql");
+        std::fs::write(
+            &file,
+            "{% materialization audit, default %}\n{{ return({}) }}\n{% endmaterialization %}\n{% macro kept() %}1{% endmacro %}\n",
+        )
+        .unwrap();
+        let read = read_package_file(&file, "dbt_packages/p/m.sql", "p").unwrap();
+        assert_eq!(read.macros, ["kept"]);
+        assert_eq!(read.text.lines().count(), 4, "lines kept: {}", read.text);
+        let e = read_file(&file, "macros/m.sql", "shop")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("m.sql:1: custom materializations"), "{e}");
     }
 }

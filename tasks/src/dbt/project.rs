@@ -301,18 +301,19 @@ fn macro_files(file: &ProjectFile) -> Result<Vec<MacroFile>, TaskError> {
     let mut out = vec![macros::builtin()?];
     let mut add = |project: &ProjectFile, prefix: &str| -> Result<(), TaskError> {
         let root = &project.root;
+        // A package's files are under a prefix (`dbt_packages/<name>/`); the project's not.
+        let read = if prefix.is_empty() {
+            macros::read_file
+        } else {
+            macros::read_package_file
+        };
         for (path, inside) in files_under(root, &project.macro_paths, &[".sql"]) {
-            out.push(macros::read_file(
-                &path,
-                &format!("{prefix}{inside}"),
-                &project.name,
-            )?);
+            out.push(read(&path, &format!("{prefix}{inside}"), &project.name)?);
         }
         for (path, inside) in files_under(root, &project.test_paths, &[".sql"]) {
             if is_generic(&inside, &project.test_paths) {
                 // dbt reads only the `{% test %}` blocks of these files.
-                let mut file =
-                    macros::read_file(&path, &format!("{prefix}{inside}"), &project.name)?;
+                let mut file = read(&path, &format!("{prefix}{inside}"), &project.name)?;
                 file.macros.retain(|m| m.starts_with("test_"));
                 out.push(file);
             }
