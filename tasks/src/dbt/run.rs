@@ -622,7 +622,7 @@ async fn build_snapshot(
         sql: &sql,
         unique_key: &node.settings.unique_key,
         strategy,
-        invalidate_hard_deletes: node.settings.invalidate_hard_deletes,
+        hard_deletes: node.settings.hard_deletes,
         columns: &columns,
     };
     let exists = warehouse

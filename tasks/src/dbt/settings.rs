@@ -80,8 +80,20 @@ pub struct Settings {
     pub persist_docs: (bool, bool),
     /// A snapshot's strategy.
     pub snapshot: Option<SnapshotStrategy>,
-    /// A snapshot closes the rows of keys gone from its query (`hard_deletes: invalidate`).
-    pub invalidate_hard_deletes: bool,
+    /// What a snapshot does with keys gone from its query.
+    pub hard_deletes: HardDeletes,
+}
+
+/// A snapshot's `hard_deletes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HardDeletes {
+    /// Their versions stay current.
+    #[default]
+    Ignore,
+    /// Their current versions are closed (`invalidate`, or `invalidate_hard_deletes`).
+    Invalidate,
+    /// Closed, and a version marking the deletion (`dbt_is_deleted = 'True'`) added.
+    NewRecord,
 }
 
 /// How a snapshot tells that a row changed.
@@ -186,7 +198,7 @@ impl Default for Settings {
             delimiter: b',',
             persist_docs: (false, false),
             snapshot: None,
-            invalidate_hard_deletes: false,
+            hard_deletes: HardDeletes::Ignore,
         }
     }
 }
@@ -281,14 +293,18 @@ impl Settings {
             Materialized::Snapshot => Some(snapshot_strategy(layer, path)?),
             _ => None,
         };
-        let invalidate_hard_deletes = match string(layer, "hard_deletes", path)? {
+        let hard_deletes = match string(layer, "hard_deletes", path)? {
             None | Some("ignore") => {
-                bool_of(layer, "invalidate_hard_deletes", path)?.unwrap_or(false)
+                match bool_of(layer, "invalidate_hard_deletes", path)?.unwrap_or(false) {
+                    true => HardDeletes::Invalidate,
+                    false => HardDeletes::Ignore,
+                }
             }
-            Some("invalidate") => true,
+            Some("invalidate") => HardDeletes::Invalidate,
+            Some("new_record") => HardDeletes::NewRecord,
             Some(other) => {
                 return Err(TaskError::Config(format!(
-                    "{}: `hard_deletes: {other}`: ignore or invalidate (new_record is not supported yet)",
+                    "{}: `hard_deletes: {other}`: ignore, invalidate or new_record",
                     path.display()
                 )));
             }
@@ -307,7 +323,7 @@ impl Settings {
             delimiter,
             persist_docs,
             snapshot,
-            invalidate_hard_deletes,
+            hard_deletes,
         })
     }
 }

@@ -2,11 +2,13 @@
 //! `snapshot-paths`, built as dbt-postgres builds them — the first time, the query's rows
 //! with `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`; afterwards a
 //! changed row (`timestamp`: a newer `updated_at`; `check`: a checked column differs)
-//! closes its current version and adds a new one, a new key adds a row, and with
-//! `hard_deletes: invalidate` a key gone from the query closes its current version.
+//! closes its current version and adds a new one, a new key adds a row; with
+//! `hard_deletes: invalidate` a key gone from the query closes its current version, and
+//! with `new_record` also gets a version marking it deleted (`dbt_is_deleted = 'True'`,
+//! a column of its own) until it comes back.
 
 use super::relation::{Relation, quote};
-use super::settings::SnapshotStrategy;
+use super::settings::{HardDeletes, SnapshotStrategy};
 use crate::TaskError;
 use regex::Regex;
 use std::path::Path;
@@ -57,7 +59,7 @@ pub struct Snapshot<'a> {
     pub sql: &'a str,
     pub unique_key: &'a [String],
     pub strategy: &'a SnapshotStrategy,
-    pub invalidate_hard_deletes: bool,
+    pub hard_deletes: HardDeletes,
     /// The query's columns, in order.
     pub columns: &'a [String],
 }
@@ -94,8 +96,18 @@ impl Snapshot<'_> {
             .join(" and ")
     }
 
-    /// Whether the current version `t` differs from the query's row `s`.
+    /// Whether the current version `t` is to be replaced by the query's row `s`: it
+    /// differs, or (with `new_record`) it marks the key deleted.
     fn changed(&self) -> String {
+        let differs = self.differs();
+        match self.hard_deletes {
+            HardDeletes::NewRecord => format!("({differs} or t.dbt_is_deleted = 'True')"),
+            _ => differs,
+        }
+    }
+
+    /// Whether the current version `t` differs from the query's row `s`.
+    fn differs(&self) -> String {
         match self.strategy {
             SnapshotStrategy::Timestamp { updated_at } => {
                 format!("t.dbt_valid_from < s.{}", quote(updated_at))
@@ -126,12 +138,21 @@ impl Snapshot<'_> {
                 quote(&self.relation.schema)
             ),
             format!(
-                "CREATE TABLE {} AS (select *, {} from (\n{}\n) sbq)",
+                "CREATE TABLE {} AS (select *, {}{} from (\n{}\n) sbq)",
                 self.relation.sql(),
                 self.meta_columns(""),
+                self.deleted_column("False"),
                 self.sql
             ),
         ]
+    }
+
+    /// `, 'False' as dbt_is_deleted` with `new_record` (dbt keeps the flag as text).
+    fn deleted_column(&self, value: &str) -> String {
+        match self.hard_deletes {
+            HardDeletes::NewRecord => format!(", '{value}' as dbt_is_deleted"),
+            _ => String::new(),
+        }
     }
 
     /// The statements of a later build, in one transaction.
@@ -145,7 +166,8 @@ impl Snapshot<'_> {
             SnapshotStrategy::Timestamp { updated_at } => format!("s.{}", quote(updated_at)),
             SnapshotStrategy::Check { .. } => NOW.into(),
         };
-        let mut columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        let query_columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        let mut columns = query_columns.clone();
         columns.extend(
             [
                 "dbt_scd_id",
@@ -155,7 +177,22 @@ impl Snapshot<'_> {
             ]
             .map(String::from),
         );
+        let new_record = self.hard_deletes == HardDeletes::NewRecord;
+        if new_record {
+            columns.push("dbt_is_deleted".into());
+        }
         let list = columns.join(", ");
+        // A current version whose key the query no longer has (and, with `new_record`,
+        // that does not already mark the deletion).
+        let gone = format!(
+            "t.dbt_valid_to is null and not exists (select 1 from {src} s where {same}){}",
+            if new_record {
+                " and t.dbt_is_deleted is distinct from 'True'"
+            } else {
+                ""
+            }
+        );
+        let deleted = quote(&format!("{}__dbt_snap_deleted", self.relation.identifier));
         let mut out = vec![
             format!("DROP TABLE IF EXISTS {src}"),
             format!(
@@ -164,20 +201,38 @@ impl Snapshot<'_> {
             ),
             format!("DROP TABLE IF EXISTS {new}"),
             format!(
-                "CREATE TEMPORARY TABLE {new} AS select s.*, {} from {src} s \
+                "CREATE TEMPORARY TABLE {new} AS select s.*, {}{} from {src} s \
                  where not exists ({current}) or exists ({current} and {changed})",
-                self.meta_columns("s.")
+                self.meta_columns("s."),
+                self.deleted_column("False")
             ),
             format!(
                 "UPDATE {target} AS t SET dbt_valid_to = {valid_to} FROM {src} s \
                  WHERE t.dbt_valid_to is null and {same} and {changed}"
             ),
         ];
-        if self.invalidate_hard_deletes {
+        if new_record {
+            // The deletion's version: the last values, from now on, flagged.
+            let copied: Vec<String> = query_columns.iter().map(|c| format!("t.{c}")).collect();
+            out.push(format!("DROP TABLE IF EXISTS {deleted}"));
             out.push(format!(
-                "UPDATE {target} AS t SET dbt_valid_to = {NOW} \
-                 WHERE t.dbt_valid_to is null and not exists (select 1 from {src} s where {same})"
+                "CREATE TEMPORARY TABLE {deleted} AS select {}, {} as dbt_scd_id, \
+                 {NOW} as dbt_updated_at, {NOW} as dbt_valid_from, t.dbt_valid_to, \
+                 'True' as dbt_is_deleted from {target} t where {gone}",
+                copied.join(", "),
+                hash(&["t.dbt_scd_id".to_string(), NOW.to_string()])
             ));
+        }
+        if self.hard_deletes != HardDeletes::Ignore {
+            out.push(format!(
+                "UPDATE {target} AS t SET dbt_valid_to = {NOW} WHERE {gone}"
+            ));
+        }
+        if new_record {
+            out.push(format!(
+                "INSERT INTO {target} ({list}) SELECT {list} FROM {deleted}"
+            ));
+            out.push(format!("DROP TABLE {deleted}"));
         }
         out.push(format!(
             "INSERT INTO {target} ({list}) SELECT {list} FROM {new}"
