@@ -247,6 +247,7 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
         assert_eq!(theirs["totals_are_counted"], "PASS");
         assert_eq!(theirs["delete_insert_keeps_the_columns_it_selects"], "PASS");
         assert_eq!(theirs["merge_reads_csv_and_sql_fixtures"], "PASS");
+        assert_eq!(theirs["counts_an_ephemeral_input_given_as_sql"], "PASS");
         assert_eq!(theirs["columns_follow_the_round_var"], "PASS");
         assert_eq!(theirs["append_expects_another_round"], "FAIL");
         assert!(
@@ -409,6 +410,7 @@ async fn a_dbt_task_records_each_model_and_test_and_a_failure_skips_what_reads_i
     assert_eq!(
         built,
         [
+            "big_order_count",
             "countries",
             "customer_totals",
             "customers",

@@ -61,6 +61,9 @@ pub struct Node {
     pub column_docs: Vec<(String, String)>,
 }
 
+/// The name of a unit test's fixture CTEs (`__dbt__fixture_0`...).
+pub const FIXTURE_PREFIX: &str = "__dbt__fixture_";
+
 /// What a unit test puts in place of the project's: relations by name, source tables,
 /// vars.
 pub type Stand = (
@@ -620,7 +623,18 @@ impl Project {
             ..(*self.invocation).clone()
         });
         let (sql, seen) = self.compile_in(&invocation, node, &node.template, incremental)?;
-        super::run::inline_ephemeral(self, &sql, &seen.refs)
+        // An ephemeral model given as a fixture is not inlined: the fixture stands in.
+        let inlined: Vec<String> = seen
+            .refs
+            .into_iter()
+            .filter(|r| {
+                !invocation
+                    .relations
+                    .get(r)
+                    .is_some_and(|rel| rel.identifier.starts_with(FIXTURE_PREFIX))
+            })
+            .collect();
+        super::run::inline_ephemeral(self, &sql, &inlined)
     }
 
     /// The generic tests the project and its packages define (`{% test name %}`), by the

@@ -236,7 +236,7 @@ pub async fn run(
     let mut relations = project.invocation.relations.clone();
     let mut sources = project.invocation.sources.clone();
     for (i, given) in test.given.iter().enumerate() {
-        let cte = format!("__dbt__fixture_{i}");
+        let cte = format!("{}{i}", super::project::FIXTURE_PREFIX);
         let real = match parse_input(&given.input) {
             Some(Input::Ref(name)) => relations.get(&name).cloned().map(|r| (Some(name), None, r)),
             Some(Input::Source(s, t)) => sources
@@ -253,6 +253,13 @@ pub async fn run(
         };
         let sql = match &given.rows {
             Fixture::Sql(sql) => sql.clone(),
+            // An ephemeral model has no table to type the rows by.
+            Fixture::Rows(_) if real.kind == Some("cte") => {
+                return Err(format!(
+                    "`input: {}` is an ephemeral model: give its rows with `format: sql`, as dbt requires",
+                    given.input
+                ));
+            }
             Fixture::Rows(rows) => {
                 let columns = warehouse
                     .columns(&real.sql())

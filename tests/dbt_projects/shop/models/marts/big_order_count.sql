@@ -1,0 +1,1 @@
+select count(*) as big_orders from {{ ref('int_big_paid_orders') }}
