@@ -1,7 +1,7 @@
 //! dbt's artifacts of an invocation, in dbt's shapes, so that dbt's own tooling
 //! (dbt-artifacts-parser, docs sites, Elementary, Recce) reads them: `manifest.json`
 //! (schema v12: models, seeds, snapshots and tests with their configs, `depends_on`,
-//! `refs`; sources; the parent and child maps) and `run_results.json` (schema v6: every
+//! `refs`, the macros each calls; sources; every macro; the parent and child maps) and `run_results.json` (schema v6: every
 //! node built and test run, with its status, time and message).
 
 use super::project::{Node, Project};
@@ -10,7 +10,7 @@ use crate::data_test::Relation as TestRelation;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 const DBT_VERSION: &str = "1.11.0";
@@ -29,9 +29,10 @@ fn source_id(project: &str, source: &str, table: &str) -> String {
     format!("source.{project}.{source}.{table}")
 }
 
-/// One node of the manifest.
-fn node_entry(project: &Project, node: &Node) -> Value {
+/// One node of the manifest; `macros` are all the project's, to find its calls.
+fn node_entry(project: &Project, node: &Node, macros: &BTreeSet<(String, String)>) -> Value {
     let name = &project.file.name;
+    let macros_called = super::manifest_macros::calls(project, &node.template, name, macros);
     let mut depends: Vec<String> = node
         .refs
         .iter()
@@ -75,7 +76,7 @@ fn node_entry(project: &Project, node: &Node) -> Value {
         "language": "sql",
         "refs": node.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
         "sources": node.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
-        "depends_on": {"macros": [], "nodes": depends},
+        "depends_on": {"macros": macros_called, "nodes": depends},
     });
     // A seed reads nothing: dbt's seed node has none of these.
     if node.kind == super::project::NodeKind::Seed
@@ -135,8 +136,9 @@ fn test_entry(project: &Project, check: &Check) -> Value {
 pub fn manifest(project: &Project, tests: &[Check]) -> Value {
     let name = &project.file.name;
     let mut nodes = Map::new();
+    let known = super::manifest_macros::known(project);
     for node in &project.nodes {
-        nodes.insert(node.unique_id.clone(), node_entry(project, node));
+        nodes.insert(node.unique_id.clone(), node_entry(project, node, &known));
     }
     for check in tests {
         let entry = test_entry(project, check);
@@ -199,7 +201,7 @@ pub fn manifest(project: &Project, tests: &[Check]) -> Value {
         },
         "nodes": nodes,
         "sources": sources,
-        "macros": {},
+        "macros": super::manifest_macros::macros(project),
         "docs": {},
         "exposures": {},
         "metrics": {},

@@ -67,10 +67,13 @@ pub fn read_package_file(path: &Path, name: &str, package: &str) -> Result<Macro
     parse(&blank_materializations(&text), path, name, package)
 }
 
+/// The text of dbt's own macros, as shipped.
+pub const BUILTIN: &str = include_str!("cross_db.sql");
+
 /// dbt's own macros (the `dbt` namespace).
 pub fn builtin() -> Result<MacroFile, TaskError> {
     parse(
-        include_str!("cross_db.sql"),
+        BUILTIN,
         Path::new("<updraft>/dbt/cross_db.sql"),
         "<dbt>/cross_db.sql",
         DBT,

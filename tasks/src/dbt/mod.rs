@@ -12,6 +12,7 @@ pub mod deps;
 mod expand;
 mod jinja;
 mod macros;
+mod manifest_macros;
 mod modules;
 mod mutable;
 mod packages;
