@@ -506,6 +506,11 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
     copy_tree(&repo_path("tests/dbt_projects/history"), &project);
     profiles(&project, &url, "theirs");
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    // The same rounds on SQLite (`raw.accounts` is the table `raw_accounts` there).
+    let lite_path = u.dir.path().join("lite.db");
+    let lite_url = format!("sqlite://{}?mode=rwc", lite_path.display());
+    u.env.push(("UPDRAFT_CONN_LITE".into(), lite_url.clone()));
+    let mut lite = sqlx::SqliteConnection::connect(&lite_url).await.unwrap();
     let rounds = [
         "CREATE SCHEMA raw; CREATE TABLE raw.accounts (id int, name text, plan text, updated_at timestamp);
          INSERT INTO raw.accounts VALUES (1, 'ada', 'free', '2024-01-01 10:00'), (2, 'grace', 'pro', '2024-01-01 11:00'),
@@ -525,6 +530,24 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
             .execute(&mut db)
             .await
             .unwrap();
+        let on_sqlite = change
+            .replace("CREATE SCHEMA raw; ", "")
+            .replace("raw.accounts", "raw_accounts");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(on_sqlite))
+            .execute(&mut lite)
+            .await
+            .unwrap();
+        let out = u.run(&[
+            "dbt",
+            "snapshot",
+            "--project",
+            &project.to_string_lossy(),
+            "--conn",
+            "lite",
+            "--schema",
+            "lite",
+        ]);
+        assert!(out.status.success(), "{:?}", text(&out));
         run_dbt(&project, &["snapshot"]);
         let out = u.run(&[
             "dbt",
@@ -553,6 +576,22 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
             let theirs = history(&mut db, &format!("theirs.{table}"), columns).await;
             let ours = history(&mut db, &format!("ours.{table}"), columns).await;
             assert_eq!(theirs, ours, "round {}: {table}", round + 1);
+            // SQLite keeps the same versions (its times and ids are its own).
+            let versions =
+                "SELECT id, name, plan, dbt_valid_to IS NULL FROM {} ORDER BY 1, 2, 3, 4";
+            let on_pg: Vec<(i32, String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(
+                versions.replace("{}", &format!("ours.{table}")),
+            ))
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+            let on_sqlite: Vec<(i32, String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(
+                versions.replace("{}", &format!("lite_{table}")),
+            ))
+            .fetch_all(&mut lite)
+            .await
+            .unwrap();
+            assert_eq!(on_pg, on_sqlite, "round {}: {table} on SQLite", round + 1);
         }
     }
     // Three rounds leave versions: ada 3 by time, margaret's silent change unseen.

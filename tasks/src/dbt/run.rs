@@ -606,9 +606,12 @@ async fn build_snapshot(
     let Some(strategy) = &node.settings.snapshot else {
         return Err("a snapshot without a strategy".into());
     };
-    if !matches!(warehouse, Warehouse::Postgres(_)) {
-        return Err("snapshots are built on PostgreSQL only, for now".into());
-    }
+    let dialect = match warehouse {
+        Warehouse::Postgres(_) => super::snapshots::Dialect::Postgres,
+        Warehouse::Sqlite(_) => super::snapshots::Dialect::Sqlite {
+            now: Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        },
+    };
     let sql = compiled_sql(project, node, false).map_err(|e| e.to_string())?;
     let columns: Vec<String> = warehouse
         .columns(&format!("(\n{sql}\n) sbq"))
@@ -624,6 +627,7 @@ async fn build_snapshot(
         strategy,
         hard_deletes: node.settings.hard_deletes,
         columns: &columns,
+        dialect,
     };
     let exists = warehouse
         .existing(&node.relation)

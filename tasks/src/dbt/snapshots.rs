@@ -41,16 +41,18 @@ pub fn blocks(text: &str, path: &Path) -> Result<Vec<(String, String)>, TaskErro
     Ok(found)
 }
 
-/// dbt's `snapshot_get_time()` on PostgreSQL.
-const NOW: &str = "now()::timestamp without time zone";
+/// dbt's `snapshot_get_time()` on PostgreSQL (one value in the build's transaction).
+const PG_NOW: &str = "now()::timestamp without time zone";
 
-/// dbt's `snapshot_hash_arguments`: an md5 of the values joined by `|`.
-fn hash(values: &[String]) -> String {
-    let parts: Vec<String> = values
-        .iter()
-        .map(|v| format!("coalesce(cast({v} as varchar ), '')"))
-        .collect();
-    format!("md5({})", parts.join(" || '|' || "))
+/// The SQL a snapshot is built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    /// SQLite, with the build's time as a literal (SQLite's `now` may move between the
+    /// statements of one build).
+    Sqlite {
+        now: String,
+    },
 }
 
 /// What a snapshot's build needs.
@@ -62,14 +64,45 @@ pub struct Snapshot<'a> {
     pub hard_deletes: HardDeletes,
     /// The query's columns, in order.
     pub columns: &'a [String],
+    pub dialect: Dialect,
 }
 
 impl Snapshot<'_> {
+    /// dbt's `snapshot_get_time()`.
+    fn now(&self) -> String {
+        match &self.dialect {
+            Dialect::Postgres => PG_NOW.into(),
+            Dialect::Sqlite { now } => format!("'{now}'"),
+        }
+    }
+
+    /// dbt's `snapshot_hash_arguments`: an md5 of the values joined by `|` (SQLite has no
+    /// md5: the joined values themselves).
+    fn hash(&self, values: &[String]) -> String {
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| format!("coalesce(cast({v} as varchar ), '')"))
+            .collect();
+        let joined = parts.join(" || '|' || ");
+        match self.dialect {
+            Dialect::Postgres => format!("md5({joined})"),
+            Dialect::Sqlite { .. } => format!("({joined})"),
+        }
+    }
+
+    /// `a is distinct from b`, null-safe.
+    fn distinct(&self, a: &str, b: &str) -> String {
+        match self.dialect {
+            Dialect::Postgres => format!("{a} is distinct from {b}"),
+            Dialect::Sqlite { .. } => format!("{a} is not {b}"),
+        }
+    }
+
     /// The expression of a version's time (`updated_at`, or now for `check`), on `s`.
     fn updated_at(&self, s: &str) -> String {
         match self.strategy {
             SnapshotStrategy::Timestamp { updated_at } => format!("{s}{}", quote(updated_at)),
-            SnapshotStrategy::Check { .. } => NOW.into(),
+            SnapshotStrategy::Check { .. } => self.now(),
         }
     }
 
@@ -84,7 +117,7 @@ impl Snapshot<'_> {
         keys.push(at.clone());
         format!(
             "{} as dbt_scd_id, {at} as dbt_updated_at, {at} as dbt_valid_from, nullif({at}, {at}) as dbt_valid_to",
-            hash(&keys)
+            self.hash(&keys)
         )
     }
 
@@ -123,7 +156,10 @@ impl Snapshot<'_> {
                 };
                 let diffs: Vec<String> = checked
                     .iter()
-                    .map(|c| format!("t.{c} is distinct from s.{c}", c = quote(c)))
+                    .map(|c| {
+                        let c = quote(c);
+                        self.distinct(&format!("t.{c}"), &format!("s.{c}"))
+                    })
                     .collect();
                 format!("({})", diffs.join(" or "))
             }
@@ -132,19 +168,24 @@ impl Snapshot<'_> {
 
     /// The statements of the first build.
     pub fn create(&self) -> Vec<String> {
-        vec![
-            format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                quote(&self.relation.schema)
-            ),
-            format!(
-                "CREATE TABLE {} AS (select *, {}{} from (\n{}\n) sbq)",
-                self.relation.sql(),
-                self.meta_columns(""),
-                self.deleted_column("False"),
-                self.sql
-            ),
-        ]
+        let select = format!(
+            "select *, {}{} from (\n{}\n) sbq",
+            self.meta_columns(""),
+            self.deleted_column("False"),
+            self.sql
+        );
+        match self.dialect {
+            Dialect::Postgres => vec![
+                format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote(&self.relation.schema)
+                ),
+                format!("CREATE TABLE {} AS ({select})", self.relation.sql()),
+            ],
+            Dialect::Sqlite { .. } => {
+                vec![format!("CREATE TABLE {} AS {select}", self.relation.sql())]
+            }
+        }
     }
 
     /// `, 'False' as dbt_is_deleted` with `new_record` (dbt keeps the flag as text).
@@ -164,8 +205,9 @@ impl Snapshot<'_> {
         let current = format!("select 1 from {target} t where t.dbt_valid_to is null and {same}");
         let valid_to = match self.strategy {
             SnapshotStrategy::Timestamp { updated_at } => format!("s.{}", quote(updated_at)),
-            SnapshotStrategy::Check { .. } => NOW.into(),
+            SnapshotStrategy::Check { .. } => self.now(),
         };
+        let now = self.now();
         let query_columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
         let mut columns = query_columns.clone();
         columns.extend(
@@ -187,9 +229,9 @@ impl Snapshot<'_> {
         let gone = format!(
             "t.dbt_valid_to is null and not exists (select 1 from {src} s where {same}){}",
             if new_record {
-                " and t.dbt_is_deleted is distinct from 'True'"
+                format!(" and {}", self.distinct("t.dbt_is_deleted", "'True'"))
             } else {
-                ""
+                String::new()
             }
         );
         let deleted = quote(&format!("{}__dbt_snap_deleted", self.relation.identifier));
@@ -217,15 +259,15 @@ impl Snapshot<'_> {
             out.push(format!("DROP TABLE IF EXISTS {deleted}"));
             out.push(format!(
                 "CREATE TEMPORARY TABLE {deleted} AS select {}, {} as dbt_scd_id, \
-                 {NOW} as dbt_updated_at, {NOW} as dbt_valid_from, t.dbt_valid_to, \
+                 {now} as dbt_updated_at, {now} as dbt_valid_from, t.dbt_valid_to, \
                  'True' as dbt_is_deleted from {target} t where {gone}",
                 copied.join(", "),
-                hash(&["t.dbt_scd_id".to_string(), NOW.to_string()])
+                self.hash(&["t.dbt_scd_id".to_string(), now.clone()])
             ));
         }
         if self.hard_deletes != HardDeletes::Ignore {
             out.push(format!(
-                "UPDATE {target} AS t SET dbt_valid_to = {NOW} WHERE {gone}"
+                "UPDATE {target} AS t SET dbt_valid_to = {now} WHERE {gone}"
             ));
         }
         if new_record {
