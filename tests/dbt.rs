@@ -537,29 +537,23 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
             .execute(&mut lite)
             .await
             .unwrap();
-        let out = u.run(&[
-            "dbt",
-            "snapshot",
-            "--project",
-            &project.to_string_lossy(),
-            "--conn",
-            "lite",
-            "--schema",
-            "lite",
-        ]);
-        assert!(out.status.success(), "{:?}", text(&out));
+        let snapshot = |conn: &str, schema: &str| {
+            let project = project.to_string_lossy().to_string();
+            let out = u.run(&[
+                "dbt",
+                "snapshot",
+                "--project",
+                &project,
+                "--conn",
+                conn,
+                "--schema",
+                schema,
+            ]);
+            assert!(out.status.success(), "{:?}", text(&out));
+        };
+        snapshot("lite", "lite");
         run_dbt(&project, &["snapshot"]);
-        let out = u.run(&[
-            "dbt",
-            "snapshot",
-            "--project",
-            &project.to_string_lossy(),
-            "--conn",
-            "warehouse",
-            "--schema",
-            "ours",
-        ]);
-        assert!(out.status.success(), "{:?}", text(&out));
+        snapshot("warehouse", "ours");
         let by_now = "id, name, plan, dbt_valid_to is null as current";
         for (table, columns) in [
             (
