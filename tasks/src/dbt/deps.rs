@@ -24,6 +24,9 @@ pub struct Installed {
 
 const HUB: &str = "https://hub.getdbt.com/";
 
+/// The largest package archive downloaded (dbt packages are a few MB at most).
+const MAX_ARCHIVE: usize = 200_000_000;
+
 fn fail(message: String) -> TaskError {
     TaskError::Config(message)
 }
@@ -230,18 +233,28 @@ async fn hub_version(
 /// Downloads a `.tar.gz` package and installs its one top folder under its project's
 /// name; that name.
 async fn download(client: &reqwest::Client, url: &str, target: &Path) -> Result<String, TaskError> {
-    let bytes = client
+    let mut response = client
         .get(url)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| fail(format!("cannot download {url}: {e}")))?
-        .bytes()
-        .await
         .map_err(|e| fail(format!("cannot download {url}: {e}")))?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fail(format!("cannot download {url}: {e}")))?
+    {
+        if bytes.len() + chunk.len() > MAX_ARCHIVE {
+            return Err(fail(format!(
+                "{url}: the archive is larger than {} MB; install it by hand",
+                MAX_ARCHIVE / 1_000_000
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let staging = tempdir_in(target)?;
     let unpacked = staging.clone();
-    let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
         // `unpack` keeps every entry inside the folder (it refuses `..` and absolute paths).
@@ -268,6 +281,20 @@ async fn clone_git(
     subdirectory: Option<&str>,
     target: &Path,
 ) -> Result<(String, Option<String>), TaskError> {
+    // Neither may reach outside the checkout or read as one of git's options.
+    if revision.is_some_and(|r| r.starts_with('-')) {
+        return Err(fail(format!("{url}: `revision` cannot start with `-`")));
+    }
+    if let Some(sub) = subdirectory
+        && (Path::new(sub).is_absolute()
+            || Path::new(sub)
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir)))
+    {
+        return Err(fail(format!(
+            "{url}: `subdirectory: {sub}` must be a folder inside the repository"
+        )));
+    }
     let staging = tempdir_in(target)?;
     let checkout = staging.join("repo");
     let git = |args: Vec<String>| {

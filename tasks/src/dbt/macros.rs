@@ -51,20 +51,26 @@ static TEST_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%(-?)\s*endtest\s*(-?)%\}").unwrap_or_else(|e| unreachable!("{e}"))
 });
 
+fn read_text(path: &Path) -> Result<String, TaskError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))
+}
+
 /// Reads a macro file of `package`, named `name` as a template.
 pub fn read_file(path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, path, name, package)
+    parse(&read_text(path)?, path, name, package)
 }
 
 /// Reads a macro file of an installed package: its custom materializations are left
 /// out (a model asking for one is refused by its `materialized`), the rest as the
 /// project's.
 pub fn read_package_file(path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
-    parse(&blank_materializations(&text), path, name, package)
+    parse(
+        &blank_materializations(&read_text(path)?),
+        path,
+        name,
+        package,
+    )
 }
 
 /// The text of dbt's own macros, as shipped.
