@@ -76,6 +76,8 @@ async fn a_project_with_packages_builds_as_dbt_builds_it() {
             .contains("\"all_kinds\":\"buy,click,view\"")
     );
 
+    // The project's on-run-start hooks made the table its on-run-end hook wrote to.
+    assert_eq!(mine["_audit.runs"].1, "[{\"schemas\":1,\"factor\":2}]");
     // dbt's Column as a package reads it: types with precision, kinds.
     let described = &mine[".column_kinds"].1;
     assert!(

@@ -688,6 +688,32 @@ impl Project {
             .map_err(|e| TaskError::Config(super::jinja_error(&self.file.root, &e)))
     }
 
+    /// An `on-run-start` / `on-run-end` hook's SQL; `schemas`: those of the run's nodes.
+    pub fn render_hook(&self, sql: &str, schemas: &[String]) -> Result<String, TaskError> {
+        let scope = Arc::new(Scope {
+            phase: Phase::Execute,
+            resource_type: "operation",
+            ..Scope::parsing(&self.invocation, "on-run", Layer::new())
+        });
+        let ctx = minijinja::context! {
+            schemas => schemas,
+            database_schemas => schemas.iter().map(|s| (Value::Null, s.as_str())).collect::<Vec<_>>(),
+            results => Vec::<minijinja::Value>::new(),
+            ..context::context(scope)
+        };
+        self.env
+            .render_str(
+                &format!("{}{}", self.prelude, super::mutable::rewrite(sql)),
+                ctx,
+            )
+            .map_err(|e| {
+                TaskError::Config(super::jinja_error(
+                    &self.file.root.join("dbt_project.yml"),
+                    &e,
+                ))
+            })
+    }
+
     /// The node of this name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)

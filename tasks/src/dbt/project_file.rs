@@ -28,6 +28,9 @@ pub struct ProjectFile {
     pub packages_install_path: String,
     /// `dispatch:`: each macro namespace's package search order.
     pub dispatch: BTreeMap<String, Vec<String>>,
+    /// `on-run-start:` and `on-run-end:`: SQL templates run before and after the nodes.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
     /// Whether the folder had a `dbt_project.yml` (else: a plain folder of models).
     pub declared: bool,
 }
@@ -149,6 +152,25 @@ impl ProjectFile {
             }
         };
         let dispatch = read_dispatch(doc.get("dispatch"), &shown.to_string())?;
+        let on_run = |key: &str| -> Result<Vec<String>, TaskError> {
+            match doc.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::String(sql)) => Ok(vec![sql.clone()]),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| match i {
+                        Value::String(sql) => Ok(sql.clone()),
+                        other => Err(TaskError::Config(format!(
+                            "{shown}: `{key}`: SQL strings, found {other}"
+                        ))),
+                    })
+                    .collect(),
+                Some(other) => Err(TaskError::Config(format!(
+                    "{shown}: `{key}`: SQL or a list of SQL, found {other}"
+                ))),
+            }
+        };
+        let (on_run_start, on_run_end) = (on_run("on-run-start")?, on_run("on-run-end")?);
         let packages_install_path = match doc.get("packages-install-path") {
             None | Some(Value::Null) => "dbt_packages".to_string(),
             Some(Value::String(p)) => safe_path(p, &shown.to_string(), "packages-install-path")?,
@@ -180,6 +202,8 @@ impl ProjectFile {
             },
             packages_install_path,
             dispatch,
+            on_run_start,
+            on_run_end,
             declared: true,
         })
     }
@@ -198,6 +222,8 @@ impl ProjectFile {
             trees: ConfigTrees::default(),
             packages_install_path: "dbt_packages".into(),
             dispatch: BTreeMap::new(),
+            on_run_start: Vec::new(),
+            on_run_end: Vec::new(),
             declared: false,
         }
     }

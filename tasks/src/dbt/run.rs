@@ -155,6 +155,22 @@ pub async fn execute(
         project.invocation.sources.len(),
         project.macros.iter().map(|m| m.macros.len()).sum::<usize>()
     ));
+    let schemas: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.settings.materialized != Materialized::Ephemeral)
+        .map(|n| n.relation.schema.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let on_run = (&project.file.on_run_start, &project.file.on_run_end);
+    run_hooks(
+        project,
+        warehouse,
+        ("on-run-start", on_run.0),
+        &schemas,
+        sink,
+    )
+    .await?;
     let mut summary = Summary::default();
     let mut broken: BTreeSet<String> = BTreeSet::new();
     let mut index = 0usize;
@@ -266,8 +282,43 @@ pub async fn execute(
             summary.tests.push(result);
         }
     }
+    run_hooks(project, warehouse, ("on-run-end", on_run.1), &schemas, sink).await?;
     sink.log.line(summary.done_line());
     Ok(summary)
+}
+
+/// Runs the project's `on-run-start` or `on-run-end` hooks, each on its own, as dbt does;
+/// a failing one fails the command.
+async fn run_hooks(
+    project: &Project,
+    warehouse: &mut Warehouse,
+    (which, hooks): (&str, &[String]),
+    schemas: &[String],
+    sink: &Sink<'_>,
+) -> Result<(), TaskError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    sink.log
+        .line(format!("Running {} {which} hook(s)", hooks.len()));
+    for (i, hook) in hooks.iter().enumerate() {
+        let name = format!("{}.{which}.{i}", project.file.name);
+        let clock = std::time::Instant::now();
+        let sql = project.render_hook(hook, schemas)?;
+        if !sql.trim().is_empty() {
+            warehouse
+                .in_transaction(std::slice::from_ref(&sql))
+                .await
+                .map_err(|e| TaskError::Fatal(format!("{name}: {e}")))?;
+        }
+        sink.log.line(format!(
+            "{} of {} OK hook: {name} [{:.2}s]",
+            i + 1,
+            hooks.len(),
+            clock.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
 }
 
 /// A test of the project: a generic test of its property files, or a singular test with
