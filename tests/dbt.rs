@@ -239,6 +239,13 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
             "persist_docs: {:?}",
             theirs[".customer_totals"].0
         );
+        assert!(
+            theirs[".customer_totals"]
+                .0
+                .contains("by its name in the `countries` seed"),
+            "a docs block in a description: {:?}",
+            theirs[".customer_totals"].0
+        );
         let (theirs, mine) = (dbt_verdicts(&project, "shop"), our_verdicts(&ours));
         assert_eq!(theirs, mine, "round {round}: test verdicts\n{ours}");
         assert!(theirs.len() >= 12, "{theirs:?}");

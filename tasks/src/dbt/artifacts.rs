@@ -132,6 +132,28 @@ fn test_entry(project: &Project, check: &Check) -> Value {
     })
 }
 
+/// The manifest's `docs`: the project's `{% docs %}` blocks.
+fn docs(project: &Project) -> Map<String, Value> {
+    let name = &project.file.name;
+    project
+        .docs
+        .iter()
+        .map(|(doc, block)| {
+            let unique_id = format!("doc.{name}.{doc}");
+            let entry = json!({
+                "name": doc,
+                "resource_type": "doc",
+                "package_name": name,
+                "path": block.path,
+                "original_file_path": block.path,
+                "unique_id": unique_id,
+                "block_contents": block.text,
+            });
+            (unique_id, entry)
+        })
+        .collect()
+}
+
 /// The manifest of `project` with its tests.
 pub fn manifest(project: &Project, tests: &[Check]) -> Value {
     let name = &project.file.name;
@@ -202,7 +224,7 @@ pub fn manifest(project: &Project, tests: &[Check]) -> Value {
         "nodes": nodes,
         "sources": sources,
         "macros": super::manifest_macros::macros(project),
-        "docs": {},
+        "docs": docs(project),
         "exposures": {},
         "metrics": {},
         "groups": {},

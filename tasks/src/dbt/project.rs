@@ -90,6 +90,8 @@ pub struct Project {
     pub source_schemas: BTreeMap<String, String>,
     /// The property files' unit tests.
     pub unit_tests: Vec<super::unit_tests::UnitTest>,
+    /// The `{% docs %}` blocks of its `.md` files, by name.
+    pub docs: BTreeMap<String, DocsBlock>,
     /// The singular tests of `test-paths`: (name, file, path inside the project, SQL template).
     pub singular_tests: Vec<(String, PathBuf, String, String)>,
     pub invocation: Arc<Invocation>,
@@ -170,6 +172,14 @@ struct Properties {
     models: Vec<Value>,
     sources: Vec<Value>,
     unit_tests: Vec<Value>,
+    docs: BTreeMap<String, DocsBlock>,
+}
+
+/// A `{% docs name %}` block: its file inside the project, its text.
+#[derive(Debug, Clone)]
+pub struct DocsBlock {
+    pub path: String,
+    pub text: String,
 }
 
 fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskError> {
@@ -247,15 +257,20 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
         }
     }
     let blocks = docs_blocks(root, &dirs)?;
+    let texts: BTreeMap<String, String> = blocks
+        .iter()
+        .map(|(name, b)| (name.clone(), b.text.clone()))
+        .collect();
     for text in out.descriptions.values_mut().chain(
         out.column_docs
             .values_mut()
             .flat_map(|c| c.iter_mut().map(|(_, d)| d)),
     ) {
         if text.contains("doc(") {
-            *text = with_docs(text, &blocks)?;
+            *text = with_docs(text, &texts)?;
         }
     }
+    out.docs = blocks;
     Ok(out)
 }
 
@@ -267,13 +282,19 @@ static DOCS_BLOCK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(
 });
 
 /// The `{% docs name %}...{% enddocs %}` blocks of the project's `.md` files.
-fn docs_blocks(root: &Path, dirs: &[String]) -> Result<BTreeMap<String, String>, TaskError> {
+fn docs_blocks(root: &Path, dirs: &[String]) -> Result<BTreeMap<String, DocsBlock>, TaskError> {
     let mut out = BTreeMap::new();
-    for (path, _) in files_under(root, dirs, &[".md"]) {
+    for (path, inside) in files_under(root, dirs, &[".md"]) {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| TaskError::Config(format!("cannot read {}: {e}", path.display())))?;
         for block in DOCS_BLOCK.captures_iter(&text) {
-            out.insert(block[1].to_string(), block[2].trim().to_string());
+            out.insert(
+                block[1].to_string(),
+                DocsBlock {
+                    path: inside.clone(),
+                    text: block[2].trim().to_string(),
+                },
+            );
         }
     }
     Ok(out)
@@ -477,6 +498,7 @@ impl Project {
             source_schemas,
             singular_tests: Vec::new(),
             unit_tests: super::unit_tests::read(&props.unit_tests)?,
+            docs: props.docs.clone(),
             invocation: Arc::new(invocation.clone()),
         };
         project.name_relations(&prelude, &parse_inv)?;
