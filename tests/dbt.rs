@@ -12,7 +12,7 @@ use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn dbt() -> String {
+pub(crate) fn dbt() -> String {
     std::env::var("DBT_BIN").expect("DBT_BIN (scripts/ensure-dbt.sh installs dbt)")
 }
 

@@ -178,7 +178,7 @@ fn hub_document(base: &str, versions: &[&str]) -> Vec<u8> {
         .map(|v| {
             (
                 v.to_string(),
-                serde_json::json!({"name": "tiny", "version": v,
+                serde_json::json!({"name": "tiny", "version": v, "packages": [],
                     "downloads": {"tarball": format!("{base}/tarballs/tiny-{v}.tar.gz")}}),
             )
         })
@@ -212,6 +212,11 @@ async fn deps_installs_hub_git_and_local_packages_and_pins_them() {
         "/api/v1/acme/tiny.json".into(),
         hub_document(&base, &["1.0.0", "1.2.0", "2.0.0"]),
     );
+    // dbt asks for the hub's index too.
+    files
+        .lock()
+        .unwrap()
+        .insert("/api/v1/index.json".into(), b"[\"acme/tiny\"]".to_vec());
     u.env
         .push(("DBT_PACKAGE_HUB_URL".into(), format!("{base}/")));
 
@@ -260,7 +265,7 @@ async fn deps_installs_hub_git_and_local_packages_and_pins_them() {
     std::fs::create_dir_all(project.join("models")).unwrap();
     std::fs::write(
         project.join("dbt_project.yml"),
-        "name: consumer\nconfig-version: 2\nmodels:\n  consumer:\n    +materialized: table\n",
+        "name: consumer\nconfig-version: 2\nprofile: consumer\nmodels:\n  consumer:\n    +materialized: table\n",
     )
     .unwrap();
     std::fs::write(
@@ -308,6 +313,32 @@ async fn deps_installs_hub_git_and_local_packages_and_pins_them() {
     assert!(stdout.contains("3 packages installed"), "{stdout}");
     let lock = std::fs::read_to_string(project.join("package-lock.yml")).unwrap();
     assert!(lock.contains("version: 1.2.0"), "{lock}");
+    // `dbt deps` on a copy of the project, from the same hub and repository, installs
+    // the same packages (the local one linked), the same versions.
+    let twin = work.join("twin").join("consumer");
+    std::fs::create_dir_all(twin.join("models")).unwrap();
+    for file in ["dbt_project.yml", "packages.yml"] {
+        std::fs::copy(project.join(file), twin.join(file)).unwrap();
+    }
+    let lib_twin = work.join("twin").join("lib");
+    copy_tree(&lib, &lib_twin);
+    crate::dbt::profiles(&twin, &url, "twin");
+    let out = std::process::Command::new(crate::dbt::dbt())
+        .args(["deps", "--profiles-dir", ".", "--project-dir", "."])
+        .current_dir(&twin)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .env("DBT_PACKAGE_HUB_URL", format!("{base}/"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dbt deps: {:?}", text(&out));
+    for (package, file) in [
+        ("tiny", "macros/version.sql"),
+        ("gitpkg", "macros/which.sql"),
+    ] {
+        let theirs = std::fs::read_to_string(twin.join("dbt_packages").join(package).join(file));
+        let ours = std::fs::read_to_string(project.join("dbt_packages").join(package).join(file));
+        assert_eq!(theirs.unwrap(), ours.unwrap(), "{package}");
+    }
 
     // A newer 1.x on the hub: the lock keeps 1.2.0.
     files.lock().unwrap().insert(
