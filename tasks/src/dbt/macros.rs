@@ -319,20 +319,126 @@ pub fn register(
     Ok(())
 }
 
-/// What every rendering starts with, on the first line so that lines keep their numbers:
-/// the macro files imported into the rendering's state.
-pub fn prelude(files: &[MacroFile]) -> String {
-    files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            format!(
-                "{{%- import {name:?} as __mf{i} -%}}{{%- do __load_macros({i}, __mf{i}) -%}}",
-                name = f.name
-            )
-        })
-        .collect()
+/// What a rendering starts with, on the first line so that lines keep their numbers:
+/// the macro files imported into the rendering's state — only those the template can
+/// reach (a name it writes, then what those files write, and so on), since importing
+/// hundreds of package files into every rendering would cost more than the rendering.
+/// A macro reached by a name built at run time (`context[name]`) is not seen: such a
+/// rendering is done again with every file imported ([`render`]).
+#[derive(Debug)]
+pub struct Prelude {
+    imports: Vec<String>,
+    /// The files that define a name, or a macro dispatch may reach from it
+    /// (`default__x` from `x`).
+    by_name: BTreeMap<String, Vec<usize>>,
+    /// Each file's files, itself and all it reaches.
+    reach: Vec<BTreeSet<usize>>,
 }
+
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").unwrap_or_else(|e| unreachable!("{e}")));
+
+impl Prelude {
+    /// The prelude of `files`.
+    pub fn new(files: &[MacroFile]) -> Self {
+        let imports = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                format!(
+                    "{{%- import {name:?} as __mf{i} -%}}{{%- do __load_macros({i}, __mf{i}) -%}}",
+                    name = f.name
+                )
+            })
+            .collect();
+        let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, file) in files.iter().enumerate() {
+            for name in &file.macros {
+                by_name.entry(name.clone()).or_default().push(i);
+                if let Some((_, dispatched)) = name.split_once("__") {
+                    by_name.entry(dispatched.to_string()).or_default().push(i);
+                }
+            }
+        }
+        let direct: Vec<BTreeSet<usize>> = files
+            .iter()
+            .map(|f| Self::named(&by_name, &f.text))
+            .collect();
+        let reach = (0..files.len())
+            .map(|i| {
+                let mut seen = BTreeSet::from([i]);
+                let mut pending = vec![i];
+                while let Some(f) = pending.pop() {
+                    for &next in &direct[f] {
+                        if seen.insert(next) {
+                            pending.push(next);
+                        }
+                    }
+                }
+                seen
+            })
+            .collect();
+        Self {
+            imports,
+            by_name,
+            reach,
+        }
+    }
+
+    /// The files defining a name `text` writes.
+    fn named(by_name: &BTreeMap<String, Vec<usize>>, text: &str) -> BTreeSet<usize> {
+        WORD.find_iter(text)
+            .filter_map(|w| by_name.get(w.as_str()))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The imports a rendering of `template` needs.
+    pub fn of(&self, template: &str) -> String {
+        let mut files = BTreeSet::new();
+        for f in Self::named(&self.by_name, template) {
+            files.extend(self.reach[f].iter().copied());
+        }
+        files
+            .into_iter()
+            .map(|i| self.imports[i].as_str())
+            .collect()
+    }
+
+    /// Every file's import.
+    pub fn all(&self) -> String {
+        self.imports.concat()
+    }
+}
+
+/// Renders `template` with the macro files it reaches imported; again with all of them
+/// when it called a macro by a name the template does not write.
+pub fn render(
+    env: &Environment<'static>,
+    prelude: &Prelude,
+    template: &str,
+    ctx: Value,
+) -> Result<String, Error> {
+    match env.render_str(&format!("{}{template}", prelude.of(template)), ctx.clone()) {
+        Err(e) if not_loaded(&e) => env.render_str(&format!("{}{template}", prelude.all()), ctx),
+        done => done,
+    }
+}
+
+/// Whether an error (or what caused it) is a macro called without its file imported.
+fn not_loaded(e: &Error) -> bool {
+    let mut at: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = at {
+        if err.to_string().contains(NOT_LOADED) {
+            return true;
+        }
+        at = err.source();
+    }
+    false
+}
+
+const NOT_LOADED: &str = "the project's macros are not loaded in this rendering";
 
 fn load_macros(state: &State, index: usize, module: Value) {
     state.set_temp(&format!("__mf{index}"), module);
@@ -374,12 +480,7 @@ impl Object for MacroCall {
     fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let module = state
             .get_temp(&format!("__mf{}", self.file))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidOperation,
-                    "the project's macros are not loaded in this rendering",
-                )
-            })?;
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, NOT_LOADED))?;
         let found = module.get_attr(&self.name)?;
         RETURNED.with(|slots| slots.borrow_mut().push(None));
         let result = found.call(state, args);
@@ -394,6 +495,28 @@ impl Object for MacroCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendering_imports_the_files_its_names_reach() {
+        let file = |name: &str, text: &str| parse(text, Path::new(name), name, "shop").unwrap();
+        let files = [
+            file("a.sql", "{% macro x() %}{{ y() }}{% endmacro %}"),
+            file(
+                "b.sql",
+                "{% macro default__y() %}1{% endmacro %}{% macro y() %}{{ adapter.dispatch('y')() }}{% endmacro %}",
+            ),
+            file("c.sql", "{% macro z() %}2{% endmacro %}"),
+        ];
+        let prelude = Prelude::new(&files);
+        let imports = prelude.of("select {{ x() }}");
+        assert!(
+            imports.contains("\"a.sql\"") && imports.contains("\"b.sql\""),
+            "{imports}"
+        );
+        assert!(!imports.contains("\"c.sql\""), "{imports}");
+        assert_eq!(prelude.of("select 1"), "");
+        assert!(prelude.all().contains("\"c.sql\""));
+    }
 
     #[test]
     fn a_packages_materializations_are_left_out_and_the_projects_refused() {

@@ -79,7 +79,7 @@ pub struct Project {
     /// Where each macro lives, by package.
     pub namespaces: Arc<macros::Namespaces>,
     /// What every rendering starts with: the macro files imported (built once).
-    prelude: String,
+    prelude: macros::Prelude,
     pub env: Arc<Environment<'static>>,
     /// Models and seeds, each after what it reads.
     pub nodes: Vec<Node>,
@@ -405,7 +405,7 @@ impl Project {
             runner: std::sync::OnceLock::new(),
         };
         let env = Arc::new(env);
-        let prelude = macros::prelude(&macro_files);
+        let prelude = macros::Prelude::new(&macro_files);
         let parse_inv = Arc::new(invocation.clone());
         let mut nodes = Vec::new();
         for (path, inside) in files_under(root, &file.model_paths, &[".sql", ".py"]) {
@@ -491,7 +491,7 @@ impl Project {
             file,
             macros: macro_files,
             namespaces,
-            prelude: prelude.clone(),
+            prelude,
             env,
             nodes,
             properties: Value::Null,
@@ -501,7 +501,7 @@ impl Project {
             docs: props.docs.clone(),
             invocation: Arc::new(invocation.clone()),
         };
-        project.name_relations(&prelude, &parse_inv)?;
+        project.name_relations(&parse_inv)?;
         invocation.relations = project
             .nodes
             .iter()
@@ -547,7 +547,7 @@ impl Project {
 
     /// Names each node's relation: its schema and alias, by the project's macros when it
     /// has `generate_schema_name` / `generate_alias_name`, else by dbt's defaults.
-    fn name_relations(&mut self, prelude: &str, inv: &Arc<Invocation>) -> Result<(), TaskError> {
+    fn name_relations(&mut self, inv: &Arc<Invocation>) -> Result<(), TaskError> {
         let target_schema = inv.target.schema.clone();
         for node in &mut self.nodes {
             let custom_schema = node.config.get("schema").and_then(Value::as_str);
@@ -561,7 +561,7 @@ impl Project {
                     "{{{{ generate_schema_name({}, model) }}}}",
                     py_literal(custom_schema)
                 );
-                render(&self.env, prelude, inv, node, &call)?
+                render(&self.env, &self.prelude, inv, node, &call)?
                     .trim()
                     .to_string()
             } else {
@@ -575,7 +575,7 @@ impl Project {
                     "{{{{ generate_alias_name({}, model) }}}}",
                     py_literal(custom_alias)
                 );
-                render(&self.env, prelude, inv, node, &call)?
+                render(&self.env, &self.prelude, inv, node, &call)?
                     .trim()
                     .to_string()
             } else {
@@ -621,11 +621,13 @@ impl Project {
             incremental,
             ..node_scope(invocation, node)
         });
-        let source = format!("{}{template}", self.prelude);
-        let sql = self
-            .env
-            .render_str(&source, context::context(scope.clone()))
-            .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
+        let sql = macros::render(
+            &self.env,
+            &self.prelude,
+            template,
+            context::context(scope.clone()),
+        )
+        .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))?;
         let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
         Ok((sql, seen))
     }
@@ -693,7 +695,12 @@ impl Project {
             }
             call.push(format!("{key}=__args[{key:?}]"));
         }
-        let template = format!("{}{{{{ __test({}) }}}}", self.prelude, call.join(", "));
+        // The macro's name written, so that its file is imported.
+        let macro_name = format!("test_{}", name.rsplit('.').next().unwrap_or(name));
+        let template = format!(
+            "{{#- {macro_name} -#}}{{{{ __test({}) }}}}",
+            call.join(", ")
+        );
         let scope = Arc::new(Scope {
             phase: Phase::Execute,
             ..Scope::parsing(&self.invocation, name, config)
@@ -705,8 +712,7 @@ impl Project {
             __args => minijinja::Value::from_serialize(args),
             ..context::context(scope)
         };
-        self.env
-            .render_str(&template, ctx)
+        macros::render(&self.env, &self.prelude, &template, ctx)
             .map_err(|e| TaskError::Config(super::jinja_error(&self.file.root, &e)))
     }
 
@@ -723,17 +729,12 @@ impl Project {
             results => Vec::<minijinja::Value>::new(),
             ..context::context(scope)
         };
-        self.env
-            .render_str(
-                &format!("{}{}", self.prelude, super::mutable::rewrite(sql)),
-                ctx,
-            )
-            .map_err(|e| {
-                TaskError::Config(super::jinja_error(
-                    &self.file.root.join("dbt_project.yml"),
-                    &e,
-                ))
-            })
+        macros::render(&self.env, &self.prelude, &super::mutable::rewrite(sql), ctx).map_err(|e| {
+            TaskError::Config(super::jinja_error(
+                &self.file.root.join("dbt_project.yml"),
+                &e,
+            ))
+        })
     }
 
     /// The node of this name.
@@ -788,13 +789,13 @@ impl Project {
                     column_docs: Vec::new(),
                 };
                 let scope = Arc::new(node_scope(&self.invocation, &node));
-                let parsed = self
-                    .env
-                    .render_str(
-                        &format!("{}{template}", self.prelude),
-                        context::context(scope.clone()),
-                    )
-                    .map_err(|e| super::jinja_error(file, &e));
+                let parsed = macros::render(
+                    &self.env,
+                    &self.prelude,
+                    template,
+                    context::context(scope.clone()),
+                )
+                .map_err(|e| super::jinja_error(file, &e));
                 let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
                 let sql = parsed.and_then(|_| {
                     self.compile(&node, template, false)
@@ -831,13 +832,13 @@ fn py_literal(value: Option<&str>) -> String {
 /// Renders `template` in `node`'s parse scope.
 fn render(
     env: &Environment<'static>,
-    prelude: &str,
+    prelude: &macros::Prelude,
     inv: &Arc<Invocation>,
     node: &Node,
     template: &str,
 ) -> Result<String, TaskError> {
     let scope = Arc::new(node_scope(inv, node));
-    env.render_str(&format!("{prelude}{template}"), context::context(scope))
+    macros::render(env, prelude, template, context::context(scope))
         .map_err(|e| TaskError::Config(super::jinja_error(&node.file, &e)))
 }
 
@@ -870,7 +871,7 @@ fn invocation_id() -> String {
 /// rendered once to learn its `ref()`s, `source()`s and `config()`.
 fn parse_model(
     env: &Environment<'static>,
-    prelude: &str,
+    prelude: &macros::Prelude,
     inv: &Arc<Invocation>,
     (file, props): (&ProjectFile, &Properties),
     (path, inside): (&Path, &str),
@@ -891,7 +892,7 @@ fn parse_model(
 /// and `config()`.
 fn parse_sql_node(
     env: &Environment<'static>,
-    prelude: &str,
+    prelude: &macros::Prelude,
     inv: &Arc<Invocation>,
     (file, props): (&ProjectFile, &Properties),
     (path, inside): (&Path, &str),
@@ -920,11 +921,8 @@ fn parse_sql_node(
         this: Some(Relation::new(&inv.target.schema, &name, inv.naming)),
         ..Scope::parsing(inv, &name, merged.clone())
     });
-    env.render_str(
-        &format!("{prelude}{template}"),
-        context::context(scope.clone()),
-    )
-    .map_err(|e| TaskError::Config(super::jinja_error(path, &e)))?;
+    macros::render(env, prelude, &template, context::context(scope.clone()))
+        .map_err(|e| TaskError::Config(super::jinja_error(path, &e)))?;
     let seen = scope.seen.lock().map(|s| s.clone()).unwrap_or_default();
     let mut merged = merged;
     config::merge(&mut merged, &seen.config);
