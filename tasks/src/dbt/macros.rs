@@ -281,6 +281,28 @@ impl Object for Namespace {
     }
 }
 
+/// `context`: dbt's mapping of what a template sees, for templates that look a macro up
+/// by a name they build (`context[name]`, `context.get(name)`, `name in context`): the
+/// bare macros (the project's, then dbt's) and the packages as namespaces.
+#[derive(Debug)]
+struct Context {
+    all: Arc<Namespaces>,
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        self.all.bare(name).or_else(|| {
+            self.all.by_package.contains_key(name).then(|| {
+                Value::from_object(Namespace {
+                    package: name.to_string(),
+                    all: self.all.clone(),
+                })
+            })
+        })
+    }
+}
+
 /// Registers the files as templates, each package as a global namespace, and the root
 /// project's and dbt's macros by their bare names.
 pub fn register(
@@ -314,6 +336,12 @@ pub fn register(
             }
         }
     }
+    env.add_global(
+        "context",
+        Value::from_object(Context {
+            all: namespaces.clone(),
+        }),
+    );
     env.add_function("__load_macros", load_macros);
     env.add_function("return", return_value);
     Ok(())
@@ -516,6 +544,34 @@ mod tests {
         assert!(!imports.contains("\"c.sql\""), "{imports}");
         assert_eq!(prelude.of("select 1"), "");
         assert!(prelude.all().contains("\"c.sql\""));
+    }
+
+    #[test]
+    fn context_finds_macros_by_a_name_built_at_run_time() {
+        let files = [
+            parse(
+                "{% macro shout(x) %}{{ x | upper }}{% endmacro %}",
+                Path::new("m.sql"),
+                "m.sql",
+                "shop",
+            )
+            .unwrap(),
+            parse(
+                "{% macro whisper(x) %}{{ x | lower }}{% endmacro %}",
+                Path::new("p.sql"),
+                "p/m.sql",
+                "pkg",
+            )
+            .unwrap(),
+        ];
+        let namespaces = Arc::new(Namespaces::new(&files, "shop", BTreeMap::new()).unwrap());
+        let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        register(&mut env, &files, &namespaces).unwrap();
+        let prelude = Prelude::new(&files);
+        let template = "{% set n = 'sh' ~ 'out' %}{{ context[n]('a') }} {{ context['pkg']['whis' ~ 'per']('B') }} {{ 'pkg' in context }} {{ 'nothing' in context }}";
+        let out = render(&env, &prelude, template, Value::from(())).unwrap();
+        assert_eq!(out, "A b True False");
     }
 
     #[test]
