@@ -44,17 +44,10 @@ pub fn expand(config: &Value, dag_folder: &Path) -> Result<Vec<ExpandedNode>, Ta
     let request = request(&cfg, dag_folder);
     let project = request.load("postgres", cfg.command.as_str())?;
     let selected = selection(&project, &request)?;
-    let wanted = |kind: super::project::NodeKind| match cfg.command {
-        Command::Build => true,
-        Command::Run => kind == super::project::NodeKind::Model,
-        Command::Seed => kind == super::project::NodeKind::Seed,
-        Command::Snapshot => kind == super::project::NodeKind::Snapshot,
-        Command::Test => false,
-    };
     let tasks: BTreeSet<&str> = project
         .nodes
         .iter()
-        .filter(|n| selected.contains(&n.name) && wanted(n.kind))
+        .filter(|n| selected.contains(&n.name) && cfg.command.builds(n.kind))
         .filter(|n| n.settings.materialized != Materialized::Ephemeral)
         .map(|n| n.name.as_str())
         .collect();

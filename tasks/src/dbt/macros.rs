@@ -30,6 +30,8 @@ pub struct MacroFile {
     pub path: PathBuf,
     /// The text with macros renamed (lines unchanged).
     pub text: String,
+    /// The text as written (for the manifest).
+    pub written: String,
     /// The macros it defines (`test_<name>` for a `{% test %}` block).
     pub macros: Vec<String>,
     /// The package it belongs to (the root project's name, a package's, or `dbt`).
@@ -74,7 +76,7 @@ pub fn read_package_file(path: &Path, name: &str, package: &str) -> Result<Macro
 }
 
 /// The text of dbt's own macros, as shipped.
-pub const BUILTIN: &str = include_str!("cross_db.sql");
+const BUILTIN: &str = include_str!("cross_db.sql");
 
 /// dbt's own macros (the `dbt` namespace).
 pub fn builtin() -> Result<MacroFile, TaskError> {
@@ -99,6 +101,7 @@ fn blank_materializations(text: &str) -> String {
 /// Renames a file's macros (and turns `{% test name %}` blocks into the macros
 /// `test_<name>`, as dbt does).
 fn parse(text: &str, path: &Path, name: &str, package: &str) -> Result<MacroFile, TaskError> {
+    let written = text.to_string();
     let text = &super::mutable::rewrite(text);
     let mut macros = Vec::new();
     let mut problem = None;
@@ -138,6 +141,7 @@ fn parse(text: &str, path: &Path, name: &str, package: &str) -> Result<MacroFile
         name: name.to_string(),
         path: path.to_path_buf(),
         text,
+        written,
         macros,
         package: package.to_string(),
     })

@@ -84,9 +84,8 @@ pub fn macros(project: &Project) -> Map<String, Value> {
     let all = known(project);
     let mut out = Map::new();
     for file in &project.macros {
-        let text = original(file);
         let path = inside_package(project, file);
-        for block in BLOCK.captures_iter(&text) {
+        for block in BLOCK.captures_iter(&file.written) {
             let name = match &block[1] {
                 "test" => format!("test_{}", &block[2]),
                 _ => block[2].to_string(),
@@ -124,14 +123,6 @@ pub fn macros(project: &Project) -> Map<String, Value> {
         }
     }
     out
-}
-
-/// A macro file's text as written (dbt's own: as Updraft ships it).
-fn original(file: &MacroFile) -> String {
-    if file.package == DBT {
-        return super::macros::BUILTIN.to_string();
-    }
-    std::fs::read_to_string(&file.path).unwrap_or_default()
 }
 
 /// A macro file's path inside its package (`macros/x.sql`).

@@ -56,6 +56,18 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command builds nodes of `kind`.
+    pub fn builds(self, kind: project::NodeKind) -> bool {
+        use project::NodeKind;
+        match self {
+            Command::Build => true,
+            Command::Run => kind == NodeKind::Model,
+            Command::Seed => kind == NodeKind::Seed,
+            Command::Snapshot => kind == NodeKind::Snapshot,
+            Command::Test => false,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Command::Build => "build",

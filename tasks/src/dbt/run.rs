@@ -102,13 +102,7 @@ pub async fn execute(
         .nodes
         .iter()
         .filter(|n| selected.contains(&n.name))
-        .filter(|n| match command {
-            Command::Seed => n.kind == NodeKind::Seed,
-            Command::Run => n.kind == NodeKind::Model,
-            Command::Snapshot => n.kind == NodeKind::Snapshot,
-            Command::Build => true,
-            Command::Test => false,
-        })
+        .filter(|n| command.builds(n.kind))
         .collect();
     // Each chosen test with the node it runs after here: its own, or, when that one is
     // not built by this command, the last it reads that is.

@@ -203,10 +203,8 @@ impl Snapshot<'_> {
         let new = quote(&format!("{}__dbt_snap_new", self.relation.identifier));
         let (same, changed) = (self.same_key(), self.changed());
         let current = format!("select 1 from {target} t where t.dbt_valid_to is null and {same}");
-        let valid_to = match self.strategy {
-            SnapshotStrategy::Timestamp { updated_at } => format!("s.{}", quote(updated_at)),
-            SnapshotStrategy::Check { .. } => self.now(),
-        };
+        // A replaced version ends where the new one starts.
+        let valid_to = self.updated_at("s.");
         let now = self.now();
         let query_columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
         let mut columns = query_columns.clone();
