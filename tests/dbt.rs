@@ -164,17 +164,22 @@ pub(crate) fn updraft_dbt(u: &Updraft, project: &Path, args: &[&str]) -> String 
 }
 
 fn updraft_dbt_ending(u: &Updraft, project: &Path, args: &[&str], may_fail: bool) -> String {
+    updraft_dbt_on(u, project, "warehouse", args, may_fail)
+}
+
+/// `updraft dbt <args[0]> --project P --conn <conn> --schema ours <args[1..]>`; it must
+/// succeed unless `may_fail`. Its stdout.
+pub(crate) fn updraft_dbt_on(
+    u: &Updraft,
+    project: &Path,
+    conn: &str,
+    args: &[&str],
+    may_fail: bool,
+) -> String {
     let project = project.to_string_lossy().to_string();
     let mut all = vec!["dbt"];
     all.extend_from_slice(&args[..1]);
-    all.extend([
-        "--project",
-        &project,
-        "--conn",
-        "warehouse",
-        "--schema",
-        "ours",
-    ]);
+    all.extend(["--project", &project, "--conn", conn, "--schema", "ours"]);
     all.extend_from_slice(&args[1..]);
     let out = u.run(&all);
     let (stdout, stderr) = text(&out);
@@ -183,6 +188,20 @@ fn updraft_dbt_ending(u: &Updraft, project: &Path, args: &[&str], may_fail: bool
         "updraft {all:?}: {stdout}\n{stderr}"
     );
     stdout
+}
+
+/// The shop's second round: new orders, one changed, a customer of an unknown country.
+pub(crate) fn change_shop_seeds(project: &Path) {
+    let seeds = project.join("seeds");
+    let orders = std::fs::read_to_string(seeds.join("orders.csv")).unwrap();
+    let orders = orders.replace(
+        "7.10,2024-01-03,2024-01-03 09:15:00,true,returned",
+        "7.10,2024-01-03,2024-01-03 09:15:00,true,shipped",
+    ) + "6,11,55.00,2024-01-04,2024-01-04 08:00:00,true,placed,gift,\n7,15,1.99,2024-01-05,2024-01-05 23:59:59,false,placed,,\n";
+    std::fs::write(seeds.join("orders.csv"), orders).unwrap();
+    let mut customers = std::fs::read_to_string(seeds.join("customers.csv")).unwrap();
+    customers.push_str("14,jürgen,DE,2023-03-03,5\n");
+    std::fs::write(seeds.join("customers.csv"), customers).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,17 +217,7 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
 
     for round in ["1", "2"] {
         if round == "2" {
-            // The sources change: new orders, one changed, a customer of an unknown country.
-            let seeds = project.join("seeds");
-            let orders = std::fs::read_to_string(seeds.join("orders.csv")).unwrap();
-            let orders = orders.replace(
-                "7.10,2024-01-03,2024-01-03 09:15:00,true,returned",
-                "7.10,2024-01-03,2024-01-03 09:15:00,true,shipped",
-            ) + "6,11,55.00,2024-01-04,2024-01-04 08:00:00,true,placed,gift,\n7,15,1.99,2024-01-05,2024-01-05 23:59:59,false,placed,,\n";
-            std::fs::write(seeds.join("orders.csv"), orders).unwrap();
-            let mut customers = std::fs::read_to_string(seeds.join("customers.csv")).unwrap();
-            customers.push_str("14,jürgen,DE,2023-03-03,5\n");
-            std::fs::write(seeds.join("customers.csv"), customers).unwrap();
+            change_shop_seeds(&project);
         }
         let vars = format!("{{round: {round}}}");
         // One unit test fails on purpose: both exit 1 and skip its model.
@@ -518,6 +527,9 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
     let lite_url = format!("sqlite://{}?mode=rwc", lite_path.display());
     u.env.push(("UPDRAFT_CONN_LITE".into(), lite_url.clone()));
     let mut lite = sqlx::SqliteConnection::connect(&lite_url).await.unwrap();
+    let lake = u.dir.path().join("lake");
+    u.env
+        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
     let rounds = [
         "CREATE SCHEMA raw; CREATE TABLE raw.accounts (id int, name text, plan text, updated_at timestamp);
          INSERT INTO raw.accounts VALUES (1, 'ada', 'free', '2024-01-01 10:00'), (2, 'grace', 'pro', '2024-01-01 11:00'),
@@ -561,6 +573,9 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
         snapshot("lite", "lite");
         run_dbt(&project, &["snapshot"]);
         snapshot("warehouse", "ours");
+        // The lake: the source is a Delta table at `<lake>/raw/accounts`.
+        crate::dbt_lake::write_accounts(&lake.join("raw/accounts"), &mut db).await;
+        snapshot("lake", "ours");
         let by_now = "id, name, plan, dbt_valid_to is null as current";
         for (table, columns) in [
             (
@@ -593,6 +608,13 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
             .await
             .unwrap();
             assert_eq!(on_pg, on_sqlite, "round {}: {table} on SQLite", round + 1);
+            // So does the lake.
+            let on_lake = crate::dbt_lake::versions(&lake.join("ours").join(table)).await;
+            let on_pg: Vec<String> = on_pg
+                .iter()
+                .map(|(id, name, plan, current)| format!("{id} {name} {plan} {current}"))
+                .collect();
+            assert_eq!(on_pg, on_lake, "round {}: {table} on the lake", round + 1);
         }
     }
     // Three rounds leave versions: ada 3 by time, margaret's silent change unseen.

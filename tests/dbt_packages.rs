@@ -19,6 +19,9 @@ async fn a_project_with_packages_builds_as_dbt_builds_it() {
     let mut u = Updraft::new(Backend::Postgres).await;
     let url = u.database_url.clone();
     u.env.push(("UPDRAFT_CONN_WAREHOUSE".into(), url.clone()));
+    let lake = u.dir.path().join("lake");
+    u.env
+        .push(("UPDRAFT_LAKE".into(), lake.display().to_string()));
     let root = u.dir.path().join("projects");
     copy_tree(
         &repo_path("tests/dbt_projects/packaged"),
@@ -94,6 +97,20 @@ async fn a_project_with_packages_builds_as_dbt_builds_it() {
     assert_eq!(
         theirs["helpers_is_positive_event_strings_path_length"],
         "PASS"
+    );
+
+    // The same project on the lake: the cross-database macros in DataFusion's SQL give
+    // every table its PostgreSQL twin's rows and column types (but the warehouse's
+    // audit table: the project's hooks make it only where there is a warehouse).
+    let on_lake = crate::dbt::updraft_dbt_on(&u, &project, "lake", &["build"], false);
+    let mut twins = crate::dbt_lake::pg_relations(&mut db, "ours").await;
+    twins.remove("_audit.runs");
+    let tables = crate::dbt_lake::lake_relations(&lake, "ours").await;
+    crate::dbt_lake::assert_twins(&twins, &tables, &on_lake);
+    assert_eq!(
+        mine,
+        our_verdicts(&on_lake),
+        "verdicts on the lake\n{on_lake}"
     );
     u.cleanup().await;
 }

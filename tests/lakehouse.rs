@@ -516,6 +516,26 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
     assert_quarantine_explains(&lake).await;
     assert_assets_recorded(&u, &lake).await;
 
+    // The gold stage as a dbt project on the lake (dags/lakehouse_gold_dbt.yaml, one
+    // task per model) builds the same four tables, and its tests pass.
+    let out = u.run(&[
+        "dag",
+        "trigger",
+        "lakehouse_gold_dbt",
+        "--run-id",
+        "gold-dbt",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    for table in GOLD {
+        let by_dbt = rows(
+            &lake,
+            &format!("gold_dbt/{table}"),
+            "SELECT * EXCLUDE (event_date), CAST(event_date AS VARCHAR) AS event_date FROM t",
+        )
+        .await;
+        assert_same_rows("dbt", table, &by_dbt, &gold_rows(&lake, table).await);
+    }
+
     // Nothing new: every table keeps its version, the warehouse its rows.
     let before = versions(&lake).await;
     trigger(&u, "again", &[]);

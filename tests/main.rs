@@ -17,6 +17,7 @@ mod crashes;
 mod data_test;
 mod dbt;
 mod dbt_expand;
+mod dbt_lake;
 mod dbt_packages;
 mod delta_sql;
 mod docs;

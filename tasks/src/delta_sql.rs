@@ -13,7 +13,6 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::prelude::{DataFrame, SessionContext};
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -333,7 +332,8 @@ async fn write(
     positions: &Positions,
 ) -> Result<usize, TaskError> {
     if cfg.mode == Mode::Merge && target.version().is_some() {
-        return merge(target, frame, &cfg.merge_on, schema).await;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        return lake::merge(target, frame, &cfg.merge_on, &columns, false).await;
     }
     let batches = collect(frame, schema).await?;
     let rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
@@ -345,7 +345,7 @@ async fn write(
         mode,
         partition_by: cfg.partition_by.clone(),
         replace_where,
-        merge_schema: false,
+        schema_mode: None,
         keep_order: false,
         parquet: None,
     };
@@ -374,40 +374,4 @@ async fn collect(frame: DataFrame, schema: &SchemaRef) -> Result<Vec<RecordBatch
         batches.push(RecordBatch::new_empty(schema.clone()));
     }
     Ok(batches)
-}
-
-/// Updates the target rows whose keys match a result row and inserts the others.
-async fn merge(
-    target: &mut DeltaTable,
-    frame: DataFrame,
-    keys: &[String],
-    schema: &SchemaRef,
-) -> Result<usize, TaskError> {
-    let on: Vec<String> = keys
-        .iter()
-        .map(|k| format!("target.{q} = source.{q}", q = quote_ident(k)))
-        .collect();
-    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let (table, metrics) = target
-        .clone()
-        .merge(frame, on.join(" AND "))
-        .with_source_alias("source")
-        .with_target_alias("target")
-        .with_commit_properties(CommitProperties::default())
-        .when_matched_update(|update| {
-            columns.iter().fold(update, |u, c| {
-                u.update(c.as_str(), format!("source.{}", quote_ident(c)))
-            })
-        })
-        .map_err(|e| delta_error("planning the merge", e))?
-        .when_not_matched_insert(|insert| {
-            columns.iter().fold(insert, |i, c| {
-                i.set(c.as_str(), format!("source.{}", quote_ident(c)))
-            })
-        })
-        .map_err(|e| delta_error("planning the merge", e))?
-        .await
-        .map_err(|e| delta_error("merging into the Delta table", e))?;
-    *target = table;
-    Ok(metrics.num_target_rows_updated + metrics.num_target_rows_inserted)
 }

@@ -41,7 +41,8 @@ pub struct DbtArgs {
     /// The project folder (with dbt_project.yml)
     #[arg(long, default_value = ".")]
     project: std::path::PathBuf,
-    /// The connection (PostgreSQL or SQLite) the project runs in
+    /// The connection (PostgreSQL or SQLite) the project runs in, or `lake` (Delta
+    /// tables under the lake root)
     #[arg(long)]
     conn: Option<String>,
     /// The target schema [default: the project's profiles.yml]
@@ -92,15 +93,16 @@ impl DbtArgs {
         })
     }
 
-    fn connection<'a>(&self, ctx: &'a Context) -> anyhow::Result<&'a updraft_core::Connection> {
+    fn place<'a>(&self, ctx: &'a Context) -> anyhow::Result<dbt::Place<'a>> {
         let name = self
             .conn
             .as_deref()
-            .ok_or_else(|| usage("--conn NAME: the connection the project runs in"))?;
-        ctx.settings
-            .connections
-            .get(name)
-            .map_err(|e| usage(e.to_string()))
+            .ok_or_else(|| usage("--conn NAME: the connection the project runs in, or `lake`"))?;
+        let lake = dbt::LakeRoot {
+            root: ctx.settings.lake.clone(),
+            storage: Default::default(),
+        };
+        dbt::Place::named(name, &ctx.settings.connections, lake).map_err(|e| usage(e.to_string()))
     }
 }
 
@@ -132,7 +134,7 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let request = args.request()?;
     let Some(command) = command else {
         let kind = match &args.conn {
-            Some(_) => dbt::kind_of(args.connection(ctx)?).map_err(task_error)?,
+            Some(_) => args.place(ctx)?.kind().map_err(task_error)?,
             None => "postgres",
         };
         let lines = if matches!(cmd, DbtCommand::Ls(_)) {
@@ -149,14 +151,14 @@ pub async fn run(cmd: DbtCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let conn = args.connection(ctx)?;
+    let place = args.place(ctx)?;
     let cancel = tokio_util::sync::CancellationToken::new();
     // Where dbt leaves them: the project's target/.
     let target = request.project.join("target");
     let summary = dbt::invoke(
         &request,
         command,
-        conn,
+        &place,
         (&TaskLog::stdout(), &Reports::default(), &cancel),
         Some((
             target.join("manifest.json"),

@@ -33,6 +33,8 @@ pub fn translate_type(adapter: &str, label: &str) -> String {
     match label.to_ascii_uppercase().as_str() {
         "STRING" => "TEXT".to_string(),
         "FLOAT" if adapter == "sqlite" => "REAL".to_string(),
+        // DataFusion's FLOAT is 32 bits; PostgreSQL's is 64.
+        "FLOAT" if adapter == "lake" => "DOUBLE".to_string(),
         _ => label.to_string(),
     }
 }

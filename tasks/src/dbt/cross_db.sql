@@ -2,7 +2,8 @@
     cross-database helpers, the column types, and what a test asks of its config. Each public macro dispatches in the `dbt`
     namespace, so a project overrides one for its adapter by defining `<adapter>__<name>`
     (or with a `dispatch:` search order), as with dbt. `default__` forms are PostgreSQL's
-    SQL; `sqlite__` forms say the same in SQLite; what SQLite cannot say is refused at
+    SQL; `sqlite__` forms say the same in SQLite, `lake__` forms in DataFusion's SQL (the
+    lake) where it differs from PostgreSQL's; what a backend cannot say is refused at
     compile time, naming the macro. -#}
 
 {%- macro __unsupported(name) -%}
@@ -43,6 +44,7 @@
 {%- macro default__cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro -%}
 {%- macro safe_cast(field, type) -%}{{ return(adapter.dispatch('safe_cast', 'dbt')(field, type)) }}{%- endmacro -%}
 {%- macro default__safe_cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro -%}
+{%- macro lake__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro -%}
 {%- macro cast_bool_to_text(field) -%}{{ return(adapter.dispatch('cast_bool_to_text', 'dbt')(field)) }}{%- endmacro -%}
 {%- macro default__cast_bool_to_text(field) -%}cast({{ field }} as {{ api.Column.translate_type('string') }}){%- endmacro -%}
 {%- macro sqlite__cast_bool_to_text(field) -%}case when {{ field }} is null then null when {{ field }} then 'true' else 'false' end{%- endmacro -%}
@@ -53,6 +55,7 @@
 {%- macro date(year, month, day) -%}{{ return(adapter.dispatch('date', 'dbt')(year, month, day)) }}{%- endmacro -%}
 {%- macro default__date(year, month, day) -%}to_date('{{ year }}-{{ month }}-{{ day }}', 'YYYY-MM-DD'){%- endmacro -%}
 {%- macro sqlite__date(year, month, day) -%}date(printf('%04d-%02d-%02d', {{ year }}, {{ month }}, {{ day }})){%- endmacro -%}
+{%- macro lake__date(year, month, day) -%}make_date({{ year }}, {{ month }}, {{ day }}){%- endmacro -%}
 
 {# ---------- strings ---------- #}
 
@@ -135,6 +138,7 @@ group_concat({{ measure }}, {{ delimiter_text }} {{ order_by_clause or '' }})
 {%- macro current_timestamp_in_utc_backcompat() -%}{{ return(adapter.dispatch('current_timestamp_in_utc_backcompat', 'dbt')()) }}{%- endmacro -%}
 {%- macro default__current_timestamp_in_utc_backcompat() -%}(current_timestamp at time zone 'utc')::{{ dbt.type_timestamp() }}{%- endmacro -%}
 {%- macro sqlite__current_timestamp_in_utc_backcompat() -%}current_timestamp{%- endmacro -%}
+{%- macro lake__current_timestamp_in_utc_backcompat() -%}cast(current_timestamp as {{ dbt.type_timestamp() }}){%- endmacro -%}
 
 {%- macro dateadd(datepart, interval, from_date_or_timestamp) -%}{{ return(adapter.dispatch('dateadd', 'dbt')(datepart, interval, from_date_or_timestamp)) }}{%- endmacro -%}
 {%- macro default__dateadd(datepart, interval, from_date_or_timestamp) -%}
@@ -146,31 +150,43 @@ group_concat({{ measure }}, {{ delimiter_text }} {{ order_by_clause or '' }})
 {%- if unit is none -%}{{ dbt.__unsupported('dateadd(' ~ datepart ~ ')') }}{%- endif -%}
 datetime({{ from_date_or_timestamp }}, (({{ interval }}) * {{ unit[1] }}) || ' {{ unit[0] }}')
 {%- endmacro -%}
+{#- DataFusion cannot multiply an interval: the interval is written out instead. A date
+    becomes a timestamp, as PostgreSQL's `date + interval` does. -#}
+{%- macro lake__dateadd(datepart, interval, from_date_or_timestamp) -%}
+{%- set part = datepart | lower -%}
+{%- set unit = {'year': ('year', 1), 'quarter': ('month', 3), 'month': ('month', 1), 'week': ('day', 7), 'day': ('day', 1), 'hour': ('hour', 1), 'minute': ('minute', 1), 'second': ('second', 1), 'millisecond': ('millisecond', 1), 'microsecond': ('microsecond', 1)}.get(part) -%}
+{%- if unit is none -%}{{ dbt.__unsupported('dateadd(' ~ datepart ~ ')') }}{%- endif -%}
+cast({{ from_date_or_timestamp }} as timestamp) + cast(cast((({{ interval }}) * {{ unit[1] }}) as varchar) || ' {{ unit[0] }}' as interval)
+{%- endmacro -%}
 
+{#- `date_part` as PostgreSQL gives it (double precision): DataFusion's is an integer. -#}
+{%- macro datepart_value(part, expression) -%}{{ return(adapter.dispatch('datepart_value', 'dbt')(part, expression)) }}{%- endmacro -%}
+{%- macro default__datepart_value(part, expression) -%}date_part('{{ part }}', {{ expression }}){%- endmacro -%}
+{%- macro lake__datepart_value(part, expression) -%}cast(date_part('{{ part }}', {{ expression }}) as double precision){%- endmacro -%}
 {%- macro datediff(first_date, second_date, datepart) -%}{{ return(adapter.dispatch('datediff', 'dbt')(first_date, second_date, datepart)) }}{%- endmacro -%}
 {#- Counts the boundaries of `datepart` crossed between the two, as dbt's adapters do. -#}
 {%- macro default__datediff(first_date, second_date, datepart) -%}
 {%- set part = datepart | lower -%}
 {%- set a, b = first_date, second_date -%}
 {%- if part == 'year' -%}
-(date_part('year', ({{ b }})::date) - date_part('year', ({{ a }})::date))
+({{ dbt.datepart_value('year', '(' ~ b ~ ')::date') }} - {{ dbt.datepart_value('year', '(' ~ a ~ ')::date') }})
 {%- elif part == 'quarter' -%}
-({{ dbt.datediff(a, b, 'year') }} * 4 + date_part('quarter', ({{ b }})::date) - date_part('quarter', ({{ a }})::date))
+({{ dbt.datediff(a, b, 'year') }} * 4 + {{ dbt.datepart_value('quarter', '(' ~ b ~ ')::date') }} - {{ dbt.datepart_value('quarter', '(' ~ a ~ ')::date') }})
 {%- elif part == 'month' -%}
-({{ dbt.datediff(a, b, 'year') }} * 12 + date_part('month', ({{ b }})::date) - date_part('month', ({{ a }})::date))
+({{ dbt.datediff(a, b, 'year') }} * 12 + {{ dbt.datepart_value('month', '(' ~ b ~ ')::date') }} - {{ dbt.datepart_value('month', '(' ~ a ~ ')::date') }})
 {%- elif part == 'day' -%}
 (({{ b }})::date - ({{ a }})::date)
 {%- elif part == 'week' -%}
-({{ dbt.datediff(a, b, 'day') }} / 7 + case when date_part('dow', ({{ a }})::timestamp) <= date_part('dow', ({{ b }})::timestamp) then case when {{ a }} <= {{ b }} then 0 else -1 end else case when {{ a }} <= {{ b }} then 1 else 0 end end)
+({{ dbt.datediff(a, b, 'day') }} / 7 + case when {{ dbt.datepart_value('dow', '(' ~ a ~ ')::timestamp') }} <= {{ dbt.datepart_value('dow', '(' ~ b ~ ')::timestamp') }} then case when {{ a }} <= {{ b }} then 0 else -1 end else case when {{ a }} <= {{ b }} then 1 else 0 end end)
 {%- elif part == 'hour' -%}
-({{ dbt.datediff(a, b, 'day') }} * 24 + date_part('hour', ({{ b }})::timestamp) - date_part('hour', ({{ a }})::timestamp))
+({{ dbt.datediff(a, b, 'day') }} * 24 + {{ dbt.datepart_value('hour', '(' ~ b ~ ')::timestamp') }} - {{ dbt.datepart_value('hour', '(' ~ a ~ ')::timestamp') }})
 {%- elif part == 'minute' -%}
-({{ dbt.datediff(a, b, 'hour') }} * 60 + date_part('minute', ({{ b }})::timestamp) - date_part('minute', ({{ a }})::timestamp))
+({{ dbt.datediff(a, b, 'hour') }} * 60 + {{ dbt.datepart_value('minute', '(' ~ b ~ ')::timestamp') }} - {{ dbt.datepart_value('minute', '(' ~ a ~ ')::timestamp') }})
 {%- elif part == 'second' -%}
-({{ dbt.datediff(a, b, 'minute') }} * 60 + floor(date_part('second', ({{ b }})::timestamp)) - floor(date_part('second', ({{ a }})::timestamp)))
+({{ dbt.datediff(a, b, 'minute') }} * 60 + floor({{ dbt.datepart_value('second', '(' ~ b ~ ')::timestamp') }}) - floor({{ dbt.datepart_value('second', '(' ~ a ~ ')::timestamp') }}))
 {%- elif part in ('millisecond', 'microsecond') -%}
 {%- set scale = 60000 if part == 'millisecond' else 60000000 -%}
-({{ dbt.datediff(a, b, 'minute') }} * {{ scale }} + floor(date_part('{{ part }}', ({{ b }})::timestamp)) - floor(date_part('{{ part }}', ({{ a }})::timestamp)))
+({{ dbt.datediff(a, b, 'minute') }} * {{ scale }} + floor({{ dbt.datepart_value(part, '(' ~ b ~ ')::timestamp') }}) - floor({{ dbt.datepart_value(part, '(' ~ a ~ ')::timestamp') }}))
 {%- else -%}
 {{ exceptions.raise_compiler_error("dbt.datediff: unsupported datepart " ~ datepart) }}
 {%- endif -%}

@@ -42,7 +42,7 @@ pub fn expand(config: &Value, dag_folder: &Path) -> Result<Vec<ExpandedNode>, Ta
         ));
     }
     let request = request(&cfg, dag_folder);
-    let project = request.load("postgres", cfg.command.as_str())?;
+    let project = request.load(super::parse_kind(&cfg.conn), cfg.command.as_str())?;
     let selected = selection(&project, &request)?;
     let tasks: BTreeSet<&str> = project
         .nodes

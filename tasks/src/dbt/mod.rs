@@ -11,6 +11,7 @@ mod context;
 pub mod deps;
 mod expand;
 mod jinja;
+mod lake;
 mod macros;
 mod manifest_macros;
 mod modules;
@@ -35,6 +36,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use updraft_core::Reports;
 
+pub use crate::lake::LakeRoot;
 pub use expand::{ExpandedNode, expand};
 pub use project::Project;
 
@@ -102,6 +104,9 @@ struct DbtConfig {
     /// Builds this one node and the tests that run after it (what `expand` gives
     /// each task).
     node: Option<String>,
+    /// `conn: lake`: how the lake's storage is opened (as for `delta_sql`).
+    #[serde(default)]
+    storage_options: std::collections::BTreeMap<String, String>,
 }
 
 /// What `expand:` turns into tasks.
@@ -224,7 +229,7 @@ fn warehouse_kind(conn: &Connection) -> Result<&'static str, TaskError> {
         "postgres" | "postgresql" => Ok("postgres"),
         "sqlite" => Ok("sqlite"),
         other => Err(TaskError::Config(format!(
-            "connection `{}` has scheme `{other}`: dbt projects run on postgres:// and sqlite://",
+            "connection `{}` has scheme `{other}`: dbt projects run on postgres://, sqlite:// or the lake (`conn: lake`)",
             conn.name
         ))),
     }
@@ -242,9 +247,14 @@ pub(crate) fn validate(config: &Value, dag_folder: &Path) -> Result<(), TaskErro
         ));
     }
     let request = request(&cfg, dag_folder);
-    // The connection's kind is not known before it is resolved: parse as PostgreSQL.
-    let project = request.load("postgres", cfg.command.as_str())?;
+    let project = request.load(parse_kind(&cfg.conn), cfg.command.as_str())?;
     selection(&project, &request).map(|_| ())
+}
+
+/// The kind a project is read as before its connection is resolved: the lake for
+/// `lake`, else PostgreSQL.
+fn parse_kind(conn: &str) -> &'static str {
+    if conn == LAKE { LAKE } else { "postgres" }
 }
 
 /// The nodes a request names: its one `node`, or its selection.
@@ -265,11 +275,15 @@ fn selection(project: &Project, request: &Request) -> Result<BTreeSet<String>, T
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
     let cfg: DbtConfig = parse_config(config)?;
     let request = request(&cfg, &ctx.dag_folder);
-    let conn = ctx.connections.get(&cfg.conn)?;
+    let lake = crate::lake::LakeRoot {
+        root: ctx.lake.clone(),
+        storage: cfg.storage_options.clone(),
+    };
+    let place = Place::named(&cfg.conn, &ctx.connections, lake)?;
     let summary = invoke(
         &request,
         cfg.command,
-        conn,
+        &place,
         (&ctx.log, &ctx.reports, &ctx.cancel),
         ctx.log.path().map(artifacts_next_to),
     )
@@ -311,17 +325,80 @@ pub fn artifacts_next_to(log: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Runs `command` on the project of `request` in `conn`, logging as dbt prints, and
+/// Where a project is built: a PostgreSQL or SQLite connection, or the lake.
+pub enum Place<'a> {
+    Conn(&'a Connection),
+    /// Delta tables under the lake's root, computed by DataFusion.
+    Lake(crate::lake::LakeRoot),
+}
+
+impl<'a> Place<'a> {
+    /// The place `conn` names: a connection, or the lake for `lake` when no
+    /// connection has that name.
+    pub fn named(
+        conn: &str,
+        connections: &'a crate::Connections,
+        lake: crate::lake::LakeRoot,
+    ) -> Result<Self, TaskError> {
+        match connections.get(conn) {
+            Ok(found) => Ok(Place::Conn(found)),
+            Err(_) if conn == LAKE => Ok(Place::Lake(lake)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `target.type`: `postgres`, `sqlite` or `lake`.
+    pub fn kind(&self) -> Result<&'static str, TaskError> {
+        match self {
+            Place::Conn(conn) => warehouse_kind(conn),
+            Place::Lake(_) => Ok(LAKE),
+        }
+    }
+}
+
+/// The name of the lake as a dbt project's connection (and its `target.type`).
+pub const LAKE: &str = "lake";
+
+/// The warehouse, the tests' target and the templates' query runner of a place.
+async fn open_place(
+    place: &Place<'_>,
+    project: &Project,
+) -> Result<
+    (
+        warehouse::Warehouse,
+        crate::data_test::Target,
+        queries::Runner,
+    ),
+    TaskError,
+> {
+    match place {
+        Place::Conn(conn) => {
+            let warehouse = warehouse::Warehouse::connect(conn.secret_uri())
+                .await
+                .map_err(|e| TaskError::Retryable(conn.redact(&crate::db_error::describe(&e))))?;
+            let target = crate::data_test::Target::connect(conn, &project.source_schemas).await?;
+            Ok((warehouse, target, queries::Runner::new(conn.secret_uri())))
+        }
+        Place::Lake(root) => {
+            let lake = lake::LakeWarehouse::open(root.clone(), &project.source_locations).await?;
+            let target = crate::data_test::Target::Delta(lake.ctx.clone());
+            let runner = queries::Runner::ready(warehouse::Warehouse::Lake(lake.clone()));
+            Ok((warehouse::Warehouse::Lake(lake), target, runner))
+        }
+    }
+}
+
+/// Runs `command` on the project of `request` in `place`, logging as dbt prints, and
 /// writes dbt's artifacts (`manifest.json`, `run_results.json`) where `artifacts` says.
 pub async fn invoke(
     request: &Request,
     command: Command,
-    conn: &Connection,
+    place: &Place<'_>,
     (log, reports, cancel): (&TaskLog, &Reports, &tokio_util::sync::CancellationToken),
     artifacts: Option<(PathBuf, PathBuf)>,
 ) -> Result<run::Summary, TaskError> {
     let started = chrono::Utc::now();
-    let kind = warehouse_kind(conn)?;
+    let kind = place.kind()?;
     let loaded = {
         let request = request.clone();
         tokio::task::spawn_blocking(move || request.load(kind, command.as_str()))
@@ -329,19 +406,19 @@ pub async fn invoke(
             .map_err(|e| TaskError::Fatal(format!("reading the project stopped: {e}")))??
     };
     let selected = selection(&loaded, request)?;
-    let mut warehouse = warehouse::Warehouse::connect(conn.secret_uri())
-        .await
-        .map_err(|e| TaskError::Retryable(conn.redact(&crate::db_error::describe(&e))))?;
-    let target = crate::data_test::Target::connect(conn, &loaded.source_schemas).await?;
-    let _ = loaded
-        .invocation
-        .runner
-        .set(std::sync::Arc::new(queries::Runner::new(conn.secret_uri())));
+    let (mut warehouse, target, runner) = open_place(place, &loaded).await?;
+    let _ = loaded.invocation.runner.set(std::sync::Arc::new(runner));
     let sink = run::Sink {
         log,
         reports,
         cancel,
-        conn: &conn.name,
+        assets: match place {
+            Place::Conn(conn) => run::Assets::Conn(&conn.name),
+            Place::Lake(root) => run::Assets::Lake {
+                root,
+                elsewhere: &loaded.source_locations,
+            },
+        },
     };
     let mut tests = run::project_tests(&loaded)?;
     if let Some(node) = &request.node {
@@ -406,11 +483,6 @@ pub(crate) fn jinja_error(file: &Path, e: &minijinja::Error) -> String {
         out = format!("{}: {e}", file.display());
     }
     out
-}
-
-/// The kind of warehouse a connection is, for commands that only read the project.
-pub fn kind_of(conn: &Connection) -> Result<&'static str, TaskError> {
-    warehouse_kind(conn)
 }
 
 /// `dbt ls`: the selected nodes, as dbt's selectors name them (`project.folder.model`),

@@ -88,6 +88,9 @@ pub struct Project {
     pub properties: Value,
     /// Each source's database schema.
     pub source_schemas: BTreeMap<String, String>,
+    /// Source tables kept elsewhere than the lake's `<schema>/<table>` (`external:
+    /// {location: ...}`): their Delta table's location by (schema, identifier).
+    pub source_locations: BTreeMap<(String, String), String>,
     /// The property files' unit tests.
     pub unit_tests: Vec<super::unit_tests::UnitTest>,
     /// The `{% docs %}` blocks of its `.md` files, by name.
@@ -385,6 +388,7 @@ impl Project {
         };
         let props = read_properties(root, &file)?;
         let (sources, source_schemas) = source_relations(&props.sources, naming)?;
+        let source_locations = source_locations(&props.sources, root, &sources);
         let mut invocation = Invocation {
             project: file.name.clone(),
             project_vars: file.vars.clone(),
@@ -495,6 +499,7 @@ impl Project {
             env,
             nodes,
             properties: Value::Null,
+            source_locations,
             source_schemas,
             singular_tests: Vec::new(),
             unit_tests: super::unit_tests::read(&props.unit_tests)?,
@@ -1056,6 +1061,48 @@ fn source_relations(
         }
     }
     Ok((relations, schemas))
+}
+
+/// The Delta table locations that source tables give (`external: {location: ...}`),
+/// by their relation's schema and identifier; a relative one is inside the project.
+fn source_locations(
+    sources: &[Value],
+    root: &Path,
+    relations: &BTreeMap<(String, String), Relation>,
+) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for source in sources {
+        let Some(name) = source.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        for table in source
+            .get("tables")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let location = table
+                .get("external")
+                .and_then(|e| e.get("location"))
+                .and_then(Value::as_str);
+            let relation = table
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(|t| relations.get(&(name.to_string(), t.to_string())));
+            if let (Some(location), Some(relation)) = (location, relation) {
+                let location = if location.contains("://") || Path::new(location).is_absolute() {
+                    location.to_string()
+                } else {
+                    root.join(location).display().to_string()
+                };
+                out.insert(
+                    (relation.schema.clone(), relation.identifier.clone()),
+                    location,
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Two nodes of one name: dbt refuses it, as `ref()` could not tell them apart.

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 /// A lazily opened connection for the templates' queries.
 pub struct Runner {
-    uri: String,
+    /// The connection's URI (None: the warehouse was given open).
+    uri: Option<String>,
     conn: tokio::sync::Mutex<Option<Warehouse>>,
     /// `statement` results by name, for `load_result`.
     results: Mutex<BTreeMap<String, Value>>,
@@ -33,8 +34,17 @@ impl Runner {
     /// A runner for the connection at `uri` (opened on the first query).
     pub fn new(uri: &str) -> Self {
         Self {
-            uri: uri.to_string(),
+            uri: Some(uri.to_string()),
             conn: tokio::sync::Mutex::new(None),
+            results: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// A runner on a warehouse already open (the lake's session, shared with the build).
+    pub fn ready(warehouse: Warehouse) -> Self {
+        Self {
+            uri: None,
+            conn: tokio::sync::Mutex::new(Some(warehouse)),
             results: Mutex::new(BTreeMap::new()),
         }
     }
@@ -57,8 +67,8 @@ impl Runner {
         tokio::task::block_in_place(|| {
             handle.block_on(async {
                 let mut guard = self.conn.lock().await;
-                if guard.is_none() {
-                    let opened = Warehouse::connect(&self.uri)
+                if let (None, Some(uri)) = (guard.as_ref(), &self.uri) {
+                    let opened = Warehouse::connect(uri)
                         .await
                         .map_err(|e| fail(crate::db_error::describe(&e)))?;
                     *guard = Some(opened);

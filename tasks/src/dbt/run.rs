@@ -11,7 +11,7 @@ use super::{Command, seeds};
 use crate::data_test::{self, Relation as TestRelation, TestCase};
 use crate::{TaskError, TaskLog};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use updraft_core::Reports;
 use updraft_core::report::TestStatus as Status;
 use updraft_core::report::{ModelResult, ModelStatus, Report, TestResult};
@@ -85,8 +85,36 @@ pub struct Sink<'a> {
     pub log: &'a TaskLog,
     pub reports: &'a Reports,
     pub cancel: &'a tokio_util::sync::CancellationToken,
-    /// The connection's name, for asset URIs.
-    pub conn: &'a str,
+    /// How the relations built and read are named as assets.
+    pub assets: Assets<'a>,
+}
+
+/// How relations are named as assets: tables of a connection, or the lake's Delta tables.
+pub enum Assets<'a> {
+    /// `warehouse://<conn>/<schema>.<table>`.
+    Conn(&'a str),
+    /// `delta://lake/<schema>/<table>` (a source kept elsewhere: its location).
+    Lake {
+        root: &'a crate::lake::LakeRoot,
+        elsewhere: &'a BTreeMap<(String, String), String>,
+    },
+}
+
+impl Assets<'_> {
+    fn uri(&self, relation: &super::relation::Relation) -> String {
+        use updraft_core::report::{delta_asset_uri, warehouse_asset_uri};
+        let (schema, name) = (&relation.schema, &relation.identifier);
+        match self {
+            Assets::Conn(conn) => warehouse_asset_uri(conn, &format!("{schema}.{name}")),
+            Assets::Lake { root, elsewhere } => {
+                let location = elsewhere
+                    .get(&(schema.clone(), name.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| root.location(schema, name));
+                delta_asset_uri(&root.root, &location)
+            }
+        }
+    }
 }
 
 /// Runs `command` on the `selected` nodes of `project` in `warehouse`.
@@ -530,6 +558,13 @@ async fn build_node(
         .map_err(|e| e.to_string())?;
     if node.kind == NodeKind::Seed {
         let data = seeds::read(&node.file, &node.settings).map_err(|e| e.to_string())?;
+        if let Warehouse::Lake(lake) = warehouse {
+            return lake
+                .load_seed(&node.relation, &data, node.settings.quote_columns)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
         let found = warehouse
             .existing(&node.relation)
             .await
@@ -651,11 +686,11 @@ async fn build_snapshot(
     let Some(strategy) = &node.settings.snapshot else {
         return Err("a snapshot without a strategy".into());
     };
+    let now = Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
     let dialect = match warehouse {
         Warehouse::Postgres(_) => super::snapshots::Dialect::Postgres,
-        Warehouse::Sqlite(_) => super::snapshots::Dialect::Sqlite {
-            now: Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-        },
+        Warehouse::Sqlite(_) => super::snapshots::Dialect::Sqlite { now },
+        Warehouse::Lake(_) => super::snapshots::Dialect::Lake { now },
     };
     let sql = compiled_sql(project, node, false).map_err(|e| e.to_string())?;
     let columns: Vec<String> = warehouse
@@ -679,6 +714,18 @@ async fn build_snapshot(
         .await
         .map_err(|e| e.to_string())?
         .is_some();
+    if let Warehouse::Lake(lake) = warehouse {
+        let rows = if exists {
+            snapshot.rebuilt()
+        } else {
+            snapshot.first()
+        };
+        return lake
+            .replace(&node.relation, &rows)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
     let statements = if exists {
         snapshot.update()
     } else {
@@ -795,7 +842,7 @@ fn report_node(
     (started_at, ended_at): (DateTime<Utc>, DateTime<Utc>),
     seconds: f64,
 ) -> ModelResult {
-    use updraft_core::report::{AssetAccess, AssetEvent, warehouse_asset_uri};
+    use updraft_core::report::{AssetAccess, AssetEvent};
     let relation = format!("{}.{}", node.relation.schema, node.relation.identifier);
     let (status, row_count, message) = match outcome {
         Outcome::Built(rows) => (ModelStatus::Success, *rows, None),
@@ -821,9 +868,9 @@ fn report_node(
     let Outcome::Built(rows) = outcome else {
         return result;
     };
-    let event = |relation: String, access, rows| {
+    let event = |uri: String, access, rows| {
         Report::Asset(AssetEvent {
-            uri: warehouse_asset_uri(sink.conn, &relation),
+            uri,
             access,
             version: None,
             rows,
@@ -834,12 +881,15 @@ fn report_node(
         .sources
         .iter()
         .filter_map(|key| project.invocation.sources.get(key))
-        .map(|r| format!("{}.{}", r.schema, r.identifier))
+        .map(|r| sink.assets.uri(r))
         .collect();
     for source in read {
         sink.reports.push(event(source, AssetAccess::Read, None));
     }
-    sink.reports
-        .push(event(relation, AssetAccess::Write, *rows));
+    sink.reports.push(event(
+        sink.assets.uri(&node.relation),
+        AssetAccess::Write,
+        *rows,
+    ));
     result
 }

@@ -53,6 +53,11 @@ pub enum Dialect {
     Sqlite {
         now: String,
     },
+    /// DataFusion on the lake: the build's time as a literal, and each build one query
+    /// giving the snapshot's whole new contents ([`Snapshot::rebuilt`]).
+    Lake {
+        now: String,
+    },
 }
 
 /// What a snapshot's build needs.
@@ -73,6 +78,7 @@ impl Snapshot<'_> {
         match &self.dialect {
             Dialect::Postgres => PG_NOW.into(),
             Dialect::Sqlite { now } => format!("'{now}'"),
+            Dialect::Lake { now } => format!("cast('{now}' as timestamp)"),
         }
     }
 
@@ -85,7 +91,7 @@ impl Snapshot<'_> {
             .collect();
         let joined = parts.join(" || '|' || ");
         match self.dialect {
-            Dialect::Postgres => format!("md5({joined})"),
+            Dialect::Postgres | Dialect::Lake { .. } => format!("md5({joined})"),
             Dialect::Sqlite { .. } => format!("({joined})"),
         }
     }
@@ -93,8 +99,9 @@ impl Snapshot<'_> {
     /// `a is distinct from b`, null-safe.
     fn distinct(&self, a: &str, b: &str) -> String {
         match self.dialect {
-            Dialect::Postgres => format!("{a} is distinct from {b}"),
-            Dialect::Sqlite { .. } => format!("{a} is not {b}"),
+            // In brackets: DataFusion binds `or` tighter than `is distinct from`.
+            Dialect::Postgres | Dialect::Lake { .. } => format!("({a} is distinct from {b})"),
+            Dialect::Sqlite { .. } => format!("({a} is not {b})"),
         }
     }
 
@@ -166,14 +173,19 @@ impl Snapshot<'_> {
         }
     }
 
-    /// The statements of the first build.
-    pub fn create(&self) -> Vec<String> {
-        let select = format!(
+    /// The first build's rows: the query's, each a first version.
+    pub fn first(&self) -> String {
+        format!(
             "select *, {}{} from (\n{}\n) sbq",
             self.meta_columns(""),
             self.deleted_column("False"),
             self.sql
-        );
+        )
+    }
+
+    /// The statements of the first build.
+    pub fn create(&self) -> Vec<String> {
+        let select = self.first();
         match self.dialect {
             Dialect::Postgres => vec![
                 format!(
@@ -182,7 +194,7 @@ impl Snapshot<'_> {
                 ),
                 format!("CREATE TABLE {} AS ({select})", self.relation.sql()),
             ],
-            Dialect::Sqlite { .. } => {
+            Dialect::Sqlite { .. } | Dialect::Lake { .. } => {
                 vec![format!("CREATE TABLE {} AS {select}", self.relation.sql())]
             }
         }
@@ -280,6 +292,68 @@ impl Snapshot<'_> {
         out.push(format!("DROP TABLE {new}"));
         out.push(format!("DROP TABLE {src}"));
         out
+    }
+}
+
+impl Snapshot<'_> {
+    /// A later build as one query giving the snapshot's whole new contents (a Delta
+    /// table is replaced in one commit, not updated in place): every version kept, a
+    /// current one ended where the query's row changed it (or the key went), then the
+    /// deletions' versions (`new_record`) and the new versions — the rows
+    /// [`Snapshot::update`]'s statements leave.
+    pub fn rebuilt(&self) -> String {
+        let target = self.relation.sql();
+        let same = self.same_key();
+        let changed = self.changed();
+        let now = self.now();
+        let new_record = self.hard_deletes == HardDeletes::NewRecord;
+        let query_columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        let kept: Vec<String> = query_columns.iter().map(|c| format!("t.{c}")).collect();
+        let flag = if new_record { ", t.dbt_is_deleted" } else { "" };
+        // The query's rows, marked so that a join tells a match from none.
+        let src = format!(
+            "(select *, 1 as dbt_snap_matched from (\n{}\n) sbq)",
+            self.sql
+        );
+        let not_deleted = if new_record {
+            format!(" and {}", self.distinct("t.dbt_is_deleted", "'True'"))
+        } else {
+            String::new()
+        };
+        let gone = format!("t.dbt_valid_to is null and s.dbt_snap_matched is null{not_deleted}");
+        let ended_by_delete = if self.hard_deletes == HardDeletes::Ignore {
+            String::new()
+        } else {
+            format!(" when {gone} then {now}")
+        };
+        let versions = format!(
+            "select {}, t.dbt_scd_id, t.dbt_updated_at, t.dbt_valid_from, \
+             case when s.dbt_snap_matched is not null and {changed} then {valid_to}{ended_by_delete} \
+             else t.dbt_valid_to end as dbt_valid_to{flag} \
+             from {target} t left join {src} s on t.dbt_valid_to is null and {same}",
+            kept.join(", "),
+            valid_to = self.updated_at("s."),
+        );
+        let mut parts = vec![versions];
+        if new_record {
+            parts.push(format!(
+                "select {}, {} as dbt_scd_id, {now} as dbt_updated_at, {now} as dbt_valid_from, \
+                 t.dbt_valid_to, 'True' as dbt_is_deleted \
+                 from {target} t left join {src} s on t.dbt_valid_to is null and {same} where {gone}",
+                kept.join(", "),
+                self.hash(&["t.dbt_scd_id".to_string(), now.clone()])
+            ));
+        }
+        let fresh: Vec<String> = query_columns.iter().map(|c| format!("s.{c}")).collect();
+        parts.push(format!(
+            "select {}, {}{} from {src} s \
+             left join (select *, 1 as dbt_snap_current from {target} where dbt_valid_to is null) t \
+             on {same} where t.dbt_snap_current is null or {changed}",
+            fresh.join(", "),
+            self.meta_columns("s."),
+            self.deleted_column("False")
+        ));
+        parts.join("\nunion all\n")
     }
 }
 

@@ -16,6 +16,8 @@ use sqlx::{AssertSqlSafe, Connection};
 pub enum Warehouse {
     Postgres(sqlx::PgConnection),
     Sqlite(sqlx::SqliteConnection),
+    /// The lake: Delta tables computed by DataFusion ([`super::lake`]).
+    Lake(super::lake::LakeWarehouse),
 }
 
 /// What a relation is now.
@@ -49,6 +51,29 @@ pub struct Build<'a> {
     pub full_refresh: bool,
 }
 
+impl Build<'_> {
+    /// The model's incremental strategy, else dbt-postgres' default (`delete+insert`
+    /// with a `unique_key`, `append` without); a keyed strategy needs a key.
+    pub fn incremental_strategy(&self) -> Result<Strategy, TaskError> {
+        let strategy = self.strategy.unwrap_or(if self.unique_key.is_empty() {
+            Strategy::Append
+        } else {
+            Strategy::DeleteInsert
+        });
+        if strategy != Strategy::Append && self.unique_key.is_empty() {
+            return Err(TaskError::Config(format!(
+                "incremental_strategy `{}` needs a unique_key",
+                if strategy == Strategy::Merge {
+                    "merge"
+                } else {
+                    "delete+insert"
+                }
+            )));
+        }
+        Ok(strategy)
+    }
+}
+
 /// A database's answer, as the node's failure.
 pub fn db_err(e: sqlx::Error) -> TaskError {
     TaskError::Fatal(crate::db_error::describe(&e))
@@ -72,6 +97,7 @@ impl Warehouse {
     /// Whether `relation` is a table, a view, or nothing yet.
     pub async fn existing(&mut self, relation: &Relation) -> Result<Option<Kind>, TaskError> {
         let found: Option<String> = match self {
+            Warehouse::Lake(lake) => return lake.existing(relation).await,
             Warehouse::Postgres(db) => sqlx::query_scalar(
                 "SELECT CASE WHEN c.relkind = 'v' THEN 'view' ELSE 'table' END FROM pg_class c
                  JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -121,6 +147,7 @@ impl Warehouse {
         relation: &Relation,
     ) -> Result<Vec<CatalogColumn>, TaskError> {
         match self {
+            Warehouse::Lake(lake) => lake.catalog_columns(relation).await,
             Warehouse::Postgres(db) => {
                 // name, type, size, precision, scale
                 type Described = (String, String, Option<i32>, Option<i32>, Option<i32>);
@@ -180,11 +207,15 @@ impl Warehouse {
         match self {
             Warehouse::Postgres(db) => described!(db),
             Warehouse::Sqlite(db) => described!(db),
+            Warehouse::Lake(lake) => lake.columns(from).await,
         }
     }
 
     /// Builds a node; returns its rows (None for a view).
     pub async fn build(&mut self, b: &Build<'_>) -> Result<Option<i64>, TaskError> {
+        if let Warehouse::Lake(lake) = self {
+            return lake.build(b).await;
+        }
         let existing = self.existing(b.relation).await?;
         let incremental = b.materialized == Materialized::Incremental
             && existing == Some(Kind::Table)
@@ -226,6 +257,7 @@ impl Warehouse {
         match self {
             Warehouse::Postgres(db) => sqlx::query_scalar(AssertSqlSafe(count)).fetch_one(db).await,
             Warehouse::Sqlite(db) => sqlx::query_scalar(AssertSqlSafe(count)).fetch_one(db).await,
+            Warehouse::Lake(lake) => return lake.count(relation).await,
         }
         .map_err(db_err)
     }
@@ -286,7 +318,8 @@ impl Warehouse {
                 out
             }
             // SQLite cannot rename a view: a view is dropped and created in the transaction.
-            Warehouse::Sqlite(_) => {
+            // (The lake builds by its own path.)
+            Warehouse::Sqlite(_) | Warehouse::Lake(_) => {
                 let mut out = Vec::new();
                 if kind == Kind::Table {
                     out.push(format!("DROP TABLE IF EXISTS {temp}"));
@@ -316,59 +349,25 @@ impl Warehouse {
         let wanted = self.columns(&format!("({}) dbt_new", b.sql)).await?;
         let have = self.columns(&target).await?;
         let mut out = Vec::new();
-        let missing: Vec<&(String, String)> = wanted
-            .iter()
-            .filter(|(c, _)| !have.iter().any(|(h, _)| h == c))
-            .collect();
-        let gone: Vec<&(String, String)> = have
-            .iter()
-            .filter(|(h, _)| !wanted.iter().any(|(c, _)| c == h))
-            .collect();
-        let changed = !missing.is_empty() || !gone.is_empty();
-        match b.on_schema_change {
-            OnSchemaChange::Fail if changed => {
-                return Err(TaskError::Fatal(format!(
-                    "The source and target schemas on this incremental model are out of sync (on_schema_change: fail): new columns {:?}, removed columns {:?}",
-                    missing.iter().map(|c| &c.0).collect::<Vec<_>>(),
-                    gone.iter().map(|c| &c.0).collect::<Vec<_>>()
-                )));
-            }
-            OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
-                for (column, data_type) in &missing {
-                    out.push(format!(
-                        "ALTER TABLE {target} ADD COLUMN {} {}",
-                        quote(column),
-                        column_type(data_type)
-                    ));
-                }
-                if b.on_schema_change == OnSchemaChange::SyncAllColumns {
-                    for (column, _) in &gone {
-                        out.push(format!(
-                            "ALTER TABLE {target} DROP COLUMN {}",
-                            quote(column)
-                        ));
-                    }
-                }
-            }
-            _ => {}
+        let reconciled = reconcile(&wanted, &have, b.on_schema_change)?;
+        for (column, data_type) in &reconciled.added {
+            out.push(format!(
+                "ALTER TABLE {target} ADD COLUMN {} {}",
+                quote(column),
+                column_type(data_type)
+            ));
         }
-        // The columns written: the target's as they will be, that the new rows have.
-        let columns: Vec<String> = match b.on_schema_change {
-            OnSchemaChange::Ignore | OnSchemaChange::Fail => have
-                .iter()
-                .filter(|(h, _)| wanted.iter().any(|(c, _)| c == h))
-                .map(|(c, _)| quote(c))
-                .collect(),
-            _ => wanted.iter().map(|(c, _)| quote(c)).collect(),
-        };
+        for column in &reconciled.dropped {
+            out.push(format!(
+                "ALTER TABLE {target} DROP COLUMN {}",
+                quote(column)
+            ));
+        }
+        let columns: Vec<String> = reconciled.written.iter().map(|c| quote(c)).collect();
         let list = columns.join(", ");
         out.push(format!("DROP TABLE IF EXISTS {new_rows}"));
         out.push(format!("CREATE TEMPORARY TABLE {new_rows} AS {}", b.sql));
-        let strategy = b.strategy.unwrap_or(if b.unique_key.is_empty() {
-            Strategy::Append
-        } else {
-            Strategy::DeleteInsert
-        });
+        let strategy = b.incremental_strategy()?;
         let same_key = b
             .unique_key
             .iter()
@@ -377,16 +376,6 @@ impl Warehouse {
             .join(" AND ");
         match strategy {
             Strategy::Append => {}
-            Strategy::DeleteInsert | Strategy::Merge if b.unique_key.is_empty() => {
-                return Err(TaskError::Config(format!(
-                    "incremental_strategy `{}` needs a unique_key",
-                    if strategy == Strategy::Merge {
-                        "merge"
-                    } else {
-                        "delete+insert"
-                    }
-                )));
-            }
             Strategy::DeleteInsert | Strategy::Merge => out.push(format!(
                 "DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {new_rows} WHERE {same_key})"
             )),
@@ -416,6 +405,7 @@ impl Warehouse {
         match self {
             Warehouse::Postgres(db) => run_all!(db),
             Warehouse::Sqlite(db) => run_all!(db),
+            Warehouse::Lake(lake) => lake.execute(statements).await,
         }
     }
 }
@@ -428,6 +418,7 @@ impl Warehouse {
     ) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), TaskError> {
         let statement = sql.trim().trim_end_matches(';');
         let objects: Vec<serde_json::Map<String, serde_json::Value>> = match self {
+            Warehouse::Lake(lake) => return lake.query(statement).await,
             Warehouse::Postgres(db) => {
                 let wrapped = format!("WITH t AS ({statement}) SELECT row_to_json(t)::text FROM t");
                 let texts: Vec<String> = sqlx::query_scalar(AssertSqlSafe(wrapped))
@@ -471,6 +462,74 @@ impl Warehouse {
             .collect();
         Ok((columns, rows))
     }
+}
+
+/// How an incremental model's new rows meet its table, by `on_schema_change`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Columns added to the table: (name, type as the new rows have it).
+    pub added: Vec<(String, String)>,
+    /// Columns dropped from the table.
+    pub dropped: Vec<String>,
+    /// The table's columns afterwards, in order.
+    pub after: Vec<String>,
+    /// The columns the new rows fill (the others of `after` are left null).
+    pub written: Vec<String>,
+}
+
+/// dbt's `on_schema_change` for new rows with columns `wanted` and a table with `have`
+/// (each (name, type)): `fail` refuses any difference, `ignore` writes the columns
+/// both have, `append_new_columns` adds the new ones, `sync_all_columns` also drops
+/// the table's columns the rows no longer have.
+pub fn reconcile(
+    wanted: &[(String, String)],
+    have: &[(String, String)],
+    policy: OnSchemaChange,
+) -> Result<Reconciled, TaskError> {
+    let has = |list: &[(String, String)], name: &str| list.iter().any(|(c, _)| c == name);
+    let missing: Vec<(String, String)> = wanted
+        .iter()
+        .filter(|(c, _)| !has(have, c))
+        .cloned()
+        .collect();
+    let gone: Vec<String> = have
+        .iter()
+        .filter(|(h, _)| !has(wanted, h))
+        .map(|(h, _)| h.clone())
+        .collect();
+    let names = |list: &[(String, String)]| list.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>();
+    let both: Vec<String> = have
+        .iter()
+        .filter(|(h, _)| has(wanted, h))
+        .map(|(h, _)| h.clone())
+        .collect();
+    Ok(match policy {
+        OnSchemaChange::Fail if !missing.is_empty() || !gone.is_empty() => {
+            return Err(TaskError::Fatal(format!(
+                "The source and target schemas on this incremental model are out of sync (on_schema_change: fail): new columns {:?}, removed columns {:?}",
+                names(&missing),
+                gone
+            )));
+        }
+        OnSchemaChange::Ignore | OnSchemaChange::Fail => Reconciled {
+            added: Vec::new(),
+            dropped: Vec::new(),
+            after: names(have),
+            written: both,
+        },
+        OnSchemaChange::AppendNewColumns => Reconciled {
+            after: names(have).into_iter().chain(names(&missing)).collect(),
+            added: missing,
+            dropped: Vec::new(),
+            written: names(wanted),
+        },
+        OnSchemaChange::SyncAllColumns => Reconciled {
+            after: both.into_iter().chain(names(&missing)).collect(),
+            added: missing,
+            dropped: gone,
+            written: names(wanted),
+        },
+    })
 }
 
 /// A column type from what the driver reports, as DDL accepts it.

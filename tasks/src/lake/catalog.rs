@@ -165,7 +165,7 @@ fn query_error(e: DataFusionError) -> String {
     }
 }
 
-fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, TaskError> {
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, TaskError> {
     let mut buf = Vec::new();
     {
         let mut writer = deltalake::arrow::json::ArrayWriter::new(&mut buf);

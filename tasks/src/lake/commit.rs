@@ -33,14 +33,15 @@ impl Positions {
 }
 
 /// How the data is written.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WriteSpec {
     pub mode: SaveMode,
     pub partition_by: Vec<String>,
     /// With `SaveMode::Overwrite`: replace only the rows matching this SQL predicate.
     pub replace_where: Option<String>,
-    /// Add the batches' new (nullable) columns to the table's schema.
-    pub merge_schema: bool,
+    /// How the table's schema may change: `Merge` adds the batches' new (nullable)
+    /// columns, `Overwrite` (with `SaveMode::Overwrite`) takes the batches' schema.
+    pub schema_mode: Option<SchemaMode>,
     /// Write the rows in the order given, on one stream. By default delta-rs spreads
     /// them over the cores, and the order of rows within a file changes from run to run.
     pub keep_order: bool,
@@ -55,7 +56,7 @@ impl WriteSpec {
             mode: SaveMode::Append,
             partition_by: partition_by.to_vec(),
             replace_where: None,
-            merge_schema: false,
+            schema_mode: None,
             keep_order: false,
             parquet: None,
         }
@@ -104,8 +105,8 @@ pub async fn write_rows_checked(
     if !spec.partition_by.is_empty() {
         builder = builder.with_partition_columns(spec.partition_by.clone());
     }
-    if spec.merge_schema {
-        builder = builder.with_schema_mode(SchemaMode::Merge);
+    if let Some(mode) = spec.schema_mode {
+        builder = builder.with_schema_mode(mode);
     }
     if let Some(properties) = &spec.parquet {
         builder = builder.with_writer_properties(properties.clone());

@@ -7,17 +7,21 @@ mod changes;
 mod channel_table;
 mod commit;
 mod count_distinct;
+mod merge;
 mod parquet_settings;
 mod s3;
+mod schemas;
 mod session;
 mod staged;
 
-pub use catalog::{LakeTable, QueryResult, lake_tables, query_lake, query_tables};
+pub use catalog::{LakeTable, QueryResult, json_rows, lake_tables, query_lake, query_tables};
 pub use changes::{PartitionValues, changes_since, partition_names};
 pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
+pub use merge::merge;
 pub use parquet_settings::parquet_settings;
 pub use s3::object_store_at;
+pub use schemas::{LakeRoot, lake_session};
 pub use session::{
     partition_filter, query_session, quote_ident, register, single_stream_session, sql_session,
 };
@@ -211,7 +215,7 @@ mod tests {
         let mut positions = Positions::default();
         positions.advance(app, position(table, app).await.unwrap(), at);
         let spec = WriteSpec {
-            merge_schema: merge,
+            schema_mode: merge.then_some(deltalake::operations::write::SchemaMode::Merge),
             ..WriteSpec::append(&[])
         };
         write_checked(table, vec![batch], &spec, &positions)

@@ -259,7 +259,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             positions.advance(&app, lake::position(&quarantine, &app).await?, chunk.end);
             let bad = with_time(produced.bad, &quarantine_schema)?;
             let spec = WriteSpec {
-                merge_schema: true,
+                schema_mode: Some(deltalake::operations::write::SchemaMode::Merge),
                 ..WriteSpec::append(&[])
             };
             lake::write_checked(&mut quarantine, bad, &spec, &positions).await?;

@@ -63,7 +63,7 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     let summary = dbt::invoke(
         &request,
         Command::Run,
-        conn,
+        &dbt::Place::Conn(conn),
         (&ctx.log, &ctx.reports, &ctx.cancel),
         ctx.log.path().map(dbt::artifacts_next_to),
     )
