@@ -686,20 +686,25 @@ async fn build_snapshot(
     let Some(strategy) = &node.settings.snapshot else {
         return Err("a snapshot without a strategy".into());
     };
+    let sql = compiled_sql(project, node, false).map_err(|e| e.to_string())?;
+    let described = warehouse
+        .columns(&format!("(\n{sql}\n) sbq"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let columns: Vec<String> = described.iter().map(|(name, _)| name.clone()).collect();
     let now = Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
     let dialect = match warehouse {
         Warehouse::Postgres(_) => super::snapshots::Dialect::Postgres,
         Warehouse::Sqlite(_) => super::snapshots::Dialect::Sqlite { now },
-        Warehouse::Lake(_) => super::snapshots::Dialect::Lake { now },
+        Warehouse::Lake(_) => super::snapshots::Dialect::Lake {
+            now,
+            timestamps: described
+                .iter()
+                .filter(|(_, t)| t.starts_with("timestamp"))
+                .map(|(name, _)| name.clone())
+                .collect(),
+        },
     };
-    let sql = compiled_sql(project, node, false).map_err(|e| e.to_string())?;
-    let columns: Vec<String> = warehouse
-        .columns(&format!("(\n{sql}\n) sbq"))
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
     let snapshot = super::snapshots::Snapshot {
         relation: &node.relation,
         sql: &sql,

@@ -54,9 +54,11 @@ pub enum Dialect {
         now: String,
     },
     /// DataFusion on the lake: the build's time as a literal, and each build one query
-    /// giving the snapshot's whole new contents ([`Snapshot::rebuilt`]).
+    /// giving the snapshot's whole new contents ([`Snapshot::rebuilt`]). `timestamps`:
+    /// the query's timestamp columns, hashed as PostgreSQL writes them.
     Lake {
         now: String,
+        timestamps: Vec<String>,
     },
 }
 
@@ -78,7 +80,7 @@ impl Snapshot<'_> {
         match &self.dialect {
             Dialect::Postgres => PG_NOW.into(),
             Dialect::Sqlite { now } => format!("'{now}'"),
-            Dialect::Lake { now } => format!("cast('{now}' as timestamp)"),
+            Dialect::Lake { now, .. } => format!("cast('{now}' as timestamp)"),
         }
     }
 
@@ -87,13 +89,25 @@ impl Snapshot<'_> {
     fn hash(&self, values: &[String]) -> String {
         let parts: Vec<String> = values
             .iter()
-            .map(|v| format!("coalesce(cast({v} as varchar ), '')"))
+            .map(|v| format!("coalesce({}, '')", self.text(v)))
             .collect();
         let joined = parts.join(" || '|' || ");
         match self.dialect {
             Dialect::Postgres | Dialect::Lake { .. } => format!("md5({joined})"),
             Dialect::Sqlite { .. } => format!("({joined})"),
         }
+    }
+
+    /// A value as text. DataFusion writes a timestamp with a `T` where PostgreSQL writes
+    /// a space: on the lake a timestamp column is written PostgreSQL's way, so that
+    /// `dbt_scd_id` is the same as in a warehouse.
+    fn text(&self, value: &str) -> String {
+        if let Dialect::Lake { timestamps, .. } = &self.dialect
+            && timestamps.iter().any(|c| value.ends_with(&quote(c)))
+        {
+            return format!("to_char({value}, '%Y-%m-%d %H:%M:%S%.f')");
+        }
+        format!("cast({value} as varchar )")
     }
 
     /// `a is distinct from b`, null-safe.
