@@ -573,8 +573,9 @@ async fn snapshots_keep_the_same_history_as_dbt_snapshot() {
         snapshot("lite", "lite");
         run_dbt(&project, &["snapshot"]);
         snapshot("warehouse", "ours");
-        // The lake: the source is a Delta table at `<lake>/raw/accounts`.
-        crate::dbt_lake::write_accounts(&lake.join("raw/accounts"), &mut db).await;
+        // The lake: the source is the Delta table its `external: {location}` names.
+        let source = u.dir.path().join("raw_accounts");
+        crate::dbt_lake::write_accounts(&source, &mut db).await;
         snapshot("lake", "ours");
         let by_now = "id, name, plan, dbt_valid_to is null as current";
         for (table, columns) in [
