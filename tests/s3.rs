@@ -72,6 +72,13 @@ async fn lakehouse_dag_on_s3() {
     let bad = count(&s3, "silver/tweets_quarantine").await;
     assert!(bad > 0 && valid > 4_000, "silver {valid}, quarantine {bad}");
     assert!(count(&s3, "gold/active_users_by_day").await > 0);
+    // The gold stage as a dbt project on the same lake: tables on S3 read and written.
+    let out = u.run(&["dag", "trigger", "lakehouse_gold_dbt", "--run-id", "s3-dbt"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        count(&s3, "gold_dbt/active_users_by_day").await,
+        count(&s3, "gold/active_users_by_day").await
+    );
     let out = u.run(&[
         "dag",
         "trigger",
