@@ -487,7 +487,11 @@ impl Object for Adapter {
                 kwargs.assert_all_used()?;
                 let kind = scope(state)?.invocation.target.kind;
                 self.macros
-                    .dispatch(&name, namespace.as_deref(), &[kind, "default"])
+                    .dispatch(
+                        &name,
+                        namespace.as_deref(),
+                        super::macros::dispatch_prefixes(kind),
+                    )
                     .map_err(fail)
             }
             "get_columns_in_relation" => {

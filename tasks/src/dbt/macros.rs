@@ -204,7 +204,7 @@ impl Namespaces {
     }
 
     /// `adapter.dispatch(name, namespace)`: the first of `<prefix>__<name>` for each
-    /// prefix (the adapter's, then `default`) in each package of dbt's search order.
+    /// prefix ([`dispatch_prefixes`]) in each package of dbt's search order.
     pub fn dispatch(
         &self,
         name: &str,
@@ -521,6 +521,19 @@ impl Object for MacroCall {
             (Some(value), _) => Ok(value),
             (None, result) => result,
         }
+    }
+}
+
+/// The macro prefixes `adapter.dispatch` tries for an adapter, in order: its own, the
+/// adapters it inherits from, then `default` — as dbt-redshift inherits dbt-postgres'.
+/// The lake inherits PostgreSQL's forms: DataFusion follows PostgreSQL's semantics
+/// (integer division, `::` casts), which projects' and packages' `default__` forms
+/// often do not assume (jaffle-shop's `cents_to_dollars`).
+pub fn dispatch_prefixes(adapter: &str) -> &'static [&'static str] {
+    match adapter {
+        "lake" => &["lake", "postgres", "default"],
+        "sqlite" => &["sqlite", "default"],
+        _ => &["postgres", "default"],
     }
 }
 
