@@ -5,7 +5,8 @@
 # dbt-core (DBT_BIN, scripts/ensure-dbt.sh installs it) and by Updraft:
 #  - parse + compile: `dbt parse` then `dbt compile` (no partial parsing) against
 #    `updraft dbt compile` (which parses too);
-#  - the whole build: `dbt build` against `updraft dbt build`, each into its own schema.
+#  - the whole build: `dbt build` against `updraft dbt build`, each into its own schema;
+#    then `updraft dbt build --conn lake` (Delta tables, for the record: no target).
 # Prints each wall time and the ratios. Targets: parse + compile >= 20x faster; the build
 # <= 0.5x dbt's, on 2 cores (dbt with threads 2).
 #
@@ -90,5 +91,13 @@ python3 - "$dbt_build" "$ours_build" <<'PY'
 import sys
 d, o = map(float, sys.argv[1:])
 print(f"build: dbt {d:.2f} s; updraft {o:.2f} s -> {o / d:.2f}x dbt's time (target <= 0.5x)")
+PY
+# The same project on the lake: each model a Delta table computed by DataFusion.
+t=$(now); UPDRAFT_LAKE=$work/lake "$BIN" dbt build --project . --conn lake --schema lake >"$work/lake.out" || true; lake_build=$(secs "$t")
+echo "updraft on the lake: $(grep -o 'Done\..*' "$work/lake.out" | tail -1)"
+python3 - "$dbt_build" "$lake_build" <<'PY'
+import sys
+d, o = map(float, sys.argv[1:])
+print(f"build on the lake: updraft {o:.2f} s -> {o / d:.2f}x dbt's time on PostgreSQL")
 PY
 psql "$url" -qAtc "SELECT 'tables+views: theirs ' || (SELECT count(*) FROM information_schema.tables WHERE table_schema = 'theirs') || ', ours ' || (SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ours')"

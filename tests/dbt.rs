@@ -296,16 +296,32 @@ async fn a_project_builds_the_same_tables_and_verdicts_as_dbt_build() {
              m = parse_manifest(json.load(open(sys.argv[1])))\n\
              r = parse_run_results(json.load(open(sys.argv[2])))\n\
              kinds = sorted({n.resource_type.value if hasattr(n.resource_type, 'value') else n.resource_type for n in m.nodes.values()})\n\
-             print(len(m.nodes), len(m.sources), len(r.results), ','.join(kinds))",
+             print(len(m.nodes), len(m.sources), len(r.results), ','.join(kinds))\n\
+             ours, theirs = json.load(open(sys.argv[1])), json.load(open(sys.argv[3]))\n\
+             for k in ['semantic_models', 'metrics', 'saved_queries', 'exposures', 'groups', 'unit_tests']:\n\
+             \x20   assert sorted(ours[k]) == sorted(theirs[k]) and theirs[k], (k, sorted(ours[k]), sorted(theirs[k]))\n\
+             \x20   for i, t in theirs[k].items():\n\
+             \x20       for f in ['path', 'original_file_path', 'fqn', 'filter', 'owner', 'type', 'model']:\n\
+             \x20           assert ours[k][i].get(f) == t.get(f), (i, f, ours[k][i].get(f), t.get(f))\n\
+             \x20       if k in ('semantic_models', 'exposures', 'unit_tests'):\n\
+             \x20           assert ours[k][i]['depends_on']['nodes'] == t['depends_on']['nodes'], i\n\
+             print('described as dbt describes them')",
         ])
         .arg(project.join("target/manifest.json"))
         .arg(project.join("target/run_results.json"))
+        .arg(project.join("dbt_target/manifest.json"))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(
         out.status.success(),
         "dbt-artifacts-parser: {stdout}\n{stderr}"
+    );
+    // The semantic models, metrics, saved queries, exposures, groups and unit tests of
+    // the property files are in the manifest as dbt writes them.
+    assert!(
+        stdout.contains("described as dbt describes them"),
+        "{stdout}"
     );
     let counts: Vec<&str> = stdout.split_whitespace().collect();
     // 9 models + 3 seeds + the tests; the run: 12 nodes built (ephemeral ones are not) and the tests.

@@ -535,6 +535,30 @@ async fn files_to_gold_and_sqlite_warehouse_on_embedded_defaults() {
         .await;
         assert_same_rows("dbt", table, &by_dbt, &gold_rows(&lake, table).await);
     }
+    // Each model is an asset at the version it committed, written by its own task and
+    // reading silver.
+    let out = u.run(&["asset", "list", "-o", "json"]);
+    let assets: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let found = updraft_tasks::lake_tables(lake.to_str().expect("utf-8"))
+        .await
+        .expect("lake tables");
+    for table in GOLD {
+        let uri = format!("delta://lake/gold_dbt/{table}");
+        let asset = assets
+            .iter()
+            .find(|a| a["uri"] == uri.as_str())
+            .expect(&uri);
+        let committed = found.iter().find(|t| t.name == format!("gold_dbt.{table}"));
+        assert_eq!(
+            asset["version"],
+            json!(committed.expect(&uri).version),
+            "{uri}"
+        );
+        assert_eq!(
+            asset["producers"],
+            json!([format!("lakehouse_gold_dbt.gold.{table}")])
+        );
+    }
 
     // Nothing new: every table keeps its version, the warehouse its rows.
     let before = versions(&lake).await;

@@ -211,6 +211,8 @@ pub fn manifest(project: &Project, tests: &[Check]) -> Value {
             }
         }
     }
+    let mut described = super::manifest_resources::resources(project);
+    let mut take = |key: &str| Value::Object(described.remove(key).unwrap_or_default());
     json!({
         "metadata": {
             "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
@@ -225,17 +227,17 @@ pub fn manifest(project: &Project, tests: &[Check]) -> Value {
         "sources": sources,
         "macros": super::manifest_macros::macros(project),
         "docs": docs(project),
-        "exposures": {},
-        "metrics": {},
-        "groups": {},
+        "exposures": take("exposures"),
+        "metrics": take("metrics"),
+        "groups": take("groups"),
         "selectors": {},
         "disabled": {},
         "parent_map": parents,
         "child_map": children,
         "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-        "unit_tests": {},
+        "saved_queries": take("saved_queries"),
+        "semantic_models": take("semantic_models"),
+        "unit_tests": take("unit_tests"),
     })
 }
 

@@ -57,10 +57,15 @@ impl LakeWarehouse {
         self.root.location(&relation.schema, &relation.identifier)
     }
 
+    /// The version of the relation's Delta table (None before its first commit).
+    pub async fn version(&self, relation: &Relation) -> Result<Option<i64>, TaskError> {
+        let table = lake::open(&self.location(relation), &self.root.storage).await?;
+        Ok(table.version().map(|_| lake::version(&table)))
+    }
+
     /// A table when the relation's Delta table has a commit (there are no views).
     pub async fn existing(&self, relation: &Relation) -> Result<Option<Kind>, TaskError> {
-        let table = lake::open(&self.location(relation), &self.root.storage).await?;
-        Ok(table.version().map(|_| Kind::Table))
+        Ok(self.version(relation).await?.map(|_| Kind::Table))
     }
 
     /// Plans `sql` in the session: a query only. A statement that would change the

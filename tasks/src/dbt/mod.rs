@@ -14,6 +14,7 @@ mod jinja;
 mod lake;
 mod macros;
 mod manifest_macros;
+mod manifest_resources;
 mod modules;
 mod mutable;
 mod packages;

@@ -95,6 +95,9 @@ pub struct Project {
     pub unit_tests: Vec<super::unit_tests::UnitTest>,
     /// The `{% docs %}` blocks of its `.md` files, by name.
     pub docs: BTreeMap<String, DocsBlock>,
+    /// The property files' semantic models, metrics, saved queries, exposures, groups
+    /// and unit tests, for the manifest.
+    pub resources: Vec<PropertyEntry>,
     /// The singular tests of `test-paths`: (name, file, path inside the project, SQL template).
     pub singular_tests: Vec<(String, PathBuf, String, String)>,
     pub invocation: Arc<Invocation>,
@@ -176,6 +179,22 @@ struct Properties {
     sources: Vec<Value>,
     unit_tests: Vec<Value>,
     docs: BTreeMap<String, DocsBlock>,
+    /// What the manifest shows and nothing builds: semantic models, metrics...
+    resources: Vec<PropertyEntry>,
+}
+
+/// An entry of a property file that the manifest shows (a semantic model, a metric, a
+/// saved query, an exposure, a group, a unit test) as written.
+#[derive(Debug, Clone)]
+pub struct PropertyEntry {
+    /// dbt's resource type: `semantic_model`, `metric`, `saved_query`, `exposure`,
+    /// `group`, `unit_test`.
+    pub kind: &'static str,
+    pub entry: Value,
+    /// The property file, inside the project (`models/marts/orders.yml`).
+    pub file: String,
+    /// The property file's folders under its resource path (`["marts"]`).
+    pub folders: Vec<String>,
 }
 
 /// A `{% docs name %}` block: its file inside the project, its text.
@@ -194,7 +213,7 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
     let mut out = Properties::default();
     // Where each model, seed and snapshot is described (dbt allows one place).
     let mut described: BTreeMap<(&str, String), PathBuf> = BTreeMap::new();
-    for (path, _) in files_under(root, &dirs, &[".yml", ".yaml"]) {
+    for (path, inside) in files_under(root, &dirs, &[".yml", ".yaml"]) {
         if path.file_name().is_some_and(|n| n == "dbt_project.yml") {
             continue;
         }
@@ -254,6 +273,23 @@ fn read_properties(root: &Path, file: &ProjectFile) -> Result<Properties, TaskEr
         }
         if let Some(sources) = doc.get("sources").and_then(Value::as_array) {
             out.sources.extend(sources.iter().cloned());
+        }
+        for (key, kind) in [
+            ("semantic_models", "semantic_model"),
+            ("metrics", "metric"),
+            ("saved_queries", "saved_query"),
+            ("exposures", "exposure"),
+            ("groups", "group"),
+            ("unit_tests", "unit_test"),
+        ] {
+            for entry in doc.get(key).and_then(Value::as_array).into_iter().flatten() {
+                out.resources.push(PropertyEntry {
+                    kind,
+                    entry: entry.clone(),
+                    file: inside.clone(),
+                    folders: folders(&inside, &dirs),
+                });
+            }
         }
         if let Some(tests) = doc.get("unit_tests").and_then(Value::as_array) {
             out.unit_tests.extend(tests.iter().cloned());
@@ -504,6 +540,7 @@ impl Project {
             singular_tests: Vec::new(),
             unit_tests: super::unit_tests::read(&props.unit_tests)?,
             docs: props.docs.clone(),
+            resources: props.resources.clone(),
             invocation: Arc::new(invocation.clone()),
         };
         project.name_relations(&parse_inv)?;

@@ -238,11 +238,17 @@ pub async fn execute(
             },
         };
         let seconds = clock.elapsed().as_secs_f64();
+        // A Delta table's event carries the version the build committed.
+        let version = match (&outcome, &*warehouse) {
+            (Outcome::Built(_), Warehouse::Lake(lake)) => {
+                lake.version(&node.relation).await.ok().flatten()
+            }
+            _ => None,
+        };
         let result = report_node(
             project,
             sink,
-            node,
-            &outcome,
+            (node, &outcome, version),
             (started_at, Utc::now()),
             seconds,
         );
@@ -842,8 +848,7 @@ fn node_line(i: usize, total: usize, node: &Node, outcome: &Outcome, seconds: f6
 fn report_node(
     project: &Project,
     sink: &Sink<'_>,
-    node: &Node,
-    outcome: &Outcome,
+    (node, outcome, version): (&Node, &Outcome, Option<i64>),
     (started_at, ended_at): (DateTime<Utc>, DateTime<Utc>),
     seconds: f64,
 ) -> ModelResult {
@@ -873,11 +878,11 @@ fn report_node(
     let Outcome::Built(rows) = outcome else {
         return result;
     };
-    let event = |uri: String, access, rows| {
+    let event = |uri: String, access, rows, version| {
         Report::Asset(AssetEvent {
             uri,
             access,
-            version: None,
+            version,
             rows,
             partitions: Vec::new(),
         })
@@ -889,12 +894,14 @@ fn report_node(
         .map(|r| sink.assets.uri(r))
         .collect();
     for source in read {
-        sink.reports.push(event(source, AssetAccess::Read, None));
+        sink.reports
+            .push(event(source, AssetAccess::Read, None, None));
     }
     sink.reports.push(event(
         sink.assets.uri(&node.relation),
         AssetAccess::Write,
         *rows,
+        version,
     ));
     result
 }
