@@ -80,7 +80,7 @@ impl LakeWarehouse {
             .sql_with_options(sql, queries_only)
             .await
             .map_err(|e| match e {
-                DataFusionError::Plan(m) if m.contains("not supported") => TaskError::Fatal(format!(
+                DataFusionError::Plan(m) if refused_statement(&m) => TaskError::Fatal(format!(
                     "{m}: on the lake, SQL in models, hooks and run_query is a query (DataFusion's); write a model to make a table"
                 )),
                 other => TaskError::Fatal(other.to_string()),
@@ -427,6 +427,13 @@ fn in_microseconds(frame: DataFrame) -> Result<DataFrame, TaskError> {
         .map_err(|e| datafusion_error("keeping timestamps in microseconds", e))
 }
 
+/// Whether DataFusion refused a statement for what it is (`DDL not supported: ...`).
+fn refused_statement(message: &str) -> bool {
+    ["DDL", "DML", "Statement"]
+        .iter()
+        .any(|what| message.contains(&format!("{what} not supported")))
+}
+
 /// An Arrow type as the SQL name dbt's `Column` reads and DataFusion casts to.
 fn sql_type(t: &DataType) -> String {
     match t {
@@ -444,5 +451,41 @@ fn sql_type(t: &DataType) -> String {
         DataType::Interval(_) | DataType::Duration(TimeUnit::Microsecond) => "interval".into(),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
         _ => "text".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hook or `run_query` on the lake may only query: a table it made would live in
+    /// the session's memory and be gone after the build.
+    #[tokio::test]
+    async fn statements_that_would_make_tables_in_memory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = LakeRoot {
+            root: dir.path().display().to_string(),
+            storage: BTreeMap::new(),
+        };
+        let lake = LakeWarehouse::open(root, &BTreeMap::new()).await.unwrap();
+        for statement in [
+            "CREATE TABLE audit AS SELECT 1 AS n",
+            "CREATE SCHEMA audit",
+            "SET datafusion.execution.batch_size = 10",
+        ] {
+            let refused = lake.execute(&[statement.to_string()]).await.unwrap_err();
+            assert!(
+                refused.to_string().contains("write a model"),
+                "{statement}: {refused}"
+            );
+        }
+        lake.execute(&["SELECT 1".into(), "  ".into()])
+            .await
+            .unwrap();
+        let (columns, rows) = lake.query("SELECT 2 AS two").await.unwrap();
+        assert_eq!(
+            (columns, rows),
+            (vec!["two".to_string()], vec![vec![serde_json::json!(2)]])
+        );
     }
 }
