@@ -1,8 +1,8 @@
 //! `dbt`: runs a dbt project folder as it is — `dbt_project.yml`, macros, property files,
 //! seeds, models (`view`, `table`, `incremental`, `ephemeral`), hooks, tests, selection —
-//! in a PostgreSQL or SQLite connection, with no Python and no dbt installed. `sql_models`
-//! is the same engine over a folder without `dbt_project.yml`. `updraft dbt` runs the
-//! same from the command line ([`invoke`]).
+//! in a PostgreSQL or SQLite connection or on the lake as Delta tables ([`Place`]), with
+//! no Python and no dbt installed. `sql_models` is the same engine over a folder without
+//! `dbt_project.yml`. `updraft dbt` runs the same from the command line ([`invoke`]).
 
 mod api;
 mod artifacts;

@@ -5,7 +5,8 @@
 //! `merge`), after its columns are reconciled by `on_schema_change`; a seed's table is
 //! created with its columns' types and its rows inserted. Hooks run in the same
 //! transaction (or outside it, `transaction: false`). On SQLite the schema is a prefix
-//! (`marts.dim_author` is the table `marts_dim_author`).
+//! (`marts.dim_author` is the table `marts_dim_author`). The lake builds by its own path
+//! ([`super::lake`]), behind the same calls.
 
 use super::relation::{Relation, quote};
 use super::settings::{Materialized, OnSchemaChange, Strategy};
