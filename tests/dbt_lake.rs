@@ -192,6 +192,23 @@ async fn a_project_builds_on_the_lake_the_tables_it_builds_in_postgresql() {
             "{on_lake}"
         );
     }
+    // A connection that is not there: the message says the lake is one choice.
+    let out = u.run(&[
+        "dbt",
+        "build",
+        "--project",
+        &project.to_string_lossy(),
+        "--conn",
+        "lakehouse",
+        "--schema",
+        "ours",
+    ]);
+    let (_, said) = crate::support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("no connection named `lakehouse`") && said.contains("or `lake`"),
+        "{said}"
+    );
 }
 
 /// Writes `raw.accounts` of PostgreSQL as the Delta table at `location` (replacing it).

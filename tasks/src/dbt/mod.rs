@@ -344,6 +344,9 @@ impl<'a> Place<'a> {
         match connections.get(conn) {
             Ok(found) => Ok(Place::Conn(found)),
             Err(_) if conn == LAKE => Ok(Place::Lake(lake)),
+            Err(TaskError::Config(missing)) => Err(TaskError::Config(format!(
+                "{missing}; or `{LAKE}` to build the project as Delta tables on the lake"
+            ))),
             Err(e) => Err(e),
         }
     }
