@@ -70,14 +70,7 @@ pub(crate) async fn relations(
     db: &mut sqlx::PgConnection,
     prefix: &str,
 ) -> BTreeMap<String, (String, String)> {
-    let names: Vec<(String, String)> = sqlx::query_as(
-        "SELECT table_schema, table_name FROM information_schema.tables
-         WHERE table_schema = $1 OR table_schema LIKE $1 || '\\_%' ORDER BY 1, 2",
-    )
-    .bind(prefix)
-    .fetch_all(&mut *db)
-    .await
-    .unwrap();
+    let names = relation_names(db, prefix).await;
     let mut out = BTreeMap::new();
     for (schema, table) in names {
         // Each column's name, type and comment (persist_docs), and the relation's comment.
@@ -111,6 +104,21 @@ pub(crate) async fn relations(
         out.insert(key, (format!("{columns:?} {comment:?}"), rows));
     }
     out
+}
+
+/// The (schema, name) of every relation of the schemas starting with `prefix`.
+pub(crate) async fn relation_names(
+    db: &mut sqlx::PgConnection,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT table_schema, table_name FROM information_schema.tables
+         WHERE table_schema = $1 OR table_schema LIKE $1 || '\\_%' ORDER BY 1, 2",
+    )
+    .bind(prefix)
+    .fetch_all(&mut *db)
+    .await
+    .unwrap()
 }
 
 /// Test name → status, from dbt's `run_results.json` of the project `name`.

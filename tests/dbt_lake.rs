@@ -5,7 +5,7 @@
 //! type for type, with the same test verdicts; and the history project's snapshots
 //! over three rounds of source changes keep the versions PostgreSQL keeps.
 
-use crate::dbt::{our_verdicts, relations, updraft_dbt_on};
+use crate::dbt::{our_verdicts, relation_names, updraft_dbt_on};
 use crate::support::{Backend, Updraft, copy_tree, repo_path};
 use sqlx::Connection;
 use std::collections::BTreeMap;
@@ -110,15 +110,14 @@ pub(crate) async fn pg_relations(
     prefix: &str,
 ) -> BTreeMap<String, (Vec<(String, String)>, Vec<String>)> {
     let mut out = BTreeMap::new();
-    for (key, _) in relations(db, prefix).await {
-        let (schema, table) = key.split_once('.').unwrap();
-        let schema = format!("{prefix}{schema}");
+    for (schema, table) in relation_names(db, prefix).await {
+        let key = format!("{}.{table}", &schema[prefix.len()..]);
         let columns: Vec<(String, String)> = sqlx::query_as(
             "SELECT column_name::text, data_type::text FROM information_schema.columns
              WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
         )
         .bind(&schema)
-        .bind(table)
+        .bind(&table)
         .fetch_all(&mut *db)
         .await
         .unwrap();

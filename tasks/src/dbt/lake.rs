@@ -91,12 +91,7 @@ impl LakeWarehouse {
     /// DataFusion reads back (`integer`, `text`, `numeric(10,2)`...).
     pub async fn columns(&self, from: &str) -> Result<Vec<(String, String)>, TaskError> {
         let frame = self.frame(&format!("SELECT * FROM {from} LIMIT 0")).await?;
-        Ok(frame
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), sql_type(f.data_type())))
-            .collect())
+        Ok(described(&frame))
     }
 
     /// The columns of a relation as dbt's catalog gives them.
@@ -114,14 +109,13 @@ impl LakeWarehouse {
 
     /// The rows of a relation.
     pub async fn count(&self, relation: &str) -> Result<i64, TaskError> {
-        let (_, rows) = self
-            .query(&format!("SELECT count(*) AS n FROM {relation}"))
-            .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0))
+        let rows = self
+            .frame(&format!("SELECT * FROM {relation}"))
+            .await?
+            .count()
+            .await
+            .map_err(|e| datafusion_error("counting the rows", e))?;
+        Ok(i64::try_from(rows).unwrap_or(i64::MAX))
     }
 
     /// Runs a query; its column names in order and its rows as JSON values.
@@ -219,11 +213,11 @@ impl LakeWarehouse {
     async fn incremental(&self, b: &Build<'_>) -> Result<i64, TaskError> {
         let strategy = b.incremental_strategy()?;
         let target = b.relation.sql();
-        let wanted = self.columns(&format!("({}) dbt_new", b.sql)).await?;
-        let have = self.columns(&target).await?;
-        let reconciled = reconcile(&wanted, &have, b.on_schema_change)?;
         // The new rows, computed once: a merge and a rewrite read them more than once.
         let frame = self.frame(b.sql).await?;
+        let wanted = described(&frame);
+        let have = self.columns(&target).await?;
+        let reconciled = reconcile(&wanted, &have, b.on_schema_change)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame
             .collect()
@@ -425,6 +419,16 @@ fn in_microseconds(frame: DataFrame) -> Result<DataFrame, TaskError> {
     frame
         .select(columns)
         .map_err(|e| datafusion_error("keeping timestamps in microseconds", e))
+}
+
+/// A plan's columns with their types as SQL names DataFusion reads back.
+fn described(frame: &DataFrame) -> Vec<(String, String)> {
+    frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), sql_type(f.data_type())))
+        .collect()
 }
 
 /// Whether DataFusion refused a statement for what it is (`DDL not supported: ...`).
