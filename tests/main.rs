@@ -41,6 +41,7 @@ mod s3;
 mod scheduler;
 mod sensors;
 mod silver_checks;
+mod spark;
 mod sql_models;
 mod tasks;
 mod trigger_dag;

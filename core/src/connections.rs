@@ -41,13 +41,28 @@ impl Connection {
         self.url.password()
     }
 
-    /// Replaces the password wherever it appears in `text` (driver errors may echo it).
+    /// The secret the URI carries: its password, or a Spark Connect URL's `;token=`.
+    pub fn secret(&self) -> Option<&str> {
+        self.url
+            .password()
+            .or_else(|| spark_token(self.url.path()))
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Replaces the secret wherever it appears in `text` (driver errors may echo it).
     pub fn redact(&self, text: &str) -> String {
-        match self.url.password() {
-            Some(p) if !p.is_empty() => text.replace(p, "***"),
-            _ => text.to_string(),
+        match self.secret() {
+            Some(secret) => text.replace(secret, "***"),
+            None => text.to_string(),
         }
     }
+}
+
+/// The `token` parameter of a Spark Connect URL's path (`/;token=…;user_id=…`).
+fn spark_token(path: &str) -> Option<&str> {
+    path.split(';')
+        .skip(1)
+        .find_map(|param| param.strip_prefix("token="))
 }
 
 impl fmt::Display for Connection {
@@ -56,7 +71,7 @@ impl fmt::Display for Connection {
         if shown.password().is_some() {
             let _ = shown.set_password(Some("***"));
         }
-        write!(f, "{shown}")
+        write!(f, "{}", self.redact(shown.as_str()))
     }
 }
 
@@ -75,8 +90,8 @@ pub struct Connections {
 impl Connections {
     /// Adds or replaces a connection; its password is masked in every output from now on.
     pub fn insert(&mut self, connection: Connection) {
-        if let Some(password) = connection.password() {
-            crate::secrets::register(password);
+        if let Some(secret) = connection.secret() {
+            crate::secrets::register(secret);
         }
         self.by_name.insert(connection.name.clone(), connection);
     }
@@ -117,5 +132,14 @@ mod tests {
         assert_eq!(c.to_string(), "postgres://bob:***@db:5432/wh");
         assert_eq!(c.redact("failed for s3cret"), "failed for ***");
         assert_eq!(c.name, "wh");
+    }
+
+    #[test]
+    fn a_spark_connect_token_is_masked() {
+        let c = Connection::parse("SPARK", "sc://spark:15002/;token=abc123;user_id=etl").unwrap();
+        assert_eq!(c.to_string(), "sc://spark:15002/;token=***;user_id=etl");
+        assert_eq!(c.redact("Bearer abc123 refused"), "Bearer *** refused");
+        let plain = Connection::parse("SPARK", "sc://localhost:15002").unwrap();
+        assert_eq!(plain.secret(), None);
     }
 }

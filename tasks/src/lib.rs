@@ -4,6 +4,7 @@
 //! records through `ctx.reports`, and returns a `TaskOutcome` or a `TaskError` that says
 //! whether a retry can help.
 
+mod conn_check;
 mod data_test;
 pub mod dbt;
 mod delta_maintenance;
@@ -18,6 +19,8 @@ mod parse_json;
 pub mod registry;
 mod shell;
 mod shell_output;
+mod spark;
+mod spark_sql;
 mod sql;
 mod sql_models;
 mod trigger_dag;
@@ -29,6 +32,7 @@ pub(crate) use updraft_core::{
     config_message, db_error, parse_duration, yaml_locations,
 };
 
+pub use conn_check::{CHECK_WITHIN, check_connection};
 pub use data_test::{SHOWN_ROWS as SHOWN_FAILING_ROWS, read_failures as stored_failing_rows};
 pub use lake::{
     LakeTable, QueryResult, lake_tables, object_store_at, query_lake, query_tables, table_columns,

@@ -10,6 +10,7 @@ pub static TASK_TYPES: &[&dyn TaskType] = &[
     &crate::noop::Noop,
     &crate::shell::Shell,
     &crate::sql::Sql,
+    &crate::spark_sql::SparkSql,
     &crate::http::Http,
     &crate::land::Land,
     &crate::parse_json::ParseJson,

@@ -25,7 +25,7 @@ struct SqlConfig {
 /// What of the last statement's rows the task hands on.
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]
-enum SqlOutput {
+pub(crate) enum SqlOutput {
     /// Every row as an object, under `rows` (at most [`MAX_ROWS`]).
     Rows,
     /// The first row's columns as outputs of their own (none without a row).
@@ -37,13 +37,13 @@ const MAX_ROWS: usize = 1000;
 
 #[derive(Deserialize)]
 #[serde(untagged, expecting = "expected a SQL statement or a list of them")]
-enum Statements {
+pub(crate) enum Statements {
     One(String),
     Many(Vec<String>),
 }
 
 impl Statements {
-    fn list(&self) -> Vec<&str> {
+    pub(crate) fn list(&self) -> Vec<&str> {
         match self {
             Statements::One(s) => vec![s.as_str()],
             Statements::Many(v) => v.iter().map(String::as_str).collect(),
@@ -131,7 +131,7 @@ macro_rules! bind_parameters {
 }
 
 /// The rows of a statement for `output:`, at most [`MAX_ROWS`] (more is an error).
-fn at_most_max_rows(rows: Vec<Value>) -> Result<Vec<Value>, TaskError> {
+pub(crate) fn at_most_max_rows(rows: Vec<Value>) -> Result<Vec<Value>, TaskError> {
     if rows.len() > MAX_ROWS {
         return Err(TaskError::Fatal(format!(
             "`output:` hands on at most {MAX_ROWS} rows and the last statement returned more: \

@@ -14,6 +14,7 @@ mod receiver;
 mod s3;
 mod service;
 mod smtp;
+mod spark;
 mod web;
 
 pub use broker::Broker;
@@ -27,6 +28,7 @@ pub use receiver::Receiver;
 pub use s3::S3Server;
 pub use service::{free_port, wait_until_listening};
 pub use smtp::SmtpServer;
+pub use spark::{python_delta_rows, spark_url};
 pub use web::{Api, WebServer};
 
 use std::path::{Path, PathBuf};

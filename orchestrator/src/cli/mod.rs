@@ -8,6 +8,7 @@ mod output;
 mod alerts_cmd;
 mod asset_cmd;
 mod backfill_cmd;
+mod conn_cmd;
 mod dag_cmd;
 mod db_cmd;
 mod dbt_cmd;
@@ -100,6 +101,9 @@ enum Command {
     /// Manage the history database
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// The named connections, and whether one answers
+    #[command(subcommand)]
+    Conn(conn_cmd::ConnCommand),
     /// Generate sample events into a landing folder or a Kafka topic
     #[command(subcommand)]
     Generate(generate_cmd::GenerateCommand),
@@ -226,6 +230,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(cmd) => task_cmd::run(cmd, &ctx).await,
         Command::Test(cmd) => test_cmd::run(cmd, &ctx).await,
         Command::Db(cmd) => db_cmd::run(cmd, &ctx).await,
+        Command::Conn(cmd) => conn_cmd::run(cmd, &ctx).await,
         Command::Alerts(cmd) => alerts_cmd::run(cmd, &ctx).await,
         Command::Dbt(cmd) => dbt_cmd::run(cmd, &ctx).await,
         Command::Asset(cmd) => asset_cmd::run(cmd, &ctx).await,

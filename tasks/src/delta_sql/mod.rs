@@ -3,12 +3,16 @@
 //! partitions a source changed since the last run, or those a predicate names), or
 //! `merge` on key columns. With `partitions_from`, the source version the result was
 //! computed from is committed with it (a `txn` action), so every run rebuilds exactly
-//! the partitions touched since, and a re-run with nothing new changes nothing.
+//! the partitions touched since, and a re-run with nothing new changes nothing. With
+//! `engine: spark` a Spark Connect server computes the same query over the same files
+//! and Updraft commits what it wrote ([`on_spark`]).
+
+mod on_spark;
 
 use crate::lake::{
     self, PartitionValues, Positions, WriteSpec, datafusion_error, delta_error, quote_ident,
 };
-use crate::{TaskContext, TaskError, TaskOutcome, parse_config};
+use crate::{TaskContext, TaskError, TaskOutcome, parse_config, spark};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
@@ -22,7 +26,7 @@ use std::sync::Arc;
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "snake_case")]
-enum Mode {
+pub(crate) enum Mode {
     Append,
     Overwrite,
     OverwritePartitions,
@@ -59,7 +63,34 @@ struct DeltaSqlConfig {
     merge_on: Vec<String>,
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
+    /// What computes the query: `datafusion` (in process) or `spark`; may be templated.
+    #[serde(default)]
+    engine: Option<String>,
+    /// `engine: spark`: the Spark Connect connection.
+    #[serde(default = "spark_conn")]
+    conn: String,
+    /// `engine: spark`: session settings.
+    #[serde(default)]
+    spark_conf: BTreeMap<String, String>,
 }
+
+fn spark_conn() -> String {
+    spark::DEFAULT_CONN.into()
+}
+
+impl DeltaSqlConfig {
+    /// The engine `engine:` names (rendered), DataFusion when absent.
+    fn engine(&self) -> Result<Engine, TaskError> {
+        match self.engine.as_deref().map(str::trim) {
+            None | Some("") | Some("datafusion") => Ok(Engine::Datafusion),
+            Some("spark") => Ok(Engine::Spark),
+            Some(other) => Err(TaskError::Config(format!(
+                "`engine` is `{other}`; it is `datafusion` or `spark`"
+            ))),
+        }
+    }
+}
+
 /// A table the query reads: its location, or `{table: location, where: predicate}` for
 /// only the rows the predicate picks (e.g. an asset-triggered run's partition).
 #[derive(Deserialize)]
@@ -154,103 +185,105 @@ pub(crate) fn validate(config: &Value) -> Result<(), TaskError> {
             "`merge_on` only applies to mode `merge`".into(),
         ));
     }
+    if !cfg.engine.as_deref().unwrap_or_default().contains("{{") {
+        cfg.engine()?;
+    }
     Ok(())
 }
 
 /// This task's name in its txn app ids.
 const TASK: &str = "delta-sql";
 
+/// What computes the query.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Engine {
+    /// DataFusion, in this process.
+    Datafusion,
+    /// A Spark Connect server: it reads the snapshot's Parquet files and writes Parquet
+    /// that Updraft commits.
+    Spark,
+}
+
+/// How the query reads one of `tables`.
+struct Read {
+    name: String,
+    table: DeltaTable,
+    rows: Rows,
+}
+
+/// Which rows of a source the query sees.
+enum Rows {
+    All,
+    /// Those the predicate picks (`where:`).
+    Filtered(String),
+    /// Those of the partitions that changed since the last run (`partitions_from`).
+    Partitions(BTreeSet<PartitionValues>),
+}
+
+/// What the sources say the write must do.
+struct Plan {
+    reads: Vec<Read>,
+    positions: Positions,
+    replace_where: Option<String>,
+    full_rebuild: bool,
+    partitions: usize,
+}
+
 pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
     validate(config)?;
     let cfg: DeltaSqlConfig = parse_config(config)?;
     let query = query_text(&cfg, &ctx.dag_folder)?;
     let started = std::time::Instant::now();
-    let mut sources = Vec::with_capacity(cfg.tables.len());
-    for (name, source) in &cfg.tables {
-        sources.push((
-            name.clone(),
-            lake::open(source.location(), &cfg.storage_options).await?,
-        ));
-    }
     let mut target = lake::open(&cfg.table, &cfg.storage_options).await?;
-    let session = lake::sql_session(&[]).await?;
-    let mut positions = Positions::default();
-    let mut replace_where = cfg.replace_where.clone();
-    let mut full_rebuild = cfg.mode == Mode::Overwrite;
-    let mut partitions = 0usize;
-    for (name, table) in &sources {
-        if table.version().is_none() {
-            ctx.log.line(format!(
-                "source table `{name}` ({}) has no commits yet; nothing to do",
-                cfg.tables[name].location()
-            ));
-            return Ok(TaskOutcome::nothing_to_do());
-        }
-        if cfg.partitions_from.as_deref() != Some(name.as_str()) {
-            match cfg.tables[name].filter() {
-                Some(filter) => register_view(&session, name, table, filter).await?,
-                None => lake::register(&session, name, table).await?,
-            }
-            continue;
-        }
-        let app = lake::source_app_id(TASK, table)?;
-        let last = lake::source_position(&target, &app, TASK, table).await?;
-        positions.advance(
-            &app,
-            lake::position(&target, &app).await?,
-            lake::version(table),
+    let mut plan = match plan(&cfg, &target, ctx).await? {
+        Ok(plan) => plan,
+        Err(done) => return Ok(done),
+    };
+    if let Some(done) = once_per_run(&cfg, &target, ctx, &mut plan.positions).await? {
+        return Ok(done);
+    }
+    for read in &plan.reads {
+        lake::report_read(
+            ctx,
+            cfg.tables[&read.name].location(),
+            lake::version(&read.table),
         );
-        let changes = match last {
-            Some(v) => Some(lake::changes_since(table, v).await?).filter(|c| !c.incomplete),
-            None => None,
-        };
-        let Some(changes) = changes else {
-            // Never built, or the log no longer says what changed: rebuild everything.
-            ctx.log
-                .line(format!("rebuilding all of {} from `{name}`", cfg.table));
-            full_rebuild = true;
-            lake::register(&session, name, table).await?;
-            continue;
-        };
-        if changes.partitions.is_empty() {
-            ctx.log.line(format!(
-                "`{name}` has no new rows since version {}; {} is up to date",
-                last.unwrap_or(-1),
-                cfg.table
-            ));
-            return Ok(TaskOutcome::default().with("rows", 0).with("partitions", 0));
-        }
-        partitions = changes.partitions.len();
-        let filter = restrict_to(&session, name, table, &changes.partitions).await?;
-        ctx.log.line(format!(
-            "rebuilding {partitions} partitions changed in `{name}`: {filter}"
-        ));
-        replace_where = Some(filter);
     }
-    for (name, table) in &sources {
-        lake::report_read(ctx, cfg.tables[name].location(), lake::version(table));
-    }
-    let frame = session
-        .sql(&query)
-        .await
-        .map_err(|e| TaskError::Config(format!("the query does not plan: {e}")))?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    if let Some(missing) = cfg
-        .partition_by
-        .iter()
-        .find(|c| schema.field_with_name(c).is_err())
-    {
-        return Err(TaskError::Config(format!(
-            "`partition_by` names `{missing}`, which the query does not return"
-        )));
-    }
-    let replace_where = if full_rebuild || target.version().is_none() {
+    let replace_where = if plan.full_rebuild || target.version().is_none() {
         None
     } else {
-        replace_where
+        plan.replace_where.clone()
     };
     let before = lake::version(&target);
-    let rows = write(&mut target, frame, &cfg, &schema, replace_where, &positions).await?;
+    let rows = match cfg.engine()? {
+        Engine::Datafusion => {
+            let frame = datafusion_frame(&plan.reads, &query).await?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            check_partition_by(&cfg.partition_by, &schema)?;
+            write(
+                &mut target,
+                frame,
+                &cfg,
+                &schema,
+                replace_where,
+                &plan.positions,
+            )
+            .await?
+        }
+        Engine::Spark => {
+            let write = on_spark::Write {
+                mode: cfg.mode,
+                partition_by: &cfg.partition_by,
+                merge_on: &cfg.merge_on,
+                replace_where,
+                positions: &plan.positions,
+            };
+            let session = spark::attempt_session(ctx, &cfg.conn, &cfg.spark_conf).await?;
+            let done = on_spark::run(&session, &plan.reads, &query, &mut target, write).await;
+            session.close().await;
+            done?
+        }
+    };
     if lake::version(&target) > before {
         // The partitions the commit touched, for DAGs scheduled per partition.
         let changes = lake::changes_since(&target, before).await?;
@@ -271,15 +304,160 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
     ));
     Ok(TaskOutcome::default()
         .with("rows", rows)
-        .with("partitions", partitions)
-        .with("full_rebuild", full_rebuild)
+        .with("partitions", plan.partitions)
+        .with("full_rebuild", plan.full_rebuild)
         .with("table_version", lake::version(&target))
         .with("seconds", seconds))
 }
 
-/// A partition as an asset event names it: `column=value` for each of its columns,
-/// joined with `/` (a null value is `null`).
-/// The query text, from `query` or from `sql_file` (relative to the DAG's folder).
+/// Opens the sources and decides what the query reads and the write replaces; or the
+/// outcome when there is nothing to do (a source without commits, nothing new).
+async fn plan(
+    cfg: &DeltaSqlConfig,
+    target: &DeltaTable,
+    ctx: &TaskContext,
+) -> Result<Result<Plan, TaskOutcome>, TaskError> {
+    let mut plan = Plan {
+        reads: Vec::with_capacity(cfg.tables.len()),
+        positions: Positions::default(),
+        replace_where: cfg.replace_where.clone(),
+        full_rebuild: cfg.mode == Mode::Overwrite,
+        partitions: 0,
+    };
+    for (name, source) in &cfg.tables {
+        let table = lake::open(source.location(), &cfg.storage_options).await?;
+        if table.version().is_none() {
+            ctx.log.line(format!(
+                "source table `{name}` ({}) has no commits yet; nothing to do",
+                source.location()
+            ));
+            return Ok(Err(TaskOutcome::nothing_to_do()));
+        }
+        let name = name.clone();
+        if cfg.partitions_from.as_deref() != Some(name.as_str()) {
+            let rows = match source.filter() {
+                Some(filter) => Rows::Filtered(filter.to_string()),
+                None => Rows::All,
+            };
+            plan.reads.push(Read { name, table, rows });
+            continue;
+        }
+        let app = lake::source_app_id(TASK, &table)?;
+        let last = lake::source_position(target, &app, TASK, &table).await?;
+        plan.positions.advance(
+            &app,
+            lake::position(target, &app).await?,
+            lake::version(&table),
+        );
+        let changes = match last {
+            Some(v) => Some(lake::changes_since(&table, v).await?).filter(|c| !c.incomplete),
+            None => None,
+        };
+        let Some(changes) = changes else {
+            // Never built, or the log no longer says what changed: rebuild everything.
+            ctx.log
+                .line(format!("rebuilding all of {} from `{name}`", cfg.table));
+            plan.full_rebuild = true;
+            plan.reads.push(Read {
+                name,
+                table,
+                rows: Rows::All,
+            });
+            continue;
+        };
+        if changes.partitions.is_empty() {
+            ctx.log.line(format!(
+                "`{name}` has no new rows since version {}; {} is up to date",
+                last.unwrap_or(-1),
+                cfg.table
+            ));
+            return Ok(Err(TaskOutcome::default()
+                .with("rows", 0)
+                .with("partitions", 0)));
+        }
+        plan.partitions = changes.partitions.len();
+        let schema = table
+            .snapshot()
+            .map_err(|e| delta_error("reading the source schema", e))?
+            .snapshot()
+            .arrow_schema();
+        let filter = lake::partition_filter(&changes.partitions, &schema).unwrap_or("FALSE".into());
+        ctx.log.line(format!(
+            "rebuilding {} partitions changed in `{name}`: {filter}",
+            plan.partitions
+        ));
+        plan.replace_where = Some(filter);
+        plan.reads.push(Read {
+            name,
+            table,
+            rows: Rows::Partitions(changes.partitions),
+        });
+    }
+    Ok(Ok(plan))
+}
+
+/// An `append` adds a run's rows once: its commit carries the run's `txn`, and a later
+/// try of the same run (a retry after a crash that left the commit unrecorded, or a
+/// clear) that finds it appends nothing. Other modes replace what they write, so a
+/// later try computes again; their commits carry the `txn` too.
+async fn once_per_run(
+    cfg: &DeltaSqlConfig,
+    target: &DeltaTable,
+    ctx: &TaskContext,
+    positions: &mut Positions,
+) -> Result<Option<TaskOutcome>, TaskError> {
+    let app = format!(
+        "updraft-{TASK}:run:{}/{}/{}",
+        ctx.dag_id, ctx.task_id, ctx.run_id
+    );
+    let committed = lake::position(target, &app).await?;
+    let try_number = i64::from(ctx.try_number);
+    if cfg.mode == Mode::Append
+        && let Some(earlier) = committed.filter(|t| *t < try_number)
+    {
+        ctx.log.line(format!(
+            "try {earlier} of this run already appended its rows to {}; appending nothing",
+            cfg.table
+        ));
+        return Ok(Some(TaskOutcome::nothing_to_do()));
+    }
+    positions.advance(&app, committed, try_number);
+    Ok(None)
+}
+
+/// The query planned by DataFusion over the sources, each registered as its rows say.
+async fn datafusion_frame(reads: &[Read], query: &str) -> Result<DataFrame, TaskError> {
+    let session = lake::sql_session(&[]).await?;
+    for read in reads {
+        match &read.rows {
+            Rows::All => lake::register(&session, &read.name, &read.table).await?,
+            Rows::Filtered(filter) => {
+                register_view(&session, &read.name, &read.table, filter).await?
+            }
+            Rows::Partitions(changed) => {
+                restrict_to(&session, &read.name, &read.table, changed).await?;
+            }
+        }
+    }
+    session
+        .sql(query)
+        .await
+        .map_err(|e| TaskError::Config(format!("the query does not plan: {e}")))
+}
+
+/// Fails when `partition_by` names a column the query does not return.
+fn check_partition_by(partition_by: &[String], schema: &SchemaRef) -> Result<(), TaskError> {
+    match partition_by
+        .iter()
+        .find(|c| schema.field_with_name(c).is_err())
+    {
+        Some(missing) => Err(TaskError::Config(format!(
+            "`partition_by` names `{missing}`, which the query does not return"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Registers `table` as `name` restricted to the partitions that changed (the whole table
 /// stays registered under a hidden name); returns the SQL filter that picks them.
 async fn restrict_to(
@@ -353,6 +531,7 @@ async fn write(
     Ok(rows)
 }
 
+/// The query text, from `query` or from `sql_file` (relative to the DAG's folder).
 fn query_text(cfg: &DeltaSqlConfig, dag_folder: &Path) -> Result<String, TaskError> {
     if let Some(q) = &cfg.query {
         return Ok(q.clone());
