@@ -132,3 +132,222 @@ tasks:
     assert_eq!(commits(&lake.join("trip")).len(), 2);
     u.cleanup().await;
 }
+
+/// `spark_sql` sends SQL as written: it writes plain Parquet and hands on the last
+/// statement's first row; the connection's token never shows in the log, the history or
+/// `conn list`, and `conn check` says what the server is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_sql_on_parquet_with_outputs_and_a_masked_token() {
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    let token = "sekret-token-4711";
+    u.env.push((
+        "UPDRAFT_CONN_SPARK".into(),
+        format!("{}/;token={token};user_id=etl", spark_url()),
+    ));
+    let parquet = u.dir.path().join("numbers");
+    u.write_dag(
+        "plain.yaml",
+        &format!(
+            r#"
+dag_id: plain
+tasks:
+  numbers:
+    type: spark_sql
+    with:
+      sql:
+        - "INSERT OVERWRITE DIRECTORY '{dir}' USING parquet SELECT id, id * 2 AS twice FROM range(10)"
+        - "SELECT count(*) AS n, sum(twice) AS total FROM parquet.`{dir}`"
+      output: first_row
+"#,
+            dir = parquet.display()
+        ),
+    );
+    let out = u.run(&["dag", "trigger", "plain", "--run-id", "r1"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let outputs = u.run(&["task", "outputs", "plain", "r1", "numbers", "-o", "json"]);
+    let outputs: Value = serde_json::from_slice(&outputs.stdout).expect("json");
+    assert_eq!(outputs["n"], 10, "{outputs}");
+    assert_eq!(outputs["total"], 90, "{outputs}");
+    assert!(
+        std::fs::read_dir(&parquet)
+            .expect("the Parquet folder")
+            .any(|f| f
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".parquet"))
+    );
+    let log = u.run(&["task", "logs", "plain", "r1", "numbers"]);
+    let (log, _) = text(&log);
+    assert!(
+        log.contains("spark operation") && log.contains("INSERT OVERWRITE"),
+        "{log}"
+    );
+    let listed = u.run(&["conn", "list"]);
+    let checked = u.run(&["conn", "check", "spark", "-o", "json"]);
+    let check: Value = serde_json::from_slice(&checked.stdout).expect("json");
+    assert_eq!(check["answers"], true, "{check}");
+    assert!(
+        check["server"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Spark 4."),
+        "{check}"
+    );
+    for shown in [stdout, stderr, log, text(&listed).0, check.to_string()] {
+        assert!(!shown.contains(token), "the token leaked: {shown}");
+    }
+    assert!(text(&listed).0.contains("token=***"), "{:?}", text(&listed));
+    u.cleanup().await;
+}
+
+/// A Spark error in the SQL fails at once, without retries, naming Spark's error class
+/// and SQLSTATE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_in_the_sql_is_not_retried() {
+    let u = with_spark().await;
+    u.write_dag(
+        "wrong.yaml",
+        r#"
+dag_id: wrong
+default_args: {retries: 3, retry_delay: 1s}
+tasks:
+  wrong:
+    type: spark_sql
+    with:
+      sql: "SELECT no_such_column FROM range(3)"
+"#,
+    );
+    let out = u.run(&["dag", "trigger", "wrong", "--run-id", "r1"]);
+    assert!(!out.status.success());
+    let states = u.run(&["task", "states", "wrong", "r1", "-o", "json"]);
+    let states: Value = serde_json::from_slice(&states.stdout).expect("json");
+    let state = &states[0];
+    assert_eq!(state["state"], "failed", "{state}");
+    assert_eq!(state["try_number"], 1, "not retried: {state}");
+    let error = state["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("UNRESOLVED_COLUMN") && error.contains("42703"),
+        "{error}"
+    );
+    u.cleanup().await;
+}
+
+/// A server that accepts connections but never answers fails the attempt within 10 s
+/// as retryable (the client's own retries would wait for minutes); so does `conn check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_answer_fails_within_10_seconds() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("addr").port();
+    // Accept and hold connections, saying nothing.
+    let held = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for stream in silent.incoming().take(8) {
+            kept.push(stream);
+        }
+    });
+    let mut u = Updraft::new(Backend::Sqlite).await;
+    u.env.push((
+        "UPDRAFT_CONN_SPARK".into(),
+        format!("sc://127.0.0.1:{port}"),
+    ));
+    u.write_dag(
+        "silent.yaml",
+        r#"
+dag_id: silent
+tasks:
+  ask:
+    type: spark_sql
+    with:
+      sql: "SELECT 1"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let out = u.run(&[
+        "task",
+        "test",
+        "silent",
+        "ask",
+        "--logical-date",
+        "2026-01-01",
+    ]);
+    let took = started.elapsed();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(took < std::time::Duration::from_secs(14), "took {took:?}");
+    assert!(
+        stdout.contains("does not answer within 10 s"),
+        "{stdout}{stderr}"
+    );
+    let started = std::time::Instant::now();
+    let checked = u.run(&["conn", "check", "spark", "-o", "json"]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(14));
+    let check: Value = serde_json::from_slice(&checked.stdout).expect("json");
+    assert_eq!(check["answers"], false, "{check}");
+    drop(held);
+    u.cleanup().await;
+}
+
+/// The Spark jobs the test server runs now (its status API).
+fn running_spark_jobs() -> usize {
+    let ui = std::env::var("UPDRAFT_TEST_SPARK_UI").expect("UPDRAFT_TEST_SPARK_UI");
+    let get = |path: &str| -> Value {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &format!("{ui}{path}")])
+            .output()
+            .expect("curl");
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let apps = get("/api/v1/applications");
+    let app = apps[0]["id"].as_str().expect("application id").to_string();
+    get(&format!("/api/v1/applications/{app}/jobs?status=running"))
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// `execution_timeout` stops a slow Spark query on the server: its job is interrupted
+/// (the server's status shows nothing running), not left to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execution_timeout_interrupts_the_query_on_the_server() {
+    let u = with_spark().await;
+    u.write_dag(
+        "slow.yaml",
+        r#"
+dag_id: slow
+tasks:
+  slow:
+    type: spark_sql
+    execution_timeout: 4s
+    with:
+      sql: "SELECT count(*) FROM range(0, 100000000000, 1, 2) a WHERE sha2(CAST(id AS STRING), 256) = 'x'"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let out = u.run(&[
+        "task",
+        "test",
+        "slow",
+        "slow",
+        "--logical-date",
+        "2026-01-01",
+    ]);
+    let (stdout, _) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        stdout.contains("execution_timeout of 4s exceeded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("interrupted 1 spark operation"), "{stdout}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running_spark_jobs() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a Spark job still runs after the interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    u.cleanup().await;
+}

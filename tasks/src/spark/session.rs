@@ -73,7 +73,9 @@ impl SparkSession {
             ..RetryPolicy::default()
         });
         let session = Self {
-            user_id: builder.user_id().unwrap_or("updraft").to_string(),
+            // The server keeps sessions by user and id: the client's own calls (interrupt,
+            // release) send its user, so every request must.
+            user_id: builder.user_id().unwrap_or_default().to_string(),
             client,
             tag: tag.replace(',', "_"),
             shown,
