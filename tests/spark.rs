@@ -514,3 +514,157 @@ async fn lakehouse_gold_on_spark_equals_datafusion() {
     here.cleanup().await;
     there.cleanup().await;
 }
+
+/// The staging folders in a table's root.
+fn staging_folders(table: &Path) -> Vec<String> {
+    std::fs::read_dir(table)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("spark-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts `updraft ARGS` and kill -9s it as soon as `ready` holds (or lets it end).
+fn kill_when(u: &Updraft, args: &[&str], ready: impl Fn() -> bool) {
+    let mut child = u
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start updraft");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ready() && child.try_wait().expect("wait").is_none() {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// kill -9 of Updraft once Spark has written its files (before the commit) and once the
+/// commit is in the log (before the history records it): the rebuilt partition is
+/// committed exactly once, the table never shows a partial write, and the staging folder
+/// the killed attempt left is removed by `delta_maintenance`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_exactly_once_under_kill_9() {
+    let u = with_spark().await;
+    let lake = u.dir.path().join("lake");
+    let seed = |day: &str| {
+        format!(
+            "    type: delta_sql\n    with: {{query: \"SELECT DATE '{day}' AS day, value AS v FROM range(1000)\", table: \"{}/src\", mode: append, partition_by: [day]}}\n",
+            lake.display()
+        )
+    };
+    u.write_dag(
+        "seed.yaml",
+        &format!(
+            "dag_id: seed\ntasks:\n  day1:\n{}  day2:\n{}",
+            seed("2026-01-01"),
+            seed("2026-01-02")
+        ),
+    );
+    u.write_dag(
+        "once.yaml",
+        &format!(
+            r#"
+dag_id: once
+tasks:
+  agg:
+    type: delta_sql
+    with:
+      engine: spark
+      tables: {{src: "{lake}/src"}}
+      query: "SELECT day, count(*) AS n, sum(v) AS total FROM src GROUP BY day"
+      table: "{lake}/agg"
+      mode: overwrite_partitions
+      partitions_from: src
+      partition_by: [day]
+  maintain:
+    type: delta_maintenance
+    depends_on: [agg]
+    with: {{table: "{lake}/agg", optimize: false, retention: 0s}}
+"#,
+            lake = lake.display()
+        ),
+    );
+    let agg = lake.join("agg");
+    task(&u, "seed", "day1");
+    let out = u.run(&[
+        "task",
+        "test",
+        "once",
+        "agg",
+        "--logical-date",
+        "2026-01-01",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(commits(&agg).len(), 1);
+    task(&u, "seed", "day2");
+
+    // Spark's write is complete (its _SUCCESS marker), the commit not yet made.
+    let folders_before = staging_folders(&agg);
+    kill_when(&u, &["dag", "trigger", "once", "--run-id", "k1"], || {
+        staging_folders(&agg)
+            .iter()
+            .filter(|f| !folders_before.contains(f))
+            .any(|f| agg.join(f).join("_SUCCESS").exists())
+    });
+    let committed_by_k1 = commits(&agg).len() - 1;
+    // Killed before its commit (as it nearly always is), k1 left its files staged.
+    let abandoned: Vec<String> = staging_folders(&agg)
+        .into_iter()
+        .filter(|f| !folders_before.contains(f) && committed_by_k1 == 0)
+        .collect();
+    // The commit is in the log, the history has not recorded it.
+    kill_when(&u, &["dag", "trigger", "once", "--run-id", "k2"], || {
+        commits(&agg).len() > 1
+    });
+    let out = u.run(&["dag", "trigger", "once", "--run-id", "final"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    assert_eq!(
+        commits(&agg).len(),
+        2,
+        "exactly one commit rebuilt the second day (k1 committed: {committed_by_k1})"
+    );
+    let (rows, _) = python_delta_rows(&agg);
+    assert_eq!(
+        Value::Array(rows),
+        json!([
+            {"day": "2026-01-01", "n": 1000, "total": 499500},
+            {"day": "2026-01-02", "n": 1000, "total": 499500},
+        ])
+    );
+    // What a killed attempt staged and never committed is gone (`maintain` ran in the
+    // final run, retention 0s); what the table uses stays.
+    let used: Vec<String> = files_by_day(&agg);
+    for folder in &abandoned {
+        assert!(!agg.join(folder).exists(), "{folder} was left");
+    }
+    for folder in staging_folders(&agg) {
+        assert!(
+            used.iter().any(|p| p.starts_with(&format!("{folder}/"))),
+            "{folder} is left though no commit took it ({used:?})"
+        );
+    }
+    u.cleanup().await;
+}
+
+/// The data files the table uses now, by the Delta log.
+fn files_by_day(table: &Path) -> Vec<String> {
+    let mut live = std::collections::BTreeSet::new();
+    for commit in commits(table) {
+        for action in commit.as_array().expect("actions") {
+            if let Some(add) = action.get("add") {
+                live.insert(add["path"].as_str().expect("path").to_string());
+            }
+            if let Some(remove) = action.get("remove") {
+                live.remove(remove["path"].as_str().expect("path"));
+            }
+        }
+    }
+    live.into_iter().collect()
+}

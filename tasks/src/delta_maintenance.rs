@@ -1,6 +1,7 @@
 //! `delta_maintenance`: keeps a Delta table fast and small. `optimize` compacts small
 //! files into large ones (a `dataChange: false` commit, which incremental readers
-//! ignore); `vacuum` deletes files no version within the retention still uses.
+//! ignore); `vacuum` deletes files no version within the retention still uses, and the
+//! staging folders of Spark writes no commit took.
 
 use crate::lake::{self, delta_error};
 use crate::{TaskContext, TaskError, TaskOutcome, parse_config, parse_duration};
@@ -89,6 +90,16 @@ pub(crate) async fn run(config: &Value, ctx: &TaskContext) -> Result<TaskOutcome
             .with("files_removed", metrics.num_files_removed);
     }
     if cfg.vacuum {
+        // Writes Spark staged and no commit took (an attempt killed in between).
+        let abandoned = lake::remove_abandoned(&table, retention).await?;
+        if !abandoned.is_empty() {
+            ctx.log.line(format!(
+                "vacuum: removed {} uncommitted staging folder(s): {}",
+                abandoned.len(),
+                abandoned.join(", ")
+            ));
+        }
+        outcome = outcome.with("staging_folders_removed", abandoned.len());
         let retention = chrono::Duration::from_std(retention)
             .map_err(|e| TaskError::Config(format!("`retention` is too long: {e}")))?;
         let (vacuumed, metrics) = table

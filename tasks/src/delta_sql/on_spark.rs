@@ -55,7 +55,7 @@ pub(super) async fn run(
         let first = e.lines().next().unwrap_or_default();
         TaskError::Fatal(format!("the query's columns have no Delta type: {first}"))
     })?;
-    let folder = format!("spark-{}", uuid::Uuid::new_v4());
+    let folder = format!("{}{}", lake::STAGING_PREFIX, uuid::Uuid::new_v4());
     let written = async {
         let merging = write.mode == Mode::Merge && target.version().is_some();
         let staged_partitions = if merging {

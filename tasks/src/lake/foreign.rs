@@ -17,6 +17,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use std::collections::HashMap;
 
+/// How the folders another engine writes into a table start (`spark-<uuid>`).
+pub const STAGING_PREFIX: &str = "spark-";
+
 /// The Parquet files of a folder, as add actions.
 pub struct StagedFiles {
     pub adds: Vec<Add>,
@@ -206,6 +209,69 @@ pub async fn remove_folder(table: &DeltaTable, folder: &str) -> Result<usize, Ta
         remove(store.as_ref(), file).await?;
     }
     Ok(listed.len())
+}
+
+/// Removes the staging folders of writes that were never committed (their attempt was
+/// killed between Spark's write and the commit): folders none of whose files the table
+/// uses, untouched for `older_than` (a running attempt's are newer). Returns their names.
+pub async fn remove_abandoned(
+    table: &DeltaTable,
+    older_than: std::time::Duration,
+) -> Result<Vec<String>, TaskError> {
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| delta_error("reading the table's files", e))?;
+    let used: std::collections::HashSet<String> = snapshot
+        .log_data()
+        .iter()
+        .filter_map(|f| f.path().split('/').next().map(str::to_string))
+        .filter(|top| top.starts_with(STAGING_PREFIX))
+        .collect();
+    let cutoff = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+    let mut removed = Vec::new();
+    for folder in staging_folders(table).await? {
+        if used.contains(&folder) {
+            continue;
+        }
+        let files = list(table, &folder).await?;
+        if files.iter().all(|f| f.modified_ms < cutoff) {
+            remove_folder(table, &folder).await?;
+            removed.push(folder);
+        }
+    }
+    Ok(removed)
+}
+
+/// The table root's folders named like staging folders.
+async fn staging_folders(table: &DeltaTable) -> Result<Vec<String>, TaskError> {
+    let root = table.log_store().root_url().clone();
+    let names: Vec<String> = match root.to_file_path() {
+        Ok(base) if root.scheme() == "file" => match std::fs::read_dir(&base) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(TaskError::Retryable(format!("listing {root}: {e}"))),
+        },
+        _ => {
+            let store = table.log_store().object_store(None);
+            store
+                .list_with_delimiter(None)
+                .await
+                .map_err(|e| delta_error("listing the table's folders", e.into()))?
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect()
+        }
+    };
+    Ok(names
+        .into_iter()
+        .filter(|n| n.starts_with(STAGING_PREFIX))
+        .collect())
 }
 
 /// How staged files change the table.

@@ -22,7 +22,9 @@ pub use changes::{PartitionValues, changes_since, partition_names};
 pub use channel_table::{RowSender, channel_table};
 pub use commit::{Positions, Rows, WriteSpec, write_checked, write_rows_checked};
 pub use files::{DataFile, data_files};
-pub use foreign::{StagedWrite, commit_adds, remove_folder, staged_adds};
+pub use foreign::{
+    STAGING_PREFIX, StagedWrite, commit_adds, remove_abandoned, remove_folder, staged_adds,
+};
 pub use merge::merge;
 pub use parquet_settings::parquet_settings;
 pub use s3::object_store_at;
