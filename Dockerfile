@@ -1,7 +1,7 @@
 # Updraft's release binary on a slim image (docker-compose.yml's `updraft` service).
 # The build stage has the C toolchain the -sys crates need (librdkafka, SQLite, zstd).
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends cmake \
+RUN apt-get update && apt-get install -y --no-install-recommends cmake protobuf-compiler libprotobuf-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -19,6 +19,10 @@ if [ ! -f "$venv/.complete-$DELTALAKE_VERSION" ]; then
   touch "$venv/.complete-$DELTALAKE_VERSION"
 fi
 export SPARK_PYTHON="$venv/bin/python"
+# SPARK_INSTALL_ONLY=1: install, start nothing (scripts/test-all installs while it builds).
+if [ -n "${SPARK_INSTALL_ONLY:-}" ]; then
+  return 0 2>/dev/null || exit 0
+fi
 if [ -z "${UPDRAFT_TEST_SPARK:-}" ]; then
   spark_home=$("$SPARK_PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
   free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

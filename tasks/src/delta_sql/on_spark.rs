@@ -73,7 +73,9 @@ pub(super) async fn run(
         if merging {
             return merge_staged(target, &folder, write.merge_on, &schema).await;
         }
+        let committing = std::time::Instant::now();
         let staged = lake::staged_adds(target, &folder, &partition_by).await?;
+        let files = staged.adds.len();
         let change = staged_write(target, &write, &staged.adds).await?;
         lake::commit_adds(
             target,
@@ -83,6 +85,11 @@ pub(super) async fn run(
             write.positions,
         )
         .await?;
+        session.log().line(format!(
+            "committed the {files} files Spark wrote as version {} in {} ms",
+            lake::version(target),
+            committing.elapsed().as_millis()
+        ));
         Ok(usize::try_from(staged.rows).unwrap_or(usize::MAX))
     }
     .await;

@@ -233,6 +233,11 @@ impl SparkSession {
         }
     }
 
+    /// The attempt's log.
+    pub fn log(&self) -> &TaskLog {
+        &self.log
+    }
+
     fn user_context(&self) -> proto::UserContext {
         proto::UserContext {
             user_id: self.user_id.clone(),
