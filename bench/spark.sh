@@ -8,7 +8,8 @@
 #      snapshot's files, the staging folder, the commit) against the same SQL through
 #      pyspark's own Connect client (a session, a view over the same files, the query
 #      written as Parquet).
-#   3. Committing 100 files Spark wrote (one per partition), from the task's log.
+#   3. Committing the files Spark wrote for 100 partitions (200 files: its two tasks
+#      write one each per partition), from the task's log.
 #
 #   bench/spark.sh [N]
 set -euo pipefail

@@ -668,3 +668,70 @@ fn files_by_day(table: &Path) -> Vec<String> {
     }
     live.into_iter().collect()
 }
+
+/// `merge` on Spark: Spark computes the rows, delta-rs merges them on the keys. An
+/// `append` adds a run's rows once: clearing the run (its try 2) appends nothing, a new
+/// run appends again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_and_an_append_once_per_run_on_spark() {
+    let u = with_spark().await;
+    let lake = u.dir.path().join("lake");
+    u.write_dag(
+        "people.yaml",
+        &format!(
+            r#"
+dag_id: people
+tasks:
+  base:
+    type: delta_sql
+    with:
+      engine: spark
+      query: "SELECT * FROM VALUES (1, 'a', TIMESTAMP '2026-01-01 00:00:00'), (2, 'b', TIMESTAMP '2026-01-01 00:00:00') AS t(id, name, at)"
+      table: "{lake}/people"
+      mode: overwrite
+  upsert:
+    type: delta_sql
+    depends_on: [base]
+    with:
+      engine: spark
+      query: "SELECT * FROM VALUES (2, 'B', TIMESTAMP '2026-01-02 00:00:00'), (3, 'c', TIMESTAMP '2026-01-02 00:00:00') AS t(id, name, at)"
+      table: "{lake}/people"
+      mode: merge
+      merge_on: [id]
+  record:
+    type: delta_sql
+    with:
+      engine: spark
+      query: "SELECT '{{{{ run_id }}}}' AS run"
+      table: "{lake}/runs"
+      mode: append
+"#,
+            lake = lake.display()
+        ),
+    );
+    let out = u.run(&["dag", "trigger", "people", "--run-id", "r1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (people, _) = python_delta_rows(&lake.join("people"));
+    assert_eq!(
+        Value::Array(people),
+        json!([
+            {"at": "2026-01-01T00:00:00+00:00", "id": 1, "name": "a"},
+            {"at": "2026-01-02T00:00:00+00:00", "id": 2, "name": "B"},
+            {"at": "2026-01-02T00:00:00+00:00", "id": 3, "name": "c"},
+        ])
+    );
+    assert!(staging_folders(&lake.join("people")).len() == 1, "merge leaves no staged files");
+    let out = u.run(&["task", "clear", "people", "r1", "--task", "^record$"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let log = u.run(&["task", "logs", "people", "r1", "record"]);
+    assert!(
+        text(&log).0.contains("try 1 of this run already appended"),
+        "{:?}",
+        text(&log)
+    );
+    let out = u.run(&["dag", "trigger", "people", "--run-id", "r2"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (runs, _) = python_delta_rows(&lake.join("runs"));
+    assert_eq!(Value::Array(runs), json!([{"run": "r1"}, {"run": "r2"}]));
+    u.cleanup().await;
+}

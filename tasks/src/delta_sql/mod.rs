@@ -396,25 +396,23 @@ async fn plan(
     Ok(Ok(plan))
 }
 
-/// An `append` adds a run's rows once: its commit carries the run's `txn`, and a later
-/// try of the same run (a retry after a crash that left the commit unrecorded, or a
-/// clear) that finds it appends nothing. Other modes replace what they write, so a
-/// later try computes again; their commits carry the `txn` too.
+/// An `append` adds a run's rows once: its commit carries the run's `txn` (the try
+/// number), and a later try of the same run (a retry after a crash that left the commit
+/// unrecorded, or a clear) that finds it appends nothing. Other modes replace what they
+/// write, so a later try computes again (and their logs gain no `txn` per run).
 async fn once_per_run(
     cfg: &DeltaSqlConfig,
     target: &DeltaTable,
     ctx: &TaskContext,
     positions: &mut Positions,
 ) -> Result<Option<TaskOutcome>, TaskError> {
-    let app = format!(
-        "updraft-{TASK}:run:{}/{}/{}",
-        ctx.dag_id, ctx.task_id, ctx.run_id
-    );
+    if cfg.mode != Mode::Append {
+        return Ok(None);
+    }
+    let app = format!("updraft-{TASK}:run:{}/{}/{}", ctx.dag_id, ctx.task_id, ctx.run_id);
     let committed = lake::position(target, &app).await?;
     let try_number = i64::from(ctx.try_number);
-    if cfg.mode == Mode::Append
-        && let Some(earlier) = committed.filter(|t| *t < try_number)
-    {
+    if let Some(earlier) = committed.filter(|t| *t < try_number) {
         ctx.log.line(format!(
             "try {earlier} of this run already appended its rows to {}; appending nothing",
             cfg.table

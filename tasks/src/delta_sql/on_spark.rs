@@ -56,8 +56,9 @@ pub(super) async fn run(
         TaskError::Fatal(format!("the query's columns have no Delta type: {first}"))
     })?;
     let folder = format!("{}{}", lake::STAGING_PREFIX, uuid::Uuid::new_v4());
+    // Into an existing table, merged rows are read from the staged files, not committed.
+    let merging = write.mode == Mode::Merge && target.version().is_some();
     let written = async {
-        let merging = write.mode == Mode::Merge && target.version().is_some();
         let staged_partitions = if merging {
             Vec::new()
         } else {
@@ -93,11 +94,31 @@ pub(super) async fn run(
         Ok(usize::try_from(staged.rows).unwrap_or(usize::MAX))
     }
     .await;
-    let merged_or_failed = write.mode == Mode::Merge || written.is_err();
-    if merged_or_failed && let Err(e) = lake::remove_folder(target, &folder).await {
+    if (merging || written.is_err())
+        && !committed_from(target, &folder).await
+        && let Err(e) = lake::remove_folder(target, &folder).await
+    {
         tracing::warn!("removing the staged files in {folder}: {e}");
     }
     written
+}
+
+/// Whether the table's newest version uses files of `folder` (a commit whose answer was
+/// lost may have been made): then they must stay. Unknown counts as yes.
+async fn committed_from(target: &mut DeltaTable, folder: &str) -> bool {
+    match target.load().await {
+        Ok(()) => {}
+        Err(deltalake::DeltaTableError::NotATable(_)) => return false,
+        Err(_) => return true,
+    }
+    let Ok(snapshot) = target.snapshot() else {
+        return true;
+    };
+    let prefix = format!("{folder}/");
+    snapshot
+        .log_data()
+        .iter()
+        .any(|f| f.path().starts_with(&prefix))
 }
 
 /// Registers the files `read` sees as a temp view named after it.
