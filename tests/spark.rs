@@ -720,7 +720,10 @@ tasks:
             {"at": "2026-01-02T00:00:00+00:00", "id": 3, "name": "c"},
         ])
     );
-    assert!(staging_folders(&lake.join("people")).len() == 1, "merge leaves no staged files");
+    assert!(
+        staging_folders(&lake.join("people")).len() == 1,
+        "merge leaves no staged files"
+    );
     let out = u.run(&["task", "clear", "people", "r1", "--task", "^record$"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let log = u.run(&["task", "logs", "people", "r1", "record"]);

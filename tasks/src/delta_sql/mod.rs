@@ -409,7 +409,10 @@ async fn once_per_run(
     if cfg.mode != Mode::Append {
         return Ok(None);
     }
-    let app = format!("updraft-{TASK}:run:{}/{}/{}", ctx.dag_id, ctx.task_id, ctx.run_id);
+    let app = format!(
+        "updraft-{TASK}:run:{}/{}/{}",
+        ctx.dag_id, ctx.task_id, ctx.run_id
+    );
     let committed = lake::position(target, &app).await?;
     let try_number = i64::from(ctx.try_number);
     if let Some(earlier) = committed.filter(|t| *t < try_number) {

@@ -203,14 +203,30 @@ mod tests {
     #[test]
     fn timestamp_bounds_round_outwards_to_milliseconds() {
         let at = ScalarValue::TimestampMicrosecond(Some(1_500), Some("UTC".into()));
-        assert_eq!(bound(&at, Ordering::Less), Some(json!("1970-01-01T00:00:00.001Z")));
-        assert_eq!(bound(&at, Ordering::Greater), Some(json!("1970-01-01T00:00:00.002Z")));
+        assert_eq!(
+            bound(&at, Ordering::Less),
+            Some(json!("1970-01-01T00:00:00.001Z"))
+        );
+        assert_eq!(
+            bound(&at, Ordering::Greater),
+            Some(json!("1970-01-01T00:00:00.002Z"))
+        );
         let exact = ScalarValue::TimestampMicrosecond(Some(2_000), None);
-        assert_eq!(bound(&exact, Ordering::Greater), Some(json!("1970-01-01T00:00:00.002Z")));
+        assert_eq!(
+            bound(&exact, Ordering::Greater),
+            Some(json!("1970-01-01T00:00:00.002Z"))
+        );
         let day = ScalarValue::Date32(Some(20454));
         assert_eq!(bound(&day, Ordering::Less), Some(json!("2026-01-01")));
         let long = ScalarValue::Utf8(Some("x".repeat(65)));
-        assert_eq!(bound(&long, Ordering::Less), None, "long strings get no bounds");
-        assert_eq!(bound(&ScalarValue::Float64(Some(f64::NAN)), Ordering::Less), None);
+        assert_eq!(
+            bound(&long, Ordering::Less),
+            None,
+            "long strings get no bounds"
+        );
+        assert_eq!(
+            bound(&ScalarValue::Float64(Some(f64::NAN)), Ordering::Less),
+            None
+        );
     }
 }
