@@ -13,6 +13,7 @@ mod assets;
 mod books;
 mod cli;
 mod compose;
+mod connections;
 mod crashes;
 mod data_test;
 mod dbt;
