@@ -12,13 +12,16 @@ use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, Remove, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use std::collections::HashMap;
 
 /// How the folders another engine writes into a table start (`spark-<uuid>`).
 pub const STAGING_PREFIX: &str = "spark-";
+
+/// How many footers are read at once.
+const FOOTERS_AT_ONCE: usize = 16;
 
 /// The Parquet files of a folder, as add actions.
 pub struct StagedFiles {
@@ -35,41 +38,58 @@ pub async fn staged_adds(
     partition_columns: &[String],
 ) -> Result<StagedFiles, TaskError> {
     let store = table.log_store().object_store(None);
-    let listed = list(table, folder).await?;
-    let mut adds = Vec::new();
-    let mut rows = 0u64;
-    for meta in listed {
-        let name = meta.name.rsplit('/').next().unwrap_or_default();
-        let is_data = name.ends_with(".parquet") && !name.starts_with(['.', '_']);
-        if !is_data {
-            remove(store.as_ref(), &meta).await?;
-            continue;
+    let mut data = Vec::new();
+    for file in list(table, folder).await? {
+        let name = file.name.rsplit('/').next().unwrap_or_default();
+        if name.ends_with(".parquet") && !name.starts_with(['.', '_']) {
+            data.push(file);
+        } else {
+            remove(store.as_ref(), &file).await?;
         }
-        let relative = meta.name.clone();
-        let partition_values = folder_partition(&relative, partition_columns)?;
-        let at = match &meta.local {
-            Some(path) => FileAt::Disk(path),
-            None => FileAt::Store(store.as_ref(), &meta.location),
-        };
-        let metadata = footer(at, meta.size).await?;
-        rows = rows.saturating_add(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0));
-        adds.push(Add {
-            // As it is named: delta-rs escapes it as a URI in the log.
-            path: relative,
-            partition_values,
-            size: i64::try_from(meta.size).unwrap_or(i64::MAX),
-            modification_time: meta.modified_ms,
-            data_change: true,
-            stats: Some(delta_stats(&metadata)?),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        });
     }
+    // Footers are read a few at a time: on object storage each is two round trips.
+    let store = store.as_ref();
+    let staged: Vec<(Add, u64)> = futures::stream::iter(data)
+        .map(|file| async move { staged_add(store, file, partition_columns).await })
+        .buffered(FOOTERS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let rows = staged
+        .iter()
+        .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+    let mut adds: Vec<Add> = staged.into_iter().map(|(add, _)| add).collect();
     adds.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(StagedFiles { adds, rows })
+}
+
+/// The add action of one staged Parquet file, and how many rows it holds.
+async fn staged_add(
+    store: &dyn object_store::ObjectStore,
+    file: Listed,
+    partition_columns: &[String],
+) -> Result<(Add, u64), TaskError> {
+    let partition_values = folder_partition(&file.name, partition_columns)?;
+    let at = match &file.local {
+        Some(path) => FileAt::Disk(path),
+        None => FileAt::Store(store, &file.location),
+    };
+    let metadata = footer(at, file.size).await?;
+    let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+    let add = Add {
+        // As it is named: delta-rs escapes it as a URI in the log.
+        path: file.name,
+        partition_values,
+        size: i64::try_from(file.size).unwrap_or(i64::MAX),
+        modification_time: file.modified_ms,
+        data_change: true,
+        stats: Some(delta_stats(&metadata)?),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    };
+    Ok((add, rows))
 }
 
 /// A file under a table's folder: its path under the table root as the storage names
