@@ -91,27 +91,8 @@ pub fn hive_value(folder_value: &str) -> Option<String> {
     if folder_value == "__HIVE_DEFAULT_PARTITION__" {
         return None;
     }
-    let bytes = folder_value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    let decoded = percent_encoding::percent_decode_str(folder_value).decode_utf8_lossy();
+    Some(decoded.into_owned())
 }
 
 #[cfg(test)]
